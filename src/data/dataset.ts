@@ -1,0 +1,59 @@
+import type { Mask, RgbImage } from "../core/image.js";
+import type { Palette } from "../core/palette.js";
+
+/** One training pair at its stored size: image RGB uint8 HWC, mask class indices H x W (same H, W). */
+export interface Sample {
+  readonly id: string;
+  readonly image: RgbImage;
+  readonly mask: Mask;
+}
+
+/** A sample that a loader could not use: the file it concerns and why, in words. */
+export interface SkippedSample {
+  readonly path: string;
+  readonly reason: string;
+}
+
+/**
+ * The contract every dataset keeps. Samples are loaded lazily: `get(i)` reads and decodes sample i only
+ * when asked, so a dataset larger than memory costs only its file list.
+ * `get` rejects with a `SegkitError` naming the file when a sample turns out bad (undecodable, sizes differ,
+ * unknown mask values); batch readers report such samples and go on (see `batches`).
+ */
+export interface Dataset {
+  /** The format name (`folder`, `oxford-pet`, ...). */
+  readonly format: string;
+  /** Class names, index = class index. */
+  readonly classNames: readonly string[];
+  /** Mask value that marks pixels to ignore (void, outside the valid region). Never a class index. */
+  readonly ignoreIndex: number;
+  readonly palette?: Palette;
+  readonly length: number;
+  /** Samples found unusable while listing the files (unpaired, not images, not in the split), with reasons. */
+  readonly skipped: readonly SkippedSample[];
+  /** The id of sample i without loading it. */
+  id(i: number): string;
+  /** The files behind sample i (image, mask and, if any, valid region), for reports. Empty for generated data. */
+  files(i: number): readonly string[];
+  get(i: number): Promise<Sample>;
+}
+
+/** A view of `ds` holding only the given sample indices, in that order. */
+export function subset(ds: Dataset, indices: readonly number[]): Dataset {
+  const at = (i: number): number => {
+    const j = indices[i];
+    if (j === undefined) throw new RangeError(`sample ${i} out of range 0..${indices.length - 1}`);
+    return j;
+  };
+  return {
+    format: ds.format,
+    classNames: ds.classNames,
+    ignoreIndex: ds.ignoreIndex,
+    ...(ds.palette ? { palette: ds.palette } : {}),
+    length: indices.length,
+    skipped: ds.skipped,
+    id: (i) => ds.id(at(i)),
+    files: (i) => ds.files(at(i)),
+    get: (i) => ds.get(at(i)),
+  };
+}

@@ -1,0 +1,111 @@
+import sharp from "sharp";
+import { type Mask, type RgbImage, createImage, createMask } from "../core/image.js";
+
+/**
+ * Image resampling:
+ * - `bilinear`: libvips' linear kernel through sharp; when shrinking, the kernel widens with the scale (antialiased,
+ *   as Pillow's BILINEAR), so small outputs do not alias;
+ * - `area`: each output pixel is the exact area-weighted mean of the input pixels it covers (OpenCV INTER_AREA);
+ *   when enlarging it falls back to bilinear.
+ * Masks are only ever resized by nearest neighbour, so a resized mask never holds a value its input did not.
+ */
+export type ImageResample = "bilinear" | "area";
+
+/** A pixel rectangle in the source image: x, y of its top-left corner, width, height. */
+export interface Rect {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+export async function resizeImage(
+  img: RgbImage,
+  width: number,
+  height: number,
+  method: ImageResample = "bilinear",
+): Promise<RgbImage> {
+  if (img.width === width && img.height === height) return img;
+  if (method === "area" && width <= img.width && height <= img.height) return resizeArea(img, width, height);
+  const { data, info } = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
+    .resize(width, height, { fit: "fill", kernel: "linear" })
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  return createImage(info.width, info.height, new Uint8Array(data.buffer, data.byteOffset, data.length));
+}
+
+/** Area-weighted downscale, separable: rows first, then columns, in float. */
+function resizeArea(img: RgbImage, width: number, height: number): RgbImage {
+  const xw = areaWeights(img.width, width);
+  const yw = areaWeights(img.height, height);
+  const tmp = new Float32Array(img.height * width * 3);
+  for (let y = 0; y < img.height; y++) {
+    for (let ox = 0; ox < width; ox++) {
+      const w = xw[ox] as AreaSpan;
+      let r = 0;
+      let g = 0;
+      let b = 0;
+      for (let k = 0; k < w.weights.length; k++) {
+        const s = (y * img.width + w.start + k) * 3;
+        const f = w.weights[k] as number;
+        r += (img.data[s] as number) * f;
+        g += (img.data[s + 1] as number) * f;
+        b += (img.data[s + 2] as number) * f;
+      }
+      const d = (y * width + ox) * 3;
+      tmp[d] = r;
+      tmp[d + 1] = g;
+      tmp[d + 2] = b;
+    }
+  }
+  const out = new Uint8Array(width * height * 3);
+  for (let oy = 0; oy < height; oy++) {
+    const w = yw[oy] as AreaSpan;
+    for (let i = 0; i < width * 3; i++) {
+      let acc = 0;
+      for (let k = 0; k < w.weights.length; k++) acc += (tmp[(w.start + k) * width * 3 + i] as number) * (w.weights[k] as number);
+      out[oy * width * 3 + i] = Math.round(acc);
+    }
+  }
+  return createImage(width, height, out);
+}
+
+interface AreaSpan {
+  start: number;
+  weights: Float64Array;
+}
+
+/** For each output index, the input indices it covers and their overlap fractions (summing to 1). */
+function areaWeights(inSize: number, outSize: number): AreaSpan[] {
+  const scale = inSize / outSize;
+  const spans: AreaSpan[] = [];
+  for (let o = 0; o < outSize; o++) {
+    const lo = o * scale;
+    const hi = lo + scale;
+    const start = Math.floor(lo);
+    const end = Math.min(Math.ceil(hi), inSize);
+    const weights = new Float64Array(end - start);
+    for (let i = start; i < end; i++) weights[i - start] = (Math.min(hi, i + 1) - Math.max(lo, i)) / scale;
+    spans.push({ start, weights });
+  }
+  return spans;
+}
+
+/**
+ * Nearest-neighbour mask resize with pixel-centre alignment: output pixel x samples input
+ * floor((x + 0.5) * inW / outW). `rect` (default: the whole mask) selects the source region,
+ * so crop and resize are one pass.
+ */
+export function resizeMask(mask: Mask, width: number, height: number, rect?: Rect): Mask {
+  const r = rect ?? { x: 0, y: 0, width: mask.width, height: mask.height };
+  if (!rect && mask.width === width && mask.height === height) return mask;
+  const out = new Uint8Array(width * height);
+  const cols = new Int32Array(width);
+  for (let x = 0; x < width; x++) cols[x] = r.x + Math.min(r.width - 1, Math.floor(((x + 0.5) * r.width) / width));
+  for (let y = 0; y < height; y++) {
+    const sy = r.y + Math.min(r.height - 1, Math.floor(((y + 0.5) * r.height) / height));
+    const row = sy * mask.width;
+    for (let x = 0; x < width; x++) out[y * width + x] = mask.data[row + (cols[x] as number)] as number;
+  }
+  return createMask(width, height, out);
+}
