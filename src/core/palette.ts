@@ -25,3 +25,10 @@ export function vocPalette(): Palette {
 }
 
 export const VOC_PALETTE: Palette = vocPalette();
+
+/** Oxford-IIIT Pet trimap classes (pet, background, border) in colours that read well over photos. */
+export const PET_PALETTE: Palette = [
+  [255, 64, 64],
+  [0, 0, 0],
+  [255, 220, 0],
+];

@@ -27,14 +27,22 @@ export function createRng(seed: number): Rng {
   };
 }
 
-/** A seed derived from a seed and an index (for per-sample, per-epoch streams that do not depend on order). */
+/** A 32-bit integer hash with good avalanche (the murmur3 finaliser). */
+function mix32(x: number): number {
+  let h = x >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/**
+ * A seed derived from a seed and a path of integers (for per-sample, per-epoch streams that do not depend on
+ * order). Order matters: deriveSeed(0, 1) and deriveSeed(1, 0) differ, as do deriveSeed(s, 1, 2) and (s, 2, 1).
+ */
 export function deriveSeed(seed: number, ...parts: number[]): number {
-  let h = seed >>> 0;
-  for (const p of parts) {
-    h = Math.imul(h ^ (p >>> 0), 0x9e3779b1) >>> 0;
-    h ^= h >>> 16;
-  }
-  return h >>> 0;
+  let h = mix32(seed ^ 0x9e3779b9);
+  for (const p of parts) h = mix32((h + 0x9e3779b9 + mix32(p >>> 0)) >>> 0);
+  return h;
 }
 
 /** Fisher-Yates shuffle of 0..n-1. */

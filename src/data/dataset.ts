@@ -28,6 +28,8 @@ export interface Dataset {
   /** Mask value that marks pixels to ignore (void, outside the valid region). Never a class index. */
   readonly ignoreIndex: number;
   readonly palette?: Palette;
+  /** The class left untinted in overlays (the background), if the dataset has one. */
+  readonly backgroundClass?: number;
   readonly length: number;
   /** Samples found unusable while listing the files (unpaired, not images, not in the split), with reasons. */
   readonly skipped: readonly SkippedSample[];
@@ -50,6 +52,7 @@ export function subset(ds: Dataset, indices: readonly number[]): Dataset {
     classNames: ds.classNames,
     ignoreIndex: ds.ignoreIndex,
     ...(ds.palette ? { palette: ds.palette } : {}),
+    ...(ds.backgroundClass !== undefined ? { backgroundClass: ds.backgroundClass } : {}),
     length: indices.length,
     skipped: ds.skipped,
     id: (i) => ds.id(at(i)),

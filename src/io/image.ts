@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import sharp from "sharp";
-import { type RgbImage, createImage } from "../core/image.js";
 import { SegkitError } from "../core/errors.js";
+import { createImage, type RgbImage } from "../core/image.js";
 
 /** An image given as a path (used in messages) or as encoded bytes. */
 export type ImageSource = string | Uint8Array;

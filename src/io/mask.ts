@@ -2,8 +2,8 @@ import { decode as decodePng } from "fast-png";
 import { decompressFrames, parseGIF } from "gifuct-js";
 import sharp from "sharp";
 import { SegkitError } from "../core/errors.js";
-import { DEFAULT_IGNORE_INDEX, type Mask, createMask } from "../core/image.js";
-import { type ImageSource, MAX_INPUT_PIXELS, decodeError, readBytes, sourceName } from "./image.js";
+import { createMask, DEFAULT_IGNORE_INDEX, type Mask } from "../core/image.js";
+import { decodeError, type ImageSource, MAX_INPUT_PIXELS, readBytes, sourceName } from "./image.js";
 
 /**
  * How the stored values of a mask file become class indices.
@@ -36,35 +36,61 @@ function startsWith(bytes: Uint8Array, sig: number[]): boolean {
 /**
  * Decodes the stored values of a mask file.
  * PNG and GIF are read without colour management so that the numbers in the file come out unchanged:
- * a palette image gives its palette indices, except when every palette colour used is a gray (R = G = B),
- * where it gives the gray level (what a viewer shows: DRIVE's GIFs store 0/255 this way).
- * Other formats (TIFF, WebP, ...) go through sharp. Colour (non-gray) pixels are an error: a mask holds classes.
+ * a palette image gives its palette indices, except when every palette colour is a gray (R = G = B; a transparent
+ * entry no pixel uses does not count), where it gives the gray level (what a viewer shows: DRIVE's GIFs store 0/255
+ * this way). The whole palette decides, not only the colours used: a VOC-palette mask that happens to use only
+ * classes whose colours are gray (0, 7, 56, 63) still gives its indices.
+ * Other formats (TIFF, WebP, ...) go through sharp, 16-bit ones keeping their 16-bit values.
+ * Colour (non-gray) pixels are an error: a mask holds classes.
  */
 export async function readRawMask(src: ImageSource): Promise<RawMask> {
   const bytes = await readBytes(src);
   const name = sourceName(src);
   if (startsWith(bytes, PNG_SIGNATURE)) {
+    // fast-png 8 mis-decodes Adam7-interlaced images below 8 bits per sample (IHDR: depth at byte 24, interlace at 28).
+    const depth = bytes[24] ?? 8;
+    if (bytes[28] === 1 && depth < 8) {
+      throw new SegkitError(`interlaced PNG with ${depth}-bit samples is not supported`, {
+        file: name,
+        hint: "save the mask without interlacing",
+      });
+    }
+    // The size guard must run before fast-png allocates: IHDR width and height are bytes 16..23.
+    if (bytes.length >= 24) {
+      const ihdr = new DataView(bytes.buffer, bytes.byteOffset + 16, 8);
+      checkPixels(ihdr.getUint32(0), ihdr.getUint32(4), name);
+    }
     let png: ReturnType<typeof decodePng>;
     try {
       png = decodePng(bytes);
     } catch (err) {
       throw decodeError(src, err);
     }
-    checkPixels(png.width, png.height, name);
     const samples = png.depth < 8 ? unpackBits(png.data as Uint8Array, png.width, png.height, png.depth) : png.data;
     if (png.palette) return paletteValues(samples, png.palette, png.width, png.height);
     const channels = png.channels;
     const colour = channels >= 3 ? 3 : 1; // gray(+alpha) or RGB(+alpha)
-    return { data: grayOf(samples, channels, colour, png.width, png.height, name), width: png.width, height: png.height };
+    return {
+      data: grayOf(samples, channels, colour, png.width, png.height, name),
+      width: png.width,
+      height: png.height,
+    };
   }
   if (startsWith(bytes, GIF_SIGNATURE)) return readGifMask(bytes, name);
   try {
-    const { data, info } = await sharp(bytes, { limitInputPixels: MAX_INPUT_PIXELS })
-      .removeAlpha()
-      .raw({ depth: "uchar" })
+    // 16-bit files (label TIFFs) keep their values: without this sharp would scale them to 8 bits (v >> 8).
+    const meta = await sharp(bytes, { limitInputPixels: MAX_INPUT_PIXELS }).metadata();
+    const wide = meta.depth === "ushort";
+    let pipeline = sharp(bytes, { limitInputPixels: MAX_INPUT_PIXELS }).removeAlpha();
+    if (wide)
+      pipeline = pipeline.toColourspace((meta.channels ?? 1) - (meta.hasAlpha ? 1 : 0) >= 3 ? "rgb16" : "grey16");
+    const { data, info } = await pipeline
+      .raw({ depth: wide ? "ushort" : "uchar" })
       .toBuffer({ resolveWithObject: true });
-    const u8 = new Uint8Array(data.buffer, data.byteOffset, data.length);
-    return { data: grayOf(u8, info.channels, info.channels, info.width, info.height, name), ...size(info) };
+    const samples = wide
+      ? new Uint16Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.length))
+      : new Uint8Array(data.buffer, data.byteOffset, data.length);
+    return { data: grayOf(samples, info.channels, info.channels, info.width, info.height, name), ...size(info) };
   } catch (err) {
     if (err instanceof SegkitError) throw err;
     throw decodeError(src, err);
@@ -77,7 +103,9 @@ function size(info: { width: number; height: number }) {
 
 function checkPixels(width: number, height: number, name: string): void {
   if (width * height > MAX_INPUT_PIXELS) {
-    throw new SegkitError(`mask is ${width}x${height}, larger than the ${MAX_INPUT_PIXELS}-pixel limit`, { file: name });
+    throw new SegkitError(`mask is ${width}x${height}, larger than the ${MAX_INPUT_PIXELS}-pixel limit`, {
+      file: name,
+    });
   }
 }
 
@@ -97,12 +125,16 @@ function unpackBits(packed: Uint8Array, width: number, height: number, depth: nu
   return out;
 }
 
-/** Palette indices, or gray levels when every colour used is a gray. */
+/**
+ * Palette indices, or gray levels when every palette colour is a gray. `transparent` (the GIF transparent index; PNG
+ * entries with alpha 0 count too) is left out of the test when no pixel uses it: GIF writers reserve such an entry.
+ */
 function paletteValues(
   indices: ArrayLike<number>,
   palette: ArrayLike<ArrayLike<number>>,
   width: number,
   height: number,
+  transparent?: number,
 ): RawMask {
   const used = new Uint8Array(256);
   for (let i = 0; i < indices.length; i++) used[indices[i] as number] = 1;
@@ -110,12 +142,14 @@ function paletteValues(
   let allGray = true;
   for (let v = 0; v < 256; v++) {
     const c = palette[v];
-    if (!used[v] || !c) continue;
+    if (!c) continue;
+    if (!used[v] && (v === transparent || c[3] === 0)) continue;
     if (c[0] !== c[1] || c[1] !== c[2]) allGray = false;
     lut[v] = c[0] as number;
   }
   const data = new Uint8Array(width * height);
-  for (let i = 0; i < data.length; i++) data[i] = allGray ? (lut[indices[i] as number] as number) : (indices[i] as number);
+  for (let i = 0; i < data.length; i++)
+    data[i] = allGray ? (lut[indices[i] as number] as number) : (indices[i] as number);
   return { data, width, height };
 }
 
@@ -169,7 +203,7 @@ function readGifMask(bytes: Uint8Array, name: string): RawMask {
       indices[(y + top) * width + x + left] = frame.pixels[y * fw + x] as number;
     }
   }
-  return paletteValues(indices, frame.colorTable, width, height);
+  return paletteValues(indices, frame.colorTable, width, height, frame.transparentIndex);
 }
 
 /** A 65536-entry lookup: stored value -> class index, or -1 when the value is not allowed. */

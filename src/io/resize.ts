@@ -1,5 +1,5 @@
 import sharp from "sharp";
-import { type Mask, type RgbImage, createImage, createMask } from "../core/image.js";
+import { createImage, createMask, type Mask, type RgbImage } from "../core/image.js";
 
 /**
  * Image resampling:
@@ -19,19 +19,37 @@ export interface Rect {
   height: number;
 }
 
+/**
+ * Resizes `img` (or the integer pixel rectangle `rect` of it, so crop and resize are one pass) to width x height.
+ */
 export async function resizeImage(
   img: RgbImage,
   width: number,
   height: number,
   method: ImageResample = "bilinear",
+  rect?: Rect,
 ): Promise<RgbImage> {
-  if (img.width === width && img.height === height) return img;
-  if (method === "area" && width <= img.width && height <= img.height) return resizeArea(img, width, height);
-  const { data, info } = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
+  if (!rect && img.width === width && img.height === height) return img;
+  if (method === "area" && width <= (rect?.width ?? img.width) && height <= (rect?.height ?? img.height)) {
+    return resizeArea(rect ? cropImage(img, rect) : img, width, height);
+  }
+  let pipeline = sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } });
+  if (rect) pipeline = pipeline.extract({ left: rect.x, top: rect.y, width: rect.width, height: rect.height });
+  const { data, info } = await pipeline
     .resize(width, height, { fit: "fill", kernel: "linear" })
     .raw()
     .toBuffer({ resolveWithObject: true });
   return createImage(info.width, info.height, new Uint8Array(data.buffer, data.byteOffset, data.length));
+}
+
+/** The integer pixel rectangle `rect` of `img`. */
+export function cropImage(img: RgbImage, rect: Rect): RgbImage {
+  const out = new Uint8Array(rect.width * rect.height * 3);
+  for (let y = 0; y < rect.height; y++) {
+    const from = ((rect.y + y) * img.width + rect.x) * 3;
+    out.set(img.data.subarray(from, from + rect.width * 3), y * rect.width * 3);
+  }
+  return createImage(rect.width, rect.height, out);
 }
 
 /** Area-weighted downscale, separable: rows first, then columns, in float. */
@@ -63,7 +81,8 @@ function resizeArea(img: RgbImage, width: number, height: number): RgbImage {
     const w = yw[oy] as AreaSpan;
     for (let i = 0; i < width * 3; i++) {
       let acc = 0;
-      for (let k = 0; k < w.weights.length; k++) acc += (tmp[(w.start + k) * width * 3 + i] as number) * (w.weights[k] as number);
+      for (let k = 0; k < w.weights.length; k++)
+        acc += (tmp[(w.start + k) * width * 3 + i] as number) * (w.weights[k] as number);
       out[oy * width * 3 + i] = Math.round(acc);
     }
   }
@@ -99,6 +118,12 @@ function areaWeights(inSize: number, outSize: number): AreaSpan[] {
 export function resizeMask(mask: Mask, width: number, height: number, rect?: Rect): Mask {
   const r = rect ?? { x: 0, y: 0, width: mask.width, height: mask.height };
   if (!rect && mask.width === width && mask.height === height) return mask;
+  const { x, y, width: rw, height: rh } = r;
+  const whole = [x, y, rw, rh].every(Number.isInteger);
+  if (!whole || x < 0 || y < 0 || rw < 1 || rh < 1 || x + rw > mask.width || y + rh > mask.height) {
+    // Outside the mask the lookup would read other rows or undefined (stored as 0): values the mask does not hold.
+    throw new RangeError(`resizeMask: rect ${x},${y} ${rw}x${rh} is not inside the ${mask.width}x${mask.height} mask`);
+  }
   const out = new Uint8Array(width * height);
   const cols = new Int32Array(width);
   for (let x = 0; x < width; x++) cols[x] = r.x + Math.min(r.width - 1, Math.floor(((x + 0.5) * r.width) / width));

@@ -1,8 +1,10 @@
-import { encode as encodePngRaw } from "fast-png";
+import { decode as decodePngRaw, encode as encodePngRaw } from "fast-png";
 import sharp from "sharp";
-import { type Mask, type RgbImage, createImage } from "../core/image.js";
+import { SegkitError } from "../core/errors.js";
+import { createImage, type Mask, type RgbImage } from "../core/image.js";
 import { type Palette, VOC_PALETTE } from "../core/palette.js";
 import { writeFileAtomic } from "./fs.js";
+import { decodeError, type ImageSource, readBytes, sourceName } from "./image.js";
 
 /** PNG tEXt keyword under which segkit stores class names (a JSON array) in the masks it writes. */
 export const CLASS_NAMES_KEY = "segkit:classes";
@@ -27,8 +29,39 @@ export function encodeMaskPng(mask: Mask, options: MaskPngOptions = {}): Uint8Ar
     depth: 8,
     channels: 1,
     palette: Array.from({ length: 256 }, (_, i) => [...(palette[i] ?? [0, 0, 0])]),
-    ...(options.classNames ? { text: { [CLASS_NAMES_KEY]: JSON.stringify(options.classNames) } } : {}),
+    ...(options.classNames ? { text: { [CLASS_NAMES_KEY]: asciiJson(options.classNames) } } : {}),
   });
+}
+
+/** JSON with every non-ASCII character escaped (`\uXXXX`): a tEXt chunk holds Latin-1 only. */
+function asciiJson(value: unknown): string {
+  return JSON.stringify(value).replace(
+    /[\u0080-\uffff]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}
+
+/** The class names stored by `encodeMaskPng` (tEXt `segkit:classes`), or undefined when the PNG has none. */
+export async function readMaskClassNames(src: ImageSource): Promise<string[] | undefined> {
+  const bytes = await readBytes(src);
+  let text: Record<string, string>;
+  try {
+    text = decodePngRaw(bytes).text;
+  } catch (err) {
+    throw decodeError(src, err);
+  }
+  const json = text[CLASS_NAMES_KEY];
+  if (json === undefined) return undefined;
+  let names: unknown;
+  try {
+    names = JSON.parse(json);
+  } catch {
+    names = undefined;
+  }
+  if (!Array.isArray(names) || !names.every((n) => typeof n === "string")) {
+    throw new SegkitError(`the ${CLASS_NAMES_KEY} text is not a JSON array of strings`, { file: sourceName(src) });
+  }
+  return names;
 }
 
 export async function writeMaskPng(path: string, mask: Mask, options: MaskPngOptions = {}): Promise<void> {

@@ -1,0 +1,120 @@
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import sharp from "sharp";
+import { sharedPath, sharedSkip } from "../test-utils/shared.js";
+import { VERSION } from "../version.js";
+import { main } from "./main.js";
+
+async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(
+    argv,
+    (s) => out.push(s),
+    (s) => err.push(s),
+  );
+  return { code, out: out.join("\n"), err: err.join("\n") };
+}
+
+let dir: string;
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), "segkit-cli-"));
+});
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe("segkit CLI", () => {
+  it("lists only implemented commands, and the dataset formats", async () => {
+    const r = await run("--help");
+    assert.equal(r.code, 0);
+    assert.match(r.out, /data\s+inspect and preview datasets/);
+    const commands = /Commands:\n([\s\S]*?)\n\n/.exec(r.out)?.[1] ?? "";
+    assert.deepEqual(
+      commands.split("\n").map((l) => l.trim().split(/\s+/)[0]),
+      ["data", "help"],
+    );
+    assert.match(r.out, /oxford-pet\s+Oxford-IIIT Pet/);
+    assert.equal((await run("--version")).out, VERSION);
+  });
+
+  it("keeps VERSION equal to package.json", () => {
+    assert.equal(JSON.parse(readFileSync("package.json", "utf8")).version, VERSION);
+  });
+
+  it("says what is wrong in one line, exit code 1", async () => {
+    const missing = await run("data", "inspect", join(dir, "nope"));
+    assert.equal(missing.code, 1);
+    assert.equal(missing.err, `segkit: ${join(dir, "nope")}: dataset directory not found`);
+    const noPath = await run("data", "inspect");
+    assert.equal(noPath.code, 1);
+    assert.match(noPath.err, /^segkit: missing dataset path\. give a directory, or --format synthetic/);
+    const badFormat = await run("data", "inspect", ".", "--format", "voc");
+    assert.equal(badFormat.code, 1);
+    assert.match(badFormat.err, /argument 'voc' is invalid\. Allowed choices are folder, oxford-pet/);
+    const unknown = await run("train");
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.err, /unknown command 'train'/);
+  });
+
+  it("inspects the synthetic set as JSON", async () => {
+    const r = await run("data", "inspect", "--format", "synthetic", "--json");
+    assert.equal(r.code, 0, r.err);
+    const report = JSON.parse(r.out);
+    assert.equal(report.pairs, 200);
+    assert.deepEqual(
+      report.classes.map((c: { name: string }) => c.name),
+      ["pet", "background", "border"],
+    );
+    const pet = report.classes[0].pixelFraction;
+    assert.ok(pet > 0.1 && pet < 0.4, `pet fraction ${pet}`);
+    assert.deepEqual(report.skipped, []);
+  });
+
+  it("writes a preview grid PNG of n tiles, leaving no temp file", async () => {
+    const out = join(dir, "grid.png");
+    const r = await run(
+      "data",
+      "preview",
+      "--format",
+      "synthetic",
+      "--out",
+      out,
+      "--n",
+      "6",
+      "--size",
+      "32",
+      "--augment",
+    );
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /wrote .*grid\.png: 6 synthetic samples/);
+    const meta = await sharp(out).metadata();
+    // 3 columns x 2 rows of 32 px tiles with 4 px gaps around and between.
+    assert.deepEqual([meta.width, meta.height], [4 + 3 * 36, 4 + 2 * 36]);
+    assert.deepEqual(await readdir(dir), ["grid.png"]);
+  });
+
+  it("reports the Oxford Pet quirks by name", { skip: sharedSkip() }, async () => {
+    const r = await run("data", "inspect", sharedPath("oxford-iiit-pet"), "--json", "--split", "test");
+    assert.equal(r.code, 0, r.err);
+    const report = JSON.parse(r.out);
+    assert.equal(report.pairs, 198);
+    assert.deepEqual(
+      report.skipped.map((s: { path: string }) => s.path.split("/").pop()),
+      ["Abyssinian_100.mat", "Abyssinian_101.mat", "Abyssinian_102.mat"],
+    );
+  });
+
+  it("runs as the installed binary", {
+    skip: existsSync("dist/cli/main.js") ? false : "dist/ not built (npm run build)",
+  }, () => {
+    const r = spawnSync(process.execPath, ["bin/segkit.js", "--version"], { encoding: "utf8" });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.trim(), VERSION);
+  });
+});

@@ -1,0 +1,339 @@
+import { existsSync, statSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { z } from "zod";
+import { SegkitError } from "../core/errors.js";
+import { DEFAULT_IGNORE_INDEX } from "../core/image.js";
+import { type Palette, PET_PALETTE } from "../core/palette.js";
+import type { Dataset, SkippedSample } from "./dataset.js";
+import { FileDataset, pairFiles, type SampleFiles } from "./files.js";
+import { createSyntheticDataset } from "./synthetic.js";
+
+/**
+ * Options of `openDataset`. Which apply depends on the format; unknown keys are rejected.
+ * Paths are relative to the dataset root unless absolute.
+ */
+export const OpenDatasetOptionsSchema = z
+  .object({
+    /** Format name; detected from the directory layout when omitted. */
+    format: z.string().optional(),
+    /** The format's official split(s), comma-separated (e.g. `trainval`, `train,val`); default: all. */
+    split: z.string().optional(),
+    /** Throw on the first unusable sample instead of reporting it and going on. */
+    strict: z.boolean().default(false),
+    /** folder: image and mask directories, and an optional directory of valid-region masks. */
+    images: z.string().default("images"),
+    masks: z.string().default("masks"),
+    valid: z.string().optional(),
+    /** folder: class names (default: `class0..classN-1` from the value map, or 2 classes for a threshold). */
+    classes: z.array(z.string().min(1)).min(1).optional(),
+    /** folder: stored value -> class index (or the ignore index). */
+    values: z.record(z.string().regex(/^\d+$/), z.number().int().min(0).max(255)).optional(),
+    /** folder: binary masks, stored value >= threshold -> class 1. */
+    threshold: z.number().int().min(1).max(65535).optional(),
+    ignoreIndex: z.number().int().min(0).max(255).default(DEFAULT_IGNORE_INDEX),
+    /** oxford-pet: `trimap` (pet, background, border) or `binary` (background, pet: pet + border). */
+    mode: z.enum(["trimap", "binary"]).default("trimap"),
+    /** synthetic: seed, number of samples and image size. */
+    seed: z.number().int().min(0).optional(),
+    length: z.number().int().min(1).optional(),
+    size: z.number().int().optional(),
+  })
+  .strict();
+
+export type OpenDatasetOptions = z.input<typeof OpenDatasetOptionsSchema>;
+type Options = z.output<typeof OpenDatasetOptionsSchema>;
+
+interface DatasetFormat {
+  /** One line for `--help` and error messages. */
+  description: string;
+  /** Whether `root` looks like this format's layout. */
+  detect(root: string): boolean;
+  open(root: string, options: Options): Promise<Dataset>;
+}
+
+const has = (root: string, ...parts: string[]): boolean => existsSync(join(root, ...parts));
+
+/** CamVid's 11 classes as SegNet prepared them, with SegNet's colours; label 11 (void) is ignored. */
+export const CAMVID_CLASSES = [
+  "Sky",
+  "Building",
+  "Pole",
+  "Road",
+  "Pavement",
+  "Tree",
+  "SignSymbol",
+  "Fence",
+  "Car",
+  "Pedestrian",
+  "Bicyclist",
+] as const;
+
+const CAMVID_PALETTE: Palette = [
+  [128, 128, 128],
+  [128, 0, 0],
+  [192, 192, 128],
+  [128, 64, 128],
+  [60, 40, 222],
+  [128, 128, 0],
+  [192, 128, 128],
+  [64, 64, 128],
+  [64, 0, 128],
+  [64, 64, 0],
+  [0, 128, 192],
+];
+
+function splitNames(options: Options, official: readonly string[], fallback: readonly string[]): string[] {
+  const names = options.split ? options.split.split(",").map((s) => s.trim()) : [...fallback];
+  for (const n of names) {
+    if (!official.includes(n)) {
+      throw new SegkitError(`unknown split "${n}"`, { hint: `valid splits: ${official.join(", ")}` });
+    }
+  }
+  return names;
+}
+
+/** Listing-time skips are errors in strict mode. */
+function finish(ds: FileDataset, options: Options): Dataset {
+  const first = ds.skipped[0];
+  if (options.strict && first) throw new SegkitError(first.reason, { file: first.path });
+  return ds;
+}
+
+async function openOxfordPet(root: string, options: Options): Promise<Dataset> {
+  const imageDir = join(root, "images");
+  const trimapDir = join(root, "annotations", "trimaps");
+  const { pairs, skipped } = await pairFiles(imageDir, trimapDir);
+  let kept: SampleFiles[] = pairs;
+  if (options.split) {
+    const ids = new Set<string>();
+    for (const split of splitNames(options, ["trainval", "test"], [])) {
+      const file = join(root, "annotations", `${split}.txt`);
+      const text = await readFile(file, "utf8").catch((err: unknown) => {
+        throw new SegkitError("split file not found", { file, cause: err });
+      });
+      for (const line of text.split("\n")) {
+        const id = line.trim().split(/\s+/)[0];
+        if (id) ids.add(id);
+      }
+    }
+    const byId = new Map(pairs.map((p) => [p.id, p]));
+    for (const id of ids) {
+      if (!byId.has(id))
+        skipped.push({
+          path: join(imageDir, `${id}.jpg`),
+          reason: `listed in split ${options.split} but has no image+trimap pair`,
+        });
+    }
+    kept = pairs.filter((p) => ids.has(p.id));
+  }
+  const binary = options.mode === "binary";
+  const ds = new FileDataset(
+    kept,
+    {
+      format: "oxford-pet",
+      classNames: binary ? ["background", "pet"] : ["pet", "background", "border"],
+      ignoreIndex: options.ignoreIndex,
+      // Trimap 1 = pet, 2 = background, 3 = border; as in the Keras/TensorFlow tutorials, class = trimap - 1.
+      encoding: { values: binary ? { 1: 1, 2: 0, 3: 1 } : { 1: 0, 2: 1, 3: 2 } },
+      palette: binary ? [PET_PALETTE[1] ?? [0, 0, 0], PET_PALETTE[0] ?? [255, 0, 0]] : PET_PALETTE,
+      backgroundClass: binary ? 0 : 1,
+    },
+    skipped,
+  );
+  return finish(ds, options);
+}
+
+async function openCamvid(root: string, options: Options): Promise<Dataset> {
+  const present = ["train", "val", "test"].filter((s) => has(root, s) && has(root, `${s}annot`));
+  const pairs: SampleFiles[] = [];
+  const skipped: SkippedSample[] = [];
+  for (const split of splitNames(options, ["train", "val", "test"], present)) {
+    const found = await pairFiles(join(root, split), join(root, `${split}annot`));
+    pairs.push(...found.pairs.map((p) => ({ ...p, id: `${split}/${p.id}` })));
+    skipped.push(...found.skipped);
+  }
+  const values: Record<number, number> = { 11: options.ignoreIndex };
+  CAMVID_CLASSES.forEach((_, i) => {
+    values[i] = i;
+  });
+  const ds = new FileDataset(
+    pairs,
+    {
+      format: "camvid",
+      classNames: CAMVID_CLASSES,
+      ignoreIndex: options.ignoreIndex,
+      encoding: { values },
+      palette: CAMVID_PALETTE,
+    },
+    skipped,
+  );
+  return finish(ds, options);
+}
+
+async function openDrive(root: string, options: Options): Promise<Dataset> {
+  const pairs: SampleFiles[] = [];
+  const skipped: SkippedSample[] = [];
+  const number = (re: RegExp) => (name: string) => re.exec(name)?.[1];
+  for (const split of splitNames(options, ["training", "test"], ["training"])) {
+    const dir = join(root, split);
+    const found = await pairFiles(join(dir, "images"), join(dir, "1st_manual"), {
+      imageKey: number(/^(\d+)_(?:training|test)\.tiff?$/i),
+      maskKey: number(/^(\d+)_manual1\.gif$/i),
+      validDir: join(dir, "mask"),
+      validKey: number(/^(\d+)_(?:training|test)_mask\.gif$/i),
+    });
+    pairs.push(...found.pairs);
+    skipped.push(...found.skipped);
+  }
+  const ds = new FileDataset(
+    pairs,
+    {
+      format: "drive",
+      classNames: ["background", "vessel"],
+      ignoreIndex: options.ignoreIndex,
+      encoding: { values: { 0: 0, 255: 1 } },
+      palette: [
+        [0, 0, 0],
+        [0, 255, 0],
+      ],
+      backgroundClass: 0,
+    },
+    skipped,
+  );
+  return finish(ds, options);
+}
+
+async function openIsbi(root: string, options: Options): Promise<Dataset> {
+  splitNames(options, ["train"], ["train"]);
+  const { pairs, skipped } = await pairFiles(join(root, "train", "image"), join(root, "train", "label"));
+  const ds = new FileDataset(
+    pairs,
+    {
+      format: "isbi2012",
+      classNames: ["cell", "membrane"],
+      ignoreIndex: options.ignoreIndex,
+      // Labels store membrane as 0 and cell interior as 255; membrane is the foreground class.
+      encoding: { values: { 0: 1, 255: 0 } },
+      palette: [
+        [0, 0, 0],
+        [255, 0, 255],
+      ],
+      backgroundClass: 0,
+    },
+    skipped,
+  );
+  return finish(ds, options);
+}
+
+async function openFolder(root: string, options: Options): Promise<Dataset> {
+  const resolve = (p: string) => (p.startsWith("/") ? p : join(root, p));
+  const { pairs, skipped } = await pairFiles(resolve(options.images), resolve(options.masks), {
+    ...(options.valid ? { validDir: resolve(options.valid) } : {}),
+  });
+  const values = options.values
+    ? Object.fromEntries(Object.entries(options.values).map(([k, v]) => [Number(k), v]))
+    : undefined;
+  const mapped = values ? Object.values(values).filter((v) => v !== options.ignoreIndex) : [];
+  const numClasses =
+    options.classes?.length ?? (values ? Math.max(...mapped) + 1 : options.threshold !== undefined ? 2 : undefined);
+  if (numClasses === undefined) {
+    throw new SegkitError("folder datasets need class names, a value map or a threshold", {
+      file: root,
+      hint: "pass --classes a,b,c (masks hold class indices 0..N-1), --values 0:0,255:1, or --threshold 128",
+    });
+  }
+  const ds = new FileDataset(
+    pairs,
+    {
+      format: "folder",
+      classNames: options.classes ?? Array.from({ length: numClasses }, (_, i) => `class${i}`),
+      ignoreIndex: options.ignoreIndex,
+      encoding: values
+        ? { values }
+        : options.threshold !== undefined
+          ? { threshold: options.threshold }
+          : { numClasses },
+    },
+    skipped,
+  );
+  return finish(ds, options);
+}
+
+/** The dataset formats segkit reads, by name. */
+export const DATASET_FORMATS: Readonly<Record<string, DatasetFormat>> = {
+  folder: {
+    description: "images/ + masks/ paired by base name (any two directories; optional valid-region directory)",
+    detect: (root) => has(root, "images") && has(root, "masks"),
+    open: openFolder,
+  },
+  "oxford-pet": {
+    description: "Oxford-IIIT Pet: images/*.jpg + annotations/trimaps/*.png, splits trainval/test",
+    detect: (root) => has(root, "annotations", "trimaps"),
+    open: openOxfordPet,
+  },
+  camvid: {
+    description: "CamVid as prepared for SegNet: train/ trainannot/ val/ valannot/ test/ testannot/, 11 classes",
+    detect: (root) => has(root, "trainannot") || has(root, "valannot"),
+    open: openCamvid,
+  },
+  drive: {
+    description:
+      "DRIVE retinal vessels: training/images/*.tif, training/1st_manual/*.gif, field of view training/mask/",
+    detect: (root) => has(root, "training", "1st_manual"),
+    open: openDrive,
+  },
+  isbi2012: {
+    description: "ISBI 2012 EM membranes: train/image/*.png + train/label/*.png",
+    detect: (root) => has(root, "train", "image") && has(root, "train", "label"),
+    open: openIsbi,
+  },
+  synthetic: {
+    description: "built-in demo data generated from a seed (no files; the path is ignored)",
+    detect: () => false,
+    open: async (_root, o) =>
+      createSyntheticDataset({
+        ...(o.seed !== undefined ? { seed: o.seed } : {}),
+        ...(o.length !== undefined ? { length: o.length } : {}),
+        ...(o.size !== undefined ? { size: o.size } : {}),
+      }),
+  },
+};
+
+export const DATASET_FORMAT_NAMES = Object.keys(DATASET_FORMATS);
+
+/** The format whose layout `root` has, or an error listing the formats and what each expects. */
+export function detectFormat(root: string): string {
+  if (!existsSync(root) || !statSync(root).isDirectory()) {
+    throw new SegkitError("dataset directory not found", { file: root });
+  }
+  for (const [name, f] of Object.entries(DATASET_FORMATS)) if (f.detect(root)) return name;
+  throw new SegkitError("cannot tell the dataset format from its layout", {
+    file: root,
+    hint: `pass --format, one of: ${DATASET_FORMAT_NAMES.join(", ")}`,
+  });
+}
+
+/**
+ * Opens a dataset on disk (or the built-in `synthetic` set). Files are listed now and decoded on `get(i)`.
+ * Unpaired or unusable files are in `dataset.skipped` with reasons (or, with `strict`, the first is thrown).
+ */
+export async function openDataset(root: string, options: OpenDatasetOptions = {}): Promise<Dataset> {
+  const parsed = OpenDatasetOptionsSchema.safeParse(options);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new SegkitError(`invalid dataset option ${issue?.path.join(".") || ""}: ${issue?.message ?? "invalid"}`);
+  }
+  const o = parsed.data;
+  const name = o.format ?? detectFormat(root);
+  const format = DATASET_FORMATS[name];
+  if (!format) {
+    throw new SegkitError(`unknown dataset format "${name}"`, {
+      hint: `valid formats: ${DATASET_FORMAT_NAMES.join(", ")}`,
+    });
+  }
+  if (name !== "synthetic" && !(existsSync(root) && statSync(root).isDirectory())) {
+    throw new SegkitError("dataset directory not found", { file: root });
+  }
+  return format.open(root, o);
+}

@@ -1,0 +1,68 @@
+// segkit public API: named exports only, grouped by area.
+
+// core: pixel containers, palettes, errors, seeded randomness
+export { errorMessage, SegkitError } from "./core/errors.js";
+export {
+  createImage,
+  createMask,
+  DEFAULT_IGNORE_INDEX,
+  type Mask,
+  maskHistogram,
+  type RgbImage,
+} from "./core/image.js";
+export { type Palette, VOC_PALETTE, vocPalette } from "./core/palette.js";
+export { createRng, deriveSeed, permutation, type Rng } from "./core/random.js";
+// data: the Dataset contract, loaders, splits, augmentation, batching, inspection
+export { type Dataset, type Sample, type SkippedSample, subset } from "./data/dataset.js";
+export { FileDataset, IMAGE_EXTENSIONS, pairFiles, type SampleFiles } from "./data/files.js";
+export {
+  CAMVID_CLASSES,
+  DATASET_FORMAT_NAMES,
+  DATASET_FORMATS,
+  detectFormat,
+  type OpenDatasetOptions,
+  openDataset,
+} from "./data/formats.js";
+export { type DatasetReport, inspectDataset } from "./data/inspect.js";
+export {
+  type Batch,
+  type BatchOptions,
+  batches,
+  DEFAULT_BATCH_OPTIONS,
+  splitDataset,
+  splitIndices,
+} from "./data/loader.js";
+export { DEFAULT_PREVIEW, type PreviewOptions, previewGrid } from "./data/preview.js";
+export { createSyntheticDataset, DEFAULT_SYNTHETIC_OPTIONS, syntheticSample } from "./data/synthetic.js";
+export {
+  type AugmentOptions,
+  adjustColor,
+  DEFAULT_AUGMENT,
+  flipImage,
+  flipMask,
+  randomCropRect,
+  rotateSample,
+  type TransformOptions,
+  transformSample,
+} from "./data/transforms.js";
+// io: images and masks on disk
+export { writeFileAtomic } from "./io/fs.js";
+export { type ImageSource, MAX_INPUT_PIXELS, readImage, readImageSize } from "./io/image.js";
+export { applyEncoding, type MaskEncoding, type RawMask, readMask, readRawMask } from "./io/mask.js";
+export { cropImage, type ImageResample, type Rect, resizeImage, resizeMask } from "./io/resize.js";
+export {
+  CLASS_NAMES_KEY,
+  colorizeMask,
+  DEFAULT_OVERLAY_ALPHA,
+  encodeMaskPng,
+  encodePng,
+  type GridOptions,
+  type MaskPngOptions,
+  makeGrid,
+  type OverlayOptions,
+  overlayMask,
+  writeImagePng,
+  writeMaskPng,
+} from "./io/write.js";
+
+export { VERSION } from "./version.js";
