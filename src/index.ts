@@ -61,6 +61,7 @@ export {
   makeGrid,
   type OverlayOptions,
   overlayMask,
+  readMaskClassNames,
   writeImagePng,
   writeMaskPng,
 } from "./io/write.js";

@@ -125,7 +125,10 @@ export function buildProgram(out: (s: string) => void, err: (s: string) => void)
       const root = requirePath(path, flags);
       const ds = await openDataset(root, toOpenOptions(flags));
       const progress = createProgress("inspect", "samples");
-      const report = await inspectDataset(ds, { onProgress: (d, t) => progress.update(d, t) });
+      const report = await inspectDataset(ds, {
+        strict: Boolean(flags.strict),
+        onProgress: (d, t) => progress.update(d, t),
+      });
       progress.stop();
       if (flags.json) out(JSON.stringify({ path: root, ...report }, null, 2));
       else printReport(root, report, out);

@@ -47,5 +47,9 @@ describe("inspectDataset", () => {
       seen.sort((a, b) => a - b),
       [1, 2, 3],
     );
+    await assert.rejects(
+      inspectDataset(ds, { strict: true }),
+      (e: unknown) => e instanceof SegkitError && e.file === "/x/2.png",
+    );
   });
 });

@@ -39,11 +39,12 @@ function stats(values: number[]): SizeStats {
 
 /**
  * Decodes every sample once (a few at a time) and reports pairs, image sizes, per-class pixel fractions,
- * ignored pixels and every skipped sample with its reason. `onProgress(done, total)` follows the work.
+ * ignored pixels and every skipped sample with its reason (`strict`: the first bad sample is thrown instead).
+ * `onProgress(done, total)` follows the work.
  */
 export async function inspectDataset(
   ds: Dataset,
-  options: { concurrency?: number; onProgress?: (done: number, total: number) => void } = {},
+  options: { concurrency?: number; strict?: boolean; onProgress?: (done: number, total: number) => void } = {},
 ): Promise<DatasetReport> {
   const hist = new Float64Array(256);
   const widths: number[] = [];
@@ -60,6 +61,7 @@ export async function inspectDataset(
         widths.push(s.image.width);
         heights.push(s.image.height);
       } catch (err) {
+        if (options.strict) throw err;
         const path = err instanceof SegkitError && err.file ? err.file : (ds.files(i)[0] ?? ds.id(i));
         failed.push({ path, reason: err instanceof SegkitError ? err.message : errorMessage(err) });
       }

@@ -13,6 +13,7 @@ import { readMask, readRawMask } from "./mask.js";
 import {
   CLASS_NAMES_KEY,
   colorizeMask,
+  comparisonGrid,
   encodePng as encodeImagePng,
   encodeMaskPng,
   makeGrid,
@@ -307,5 +308,31 @@ describe("writeFileAtomic", () => {
     await mkdir(target, { recursive: true }); // a directory where the file should go: rename fails
     await assert.rejects(writeFileAtomic(target, "data"));
     assert.deepEqual(await readdir(sub), ["taken"]);
+  });
+});
+
+describe("comparisonGrid", () => {
+  it("lays out image | truth | prediction rows with the masks overlaid", () => {
+    const image = createImage(2, 1, Uint8Array.from([100, 100, 100, 100, 100, 100]));
+    const truth = createMask(2, 1, Uint8Array.from([1, 0]));
+    const prediction = createMask(2, 1, Uint8Array.from([0, 1]));
+    const grid = comparisonGrid(
+      [
+        { image, truth, prediction },
+        { image, truth },
+      ],
+      { gap: 1, alpha: 1 },
+    );
+    // 3 columns of width 2 and 2 rows of height 1, gaps of 1 around and between.
+    assert.deepEqual([grid.width, grid.height], [1 + 3 * 3, 1 + 2 * 2]);
+    const px = (x: number, y: number) => [
+      ...grid.data.subarray((y * grid.width + x) * 3, (y * grid.width + x) * 3 + 3),
+    ];
+    assert.deepEqual(px(1, 1), [100, 100, 100]); // image
+    assert.deepEqual(px(4, 1), [128, 0, 0]); // truth class 1 in VOC red at alpha 1
+    assert.deepEqual(px(5, 1), [0, 0, 0]); // truth class 0: VOC black
+    assert.deepEqual(px(7, 1), [0, 0, 0]); // prediction class 0
+    assert.deepEqual(px(8, 1), [128, 0, 0]); // prediction class 1
+    assert.deepEqual(px(7, 3), [255, 255, 255]); // second row has no prediction: gap colour
   });
 });

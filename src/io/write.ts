@@ -159,3 +159,25 @@ export function makeGrid(rows: ReadonlyArray<ReadonlyArray<RgbImage>>, options: 
   });
   return createImage(width, height, out);
 }
+
+/** One row of a comparison grid: an image, its true mask and, when there is one, a predicted mask (same size). */
+export interface ComparisonRow {
+  image: RgbImage;
+  truth: Mask;
+  prediction?: Mask;
+}
+
+/**
+ * Rows of image | truth | prediction, the masks overlaid on the image in the palette's colours (the look of
+ * training sample grids). Rows without a prediction have two cells.
+ */
+export function comparisonGrid(rows: readonly ComparisonRow[], options: OverlayOptions & GridOptions = {}): RgbImage {
+  return makeGrid(
+    rows.map((r) => [
+      r.image,
+      overlayMask(r.image, r.truth, options),
+      ...(r.prediction ? [overlayMask(r.image, r.prediction, options)] : []),
+    ]),
+    options,
+  );
+}
