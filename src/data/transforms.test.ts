@@ -141,6 +141,13 @@ describe("geometric helpers", () => {
     const half = rotateSample(img, mask, 180, IGNORE);
     assert.deepEqual([...half.mask.data], [3, 2, 1, 0]);
     assert.deepEqual([...half.image.data], [40, 40, 40, 30, 30, 30, 20, 20, 20, 10, 10, 10]);
+    // 90 degrees on 3x3: output (x, y) samples input (y, 2 - x), exactly (bilinear weights are 0 and 1).
+    const m3 = createMask(3, 3, Uint8Array.from([0, 1, 2, 3, 4, 5, 6, 7, 8]));
+    const i3 = createImage(3, 3, Uint8Array.from([...m3.data].flatMap((v) => [v * 10, v * 10 + 1, v * 10 + 2])));
+    const q = rotateSample(i3, m3, 90, IGNORE);
+    const expected = [6, 3, 0, 7, 4, 1, 8, 5, 2]; // in(y, 2 - x) for x, y row-major
+    assert.deepEqual([...q.mask.data], expected);
+    assert.deepEqual([...q.image.data], expected.flatMap((v) => [v * 10, v * 10 + 1, v * 10 + 2]));
     // 45 degrees on a 9x9 mask: the corners come from outside the image and are ignored.
     const m9 = createMask(9, 9, new Uint8Array(81).fill(1));
     const r = rotateSample(createImage(9, 9), m9, 45, IGNORE);

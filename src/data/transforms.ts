@@ -94,26 +94,23 @@ export function flipMask(mask: Mask): Mask {
  * Rotates image (bilinear) and mask (nearest) by `degrees` about the image centre, same size out.
  * Pixels whose source falls outside become black in the image and `fill` in the mask.
  */
-export function rotateSample(
-  img: RgbImage,
-  mask: Mask,
-  degrees: number,
-  fill: number,
-): { image: RgbImage; mask: Mask } {
+export function rotateSample(img: RgbImage, mask: Mask, degrees: number, fill: number): { image: RgbImage; mask: Mask } {
   const { width: w, height: h } = img;
+  const src = img.data;
   const cos = Math.cos((degrees * Math.PI) / 180);
   const sin = Math.sin((degrees * Math.PI) / 180);
-  const cx = w / 2;
-  const cy = h / 2;
   const outImg = new Uint8Array(w * h * 3);
   const outMask = new Uint8Array(w * h).fill(fill);
+  // Source pixel value of channel c at (x, y), 0 outside the image.
+  const at = (x: number, y: number, c: number): number =>
+    x >= 0 && y >= 0 && x < w && y < h ? (src[(y * w + x) * 3 + c] as number) : 0;
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
-      // Inverse map of the pixel centre (x + 0.5, y + 0.5) into the source.
-      const dx = x + 0.5 - cx;
-      const dy = y + 0.5 - cy;
-      const sx = cos * dx + sin * dy + cx - 0.5;
-      const sy = -sin * dx + cos * dy + cy - 0.5;
+      // Inverse map of the pixel centre (x + 0.5, y + 0.5) about the image centre into the source.
+      const dx = x + 0.5 - w / 2;
+      const dy = y + 0.5 - h / 2;
+      const sx = cos * dx + sin * dy + w / 2 - 0.5;
+      const sy = -sin * dx + cos * dy + h / 2 - 0.5;
       const o = y * w + x;
       const nx = Math.round(sx);
       const ny = Math.round(sy);
@@ -123,12 +120,20 @@ export function rotateSample(
       if (x0 < -1 || y0 < -1 || x0 >= w || y0 >= h) continue;
       const fx = sx - x0;
       const fy = sy - y0;
+      const inside = x0 >= 0 && y0 >= 0 && x0 + 1 < w && y0 + 1 < h;
+      const i00 = (y0 * w + x0) * 3;
+      const i10 = i00 + 3;
+      const i01 = i00 + w * 3;
+      const i11 = i01 + 3;
       for (let c = 0; c < 3; c++) {
-        const px = (xx: number, yy: number) =>
-          xx >= 0 && yy >= 0 && xx < w && yy < h ? (img.data[(yy * w + xx) * 3 + c] as number) : 0;
-        const top = px(x0, y0) * (1 - fx) + px(x0 + 1, y0) * fx;
-        const bottom = px(x0, y0 + 1) * (1 - fx) + px(x0 + 1, y0 + 1) * fx;
-        outImg[o * 3 + c] = Math.round(top * (1 - fy) + bottom * fy);
+        // Interior pixels (nearly all) index directly; only the border band goes through the bounds check.
+        const p00 = inside ? (src[i00 + c] as number) : at(x0, y0, c);
+        const p10 = inside ? (src[i10 + c] as number) : at(x0 + 1, y0, c);
+        const p01 = inside ? (src[i01 + c] as number) : at(x0, y0 + 1, c);
+        const p11 = inside ? (src[i11 + c] as number) : at(x0 + 1, y0 + 1, c);
+        const top = p00 + (p10 - p00) * fx;
+        const bottom = p01 + (p11 - p01) * fx;
+        outImg[o * 3 + c] = Math.round(top + (bottom - top) * fy);
       }
     }
   }
