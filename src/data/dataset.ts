@@ -1,3 +1,4 @@
+import { errorMessage, SegkitError } from "../core/errors.js";
 import type { Mask, RgbImage } from "../core/image.js";
 import type { Palette } from "../core/palette.js";
 
@@ -59,4 +60,10 @@ export function subset(ds: Dataset, indices: readonly number[]): Dataset {
     files: (i) => ds.files(at(i)),
     get: (i) => ds.get(at(i)),
   };
+}
+
+/** The report for sample i that failed to load with `err`: the file the error names (else the sample's first file). */
+export function skippedFrom(ds: Dataset, i: number, err: unknown): SkippedSample {
+  if (err instanceof SegkitError) return { path: err.file ?? ds.files(i)[0] ?? ds.id(i), reason: err.message };
+  return { path: ds.files(i)[0] ?? ds.id(i), reason: errorMessage(err) };
 }

@@ -80,6 +80,11 @@ describe("real datasets in ../shared/datasets", { skip: sharedSkip() }, () => {
     const rgba = await ds.get(indexOf(ds, "Abyssinian_5"));
     assert.deepEqual([rgba.image.width, rgba.image.height], [200, 150]);
     assert.deepEqual(values(rgba.mask.data), [0, 1, 2]);
+    await assert.rejects(openDataset(root, { strict: true }), (e: unknown) => {
+      return (
+        e instanceof SegkitError && e.file?.endsWith("Abyssinian_100.mat") === true && /not an image/.test(e.message)
+      );
+    });
     assert.equal((await openDataset(root, { split: "trainval" })).length, 200);
     assert.equal((await openDataset(root, { split: "test" })).length, 198);
     assert.equal((await openDataset(root, { split: "trainval,test" })).length, 398);

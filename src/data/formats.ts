@@ -6,7 +6,7 @@ import { SegkitError } from "../core/errors.js";
 import { DEFAULT_IGNORE_INDEX } from "../core/image.js";
 import { type Palette, PET_PALETTE } from "../core/palette.js";
 import type { Dataset, SkippedSample } from "./dataset.js";
-import { FileDataset, pairFiles, type SampleFiles } from "./files.js";
+import { FileDataset, type FileDatasetInfo, pairFiles, type SampleFiles } from "./files.js";
 import { createSyntheticDataset } from "./synthetic.js";
 
 /**
@@ -93,11 +93,16 @@ function splitNames(options: Options, official: readonly string[], fallback: rea
   return names;
 }
 
-/** Listing-time skips are errors in strict mode. */
-function finish(ds: FileDataset, options: Options): Dataset {
-  const first = ds.skipped[0];
+/** The dataset over `pairs`; in strict mode the first listing-time skip is thrown instead. */
+function fileDataset(
+  pairs: SampleFiles[],
+  skipped: SkippedSample[],
+  info: Omit<FileDatasetInfo, "ignoreIndex">,
+  options: Options,
+): Dataset {
+  const first = skipped[0];
   if (options.strict && first) throw new SegkitError(first.reason, { file: first.path });
-  return ds;
+  return new FileDataset(pairs, { ...info, ignoreIndex: options.ignoreIndex }, skipped);
 }
 
 async function openOxfordPet(root: string, options: Options): Promise<Dataset> {
@@ -128,20 +133,19 @@ async function openOxfordPet(root: string, options: Options): Promise<Dataset> {
     kept = pairs.filter((p) => ids.has(p.id));
   }
   const binary = options.mode === "binary";
-  const ds = new FileDataset(
+  return fileDataset(
     kept,
+    skipped,
     {
       format: "oxford-pet",
       classNames: binary ? ["background", "pet"] : ["pet", "background", "border"],
-      ignoreIndex: options.ignoreIndex,
       // Trimap 1 = pet, 2 = background, 3 = border; as in the Keras/TensorFlow tutorials, class = trimap - 1.
       encoding: { values: binary ? { 1: 1, 2: 0, 3: 1 } : { 1: 0, 2: 1, 3: 2 } },
       palette: binary ? [PET_PALETTE[1] ?? [0, 0, 0], PET_PALETTE[0] ?? [255, 0, 0]] : PET_PALETTE,
       backgroundClass: binary ? 0 : 1,
     },
-    skipped,
+    options,
   );
-  return finish(ds, options);
 }
 
 async function openCamvid(root: string, options: Options): Promise<Dataset> {
@@ -157,18 +161,17 @@ async function openCamvid(root: string, options: Options): Promise<Dataset> {
   CAMVID_CLASSES.forEach((_, i) => {
     values[i] = i;
   });
-  const ds = new FileDataset(
+  return fileDataset(
     pairs,
+    skipped,
     {
       format: "camvid",
       classNames: CAMVID_CLASSES,
-      ignoreIndex: options.ignoreIndex,
       encoding: { values },
       palette: CAMVID_PALETTE,
     },
-    skipped,
+    options,
   );
-  return finish(ds, options);
 }
 
 async function openDrive(root: string, options: Options): Promise<Dataset> {
@@ -186,12 +189,12 @@ async function openDrive(root: string, options: Options): Promise<Dataset> {
     pairs.push(...found.pairs);
     skipped.push(...found.skipped);
   }
-  const ds = new FileDataset(
+  return fileDataset(
     pairs,
+    skipped,
     {
       format: "drive",
       classNames: ["background", "vessel"],
-      ignoreIndex: options.ignoreIndex,
       encoding: { values: { 0: 0, 255: 1 } },
       palette: [
         [0, 0, 0],
@@ -199,20 +202,19 @@ async function openDrive(root: string, options: Options): Promise<Dataset> {
       ],
       backgroundClass: 0,
     },
-    skipped,
+    options,
   );
-  return finish(ds, options);
 }
 
 async function openIsbi(root: string, options: Options): Promise<Dataset> {
   splitNames(options, ["train"], ["train"]);
   const { pairs, skipped } = await pairFiles(join(root, "train", "image"), join(root, "train", "label"));
-  const ds = new FileDataset(
+  return fileDataset(
     pairs,
+    skipped,
     {
       format: "isbi2012",
       classNames: ["cell", "membrane"],
-      ignoreIndex: options.ignoreIndex,
       // Labels store membrane as 0 and cell interior as 255; membrane is the foreground class.
       encoding: { values: { 0: 1, 255: 0 } },
       palette: [
@@ -221,9 +223,8 @@ async function openIsbi(root: string, options: Options): Promise<Dataset> {
       ],
       backgroundClass: 0,
     },
-    skipped,
+    options,
   );
-  return finish(ds, options);
 }
 
 async function openFolder(root: string, options: Options): Promise<Dataset> {
@@ -243,21 +244,20 @@ async function openFolder(root: string, options: Options): Promise<Dataset> {
       hint: "pass --classes a,b,c (masks hold class indices 0..N-1), --values 0:0,255:1, or --threshold 128",
     });
   }
-  const ds = new FileDataset(
+  return fileDataset(
     pairs,
+    skipped,
     {
       format: "folder",
       classNames: options.classes ?? Array.from({ length: numClasses }, (_, i) => `class${i}`),
-      ignoreIndex: options.ignoreIndex,
       encoding: values
         ? { values }
         : options.threshold !== undefined
           ? { threshold: options.threshold }
           : { numClasses },
     },
-    skipped,
+    options,
   );
-  return finish(ds, options);
 }
 
 /** The dataset formats segkit reads, by name. */

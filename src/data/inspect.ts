@@ -1,6 +1,5 @@
-import { errorMessage, SegkitError } from "../core/errors.js";
 import { maskHistogram } from "../core/image.js";
-import type { Dataset, SkippedSample } from "./dataset.js";
+import { type Dataset, type SkippedSample, skippedFrom } from "./dataset.js";
 
 export interface SizeStats {
   min: number;
@@ -62,8 +61,7 @@ export async function inspectDataset(
         heights.push(s.image.height);
       } catch (err) {
         if (options.strict) throw err;
-        const path = err instanceof SegkitError && err.file ? err.file : (ds.files(i)[0] ?? ds.id(i));
-        failed.push({ path, reason: err instanceof SegkitError ? err.message : errorMessage(err) });
+        failed.push(skippedFrom(ds, i, err));
       }
       options.onProgress?.(++done, ds.length);
     }

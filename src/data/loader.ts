@@ -1,7 +1,7 @@
-import { errorMessage, SegkitError } from "../core/errors.js";
+import { SegkitError } from "../core/errors.js";
 import { createRng, deriveSeed, permutation } from "../core/random.js";
 import type { ImageResample } from "../io/resize.js";
-import { type Dataset, type Sample, type SkippedSample, subset } from "./dataset.js";
+import { type Dataset, type Sample, type SkippedSample, skippedFrom, subset } from "./dataset.js";
 import { type AugmentOptions, transformSample } from "./transforms.js";
 
 /**
@@ -102,9 +102,7 @@ export async function* batches(ds: Dataset, options: BatchOptions): AsyncGenerat
         ...(augment ? { augment, rng: createRng(deriveSeed(o.seed, o.epoch, i)) } : {}),
       });
     } catch (err) {
-      const file = err instanceof SegkitError && err.file ? err.file : (ds.files(i)[0] ?? ds.id(i));
-      const reason = err instanceof SegkitError ? err.message : errorMessage(err);
-      return { path: file, reason };
+      return skippedFrom(ds, i, err);
     }
   };
 

@@ -147,7 +147,10 @@ describe("geometric helpers", () => {
     const q = rotateSample(i3, m3, 90, IGNORE);
     const expected = [6, 3, 0, 7, 4, 1, 8, 5, 2]; // in(y, 2 - x) for x, y row-major
     assert.deepEqual([...q.mask.data], expected);
-    assert.deepEqual([...q.image.data], expected.flatMap((v) => [v * 10, v * 10 + 1, v * 10 + 2]));
+    assert.deepEqual(
+      [...q.image.data],
+      expected.flatMap((v) => [v * 10, v * 10 + 1, v * 10 + 2]),
+    );
     // 45 degrees on a 9x9 mask: the corners come from outside the image and are ignored.
     const m9 = createMask(9, 9, new Uint8Array(81).fill(1));
     const r = rotateSample(createImage(9, 9), m9, 45, IGNORE);

@@ -94,7 +94,12 @@ export function flipMask(mask: Mask): Mask {
  * Rotates image (bilinear) and mask (nearest) by `degrees` about the image centre, same size out.
  * Pixels whose source falls outside become black in the image and `fill` in the mask.
  */
-export function rotateSample(img: RgbImage, mask: Mask, degrees: number, fill: number): { image: RgbImage; mask: Mask } {
+export function rotateSample(
+  img: RgbImage,
+  mask: Mask,
+  degrees: number,
+  fill: number,
+): { image: RgbImage; mask: Mask } {
   const { width: w, height: h } = img;
   const src = img.data;
   const cos = Math.cos((degrees * Math.PI) / 180);
