@@ -1,0 +1,142 @@
+import { SegkitError } from "../core/errors.js";
+import { DEFAULT_IGNORE_INDEX } from "../core/image.js";
+
+/**
+ * Statistics, the first of the two steps (statistics, then reductions: see `reduce.ts`).
+ *
+ * A confusion matrix over C classes: `counts[t * C + p]` is the number of pixels whose true class is t and whose
+ * predicted class is p (rows truth, columns prediction, as scikit-learn's `confusion_matrix`). Counts are float64,
+ * exact integers up to 2^53 (about 9e15 pixels). Pixels whose truth is the ignore index, or where a valid-region
+ * mask is 0, are not counted.
+ *
+ * Masks are class-index `Uint8Array`s (H x W, row-major, as `Mask.data`); truth and prediction of one image have
+ * the same length.
+ */
+export interface ConfusionOptions {
+  ignoreIndex?: number;
+}
+
+export class ConfusionMatrix {
+  readonly numClasses: number;
+  readonly ignoreIndex: number;
+  readonly counts: Float64Array;
+  /** Scratch counts for one update: uint32 is exact for any single image (< 4e9 pixels) and fast to increment. */
+  private readonly scratch: Uint32Array;
+
+  constructor(numClasses: number, options: ConfusionOptions = {}) {
+    if (!Number.isInteger(numClasses) || numClasses < 1 || numClasses > 255) {
+      throw new RangeError(`numClasses must be an integer from 1 to 255, got ${numClasses}`);
+    }
+    this.numClasses = numClasses;
+    this.ignoreIndex = options.ignoreIndex ?? DEFAULT_IGNORE_INDEX;
+    this.counts = new Float64Array(numClasses * numClasses);
+    this.scratch = new Uint32Array(256 * 256);
+  }
+
+  /**
+   * Adds one image (or a batch laid out contiguously). `valid`, when given, has one byte per pixel (0 = not scored).
+   * A truth or prediction value that is neither a class nor (truth only) the ignore index is an error naming `name`.
+   */
+  update(truth: Uint8Array, pred: Uint8Array, valid?: Uint8Array, name = "<prediction>"): this {
+    if (truth.length !== pred.length || (valid && valid.length !== truth.length)) {
+      throw new SegkitError(
+        `truth has ${truth.length} pixels, prediction ${pred.length}${valid ? `, valid region ${valid.length}` : ""}`,
+        { file: name },
+      );
+    }
+    const s = this.scratch;
+    s.fill(0);
+    const n = truth.length;
+    for (let i = 0; i < n; i++) {
+      if (valid && valid[i] === 0) continue;
+      const k = ((truth[i] as number) << 8) | (pred[i] as number);
+      s[k] = (s[k] as number) + 1;
+    }
+    this.fold(s, name);
+    return this;
+  }
+
+  /** Moves the 256 x 256 value-pair counts into the C x C matrix, checking every value seen. */
+  private fold(s: Uint32Array, name: string): void {
+    const C = this.numClasses;
+    const badTruth = new Set<number>();
+    const badPred = new Set<number>();
+    for (let t = 0; t < 256; t++) {
+      for (let p = 0; p < 256; p++) {
+        const k = s[(t << 8) | p] as number;
+        if (k === 0 || t === this.ignoreIndex) continue;
+        if (t >= C) badTruth.add(t);
+        else if (p >= C) badPred.add(p);
+        else this.counts[t * C + p] = (this.counts[t * C + p] as number) + k;
+      }
+    }
+    if (badTruth.size > 0 || badPred.size > 0) {
+      const list = (xs: Set<number>) => [...xs].sort((a, b) => a - b).join(", ");
+      const parts = [
+        badTruth.size ? `truth values ${list(badTruth)}` : "",
+        badPred.size ? `predicted values ${list(badPred)}` : "",
+      ].filter(Boolean);
+      throw new SegkitError(
+        `${parts.join(" and ")} outside the classes 0..${C - 1} (ignore index ${this.ignoreIndex})`,
+        {
+          file: name,
+        },
+      );
+    }
+  }
+
+  /** Adds another matrix's counts (for example from another worker). */
+  merge(other: ConfusionMatrix): this {
+    if (other.numClasses !== this.numClasses) {
+      throw new RangeError(`cannot merge ${other.numClasses}-class counts into ${this.numClasses}-class counts`);
+    }
+    for (let i = 0; i < this.counts.length; i++)
+      this.counts[i] = (this.counts[i] as number) + (other.counts[i] as number);
+    return this;
+  }
+
+  reset(): this {
+    this.counts.fill(0);
+    return this;
+  }
+
+  /** counts[t][p] as nested arrays (for JSON and tests). */
+  toArray(): number[][] {
+    const C = this.numClasses;
+    return Array.from({ length: C }, (_, t) => Array.from(this.counts.subarray(t * C, (t + 1) * C)));
+  }
+}
+
+/** Per-class pixel statistics: true/false positives, false negatives, true negatives (each length C). */
+export interface ClassStats {
+  tp: Float64Array;
+  fp: Float64Array;
+  fn: Float64Array;
+  tn: Float64Array;
+}
+
+/** tp/fp/fn/tn per class from a confusion matrix (one-vs-rest). */
+export function classStats(cm: ConfusionMatrix): ClassStats {
+  const C = cm.numClasses;
+  const m = cm.counts;
+  let total = 0;
+  for (let i = 0; i < m.length; i++) total += m[i] as number;
+  const tp = new Float64Array(C);
+  const fp = new Float64Array(C);
+  const fn = new Float64Array(C);
+  const tn = new Float64Array(C);
+  for (let c = 0; c < C; c++) {
+    let row = 0;
+    let col = 0;
+    for (let k = 0; k < C; k++) {
+      row += m[c * C + k] as number;
+      col += m[k * C + c] as number;
+    }
+    const d = m[c * C + c] as number;
+    tp[c] = d;
+    fn[c] = row - d;
+    fp[c] = col - d;
+    tn[c] = total - row - col + d;
+  }
+  return { tp, fp, fn, tn };
+}
