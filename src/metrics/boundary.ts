@@ -104,29 +104,24 @@ function matchBoundaries(
  * c-pixels that do not survive erosion by a (2d+1) x (2d+1) square on a zero-padded mask.
  */
 function innerBand(labels: Uint8Array, w: number, h: number, c: number, d: number): Uint8Array {
-  // rowOk[y][x]: every pixel of row y within [x - d, x + d] is inside the image and of class c.
+  const k = 2 * d + 1;
+  // rowOk[i]: the 2d+1 pixels of the row centred on i are inside the image and all of class c.
   const rowOk = new Uint8Array(w * h);
   for (let y = 0; y < h; y++) {
-    let run = 0; // length of the current run of c ending at x
-    const runs = new Int32Array(w);
-    for (let x = 0; x < w; x++) {
-      run = labels[y * w + x] === c ? run + 1 : 0;
-      runs[x] = run;
+    let run = 0; // length of the run of c ending at x
+    for (let x = 0, i = y * w; x < w; x++, i++) {
+      run = labels[i] === c ? run + 1 : 0;
+      if (run >= k) rowOk[i - d] = 1;
     }
-    for (let x = d; x < w - d; x++) rowOk[y * w + x] = (runs[x + d] as number) >= 2 * d + 1 ? 1 : 0;
   }
+  // A c-pixel survives the erosion when rowOk holds for the 2d+1 rows centred on it; the band is the rest.
   const band = new Uint8Array(w * h);
-  for (let x = 0; x < w; x++) {
-    let run = 0;
-    const runs = new Int32Array(h);
-    for (let y = 0; y < h; y++) {
-      run = rowOk[y * w + x] ? run + 1 : 0;
-      runs[y] = run;
-    }
-    for (let y = 0; y < h; y++) {
-      if (labels[y * w + x] !== c) continue;
-      const survives = y >= d && y < h - d && (runs[y + d] as number) >= 2 * d + 1;
-      band[y * w + x] = survives ? 0 : 1;
+  const runs = new Int32Array(w);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0, i = y * w; x < w; x++, i++) runs[x] = rowOk[i] ? (runs[x] as number) + 1 : 0;
+    for (let x = 0, i = y * w; x < w; x++, i++) {
+      if (labels[i] === c) band[i] = 1;
+      if (y >= k - 1 && (runs[x] as number) >= k) band[i - d * w] = 0; // centre of a full column window survives
     }
   }
   return band;

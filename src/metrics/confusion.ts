@@ -11,6 +11,9 @@ import { DEFAULT_IGNORE_INDEX } from "../core/image.js";
  *
  * Masks are class-index `Uint8Array`s (H x W, row-major, as `Mask.data`); truth and prediction of one image have
  * the same length.
+ *
+ * `missed[t]` counts pixels of true class t that have no prediction at all (a missing or unreadable prediction
+ * file): they are false negatives of t and wrong for pixel accuracy, but nobody's false positive.
  */
 export interface ConfusionOptions {
   ignoreIndex?: number;
@@ -20,6 +23,7 @@ export class ConfusionMatrix {
   readonly numClasses: number;
   readonly ignoreIndex: number;
   readonly counts: Float64Array;
+  readonly missed: Float64Array;
   /** Scratch counts for one update: uint32 is exact for any single image (< 4e9 pixels) and fast to increment. */
   private readonly scratch: Uint32Array;
 
@@ -30,6 +34,7 @@ export class ConfusionMatrix {
     this.numClasses = numClasses;
     this.ignoreIndex = options.ignoreIndex ?? DEFAULT_IGNORE_INDEX;
     this.counts = new Float64Array(numClasses * numClasses);
+    this.missed = new Float64Array(numClasses);
     this.scratch = new Uint32Array(256 * 256);
   }
 
@@ -53,6 +58,24 @@ export class ConfusionMatrix {
       s[k] = (s[k] as number) + 1;
     }
     this.fold(s, name);
+    return this;
+  }
+
+  /** Counts the scored pixels of an image whose prediction is missing as missed (see the class comment). */
+  addMissed(truth: Uint8Array, valid?: Uint8Array, name = "<truth>"): this {
+    const hist = new Float64Array(256);
+    for (let i = 0; i < truth.length; i++) {
+      if (valid && valid[i] === 0) continue;
+      const t = truth[i] as number;
+      hist[t] = (hist[t] as number) + 1;
+    }
+    for (let t = 0; t < 256; t++) {
+      if (hist[t] === 0 || t === this.ignoreIndex) continue;
+      if (t >= this.numClasses) {
+        throw new SegkitError(`truth value ${t} outside the classes 0..${this.numClasses - 1}`, { file: name });
+      }
+      this.missed[t] = (this.missed[t] as number) + (hist[t] as number);
+    }
     return this;
   }
 
@@ -97,6 +120,7 @@ export class ConfusionMatrix {
 
   reset(): this {
     this.counts.fill(0);
+    this.missed.fill(0);
     return this;
   }
 
@@ -121,6 +145,7 @@ export function classStats(cm: ConfusionMatrix): ClassStats {
   const m = cm.counts;
   let total = 0;
   for (let i = 0; i < m.length; i++) total += m[i] as number;
+  for (let c = 0; c < C; c++) total += cm.missed[c] as number;
   const tp = new Float64Array(C);
   const fp = new Float64Array(C);
   const fn = new Float64Array(C);
@@ -133,6 +158,7 @@ export function classStats(cm: ConfusionMatrix): ClassStats {
       col += m[k * C + c] as number;
     }
     const d = m[c * C + c] as number;
+    row += cm.missed[c] as number;
     tp[c] = d;
     fn[c] = row - d;
     fp[c] = col - d;

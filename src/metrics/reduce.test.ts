@@ -99,6 +99,17 @@ describe("metrics by hand", () => {
     assert.equal(datasetScores(cm, { zeroDivision: 1 }).meanIoU, (1 / 3 + 1 / 2 + 1) / 3);
   });
 
+  it("counts a missing prediction as wrong without false positives", () => {
+    // Image 1 predicted perfectly: truth [0, 1]; image 2 has no prediction: truth [1, 1].
+    const cm = new ConfusionMatrix(2).update(Uint8Array.from([0, 1]), Uint8Array.from([0, 1]));
+    cm.addMissed(Uint8Array.from([1, 1]));
+    const r = datasetScores(cm);
+    assert.equal(r.pixelAccuracy, 2 / 4);
+    assert.deepEqual(r.perClass.iou, [1, 1 / 3]); // class 1: tp 1, fn 2
+    assert.deepEqual(r.perClass.precision, [1, 1]);
+    assert.equal(r.pixels, 4);
+  });
+
   it("skips pixels outside the valid region", () => {
     const cm = new ConfusionMatrix(2).update(
       Uint8Array.from([0, 1, 1]),
