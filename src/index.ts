@@ -45,8 +45,17 @@ export {
   type TransformOptions,
   transformSample,
 } from "./data/transforms.js";
+// eval: predictions on disk against a dataset
+export {
+  type ClassReport,
+  type EvaluateOptions,
+  type EvaluationReport,
+  evaluatePredictions,
+  type PredictionProblem,
+} from "./eval/evaluate.js";
 // io: images and masks on disk
 export { writeFileAtomic } from "./io/fs.js";
+export { type HeatmapOptions, renderConfusionHeatmap } from "./io/heatmap.js";
 export { type ImageSource, MAX_INPUT_PIXELS, readImage, readImageSize } from "./io/image.js";
 export { applyEncoding, type MaskEncoding, type RawMask, readMask, readRawMask } from "./io/mask.js";
 export { cropImage, type ImageResample, type Rect, resizeImage, resizeMask } from "./io/resize.js";
@@ -65,5 +74,35 @@ export {
   writeImagePng,
   writeMaskPng,
 } from "./io/write.js";
+export {
+  type BinaryScores,
+  binaryScores,
+  DEFAULT_BINARY_THRESHOLD,
+  labelsToBinary,
+  probabilitiesToBinary,
+} from "./metrics/binary.js";
+export {
+  BoundaryMetrics,
+  type BoundaryOptions,
+  type BoundaryScores,
+  boundaryDistances,
+  DEFAULT_BOUNDARY_OPTIONS,
+} from "./metrics/boundary.js";
+// metrics: statistics (confusion matrix) first, reductions second; boundary metrics; binary mode
+export { type ClassStats, ConfusionMatrix, classStats } from "./metrics/confusion.js";
+export {
+  type ClassScores,
+  classScores,
+  type DatasetScores,
+  DEFAULT_ZERO_DIVISION,
+  datasetScores,
+  nanMean,
+  type PerImageScores,
+  perImageScores,
+  type ReduceOptions,
+  SegmentationMetrics,
+  type ZeroDivision,
+} from "./metrics/reduce.js";
+export { tensorToLabels } from "./metrics/tensor.js";
 
 export { VERSION } from "./version.js";

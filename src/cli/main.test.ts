@@ -37,7 +37,7 @@ describe("segkit CLI", () => {
     const commands = /Commands:\n([\s\S]*?)\n\n/.exec(r.out)?.[1] ?? "";
     assert.deepEqual(
       commands.split("\n").map((l) => l.trim().split(/\s+/)[0]),
-      ["data", "help"],
+      ["data", "eval", "help"],
     );
     assert.match(r.out, /oxford-pet\s+Oxford-IIIT Pet/);
     assert.equal((await run("--version")).out, VERSION);
@@ -97,6 +97,45 @@ describe("segkit CLI", () => {
     // 3 columns x 2 rows of 32 px tiles with 4 px gaps around and between.
     assert.deepEqual([meta.width, meta.height], [4 + 3 * 36, 4 + 2 * 36]);
     assert.deepEqual(await readdir(dir), ["grid.png"]);
+  });
+
+  it("evaluates predictions, writing the JSON report and the heatmap", async () => {
+    // Predictions for the first 3 synthetic samples: their own masks (perfect); the other 197 are missing.
+    const { createSyntheticDataset, writeMaskPng } = await import("../index.js");
+    const ds = createSyntheticDataset({ length: 3 });
+    for (let i = 0; i < 3; i++) await writeMaskPng(join(dir, "pred", `${ds.id(i)}.png`), (await ds.get(i)).mask);
+    const json = join(dir, "eval.json");
+    const heatmap = join(dir, "cm.png");
+    const r = await run(
+      "eval",
+      "--format",
+      "synthetic",
+      "--gt",
+      "-",
+      "--pred",
+      join(dir, "pred"),
+      "--json",
+      json,
+      "--heatmap",
+      heatmap,
+    );
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /^class\s+IoU\s+Dice\s+prec\s+recall\s+BF1\s+share$/m);
+    assert.match(r.out, /200 images scored, 197 counted as wrong:/);
+    const report = JSON.parse(readFileSync(json, "utf8"));
+    assert.deepEqual(Object.keys(report.perClass[0]).slice(0, 7), [
+      "index",
+      "name",
+      "iou",
+      "dice",
+      "precision",
+      "recall",
+      "boundaryF1",
+    ]);
+    assert.equal(report.problems.length, 197);
+    assert.equal(report.perClass[0].precision, 1); // nothing predicted wrongly: missing images add no false positives
+    assert.ok(report.miou > 0 && report.miou < 0.1, `mIoU ${report.miou}`);
+    assert.ok((await sharp(heatmap).metadata()).width > 200);
   });
 
   it("reports the Oxford Pet quirks by name", { skip: sharedSkip() }, async () => {

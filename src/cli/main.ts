@@ -3,13 +3,17 @@ import {
   DATASET_FORMAT_NAMES,
   DATASET_FORMATS,
   type DatasetReport,
+  type EvaluationReport,
+  evaluatePredictions,
   inspectDataset,
   type OpenDatasetOptions,
   openDataset,
   previewGrid,
+  renderConfusionHeatmap,
   SegkitError,
   type SkippedSample,
   VERSION,
+  writeFileAtomic,
   writeImagePng,
 } from "../index.js";
 import { createProgress } from "./progress.js";
@@ -104,6 +108,30 @@ function printReport(root: string, r: DatasetReport, out: (s: string) => void): 
   for (const s of r.skipped) out(`  ${s.path}: ${s.reason}`);
 }
 
+/** NaN (an undefined score, see the zero-division policy) is written as null in JSON. */
+const jsonNumbers = (_key: string, v: unknown) => (typeof v === "number" && Number.isNaN(v) ? null : v);
+
+const num = (x: number) => (Number.isNaN(x) ? "   n/a" : x.toFixed(4).padStart(6));
+
+function printEvaluation(r: EvaluationReport, out: (s: string) => void): void {
+  const w = Math.max(5, ...r.classes.map((c) => c.length));
+  const head = ["IoU", "Dice", "prec", "recall", "BF1", "share"].map((h) => h.padStart(6)).join("  ");
+  out(`${"class".padEnd(w)}  ${head}`);
+  for (const c of r.perClass) {
+    const cells = [c.iou, c.dice, c.precision, c.recall, c.boundaryF1].map(num);
+    out(`${c.name.padEnd(w)}  ${cells.join("  ")}  ${pct(c.pixelShare).padStart(6)}`);
+  }
+  const means = [r.miou, r.meanDice, r.meanPrecision, r.meanRecall, r.meanBoundaryF1].map(num);
+  out(`${"mean".padEnd(w)}  ${means.join("  ")}`);
+  out(`pixel accuracy ${num(r.pixelAccuracy).trim()}  frequency-weighted IoU ${num(r.frequencyWeightedIoU).trim()}`);
+  out(`per-image mean IoU ${num(r.perImage.macro.iou).trim()}  boundary IoU ${num(r.meanBoundaryIoU).trim()}`);
+  out(`${r.images} images scored${r.problems.length ? `, ${r.problems.length} counted as wrong:` : ""}`);
+  for (const p of r.problems) out(`  ${p.path}: ${p.reason} (counted as wrong)`);
+  if (r.extra.length) out(`${r.extra.length} prediction files match no ground truth (not scored):`);
+  for (const e of r.extra) out(`  ${e}`);
+  for (const s of r.skipped) out(`skipped ${s.path}: ${s.reason}`);
+}
+
 export function buildProgram(out: (s: string) => void, err: (s: string) => void): Command {
   const program = new Command("segkit")
     .description("Image segmentation toolkit: datasets, training, evaluation, Segment Anything")
@@ -164,6 +192,34 @@ export function buildProgram(out: (s: string) => void, err: (s: string) => void)
         out(`wrote ${flags.out}: ${Math.min(flags.n, ds.length)} ${ds.format} samples (${ds.classNames.join(", ")})`);
       },
     );
+  datasetOptions(
+    program
+      .command("eval")
+      .description("score predicted masks against a dataset (IoU, Dice, BF1)")
+      .requiredOption("--pred <dir>", "directory of predicted class-index masks, named by image base name")
+      .requiredOption("--gt <path>", "ground-truth dataset directory (omit with --format synthetic)")
+      .option("--json <file>", "where to write the full report", "segkit-eval.json")
+      .option("--heatmap <file.png>", "where to write the confusion-matrix heatmap", "segkit-eval-confusion.png")
+      .option("--tolerance <px>", "boundary F1 match distance in pixels", Number, 2),
+  )
+    .exitOverride()
+    .action(
+      async (flags: DatasetFlags & { pred: string; gt: string; json: string; heatmap: string; tolerance: number }) => {
+        if (!(flags.tolerance >= 0)) throw new SegkitError("--tolerance must be a number >= 0");
+        const ds = await openDataset(flags.gt, toOpenOptions(flags));
+        const progress = createProgress("eval", "images");
+        const report = await evaluatePredictions(ds, flags.pred, {
+          boundary: { tolerance: flags.tolerance },
+          onProgress: (d, t) => progress.update(d, t),
+        });
+        progress.stop();
+        printEvaluation(report, out);
+        await writeFileAtomic(flags.json, `${JSON.stringify(report, jsonNumbers, 2)}\n`);
+        await writeFileAtomic(flags.heatmap, await renderConfusionHeatmap(report.confusion, report.classes));
+        out(`wrote ${flags.json} and ${flags.heatmap}`);
+      },
+    );
+
   program.addHelpText(
     "after",
     `\nDataset formats:\n${Object.entries(DATASET_FORMATS)

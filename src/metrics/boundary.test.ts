@@ -21,8 +21,8 @@ const reference = JSON.parse(readFileSync(new URL("./fixtures/boundary-reference
 };
 
 const same = (actual: number, expected: number | null, what: string) => {
-  if (expected === null) return assert.ok(Number.isNaN(actual), `${what}: expected NaN, got ${actual}`);
-  assert.ok(Math.abs(actual - expected) <= 1e-9, `${what}: ${actual} vs reference ${expected}`);
+  if (expected === null) assert.ok(Number.isNaN(actual), `${what}: expected NaN, got ${actual}`);
+  else assert.ok(Math.abs(actual - expected) <= 1e-9, `${what}: ${actual} vs reference ${expected}`);
 };
 
 describe("boundary metrics against the NumPy/SciPy reference", () => {
@@ -40,8 +40,8 @@ describe("boundary metrics against the NumPy/SciPy reference", () => {
         );
       });
       const r = m.compute();
-      c.expected.f1.forEach((v, k) => same(r.f1[k] as number, v, `boundary F1 class ${k}`));
-      c.expected.iou.forEach((v, k) => same(r.iou[k] as number, v, `boundary IoU class ${k}`));
+      for (const [k, v] of c.expected.f1.entries()) same(r.f1[k] as number, v, `boundary F1 class ${k}`);
+      for (const [k, v] of c.expected.iou.entries()) same(r.iou[k] as number, v, `boundary IoU class ${k}`);
     });
   }
 });

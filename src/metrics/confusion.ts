@@ -113,8 +113,10 @@ export class ConfusionMatrix {
     if (other.numClasses !== this.numClasses) {
       throw new RangeError(`cannot merge ${other.numClasses}-class counts into ${this.numClasses}-class counts`);
     }
-    for (let i = 0; i < this.counts.length; i++)
+    for (let i = 0; i < this.counts.length; i++) {
       this.counts[i] = (this.counts[i] as number) + (other.counts[i] as number);
+    }
+    for (let c = 0; c < this.numClasses; c++) this.missed[c] = (this.missed[c] as number) + (other.missed[c] as number);
     return this;
   }
 

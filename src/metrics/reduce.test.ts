@@ -30,8 +30,8 @@ const reference = JSON.parse(readFileSync(new URL("./fixtures/sklearn-reference.
 };
 
 const close = (actual: number, expected: number | null, what: string) => {
-  if (expected === null) return assert.ok(Number.isNaN(actual), `${what}: expected NaN, got ${actual}`);
-  assert.ok(Math.abs(actual - expected) <= 1e-9, `${what}: ${actual} vs scikit-learn ${expected}`);
+  if (expected === null) assert.ok(Number.isNaN(actual), `${what}: expected NaN, got ${actual}`);
+  else assert.ok(Math.abs(actual - expected) <= 1e-9, `${what}: ${actual} vs scikit-learn ${expected}`);
 };
 
 function run(c: Case): SegmentationMetrics {
@@ -63,7 +63,9 @@ describe("metrics against scikit-learn", () => {
       close(excl.perImage?.macro.pixelAccuracy ?? Number.NaN, e.perImage.pixelAccuracy, "per-image accuracy");
       const zero = m.compute({ zeroDivision: 0 });
       for (const k of ["iou", "dice", "precision", "recall"] as const) {
-        e.perClassZeroDivision0[k].forEach((v, cls) => close(zero.perClass[k][cls] as number, v, `${k}[${cls}]`));
+        for (const [cls, v] of e.perClassZeroDivision0[k].entries()) {
+          close(zero.perClass[k][cls] as number, v, `${k}[${cls}]`);
+        }
       }
       close(zero.meanIoU, e.macroZeroDivision0.iou, "mean IoU (zero_division=0)");
       close(zero.meanDice, e.macroZeroDivision0.dice, "mean Dice (zero_division=0)");
@@ -137,10 +139,11 @@ describe("metrics by hand", () => {
   it("merges and resets, exact beyond 32-bit counts", () => {
     const a = new ConfusionMatrix(2);
     a.counts[0] = 2 ** 40;
-    const b = new ConfusionMatrix(2).update(Uint8Array.from([0]), Uint8Array.from([0]));
+    const b = new ConfusionMatrix(2).update(Uint8Array.from([0]), Uint8Array.from([0])).addMissed(Uint8Array.from([1]));
     assert.equal(a.merge(b).counts[0], 2 ** 40 + 1);
+    assert.deepEqual([...a.missed], [0, 1]);
     assert.throws(() => a.merge(new ConfusionMatrix(3)), RangeError);
-    assert.deepEqual([...a.reset().counts], [0, 0, 0, 0]);
+    assert.deepEqual([...a.reset().counts, ...a.missed], [0, 0, 0, 0, 0, 0]);
   });
 
   it("averages defined values only", () => {

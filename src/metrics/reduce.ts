@@ -189,6 +189,18 @@ export class SegmentationMetrics {
     return this;
   }
 
+  /** One image without a usable prediction: its scored pixels are missed (wrong), in both reductions. */
+  addMissed(truth: Uint8Array, valid?: Uint8Array, name?: string): this {
+    if (this.options.perImage) {
+      this.image.reset().addMissed(truth, valid, name);
+      this.confusion.merge(this.image);
+      this.images.push(classStats(this.image));
+    } else {
+      this.confusion.addMissed(truth, valid, name);
+    }
+    return this;
+  }
+
   compute(options: ReduceOptions = {}): DatasetScores & { perImage?: PerImageScores } {
     const scores = datasetScores(this.confusion, options);
     return this.options.perImage ? { ...scores, perImage: perImageScores(this.images, options) } : scores;

@@ -1,0 +1,74 @@
+import sharp from "sharp";
+
+/** Text for SVG: &, <, >, quotes escaped. */
+function xml(s: string): string {
+  return s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
+}
+
+/** White to dark blue (matplotlib "Blues"-like), for v in [0, 1]. */
+function blues(v: number): string {
+  const lo = [247, 251, 255];
+  const hi = [8, 48, 107];
+  const c = lo.map((l, k) => Math.round(l + ((hi[k] as number) - l) * v));
+  return `rgb(${c.join(",")})`;
+}
+
+export interface HeatmapOptions {
+  title?: string;
+  /** Cell size in pixels. */
+  cell?: number;
+}
+
+/**
+ * A confusion-matrix heatmap as PNG bytes: rows are true classes, columns predicted classes, each row normalised
+ * to sum 1 (the share of a true class's pixels given each prediction), with the value in every cell and the class
+ * names on both axes. `matrix[t][p]` holds counts.
+ */
+export async function renderConfusionHeatmap(
+  matrix: readonly (readonly number[])[],
+  classNames: readonly string[],
+  options: HeatmapOptions = {},
+): Promise<Uint8Array> {
+  const n = matrix.length;
+  const cell = options.cell ?? (n > 12 ? 36 : 52);
+  const label = Math.min(180, 20 + 7 * Math.max(4, ...classNames.map((s) => s.length)));
+  const top = 40 + label;
+  const left = label + 10;
+  const width = left + n * cell + 20;
+  const height = top + n * cell + 40;
+  const font = `font-family="DejaVu Sans, sans-serif"`;
+  const parts: string[] = [
+    `<rect width="${width}" height="${height}" fill="white"/>`,
+    `<text x="${width / 2}" y="24" ${font} font-size="15" text-anchor="middle">${xml(
+      options.title ?? "Confusion matrix (rows: truth, normalised; columns: prediction)",
+    )}</text>`,
+  ];
+  matrix.forEach((row, t) => {
+    const sum = row.reduce((a, b) => a + b, 0);
+    const y = top + t * cell;
+    parts.push(
+      `<text x="${left - 6}" y="${y + cell / 2 + 4}" ${font} font-size="12" text-anchor="end">${xml(classNames[t] ?? `${t}`)}</text>`,
+    );
+    row.forEach((count, p) => {
+      const v = sum > 0 ? count / sum : 0;
+      const x = left + p * cell;
+      parts.push(`<rect x="${x}" y="${y}" width="${cell}" height="${cell}" fill="${blues(v)}" stroke="#ccc"/>`);
+      if (sum > 0) {
+        parts.push(
+          `<text x="${x + cell / 2}" y="${y + cell / 2 + 4}" ${font} font-size="${cell > 40 ? 12 : 10}" text-anchor="middle" fill="${v > 0.5 ? "white" : "black"}">${v.toFixed(2)}</text>`,
+        );
+      }
+    });
+  });
+  classNames.forEach((name, p) => {
+    const x = left + p * cell + cell / 2 + 4;
+    parts.push(
+      `<text x="${x}" y="${top - 6}" ${font} font-size="12" transform="rotate(-60 ${x} ${top - 6})">${xml(name)}</text>`,
+    );
+  });
+  parts.push(
+    `<text x="${left + (n * cell) / 2}" y="${height - 14}" ${font} font-size="13" text-anchor="middle">predicted class</text>`,
+  );
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${parts.join("")}</svg>`;
+  return sharp(Buffer.from(svg)).png().toBuffer();
+}
