@@ -6,8 +6,6 @@
  *
  *   npm run bench:data -- [--dataset DIR] [--sizes 128,256] [--repeats 3] [--train-rate 3]
  */
-import { spawnSync } from "node:child_process";
-import { cpus } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -15,10 +13,9 @@ import sharp from "sharp";
 import { errorMessage } from "../src/core/errors.js";
 import { openDataset } from "../src/data/formats.js";
 import { batches } from "../src/data/loader.js";
-import { writeFileAtomic } from "../src/io/fs.js";
+import { machine, measure, runPythonPeer, type Stats, writeResults } from "./common.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const PYTHON = "/usr/bin/python3"; // Debian's interpreter: python3-pil and python3-numpy install for it
 const INSTALL = "apt-get install -y python3-pil python3-numpy";
 const BATCH_SIZE = 8;
 
@@ -36,12 +33,6 @@ const sizes = args.sizes.split(",").map(Number);
 const repeats = Number(args.repeats);
 const trainRate = Number(args["train-rate"]);
 
-interface Stats {
-  best: number;
-  median: number;
-  passes: number[];
-  images: number;
-}
 type PerSize<T> = Record<string, T>;
 interface Peer {
   versions: { python: string; pillow: string; numpy: string };
@@ -50,32 +41,10 @@ interface Peer {
   pillow2: PerSize<Stats>;
 }
 
-/** One warm-up pass, then `repeats` timed passes; `pass(k)` returns the number of images it yielded. */
-async function measure(pass: (k: number) => Promise<number>): Promise<Stats> {
-  await pass(0);
-  const passes: number[] = [];
-  let images = 0;
-  for (let k = 1; k <= repeats; k++) {
-    const start = performance.now();
-    images = await pass(k);
-    passes.push(images / ((performance.now() - start) / 1000));
-  }
-  const sorted = [...passes].sort((a, b) => a - b);
-  return { best: Math.max(...passes), median: sorted[Math.floor(sorted.length / 2)] ?? 0, passes, images };
-}
-
 /** The Pillow peer's results, or null (with the reason printed) when Python, Pillow or NumPy is missing. */
 function runPeer(): Peer | null {
   const script = join(here, "peers", "pillow_data_loading.py");
-  const run = spawnSync(PYTHON, [script, args.dataset, "--sizes", args.sizes, "--repeats", args.repeats], {
-    encoding: "utf8",
-  });
-  if (run.error || run.status !== 0) {
-    console.log(`Pillow peer not run: ${run.error?.message || run.stdout.trim() || run.stderr.trim()}`);
-    console.log(`Install Pillow and NumPy for ${PYTHON} with: ${INSTALL}`);
-    return null;
-  }
-  return JSON.parse(run.stdout.trim().split("\n").at(-1) ?? "null") as Peer;
+  return runPythonPeer<Peer>(script, [args.dataset, "--sizes", args.sizes, "--repeats", args.repeats], INSTALL);
 }
 
 const began = performance.now();
@@ -94,7 +63,7 @@ for (const size of sizes) {
     for await (const b of batches(ds, { size, batchSize: BATCH_SIZE, augment, epoch })) n += b.size;
     return n;
   };
-  segkit[size] = { plain: await measure(loader(false)), augment: await measure(loader(true)) };
+  segkit[size] = { plain: await measure(loader(false), repeats), augment: await measure(loader(true), repeats) };
 }
 const peer = runPeer();
 
@@ -147,9 +116,7 @@ const report = {
   date: new Date().toISOString(),
   durationSeconds: Math.round(seconds),
   machine: {
-    cpus: cpus().length,
-    cpuModel: cpus()[0]?.model,
-    node: process.version,
+    ...machine(),
     sharp: sharp.versions.sharp,
     libvips: sharp.versions.vips,
     python: peer?.versions.python ?? null,
@@ -169,5 +136,5 @@ const report = {
   ratios: { vsPillow: ratio(peer?.pillow), vsPillow2: ratio(peer?.pillow2) },
   training: { assumedImagesPerSecond: trainRate, size: 128, canFeed: fed === undefined ? null : fed >= trainRate },
 };
-await writeFileAtomic(args.out, `${JSON.stringify(report, null, 2)}\n`);
-console.log(`Wrote ${args.out} (bench took ${seconds.toFixed(0)} s)`);
+await writeResults(args.out, report);
+console.log(`(bench took ${seconds.toFixed(0)} s)`);

@@ -28,6 +28,8 @@ export interface BoundaryOptions {
   /** Boundary IoU band width as a fraction of the image diagonal. */
   dilationRatio?: number;
   ignoreIndex?: number;
+  /** Compute only one of the two (the other is NaN). */
+  only?: "f1" | "iou";
 }
 
 export const DEFAULT_BOUNDARY_OPTIONS = { tolerance: 2, dilationRatio: 0.02 } as const;
@@ -171,14 +173,20 @@ export class BoundaryMetrics {
     if (pred.width !== w || pred.height !== h) {
       throw new SegkitError(`prediction is ${pred.width}x${pred.height}, truth ${w}x${h}`, { file: name });
     }
-    const C = this.numClasses;
     const t = truth.data;
     const p = pred.data;
     const scored = new Uint8Array(w * h);
     for (let i = 0; i < scored.length; i++) scored[i] = t[i] === this.ignoreIndex ? 0 : 1;
     const { tolerance, dilation } = boundaryDistances(w, h, this.options);
 
-    // Boundary F1: match boundary pixels both ways within the tolerance disc.
+    if (this.options.only !== "iou") this.updateF1(t, p, scored, w, h, tolerance);
+    if (this.options.only !== "f1") this.updateIoU(t, p, scored, w, h, dilation);
+    return this;
+  }
+
+  /** Boundary F1: match boundary pixels both ways within the tolerance disc. */
+  private updateF1(t: Uint8Array, p: Uint8Array, scored: Uint8Array, w: number, h: number, tolerance: number): void {
+    const C = this.numClasses;
     const disc = discOffsets(tolerance);
     const tEdge = boundaryMap(t, w, h);
     const pEdge = boundaryMap(p, w, h);
@@ -193,14 +201,16 @@ export class BoundaryMetrics {
       this.f1Sum[c] = (this.f1Sum[c] as number) + (P + R > 0 ? (2 * P * R) / (P + R) : 0);
       this.f1Count[c] = (this.f1Count[c] as number) + 1;
     }
+  }
 
-    // Boundary IoU: inner bands of truth and prediction for each class present in either.
+  /** Boundary IoU: inner bands of truth and prediction for each class present in either. */
+  private updateIoU(t: Uint8Array, p: Uint8Array, scored: Uint8Array, w: number, h: number, dilation: number): void {
     const present = new Uint8Array(256);
     for (let i = 0; i < t.length; i++) {
       present[t[i] as number] = 1;
       present[p[i] as number] = 1;
     }
-    for (let c = 0; c < C; c++) {
+    for (let c = 0; c < this.numClasses; c++) {
       if (!present[c]) continue;
       const gb = innerBand(t, w, h, c, dilation);
       const pb = innerBand(p, w, h, c, dilation);
@@ -214,7 +224,6 @@ export class BoundaryMetrics {
       this.inter[c] = (this.inter[c] as number) + inter;
       this.union[c] = (this.union[c] as number) + union;
     }
-    return this;
   }
 
   compute(): BoundaryScores {

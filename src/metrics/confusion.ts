@@ -52,10 +52,17 @@ export class ConfusionMatrix {
     const s = this.scratch;
     s.fill(0);
     const n = truth.length;
-    for (let i = 0; i < n; i++) {
-      if (valid && valid[i] === 0) continue;
-      const k = ((truth[i] as number) << 8) | (pred[i] as number);
-      s[k] = (s[k] as number) + 1;
+    if (valid) {
+      for (let i = 0; i < n; i++) {
+        if (valid[i] === 0) continue;
+        const k = ((truth[i] as number) << 8) | (pred[i] as number);
+        s[k] = (s[k] as number) + 1;
+      }
+    } else {
+      for (let i = 0; i < n; i++) {
+        const k = ((truth[i] as number) << 8) | (pred[i] as number);
+        s[k] = (s[k] as number) + 1;
+      }
     }
     this.fold(s, name);
     return this;
