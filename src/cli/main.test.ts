@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -62,6 +62,38 @@ describe("segkit CLI", () => {
     assert.match(unknown.err, /unknown command 'train'/);
   });
 
+  it("passes dataset flags to the loader, and rejects flags the format does not use", async () => {
+    const json = async (...a: string[]) =>
+      JSON.parse((await run("data", "inspect", "--format", "synthetic", "--json", ...a)).out);
+    const a = await json("--length", "5");
+    const b = await json("--length", "5", "--seed", "9");
+    assert.equal(a.pairs, 5);
+    assert.notEqual(a.classes[0].pixelFraction, b.classes[0].pixelFraction);
+    const bad = await run("data", "inspect", "--format", "synthetic", "--mode", "binary");
+    assert.equal(bad.code, 1);
+    assert.equal(bad.err, "segkit: option mode do not apply to format synthetic. synthetic takes: seed, length, size");
+  });
+
+  it("refuses a dataset without a single pair, saying why", async () => {
+    const empty = join(dir, "empty");
+    await mkdir(join(empty, "images"), { recursive: true });
+    await mkdir(join(empty, "masks"));
+    await writeFile(join(empty, "images", "notes.txt"), "x");
+    const r = await run("data", "preview", empty, "--classes", "a,b", "--out", join(dir, "never.png"));
+    assert.equal(r.code, 1);
+    assert.match(
+      r.err,
+      /^segkit: .*empty: no image\/mask pairs found \(1 files skipped: .*notes\.txt: not an image file/,
+    );
+    assert.equal(existsSync(join(dir, "never.png")), false);
+  });
+
+  it("reports an unwritable output as one line", async () => {
+    const r = await run("data", "preview", "--format", "synthetic", "--n", "1", "--size", "16", "--out", dir);
+    assert.equal(r.code, 1);
+    assert.equal(r.err, `segkit: ${dir}: cannot write (is a directory)`);
+  });
+
   it("inspects the synthetic set as JSON", async () => {
     const r = await run("data", "inspect", "--format", "synthetic", "--json");
     assert.equal(r.code, 0, r.err);
@@ -77,7 +109,8 @@ describe("segkit CLI", () => {
   });
 
   it("writes a preview grid PNG of n tiles, leaving no temp file", async () => {
-    const out = join(dir, "grid.png");
+    const own = await mkdtemp(join(dir, "preview-"));
+    const out = join(own, "grid.png");
     const r = await run(
       "data",
       "preview",
@@ -96,7 +129,7 @@ describe("segkit CLI", () => {
     const meta = await sharp(out).metadata();
     // 3 columns x 2 rows of 32 px tiles with 4 px gaps around and between.
     assert.deepEqual([meta.width, meta.height], [4 + 3 * 36, 4 + 2 * 36]);
-    assert.deepEqual(await readdir(dir), ["grid.png"]);
+    assert.deepEqual(await readdir(own), ["grid.png"]);
   });
 
   it("evaluates predictions, writing the JSON report and the heatmap", async () => {
@@ -144,8 +177,14 @@ describe("segkit CLI", () => {
     const report = JSON.parse(r.out);
     assert.equal(report.pairs, 198);
     assert.deepEqual(
-      report.skipped.map((s: { path: string }) => s.path.split("/").pop()),
-      ["Abyssinian_100.mat", "Abyssinian_101.mat", "Abyssinian_102.mat"],
+      report.skipped.map((s: { path: string; reason: string }) => `${s.path.split("/").pop()}: ${s.reason}`),
+      [
+        "Abyssinian_100.mat: not an image file (extension .mat)",
+        "Abyssinian_101.mat: not an image file (extension .mat)",
+        "Abyssinian_102.mat: not an image file (extension .mat)",
+        "Abyssinian_34.jpg: in no official split file (trainval.txt, test.txt)",
+        "Abyssinian_82.jpg: in no official split file (trainval.txt, test.txt)",
+      ],
     );
   });
 

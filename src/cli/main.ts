@@ -2,6 +2,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from "commander
 import {
   DATASET_FORMAT_NAMES,
   DATASET_FORMATS,
+  type Dataset,
   type DatasetReport,
   type EvaluationReport,
   evaluatePredictions,
@@ -48,6 +49,7 @@ interface DatasetFlags {
   ignoreIndex?: number;
   mode?: "trimap" | "binary";
   seed?: number;
+  length?: number;
 }
 
 function datasetOptions(cmd: Command): Command {
@@ -59,15 +61,16 @@ function datasetOptions(cmd: Command): Command {
     )
     .option("--split <names>", "official split(s), comma-separated (oxford-pet: trainval,test; camvid: train,val,test)")
     .option("--strict", "stop at the first bad sample instead of reporting it and going on")
-    .option("--images <dir>", "folder: image directory", "images")
-    .option("--masks <dir>", "folder: mask directory", "masks")
-    .option("--valid <dir>", "folder: directory of valid-region masks (0 = ignore)")
+    .option("--images <dir>", "folder: image directory, relative to the dataset (default: images)")
+    .option("--masks <dir>", "folder: mask directory, relative to the dataset (default: masks)")
+    .option("--valid <dir>", "folder: directory of valid-region masks (0 = ignore), relative to the dataset")
     .option("--classes <names>", "folder: class names, comma-separated")
     .option("--values <map>", "folder: stored value -> class, e.g. 0:1,255:0", parseValueMap)
     .option("--threshold <n>", "folder: binary masks, stored value >= n is class 1", int("--threshold", 1))
     .option("--ignore-index <n>", "mask value ignored by losses and metrics", int("--ignore-index", 0))
     .addOption(new Option("--mode <mode>", "oxford-pet: trimap (3 classes) or binary").choices(["trimap", "binary"]))
-    .option("--seed <n>", "random seed", int("--seed", 0));
+    .option("--seed <n>", "synthetic: the seed of the generated set", int("--seed", 0))
+    .option("--length <n>", "synthetic: number of samples (default 200)", int("--length", 1));
 }
 
 function toOpenOptions(f: DatasetFlags): OpenDatasetOptions {
@@ -83,7 +86,26 @@ function toOpenOptions(f: DatasetFlags): OpenDatasetOptions {
     ...(f.threshold !== undefined ? { threshold: f.threshold } : {}),
     ...(f.ignoreIndex !== undefined ? { ignoreIndex: f.ignoreIndex } : {}),
     ...(f.mode ? { mode: f.mode } : {}),
+    ...(f.seed !== undefined ? { seed: f.seed } : {}),
+    ...(f.length !== undefined ? { length: f.length } : {}),
   };
+}
+
+/** Opens the dataset a command names; a dataset without a single pair is an error that lists why. */
+async function openForCli(path: string | undefined, f: DatasetFlags): Promise<Dataset> {
+  const root = requirePath(path, f);
+  const ds = await openDataset(root, toOpenOptions(f));
+  if (ds.length === 0) {
+    const why = ds.skipped.slice(0, 5).map((s) => `${s.path}: ${s.reason}`);
+    throw new SegkitError(
+      `no image/mask pairs found (${ds.skipped.length} files skipped${why.length ? `: ${why.join("; ")}` : ""})`,
+      {
+        file: root,
+        hint: "check --format and the directory layout (segkit --help lists the formats)",
+      },
+    );
+  }
+  return ds;
 }
 
 function requirePath(path: string | undefined, f: DatasetFlags): string {
@@ -150,8 +172,8 @@ export function buildProgram(out: (s: string) => void, err: (s: string) => void)
   )
     .exitOverride()
     .action(async (path: string | undefined, flags: DatasetFlags & { json?: boolean }) => {
+      const ds = await openForCli(path, flags);
       const root = requirePath(path, flags);
-      const ds = await openDataset(root, toOpenOptions(flags));
       const progress = createProgress("inspect", "samples");
       const report = await inspectDataset(ds, {
         strict: Boolean(flags.strict),
@@ -178,10 +200,9 @@ export function buildProgram(out: (s: string) => void, err: (s: string) => void)
         path: string | undefined,
         flags: DatasetFlags & { out: string; n: number; size: number; augment?: boolean },
       ) => {
-        const root = requirePath(path, flags);
-        const ds = await openDataset(root, toOpenOptions(flags));
+        const ds = await openForCli(path, flags);
         for (const s of ds.skipped) err(`skipped ${s.path}: ${s.reason}`);
-        const grid = await previewGrid(ds, {
+        const { grid, shown } = await previewGrid(ds, {
           n: flags.n,
           size: flags.size,
           augment: Boolean(flags.augment),
@@ -189,7 +210,7 @@ export function buildProgram(out: (s: string) => void, err: (s: string) => void)
           onSkip: (s: SkippedSample) => err(`skipped ${s.path}: ${s.reason}`),
         });
         await writeImagePng(flags.out, grid);
-        out(`wrote ${flags.out}: ${Math.min(flags.n, ds.length)} ${ds.format} samples (${ds.classNames.join(", ")})`);
+        out(`wrote ${flags.out}: ${shown} ${ds.format} samples (${ds.classNames.join(", ")})`);
       },
     );
   datasetOptions(
@@ -243,6 +264,11 @@ export async function main(
     if (e instanceof CommanderError) return e.exitCode;
     if (e instanceof SegkitError) {
       err(`segkit: ${e.describe()}`);
+      return 1;
+    }
+    const errno = e as NodeJS.ErrnoException;
+    if (typeof errno.code === "string" && errno.syscall) {
+      err(`segkit: ${errno.path ?? errno.syscall}: ${errno.message.replace(/^\w+: /, "")}`);
       return 1;
     }
     throw e;

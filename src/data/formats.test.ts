@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import sharp from "sharp";
 import { SegkitError } from "../core/errors.js";
 import { maskHistogram } from "../core/image.js";
 import { sharedPath, sharedSkip, slowSkip } from "../test-utils/shared.js";
@@ -45,6 +46,36 @@ describe("openDataset options", () => {
       openDataset(sharedPath("oxford-iiit-pet"), { format: "oxford-pet", split: "train" }),
       (e: unknown) => e instanceof SegkitError && e.hint === "valid splits: trainval, test",
     );
+  });
+
+  it("reads folder masks through values, threshold and a valid region; checks classes against the ignore index", async () => {
+    const root = await mkdtemp(join(tmpdir(), "segkit-folder-"));
+    const gray = (values: number[]) =>
+      sharp(Buffer.from(values), { raw: { width: 2, height: 2, channels: 1 } })
+        .png()
+        .toBuffer();
+    try {
+      for (const d of ["images", "masks", "fov"]) await mkdir(join(root, d));
+      await writeFile(join(root, "images", "a.png"), await gray([1, 2, 3, 4]));
+      await writeFile(join(root, "masks", "a.png"), await gray([0, 255, 200, 7]));
+      await writeFile(join(root, "fov", "a.png"), await gray([255, 255, 255, 0]));
+      const mapped = await openDataset(root, { values: { "0": 0, "255": 1, "200": 1, "7": 255 } });
+      assert.deepEqual([...(await mapped.get(0)).mask.data], [0, 1, 1, 255]);
+      const thresholded = await openDataset(root, { threshold: 128, valid: "fov", classes: ["bg", "fg"] });
+      assert.deepEqual([...(await thresholded.get(0)).mask.data], [0, 1, 1, 255]); // last pixel outside the fov
+      await assert.rejects(
+        openDataset(root, { values: { "0": 0, "255": 5 }, classes: ["a"] }),
+        /targets 5 outside the 1 classes/,
+      );
+      await assert.rejects(openDataset(root, { values: { "0": 0 }, threshold: 3 }), /not both/);
+      await assert.rejects(openDataset(root, { threshold: 3, classes: ["a", "b", "c"] }), /2 classes, but 3/);
+      await assert.rejects(
+        openDataset(root, { classes: ["a", "b"], ignoreIndex: 1 }),
+        /ignore index 1 is one of the 2 classes/,
+      );
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
   });
 
   it("asks a folder dataset for its classes", async () => {

@@ -1,6 +1,6 @@
 import { existsSync, statSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { z } from "zod";
 import { SegkitError } from "../core/errors.js";
 import { DEFAULT_IGNORE_INDEX } from "../core/image.js";
@@ -44,15 +44,21 @@ export const OpenDatasetOptionsSchema = z
 export type OpenDatasetOptions = z.input<typeof OpenDatasetOptionsSchema>;
 type Options = z.output<typeof OpenDatasetOptionsSchema>;
 
+/** Options every format takes. */
+const COMMON_OPTIONS = ["format", "strict"];
+
 interface DatasetFormat {
   /** One line for `--help` and error messages. */
   description: string;
+  /** The options of `OpenDatasetOptions` this format uses besides the common ones; others are rejected. */
+  options: readonly (keyof OpenDatasetOptions)[];
   /** Whether `root` looks like this format's layout. */
   detect(root: string): boolean;
   open(root: string, options: Options): Promise<Dataset>;
 }
 
 const has = (root: string, ...parts: string[]): boolean => existsSync(join(root, ...parts));
+const isDirectory = (path: string): boolean => existsSync(path) && statSync(path).isDirectory();
 
 /** CamVid's 11 classes as SegNet prepared them, with SegNet's colours; label 11 (void) is ignored. */
 export const CAMVID_CLASSES = [
@@ -102,6 +108,12 @@ function fileDataset(
 ): Dataset {
   const first = skipped[0];
   if (options.strict && first) throw new SegkitError(first.reason, { file: first.path });
+  if (options.ignoreIndex < info.classNames.length) {
+    throw new SegkitError(
+      `ignore index ${options.ignoreIndex} is one of the ${info.classNames.length} classes (0..${info.classNames.length - 1})`,
+      { hint: "choose an ignore index outside the class range (255 by default)" },
+    );
+  }
   return new FileDataset(pairs, { ...info, ignoreIndex: options.ignoreIndex }, skipped);
 }
 
@@ -111,26 +123,33 @@ async function openOxfordPet(root: string, options: Options): Promise<Dataset> {
   const { pairs, skipped } = await pairFiles(imageDir, trimapDir);
   let kept: SampleFiles[] = pairs;
   if (options.split) {
-    const ids = new Set<string>();
-    for (const split of splitNames(options, ["trainval", "test"], [])) {
+    const selected = splitNames(options, ["trainval", "test"], []);
+    const listed = new Map<string, string>(); // id -> the split file listing it
+    for (const split of ["trainval", "test"]) {
       const file = join(root, "annotations", `${split}.txt`);
       const text = await readFile(file, "utf8").catch((err: unknown) => {
+        if (!selected.includes(split)) return "";
         throw new SegkitError("split file not found", { file, cause: err });
       });
       for (const line of text.split("\n")) {
         const id = line.trim().split(/\s+/)[0];
-        if (id) ids.add(id);
+        if (id) listed.set(id, split);
       }
     }
     const byId = new Map(pairs.map((p) => [p.id, p]));
-    for (const id of ids) {
-      if (!byId.has(id))
+    for (const [id, split] of listed) {
+      if (selected.includes(split) && !byId.has(id)) {
         skipped.push({
           path: join(imageDir, `${id}.jpg`),
-          reason: `listed in split ${options.split} but has no image+trimap pair`,
+          reason: `listed in ${split}.txt but has no image+trimap pair`,
         });
+      }
     }
-    kept = pairs.filter((p) => ids.has(p.id));
+    for (const p of pairs) {
+      if (!listed.has(p.id))
+        skipped.push({ path: p.image, reason: "in no official split file (trainval.txt, test.txt)" });
+    }
+    kept = pairs.filter((p) => selected.includes(listed.get(p.id) ?? ""));
   }
   const binary = options.mode === "binary";
   return fileDataset(
@@ -152,6 +171,12 @@ async function openCamvid(root: string, options: Options): Promise<Dataset> {
   const present = ["train", "val", "test"].filter((s) => has(root, s) && has(root, `${s}annot`));
   const pairs: SampleFiles[] = [];
   const skipped: SkippedSample[] = [];
+  for (const s of ["train", "val", "test"]) {
+    if (has(root, s) !== has(root, `${s}annot`)) {
+      const [there, missing] = has(root, s) ? [s, `${s}annot`] : [`${s}annot`, s];
+      skipped.push({ path: join(root, there), reason: `no ${missing}/ beside it` });
+    }
+  }
   for (const split of splitNames(options, ["train", "val", "test"], present)) {
     const found = await pairFiles(join(root, split), join(root, `${split}annot`));
     pairs.push(...found.pairs.map((p) => ({ ...p, id: `${split}/${p.id}` })));
@@ -228,16 +253,29 @@ async function openIsbi(root: string, options: Options): Promise<Dataset> {
 }
 
 async function openFolder(root: string, options: Options): Promise<Dataset> {
-  const resolve = (p: string) => (p.startsWith("/") ? p : join(root, p));
-  const { pairs, skipped } = await pairFiles(resolve(options.images), resolve(options.masks), {
-    ...(options.valid ? { validDir: resolve(options.valid) } : {}),
+  const at = (p: string) => resolve(root, p); // relative to the dataset root, or absolute
+  if (options.values && options.threshold !== undefined) {
+    throw new SegkitError("give a value map or a threshold, not both");
+  }
+  const { pairs, skipped } = await pairFiles(at(options.images), at(options.masks), {
+    ...(options.valid ? { validDir: at(options.valid) } : {}),
   });
   const values = options.values
     ? Object.fromEntries(Object.entries(options.values).map(([k, v]) => [Number(k), v]))
     : undefined;
   const mapped = values ? Object.values(values).filter((v) => v !== options.ignoreIndex) : [];
   const numClasses =
-    options.classes?.length ?? (values ? Math.max(...mapped) + 1 : options.threshold !== undefined ? 2 : undefined);
+    options.classes?.length ??
+    (values ? (mapped.length ? Math.max(...mapped) + 1 : 0) : options.threshold !== undefined ? 2 : undefined);
+  if (options.threshold !== undefined && numClasses !== 2) {
+    throw new SegkitError(`a threshold makes 2 classes, but ${numClasses} class names were given`);
+  }
+  const outside = mapped.filter((v) => v >= (numClasses ?? 0));
+  if (outside.length > 0 || numClasses === 0) {
+    throw new SegkitError(`value map targets ${outside.join(", ") || "nothing"} outside the ${numClasses} classes`, {
+      hint: "map stored values to class indices 0..N-1 (with N class names) or to the ignore index",
+    });
+  }
   if (numClasses === undefined) {
     throw new SegkitError("folder datasets need class names, a value map or a threshold", {
       file: root,
@@ -264,39 +302,50 @@ async function openFolder(root: string, options: Options): Promise<Dataset> {
 export const DATASET_FORMATS: Readonly<Record<string, DatasetFormat>> = {
   folder: {
     description: "images/ + masks/ paired by base name (any two directories; optional valid-region directory)",
+    options: ["images", "masks", "valid", "classes", "values", "threshold", "ignoreIndex"],
     detect: (root) => has(root, "images") && has(root, "masks"),
     open: openFolder,
   },
   "oxford-pet": {
     description: "Oxford-IIIT Pet: images/*.jpg + annotations/trimaps/*.png, splits trainval/test",
+    options: ["split", "mode", "ignoreIndex"],
     detect: (root) => has(root, "annotations", "trimaps"),
     open: openOxfordPet,
   },
   camvid: {
     description: "CamVid as prepared for SegNet: train/ trainannot/ val/ valannot/ test/ testannot/, 11 classes",
+    options: ["split", "ignoreIndex"],
     detect: (root) => has(root, "trainannot") || has(root, "valannot"),
     open: openCamvid,
   },
   drive: {
     description:
       "DRIVE retinal vessels: training/images/*.tif, training/1st_manual/*.gif, field of view training/mask/",
+    options: ["split", "ignoreIndex"],
     detect: (root) => has(root, "training", "1st_manual"),
     open: openDrive,
   },
   isbi2012: {
     description: "ISBI 2012 EM membranes: train/image/*.png + train/label/*.png",
+    options: ["split", "ignoreIndex"],
     detect: (root) => has(root, "train", "image") && has(root, "train", "label"),
     open: openIsbi,
   },
   synthetic: {
     description: "built-in demo data generated from a seed (no files; the path is ignored)",
+    options: ["seed", "length", "size"],
     detect: () => false,
-    open: async (_root, o) =>
-      createSyntheticDataset({
-        ...(o.seed !== undefined ? { seed: o.seed } : {}),
-        ...(o.length !== undefined ? { length: o.length } : {}),
-        ...(o.size !== undefined ? { size: o.size } : {}),
-      }),
+    open: async (_root, o) => {
+      try {
+        return createSyntheticDataset({
+          ...(o.seed !== undefined ? { seed: o.seed } : {}),
+          ...(o.length !== undefined ? { length: o.length } : {}),
+          ...(o.size !== undefined ? { size: o.size } : {}),
+        });
+      } catch (err) {
+        throw new SegkitError(err instanceof Error ? err.message : String(err));
+      }
+    },
   },
 };
 
@@ -304,9 +353,7 @@ export const DATASET_FORMAT_NAMES = Object.keys(DATASET_FORMATS);
 
 /** The format whose layout `root` has, or an error listing the formats and what each expects. */
 export function detectFormat(root: string): string {
-  if (!existsSync(root) || !statSync(root).isDirectory()) {
-    throw new SegkitError("dataset directory not found", { file: root });
-  }
+  if (!isDirectory(root)) throw new SegkitError("dataset directory not found", { file: root });
   for (const [name, f] of Object.entries(DATASET_FORMATS)) if (f.detect(root)) return name;
   throw new SegkitError("cannot tell the dataset format from its layout", {
     file: root,
@@ -332,7 +379,16 @@ export async function openDataset(root: string, options: OpenDatasetOptions = {}
       hint: `valid formats: ${DATASET_FORMAT_NAMES.join(", ")}`,
     });
   }
-  if (name !== "synthetic" && !(existsSync(root) && statSync(root).isDirectory())) {
+  const given = Object.keys(options).filter((k) => options[k as keyof OpenDatasetOptions] !== undefined);
+  const unused = given.filter(
+    (k) => !COMMON_OPTIONS.includes(k) && !format.options.includes(k as keyof OpenDatasetOptions),
+  );
+  if (unused.length > 0) {
+    throw new SegkitError(`option${unused.length > 1 ? "s" : ""} ${unused.join(", ")} do not apply to format ${name}`, {
+      hint: format.options.length ? `${name} takes: ${format.options.join(", ")}` : `${name} takes no options`,
+    });
+  }
+  if (name !== "synthetic" && !isDirectory(root)) {
     throw new SegkitError("dataset directory not found", { file: root });
   }
   return format.open(root, o);

@@ -66,7 +66,9 @@ export async function inspectDataset(
       options.onProgress?.(++done, ds.length);
     }
   };
-  await Promise.all(Array.from({ length: options.concurrency ?? 4 }, worker));
+  const concurrency = options.concurrency ?? 4;
+  if (!(Number.isInteger(concurrency) && concurrency >= 1)) throw new RangeError("concurrency must be an integer >= 1");
+  await Promise.all(Array.from({ length: concurrency }, worker));
   const total = hist.reduce((a, b) => a + b, 0);
   const frac = (n: number) => (total > 0 ? n / total : 0);
   const ignored = hist[ds.ignoreIndex] ?? 0;

@@ -55,6 +55,7 @@ describe("splitIndices", () => {
     );
     assert.throws(() => splitIndices(10, [0.7, 0.7], 0), /sum to at most 1/);
     assert.throws(() => splitIndices(10, [-0.1], 0), RangeError);
+    assert.throws(() => splitIndices(10, [Number.NaN], 0), RangeError);
   });
 
   it("splits datasets into views", async () => {
@@ -138,5 +139,12 @@ describe("batches", () => {
   it("rejects nonsense sizes", async () => {
     await assert.rejects(collect(batches(toyDataset(2), { size: 0 })), RangeError);
     await assert.rejects(collect(batches(toyDataset(2), { size: 2, batchSize: 0 })), RangeError);
+    await assert.rejects(collect(batches(toyDataset(2), { size: 2, batchSize: 2.5 })), RangeError);
+    // An explicit undefined takes the default rather than breaking the loader.
+    const got = await collect(batches(toyDataset(9), { size: 2, batchSize: undefined }));
+    assert.deepEqual(
+      got.map((b) => b.size),
+      [8, 1],
+    );
   });
 });

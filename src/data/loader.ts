@@ -10,7 +10,7 @@ import { type AugmentOptions, transformSample } from "./transforms.js";
  */
 export function splitIndices(n: number, fractions: readonly number[], seed: number): number[][] {
   const total = fractions.reduce((a, b) => a + b, 0);
-  if (fractions.some((f) => f < 0) || total > 1 + 1e-9) {
+  if (fractions.some((f) => !(f >= 0)) || total > 1 + 1e-9) {
     throw new RangeError(`split fractions must be >= 0 and sum to at most 1, got ${fractions.join(", ")}`);
   }
   const order = permutation(n, createRng(seed));
@@ -81,10 +81,11 @@ export const DEFAULT_BATCH_OPTIONS = {
  * (with their files and the reason) and left out, or thrown with `strict`.
  */
 export async function* batches(ds: Dataset, options: BatchOptions): AsyncGenerator<Batch> {
-  const o = { ...DEFAULT_BATCH_OPTIONS, ...options };
+  const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
+  const o = { ...DEFAULT_BATCH_OPTIONS, ...given } as typeof DEFAULT_BATCH_OPTIONS & BatchOptions;
   const [height, width] = typeof o.size === "number" ? [o.size, o.size] : o.size;
-  if (!(o.batchSize >= 1 && height >= 1 && width >= 1 && o.prefetch >= 1)) {
-    throw new RangeError("batches: batchSize, size and prefetch must be positive");
+  if (![o.batchSize, height, width, o.prefetch].every((v) => Number.isInteger(v) && v >= 1)) {
+    throw new RangeError("batches: batchSize, size and prefetch must be positive integers");
   }
   const augment = o.augment === true ? {} : o.augment || undefined;
   const order = o.shuffle

@@ -22,9 +22,12 @@ export const DEFAULT_PREVIEW = { n: 16, size: 192, seed: 0, alpha: 0.45 } as con
 
 /**
  * A grid of samples with their masks overlaid in the dataset's palette (background left clear),
- * about square: ceil(sqrt(n)) tiles a row.
+ * about square: ceil(sqrt(n)) tiles a row. `shown` counts the tiles (samples that failed to load are left out).
  */
-export async function previewGrid(ds: Dataset, options: PreviewOptions = {}): Promise<RgbImage> {
+export async function previewGrid(
+  ds: Dataset,
+  options: PreviewOptions = {},
+): Promise<{ grid: RgbImage; shown: number }> {
   const o = { ...DEFAULT_PREVIEW, ...options };
   const pick = permutation(ds.length, createRng(o.seed))
     .slice(0, o.n)
@@ -53,5 +56,5 @@ export async function previewGrid(ds: Dataset, options: PreviewOptions = {}): Pr
   const cols = Math.max(1, Math.ceil(Math.sqrt(tiles.length)));
   const rows: RgbImage[][] = [];
   for (let i = 0; i < tiles.length; i += cols) rows.push(tiles.slice(i, i + cols));
-  return makeGrid(rows);
+  return { grid: makeGrid(rows), shown: tiles.length };
 }

@@ -121,7 +121,10 @@ describe("transformSample", () => {
   });
 
   it("rejects augmentation without an rng", async () => {
-    await assert.rejects(transformSample(encodedSample(), { width: 8, height: 8, augment: {}, ignoreIndex: IGNORE }));
+    await assert.rejects(
+      transformSample(encodedSample(), { width: 8, height: 8, augment: {}, ignoreIndex: IGNORE }),
+      /augmentation needs an rng/,
+    );
   });
 });
 

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
+import { SegkitError } from "../core/errors.js";
 
 /**
  * Writes a file so that readers see the old content or the new, never a part: the bytes go to a temporary
@@ -8,13 +9,15 @@ import { basename, dirname, join } from "node:path";
  */
 export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
   const dir = dirname(path);
-  await mkdir(dir, { recursive: true });
   const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
   try {
+    await mkdir(dir, { recursive: true });
     await writeFile(tmp, data);
     await rename(tmp, path);
   } catch (err) {
     await rm(tmp, { force: true });
-    throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    const what = code === "EISDIR" ? "is a directory" : code === "ENOTDIR" ? "a part of the path is a file" : code;
+    throw new SegkitError(`cannot write (${what})`, { file: path, cause: err });
   }
 }
