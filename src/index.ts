@@ -74,6 +74,23 @@ export {
   writeImagePng,
   writeMaskPng,
 } from "./io/write.js";
+// losses: pure functions (yTrue int32 [B,H,W], logits [B,H,W,C]) -> scalar, and one registry; semantics in losses.ts
+export { binaryCrossEntropy, crossEntropy, diceLoss, focalLoss, type LossFn } from "./losses/losses.js";
+export {
+  type BinaryCrossEntropyOptions,
+  type CrossEntropyOptions,
+  DEFAULT_BINARY_CROSS_ENTROPY_OPTIONS,
+  DEFAULT_CROSS_ENTROPY_OPTIONS,
+  DEFAULT_DICE_OPTIONS,
+  DEFAULT_FOCAL_OPTIONS,
+  type DiceOptions,
+  type FocalOptions,
+  validateBinaryCrossEntropyOptions,
+  validateCrossEntropyOptions,
+  validateDiceOptions,
+  validateFocalOptions,
+} from "./losses/options.js";
+export { createLoss, LOSS_NAMES, type LossConfig, type LossName } from "./losses/registry.js";
 export {
   type BinaryScores,
   binaryScores,
