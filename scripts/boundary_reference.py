@@ -8,7 +8,9 @@ A straightforward NumPy/SciPy implementation of the published formulas:
   image and class, averaged over the images where the class has a boundary.
 - Boundary IoU (Cheng et al. 2021): band = mask minus its binary erosion by a 3x3 square, d times, border 0
   (scipy.ndimage.binary_erosion), d = max(1, round(ratio * diagonal)); intersection and union summed over images.
-Pixels whose truth is the ignore index (255) are left out of all counts.
+Pixels whose truth is the ignore index (255) are left out of all counts, and take the predicted label before
+boundaries are found (so void edges are no true boundary). Also the image-wise mean: per image, the mean BF over
+its classes with a boundary, then the mean over images (MATLAB's MeanBFScore).
 """
 import json
 import os
@@ -38,21 +40,29 @@ def dist_to(mask):
 def evaluate(truths, preds, C, tolerance=None, tolerance_ratio=None, dilation_ratio=0.02):
     f1_sum, f1_n = np.zeros(C), np.zeros(C)
     inter, union = np.zeros(C), np.zeros(C)
+    image_means = []
     for t, p in zip(truths, preds):
+        scored = t != IGNORE
+        t = np.where(scored, t, p)
         h, w = t.shape
         diag = np.hypot(w, h)
         tol = tolerance_ratio * diag if tolerance_ratio is not None else tolerance
         d = max(1, int(round(dilation_ratio * diag)))
-        scored = t != IGNORE
         tb, pb = boundary(t), boundary(p)
+        image_f1 = []
         for c in range(C):
             tbc, pbc = tb & (t == c), pb & (p == c)
             nt, np_ = (tbc & scored).sum(), (pbc & scored).sum()
             if nt + np_ > 0:
                 P = (dist_to(tbc)[pbc & scored] <= tol).mean() if np_ else 0.0
                 R = (dist_to(pbc)[tbc & scored] <= tol).mean() if nt else 0.0
-                f1_sum[c] += 2 * P * R / (P + R) if P + R > 0 else 0.0
+                f = 2 * P * R / (P + R) if P + R > 0 else 0.0
+                f1_sum[c] += f
                 f1_n[c] += 1
+                image_f1.append(f)
+        if image_f1:
+            image_means.append(np.mean(image_f1))
+        for c in range(C):
             gm, pm = t == c, p == c
             if not (gm.any() or pm.any()):
                 continue
@@ -63,7 +73,7 @@ def evaluate(truths, preds, C, tolerance=None, tolerance_ratio=None, dilation_ra
             union[c] += ((gband | pband) & scored).sum()
     f1 = [float(s / n) if n else None for s, n in zip(f1_sum, f1_n)]
     iou = [float(i / u) if u else None for i, u in zip(inter, union)]
-    return {"f1": f1, "iou": iou}
+    return {"f1": f1, "iou": iou, "imageMeanF1": float(np.mean(image_means)) if image_means else None}
 
 
 def blob_scene(rng, h, w, C, k):

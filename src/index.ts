@@ -120,6 +120,25 @@ export {
   SegmentationMetrics,
   type ZeroDivision,
 } from "./metrics/reduce.js";
-export { tensorToLabels } from "./metrics/tensor.js";
+export { type HeadMode, headMode, probabilities } from "./models/head.js";
+export { type ModelInfo, modelInfo } from "./models/info.js";
+export { fileHandler, loadModel, readWeights, saveModel } from "./models/io.js";
+export { tensorToLabels } from "./models/labels.js";
+export { DEFAULT_COMMON_OPTIONS as DEFAULT_MODEL_OPTIONS } from "./models/options.js";
+// models: one registry, createModel(arch, options); input [B,H,W,3] float32 0..255, output logits [B,H,W,C]
+export {
+  createModel,
+  DEFAULT_ENCODER_DECODER_OPTIONS,
+  DEFAULT_MOBILENETV2_UNET_OPTIONS,
+  DEFAULT_UNET_OPTIONS,
+  type EncoderDecoderOptions,
+  MODEL_ARCHS,
+  type MobileNetV2UnetOptions,
+  type ModelArch,
+  type ModelOptions,
+  type SegkitModelMetadata,
+  type UnetOptions,
+} from "./models/registry.js";
+export { encoderLayers, freezeEncoder, loadEncoderWeights } from "./models/weights.js";
 
 export { VERSION } from "./version.js";

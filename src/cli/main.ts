@@ -16,6 +16,7 @@ import {
   VERSION,
   writeFileAtomic,
   writeImagePng,
+  type ZeroDivision,
 } from "../index.js";
 import { createProgress } from "./progress.js";
 
@@ -130,6 +131,30 @@ function printReport(root: string, r: DatasetReport, out: (s: string) => void): 
   for (const s of r.skipped) out(`  ${s.path}: ${s.reason}`);
 }
 
+interface EvalFlags extends DatasetFlags {
+  pred: string;
+  gt?: string;
+  json: string;
+  heatmap: string;
+  tolerance: number;
+  toleranceRatio?: number;
+  dilationRatio: number;
+  zeroDivision: ZeroDivision;
+}
+
+const positive = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!(Number.isFinite(n) && n >= 0)) throw new InvalidArgumentError(`${name} must be a number >= 0`);
+  return n;
+};
+
+const zeroDivision = (v: string): ZeroDivision => {
+  if (v === "exclude") return v;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new InvalidArgumentError('--zero-division must be "exclude" or a number');
+  return n;
+};
+
 /** NaN (an undefined score, see the zero-division policy) is written as null in JSON. */
 const jsonNumbers = (_key: string, v: unknown) => (typeof v === "number" && Number.isNaN(v) ? null : v);
 
@@ -147,6 +172,7 @@ function printEvaluation(r: EvaluationReport, out: (s: string) => void): void {
   out(`${"mean".padEnd(w)}  ${means.join("  ")}`);
   out(`pixel accuracy ${num(r.pixelAccuracy).trim()}  frequency-weighted IoU ${num(r.frequencyWeightedIoU).trim()}`);
   out(`per-image mean IoU ${num(r.perImage.macro.iou).trim()}  boundary IoU ${num(r.meanBoundaryIoU).trim()}`);
+  out(`boundary F1, mean over images (MATLAB MeanBFScore) ${num(r.imageMeanBoundaryF1).trim()}`);
   out(`${r.images} images scored${r.problems.length ? `, ${r.problems.length} counted as wrong:` : ""}`);
   for (const p of r.problems) out(`  ${p.path}: ${p.reason} (counted as wrong)`);
   if (r.extra.length) out(`${r.extra.length} prediction files match no ground truth (not scored):`);
@@ -218,10 +244,27 @@ export function buildProgram(out: (s: string) => void, err: (s: string) => void)
       .command("eval")
       .description("score predicted masks against a dataset (IoU, Dice, BF1)")
       .requiredOption("--pred <dir>", "directory of predicted class-index masks, named by image base name")
-      .requiredOption("--gt <path>", "ground-truth dataset directory (omit with --format synthetic)")
+      .option("--gt <path>", "ground-truth dataset directory (omit with --format synthetic)")
       .option("--json <file>", "where to write the full report", "segkit-eval.json")
       .option("--heatmap <file.png>", "where to write the confusion-matrix heatmap", "segkit-eval-confusion.png")
-      .option("--tolerance <px>", "boundary F1 match distance in pixels", Number, 2),
+      .option("--tolerance <px>", "boundary F1 match distance in pixels", positive("--tolerance"), 2)
+      .option(
+        "--tolerance-ratio <r>",
+        "boundary F1 match distance as a fraction of the diagonal (overrides --tolerance)",
+        positive("--tolerance-ratio"),
+      )
+      .option(
+        "--dilation-ratio <r>",
+        "boundary IoU band width as a fraction of the diagonal",
+        positive("--dilation-ratio"),
+        0.02,
+      )
+      .option(
+        "--zero-division <v>",
+        "score of a class absent from truth and prediction: exclude, or a number",
+        zeroDivision,
+        "exclude",
+      ),
   )
     .exitOverride()
     .action(
@@ -236,7 +279,10 @@ export function buildProgram(out: (s: string) => void, err: (s: string) => void)
         progress.stop();
         printEvaluation(report, out);
         await writeFileAtomic(flags.json, `${JSON.stringify(report, jsonNumbers, 2)}\n`);
-        await writeFileAtomic(flags.heatmap, await renderConfusionHeatmap(report.confusion, report.classes));
+        await writeFileAtomic(
+          flags.heatmap,
+          await renderConfusionHeatmap(report.confusion, report.classes, { missed: report.missedPixels }),
+        );
         out(`wrote ${flags.json} and ${flags.heatmap}`);
       },
     );

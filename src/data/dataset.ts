@@ -39,6 +39,8 @@ export interface Dataset {
   /** The files behind sample i (image, mask and, if any, valid region), for reports. Empty for generated data. */
   files(i: number): readonly string[];
   get(i: number): Promise<Sample>;
+  /** Only the mask of sample i, when the dataset can read it without decoding the image (evaluation uses it). */
+  getMask?(i: number): Promise<Mask>;
 }
 
 /** A view of `ds` holding only the given sample indices, in that order. */
@@ -59,6 +61,7 @@ export function subset(ds: Dataset, indices: readonly number[]): Dataset {
     id: (i) => ds.id(at(i)),
     files: (i) => ds.files(at(i)),
     get: (i) => ds.get(at(i)),
+    ...(ds.getMask ? { getMask: (i: number) => (ds.getMask as (j: number) => Promise<Mask>)(at(i)) } : {}),
   };
 }
 

@@ -3,7 +3,7 @@ import { extname, join } from "node:path";
 import { SegkitError } from "../core/errors.js";
 import type { Mask } from "../core/image.js";
 import type { Palette } from "../core/palette.js";
-import { readImage } from "../io/image.js";
+import { readImage, readImageSize } from "../io/image.js";
 import { type MaskEncoding, readMask } from "../io/mask.js";
 import type { Dataset, Sample, SkippedSample } from "./dataset.js";
 
@@ -155,11 +155,32 @@ export class FileDataset implements Dataset {
 
   async get(i: number): Promise<Sample> {
     const s = this.at(i);
-    const [image, mask, valid] = await Promise.all([
-      readImage(s.image),
+    const [image, mask] = await Promise.all([readImage(s.image), this.readMaskOf(s)]);
+    this.checkSize(s, image, mask.mask, mask.valid);
+    return { id: s.id, image, mask: mask.mask };
+  }
+
+  /** Only the mask of sample i (the image's size read from its header), for evaluation. */
+  async getMask(i: number): Promise<Mask> {
+    const s = this.at(i);
+    const [size, mask] = await Promise.all([readImageSize(s.image), this.readMaskOf(s)]);
+    this.checkSize(s, size, mask.mask, mask.valid);
+    return mask.mask;
+  }
+
+  /** The class-index mask with the valid region applied (the valid mask is returned too, for the size check). */
+  private async readMaskOf(s: SampleFiles): Promise<{ mask: Mask; valid: Mask | undefined }> {
+    const [mask, valid] = await Promise.all([
       readMask(s.mask, this.encoding),
       s.valid ? readMask(s.valid, { threshold: 1 }) : undefined,
     ]);
+    if (valid && valid.width === mask.width && valid.height === mask.height) {
+      applyValidRegion(mask, valid, this.ignoreIndex);
+    }
+    return { mask, valid };
+  }
+
+  private checkSize(s: SampleFiles, image: { width: number; height: number }, mask: Mask, valid?: Mask): void {
     for (const [other, path] of [
       [mask, s.mask],
       [valid, s.valid],
@@ -171,7 +192,5 @@ export class FileDataset implements Dataset {
         );
       }
     }
-    if (valid) applyValidRegion(mask, valid, this.ignoreIndex);
-    return { id: s.id, image, mask };
   }
 }

@@ -74,6 +74,29 @@ describe("evaluatePredictions", () => {
     // Per image: a 1; b (class 0: 2/3, class 1: 1/2) 7/12; c and d, missed, 0.
     assert.ok(Math.abs(r.perImage.macro.iou - (1 + 7 / 12) / 4) < 1e-12, `${r.perImage.macro.iou}`);
     assert.equal(r.perImage.images, 4);
+    // Boundary F1 (2 px tolerance covers a 2x2 image): a and b score 1 per class, the missed c and d score 0.
+    assert.deepEqual(
+      r.perClass.map((c) => c.boundaryF1),
+      [0.5, 0.5],
+    );
+    assert.equal(r.imageMeanBoundaryF1, 0.5);
+  });
+
+  it("refuses JPEG predictions, saying why", async () => {
+    const ds = await openDataset(join(root, "gt"), { classes: ["bg", "fg"] });
+    const dir = join(root, "pred-jpeg");
+    await mkdir(dir);
+    await writeFile(
+      join(dir, "a.jpg"),
+      await sharp({ create: { width: 2, height: 2, channels: 3, background: "#000" } })
+        .jpeg()
+        .toBuffer(),
+    );
+    const r = await evaluatePredictions(ds, dir);
+    const a = r.problems.find((p) => p.path.endsWith("a.jpg"));
+    assert.equal(a?.reason, "JPEG is lossy and changes class values: save predictions as PNG");
+    assert.equal(a?.countedAsWrong, true);
+    assert.equal(r.problems.length, 4);
   });
 
   it("names a missing prediction directory", async () => {

@@ -1,5 +1,6 @@
 import { extname, join } from "node:path";
 import { SegkitError } from "../core/errors.js";
+import type { Mask } from "../core/image.js";
 import { type Dataset, type SkippedSample, skippedFrom } from "../data/dataset.js";
 import { IMAGE_EXTENSIONS, listDir, stem } from "../data/files.js";
 import { readMask } from "../io/mask.js";
@@ -36,7 +37,10 @@ export interface EvaluationReport {
   meanPrecision: number;
   meanRecall: number;
   frequencyWeightedIoU: number;
+  /** Mean over classes of per-class boundary F1. */
   meanBoundaryF1: number;
+  /** Mean over images of each image's mean boundary F1 (MATLAB MeanBFScore, as SegNet reports). */
+  imageMeanBoundaryF1: number;
   meanBoundaryIoU: number;
   perImage: PerImageScores;
   perClass: ClassReport[];
@@ -57,13 +61,32 @@ export interface EvaluateOptions extends ReduceOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-/** The prediction file for each key (file name without extension), from a directory of class-index images. */
-async function indexPredictions(dir: string): Promise<Map<string, string>> {
+/** Lossy formats change class values at region edges: never scored as predictions. */
+const LOSSY = [".jpg", ".jpeg", ".jpe"];
+
+/**
+ * The prediction file for each key (file name without extension) in a directory of class-index images; files that
+ * cannot be predictions (lossy JPEG, a second file with the same base name) are returned as problems.
+ */
+async function indexPredictions(
+  dir: string,
+): Promise<{ byKey: Map<string, string>; rejected: Map<string, { path: string; reason: string }> }> {
   const byKey = new Map<string, string>();
+  const rejected = new Map<string, { path: string; reason: string }>(); // files that must not be scored
   for (const name of await listDir(dir)) {
-    if (IMAGE_EXTENSIONS.includes(extname(name).toLowerCase())) byKey.set(stem(name), join(dir, name));
+    const ext = extname(name).toLowerCase();
+    if (!IMAGE_EXTENSIONS.includes(ext)) continue;
+    const key = stem(name);
+    const path = join(dir, name);
+    if (LOSSY.includes(ext)) {
+      rejected.set(key, { path, reason: "JPEG is lossy and changes class values: save predictions as PNG" });
+    } else if (byKey.has(key)) {
+      rejected.set(key, { path, reason: `same base name as ${byKey.get(key)}` });
+    } else {
+      byKey.set(key, path);
+    }
   }
-  return byKey;
+  return { byKey, rejected };
 }
 
 /** Keys a prediction for sample i may have: its image's base name, its id, and the id's last path segment. */
@@ -85,7 +108,9 @@ export async function evaluatePredictions(
   options: EvaluateOptions = {},
 ): Promise<EvaluationReport> {
   const C = ds.classNames.length;
-  const preds = await indexPredictions(predDir);
+  const concurrency = options.concurrency ?? 4;
+  if (!(Number.isInteger(concurrency) && concurrency >= 1)) throw new RangeError("concurrency must be an integer >= 1");
+  const { byKey: preds, rejected } = await indexPredictions(predDir);
   const used = new Set<string>();
   const metrics = new SegmentationMetrics(C, { ignoreIndex: ds.ignoreIndex, perImage: true });
   const boundary = new BoundaryMetrics(C, { ...options.boundary, ignoreIndex: ds.ignoreIndex });
@@ -96,9 +121,9 @@ export async function evaluatePredictions(
   let done = 0;
 
   const scoreOne = async (i: number) => {
-    let truth: Awaited<ReturnType<Dataset["get"]>>["mask"];
+    let truth: Mask;
     try {
-      truth = (await ds.get(i)).mask;
+      truth = ds.getMask ? await ds.getMask(i) : (await ds.get(i)).mask;
     } catch (err) {
       skipped.push(skippedFrom(ds, i, err));
       return;
@@ -109,6 +134,8 @@ export async function evaluatePredictions(
     const path = key ? (preds.get(key) as string) : join(predDir, `${keys[0]}.png`);
     if (key) used.add(key);
     try {
+      const bad = keys.map((k) => rejected.get(k)).find(Boolean);
+      if (!key && bad) throw new SegkitError(bad.reason, { file: bad.path });
       if (!key) throw new SegkitError("no prediction for this sample", { file: path });
       const pred = await readMask(path, { numClasses: C, ignoreIndex: ds.ignoreIndex });
       if (pred.width !== truth.width || pred.height !== truth.height) {
@@ -121,7 +148,8 @@ export async function evaluatePredictions(
     } catch (err) {
       if (!(err instanceof SegkitError)) throw err;
       metrics.addMissed(truth.data);
-      problems.push({ path, reason: err.message, countedAsWrong: true });
+      boundary.addMissed(truth);
+      problems.push({ path: err.file ?? path, reason: err.message, countedAsWrong: true });
     }
   };
   const worker = async () => {
@@ -130,8 +158,9 @@ export async function evaluatePredictions(
       options.onProgress?.(++done, ds.length);
     }
   };
-  await Promise.all(Array.from({ length: options.concurrency ?? 4 }, worker));
+  await Promise.all(Array.from({ length: concurrency }, worker));
 
+  const truthKeys = new Set(Array.from({ length: ds.length }, (_, i) => predictionKeys(ds, i)).flat());
   const scores = metrics.compute(options);
   const b = boundary.compute();
   const total = scores.pixels;
@@ -145,6 +174,7 @@ export async function evaluatePredictions(
     meanRecall: scores.meanRecall,
     frequencyWeightedIoU: scores.frequencyWeightedIoU,
     meanBoundaryF1: b.meanF1,
+    imageMeanBoundaryF1: b.imageMeanF1,
     meanBoundaryIoU: b.meanIoU,
     perImage: scores.perImage as PerImageScores,
     perClass: ds.classNames.map((name, c) => ({
@@ -164,6 +194,7 @@ export async function evaluatePredictions(
     extra: [...preds.entries()]
       .filter(([k]) => !used.has(k))
       .map(([, p]) => p)
+      .concat([...rejected.entries()].filter(([k]) => !truthKeys.has(k)).map(([, r]) => r.path))
       .sort(),
     skipped,
   };

@@ -17,24 +17,31 @@ export interface HeatmapOptions {
   title?: string;
   /** Cell size in pixels. */
   cell?: number;
+  /** Per true class, pixels that had no usable prediction: shown as a last "(missing)" column when any. */
+  missed?: readonly number[];
 }
 
 /**
  * A confusion-matrix heatmap as PNG bytes: rows are true classes, columns predicted classes, each row normalised
  * to sum 1 (the share of a true class's pixels given each prediction), with the value in every cell and the class
- * names on both axes. `matrix[t][p]` holds counts.
+ * names on both axes. `matrix[t][p]` holds counts; `missed`, when given, adds a "(missing)" column counted in the
+ * row sums, so a class whose predictions are missing does not look perfect.
  */
 export async function renderConfusionHeatmap(
   matrix: readonly (readonly number[])[],
   classNames: readonly string[],
   options: HeatmapOptions = {},
 ): Promise<Uint8Array> {
+  const withMissed = options.missed?.some((m) => m > 0) ?? false;
+  const rows = withMissed ? matrix.map((row, t) => [...row, options.missed?.[t] ?? 0]) : matrix;
+  const columns = withMissed ? [...classNames, "(missing)"] : classNames;
   const n = matrix.length;
+  const m = columns.length;
   const cell = options.cell ?? (n > 12 ? 36 : 52);
   const label = Math.min(180, 20 + 7 * Math.max(4, ...classNames.map((s) => s.length)));
   const top = 40 + label;
   const left = label + 10;
-  const width = left + n * cell + 20;
+  const width = left + m * cell + 20;
   const height = top + n * cell + 40;
   const font = `font-family="DejaVu Sans, sans-serif"`;
   const parts: string[] = [
@@ -43,7 +50,7 @@ export async function renderConfusionHeatmap(
       options.title ?? "Confusion matrix (rows: truth, normalised; columns: prediction)",
     )}</text>`,
   ];
-  matrix.forEach((row, t) => {
+  rows.forEach((row, t) => {
     const sum = row.reduce((a, b) => a + b, 0);
     const y = top + t * cell;
     parts.push(
@@ -60,14 +67,14 @@ export async function renderConfusionHeatmap(
       }
     });
   });
-  classNames.forEach((name, p) => {
+  columns.forEach((name, p) => {
     const x = left + p * cell + cell / 2 + 4;
     parts.push(
       `<text x="${x}" y="${top - 6}" ${font} font-size="12" transform="rotate(-60 ${x} ${top - 6})">${xml(name)}</text>`,
     );
   });
   parts.push(
-    `<text x="${left + (n * cell) / 2}" y="${height - 14}" ${font} font-size="13" text-anchor="middle">predicted class</text>`,
+    `<text x="${left + (m * cell) / 2}" y="${height - 14}" ${font} font-size="13" text-anchor="middle">predicted class</text>`,
   );
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${parts.join("")}</svg>`;
   return sharp(Buffer.from(svg)).png().toBuffer();

@@ -12,7 +12,7 @@ interface Case {
   width: number;
   truth: number[][];
   pred: number[][];
-  expected: { f1: (number | null)[]; iou: (number | null)[] };
+  expected: { f1: (number | null)[]; iou: (number | null)[]; imageMeanF1: number | null };
 }
 
 /** Made by scripts/boundary_reference.py (NumPy/SciPy implementation of the published formulas). */
@@ -42,6 +42,7 @@ describe("boundary metrics against the NumPy/SciPy reference", () => {
       const r = m.compute();
       for (const [k, v] of c.expected.f1.entries()) same(r.f1[k] as number, v, `boundary F1 class ${k}`);
       for (const [k, v] of c.expected.iou.entries()) same(r.iou[k] as number, v, `boundary IoU class ${k}`);
+      same(r.imageMeanF1, c.expected.imageMeanF1, "image-wise mean boundary F1");
     });
   }
 });
@@ -54,7 +55,41 @@ describe("boundary metrics by hand", () => {
     return createMask(6, 6, d);
   };
 
-  it("scores a perfect prediction 1 and a 1-px shift by the tolerance", () => {
+  it("scores a prediction perfect on every scored pixel 1, whatever it says on void", () => {
+    // Truth: the square, with a void column (255) at x = 5 and the rest class 0; the prediction fills the void
+    // with class 1 (a different label): no boundary is invented at the void's edge.
+    const t = square(2);
+    const truth = createMask(
+      6,
+      6,
+      t.data.map((v, i) => (i % 6 === 5 ? 255 : v)),
+    );
+    const pred = createMask(
+      6,
+      6,
+      t.data.map((v, i) => (i % 6 === 5 ? 1 : v)),
+    );
+    const r = new BoundaryMetrics(2, { tolerance: 1, dilationRatio: 0.01 }).update(truth, pred).compute();
+    assert.deepEqual(r.f1, [1, 1]);
+    assert.deepEqual(r.iou, [1, 1]);
+  });
+
+  it("counts an image without prediction as F1 0 and adds its bands to the unions", () => {
+    const m = new BoundaryMetrics(2, { tolerance: 1, dilationRatio: 0.01 });
+    m.update(square(2), square(2)).addMissed(square(2));
+    const r = m.compute();
+    assert.deepEqual(r.f1, [0.5, 0.5]); // 1 then 0, per class
+    assert.equal(r.imageMeanF1, 0.5);
+    // Class 1: the 2x2 square is all band (4 px): intersection 4 of union 4 + 4.
+    assert.equal(r.iou[1], 0.5);
+  });
+
+  it("rejects nonsense options", () => {
+    assert.throws(() => new BoundaryMetrics(300), /numClasses/);
+    assert.throws(() => new BoundaryMetrics(2, { tolerance: Number.NaN }), /tolerance must be a number/);
+  });
+
+  it("scores a perfect prediction 1 and a 2-px shift by the tolerance", () => {
     const exact = new BoundaryMetrics(2, { tolerance: 1, dilationRatio: 0.01 }).update(square(2), square(2)).compute();
     assert.deepEqual(exact.f1, [1, 1]);
     assert.deepEqual(exact.iou, [1, 1]);

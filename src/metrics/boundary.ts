@@ -9,16 +9,20 @@ import { nanMean } from "./reduce.js";
  * pixels of c with a 4-neighbour (inside the image) of another label. A predicted boundary pixel is matched when a
  * true boundary pixel of the same class lies within Euclidean distance `tolerance`; precision = matched predicted
  * / predicted boundary pixels, recall = matched true / true boundary pixels, F1 = 2PR / (P + R). Scored per image
- * and class, then averaged over the images where the class has a boundary in truth or prediction.
+ * and class. Two dataset means: `f1[c]` averages class c over the images where it has a boundary in truth or
+ * prediction (and `meanF1` averages those over classes); `imageMeanF1` averages over images each image's mean over
+ * its classes (MATLAB `evaluateSemanticSegmentation`'s MeanBFScore, as SegNet reports on CamVid).
  *
  * Boundary IoU (Cheng et al. 2021, CVPR): G_d and P_d are the pixels of class c in truth and prediction within
  * chessboard distance d of a pixel of another label or of the image edge (the mask minus its erosion by a 3x3
  * square d times on a zero-padded mask, as the authors' code does); boundary IoU = |G_d n P_d| / |G_d u P_d|,
  * accumulated over the dataset per class. d = max(1, round(dilationRatio x image diagonal)).
  *
- * In both, pixels whose truth is the ignore index are left out of every count (they still are labels when finding
- * boundaries). Classes with nothing to count are NaN and left out of the means (the zero-division policy of
- * `reduce.ts`, "exclude").
+ * Ignored truth pixels (the ignore index, e.g. void or outside a valid region) are left out of every count, and
+ * before boundaries are found they take the prediction's label there, so the edge of a void region or of the field
+ * of view is not a boundary of the truth. Classes with nothing to count are NaN and left out of the means (the
+ * zero-division policy of `reduce.ts`, "exclude"). An image without a usable prediction (`addMissed`) scores F1 0
+ * for every class with a true boundary and adds its true bands to the boundary-IoU unions.
  */
 export interface BoundaryOptions {
   /** BF match distance in pixels. */
@@ -60,6 +64,19 @@ function boundaryMap(labels: Uint8Array, w: number, h: number): Uint8Array {
     }
   }
   return out;
+}
+
+/** Whether pixel i has a 4-neighbour that is scored (not ignored) and of another label. */
+function bordersScoredOther(t: Uint8Array, w: number, h: number, i: number, ignore: number): boolean {
+  const v = t[i];
+  const x = i % w;
+  const other = (j: number) => t[j] !== v && t[j] !== ignore;
+  return (
+    (x > 0 && other(i - 1)) ||
+    (x < w - 1 && other(i + 1)) ||
+    (i >= w && other(i - w)) ||
+    (i < (h - 1) * w && other(i + w))
+  );
 }
 
 /**
@@ -143,7 +160,10 @@ export function boundaryDistances(width: number, height: number, options: Bounda
 export interface BoundaryScores {
   /** Boundary F1 per class, averaged over images where defined. */
   f1: number[];
+  /** Mean of `f1` over classes. */
   meanF1: number;
+  /** Mean over images of each image's mean boundary F1 over its classes (MATLAB MeanBFScore). */
+  imageMeanF1: number;
   /** Boundary IoU per class over the dataset. */
   iou: number[];
   meanIoU: number;
@@ -156,12 +176,21 @@ export class BoundaryMetrics {
   private readonly f1Count: Float64Array;
   private readonly inter: Float64Array;
   private readonly union: Float64Array;
+  private readonly imageF1: number[] = [];
 
   constructor(
     readonly numClasses: number,
     private readonly options: BoundaryOptions = {},
   ) {
     this.ignoreIndex = options.ignoreIndex ?? DEFAULT_IGNORE_INDEX;
+    if (!Number.isInteger(numClasses) || numClasses < 1 || numClasses > 255) {
+      throw new RangeError(`numClasses must be an integer from 1 to 255, got ${numClasses}`);
+    }
+    for (const k of ["tolerance", "toleranceRatio", "dilationRatio"] as const) {
+      const v = options[k];
+      if (v !== undefined && !(Number.isFinite(v) && v >= 0))
+        throw new RangeError(`${k} must be a number >= 0, got ${v}`);
+    }
     this.f1Sum = new Float64Array(numClasses);
     this.f1Count = new Float64Array(numClasses);
     this.inter = new Float64Array(numClasses);
@@ -173,10 +202,14 @@ export class BoundaryMetrics {
     if (pred.width !== w || pred.height !== h) {
       throw new SegkitError(`prediction is ${pred.width}x${pred.height}, truth ${w}x${h}`, { file: name });
     }
-    const t = truth.data;
     const p = pred.data;
     const scored = new Uint8Array(w * h);
-    for (let i = 0; i < scored.length; i++) scored[i] = t[i] === this.ignoreIndex ? 0 : 1;
+    // Ignored truth pixels take the predicted label, so that void and field-of-view edges are no true boundary.
+    const t = Uint8Array.from(truth.data);
+    for (let i = 0; i < t.length; i++) {
+      if (t[i] === this.ignoreIndex) t[i] = p[i] as number;
+      else scored[i] = 1;
+    }
     const { tolerance, dilation } = boundaryDistances(w, h, this.options);
 
     if (this.options.only !== "iou") this.updateF1(t, p, scored, w, h, tolerance);
@@ -188,6 +221,7 @@ export class BoundaryMetrics {
   private updateF1(t: Uint8Array, p: Uint8Array, scored: Uint8Array, w: number, h: number, tolerance: number): void {
     const C = this.numClasses;
     const disc = discOffsets(tolerance);
+    const scores: number[] = [];
     const tEdge = boundaryMap(t, w, h);
     const pEdge = boundaryMap(p, w, h);
     const precision = matchBoundaries(p, pEdge, t, tEdge, scored, w, h, disc, C);
@@ -198,9 +232,51 @@ export class BoundaryMetrics {
       if (np + nt === 0) continue; // no boundary of c in this image: not scored
       const P = np > 0 ? (precision.matched[c] as number) / np : 0;
       const R = nt > 0 ? (recall.matched[c] as number) / nt : 0;
-      this.f1Sum[c] = (this.f1Sum[c] as number) + (P + R > 0 ? (2 * P * R) / (P + R) : 0);
-      this.f1Count[c] = (this.f1Count[c] as number) + 1;
+      scores.push(P + R > 0 ? (2 * P * R) / (P + R) : 0);
+      this.addF1(c, scores[scores.length - 1] as number);
     }
+    if (scores.length > 0) this.imageF1.push(nanMean(scores));
+  }
+
+  private addF1(c: number, f1: number): void {
+    this.f1Sum[c] = (this.f1Sum[c] as number) + f1;
+    this.f1Count[c] = (this.f1Count[c] as number) + 1;
+  }
+
+  /**
+   * An image without a usable prediction: boundary F1 0 for each class with a true boundary (in scored pixels),
+   * and its true bands added to the boundary-IoU unions.
+   */
+  addMissed(truth: Mask): this {
+    const { width: w, height: h } = truth;
+    const t = truth.data;
+    const scored = Uint8Array.from(t, (v) => (v === this.ignoreIndex ? 0 : 1));
+    if (this.options.only !== "iou") {
+      const edge = boundaryMap(t, w, h);
+      const has = new Uint8Array(256);
+      for (let i = 0; i < t.length; i++) {
+        // A true boundary pixel that only borders ignored pixels is not a boundary (as in update()).
+        if (edge[i] && scored[i] && bordersScoredOther(t, w, h, i, this.ignoreIndex)) has[t[i] as number] = 1;
+      }
+      let any = false;
+      for (let c = 0; c < this.numClasses; c++) {
+        if (has[c]) {
+          this.addF1(c, 0);
+          any = true;
+        }
+      }
+      if (any) this.imageF1.push(0);
+    }
+    if (this.options.only !== "f1") {
+      const { dilation } = boundaryDistances(w, h, this.options);
+      for (let c = 0; c < this.numClasses; c++) {
+        const band = innerBand(t, w, h, c, dilation);
+        let n = 0;
+        for (let i = 0; i < band.length; i++) n += (band[i] as number) & (scored[i] as number);
+        this.union[c] = (this.union[c] as number) + n;
+      }
+    }
+    return this;
   }
 
   /** Boundary IoU: inner bands of truth and prediction for each class present in either. */
@@ -233,6 +309,6 @@ export class BoundaryMetrics {
     const iou = Array.from(this.inter, (s, c) =>
       (this.union[c] as number) > 0 ? s / (this.union[c] as number) : Number.NaN,
     );
-    return { f1, meanF1: nanMean(f1), iou, meanIoU: nanMean(iou) };
+    return { f1, meanF1: nanMean(f1), imageMeanF1: nanMean(this.imageF1), iou, meanIoU: nanMean(iou) };
   }
 }

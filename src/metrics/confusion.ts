@@ -33,6 +33,11 @@ export class ConfusionMatrix {
     }
     this.numClasses = numClasses;
     this.ignoreIndex = options.ignoreIndex ?? DEFAULT_IGNORE_INDEX;
+    if (this.ignoreIndex < numClasses) {
+      throw new RangeError(
+        `ignore index ${this.ignoreIndex} is one of the ${numClasses} classes; choose one >= ${numClasses}`,
+      );
+    }
     this.counts = new Float64Array(numClasses * numClasses);
     this.missed = new Float64Array(numClasses);
     this.scratch = new Uint32Array(256 * 256);
@@ -86,18 +91,17 @@ export class ConfusionMatrix {
     return this;
   }
 
-  /** Moves the 256 x 256 value-pair counts into the C x C matrix, checking every value seen. */
+  /** Moves the 256 x 256 value-pair counts into the C x C matrix, after checking every value seen (all or nothing). */
   private fold(s: Uint32Array, name: string): void {
     const C = this.numClasses;
     const badTruth = new Set<number>();
     const badPred = new Set<number>();
     for (let t = 0; t < 256; t++) {
+      if (t === this.ignoreIndex) continue;
       for (let p = 0; p < 256; p++) {
-        const k = s[(t << 8) | p] as number;
-        if (k === 0 || t === this.ignoreIndex) continue;
+        if (s[(t << 8) | p] === 0) continue;
         if (t >= C) badTruth.add(t);
         else if (p >= C) badPred.add(p);
-        else this.counts[t * C + p] = (this.counts[t * C + p] as number) + k;
       }
     }
     if (badTruth.size > 0 || badPred.size > 0) {
@@ -112,6 +116,10 @@ export class ConfusionMatrix {
           file: name,
         },
       );
+    }
+    for (let t = 0; t < C; t++) {
+      for (let p = 0; p < C; p++)
+        this.counts[t * C + p] = (this.counts[t * C + p] as number) + (s[(t << 8) | p] as number);
     }
   }
 

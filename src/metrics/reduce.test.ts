@@ -112,6 +112,27 @@ describe("metrics by hand", () => {
     assert.equal(r.pixels, 4);
   });
 
+  it("leaves wholly ignored images out of the per-image means, whatever the zero-division value", () => {
+    const m = new SegmentationMetrics(2, { perImage: true });
+    m.update(Uint8Array.from([0, 1]), Uint8Array.from([0, 1])).update(
+      Uint8Array.from([255, 255]),
+      Uint8Array.from([0, 1]),
+    );
+    for (const zeroDivision of ["exclude", 0, 1] as const) {
+      const r = m.compute({ zeroDivision }).perImage;
+      assert.equal(r?.macro.iou, 1, `zeroDivision ${zeroDivision}`);
+      assert.equal(r?.micro.iou, 1);
+      assert.equal(r?.images, 1);
+    }
+  });
+
+  it("adds nothing from an image it rejects", () => {
+    const cm = new ConfusionMatrix(2);
+    assert.throws(() => cm.update(Uint8Array.from([0, 1, 1]), Uint8Array.from([0, 1, 5])), /predicted values 5/);
+    assert.deepEqual([...cm.counts], [0, 0, 0, 0]);
+    assert.throws(() => new ConfusionMatrix(3, { ignoreIndex: 2 }), /ignore index 2 is one of the 3 classes/);
+  });
+
   it("skips pixels outside the valid region", () => {
     const cm = new ConfusionMatrix(2).update(
       Uint8Array.from([0, 1, 1]),

@@ -110,14 +110,15 @@ export function datasetScores(cm: ConfusionMatrix, options: ReduceOptions = {}):
 /**
  * Per-image reductions: each image scored on its own, then averaged over images.
  * - `macro`: per image, the mean over its classes (absent ones per the zero-division policy), then the mean over
- *   images (torchmetrics `segmentation.MeanIoU`);
+ *   images (torchmetrics `segmentation.MeanIoU` from the versions that exclude absent classes; up to 1.6 it counted
+ *   them as 0, which is `zeroDivision: 0` here, and averaged per batch);
  * - `micro`: per image, tp/fp/fn summed over classes first, then the score, then the mean over images
  *   (segmentation_models_pytorch `reduction="micro-imagewise"`).
  */
 export interface PerImageScores {
   macro: { iou: number; dice: number; precision: number; recall: number; pixelAccuracy: number };
   micro: { iou: number; dice: number; precision: number; recall: number };
-  /** The number of images. */
+  /** The number of images with scored pixels (images wholly ignored are left out). */
   images: number;
 }
 
@@ -127,6 +128,7 @@ export function perImageScores(images: readonly ClassStats[], options: ReduceOpt
   const micro = { iou: [] as number[], dice: [] as number[], precision: [] as number[], recall: [] as number[] };
   const acc: number[] = [];
   for (const s of images) {
+    if (s.tp.every((tp, c) => tp + (s.fn[c] as number) === 0)) continue; // nothing scored in this image
     const cs = classScores(s, options);
     macro.iou.push(nanMean(cs.iou));
     macro.dice.push(nanMean(cs.dice));
@@ -156,7 +158,7 @@ export function perImageScores(images: readonly ClassStats[], options: ReduceOpt
       precision: nanMean(micro.precision),
       recall: nanMean(micro.recall),
     },
-    images: images.length,
+    images: acc.length,
   };
 }
 

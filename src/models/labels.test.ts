@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
-import { tensorToLabels } from "./tensor.js";
+import { tensorToLabels } from "./labels.js";
 
 before(async () => {
   await tf.setBackend("cpu");
@@ -25,9 +25,13 @@ describe("tensorToLabels", () => {
     tf.dispose([probs, logits]);
   });
 
-  it("passes int32 labels through", async () => {
+  it("passes int32 labels through, refusing values a mask cannot hold", async () => {
     const labels = tf.tensor3d([0, 3, 2, 1], [1, 2, 2], "int32");
     assert.deepEqual([...(await tensorToLabels(labels))], [0, 3, 2, 1]);
-    labels.dispose();
+    const big = tf.tensor3d([0, 300, 2, 1], [1, 2, 2], "int32");
+    const before = tf.memory().numTensors;
+    await assert.rejects(tensorToLabels(big), /label 300 at index 1/);
+    assert.equal(tf.memory().numTensors, before);
+    tf.dispose([labels, big]);
   });
 });

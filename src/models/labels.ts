@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 
 /**
- * Model outputs as class-index masks, for the metrics (which take typed arrays).
+ * Model outputs as class-index masks, for the metrics (which take typed arrays; they import no tfjs).
  * - `[B, H, W, C]` with C > 1: probabilities or logits; argmax over the last axis (add the batch axis to an
  *   `[H, W, C]` output first).
  * - `[B, H, W, 1]`, `[B, H, W]` or `[H, W]` float: one foreground score per pixel; >= threshold is class 1
@@ -17,7 +17,15 @@ export async function tensorToLabels(t: tf.Tensor, options: { threshold?: number
     return tf.greaterEqual(t, options.threshold ?? 0.5).toInt();
   });
   try {
-    return Uint8Array.from(await labels.data());
+    const values = await labels.data();
+    const out = new Uint8Array(values.length);
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i] as number;
+      if (!(v >= 0 && v <= 255))
+        throw new RangeError(`label ${v} at index ${i} does not fit a class-index mask (0..255)`);
+      out[i] = v;
+    }
+    return out;
   } finally {
     labels.dispose();
   }
