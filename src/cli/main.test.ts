@@ -143,8 +143,6 @@ describe("segkit CLI", () => {
       "eval",
       "--format",
       "synthetic",
-      "--gt",
-      "-",
       "--pred",
       join(dir, "pred"),
       "--json",

@@ -30,4 +30,19 @@ describe("renderConfusionHeatmap", () => {
     for (let y = 130; y < 230; y++) for (let x = 0; x < 95; x++) if ((at(x, y)[0] as number) < 100) dark++;
     assert.ok(dark > 20, `only ${dark} dark pixels where the row labels are`);
   });
+
+  it("adds a (missing) column counted in the row sums when predictions were missing", async () => {
+    const m = [
+      [9, 0],
+      [0, 5],
+    ];
+    const png = await renderConfusionHeatmap(m, ["a", "b"], { cell: 50, missed: [9, 0] });
+    const { data, info } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
+    const left = 20 + 7 * 9 + 10; // the "(missing)" label (9 characters) sets the label width
+    assert.equal(info.width, left + 3 * 50 + 20); // three columns: a, b, (missing)
+    // Row a is now 9 right of 18: its diagonal cell shows 0.50, a mid blue, not the dark 1.00.
+    const px = (x: number, y: number) => data[(y * info.width + x) * info.channels] as number;
+    const top = 40 + 20 + 7 * 9;
+    assert.ok(px(left + 3, top + 3) > 80 && px(left + 3, top + 3) < 200, `a/a cell red ${px(left + 3, top + 3)}`);
+  });
 });

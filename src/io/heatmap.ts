@@ -38,7 +38,7 @@ export async function renderConfusionHeatmap(
   const n = matrix.length;
   const m = columns.length;
   const cell = options.cell ?? (n > 12 ? 36 : 52);
-  const label = Math.min(180, 20 + 7 * Math.max(4, ...classNames.map((s) => s.length)));
+  const label = Math.min(180, 20 + 7 * Math.max(4, ...columns.map((s) => s.length)));
   const top = 40 + label;
   const left = label + 10;
   const width = left + m * cell + 20;

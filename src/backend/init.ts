@@ -1,0 +1,103 @@
+/**
+ * Picks and prepares the TensorFlow.js backend segkit trains and predicts on, in Node:
+ *   1. `tensorflow` (native TensorFlow) when the optional peer `@tensorflow/tfjs-node` is installed;
+ *   2. `wasm` (XNNPACK), the default, with the gradient kernels segkit adds (see `registerWasmKernels`);
+ *   3. `cpu` (pure JS) as the last resort, with a warning: it is about 100x slower for conv nets.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { setThreadsCount } from "@tensorflow/tfjs-backend-wasm";
+import { SegkitError } from "../core/errors.js";
+import { convGradKernels } from "./conv-grads.js";
+import { maxPoolGradKernel } from "./max-pool-grad.js";
+
+export const BACKEND_NAMES = ["auto", "tensorflow", "wasm", "cpu"] as const;
+export type BackendChoice = (typeof BACKEND_NAMES)[number];
+export type ActiveBackend = Exclude<BackendChoice, "auto">;
+
+export interface InitBackendOptions {
+  /** `auto` (default): tensorflow if `@tensorflow/tfjs-node` is installed, else wasm, else cpu. */
+  backend?: BackendChoice;
+  /**
+   * wasm threads, applied before the backend first initialises. Note: in Node, tfjs-backend-wasm 4.22 stays
+   * single-threaded whatever this says (its threaded build cannot start workers there).
+   */
+  threads?: number;
+}
+
+export const DEFAULT_INIT_BACKEND_OPTIONS: Required<InitBackendOptions> = { backend: "auto", threads: 1 };
+
+function validateInitBackendOptions(options: InitBackendOptions): Required<InitBackendOptions> {
+  const merged = { ...DEFAULT_INIT_BACKEND_OPTIONS, ...options };
+  if (!BACKEND_NAMES.includes(merged.backend)) {
+    throw new SegkitError(`unknown backend "${merged.backend}"`, { hint: `use one of: ${BACKEND_NAMES.join(", ")}` });
+  }
+  if (!Number.isInteger(merged.threads) || merged.threads < 1) {
+    throw new SegkitError(`threads must be a positive integer, got ${merged.threads}`);
+  }
+  return merged;
+}
+
+let wasmKernelsRegistered = false;
+
+/**
+ * Registers segkit's wasm kernels (once): Conv2DBackpropFilter, Conv2DBackpropInput (replacing the stock naive
+ * one), DepthwiseConv2dNativeBackpropFilter/Input, MaxPoolGrad (replacing the stock one, wrong for windows <= 0).
+ */
+export function registerWasmKernels(): void {
+  if (wasmKernelsRegistered) return;
+  for (const config of [...convGradKernels, maxPoolGradKernel]) {
+    if (tf.getKernel(config.kernelName, "wasm")) tf.unregisterKernel(config.kernelName, "wasm");
+    tf.registerKernel(config);
+  }
+  wasmKernelsRegistered = true;
+}
+
+/** Imports the optional peer `@tensorflow/tfjs-node`; false when it is not installed or cannot load. */
+async function loadTfjsNode(): Promise<boolean> {
+  if (tf.engine().registry.tensorflow) return true;
+  const name = "@tensorflow/tfjs-node"; // a variable: the package is optional and has no types here
+  try {
+    await import(name);
+  } catch {
+    return false;
+  }
+  // a tfjs-node built against another tfjs-core registers its backend there, not here
+  return tf.engine().registryFactory.tensorflow !== undefined;
+}
+
+let threadsSet = false;
+
+async function tryBackend(name: ActiveBackend, threads: number): Promise<boolean> {
+  if (name === "tensorflow" && !(await loadTfjsNode())) return false;
+  if (name === "wasm") {
+    registerWasmKernels();
+    // only takes effect before the wasm module first initialises (tf.findBackend would initialise it)
+    if (!threadsSet && !tf.engine().registry.wasm) setThreadsCount(threads);
+    threadsSet = true;
+  }
+  try {
+    return await tf.setBackend(name);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Makes the chosen backend active (idempotent: calling again with the same choice changes nothing) and returns
+ * its name. An explicit choice that cannot start throws; `auto` falls back down tensorflow -> wasm -> cpu.
+ */
+export async function initBackend(options: InitBackendOptions = {}): Promise<ActiveBackend> {
+  const { backend, threads } = validateInitBackendOptions(options);
+  const order: ActiveBackend[] = backend === "auto" ? ["tensorflow", "wasm", "cpu"] : [backend];
+  for (const name of order) {
+    if (tf.getBackend() === name && (name !== "wasm" || wasmKernelsRegistered)) return name;
+    if (await tryBackend(name, threads)) {
+      if (name === "cpu") {
+        console.warn("segkit: using the tfjs cpu backend, which is very slow for training (minutes per step)");
+      }
+      return name;
+    }
+  }
+  const hint = backend === "tensorflow" ? "install it with `npm install @tensorflow/tfjs-node`" : "try backend: 'auto'";
+  throw new SegkitError(`the tfjs backend "${backend}" could not start`, { hint });
+}

@@ -1,0 +1,166 @@
+// segkit's wasm gradient kernels against the cpu backend's, on random inputs (relative error < 1e-4).
+import assert from "node:assert/strict";
+import { before, describe, it } from "node:test";
+import * as tf from "@tensorflow/tfjs";
+import "@tensorflow/tfjs-backend-wasm";
+import { createRng } from "../core/random.js";
+import { initBackend } from "./init.js";
+
+type Shape4 = [number, number, number, number];
+type Pad = "same" | "valid";
+
+const rng = createRng(7);
+const random = (shape: number[]): Float32Array =>
+  Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.uniform(-1, 1));
+
+/** max |a - b| / max |b|: the error relative to the reference's scale. */
+function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  assert.equal(a.length, b.length);
+  let diff = 0;
+  let scale = 1e-12;
+  for (let i = 0; i < a.length; i++) {
+    diff = Math.max(diff, Math.abs((a[i] as number) - (b[i] as number)));
+    scale = Math.max(scale, Math.abs(b[i] as number));
+  }
+  return diff / scale;
+}
+
+/** Runs one kernel on `backend` from plain arrays and returns its values (and frees what it made). */
+async function runOn(
+  backend: "cpu" | "wasm",
+  kernel: string,
+  inputs: Record<string, { values: Float32Array; shape: number[] }>,
+  attrs: object,
+): Promise<Float32Array> {
+  await tf.setBackend(backend);
+  const before = tf.memory().numTensors;
+  const tensors = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, tf.tensor(v.values, v.shape)]));
+  const out = tf.engine().runKernel(kernel, tensors, attrs as tf.NamedAttrMap) as tf.Tensor;
+  const values = (await out.data()) as Float32Array;
+  tf.dispose([out, ...Object.values(tensors)]);
+  assert.equal(tf.memory().numTensors, before, `${kernel} on ${backend} leaks tensors`);
+  return values;
+}
+
+async function checkKernel(
+  kernel: string,
+  inputs: Record<string, { values: Float32Array; shape: number[] }>,
+  attrs: object,
+): Promise<void> {
+  const wasmBackend = tf.engine().registry.wasm as tf.KernelBackend;
+  const dataIds = wasmBackend.numDataIds();
+  const expected = await runOn("cpu", kernel, inputs, attrs);
+  const actual = await runOn("wasm", kernel, inputs, attrs);
+  assert.equal(wasmBackend.numDataIds(), dataIds, `${kernel} leaks wasm buffers`);
+  const err = relError(actual, expected);
+  assert.ok(err < 1e-4, `${kernel} ${JSON.stringify(attrs)}: relative error ${err}`);
+}
+
+const convCases: { x: Shape4; k: [number, number]; co: number; strides: number | [number, number]; pad: Pad }[] = [
+  { x: [2, 7, 9, 3], k: [3, 3], co: 4, strides: 1, pad: "same" },
+  { x: [2, 7, 9, 3], k: [3, 3], co: 4, strides: 1, pad: "valid" },
+  { x: [2, 7, 9, 3], k: [3, 3], co: 4, strides: 2, pad: "same" },
+  { x: [2, 7, 9, 3], k: [3, 3], co: 4, strides: 2, pad: "valid" },
+  { x: [3, 8, 8, 5], k: [2, 2], co: 2, strides: 2, pad: "valid" },
+  { x: [2, 8, 6, 4], k: [2, 2], co: 3, strides: 2, pad: "same" },
+  { x: [2, 7, 7, 3], k: [1, 1], co: 5, strides: 2, pad: "same" },
+  { x: [1, 11, 10, 2], k: [5, 3], co: 3, strides: [2, 1], pad: "same" },
+  { x: [2, 6, 5, 6], k: [1, 1], co: 4, strides: 1, pad: "valid" },
+];
+
+before(async () => {
+  await initBackend({ backend: "wasm" });
+});
+
+describe("Conv2DBackpropFilter on wasm", () => {
+  for (const { x, k, co, strides, pad } of convCases) {
+    it(`x ${x} filter ${k} -> ${co}, stride ${strides}, ${pad}`, async () => {
+      const filterShape: Shape4 = [k[0], k[1], x[3], co];
+      const y = tf.tidy(() =>
+        tf.conv2d(tf.zeros(x) as tf.Tensor4D, tf.zeros(filterShape) as tf.Tensor4D, strides, pad),
+      );
+      const dyShape = y.shape;
+      y.dispose();
+      const inputs = { x: { values: random(x), shape: x }, dy: { values: random(dyShape), shape: dyShape } };
+      await checkKernel(tf.Conv2DBackpropFilter, inputs, { strides, pad, dataFormat: "NHWC", filterShape });
+    });
+  }
+});
+
+describe("Conv2DBackpropInput on wasm", () => {
+  for (const { x, k, co, strides, pad } of convCases) {
+    it(`x ${x} filter ${k} -> ${co}, stride ${strides}, ${pad}`, async () => {
+      const filterShape: Shape4 = [k[0], k[1], x[3], co];
+      const y = tf.tidy(() =>
+        tf.conv2d(tf.zeros(x) as tf.Tensor4D, tf.zeros(filterShape) as tf.Tensor4D, strides, pad),
+      );
+      const dyShape = y.shape;
+      y.dispose();
+      const inputs = {
+        dy: { values: random(dyShape), shape: dyShape },
+        filter: { values: random(filterShape), shape: filterShape },
+      };
+      await checkKernel(tf.Conv2DBackpropInput, inputs, { strides, pad, dataFormat: "NHWC", inputShape: x });
+    });
+  }
+});
+
+const depthwiseCases: { x: Shape4; k: number; m: number; strides: number; pad: Pad }[] = [
+  { x: [2, 7, 9, 3], k: 3, m: 1, strides: 1, pad: "same" },
+  { x: [2, 7, 9, 3], k: 3, m: 1, strides: 2, pad: "same" },
+  { x: [2, 8, 8, 4], k: 3, m: 1, strides: 2, pad: "valid" },
+  { x: [2, 7, 6, 2], k: 3, m: 2, strides: 1, pad: "valid" },
+  { x: [1, 9, 8, 3], k: 5, m: 3, strides: 2, pad: "same" },
+];
+
+describe("DepthwiseConv2dNative gradients on wasm", () => {
+  for (const { x, k, m, strides, pad } of depthwiseCases) {
+    const filterShape: Shape4 = [k, k, x[3], m];
+    const dyShapeOf = (): number[] => {
+      const y = tf.tidy(() =>
+        tf.depthwiseConv2d(tf.zeros(x) as tf.Tensor4D, tf.zeros(filterShape) as tf.Tensor4D, strides, pad),
+      );
+      y.dispose();
+      return y.shape;
+    };
+    it(`filter: x ${x} k ${k} multiplier ${m}, stride ${strides}, ${pad}`, async () => {
+      const dyShape = dyShapeOf();
+      const inputs = { x: { values: random(x), shape: x }, dy: { values: random(dyShape), shape: dyShape } };
+      await checkKernel(tf.DepthwiseConv2dNativeBackpropFilter, inputs, { strides, pad, dilations: 1, filterShape });
+    });
+    it(`input: x ${x} k ${k} multiplier ${m}, stride ${strides}, ${pad}`, async () => {
+      const dyShape = dyShapeOf();
+      const inputs = {
+        dy: { values: random(dyShape), shape: dyShape },
+        filter: { values: random(filterShape), shape: filterShape },
+      };
+      await checkKernel(tf.DepthwiseConv2dNativeBackpropInput, inputs, { strides, pad, dilations: 1, inputShape: x });
+    });
+  }
+});
+
+const poolCases: { x: Shape4; size: number; strides: number; pad: Pad; values: "signed" | "relu" | "negative" }[] = [
+  { x: [2, 8, 8, 3], size: 2, strides: 2, pad: "valid", values: "signed" },
+  { x: [2, 9, 7, 3], size: 2, strides: 2, pad: "same", values: "signed" },
+  { x: [2, 9, 7, 4], size: 3, strides: 2, pad: "same", values: "signed" },
+  { x: [1, 7, 7, 2], size: 3, strides: 1, pad: "same", values: "signed" },
+  { x: [2, 8, 8, 3], size: 2, strides: 2, pad: "valid", values: "relu" },
+  { x: [2, 8, 8, 3], size: 2, strides: 2, pad: "valid", values: "negative" },
+];
+
+describe("MaxPoolGrad on wasm", () => {
+  for (const { x, size, strides, pad, values } of poolCases) {
+    it(`x ${x} pool ${size} stride ${strides} ${pad}, ${values} values`, async () => {
+      const xv = random(x).map((v) => (values === "relu" ? Math.max(0, v) : values === "negative" ? -Math.abs(v) : v));
+      const y = tf.tidy(() => tf.maxPool(tf.tensor4d(xv, x), size, strides, pad));
+      const yv = (await y.data()) as Float32Array;
+      y.dispose();
+      const inputs = {
+        dy: { values: random(y.shape), shape: y.shape },
+        input: { values: xv, shape: x },
+        output: { values: yv, shape: y.shape },
+      };
+      await checkKernel(tf.MaxPoolGrad, inputs, { filterSize: size, strides, pad });
+    });
+  }
+});
