@@ -1,5 +1,15 @@
 // segkit public API: named exports only, grouped by area.
 
+// backend: picks and prepares the tfjs backend (wasm by default in Node) and registers segkit's wasm kernels
+export {
+  type ActiveBackend,
+  BACKEND_NAMES,
+  type BackendChoice,
+  DEFAULT_INIT_BACKEND_OPTIONS,
+  type InitBackendOptions,
+  initBackend,
+  registerWasmKernels,
+} from "./backend/init.js";
 // core: pixel containers, palettes, errors, seeded randomness
 export { errorMessage, SegkitError } from "./core/errors.js";
 export {
@@ -125,6 +135,7 @@ export { type ModelInfo, modelInfo } from "./models/info.js";
 export { fileHandler, loadModel, readWeights, saveModel } from "./models/io.js";
 export { tensorToLabels } from "./models/labels.js";
 export { DEFAULT_COMMON_OPTIONS as DEFAULT_MODEL_OPTIONS } from "./models/options.js";
+
 // models: one registry, createModel(arch, options); input [B,H,W,3] float32 0..255, output logits [B,H,W,C]
 export {
   createModel,

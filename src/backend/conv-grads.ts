@@ -1,6 +1,7 @@
 /**
- * Convolution gradient kernels for the wasm backend, built from its fast kernels (XNNPACK conv2d and plain 2-D
- * matMul, C++ transpose / pad / strided slice). Layout NHWC only, dilation 1 (tfjs's conv gradients assert it).
+ * Convolution gradient kernels for the wasm backend, built from its fast kernels (XNNPACK conv2d and depthwise
+ * conv2d, C++ transpose / pad / reverse), except the depthwise filter gradient (a JS loop). Layout NHWC only,
+ * dilation 1 (tfjs's conv gradients assert it).
  *   x  [N,H,W,Ci] float32    filter [kh,kw,Ci,Co] (depthwise: [kh,kw,C,m])    dy [N,Ho,Wo,Co] (depthwise: C*m)
  */
 import * as tf from "@tensorflow/tfjs";

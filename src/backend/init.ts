@@ -19,7 +19,8 @@ export interface InitBackendOptions {
   backend?: BackendChoice;
   /**
    * wasm threads, applied before the backend first initialises. Note: in Node, tfjs-backend-wasm 4.22 stays
-   * single-threaded whatever this says (its threaded build cannot start workers there).
+   * single-threaded whatever this says: its WASM_HAS_MULTITHREAD_SUPPORT flag is false under Node, and forcing it
+   * fails (Emscripten hands worker_threads a `blob:` URL).
    */
   threads?: number;
 }

@@ -66,6 +66,9 @@ const convCases: { x: Shape4; k: [number, number]; co: number; strides: number |
   { x: [2, 7, 7, 3], k: [1, 1], co: 5, strides: 2, pad: "same" },
   { x: [1, 11, 10, 2], k: [5, 3], co: 3, strides: [2, 1], pad: "same" },
   { x: [2, 6, 5, 6], k: [1, 1], co: 4, strides: 1, pad: "valid" },
+  // a stride leaves input rows unread: the filter gradient's convolution yields extra taps to crop
+  { x: [2, 8, 8, 3], k: [3, 3], co: 2, strides: 2, pad: "valid" },
+  { x: [2, 8, 8, 3], k: [1, 1], co: 2, strides: 2, pad: "same" },
 ];
 
 before(async () => {
