@@ -1,5 +1,5 @@
-import { type ConfusionMatrix, classStats } from "./confusion.js";
-import { classScores, type ReduceOptions } from "./reduce.js";
+import { type ClassStats, type ConfusionMatrix, classStats } from "./confusion.js";
+import { classScores, nanMean, type ReduceOptions } from "./reduce.js";
 
 /**
  * Binary mode: one foreground class against the rest, with the same reductions.
@@ -33,10 +33,29 @@ export interface BinaryScores {
   pixelAccuracy: number;
 }
 
-/** Foreground scores from a 2-class confusion matrix (class 1 = foreground). */
+/** Foreground scores from a 2-class confusion matrix (class 1 = foreground), over the whole dataset. */
 export function binaryScores(cm: ConfusionMatrix, options: ReduceOptions = {}): BinaryScores {
   if (cm.numClasses !== 2) throw new RangeError(`binary scores need a 2-class matrix, got ${cm.numClasses} classes`);
-  const stats = classStats(cm);
+  return binaryFromStats(classStats(cm), options);
+}
+
+/**
+ * The per-image reduction in binary mode: each image's foreground scores (as `binaryScores`), averaged over the
+ * images where each is defined (per the zero-division policy). `images` from `SegmentationMetrics.imageStats()`.
+ */
+export function binaryPerImageScores(images: readonly ClassStats[], options: ReduceOptions = {}): BinaryScores {
+  const each = images.map((s) => binaryFromStats(s, options)).filter((b) => !Number.isNaN(b.pixelAccuracy));
+  const mean = (k: keyof BinaryScores) => nanMean(each.map((b) => b[k]));
+  return {
+    iou: mean("iou"),
+    dice: mean("dice"),
+    precision: mean("precision"),
+    recall: mean("recall"),
+    pixelAccuracy: mean("pixelAccuracy"),
+  };
+}
+
+function binaryFromStats(stats: ClassStats, options: ReduceOptions): BinaryScores {
   const s = classScores(stats, options);
   const correct = (stats.tp[0] as number) + (stats.tp[1] as number);
   const total = correct + (stats.fn[0] as number) + (stats.fn[1] as number);

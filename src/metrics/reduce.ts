@@ -203,6 +203,11 @@ export class SegmentationMetrics {
     return this;
   }
 
+  /** Each image's class statistics, in update order (with `perImage`; empty otherwise). */
+  imageStats(): readonly ClassStats[] {
+    return this.images;
+  }
+
   compute(options: ReduceOptions = {}): DatasetScores & { perImage?: PerImageScores } {
     const scores = datasetScores(this.confusion, options);
     return this.options.perImage ? { ...scores, perImage: perImageScores(this.images, options) } : scores;
