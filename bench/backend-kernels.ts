@@ -1,15 +1,19 @@
 /**
  * Scratch benchmark (prints, asserts nothing): GFLOP/s of wasm's forward conv2d against segkit's gradient kernels
- * and the stock wasm Conv2DBackpropInput, at U-Net sizes (batch 8, 3x3 same, NHWC float32), plus the depthwise
- * kernels at MobileNetV2 sizes. Run: npx tsx bench/backend-kernels.ts
+ * and the stock wasm Conv2DBackpropInput, at U-Net sizes (batch 8, 3x3 same, NHWC float32), plain 2-D matMul at
+ * the im2col sizes of those convolutions, plus the depthwise kernels at MobileNetV2 sizes.
+ * Run: npx tsx bench/backend-kernels.ts [--threads N] (default: the logical cores; 1 = single-threaded build)
  */
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
-import { initBackend } from "../src/backend/init.js";
+import { DEFAULT_INIT_BACKEND_OPTIONS, initBackend, wasmThreads } from "../src/backend/init.js";
 
-await tf.setBackend("wasm");
-const stockBackpropInput = tf.getKernel(tf.Conv2DBackpropInput, "wasm");
-await initBackend({ backend: "wasm" });
+const threadsArg = process.argv.indexOf("--threads");
+const threads = threadsArg > 0 ? Number(process.argv[threadsArg + 1]) : DEFAULT_INIT_BACKEND_OPTIONS.threads;
+const stockBackpropInput = tf.getKernel(tf.Conv2DBackpropInput, "wasm"); // before segkit replaces it
+await initBackend({ backend: "wasm", threads });
+stockBackpropInput?.setupFunc?.(tf.backend()); // replaced before the backend started, so never set up
+console.log(`wasm threads in use: ${wasmThreads()}\n`);
 
 /** Best of `reps` timed runs after one warm-up, in ms; `f` returns a tensor or a bare TensorInfo to free. */
 function time(f: () => tf.TensorInfo, reps = 3): number {
@@ -63,6 +67,27 @@ for (const [n, h, ci, co] of [
   const row = [cell(flops, forward), cell(flops, bpFilter), cell(flops, bpInput), cell(flops, stock)];
   console.log(`${n}x${h}x${h}x${ci}->${co}`.padEnd(18), row.join("| "));
   tf.dispose([x, filter, dy]);
+}
+
+console.log("\nmatMul [M,K]x[K,N] (im2col of the convs above) | GFLOP/s");
+for (const [m, k, n] of [
+  [8 * 128 * 128, 144, 16],
+  [8 * 128 * 128, 288, 16],
+  [8 * 64 * 64, 288, 32],
+  [8 * 32 * 32, 576, 64],
+  [8 * 16 * 16, 1152, 128],
+  [1024, 1024, 1024],
+] as const) {
+  const a = tf.randomNormal([m, k]) as tf.Tensor2D;
+  const b = tf.randomNormal([k, n]) as tf.Tensor2D;
+  console.log(
+    `${m}x${k}x${n}`.padEnd(48),
+    cell(
+      2 * m * k * n,
+      time(() => tf.matMul(a, b)),
+    ),
+  );
+  tf.dispose([a, b]);
 }
 
 console.log("\nconv-transpose 2x2 stride 2 (Conv2DBackpropInput with zero insertion), useful GFLOP/s");

@@ -5,10 +5,14 @@
  *   3. `cpu` (pure JS) as the last resort, with a warning: it is about 100x slower for conv nets.
  */
 import * as tf from "@tensorflow/tfjs";
-import { setThreadsCount } from "@tensorflow/tfjs-backend-wasm";
 import { SegkitError } from "../core/errors.js";
+import { registerBatchNormGradients } from "./batch-norm-grad.js";
 import { convGradKernels } from "./conv-grads.js";
 import { maxPoolGradKernel } from "./max-pool-grad.js";
+import { captureStockReduceKernels, reduceKernels } from "./reduce-grads.js";
+import { defaultWasmThreads, useThreadedWasm } from "./threads.js";
+
+export { wasmThreads } from "./threads.js";
 
 export const BACKEND_NAMES = ["auto", "tensorflow", "wasm", "cpu"] as const;
 export type BackendChoice = (typeof BACKEND_NAMES)[number];
@@ -18,14 +22,18 @@ export interface InitBackendOptions {
   /** `auto` (default): tensorflow if `@tensorflow/tfjs-node` is installed, else wasm, else cpu. */
   backend?: BackendChoice;
   /**
-   * wasm threads, applied before the backend first initialises. Note: in Node, tfjs-backend-wasm 4.22 stays
-   * single-threaded whatever this says: its WASM_HAS_MULTITHREAD_SUPPORT flag is false under Node, and forcing it
-   * fails (Emscripten hands worker_threads a `blob:` URL).
+   * wasm threads (default: the logical cores, at most 8), applied when the wasm backend first initialises: more
+   * than 1 starts tfjs-backend-wasm's threaded-SIMD build, which tfjs 4.22 cannot start in Node by itself (see
+   * `threads.ts`); if it fails to start, a one-line warning and the single-threaded build. `wasmThreads()` says
+   * how many threads are really in use.
    */
   threads?: number;
 }
 
-export const DEFAULT_INIT_BACKEND_OPTIONS: Required<InitBackendOptions> = { backend: "auto", threads: 1 };
+export const DEFAULT_INIT_BACKEND_OPTIONS: Required<InitBackendOptions> = {
+  backend: "auto",
+  threads: defaultWasmThreads(),
+};
 
 function validateInitBackendOptions(options: InitBackendOptions): Required<InitBackendOptions> {
   const merged = { ...DEFAULT_INIT_BACKEND_OPTIONS, ...options };
@@ -46,10 +54,12 @@ let wasmKernelsRegistered = false;
  */
 export function registerWasmKernels(): void {
   if (wasmKernelsRegistered) return;
-  for (const config of [...convGradKernels, maxPoolGradKernel]) {
+  captureStockReduceKernels(); // Sum/Mean: segkit's handle leading-axes reductions and delegate the rest
+  for (const config of [...convGradKernels, maxPoolGradKernel, ...reduceKernels]) {
     if (tf.getKernel(config.kernelName, "wasm")) tf.unregisterKernel(config.kernelName, "wasm");
     tf.registerKernel(config);
   }
+  registerBatchNormGradients(); // global gradient overrides, exact on every backend (see batch-norm-grad.ts)
   wasmKernelsRegistered = true;
 }
 
@@ -73,7 +83,7 @@ async function tryBackend(name: ActiveBackend, threads: number): Promise<boolean
   if (name === "wasm") {
     registerWasmKernels();
     // only takes effect before the wasm module first initialises (tf.findBackend would initialise it)
-    if (!threadsSet && !tf.engine().registry.wasm) setThreadsCount(threads);
+    if (!threadsSet) useThreadedWasm(threads);
     threadsSet = true;
   }
   try {
