@@ -9,6 +9,7 @@ export {
   type InitBackendOptions,
   initBackend,
   registerWasmKernels,
+  wasmThreads,
 } from "./backend/init.js";
 // core: pixel containers, palettes, errors, seeded randomness
 export { errorMessage, SegkitError } from "./core/errors.js";
