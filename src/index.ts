@@ -64,6 +64,13 @@ export {
   evaluatePredictions,
   type PredictionProblem,
 } from "./eval/evaluate.js";
+// inference on onnxruntime-node of a model exported to ONNX
+export {
+  createOnnxPredictor,
+  DEFAULT_ONNX_PREDICTOR_OPTIONS,
+  type OnnxPredictor,
+  type OnnxPredictorOptions,
+} from "./infer/onnx-session.js";
 // io: images and masks on disk
 export { writeFileAtomic } from "./io/fs.js";
 export { type HeatmapOptions, renderConfusionHeatmap } from "./io/heatmap.js";
@@ -135,8 +142,8 @@ export { type HeadMode, headMode, probabilities } from "./models/head.js";
 export { type ModelInfo, modelInfo } from "./models/info.js";
 export { fileHandler, loadModel, readWeights, saveModel } from "./models/io.js";
 export { tensorToLabels } from "./models/labels.js";
+export { DEFAULT_EXPORT_ONNX_OPTIONS, type ExportOnnxOptions, exportOnnx } from "./models/onnx.js";
 export { DEFAULT_COMMON_OPTIONS as DEFAULT_MODEL_OPTIONS } from "./models/options.js";
-
 // models: one registry, createModel(arch, options); input [B,H,W,3] float32 0..255, output logits [B,H,W,C]
 export {
   createModel,

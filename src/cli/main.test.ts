@@ -169,6 +169,31 @@ describe("segkit CLI", () => {
     assert.ok((await sharp(heatmap).metadata()).width > 200);
   });
 
+  it("passes the boundary tolerance flags through to the scores", async () => {
+    // Predictions 3 px off to the right: outside the default 2 px tolerance, inside 10% of the diagonal.
+    const { createSyntheticDataset, writeMaskPng } = await import("../index.js");
+    const ds = createSyntheticDataset({ length: 3 });
+    for (let i = 0; i < 3; i++) {
+      const { mask } = await ds.get(i);
+      const shifted = new Uint8Array(mask.data.length);
+      for (let y = 0; y < mask.height; y++)
+        for (let x = 0; x < mask.width; x++)
+          shifted[y * mask.width + x] = mask.data[y * mask.width + Math.max(0, x - 3)] ?? 0;
+      await writeMaskPng(join(dir, "pred", `${ds.id(i)}.png`), { ...mask, data: shifted });
+    }
+    const score = async (...flags: string[]) => {
+      const json = join(dir, `eval${flags.join("")}.json`);
+      const args = ["--format", "synthetic", "--pred", join(dir, "pred"), "--heatmap", join(dir, "cm.png")];
+      const r = await run("eval", ...args, "--json", json, ...flags);
+      assert.equal(r.code, 0, r.err);
+      return JSON.parse(readFileSync(json, "utf8")).meanBoundaryF1 as number;
+    };
+    const strict = await score("--tolerance", "0");
+    const standard = await score();
+    const loose = await score("--tolerance-ratio", "0.1");
+    assert.ok(strict < standard && standard < loose, `${strict} ${standard} ${loose}`);
+  });
+
   it("reports the Oxford Pet quirks by name", { skip: sharedSkip() }, async () => {
     const r = await run("data", "inspect", sharedPath("oxford-iiit-pet"), "--json", "--split", "test");
     assert.equal(r.code, 0, r.err);

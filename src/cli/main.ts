@@ -267,25 +267,27 @@ export function buildProgram(out: (s: string) => void, err: (s: string) => void)
       ),
   )
     .exitOverride()
-    .action(
-      async (flags: DatasetFlags & { pred: string; gt: string; json: string; heatmap: string; tolerance: number }) => {
-        if (!(flags.tolerance >= 0)) throw new SegkitError("--tolerance must be a number >= 0");
-        const ds = await openDataset(flags.gt, toOpenOptions(flags));
-        const progress = createProgress("eval", "images");
-        const report = await evaluatePredictions(ds, flags.pred, {
-          boundary: { tolerance: flags.tolerance },
-          onProgress: (d, t) => progress.update(d, t),
-        });
-        progress.stop();
-        printEvaluation(report, out);
-        await writeFileAtomic(flags.json, `${JSON.stringify(report, jsonNumbers, 2)}\n`);
-        await writeFileAtomic(
-          flags.heatmap,
-          await renderConfusionHeatmap(report.confusion, report.classes, { missed: report.missedPixels }),
-        );
-        out(`wrote ${flags.json} and ${flags.heatmap}`);
-      },
-    );
+    .action(async (flags: EvalFlags) => {
+      const ds = await openForCli(flags.gt, flags);
+      const progress = createProgress("eval", "images");
+      const boundary =
+        flags.toleranceRatio !== undefined
+          ? { toleranceRatio: flags.toleranceRatio, dilationRatio: flags.dilationRatio }
+          : { tolerance: flags.tolerance, dilationRatio: flags.dilationRatio };
+      const report = await evaluatePredictions(ds, flags.pred, {
+        boundary,
+        zeroDivision: flags.zeroDivision,
+        onProgress: (d, t) => progress.update(d, t),
+      });
+      progress.stop();
+      printEvaluation(report, out);
+      await writeFileAtomic(flags.json, `${JSON.stringify(report, jsonNumbers, 2)}\n`);
+      await writeFileAtomic(
+        flags.heatmap,
+        await renderConfusionHeatmap(report.confusion, report.classes, { missed: report.missedPixels }),
+      );
+      out(`wrote ${flags.json} and ${flags.heatmap}`);
+    });
 
   program.addHelpText(
     "after",
