@@ -9,6 +9,7 @@ import { SegkitError } from "../core/errors.js";
 import { registerBatchNormGradients } from "./batch-norm-grad.js";
 import { convGradKernels } from "./conv-grads.js";
 import { maxPoolGradKernel } from "./max-pool-grad.js";
+import { configureOnnxConv, onnxConvKernels } from "./onnx-conv.js";
 import { captureStockReduceKernels, reduceKernels } from "./reduce-grads.js";
 import { defaultWasmThreads, useThreadedWasm } from "./threads.js";
 
@@ -28,11 +29,17 @@ export interface InitBackendOptions {
    * how many threads are really in use.
    */
   threads?: number;
+  /**
+   * wasm only: run each convolution (forward and both gradients) on onnxruntime-node's native kernels when that is
+   * faster for its shapes, timed on its first call (see `onnx-conv.ts`). Default true.
+   */
+  onnxConv?: boolean;
 }
 
 export const DEFAULT_INIT_BACKEND_OPTIONS: Required<InitBackendOptions> = {
   backend: "auto",
   threads: defaultWasmThreads(),
+  onnxConv: true,
 };
 
 function validateInitBackendOptions(options: InitBackendOptions): Required<InitBackendOptions> {
@@ -50,15 +57,19 @@ let wasmKernelsRegistered = false;
 
 /**
  * Registers segkit's wasm kernels (once): Conv2DBackpropFilter, Conv2DBackpropInput (replacing the stock naive
- * one), DepthwiseConv2dNativeBackpropFilter/Input, MaxPoolGrad (replacing the stock one, wrong for windows <= 0).
+ * one), DepthwiseConv2dNativeBackpropFilter/Input, MaxPoolGrad (replacing the stock one, wrong for windows <= 0),
+ * Sum/Mean over leading axes, and the onnxruntime dispatch of Conv2D, FusedConv2D and the conv gradients.
  */
 export function registerWasmKernels(): void {
   if (wasmKernelsRegistered) return;
   captureStockReduceKernels(); // Sum/Mean: segkit's handle leading-axes reductions and delegate the rest
-  for (const config of [...convGradKernels, maxPoolGradKernel, ...reduceKernels]) {
+  const register = (config: tf.KernelConfig) => {
     if (tf.getKernel(config.kernelName, "wasm")) tf.unregisterKernel(config.kernelName, "wasm");
     tf.registerKernel(config);
-  }
+  };
+  for (const config of [...convGradKernels, maxPoolGradKernel, ...reduceKernels]) register(config);
+  // wraps the convolutions registered above (stock forward, segkit's gradients) with the onnxruntime dispatch
+  for (const config of onnxConvKernels((name) => tf.getKernel(name, "wasm"))) register(config);
   registerBatchNormGradients(); // global gradient overrides, exact on every backend (see batch-norm-grad.ts)
   wasmKernelsRegistered = true;
 }
@@ -78,10 +89,11 @@ async function loadTfjsNode(): Promise<boolean> {
 
 let threadsSet = false;
 
-async function tryBackend(name: ActiveBackend, threads: number): Promise<boolean> {
+async function tryBackend(name: ActiveBackend, threads: number, onnxConv: boolean): Promise<boolean> {
   if (name === "tensorflow" && !(await loadTfjsNode())) return false;
   if (name === "wasm") {
     registerWasmKernels();
+    configureOnnxConv({ threads, mode: onnxConv ? "auto" : "off" });
     // only takes effect before the wasm module first initialises (tf.findBackend would initialise it)
     if (!threadsSet) useThreadedWasm(threads);
     threadsSet = true;
@@ -98,11 +110,14 @@ async function tryBackend(name: ActiveBackend, threads: number): Promise<boolean
  * its name. An explicit choice that cannot start throws; `auto` falls back down tensorflow -> wasm -> cpu.
  */
 export async function initBackend(options: InitBackendOptions = {}): Promise<ActiveBackend> {
-  const { backend, threads } = validateInitBackendOptions(options);
+  const { backend, threads, onnxConv } = validateInitBackendOptions(options);
   const order: ActiveBackend[] = backend === "auto" ? ["tensorflow", "wasm", "cpu"] : [backend];
   for (const name of order) {
-    if (tf.getBackend() === name && (name !== "wasm" || wasmKernelsRegistered)) return name;
-    if (await tryBackend(name, threads)) {
+    if (tf.getBackend() === name && (name !== "wasm" || wasmKernelsRegistered)) {
+      if (name === "wasm") configureOnnxConv({ mode: onnxConv ? "auto" : "off" });
+      return name;
+    }
+    if (await tryBackend(name, threads, onnxConv)) {
       if (name === "cpu") {
         console.warn("segkit: using the tfjs cpu backend, which is very slow for training (minutes per step)");
       }

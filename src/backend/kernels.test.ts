@@ -1,10 +1,12 @@
-// segkit's wasm gradient kernels against the cpu backend's, on random inputs (relative error < 1e-4).
+// segkit's wasm gradient kernels against the cpu backend's, on random inputs (relative error < 1e-4); the
+// convolutions both on wasm's kernels and on onnxruntime's (the two engines `onnx-conv.ts` dispatches between).
 import assert from "node:assert/strict";
-import { before, describe, it } from "node:test";
+import { after, afterEach, before, describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import { createRng } from "../core/random.js";
 import { initBackend } from "./init.js";
+import { configureOnnxConv, type OnnxConvMode, onnxConvChoices, resetOnnxConv } from "./onnx-conv.js";
 
 type Shape4 = [number, number, number, number];
 type Pad = "same" | "valid";
@@ -75,38 +77,55 @@ before(async () => {
   await initBackend({ backend: "wasm" });
 });
 
-describe("Conv2DBackpropFilter on wasm", () => {
-  for (const { x, k, co, strides, pad } of convCases) {
-    it(`x ${x} filter ${k} -> ${co}, stride ${strides}, ${pad}`, async () => {
-      const filterShape: Shape4 = [k[0], k[1], x[3], co];
-      const y = tf.tidy(() =>
-        tf.conv2d(tf.zeros(x) as tf.Tensor4D, tf.zeros(filterShape) as tf.Tensor4D, strides, pad),
-      );
-      const dyShape = y.shape;
-      y.dispose();
-      const inputs = { x: { values: random(x), shape: x }, dy: { values: random(dyShape), shape: dyShape } };
-      await checkKernel(tf.Conv2DBackpropFilter, inputs, { strides, pad, dataFormat: "NHWC", filterShape });
-    });
-  }
-});
+const dyShapeOf = (x: Shape4, filterShape: Shape4, strides: number | [number, number], pad: Pad): number[] => {
+  const y = tf.tidy(() => tf.conv2d(tf.zeros(x) as tf.Tensor4D, tf.zeros(filterShape) as tf.Tensor4D, strides, pad));
+  y.dispose();
+  return y.shape;
+};
 
-describe("Conv2DBackpropInput on wasm", () => {
-  for (const { x, k, co, strides, pad } of convCases) {
-    it(`x ${x} filter ${k} -> ${co}, stride ${strides}, ${pad}`, async () => {
-      const filterShape: Shape4 = [k[0], k[1], x[3], co];
-      const y = tf.tidy(() =>
-        tf.conv2d(tf.zeros(x) as tf.Tensor4D, tf.zeros(filterShape) as tf.Tensor4D, strides, pad),
-      );
-      const dyShape = y.shape;
-      y.dispose();
-      const inputs = {
-        dy: { values: random(dyShape), shape: dyShape },
-        filter: { values: random(filterShape), shape: filterShape },
-      };
-      await checkKernel(tf.Conv2DBackpropInput, inputs, { strides, pad, dataFormat: "NHWC", inputShape: x });
+const engines: [OnnxConvMode, string][] = [
+  ["off", "wasm kernels"],
+  ["onnx", "onnxruntime"],
+];
+for (const [mode, engine] of engines) {
+  describe(`convolutions on wasm, run by ${engine}`, () => {
+    before(() => configureOnnxConv({ mode }));
+    after(() => configureOnnxConv({ mode: "auto" }));
+    afterEach(() => {
+      // each call ran where this block says: with onnx, every signature has its session
+      const choices = [...onnxConvChoices()];
+      assert.equal(choices.length > 0, mode === "onnx", "no signature went to onnxruntime");
+      for (const [key, c] of choices) assert.equal(Boolean(c.session), true, key);
+      resetOnnxConv();
     });
-  }
-});
+
+    for (const { x, k, co, strides, pad } of convCases) {
+      const filterShape: Shape4 = [k[0], k[1], x[3], co];
+      const name = `x ${x} filter ${k} -> ${co}, stride ${strides}, ${pad}`;
+      it(`Conv2DBackpropFilter: ${name}`, async () => {
+        const dyShape = dyShapeOf(x, filterShape, strides, pad);
+        const inputs = { x: { values: random(x), shape: x }, dy: { values: random(dyShape), shape: dyShape } };
+        await checkKernel(tf.Conv2DBackpropFilter, inputs, { strides, pad, dataFormat: "NHWC", filterShape });
+      });
+      it(`Conv2DBackpropInput: ${name}`, async () => {
+        const dyShape = dyShapeOf(x, filterShape, strides, pad);
+        const inputs = {
+          dy: { values: random(dyShape), shape: dyShape },
+          filter: { values: random(filterShape), shape: filterShape },
+        };
+        await checkKernel(tf.Conv2DBackpropInput, inputs, { strides, pad, dataFormat: "NHWC", inputShape: x });
+      });
+      it(`Conv2D and FusedConv2D (bias, relu): ${name}`, async () => {
+        const attrs = { strides, pad, dataFormat: "NHWC", dilations: 1 };
+        const xf = { x: { values: random(x), shape: x }, filter: { values: random(filterShape), shape: filterShape } };
+        await checkKernel(tf.Conv2D, xf, attrs);
+        const bias = { values: random([co]), shape: [co] };
+        await checkKernel(tf.FusedConv2D, { ...xf, bias }, { ...attrs, activation: "relu" });
+        await checkKernel(tf.FusedConv2D, xf, { ...attrs, activation: "linear" });
+      });
+    }
+  });
+}
 
 const depthwiseCases: { x: Shape4; k: number; m: number; strides: number; pad: Pad }[] = [
   { x: [2, 7, 9, 3], k: 3, m: 1, strides: 1, pad: "same" },

@@ -371,7 +371,8 @@ const EMITTERS: Record<string, Emitter> = {
 
 // ---------------------------------------------------------------------------------------------------------------
 
-function valueInfo(name: string, shape: (number | string)[]): onnxProto.onnx.IValueInfoProto {
+/** A float32 graph input or output of the given shape (a string is a named, dynamic dimension). */
+export function valueInfo(name: string, shape: (number | string)[]): onnxProto.onnx.IValueInfoProto {
   const dim = shape.map((d) => (typeof d === "string" ? { dimParam: d } : { dimValue: d }));
   return { name, type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim } } } };
 }

@@ -1,7 +1,10 @@
 /**
- * The one place segkit imports onnxruntime-node: sessions for SAM's networks and for segkit's own models exported
- * to ONNX (`createOnnxPredictor`). Callers see plain typed arrays, never onnxruntime's types.
+ * The one place segkit imports onnxruntime-node: sessions for SAM's networks, for segkit's own models exported
+ * to ONNX (`createOnnxPredictor`) and for the convolution kernels the wasm backend hands to onnxruntime
+ * (`backend/onnx-conv.ts`, through the synchronous session below). Callers see plain typed arrays, never
+ * onnxruntime's types.
  */
+import { createRequire } from "node:module";
 import * as ort from "onnxruntime-node";
 import { SegkitError } from "../core/errors.js";
 
@@ -60,5 +63,78 @@ export async function createOnnxSession(
       return result;
     },
     dispose: () => session.release(),
+  };
+}
+
+/** onnxruntime-node's native session object (`dist/binding`): synchronous load and run. */
+interface NativeSession {
+  readonly outputMetadata: { name: string }[];
+  loadModel(buffer: ArrayBufferLike, byteOffset: number, byteLength: number, options: object): void;
+  run(feeds: Record<string, ort.Tensor>, fetches: Record<string, ort.Tensor | null>, options: object): object;
+  dispose(): void;
+}
+interface NativeBinding {
+  binding: { InferenceSession: new () => NativeSession };
+  initOrt(): void;
+}
+
+let native: NativeBinding | null | undefined;
+
+/**
+ * onnxruntime-node's synchronous binding (the package's public `run` is the same call wrapped in a Promise),
+ * or null where it cannot load. Needed where the caller cannot await: inside a tfjs kernel.
+ */
+function nativeBinding(): NativeBinding | null {
+  if (native === undefined) {
+    try {
+      native = createRequire(import.meta.url)("onnxruntime-node/dist/binding") as NativeBinding;
+      native.initOrt();
+    } catch {
+      native = null;
+    }
+  }
+  return native;
+}
+
+/** Whether onnxruntime-node's native binding loads on this machine. */
+export function onnxRuntimeAvailable(): boolean {
+  return nativeBinding() !== null;
+}
+
+export interface SyncOnnxSession {
+  /**
+   * Runs the graph on float32 inputs; returns the float32 outputs. onnxruntime-node refuses arrays over a
+   * SharedArrayBuffer (a threaded wasm heap): pass copies of those.
+   */
+  run(inputs: Record<string, Float32Input>): Record<string, Float32Array>;
+  dispose(): void;
+}
+
+/**
+ * A synchronous CPU session (null when onnxruntime-node's binding cannot load). Its threads do not spin
+ * between runs, so they leave the cores to whatever runs next (the wasm backend's own threads).
+ */
+export function createSyncOnnxSession(model: Uint8Array, options: OnnxSessionOptions = {}): SyncOnnxSession | null {
+  const b = nativeBinding();
+  if (!b) return null;
+  const { threads } = { ...DEFAULT_ONNX_SESSION_OPTIONS, ...options };
+  const session = new b.binding.InferenceSession();
+  session.loadModel(model.buffer, model.byteOffset, model.byteLength, {
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    executionMode: "sequential",
+    graphOptimizationLevel: "all",
+    extra: { session: { intra_op: { allow_spinning: "0" }, inter_op: { allow_spinning: "0" } } },
+  });
+  const outputNames = session.outputMetadata.map((m) => m.name);
+  return {
+    run(inputs) {
+      const feeds: Record<string, ort.Tensor> = {};
+      for (const [name, v] of Object.entries(inputs)) feeds[name] = new ort.Tensor("float32", v.data, v.dims);
+      const fetches = Object.fromEntries(outputNames.map((name) => [name, null]));
+      const outputs = session.run(feeds, fetches, {}) as Record<string, { data: Float32Array }>;
+      return Object.fromEntries(Object.entries(outputs).map(([name, t]) => [name, t.data]));
+    },
+    dispose: () => session.dispose(),
   };
 }

@@ -1,0 +1,58 @@
+// The per-signature tuning of onnx-conv.ts: timed once, reused, and nested convolutions stay on wasm.
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import * as tf from "@tensorflow/tfjs";
+import { initBackend } from "./init.js";
+import { configureOnnxConv, onnxConvChoices, resetOnnxConv } from "./onnx-conv.js";
+
+before(async () => {
+  await initBackend({ backend: "wasm" });
+  configureOnnxConv({ mode: "auto" });
+  resetOnnxConv();
+});
+after(() => resetOnnxConv());
+
+describe("onnxruntime convolution dispatch (auto)", () => {
+  it("times both engines on a signature's first call, then reuses the choice", () => {
+    const x = tf.randomNormal([2, 16, 16, 8]) as tf.Tensor4D;
+    const w = tf.randomNormal([3, 3, 8, 4]) as tf.Tensor4D;
+    const backend = tf.backend();
+    const ids = backend.numDataIds();
+    const first = tf.conv2d(x, w, 1, "same");
+    const second = tf.conv2d(x, w, 1, "same");
+    assert.equal(onnxConvChoices().size, 1);
+    const [choice] = [...onnxConvChoices().values()];
+    assert.ok(choice && Number.isFinite(choice.onnxMs) && Number.isFinite(choice.wasmMs), JSON.stringify(choice));
+    assert.equal(Boolean(choice.session), choice.onnxMs < choice.wasmMs);
+    const diff = tf.tidy(() => tf.max(tf.abs(tf.sub(first, second))).dataSync()[0] as number);
+    assert.ok(diff < 1e-4, `engines disagree by ${diff}`);
+    tf.dispose([first, second]);
+    assert.equal(backend.numDataIds(), ids, "the losing engine's output is freed");
+    tf.dispose([x, w]);
+    resetOnnxConv();
+  });
+
+  it("keeps the convolutions inside a gradient kernel on wasm (one signature: the gradient's)", () => {
+    const x = tf.randomNormal([2, 12, 12, 4]) as tf.Tensor4D;
+    const dy = tf.randomNormal([2, 12, 12, 6]) as tf.Tensor4D;
+    const dw = tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy }, {
+      strides: 1,
+      pad: "same",
+      dataFormat: "NHWC",
+      filterShape: [3, 3, 4, 6],
+    } as unknown as tf.NamedAttrMap) as tf.Tensor;
+    assert.deepEqual(
+      [...onnxConvChoices().keys()].map((k) => k.split(" ")[0]),
+      ["dw"],
+    );
+    tf.dispose([x, dy, dw]);
+    resetOnnxConv();
+  });
+
+  it("is off with onnxConv: false", async () => {
+    await initBackend({ backend: "wasm", onnxConv: false });
+    tf.tidy(() => tf.conv2d(tf.ones([1, 8, 8, 2]) as tf.Tensor4D, tf.ones([3, 3, 2, 2]) as tf.Tensor4D, 1, "same"));
+    assert.equal(onnxConvChoices().size, 0);
+    await initBackend({ backend: "wasm" });
+  });
+});

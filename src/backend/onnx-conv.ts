@@ -1,0 +1,352 @@
+/**
+ * Convolutions of the wasm backend run by onnxruntime's native CPU kernels (MLAS) where they are faster.
+ * The wasm backend's XNNPACK kernels run 128-bit SIMD without FMA; onnxruntime-node runs AVX2/AVX-512 code, and on
+ * deep layers (many channels, small maps) and strided gradients it is 2-9x faster. On wide shallow layers (128x128
+ * maps, 16-32 channels), which are memory-bound, wasm is as fast or faster. So each kernel call signature (kernel,
+ * shapes, attributes) is tuned once: its first call runs both engines, times them, keeps the faster for the rest of
+ * the process (results agree to float32 rounding, ~1e-6 relative).
+ *
+ * Each onnxruntime graph takes and returns NHWC tensors (tfjs's layout), transposing to ONNX's NCHW inside:
+ *   Conv2D / FusedConv2D (linear or relu, optional bias): Conv;
+ *   Conv2DBackpropInput (also conv2dTranspose's forward): ConvTranspose with the forward pads and output_padding;
+ *   Conv2DBackpropFilter: a Conv of x as [Ci, N, H, W] with dy as the filter [Co, N, Ho, Wo], dilation = stride.
+ * Inputs and outputs are copied between the wasm heap and onnxruntime (about 1 ms per 8 MB; the tuning counts it).
+ * Synchronous (tfjs kernels cannot await): onnxruntime-node's native binding, see `createSyncOnnxSession`.
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+import onnxProto from "onnx-proto";
+import { valueInfo } from "../models/onnx.js";
+import { createSyncOnnxSession, onnxRuntimeAvailable, type SyncOnnxSession } from "../sam/runtime.js";
+import type { Info } from "./wasm-ops.js";
+
+const { onnx } = onnxProto;
+type KernelArgs = Parameters<tf.KernelFunc>[0];
+type Conv2DInfo = tf.backend_util.Conv2DInfo;
+
+interface ConvAttrs {
+  strides: number | [number, number];
+  pad: "same" | "valid" | number | tf.backend_util.ExplicitPadding;
+  dataFormat?: string;
+  dilations?: number | [number, number];
+  dimRoundingMode?: "floor" | "round" | "ceil";
+  activation?: string;
+  filterShape?: [number, number, number, number];
+  inputShape?: [number, number, number, number];
+}
+
+/** An onnxruntime graph for one call signature, with the heap tensors to feed it. */
+interface Plan {
+  key: string;
+  graph: () => Uint8Array;
+  inputs: Record<string, Info>;
+  outShape: number[];
+}
+
+const NCHW = [0, 3, 1, 2];
+const NHWC = [0, 2, 3, 1];
+const HWIO_TO_OIHW = [3, 2, 0, 1];
+
+type Node = onnxProto.onnx.INodeProto;
+const ints = (name: string, values: number[]) => ({ name, type: onnx.AttributeProto.AttributeType.INTS, ints: values });
+const transpose = (input: string, output: string, perm: number[]): Node => ({
+  opType: "Transpose",
+  input: [input],
+  output: [output],
+  attribute: [ints("perm", perm)],
+});
+
+const int64s = (name: string, values: number[]) => ({
+  name,
+  dims: [values.length],
+  dataType: onnx.TensorProto.DataType.INT64,
+  rawData: new Uint8Array(new BigInt64Array(values.map(BigInt)).buffer),
+});
+
+/** A model of `nodes` reading `inputs` (by name, their shapes) and writing "y" of shape `output`. */
+function encode(
+  nodes: Node[],
+  inputs: Record<string, Info>,
+  output: number[],
+  initializer: onnxProto.onnx.ITensorProto[] = [],
+): Uint8Array {
+  return onnx.ModelProto.encode({
+    irVersion: 8,
+    producerName: "segkit",
+    opsetImport: [{ domain: "", version: 13 }],
+    graph: {
+      name: "segkit-conv",
+      node: nodes,
+      initializer,
+      input: Object.entries(inputs).map(([name, t]) => valueInfo(name, t.shape)),
+      output: [valueInfo("y", output)],
+    },
+  }).finish();
+}
+
+function convInfo(xShape: number[], filterShape: number[], a: ConvAttrs): Conv2DInfo | null {
+  if (a.dataFormat === "NCHW") return null;
+  const info = tf.backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    a.strides,
+    a.dilations ?? 1,
+    a.pad,
+    a.dimRoundingMode,
+  );
+  return info;
+}
+
+/** ONNX pads [top, left, bottom, right] and the conv attributes shared by the three graphs. */
+function convAttributes(info: Conv2DInfo) {
+  const { top, left, bottom, right } = info.padInfo;
+  return {
+    pads: [top, left, bottom, right],
+    strides: [info.strideHeight, info.strideWidth],
+    dilations: [info.dilationHeight, info.dilationWidth],
+  };
+}
+
+const signature = (name: string, info: Conv2DInfo, extra = "") =>
+  `${name} ${info.inShape} ${info.filterHeight}x${info.filterWidth}x${info.inChannels}x${info.outChannels} ` +
+  `s${info.strideHeight},${info.strideWidth} d${info.dilationHeight},${info.dilationWidth} ` +
+  `p${Object.values(info.padInfo)} ${extra}`;
+
+function forwardPlan({ inputs, attrs }: KernelArgs): Plan | null {
+  const { x, filter, bias, preluActivationWeights } = inputs as Record<string, Info | undefined>;
+  const a = attrs as unknown as ConvAttrs;
+  const activation = a.activation ?? "linear";
+  if (!x || !filter || preluActivationWeights || (activation !== "linear" && activation !== "relu")) return null;
+  const info = convInfo(x.shape, filter.shape, a);
+  if (!info || (bias && bias.shape.length !== 1)) return null;
+  const c = convAttributes(info);
+  const feed: Record<string, Info> = bias ? { x, w: filter, b: bias } : { x, w: filter };
+  return {
+    key: signature("conv", info, `${activation}${bias ? " bias" : ""}`),
+    inputs: feed,
+    outShape: info.outShape,
+    graph: () => {
+      const nodes: Node[] = [
+        transpose("x", "xt", NCHW),
+        transpose("w", "wt", HWIO_TO_OIHW),
+        {
+          opType: "Conv",
+          input: bias ? ["xt", "wt", "b"] : ["xt", "wt"],
+          output: ["yt"],
+          attribute: [ints("pads", c.pads), ints("strides", c.strides), ints("dilations", c.dilations)],
+        },
+      ];
+      if (activation === "relu") nodes.push({ opType: "Relu", input: ["yt"], output: ["yr"] });
+      nodes.push(transpose(activation === "relu" ? "yr" : "yt", "y", NHWC));
+      return encode(nodes, feed, info.outShape);
+    },
+  };
+}
+
+function inputGradPlan({ inputs, attrs }: KernelArgs): Plan | null {
+  const { dy, filter } = inputs as Record<string, Info>;
+  const a = attrs as unknown as ConvAttrs;
+  if (!dy || !filter || !a.inputShape) return null;
+  const info = convInfo(a.inputShape, filter.shape, a);
+  if (!info) return null;
+  const c = convAttributes(info);
+  const { top, left, bottom, right } = info.padInfo;
+  const reach = (o: number, s: number, k: number, d: number) => (o - 1) * s + (k - 1) * d + 1;
+  const outPadding = [
+    info.inHeight - (reach(info.outHeight, info.strideHeight, info.filterHeight, info.dilationHeight) - top - bottom),
+    info.inWidth - (reach(info.outWidth, info.strideWidth, info.filterWidth, info.dilationWidth) - left - right),
+  ];
+  // ONNX: 0 <= output_padding < max(stride, dilation)
+  if (outPadding.some((p, i) => p < 0 || p >= Math.max(c.strides[i] as number, c.dilations[i] as number))) return null;
+  const feed = { dy, w: filter };
+  return {
+    key: signature("dx", info),
+    inputs: feed,
+    outShape: a.inputShape,
+    graph: () =>
+      encode(
+        [
+          transpose("dy", "dyt", NCHW),
+          transpose("w", "wt", HWIO_TO_OIHW), // ConvTranspose weights [C_in of the transpose = Co, Ci, kh, kw]
+          {
+            opType: "ConvTranspose",
+            input: ["dyt", "wt"],
+            output: ["xt"],
+            attribute: [
+              ints("pads", c.pads),
+              ints("strides", c.strides),
+              ints("dilations", c.dilations),
+              ints("output_padding", outPadding),
+            ],
+          },
+          transpose("xt", "y", NHWC),
+        ],
+        feed,
+        a.inputShape as number[],
+      ),
+  };
+}
+
+function filterGradPlan({ inputs, attrs }: KernelArgs): Plan | null {
+  const { x, dy } = inputs as Record<string, Info>;
+  const a = attrs as unknown as ConvAttrs;
+  if (!x || !dy || !a.filterShape) return null;
+  const info = convInfo(x.shape, a.filterShape, a);
+  if (!info) return null;
+  if (info.dilationHeight !== 1 || info.dilationWidth !== 1) return null; // dilated filter gradients stay on wasm
+  const c = convAttributes(info);
+  const [kh, kw] = a.filterShape;
+  // the conv's output spans every filter offset the padded input allows: more than kh when `valid` leaves rows unread
+  const span = (size: number, before: number, after: number, o: number, s: number) =>
+    size + before + after - (o - 1) * s;
+  const { top, left, bottom, right } = info.padInfo;
+  const fh = span(info.inHeight, top, bottom, info.outHeight, info.strideHeight);
+  const fw = span(info.inWidth, left, right, info.outWidth, info.strideWidth);
+  const feed = { x, dy };
+  return {
+    key: signature("dw", info),
+    inputs: feed,
+    outShape: a.filterShape,
+    graph: () => {
+      const nodes: Node[] = [
+        transpose("x", "xt", [3, 0, 1, 2]), // [Ci, N, H, W]: channels as the batch, the batch as channels
+        transpose("dy", "dyt", [3, 0, 1, 2]), // [Co, N, Ho, Wo]: the filter
+        {
+          opType: "Conv",
+          input: ["xt", "dyt"],
+          output: ["w"],
+          attribute: [ints("pads", c.pads), ints("dilations", c.strides)],
+        },
+      ];
+      let w = "w";
+      const initializers = [];
+      if (fh !== kh || fw !== kw) {
+        nodes.push({ opType: "Slice", input: ["w", "starts", "ends", "axes"], output: ["wc"] });
+        initializers.push(int64s("starts", [0, 0]), int64s("ends", [kh, kw]), int64s("axes", [2, 3]));
+        w = "wc";
+      }
+      nodes.push(transpose(w, "y", [2, 3, 0, 1])); // [Ci, Co, kh, kw] -> [kh, kw, Ci, Co]
+      return encode(nodes, feed, a.filterShape as number[], initializers);
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Dispatch: tuned once per call signature
+
+interface Choice {
+  session: SyncOnnxSession | null;
+  /** ms per call of each engine, measured on the first call of the signature. */
+  onnxMs: number;
+  wasmMs: number;
+}
+
+const choices = new Map<string, Choice>();
+
+/** What the tuning chose, by call signature (for benchmarks and tests). */
+export function onnxConvChoices(): Map<string, Readonly<Choice>> {
+  return choices;
+}
+
+/** `auto`: the faster engine per call signature; `onnx`: onnxruntime wherever a graph exists (tests); `off`: wasm. */
+export type OnnxConvMode = "auto" | "onnx" | "off";
+
+let threads = 1;
+let mode: OnnxConvMode = "auto";
+
+/** Threads of the onnxruntime sessions (the wasm backend's count) and the dispatch mode. */
+export function configureOnnxConv(options: { threads?: number; mode?: OnnxConvMode }): void {
+  threads = options.threads ?? threads;
+  mode = options.mode ?? mode;
+}
+
+/** Frees every onnxruntime session and forgets the tuning (as after a change of mode). */
+export function resetOnnxConv(): void {
+  for (const c of choices.values()) c.session?.dispose();
+  choices.clear();
+}
+
+/** Runs the plan's graph on copies of its inputs (the threaded wasm heap is shared memory, which onnxruntime refuses). */
+function runOnnx(session: SyncOnnxSession, plan: Plan, backend: BackendWasm): Info {
+  const copy = (t: Info) => ({ data: (backend.typedArrayFromHeap(t) as Float32Array).slice(), dims: t.shape });
+  const { y } = session.run(Object.fromEntries(Object.entries(plan.inputs).map(([name, t]) => [name, copy(t)])));
+  if (!y) throw new Error("segkit: onnxruntime conv graph returned no output");
+  const out = backend.makeOutput(plan.outShape, "float32");
+  backend.typedArrayFromHeap(out).set(y);
+  return out;
+}
+
+function timed(f: () => Info, backend: BackendWasm): { out: Info; ms: number } {
+  backend.disposeData(f().dataId); // warm: first-call setup (operator creation, weight packing)
+  const start = performance.now();
+  const out = f();
+  return { out, ms: performance.now() - start };
+}
+
+/** First call of a signature: build its graph, time both engines, keep the faster (and its output). */
+function tune(plan: Plan, args: KernelArgs, wasm: tf.KernelFunc): Info {
+  const backend = args.backend as BackendWasm;
+  const viaWasm = () => wasm(args) as Info;
+  let session: SyncOnnxSession | null = null;
+  try {
+    session = createSyncOnnxSession(plan.graph(), { threads });
+  } catch {
+    session = null; // a graph onnxruntime rejects: this signature stays on wasm
+  }
+  if (session && mode === "onnx") {
+    choices.set(plan.key, { session, onnxMs: Number.NaN, wasmMs: Number.NaN });
+    return runOnnx(session, plan, backend);
+  }
+  const w = timed(viaWasm, backend);
+  if (!session) {
+    choices.set(plan.key, { session: null, onnxMs: Number.POSITIVE_INFINITY, wasmMs: w.ms });
+    return w.out;
+  }
+  const s = session;
+  const o = timed(() => runOnnx(s, plan, backend), backend);
+  const onnxWins = o.ms < w.ms;
+  choices.set(plan.key, { session: onnxWins ? s : null, onnxMs: o.ms, wasmMs: w.ms });
+  if (!onnxWins) s.dispose();
+  backend.disposeData((onnxWins ? w : o).out.dataId);
+  return (onnxWins ? o : w).out;
+}
+
+/** Depth of dispatched calls in progress: a convolution inside a gradient kernel's composition runs on wasm. */
+let depth = 0;
+
+function dispatch(plan: (args: KernelArgs) => Plan | null, wasm: tf.KernelFunc): tf.KernelFunc {
+  return (args) => {
+    const p = mode !== "off" && depth === 0 ? plan(args) : null;
+    if (!p) return wasm(args);
+    depth++;
+    try {
+      const choice = choices.get(p.key);
+      if (!choice) return tune(p, args, wasm);
+      return choice.session ? runOnnx(choice.session, p, args.backend as BackendWasm) : wasm(args);
+    } finally {
+      depth--;
+    }
+  };
+}
+
+/**
+ * Kernel configs for the wasm backend that dispatch Conv2D, FusedConv2D, Conv2DBackpropInput and
+ * Conv2DBackpropFilter between onnxruntime and `current` (the wasm kernels registered before these: the stock
+ * forward convolutions, segkit's gradients), keeping each current kernel's setup. Empty when onnxruntime-node's
+ * binding cannot load.
+ */
+export function onnxConvKernels(current: (name: string) => tf.KernelConfig | undefined): tf.KernelConfig[] {
+  if (!onnxRuntimeAvailable()) return [];
+  const plans: Record<string, (args: KernelArgs) => Plan | null> = {
+    [tf.Conv2D]: forwardPlan,
+    [tf.FusedConv2D]: forwardPlan,
+    [tf.Conv2DBackpropInput]: inputGradPlan,
+    [tf.Conv2DBackpropFilter]: filterGradPlan,
+  };
+  return Object.entries(plans).flatMap(([name, plan]) => {
+    const config = current(name);
+    if (!config) return [];
+    const wasm = config.kernelFunc;
+    return [{ ...config, kernelFunc: dispatch(plan, (args) => wasm(args)) }];
+  });
+}
