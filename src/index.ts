@@ -11,6 +11,7 @@ export {
   registerWasmKernels,
   wasmThreads,
 } from "./backend/init.js";
+export { isWasmOutOfMemory, type MemoryContext, withWasmMemoryGuard } from "./backend/memory.js";
 // core: pixel containers, palettes, errors, seeded randomness
 export { errorMessage, SegkitError } from "./core/errors.js";
 export {
