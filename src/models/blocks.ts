@@ -1,4 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
+import { batchNormalization } from "./batch-norm.js";
 
 /**
  * The building blocks the architectures share. Every block takes and returns `[B, H, W, C]` symbolic tensors
@@ -35,7 +36,7 @@ export function convBlock(x: Symbolic, name: string, o: ConvBlockOptions): Symbo
     name: `${name}_conv`,
   };
   let y = apply(o.transpose ? tf.layers.conv2dTranspose(args) : tf.layers.conv2d(args), x);
-  if (batchNorm) y = apply(tf.layers.batchNormalization({ name: `${name}_bn` }), y);
+  if (batchNorm) y = apply(batchNormalization({ name: `${name}_bn` }), y);
   y = apply(tf.layers.reLU({ name: `${name}_relu` }), y);
   if (o.dropout) y = apply(tf.layers.dropout({ rate: o.dropout, name: `${name}_dropout` }), y);
   return y;

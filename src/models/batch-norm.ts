@@ -1,0 +1,111 @@
+/**
+ * Batch normalisation whose training step is one op with a closed-form gradient. tfjs-layers' `BatchNormalization`
+ * computes the batch statistics with `tf.moments` (Mean, Cast, Sub, Square, Mean) and normalises with `FusedBatchNorm`;
+ * backpropagation then walks every one of those ops and the three paths into x (direct, mean, variance), about a
+ * dozen full-size passes per layer. Here, for the usual case (channels last, scale and center on), the forward
+ * pass is mean, variance and the normalisation under `tf.customGrad`, and the gradient is, with M pixels per
+ * channel, rstd = 1/sqrt(var + eps), xc = x - mean, sums over all axes but the channel one:
+ *   dbeta = sum(dy)     dgamma = rstd * sum(dy * xc)
+ *   dx = a * dy + b * x + c,  a = gamma * rstd,  b = -gamma * rstd^3 * sum(dy * xc) / M,  c = -a * sum(dy) / M - b * mean
+ * (the textbook batch-norm backward, mean and variance paths included): four full-size passes. Inference, other
+ * axes and `scale`/`center` off run the stock layer. Same weights, names, config and class name as the stock layer,
+ * so saved models, weight loading and ONNX export see a `BatchNormalization`; registered for deserialisation so
+ * that loaded models train fast too.
+ */
+import * as tf from "@tensorflow/tfjs";
+
+interface StockBatchNorm extends tf.layers.Layer {
+  axis: number;
+  momentum: number;
+  epsilon: number;
+  center: boolean;
+  scale: boolean;
+  gamma: tf.LayerVariable;
+  beta: tf.LayerVariable;
+  movingMean: tf.LayerVariable;
+  movingVariance: tf.LayerVariable;
+}
+type Kwargs = Record<string, unknown>;
+type StockBatchNormClass = new (args?: object) => StockBatchNorm;
+
+/** tfjs-layers' BatchNormalization class (not exported by name from @tensorflow/tfjs). */
+const StockBatchNormalization = Object.getPrototypeOf(tf.layers.batchNormalization({}))
+  .constructor as StockBatchNormClass;
+
+/**
+ * Training-mode batch norm over every axis but the last: returns the normalised x and the batch mean and (biased)
+ * variance; gradients flow to x, gamma and beta by the closed form above.
+ */
+export function batchNormTraining(
+  x: tf.Tensor,
+  gamma: tf.Tensor1D,
+  beta: tf.Tensor1D,
+  epsilon: number,
+): { y: tf.Tensor; mean: tf.Tensor1D; variance: tf.Tensor1D } {
+  const axes = Array.from({ length: x.rank - 1 }, (_, i) => i);
+  const m = x.size / (x.shape[x.rank - 1] as number);
+  let stats: [tf.Tensor1D, tf.Tensor1D] | undefined;
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [xi, g, b, save] = args as [tf.Tensor, tf.Tensor1D, tf.Tensor1D, tf.GradSaveFunc];
+    const mean = tf.mean(xi, axes) as tf.Tensor1D;
+    const variance = tf.mean(tf.squaredDifference(xi, mean), axes) as tf.Tensor1D;
+    stats = [tf.keep(mean), tf.keep(variance)];
+    save([xi, g, mean, variance]);
+    return {
+      value: tf.batchNorm(xi, mean, variance, b, g, epsilon),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xs, gs, mu, v] = saved as [tf.Tensor, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D];
+        const rstd = tf.rsqrt(tf.add(v, epsilon));
+        const sumDy = tf.sum(dy, axes);
+        const sumDyXc = tf.sub(tf.sum(tf.mul(dy, xs), axes), tf.mul(mu, sumDy)); // sum(dy * (x - mean))
+        const a = tf.mul(gs, rstd);
+        const bCoef = tf.div(tf.mul(tf.neg(a), tf.mul(tf.square(rstd), sumDyXc)), m);
+        const c = tf.sub(tf.div(tf.mul(tf.neg(a), sumDy), m), tf.mul(bCoef, mu));
+        // b * x + c in one pass: FusedBatchNorm with mean 0, variance 1 - eps (rstd 1), scale b, offset c
+        const affine = tf.batchNorm(xs, tf.zerosLike(mu), tf.fill(mu.shape, 1 - epsilon), c, bCoef, epsilon);
+        return [tf.add(tf.mul(dy, a), affine), tf.mul(rstd, sumDyXc), sumDy];
+      },
+    };
+  });
+  const y = op(x, gamma, beta);
+  const [mean, variance] = stats as [tf.Tensor1D, tf.Tensor1D];
+  return { y, mean, variance };
+}
+
+export class BatchNormalization extends StockBatchNormalization {
+  static className = "BatchNormalization";
+
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor | tf.Tensor[] {
+    const x = Array.isArray(inputs) ? inputs[0] : inputs;
+    const lastAxis = x !== undefined && (this.axis === -1 || this.axis === x.rank - 1);
+    if (!kwargs.training || !x || !lastAxis || !this.scale || !this.center) return super.call(inputs, kwargs);
+    return tf.tidy(() => {
+      const { y, mean, variance } = batchNormTraining(
+        x,
+        this.gamma.read() as tf.Tensor1D,
+        this.beta.read() as tf.Tensor1D,
+        this.epsilon,
+      );
+      // moving statistics exactly as the stock layer updates them: v <- v - (v - batch) * (1 - momentum)
+      for (const [variable, value] of [
+        [this.movingMean, mean],
+        [this.movingVariance, variance],
+      ] as const) {
+        tf.tidy(() => {
+          const orig = variable.read();
+          variable.write(tf.sub(orig, tf.mul(tf.sub(orig, value), 1 - this.momentum)));
+        });
+      }
+      tf.dispose([mean, variance]);
+      return y;
+    });
+  }
+}
+tf.serialization.registerClass(
+  BatchNormalization as unknown as tf.serialization.SerializableConstructor<tf.layers.Layer>,
+);
+
+/** `tf.layers.batchNormalization` with the fast training step. */
+export function batchNormalization(args: { name?: string; momentum?: number; epsilon?: number } = {}): tf.layers.Layer {
+  return new BatchNormalization(args);
+}
