@@ -8,6 +8,7 @@ import * as tf from "@tensorflow/tfjs";
 import { SegkitError } from "../core/errors.js";
 import { registerBatchNormGradients } from "./batch-norm-grad.js";
 import { convGradKernels } from "./conv-grads.js";
+import { layoutKernels } from "./layout-kernels.js";
 import { maxPoolGradKernel } from "./max-pool-grad.js";
 import { configureOnnxConv, onnxConvKernels } from "./onnx-conv.js";
 import { captureStockReduceKernels, reduceKernels } from "./reduce-grads.js";
@@ -58,7 +59,8 @@ let wasmKernelsRegistered = false;
 /**
  * Registers segkit's wasm kernels (once): Conv2DBackpropFilter, Conv2DBackpropInput (replacing the stock naive
  * one), DepthwiseConv2dNativeBackpropFilter/Input, MaxPoolGrad (replacing the stock one, wrong for windows <= 0),
- * Sum/Mean over leading axes, and the onnxruntime dispatch of Conv2D, FusedConv2D and the conv gradients.
+ * Sum/Mean over leading axes, SplitV/Concat/Identity/Cast/FusedBatchNorm without needless copies (layout-kernels.ts),
+ * and the onnxruntime dispatch of Conv2D, FusedConv2D and the conv gradients.
  */
 export function registerWasmKernels(): void {
   if (wasmKernelsRegistered) return;
@@ -67,7 +69,7 @@ export function registerWasmKernels(): void {
     if (tf.getKernel(config.kernelName, "wasm")) tf.unregisterKernel(config.kernelName, "wasm");
     tf.registerKernel(config);
   };
-  for (const config of [...convGradKernels, maxPoolGradKernel, ...reduceKernels]) register(config);
+  for (const config of [...convGradKernels, maxPoolGradKernel, ...reduceKernels, ...layoutKernels]) register(config);
   // wraps the convolutions registered above (stock forward, segkit's gradients) with the onnxruntime dispatch
   for (const config of onnxConvKernels((name) => tf.getKernel(name, "wasm"))) register(config);
   registerBatchNormGradients(); // global gradient overrides, exact on every backend (see batch-norm-grad.ts)
