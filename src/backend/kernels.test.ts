@@ -83,19 +83,25 @@ const dyShapeOf = (x: Shape4, filterShape: Shape4, strides: number | [number, nu
   return y.shape;
 };
 
-const engines: [OnnxConvMode, string][] = [
-  ["off", "wasm kernels"],
-  ["onnx", "onnxruntime"],
+// onnxruntime's first graph of each kind (Conv, ConvTranspose, the filter gradient as a Conv), then the filter
+// gradient tap by tap ("taps"; the other kinds have no second graph)
+const engines: [OnnxConvMode, string | undefined, string][] = [
+  ["off", undefined, "wasm kernels"],
+  ["onnx", undefined, "onnxruntime"],
+  ["onnx", "taps", "onnxruntime, filter gradient by taps"],
 ];
-for (const [mode, engine] of engines) {
+for (const [mode, graph, engine] of engines) {
   describe(`convolutions on wasm, run by ${engine}`, () => {
-    before(() => configureOnnxConv({ mode }));
+    before(() => configureOnnxConv({ mode, ...(graph ? { graph } : {}) }));
     after(() => configureOnnxConv({ mode: "auto" }));
     afterEach(() => {
       // each call ran where this block says: with onnx, every signature has its session
       const choices = [...onnxConvChoices()];
       assert.equal(choices.length > 0, mode === "onnx", "no signature went to onnxruntime");
-      for (const [key, c] of choices) assert.equal(Boolean(c.session), true, key);
+      for (const [key, c] of choices) {
+        assert.ok(c.session, key);
+        if (graph && key.startsWith("dw")) assert.equal(c.engine, graph, key);
+      }
       resetOnnxConv();
     });
 

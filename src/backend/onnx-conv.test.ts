@@ -22,8 +22,16 @@ describe("onnxruntime convolution dispatch (auto)", () => {
     const second = tf.conv2d(x, w, 1, "same");
     assert.equal(onnxConvChoices().size, 1);
     const [choice] = [...onnxConvChoices().values()];
-    assert.ok(choice && Number.isFinite(choice.onnxMs) && Number.isFinite(choice.wasmMs), JSON.stringify(choice));
-    assert.equal(Boolean(choice.session), choice.onnxMs < choice.wasmMs);
+    assert.ok(choice, "no choice recorded");
+    const ms = Object.entries(choice.ms);
+    assert.deepEqual(ms.map(([name]) => name).sort(), ["conv", "wasm"]);
+    assert.ok(
+      ms.every(([, t]) => Number.isFinite(t) && t > 0),
+      JSON.stringify(choice.ms),
+    );
+    const fastest = ms.reduce((a, b) => (b[1] < a[1] ? b : a));
+    assert.equal(choice.engine, fastest[0]);
+    assert.equal(Boolean(choice.session), choice.engine !== "wasm");
     const diff = tf.tidy(() => tf.max(tf.abs(tf.sub(first, second))).dataSync()[0] as number);
     assert.ok(diff < 1e-4, `engines disagree by ${diff}`);
     tf.dispose([first, second]);

@@ -38,7 +38,8 @@ interface ConvAttrs {
 /** An onnxruntime graph for one call signature, with the heap tensors to feed it. */
 interface Plan {
   key: string;
-  graph: () => Uint8Array;
+  /** Candidate graphs by name, each tried by the tuning. */
+  graphs: Record<string, () => Uint8Array>;
   inputs: Record<string, Info>;
   outShape: number[];
 }
@@ -125,20 +126,22 @@ function forwardPlan({ inputs, attrs }: KernelArgs): Plan | null {
     key: signature("conv", info, `${activation}${bias ? " bias" : ""}`),
     inputs: feed,
     outShape: info.outShape,
-    graph: () => {
-      const nodes: Node[] = [
-        transpose("x", "xt", NCHW),
-        transpose("w", "wt", HWIO_TO_OIHW),
-        {
-          opType: "Conv",
-          input: bias ? ["xt", "wt", "b"] : ["xt", "wt"],
-          output: ["yt"],
-          attribute: [ints("pads", c.pads), ints("strides", c.strides), ints("dilations", c.dilations)],
-        },
-      ];
-      if (activation === "relu") nodes.push({ opType: "Relu", input: ["yt"], output: ["yr"] });
-      nodes.push(transpose(activation === "relu" ? "yr" : "yt", "y", NHWC));
-      return encode(nodes, feed, info.outShape);
+    graphs: {
+      conv: () => {
+        const nodes: Node[] = [
+          transpose("x", "xt", NCHW),
+          transpose("w", "wt", HWIO_TO_OIHW),
+          {
+            opType: "Conv",
+            input: bias ? ["xt", "wt", "b"] : ["xt", "wt"],
+            output: ["yt"],
+            attribute: [ints("pads", c.pads), ints("strides", c.strides), ints("dilations", c.dilations)],
+          },
+        ];
+        if (activation === "relu") nodes.push({ opType: "Relu", input: ["yt"], output: ["yr"] });
+        nodes.push(transpose(activation === "relu" ? "yr" : "yt", "y", NHWC));
+        return encode(nodes, feed, info.outShape);
+      },
     },
   };
 }
@@ -163,27 +166,29 @@ function inputGradPlan({ inputs, attrs }: KernelArgs): Plan | null {
     key: signature("dx", info),
     inputs: feed,
     outShape: a.inputShape,
-    graph: () =>
-      encode(
-        [
-          transpose("dy", "dyt", NCHW),
-          transpose("w", "wt", HWIO_TO_OIHW), // ConvTranspose weights [C_in of the transpose = Co, Ci, kh, kw]
-          {
-            opType: "ConvTranspose",
-            input: ["dyt", "wt"],
-            output: ["xt"],
-            attribute: [
-              ints("pads", c.pads),
-              ints("strides", c.strides),
-              ints("dilations", c.dilations),
-              ints("output_padding", outPadding),
-            ],
-          },
-          transpose("xt", "y", NHWC),
-        ],
-        feed,
-        a.inputShape as number[],
-      ),
+    graphs: {
+      convTranspose: () =>
+        encode(
+          [
+            transpose("dy", "dyt", NCHW),
+            transpose("w", "wt", HWIO_TO_OIHW), // ConvTranspose weights [C_in of the transpose = Co, Ci, kh, kw]
+            {
+              opType: "ConvTranspose",
+              input: ["dyt", "wt"],
+              output: ["xt"],
+              attribute: [
+                ints("pads", c.pads),
+                ints("strides", c.strides),
+                ints("dilations", c.dilations),
+                ints("output_padding", outPadding),
+              ],
+            },
+            transpose("xt", "y", NHWC),
+          ],
+          feed,
+          a.inputShape as number[],
+        ),
+    },
   };
 }
 
@@ -207,38 +212,98 @@ function filterGradPlan({ inputs, attrs }: KernelArgs): Plan | null {
     key: signature("dw", info),
     inputs: feed,
     outShape: a.filterShape,
-    graph: () => {
-      const nodes: Node[] = [
-        transpose("x", "xt", [3, 0, 1, 2]), // [Ci, N, H, W]: channels as the batch, the batch as channels
-        transpose("dy", "dyt", [3, 0, 1, 2]), // [Co, N, Ho, Wo]: the filter
-        {
-          opType: "Conv",
-          input: ["xt", "dyt"],
-          output: ["w"],
-          attribute: [ints("pads", c.pads), ints("dilations", c.strides)],
-        },
-      ];
-      let w = "w";
-      const initializers = [];
-      if (fh !== kh || fw !== kw) {
-        nodes.push({ opType: "Slice", input: ["w", "starts", "ends", "axes"], output: ["wc"] });
-        initializers.push(int64s("starts", [0, 0]), int64s("ends", [kh, kw]), int64s("axes", [2, 3]));
-        w = "wc";
-      }
-      nodes.push(transpose(w, "y", [2, 3, 0, 1])); // [Ci, Co, kh, kw] -> [kh, kw, Ci, Co]
-      return encode(nodes, feed, a.filterShape as number[], initializers);
+    graphs: {
+      conv: () => {
+        const nodes: Node[] = [
+          transpose("x", "xt", [3, 0, 1, 2]), // [Ci, N, H, W]: channels as the batch, the batch as channels
+          transpose("dy", "dyt", [3, 0, 1, 2]), // [Co, N, Ho, Wo]: the filter
+          {
+            opType: "Conv",
+            input: ["xt", "dyt"],
+            output: ["w"],
+            attribute: [ints("pads", c.pads), ints("dilations", c.strides)],
+          },
+        ];
+        let w = "w";
+        const initializers = [];
+        if (fh !== kh || fw !== kw) {
+          nodes.push({ opType: "Slice", input: ["w", "starts", "ends", "axes"], output: ["wc"] });
+          initializers.push(int64s("starts", [0, 0]), int64s("ends", [kh, kw]), int64s("axes", [2, 3]));
+          w = "wc";
+        }
+        nodes.push(transpose(w, "y", [2, 3, 0, 1])); // [Ci, Co, kh, kw] -> [kh, kw, Ci, Co]
+        return encode(nodes, feed, a.filterShape as number[], initializers);
+      },
+      taps: () => filterGradByTaps(info, feed),
     },
   };
+}
+
+/**
+ * The filter gradient one tap at a time, all NHWC: for each (i, j), dW[i, j] [Ci, Co] = x_ij^T dy, where x_ij is the
+ * padded x sliced at offset (i, j) with the stride, [N*Ho*Wo, Ci], and dy is [N*Ho*Wo, Co]: a Slice and a Gemm
+ * (transA) per tap, no transposes of the big tensors.
+ */
+function filterGradByTaps(info: Conv2DInfo, feed: Record<string, Info>): Uint8Array {
+  const { batchSize: n, outHeight: ho, outWidth: wo, inChannels: ci, outChannels: co } = info;
+  const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
+  const { top, left, bottom, right } = info.padInfo;
+  const rows = n * ho * wo;
+  const nodes: Node[] = [{ opType: "Reshape", input: ["dy", "dyShape"], output: ["dy2"] }];
+  const initializers = [
+    int64s("dyShape", [rows, co]),
+    int64s("xShape", [rows, ci]),
+    int64s("tapShape", [1, ci, co]),
+    int64s("wShape", [kh, kw, ci, co]),
+    int64s("axes", [1, 2]),
+    int64s("steps", [sh, sw]),
+  ];
+  let x = "x";
+  if (top || left || bottom || right) {
+    nodes.push({ opType: "Pad", input: ["x", "pads"], output: ["xp"] });
+    initializers.push(int64s("pads", [0, top, left, 0, 0, bottom, right, 0]));
+    x = "xp";
+  }
+  const taps: string[] = [];
+  for (let i = 0; i < kh; i++) {
+    for (let j = 0; j < kw; j++) {
+      const t = `${i}_${j}`;
+      initializers.push(int64s(`start${t}`, [i, j]), int64s(`end${t}`, [i + (ho - 1) * sh + 1, j + (wo - 1) * sw + 1]));
+      nodes.push(
+        { opType: "Slice", input: [x, `start${t}`, `end${t}`, "axes", "steps"], output: [`x${t}`] },
+        { opType: "Reshape", input: [`x${t}`, "xShape"], output: [`rows${t}`] },
+        {
+          opType: "Gemm",
+          input: [`rows${t}`, "dy2"],
+          output: [`g${t}`],
+          attribute: [{ name: "transA", type: onnx.AttributeProto.AttributeType.INT, i: 1 }],
+        },
+        { opType: "Reshape", input: [`g${t}`, "tapShape"], output: [`tap${t}`] },
+      );
+      taps.push(`tap${t}`);
+    }
+  }
+  nodes.push(
+    {
+      opType: "Concat",
+      input: taps,
+      output: ["taps"],
+      attribute: [{ name: "axis", type: onnx.AttributeProto.AttributeType.INT, i: 0 }],
+    },
+    { opType: "Reshape", input: ["taps", "wShape"], output: ["y"] },
+  );
+  return encode(nodes, feed, [kh, kw, ci, co], initializers);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // Dispatch: tuned once per call signature
 
 interface Choice {
+  /** "wasm", or the name of the onnxruntime graph that won. */
+  engine: string;
   session: SyncOnnxSession | null;
-  /** ms per call of each engine, measured on the first call of the signature. */
-  onnxMs: number;
-  wasmMs: number;
+  /** ms per call of each candidate, measured on the first call of the signature. */
+  ms: Record<string, number>;
 }
 
 const choices = new Map<string, Choice>();
@@ -248,16 +313,21 @@ export function onnxConvChoices(): Map<string, Readonly<Choice>> {
   return choices;
 }
 
-/** `auto`: the faster engine per call signature; `onnx`: onnxruntime wherever a graph exists (tests); `off`: wasm. */
+/**
+ * `auto`: the fastest candidate per call signature; `onnx`: onnxruntime wherever a graph exists, the graph named
+ * `graph` when the signature has one, else its first (tests); `off`: wasm only.
+ */
 export type OnnxConvMode = "auto" | "onnx" | "off";
 
 let threads = 1;
 let mode: OnnxConvMode = "auto";
+let preferred: string | undefined;
 
 /** Threads of the onnxruntime sessions (the wasm backend's count) and the dispatch mode. */
-export function configureOnnxConv(options: { threads?: number; mode?: OnnxConvMode }): void {
+export function configureOnnxConv(options: { threads?: number; mode?: OnnxConvMode; graph?: string }): void {
   threads = options.threads ?? threads;
   mode = options.mode ?? mode;
+  if (options.mode !== undefined || options.graph !== undefined) preferred = options.graph;
 }
 
 /** Frees every onnxruntime session and forgets the tuning (as after a change of mode). */
@@ -283,32 +353,42 @@ function timed(f: () => Info, backend: BackendWasm): { out: Info; ms: number } {
   return { out, ms: performance.now() - start };
 }
 
-/** First call of a signature: build its graph, time both engines, keep the faster (and its output). */
+function session(build: () => Uint8Array): SyncOnnxSession | null {
+  try {
+    return createSyncOnnxSession(build(), { threads });
+  } catch {
+    return null; // a graph onnxruntime rejects: that candidate drops out
+  }
+}
+
+/** First call of a signature: time wasm and each onnxruntime graph, keep the fastest (and its output). */
 function tune(plan: Plan, args: KernelArgs, wasm: tf.KernelFunc): Info {
   const backend = args.backend as BackendWasm;
-  const viaWasm = () => wasm(args) as Info;
-  let session: SyncOnnxSession | null = null;
-  try {
-    session = createSyncOnnxSession(plan.graph(), { threads });
-  } catch {
-    session = null; // a graph onnxruntime rejects: this signature stays on wasm
+  const names = Object.keys(plan.graphs);
+  if (mode === "onnx") {
+    const name = preferred && names.includes(preferred) ? preferred : (names[0] as string);
+    const s = session(plan.graphs[name] as () => Uint8Array);
+    if (s) {
+      choices.set(plan.key, { engine: name, session: s, ms: {} });
+      return runOnnx(s, plan, backend);
+    }
   }
-  if (session && mode === "onnx") {
-    choices.set(plan.key, { session, onnxMs: Number.NaN, wasmMs: Number.NaN });
-    return runOnnx(session, plan, backend);
+  const first = timed(() => wasm(args) as Info, backend);
+  const ms: Record<string, number> = { wasm: first.ms };
+  let best = { engine: "wasm", session: null as SyncOnnxSession | null, ...first };
+  for (const name of names) {
+    const s = session(plan.graphs[name] as () => Uint8Array);
+    if (!s) continue;
+    const run = timed(() => runOnnx(s, plan, backend), backend);
+    ms[name] = run.ms;
+    const candidate = { engine: name, session: s, ...run };
+    const [winner, loser] = candidate.ms < best.ms ? [candidate, best] : [best, candidate];
+    loser.session?.dispose();
+    backend.disposeData(loser.out.dataId);
+    best = winner;
   }
-  const w = timed(viaWasm, backend);
-  if (!session) {
-    choices.set(plan.key, { session: null, onnxMs: Number.POSITIVE_INFINITY, wasmMs: w.ms });
-    return w.out;
-  }
-  const s = session;
-  const o = timed(() => runOnnx(s, plan, backend), backend);
-  const onnxWins = o.ms < w.ms;
-  choices.set(plan.key, { session: onnxWins ? s : null, onnxMs: o.ms, wasmMs: w.ms });
-  if (!onnxWins) s.dispose();
-  backend.disposeData((onnxWins ? w : o).out.dataId);
-  return (onnxWins ? o : w).out;
+  choices.set(plan.key, { engine: best.engine, session: best.session, ms });
+  return best.out;
 }
 
 /** Depth of dispatched calls in progress: a convolution inside a gradient kernel's composition runs on wasm. */
