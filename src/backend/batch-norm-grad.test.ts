@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
+import { relativeError } from "../core/compare.js";
 import { createRng } from "../core/random.js";
 import { initBackend } from "./init.js";
 import { useStockGradients } from "./reduce-grads.js";
@@ -13,17 +14,6 @@ type Backend = "cpu" | "wasm";
 const rng = createRng(5);
 const random = (shape: number[], lo = -1, hi = 1): Float32Array =>
   Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.uniform(lo, hi));
-
-function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let diff = 0;
-  let scale = 1e-12;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs((a[i] as number) - (b[i] as number)));
-    scale = Math.max(scale, Math.abs(b[i] as number));
-  }
-  return diff / scale;
-}
 
 /** Runs `f` on `backend` with segkit's or the stock gradients; checks it frees every tensor and buffer it made. */
 async function on<T>(backend: Backend, stock: boolean, f: () => Promise<T>): Promise<T> {
@@ -106,7 +96,7 @@ describe("batch-norm gradient through tf.moments matches tfjs's stock gradient",
       for (const backend of ["cpu", "wasm"] as const) {
         const actual = await on(backend, false, () => bnGrads(c, values));
         expected.forEach((e, i) => {
-          const err = relError(actual[i] as Float32Array, e);
+          const err = relativeError(actual[i] as Float32Array, e);
           assert.ok(err < 1e-4, `${backend} gradient ${i}: relative error ${err}`);
         });
       }
@@ -143,7 +133,7 @@ describe("wasm Sum/Mean over leading axes and their gradients match cpu", () => 
         const expected = await on("cpu", true, run);
         const actual = await on("wasm", false, run);
         expected.forEach((e, i) => {
-          const err = relError(actual[i] as Float32Array, e);
+          const err = relativeError(actual[i] as Float32Array, e);
           assert.ok(err < 1e-4, `${i ? "gradient" : "value"}: relative error ${err}`);
         });
       });
@@ -219,11 +209,11 @@ describe("an Adam step of a small conv + batch-norm model matches the stock cpu 
       const actual = await on(backend, false, step);
       assert.ok(Math.abs(actual.loss - expected.loss) < 1e-5 * Math.abs(expected.loss), `${backend} loss`);
       expected.grads.forEach((g, i) => {
-        const err = relError(actual.grads[i] as Float32Array, g);
+        const err = relativeError(actual.grads[i] as Float32Array, g);
         assert.ok(err < 1e-4, `${backend} gradient ${i}: relative error ${err}`);
       });
       expected.weights.forEach((w, i) => {
-        const err = relError(actual.weights[i] as Float32Array, w);
+        const err = relativeError(actual.weights[i] as Float32Array, w);
         assert.ok(err < 1e-4, `${backend} updated weight ${i}: relative error ${err}`);
       });
     }

@@ -10,7 +10,7 @@ import { type Info, scoped, type WasmOps } from "./wasm-ops.js";
 
 type Conv2DInfo = tf.backend_util.Conv2DInfo;
 
-interface ConvAttrs {
+export interface ConvAttrs {
   strides: number | [number, number];
   pad: "same" | "valid" | number | tf.backend_util.ExplicitPadding;
   dataFormat?: "NHWC" | "NCHW";
@@ -20,7 +20,8 @@ interface ConvAttrs {
 
 type KernelArgs = Parameters<tf.KernelFunc>[0];
 
-function convInfo(xShape: number[], filterShape: number[], attrs: ConvAttrs, depthwise: boolean): Conv2DInfo {
+/** The geometry of a convolution; throws for what these kernels do not take (NCHW, dilation other than 1). */
+export function convInfo(xShape: number[], filterShape: number[], attrs: ConvAttrs, depthwise: boolean): Conv2DInfo {
   if (attrs.dataFormat === "NCHW") throw new Error("segkit wasm conv gradients support NHWC only");
   const info = tf.backend_util.computeConv2DInfo(
     xShape as [number, number, number, number],

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { after, afterEach, before, describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
+import { relativeError } from "../core/compare.js";
 import { createRng } from "../core/random.js";
 import { initBackend } from "./init.js";
 import { configureOnnxConv, type OnnxConvMode, onnxConvChoices, resetOnnxConv } from "./onnx-conv.js";
@@ -14,18 +15,6 @@ type Pad = "same" | "valid";
 const rng = createRng(7);
 const random = (shape: number[]): Float32Array =>
   Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.uniform(-1, 1));
-
-/** max |a - b| / max |b|: the error relative to the reference's scale. */
-function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let diff = 0;
-  let scale = 1e-12;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs((a[i] as number) - (b[i] as number)));
-    scale = Math.max(scale, Math.abs(b[i] as number));
-  }
-  return diff / scale;
-}
 
 /** Runs one kernel on `backend` from plain arrays and returns its values (and frees what it made). */
 async function runOn(
@@ -54,7 +43,7 @@ async function checkKernel(
   const expected = await runOn("cpu", kernel, inputs, attrs);
   const actual = await runOn("wasm", kernel, inputs, attrs);
   assert.equal(wasmBackend.numDataIds(), dataIds, `${kernel} leaks wasm buffers`);
-  const err = relError(actual, expected);
+  const err = relativeError(actual, expected);
   assert.ok(err < 1e-4, `${kernel} ${JSON.stringify(attrs)}: relative error ${err}`);
 }
 

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
+import { relativeError } from "../core/compare.js";
 import { createRng } from "../core/random.js";
 import { initBackend } from "./init.js";
 import { layoutKernels } from "./layout-kernels.js";
@@ -280,18 +281,6 @@ describe("Identity and Cast on wasm", () => {
   });
 });
 
-/** max |a - b| / max |b|: the error relative to the reference's scale. */
-function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let diff = 0;
-  let scale = 1e-12;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs((a[i] as number) - (b[i] as number)));
-    scale = Math.max(scale, Math.abs(b[i] as number));
-  }
-  return diff / scale;
-}
-
 describe("FusedBatchNorm on wasm", () => {
   const uniform = (shape: number[], lo: number, hi: number): Input => ({
     values: Float32Array.from({ length: size(shape) }, () => rng.uniform(lo, hi)),
@@ -331,7 +320,7 @@ describe("FusedBatchNorm on wasm", () => {
       const [expected] = await runOn("cpu", tf.FusedBatchNorm, inputs, attrs);
       const [actual] = await runOn("wasm", tf.FusedBatchNorm, inputs, attrs);
       assert.equal(wasmBackend().numDataIds(), dataIds, "leaks wasm buffers");
-      const err = relError(actual as Float32Array, expected as Float32Array);
+      const err = relativeError(actual as Float32Array, expected as Float32Array);
       assert.ok(err < 1e-5, `relative error ${err}`);
     });
   }

@@ -18,18 +18,14 @@ import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import onnxProto from "onnx-proto";
 import { valueInfo } from "../models/onnx.js";
 import { createSyncOnnxSession, onnxRuntimeAvailable, type SyncOnnxSession } from "../sam/runtime.js";
+import { type ConvAttrs, convInfo } from "./conv-grads.js";
 import type { Info } from "./wasm-ops.js";
 
 const { onnx } = onnxProto;
 type KernelArgs = Parameters<tf.KernelFunc>[0];
 type Conv2DInfo = tf.backend_util.Conv2DInfo;
 
-interface ConvAttrs {
-  strides: number | [number, number];
-  pad: "same" | "valid" | number | tf.backend_util.ExplicitPadding;
-  dataFormat?: string;
-  dilations?: number | [number, number];
-  dimRoundingMode?: "floor" | "round" | "ceil";
+interface Attrs extends ConvAttrs {
   activation?: string;
   filterShape?: [number, number, number, number];
   inputShape?: [number, number, number, number];
@@ -85,17 +81,13 @@ function encode(
   }).finish();
 }
 
-function convInfo(xShape: number[], filterShape: number[], a: ConvAttrs): Conv2DInfo | null {
-  if (a.dataFormat === "NCHW") return null;
-  const info = tf.backend_util.computeConv2DInfo(
-    xShape as [number, number, number, number],
-    filterShape as [number, number, number, number],
-    a.strides,
-    a.dilations ?? 1,
-    a.pad,
-    a.dimRoundingMode,
-  );
-  return info;
+/** The convolution's geometry, or null for what the graphs here do not take (NCHW, dilation other than 1). */
+function geometry(xShape: number[], filterShape: number[], a: ConvAttrs): Conv2DInfo | null {
+  try {
+    return convInfo(xShape, filterShape, a, false);
+  } catch {
+    return null;
+  }
 }
 
 /** ONNX pads [top, left, bottom, right] and the conv attributes shared by the three graphs. */
@@ -115,10 +107,10 @@ const signature = (name: string, info: Conv2DInfo, extra = "") =>
 
 function forwardPlan({ inputs, attrs }: KernelArgs): Plan | null {
   const { x, filter, bias, preluActivationWeights } = inputs as Record<string, Info | undefined>;
-  const a = attrs as unknown as ConvAttrs;
+  const a = attrs as unknown as Attrs;
   const activation = a.activation ?? "linear";
   if (!x || !filter || preluActivationWeights || (activation !== "linear" && activation !== "relu")) return null;
-  const info = convInfo(x.shape, filter.shape, a);
+  const info = geometry(x.shape, filter.shape, a);
   if (!info || (bias && bias.shape.length !== 1)) return null;
   const c = convAttributes(info);
   const feed: Record<string, Info> = bias ? { x, w: filter, b: bias } : { x, w: filter };
@@ -148,9 +140,9 @@ function forwardPlan({ inputs, attrs }: KernelArgs): Plan | null {
 
 function inputGradPlan({ inputs, attrs }: KernelArgs): Plan | null {
   const { dy, filter } = inputs as Record<string, Info>;
-  const a = attrs as unknown as ConvAttrs;
+  const a = attrs as unknown as Attrs;
   if (!dy || !filter || !a.inputShape) return null;
-  const info = convInfo(a.inputShape, filter.shape, a);
+  const info = geometry(a.inputShape, filter.shape, a);
   if (!info) return null;
   const c = convAttributes(info);
   const { top, left, bottom, right } = info.padInfo;
@@ -194,11 +186,10 @@ function inputGradPlan({ inputs, attrs }: KernelArgs): Plan | null {
 
 function filterGradPlan({ inputs, attrs }: KernelArgs): Plan | null {
   const { x, dy } = inputs as Record<string, Info>;
-  const a = attrs as unknown as ConvAttrs;
+  const a = attrs as unknown as Attrs;
   if (!x || !dy || !a.filterShape) return null;
-  const info = convInfo(x.shape, a.filterShape, a);
+  const info = geometry(x.shape, a.filterShape, a);
   if (!info) return null;
-  if (info.dilationHeight !== 1 || info.dilationWidth !== 1) return null; // dilated filter gradients stay on wasm
   const c = convAttributes(info);
   const [kh, kw] = a.filterShape;
   // the conv's output spans every filter offset the padded input allows: more than kh when `valid` leaves rows unread

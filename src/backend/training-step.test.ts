@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
+import { relativeError } from "../core/compare.js";
 import { createRng } from "../core/random.js";
 import { initBackend } from "./init.js";
 
@@ -96,26 +97,16 @@ async function trainStep(backend: "cpu" | "wasm", build: () => tf.LayersModel): 
   return result;
 }
 
-function relError(a: Float32Array, b: Float32Array): number {
-  let diff = 0;
-  let scale = 1e-12;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs((a[i] as number) - (b[i] as number)));
-    scale = Math.max(scale, Math.abs(b[i] as number));
-  }
-  return diff / scale;
-}
-
 async function assertSameStep(build: () => tf.LayersModel): Promise<void> {
   const cpu = await trainStep("cpu", build);
   const wasm = await trainStep("wasm", build);
   assert.ok(Math.abs(wasm.loss - cpu.loss) < 1e-5 * Math.abs(cpu.loss), `loss ${wasm.loss} vs ${cpu.loss}`);
   cpu.grads.forEach((g, i) => {
-    const err = relError(wasm.grads[i] as Float32Array, g);
+    const err = relativeError(wasm.grads[i] as Float32Array, g);
     assert.ok(err < 1e-3, `gradient ${i}: relative error ${err}`);
   });
   cpu.weights.forEach((w, i) => {
-    const err = relError(wasm.weights[i] as Float32Array, w);
+    const err = relativeError(wasm.weights[i] as Float32Array, w);
     assert.ok(err < 1e-5, `updated weight ${i}: relative error ${err}`);
   });
 }

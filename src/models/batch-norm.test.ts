@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend/init.js";
+import { relativeError } from "../core/compare.js";
 import { createRng } from "../core/random.js";
 import { BatchNormalization } from "./batch-norm.js";
 
@@ -12,13 +13,6 @@ const random = (shape: number[], scale = 1, shift = 0) =>
     Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => shift + scale * rng.uniform(-1, 1)),
     shape,
   );
-
-function relError(a: tf.Tensor, b: tf.Tensor): number {
-  return tf.tidy(() => {
-    const diff = tf.max(tf.abs(tf.sub(a, b))).dataSync()[0] as number;
-    return diff / Math.max(1e-12, tf.max(tf.abs(b)).dataSync()[0] as number);
-  });
-}
 
 /** Output, gradients (x, gamma, beta) of sum(y * r) and moving statistics after one training call. */
 function trainingStep(layer: tf.layers.Layer, x: tf.Tensor, r: tf.Tensor) {
@@ -63,7 +57,7 @@ for (const backend of ["cpu", "wasm"] as const) {
       const a = trainingStep(ours, x, r);
       const b = trainingStep(stock, x, r);
       for (const k of Object.keys(a) as (keyof typeof a)[]) {
-        const err = relError(a[k], b[k]);
+        const err = relativeError(a[k].dataSync(), b[k].dataSync());
         assert.ok(err < 1e-4, `${k}: relative error ${err}`);
       }
       tf.dispose([...Object.values(a), ...Object.values(b)]);
