@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "./init.js";
-import { configureOnnxConv, onnxConvChoices, resetOnnxConv } from "./onnx-conv.js";
+import { configureOnnxConv, MAX_TUNED_SIGNATURES, onnxConvChoices, resetOnnxConv } from "./onnx-conv.js";
 
 before(async () => {
   await initBackend({ backend: "wasm" });
@@ -54,6 +54,20 @@ describe("onnxruntime convolution dispatch (auto)", () => {
       ["dw"],
     );
     tf.dispose([x, dy, dw]);
+    resetOnnxConv();
+  });
+
+  it("remembers at most MAX_TUNED_SIGNATURES signatures, forgetting the oldest", () => {
+    configureOnnxConv({ mode: "onnx" });
+    const w = tf.ones([1, 1, 1, 1]) as tf.Tensor4D;
+    for (let width = 1; width <= MAX_TUNED_SIGNATURES + 2; width++) {
+      tf.tidy(() => tf.conv2d(tf.ones([1, 1, width, 1]) as tf.Tensor4D, w, 1, "valid"));
+    }
+    const keys = [...onnxConvChoices().keys()];
+    assert.equal(keys.length, MAX_TUNED_SIGNATURES);
+    assert.match(keys[0] as string, /^conv 1,1,3,1 /); // widths 1 and 2 forgotten
+    w.dispose();
+    configureOnnxConv({ mode: "auto" });
     resetOnnxConv();
   });
 

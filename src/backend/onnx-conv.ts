@@ -299,6 +299,18 @@ interface Choice {
 
 const choices = new Map<string, Choice>();
 
+/** Signatures remembered at most (each may hold a session): the oldest is forgotten first, e.g. across image sizes. */
+export const MAX_TUNED_SIGNATURES = 256;
+
+function remember(key: string, choice: Choice): void {
+  choices.set(key, choice);
+  for (const [old, c] of choices) {
+    if (choices.size <= MAX_TUNED_SIGNATURES) break;
+    c.session?.dispose();
+    choices.delete(old);
+  }
+}
+
 /** What the tuning chose, by call signature (for benchmarks and tests). */
 export function onnxConvChoices(): Map<string, Readonly<Choice>> {
   return choices;
@@ -360,7 +372,7 @@ function tune(plan: Plan, args: KernelArgs, wasm: tf.KernelFunc): Info {
     const name = preferred && names.includes(preferred) ? preferred : (names[0] as string);
     const s = session(plan.graphs[name] as () => Uint8Array);
     if (s) {
-      choices.set(plan.key, { engine: name, session: s, ms: {} });
+      remember(plan.key, { engine: name, session: s, ms: {} });
       return runOnnx(s, plan, backend);
     }
   }
@@ -378,7 +390,7 @@ function tune(plan: Plan, args: KernelArgs, wasm: tf.KernelFunc): Info {
     backend.disposeData(loser.out.dataId);
     best = winner;
   }
-  choices.set(plan.key, { engine: best.engine, session: best.session, ms });
+  remember(plan.key, { engine: best.engine, session: best.session, ms });
   return best.out;
 }
 
