@@ -3,13 +3,14 @@
  * The wasm backend's XNNPACK kernels run 128-bit SIMD without FMA; onnxruntime-node runs AVX2/AVX-512 code, and on
  * deep layers (many channels, small maps) and strided gradients it is 2-9x faster. On wide shallow layers (128x128
  * maps, 16-32 channels), which are memory-bound, wasm is as fast or faster. So each kernel call signature (kernel,
- * shapes, attributes) is tuned once: its first call runs both engines, times them, keeps the faster for the rest of
- * the process (results agree to float32 rounding, ~1e-6 relative).
+ * shapes, attributes) is tuned once: its first call runs wasm and each candidate graph, times them, and keeps the
+ * fastest for the rest of the process (results agree to float32 rounding, ~1e-6 relative).
  *
  * Each onnxruntime graph takes and returns NHWC tensors (tfjs's layout), transposing to ONNX's NCHW inside:
  *   Conv2D / FusedConv2D (linear or relu, optional bias): Conv;
  *   Conv2DBackpropInput (also conv2dTranspose's forward): ConvTranspose with the forward pads and output_padding;
- *   Conv2DBackpropFilter: a Conv of x as [Ci, N, H, W] with dy as the filter [Co, N, Ho, Wo], dilation = stride.
+ *   Conv2DBackpropFilter: a Conv of x as [Ci, N, H, W] with dy as the filter [Co, N, Ho, Wo], dilation = stride;
+ *     or tap by tap, a Slice and a Gemm per filter tap, all NHWC ("taps", usually the faster).
  * Inputs and outputs are copied between the wasm heap and onnxruntime (about 1 ms per 8 MB; the tuning counts it).
  * Synchronous (tfjs kernels cannot await): onnxruntime-node's native binding, see `createSyncOnnxSession`.
  */
