@@ -350,11 +350,18 @@ function runOnnx(session: SyncOnnxSession, plan: Plan, backend: BackendWasm): In
   return out;
 }
 
+/** The faster of two timed calls after a warm-up call (first-call setup: operator creation, weight packing). */
 function timed(f: () => Info, backend: BackendWasm): { out: Info; ms: number } {
-  backend.disposeData(f().dataId); // warm: first-call setup (operator creation, weight packing)
-  const start = performance.now();
-  const out = f();
-  return { out, ms: performance.now() - start };
+  backend.disposeData(f().dataId);
+  let ms = Number.POSITIVE_INFINITY;
+  let out: Info | undefined;
+  for (let k = 0; k < 2; k++) {
+    if (out) backend.disposeData(out.dataId);
+    const start = performance.now();
+    out = f();
+    ms = Math.min(ms, performance.now() - start);
+  }
+  return { out: out as Info, ms };
 }
 
 function session(build: () => Uint8Array): SyncOnnxSession | null {
