@@ -161,4 +161,41 @@ export {
 } from "./models/registry.js";
 export { encoderLayers, freezeEncoder, loadEncoderWeights } from "./models/weights.js";
 
+// train: the fit loop (Keras-style fit with checkpoints, resume, early stopping), its config, schedules and model card
+export { type ModelCard, modelCard } from "./train/card.js";
+export { CHECKPOINT_FILES, checkpointDir } from "./train/checkpoint.js";
+export { autoClassWeights, medianFrequencyWeights } from "./train/class-weights.js";
+export {
+  DEFAULT_TRAIN_CONFIG,
+  MONITORS,
+  type Monitor,
+  monitorMode,
+  type OptimizerConfig,
+  type ResolvedTrainConfig,
+  type ScheduleConfig,
+  type TrainConfig,
+  validateTrainConfig,
+} from "./train/config.js";
+export {
+  type EvaluateModelOptions,
+  evaluateModel,
+  type FitOptions,
+  type FitProgress,
+  type FitSummary,
+  fit,
+  type ModelScores,
+  type StopReason,
+  type TrainState,
+} from "./train/fit.js";
+export { type EpochMetrics, formatEpochLine } from "./train/metrics.js";
+export { type FitReporterOptions, fitReporter, type ProgressBar } from "./train/progress.js";
+export {
+  initialScheduleState,
+  learningRate,
+  type MonitorState,
+  type ScheduleState,
+  stepSchedule,
+} from "./train/schedule.js";
+export { seedWeights } from "./train/seed.js";
+
 export { VERSION } from "./version.js";

@@ -1,0 +1,133 @@
+import { z } from "zod";
+import { SegkitError } from "../core/errors.js";
+import { createLoss, type LossConfig } from "../losses/registry.js";
+import { MODEL_ARCHS, type ModelArch } from "../models/registry.js";
+
+/**
+ * The training configuration: one zod schema, `DEFAULT_TRAIN_CONFIG`, and `validateTrainConfig`, which merges the
+ * defaults into a copy and throws a `SegkitError` naming every bad field (the user's object is never modified).
+ * A string where an object with a `name` is expected is shorthand for that name with default options:
+ * `optimizer: "sgd"` is `{ name: "sgd" }`, `schedule: "cosine"` is `{ name: "cosine" }`.
+ *
+ * Conventions (PyTorch's unless said otherwise):
+ * - `epochs` counts passes over the training set; epochs are numbered from 1 in reports and `metrics.jsonl`.
+ * - optimizer `weightDecay` is L2 added to the gradient (`grad += weightDecay * w` for every trainable weight, as
+ *   `torch.optim.SGD/Adam(weight_decay=...)`), not AdamW's decoupled decay. Adam's `epsilon` defaults to Keras's 1e-7.
+ * - the learning rate is set once per epoch by `schedule` (see `schedule.ts` for the formulas).
+ * - `monitor` is the metric that picks `best/`, drives the `plateau` schedule and early stopping; `mode` "auto" is
+ *   "min" for losses and "max" otherwise. An improvement is a change of more than `minDelta` in that direction.
+ * - `classWeights` multiply the cross-entropy terms of `loss` (PyTorch `CrossEntropyLoss(weight=...)`): explicit,
+ *   one per class, or "auto" = median-frequency balancing on the training set (see `class-weights.ts`).
+ * - `model.options.numClasses` defaults to the dataset's class count (set 1 for a binary dataset's sigmoid head);
+ *   `model.options.inputSize` is `inputSize`.
+ */
+
+const posInt = z.number().int().min(1);
+const nonNegative = z.number().min(0);
+const named = (v: unknown) => (typeof v === "string" ? { name: v } : v);
+
+const adamSchema = z.strictObject({
+  name: z.literal("adam"),
+  lr: z.number().positive().default(1e-3),
+  beta1: z.number().min(0).lt(1).default(0.9),
+  beta2: z.number().min(0).lt(1).default(0.999),
+  epsilon: z.number().positive().default(1e-7),
+  weightDecay: nonNegative.default(0),
+});
+const sgdSchema = z.strictObject({
+  name: z.literal("sgd"),
+  lr: z.number().positive().default(0.01),
+  momentum: z.number().min(0).lt(1).default(0.9),
+  nesterov: z.boolean().default(false),
+  weightDecay: nonNegative.default(0),
+});
+const optimizerSchema = z.preprocess(named, z.discriminatedUnion("name", [adamSchema, sgdSchema]));
+
+const scheduleSchema = z.preprocess(
+  named,
+  z.discriminatedUnion("name", [
+    z.strictObject({ name: z.literal("constant") }),
+    /** lr * gamma^floor(epochIndex / every) (PyTorch StepLR). */
+    z.strictObject({ name: z.literal("step"), every: posInt.default(10), gamma: z.number().gt(0).max(1).default(0.1) }),
+    /** minLr + (lr - minLr) (1 + cos(pi * epochIndex / epochs)) / 2 (PyTorch CosineAnnealingLR, T_max = epochs). */
+    z.strictObject({ name: z.literal("cosine"), minLr: nonNegative.default(0) }),
+    /** lr * factor after more than `patience` epochs without improvement of the monitor (PyTorch ReduceLROnPlateau). */
+    z.strictObject({
+      name: z.literal("plateau"),
+      patience: z.number().int().min(0).default(5),
+      factor: z.number().gt(0).lt(1).default(0.1),
+      minLr: nonNegative.default(0),
+    }),
+  ]),
+);
+
+export const MONITORS = ["val/miou", "val/loss", "val/pixelAccuracy", "train/loss"] as const;
+export type Monitor = (typeof MONITORS)[number];
+
+const lossSchema = z.custom<LossConfig>().superRefine((loss, ctx) => {
+  try {
+    createLoss(loss);
+  } catch (err) {
+    ctx.addIssue({ code: "custom", message: err instanceof Error ? err.message : String(err) });
+  }
+});
+
+const trainConfigSchema = z.strictObject({
+  model: z
+    .strictObject({
+      arch: z.enum(MODEL_ARCHS as [ModelArch, ...ModelArch[]]).default("unet"),
+      /** The architecture's options (see `createModel`); checked when the model is built. */
+      options: z.record(z.string(), z.unknown()).default({}),
+    })
+    .default({ arch: "unet", options: {} }),
+  loss: lossSchema.default("ce"),
+  optimizer: optimizerSchema.prefault({ name: "adam" }),
+  schedule: scheduleSchema.prefault({ name: "constant" }),
+  batchSize: posInt.default(8),
+  epochs: posInt.default(20),
+  /** [height, width] of the model input; samples are resized to it. */
+  inputSize: z.tuple([posInt, posInt]).default([128, 128]),
+  augment: z.boolean().default(true),
+  classWeights: z
+    .union([z.literal("auto"), z.array(nonNegative).min(1)])
+    .nullable()
+    .default(null),
+  /** Seeds the initial weights, the shuffle of every epoch and the augmentation draws. */
+  seed: z.number().int().min(0).max(0xffffffff).default(0),
+  monitor: z.enum(MONITORS).default("val/miou"),
+  mode: z.enum(["auto", "min", "max"]).default("auto"),
+  minDelta: nonNegative.default(0),
+  /** Stop after `patience` epochs in a row without improvement of the monitor (Keras EarlyStopping); null: never. */
+  earlyStopping: z.strictObject({ patience: posInt }).nullable().default(null),
+});
+
+type AdamInput = z.input<typeof adamSchema>;
+type SgdInput = z.input<typeof sgdSchema>;
+type ScheduleInput = z.input<(typeof scheduleSchema)["out"]>;
+
+/** What a user writes: every field optional. */
+export type TrainConfig = Omit<z.input<typeof trainConfigSchema>, "optimizer" | "schedule" | "loss"> & {
+  optimizer?: AdamInput | SgdInput | AdamInput["name"] | SgdInput["name"];
+  schedule?: ScheduleInput | ScheduleInput["name"];
+  loss?: LossConfig;
+};
+/** A validated configuration with every default filled in. */
+export type ResolvedTrainConfig = z.output<typeof trainConfigSchema>;
+export type OptimizerConfig = ResolvedTrainConfig["optimizer"];
+export type ScheduleConfig = ResolvedTrainConfig["schedule"];
+
+/** Parses `config`: a new object with every default filled in, or a `SegkitError` naming each bad field. */
+export function validateTrainConfig(config: TrainConfig = {}): ResolvedTrainConfig {
+  const parsed = trainConfigSchema.safeParse(config);
+  if (parsed.success) return structuredClone(parsed.data);
+  const problems = parsed.error.issues.map((i) => (i.path.length ? `${i.path.join(".")}: ${i.message}` : i.message));
+  throw new SegkitError(`training config: ${problems.join("; ")}`);
+}
+
+export const DEFAULT_TRAIN_CONFIG: Readonly<ResolvedTrainConfig> = Object.freeze(validateTrainConfig({}));
+
+/** The direction in which `config.monitor` improves. */
+export function monitorMode(config: Pick<ResolvedTrainConfig, "monitor" | "mode">): "min" | "max" {
+  if (config.mode !== "auto") return config.mode;
+  return config.monitor.endsWith("loss") ? "min" : "max";
+}

@@ -1,0 +1,463 @@
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import { withWasmMemoryGuard } from "../backend/memory.js";
+import { SegkitError } from "../core/errors.js";
+import type { Dataset, SkippedSample } from "../data/dataset.js";
+import { type Batch, batches } from "../data/loader.js";
+import { writeFileAtomic } from "../io/fs.js";
+import type { LossFn } from "../losses/losses.js";
+import { createLoss } from "../losses/registry.js";
+import { ConfusionMatrix } from "../metrics/confusion.js";
+import { datasetScores } from "../metrics/reduce.js";
+import { loadModel } from "../models/io.js";
+import { tensorToLabels } from "../models/labels.js";
+import { createModel, type ModelArch } from "../models/registry.js";
+import { modelCard, monitorValue } from "./card.js";
+import { checkpointDir, loadOptimizerState, readJson, writeCheckpoint } from "./checkpoint.js";
+import { autoClassWeights } from "./class-weights.js";
+import { monitorMode, type ResolvedTrainConfig, type TrainConfig, validateTrainConfig } from "./config.js";
+import { resolveLossConfig } from "./loss-config.js";
+import { type EpochMetrics, metricsLine, reviveMetrics } from "./metrics.js";
+import { createOptimizer, type TrainOptimizer } from "./optimizer.js";
+import {
+  INITIAL_MONITOR_STATE,
+  initialScheduleState,
+  learningRate,
+  type MonitorState,
+  type ScheduleState,
+  shouldStopEarly,
+  stepSchedule,
+  updateMonitor,
+} from "./schedule.js";
+import { seedWeights } from "./seed.js";
+
+/**
+ * The training loop, as Keras `model.fit` with callbacks (ModelCheckpoint on `last` and `best`, EarlyStopping,
+ * a learning-rate scheduler, CSVLogger) or a segmentation_models_pytorch training script would write it.
+ *
+ * Run directory `outDir`:
+ *   metrics.jsonl   one `EpochMetrics` per line (rewritten atomically each epoch, so never a partial line)
+ *   last/           checkpoint after every epoch      } model, optimizer state, train-state.json, card.json
+ *   best/           checkpoint of the best epoch      } (see checkpoint.ts; each swapped in atomically)
+ *
+ * Reproducibility: with the same config (seed included), datasets and backend, a run gives the same weights
+ * whether it runs straight through or is killed and resumed from `last/`: initial weights are drawn from the seed
+ * (`seedWeights`), each epoch's shuffle and augmentation from (seed, epoch), and a checkpoint restores the weights,
+ * the optimizer slots and scalars, the schedule and the monitor. Not covered: dropout (tfjs draws its masks from
+ * Math.random), and a change of engine between processes (see the README: the wasm backend times each convolution
+ * on two engines and keeps the faster, whose float results differ in the last bits).
+ *
+ * Call `initBackend()` before `fit` (the backend is the caller's choice).
+ */
+
+export interface FitProgress {
+  phase: "train" | "val";
+  /** From 1. */
+  epoch: number;
+  epochs: number;
+  /** Images done in this phase of this epoch, of `total`. */
+  done: number;
+  total: number;
+  /** Mean loss of the phase so far. */
+  loss: number;
+}
+
+export interface FitOptions {
+  /** The run directory (created if needed). */
+  outDir: string;
+  /** Continue the run in `outDir` from its `last/` checkpoint. */
+  resume?: boolean;
+  /** Start a new run even if `outDir` holds one (its checkpoints and metrics are replaced). */
+  overwrite?: boolean;
+  /** After each epoch, once its checkpoints are written. */
+  onEpoch?: (metrics: EpochMetrics, state: { improved: boolean; best: EpochMetrics | null }) => void | Promise<void>;
+  /** After each batch of training and of validation. */
+  onProgress?: (progress: FitProgress) => void;
+  /** Samples that fail to load (left out of their batch). */
+  onSkip?: (skip: SkippedSample) => void;
+  /** Aborting stops at the next batch; the unfinished epoch is dropped (`last/` stays at the previous one). */
+  signal?: AbortSignal;
+}
+
+export type StopReason = "completed" | "early-stopping" | "aborted";
+
+export interface FitSummary {
+  outDir: string;
+  /** Epochs completed (including those of the run that was resumed). */
+  epochs: number;
+  /** The epoch (from 1) with the best monitored value, 0 if none; its metrics; its checkpoint. */
+  bestEpoch: number;
+  best: EpochMetrics | null;
+  monitor: ResolvedTrainConfig["monitor"];
+  mode: "min" | "max";
+  history: EpochMetrics[];
+  stopReason: StopReason;
+  /** The epoch the run resumed after (0 for a fresh run). */
+  resumedFrom: number;
+  checkpoints: { last: string | null; best: string | null };
+  /** The class weights trained with ("auto" resolved), or null. */
+  classWeights: number[] | null;
+}
+
+/** `train-state.json`: everything besides weights and optimizer slots that a resumed run needs. */
+export interface TrainState {
+  format: "segkit-train-state";
+  config: ResolvedTrainConfig;
+  classWeights: number[] | null;
+  /** Epochs completed. */
+  epoch: number;
+  schedule: ScheduleState;
+  monitor: MonitorState;
+  history: EpochMetrics[];
+}
+
+const STATE_FILE = "train-state.json";
+
+/** Trains a model on `train`, validating on `val` after each epoch; see the module comment. */
+export async function fit(train: Dataset, val: Dataset, config: TrainConfig, options: FitOptions): Promise<FitSummary> {
+  const cfg = validateTrainConfig(config);
+  const mode = monitorMode(cfg);
+  const { outDir } = options;
+  checkDatasets(train, val);
+  const C = train.classNames.length;
+
+  // 1. where we start: a fresh run, or the state of last/
+  const lastDir = await checkpointDir(outDir, "last");
+  if (options.resume && !lastDir) {
+    throw new SegkitError("no checkpoint to resume from (last/ is missing)", {
+      file: outDir,
+      hint: "run without resume to start training",
+    });
+  }
+  if (!options.resume && lastDir && !options.overwrite) {
+    throw new SegkitError("already holds a training run", {
+      file: outDir,
+      hint: "resume it, pass overwrite to start again, or choose another directory",
+    });
+  }
+  const saved = options.resume && lastDir ? await readState(join(lastDir, STATE_FILE), cfg) : null;
+  if (!options.resume) {
+    for (const name of ["last", "best", ".last.old", ".best.old", "metrics.jsonl"]) {
+      await rm(join(outDir, name), { recursive: true, force: true });
+    }
+  }
+
+  // 2. class weights, loss, model, optimizer
+  const classWeights = saved ? saved.classWeights : await resolveClassWeights(cfg, train, options.onSkip);
+  const loss = createLoss(resolveLossConfig(cfg.loss, train.ignoreIndex, classWeights));
+  const model = lastDir && saved ? await loadModel(lastDir) : buildModel(cfg, C);
+  const optimizer = createOptimizer(cfg.optimizer);
+  try {
+    if (lastDir && saved) await loadOptimizerState(lastDir, optimizer);
+    let schedule = saved?.schedule ?? initialScheduleState(cfg.optimizer.lr);
+    let monitor = saved?.monitor ?? { ...INITIAL_MONITOR_STATE };
+    const history = saved ? [...saved.history] : [];
+    const resumedFrom = saved?.epoch ?? 0;
+    // metrics.jsonl may hold an epoch newer than last/ (a kill between the two writes): keep it in step
+    await writeFileAtomic(join(outDir, "metrics.jsonl"), history.map((m) => `${metricsLine(m)}\n`).join(""));
+
+    // 3. the epochs
+    let stopReason: StopReason = "completed";
+    let lastPath: string | null = lastDir;
+    let bestPath: string | null = saved ? await checkpointDir(outDir, "best") : null;
+    for (let epoch = resumedFrom + 1; epoch <= cfg.epochs; epoch++) {
+      if (shouldStopEarly(monitor, cfg.earlyStopping?.patience ?? null)) {
+        stopReason = "early-stopping";
+        break;
+      }
+      const started = performance.now();
+      const lr = learningRate(cfg.schedule, cfg.optimizer.lr, epoch - 1, cfg.epochs, schedule);
+      optimizer.setLearningRate(lr);
+      const trained = await trainEpoch(model, optimizer, loss, train, cfg, epoch, options);
+      if (trained === null) {
+        stopReason = "aborted";
+        break;
+      }
+      const scores = await scoreModel(
+        model,
+        val,
+        {
+          inputSize: cfg.inputSize,
+          batchSize: cfg.batchSize,
+          loss,
+          ...(options.onSkip ? { onSkip: options.onSkip } : {}),
+        },
+        {
+          ...(options.signal ? { signal: options.signal } : {}),
+          onProgress: (done, loss) =>
+            options.onProgress?.({ phase: "val", epoch, epochs: cfg.epochs, done, total: val.length, loss }),
+        },
+      );
+      if (scores === null) {
+        stopReason = "aborted";
+        break;
+      }
+      const metrics: EpochMetrics = {
+        epoch,
+        lr,
+        "train/loss": trained.loss,
+        "val/loss": scores.loss,
+        "val/miou": scores.miou,
+        "val/pixelAccuracy": scores.pixelAccuracy,
+        "val/iou": scores.iou,
+        "train/imagesPerSecond": trained.imagesPerSecond,
+        seconds: (performance.now() - started) / 1000,
+      };
+      history.push(metrics);
+      const value = monitorValue(metrics, cfg.monitor);
+      monitor = updateMonitor(monitor, value, epoch, mode, cfg.minDelta);
+      schedule = stepSchedule(cfg.schedule, schedule, value, epoch, mode, cfg.minDelta);
+      const improved = monitor.bestEpoch === epoch;
+      const best = history.find((m) => m.epoch === monitor.bestEpoch) ?? null;
+
+      // 4. the record and the checkpoints
+      await writeFileAtomic(join(outDir, "metrics.jsonl"), history.map((m) => `${metricsLine(m)}\n`).join(""));
+      const state: TrainState = {
+        format: "segkit-train-state",
+        config: cfg,
+        classWeights,
+        epoch,
+        schedule,
+        monitor,
+        history,
+      };
+      const card = modelCard({ model, train, val, config: cfg, classWeights, mode, epoch, metrics, best });
+      const files = { [STATE_FILE]: state, "card.json": card };
+      // best/ before last/: a kill between the two leaves last/ one epoch behind, and resuming redoes that epoch
+      if (improved) bestPath = await writeCheckpoint(outDir, "best", model, optimizer, files);
+      lastPath = await writeCheckpoint(outDir, "last", model, optimizer, files);
+      await options.onEpoch?.(metrics, { improved, best });
+    }
+    return {
+      outDir,
+      epochs: history.length,
+      bestEpoch: monitor.bestEpoch,
+      best: history.find((m) => m.epoch === monitor.bestEpoch) ?? null,
+      monitor: cfg.monitor,
+      mode,
+      history,
+      stopReason,
+      resumedFrom,
+      checkpoints: { last: lastPath, best: bestPath },
+      classWeights,
+    };
+  } finally {
+    optimizer.dispose();
+    model.dispose();
+  }
+}
+
+function checkDatasets(train: Dataset, val: Dataset): void {
+  if (train.length === 0 || val.length === 0) {
+    throw new SegkitError(`fit needs samples to train and validate on (train ${train.length}, val ${val.length})`);
+  }
+  if (train.classNames.join("\n") !== val.classNames.join("\n") || train.ignoreIndex !== val.ignoreIndex) {
+    throw new SegkitError(
+      `train and val datasets differ in classes or ignore index: [${train.classNames}] / ${train.ignoreIndex} vs ` +
+        `[${val.classNames}] / ${val.ignoreIndex}`,
+    );
+  }
+}
+
+/** The model of a fresh run: the config's architecture and options, with the input size and the class count. */
+function buildModel(cfg: ResolvedTrainConfig, numClasses: number): tf.LayersModel {
+  const given = cfg.model.options;
+  const size = given.inputSize as unknown;
+  if (size !== undefined && JSON.stringify(size) !== JSON.stringify(cfg.inputSize)) {
+    throw new SegkitError(
+      `training config: model.options.inputSize ${JSON.stringify(size)} differs from inputSize ` +
+        `${JSON.stringify(cfg.inputSize)}; set inputSize only`,
+    );
+  }
+  const classes = (given.numClasses as number | undefined) ?? numClasses;
+  if (classes !== numClasses && !(classes === 1 && numClasses === 2)) {
+    throw new SegkitError(
+      `training config: model.options.numClasses is ${classes} but the dataset has ${numClasses} classes`,
+      { hint: "leave numClasses out (or 1 for a binary dataset's sigmoid head)" },
+    );
+  }
+  const options = { ...given, numClasses: classes, inputSize: [...cfg.inputSize] };
+  const model = createModel(cfg.model.arch as ModelArch, options as never);
+  seedWeights(model, cfg.seed);
+  return model;
+}
+
+async function resolveClassWeights(
+  cfg: ResolvedTrainConfig,
+  train: Dataset,
+  onSkip?: (skip: SkippedSample) => void,
+): Promise<number[] | null> {
+  if (cfg.classWeights === null) return null;
+  if (cfg.classWeights === "auto") return autoClassWeights(train, onSkip);
+  if (cfg.classWeights.length !== train.classNames.length) {
+    throw new SegkitError(
+      `training config: classWeights has ${cfg.classWeights.length} values for ${train.classNames.length} classes ` +
+        `(${train.classNames.join(", ")})`,
+    );
+  }
+  return [...cfg.classWeights];
+}
+
+/** Reads a saved train state and checks that `cfg` may continue it (only epochs and early stopping may change). */
+async function readState(file: string, cfg: ResolvedTrainConfig): Promise<TrainState> {
+  const raw = await readJson<TrainState>(file);
+  if (raw.format !== "segkit-train-state") throw new SegkitError("not a segkit training state", { file });
+  const comparable = (c: ResolvedTrainConfig) => ({ ...c, epochs: 0, earlyStopping: null });
+  const a = comparable(raw.config) as Record<string, unknown>;
+  const b = comparable(cfg) as Record<string, unknown>;
+  const changed = Object.keys({ ...a, ...b }).filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
+  if (changed.length > 0) {
+    throw new SegkitError(`cannot resume with a different ${changed.join(", ")} than the run was started with`, {
+      file,
+      hint: "only epochs and earlyStopping may change on resume",
+    });
+  }
+  const history = (raw.history as unknown as Record<string, unknown>[]).map(reviveMetrics);
+  return { ...raw, history };
+}
+
+/** Batch tensors: images float32 [B, H, W, 3] 0..255, labels int32 [B, H, W]. The caller disposes them. */
+function batchTensors(batch: Batch): [tf.Tensor4D, tf.Tensor3D] {
+  const { size, height, width } = batch;
+  return [
+    tf.tensor4d(Float32Array.from(batch.images), [size, height, width, 3]),
+    tf.tensor3d(Int32Array.from(batch.masks), [size, height, width], "int32"),
+  ];
+}
+
+async function trainEpoch(
+  model: tf.LayersModel,
+  optimizer: TrainOptimizer,
+  loss: LossFn,
+  train: Dataset,
+  cfg: ResolvedTrainConfig,
+  epoch: number,
+  options: FitOptions,
+): Promise<{ loss: number; imagesPerSecond: number } | null> {
+  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const ctx = { what: "training step", batchSize: cfg.batchSize, inputSize: cfg.inputSize };
+  const started = performance.now();
+  let sum = 0;
+  let done = 0;
+  const stream = batches(train, {
+    size: cfg.inputSize,
+    batchSize: cfg.batchSize,
+    shuffle: true,
+    seed: cfg.seed,
+    epoch,
+    augment: cfg.augment,
+    ...(options.onSkip ? { onSkip: options.onSkip } : {}),
+  });
+  for await (const batch of stream) {
+    if (options.signal?.aborted) return null;
+    const [x, y] = batchTensors(batch);
+    let value: number;
+    try {
+      value = await withWasmMemoryGuard(ctx, async () => {
+        const cost = optimizer.step(() => loss(y, model.apply(x, { training: true }) as tf.Tensor), vars);
+        try {
+          return (await cost.data())[0] as number;
+        } finally {
+          cost.dispose();
+        }
+      });
+    } finally {
+      tf.dispose([x, y]);
+    }
+    if (!Number.isFinite(value)) {
+      throw new SegkitError(`the training loss became ${value} in epoch ${epoch} (batch ${batch.ids.join(", ")})`, {
+        hint: "lower the learning rate",
+      });
+    }
+    sum += value * batch.size;
+    done += batch.size;
+    options.onProgress?.({ phase: "train", epoch, epochs: cfg.epochs, done, total: train.length, loss: sum / done });
+  }
+  if (options.signal?.aborted) return null;
+  return { loss: done > 0 ? sum / done : Number.NaN, imagesPerSecond: done / ((performance.now() - started) / 1000) };
+}
+
+/** Scores of a model on a dataset, as `fit` validates: `loss` (NaN without a loss), mIoU, pixel accuracy, IoU per class. */
+export interface ModelScores {
+  loss: number;
+  miou: number;
+  pixelAccuracy: number;
+  /** Index = class; NaN for a class absent from truth and prediction. */
+  iou: number[];
+}
+
+export interface EvaluateModelOptions {
+  /** [height, width] the samples are resized to (the model's input size). */
+  inputSize: readonly [number, number];
+  batchSize?: number;
+  /** Also report this loss (the mean over batches weighted by batch size). */
+  loss?: LossFn;
+  onSkip?: (skip: SkippedSample) => void;
+}
+
+/**
+ * Scores `model` on `ds` at the model's input size (masks resized nearest, the ignore index not scored), from
+ * one confusion matrix over the dataset (`datasetScores`), with the model in inference mode.
+ */
+export async function evaluateModel(
+  model: tf.LayersModel,
+  ds: Dataset,
+  options: EvaluateModelOptions,
+): Promise<ModelScores> {
+  return (await scoreModel(model, ds, options, {})) as ModelScores;
+}
+
+/** `evaluateModel`, with progress and abort (null when aborted). */
+async function scoreModel(
+  model: tf.LayersModel,
+  ds: Dataset,
+  options: EvaluateModelOptions,
+  run: { signal?: AbortSignal; onProgress?: (done: number, loss: number) => void },
+): Promise<ModelScores | null> {
+  const cm = new ConfusionMatrix(ds.classNames.length, { ignoreIndex: ds.ignoreIndex });
+  const batchSize = options.batchSize ?? 8;
+  const ctx = { what: "validation step", batchSize, inputSize: options.inputSize };
+  const { loss } = options;
+  let sum = 0;
+  let done = 0;
+  const stream = batches(ds, {
+    size: options.inputSize,
+    batchSize,
+    ...(options.onSkip ? { onSkip: options.onSkip } : {}),
+  });
+  for await (const batch of stream) {
+    if (run.signal?.aborted) return null;
+    const [x, y] = batchTensors(batch);
+    try {
+      const [value, labels] = await withWasmMemoryGuard(ctx, async () => {
+        const logits = tf.tidy(() => model.apply(x, { training: false }) as tf.Tensor);
+        try {
+          let v = Number.NaN;
+          if (loss) {
+            const cost = loss(y, logits);
+            v = (await cost.data())[0] as number;
+            cost.dispose();
+          }
+          // one logit channel: the logit's sign (sigmoid >= 0.5)
+          return [v, await tensorToLabels(logits, { threshold: 0 })] as const;
+        } finally {
+          logits.dispose();
+        }
+      });
+      cm.update(batch.masks, labels, undefined, `batch ${batch.ids.join(", ")}`);
+      sum += value * batch.size;
+      done += batch.size;
+    } finally {
+      tf.dispose([x, y]);
+    }
+    run.onProgress?.(done, sum / done);
+  }
+  const scores = datasetScores(cm);
+  return {
+    loss: done > 0 ? sum / done : Number.NaN,
+    miou: scores.meanIoU,
+    pixelAccuracy: scores.pixelAccuracy,
+    iou: scores.perClass.iou,
+  };
+}
