@@ -3,7 +3,14 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "./init.js";
-import { configureOnnxConv, MAX_TUNED_SIGNATURES, onnxConvChoices, resetOnnxConv } from "./onnx-conv.js";
+import {
+  configureOnnxConv,
+  MAX_TUNED_SIGNATURES,
+  onnxConvChoices,
+  onnxConvEngines,
+  pinOnnxConvEngines,
+  resetOnnxConv,
+} from "./onnx-conv.js";
 
 before(async () => {
   await initBackend({ backend: "wasm" });
@@ -68,6 +75,33 @@ describe("onnxruntime convolution dispatch (auto)", () => {
     assert.match(keys[0] as string, /^conv 1,1,3,1 /); // widths 1 and 2 forgotten
     w.dispose();
     configureOnnxConv({ mode: "auto" });
+    resetOnnxConv();
+  });
+
+  it("uses pinned engines without timing, so another process can repeat a run's arithmetic", () => {
+    const x = tf.randomNormal([1, 8, 8, 2]) as tf.Tensor4D;
+    const w = tf.randomNormal([3, 3, 2, 2]) as tf.Tensor4D;
+    tf.tidy(() => tf.conv2d(x, w, 1, "same"));
+    const tuned = onnxConvEngines();
+    const [key, engine] = Object.entries(tuned)[0] as [string, string];
+    assert.deepEqual(Object.keys(tuned), [key]);
+    for (const pin of ["wasm", "conv", engine]) {
+      resetOnnxConv();
+      pinOnnxConvEngines({ [key]: pin });
+      const y = tf.conv2d(x, w, 1, "same");
+      const choice = onnxConvChoices().get(key);
+      assert.equal(choice?.engine, pin);
+      assert.deepEqual(choice?.ms, {}, "a pinned signature is not timed");
+      assert.equal(Boolean(choice?.session), pin !== "wasm");
+      assert.deepEqual(onnxConvEngines(), { [key]: pin });
+      y.dispose();
+    }
+    // a pin naming a graph the signature lacks is ignored: the signature is timed as usual
+    resetOnnxConv();
+    pinOnnxConvEngines({ [key]: "no-such-graph" });
+    tf.tidy(() => tf.conv2d(x, w, 1, "same"));
+    assert.deepEqual(Object.keys(onnxConvChoices().get(key)?.ms ?? {}).sort(), ["conv", "wasm"]);
+    tf.dispose([x, w]);
     resetOnnxConv();
   });
 

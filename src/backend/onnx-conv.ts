@@ -334,10 +334,36 @@ export function configureOnnxConv(options: { threads?: number; mode?: OnnxConvMo
   if (options.mode !== undefined || options.graph !== undefined) preferred = options.graph;
 }
 
-/** Frees every onnxruntime session and forgets the tuning (as after a change of mode). */
+/** Frees every onnxruntime session and forgets the tuning and the pinned engines (as after a change of mode). */
 export function resetOnnxConv(): void {
   for (const c of choices.values()) c.session?.dispose();
   choices.clear();
+  pinned.clear();
+}
+
+/**
+ * Engines chosen so far, by call signature: what `pinOnnxConvEngines` takes back. The engines give float results
+ * that differ in the last bits, so a process that must reproduce another's arithmetic exactly (a resumed training
+ * run) pins the engines that process chose instead of timing again.
+ */
+export function onnxConvEngines(): Record<string, string> {
+  const pins = Object.fromEntries(pinned);
+  for (const [key, c] of choices) pins[key] = c.engine;
+  return pins;
+}
+
+/** Signatures whose engine is given, not timed (see `onnxConvEngines`). */
+const pinned = new Map<string, string>();
+
+/** Uses `engines` (from `onnxConvEngines`) for those signatures instead of timing them; a later pin replaces one. */
+export function pinOnnxConvEngines(engines: Readonly<Record<string, string>>): void {
+  for (const [key, engine] of Object.entries(engines)) {
+    if (choices.get(key)?.engine !== engine) {
+      choices.get(key)?.session?.dispose();
+      choices.delete(key);
+    }
+    pinned.set(key, engine);
+  }
 }
 
 /** Runs the plan's graph on copies of its inputs (the threaded wasm heap is shared memory, which onnxruntime refuses). */
@@ -372,17 +398,24 @@ function session(build: () => Uint8Array): SyncOnnxSession | null {
   }
 }
 
-/** First call of a signature: time wasm and each onnxruntime graph, keep the fastest (and its output). */
+/**
+ * First call of a signature: the pinned engine if any (see `pinOnnxConvEngines`), else time wasm and each
+ * onnxruntime graph and keep the fastest (and its output).
+ */
 function tune(plan: Plan, args: KernelArgs, wasm: tf.KernelFunc): Info {
   const backend = args.backend as BackendWasm;
   const names = Object.keys(plan.graphs);
-  if (mode === "onnx") {
-    const name = preferred && names.includes(preferred) ? preferred : (names[0] as string);
-    const s = session(plan.graphs[name] as () => Uint8Array);
-    if (s) {
-      remember(plan.key, { engine: name, session: s, ms: {} });
-      return runOnnx(s, plan, backend);
-    }
+  const pin = mode === "auto" ? pinned.get(plan.key) : undefined;
+  if (pin === "wasm") {
+    remember(plan.key, { engine: pin, session: null, ms: {} });
+    return wasm(args) as Info;
+  }
+  const given = pin ?? (mode === "onnx" ? (preferred && names.includes(preferred) ? preferred : names[0]) : undefined);
+  const build = given === undefined ? undefined : plan.graphs[given];
+  const s = build ? session(build) : null;
+  if (given !== undefined && s) {
+    remember(plan.key, { engine: given, session: s, ms: {} });
+    return runOnnx(s, plan, backend);
   }
   const first = timed(() => wasm(args) as Info, backend);
   const ms: Record<string, number> = { wasm: first.ms };
