@@ -65,6 +65,16 @@ export {
   evaluatePredictions,
   type PredictionProblem,
 } from "./eval/evaluate.js";
+// infer: prediction with a checkpoint (resize or tiled), engines onnx | tfjs, and files written from it
+export {
+  listImageFiles,
+  type PredictFilesOptions,
+  type PredictFilesSummary,
+  predictFiles,
+  probabilityNames,
+  writePrediction,
+} from "./infer/files.js";
+export { logitsToMask, logitsToProbabilities, resizeBilinear } from "./infer/logits.js";
 // inference on onnxruntime-node of a model exported to ONNX
 export {
   createOnnxPredictor,
@@ -72,6 +82,24 @@ export {
   type OnnxPredictor,
   type OnnxPredictorOptions,
 } from "./infer/onnx-session.js";
+export {
+  DEFAULT_PREDICTOR_OPTIONS,
+  loadPredictor,
+  PREDICT_ENGINES,
+  type PredictEngine,
+  type Prediction,
+  type PredictOptions,
+  type Predictor,
+  type PredictorOptions,
+} from "./infer/predict.js";
+export {
+  blendWeights,
+  DEFAULT_TILE_OPTIONS,
+  type TileBlend,
+  type TileOptions,
+  windowGrid,
+  windowStarts,
+} from "./infer/tiling.js";
 // io: images and masks on disk
 export { writeFileAtomic } from "./io/fs.js";
 export { type HeatmapOptions, renderConfusionHeatmap } from "./io/heatmap.js";
@@ -161,7 +189,8 @@ export {
 } from "./models/registry.js";
 export { encoderLayers, freezeEncoder, loadEncoderWeights } from "./models/weights.js";
 
-// train: the fit loop (Keras-style fit with checkpoints, resume, early stopping), its config, schedules and model card
+// train: the fit loop (Keras-style fit with checkpoints, resume, early stopping), its config, schedules, model card
+// and run reports (curves.png, samples.png, report.html)
 export { type ModelCard, modelCard } from "./train/card.js";
 export { CHECKPOINT_FILES, checkpointDir } from "./train/checkpoint.js";
 export { autoClassWeights, medianFrequencyWeights } from "./train/class-weights.js";
@@ -189,6 +218,21 @@ export {
 } from "./train/fit.js";
 export { type EpochMetrics, formatEpochLine } from "./train/metrics.js";
 export { type FitReporterOptions, fitReporter, type ProgressBar } from "./train/progress.js";
+export {
+  CURVES_SIZE,
+  type CurvesOptions,
+  curvesSvg,
+  DEFAULT_REPORT_OPTIONS,
+  REPORT_FILES,
+  type ReportInput,
+  type ReportOptions,
+  renderCurves,
+  renderSamples,
+  reportHtml,
+  type SampleRow,
+  type SamplesOptions,
+  writeReport,
+} from "./train/report.js";
 export {
   initialScheduleState,
   learningRate,

@@ -35,9 +35,13 @@ describe("segkit CLI", () => {
     assert.equal(r.code, 0);
     assert.match(r.out, /data\s+inspect and preview datasets/);
     const commands = /Commands:\n([\s\S]*?)\n\n/.exec(r.out)?.[1] ?? "";
+    // a command's line starts with two spaces; a wrapped description goes on further in
     assert.deepEqual(
-      commands.split("\n").map((l) => l.trim().split(/\s+/)[0]),
-      ["data", "eval", "help"],
+      commands
+        .split("\n")
+        .filter((l) => /^ {2}\S/.test(l))
+        .map((l) => l.trim().split(/\s+/)[0]),
+      ["data", "eval", "train", "predict", "demo", "help"],
     );
     assert.match(r.out, /oxford-pet\s+Oxford-IIIT Pet/);
     assert.equal((await run("--version")).out, VERSION);
@@ -57,9 +61,9 @@ describe("segkit CLI", () => {
     const badFormat = await run("data", "inspect", ".", "--format", "voc");
     assert.equal(badFormat.code, 1);
     assert.match(badFormat.err, /argument 'voc' is invalid\. Allowed choices are folder, oxford-pet/);
-    const unknown = await run("train");
+    const unknown = await run("fit");
     assert.equal(unknown.code, 1);
-    assert.match(unknown.err, /unknown command 'train'/);
+    assert.match(unknown.err, /unknown command 'fit'/);
   });
 
   it("passes dataset flags to the loader, and rejects flags the format does not use", async () => {

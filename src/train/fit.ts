@@ -2,6 +2,7 @@ import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { withWasmMemoryGuard } from "../backend/memory.js";
+import { onnxConvEngines, pinOnnxConvEngines } from "../backend/onnx-conv.js";
 import { SegkitError } from "../core/errors.js";
 import type { Dataset, SkippedSample } from "../data/dataset.js";
 import { type Batch, batches } from "../data/loader.js";
@@ -20,6 +21,14 @@ import { monitorMode, type ResolvedTrainConfig, type TrainConfig, validateTrainC
 import { resolveLossConfig } from "./loss-config.js";
 import { type EpochMetrics, metricsLine, reviveMetrics } from "./metrics.js";
 import { createOptimizer, type TrainOptimizer } from "./optimizer.js";
+import {
+  loadSampleBatch,
+  REPORT_FILES,
+  type ReportOptions,
+  validateReportOptions,
+  writeEpochReport,
+  writeReport,
+} from "./report.js";
 import {
   INITIAL_MONITOR_STATE,
   initialScheduleState,
@@ -40,13 +49,17 @@ import { seedWeights } from "./seed.js";
  *   metrics.jsonl   one `EpochMetrics` per line (rewritten atomically each epoch, so never a partial line)
  *   last/           checkpoint after every epoch      } model, optimizer state, train-state.json, card.json
  *   best/           checkpoint of the best epoch      } (see checkpoint.ts; each swapped in atomically)
+ *   curves.png      learning curves, samples.png fixed validation predictions: after every epoch's checkpoints
+ *   report.html     one self-contained page, when fit ends (completed, stopped early, or aborted after an epoch)
+ * (the report files unless `report: false`; see report.ts; each written atomically).
  *
  * Reproducibility: with the same config (seed included), datasets and backend, a run gives the same weights
  * whether it runs straight through or is killed and resumed from `last/`: initial weights are drawn from the seed
  * (`seedWeights`), each epoch's shuffle and augmentation from (seed, epoch), and a checkpoint restores the weights,
- * the optimizer slots and scalars, the schedule and the monitor. Not covered: dropout (tfjs draws its masks from
- * Math.random), and a change of engine between processes (see the README: the wasm backend times each convolution
- * on two engines and keeps the faster, whose float results differ in the last bits).
+ * the optimizer slots and scalars, the schedule and the monitor. The wasm backend times each convolution shape on
+ * two engines and keeps the faster (their float results differ in the last bits): the choices are saved in the
+ * checkpoint and pinned on resume, so the resumed process runs the same arithmetic. Not covered: dropout (tfjs
+ * draws its masks from Math.random).
  *
  * Call `initBackend()` before `fit` (the backend is the caller's choice).
  */
@@ -78,6 +91,8 @@ export interface FitOptions {
   onSkip?: (skip: SkippedSample) => void;
   /** Aborting stops at the next batch; the unfinished epoch is dropped (`last/` stays at the previous one). */
   signal?: AbortSignal;
+  /** The report files (curves.png, samples.png, report.html; see report.ts), on by default; false: none. */
+  report?: false | ReportOptions;
 }
 
 export type StopReason = "completed" | "early-stopping" | "aborted";
@@ -98,6 +113,10 @@ export interface FitSummary {
   checkpoints: { last: string | null; best: string | null };
   /** The class weights trained with ("auto" resolved), or null. */
   classWeights: number[] | null;
+  /** The best epoch's validation confusion counts, [truth][prediction] (null without a best epoch). */
+  bestConfusion: number[][] | null;
+  /** Wall time of the run, all sessions (up to the last checkpoint of a session that was resumed), seconds. */
+  wallSeconds: number;
 }
 
 /** `train-state.json`: everything besides weights and optimizer slots that a resumed run needs. */
@@ -110,13 +129,21 @@ export interface TrainState {
   schedule: ScheduleState;
   monitor: MonitorState;
   history: EpochMetrics[];
+  /** The best epoch's validation confusion counts, [truth][prediction] (for the report; absent in older states). */
+  bestConfusion?: number[][] | null;
+  /** Wall time of the run so far, all sessions, seconds (absent in older states). */
+  wallSeconds?: number;
+  /** The convolution engine chosen per call signature (`onnxConvEngines`), pinned on resume. */
+  convEngines?: Record<string, string>;
 }
 
 const STATE_FILE = "train-state.json";
 
 /** Trains a model on `train`, validating on `val` after each epoch; see the module comment. */
 export async function fit(train: Dataset, val: Dataset, config: TrainConfig, options: FitOptions): Promise<FitSummary> {
+  const started = performance.now();
   const cfg = validateTrainConfig(config);
+  const report = options.report === false ? null : validateReportOptions(options.report);
   const mode = monitorMode(cfg);
   const { outDir } = options;
   checkDatasets(train, val);
@@ -138,7 +165,7 @@ export async function fit(train: Dataset, val: Dataset, config: TrainConfig, opt
   }
   const saved = options.resume && lastDir ? await readState(join(lastDir, STATE_FILE), cfg) : null;
   if (!options.resume) {
-    for (const name of ["last", "best", ".last.old", ".best.old", "metrics.jsonl"]) {
+    for (const name of ["last", "best", ".last.old", ".best.old", "metrics.jsonl", ...Object.values(REPORT_FILES)]) {
       await rm(join(outDir, name), { recursive: true, force: true });
     }
   }
@@ -150,10 +177,15 @@ export async function fit(train: Dataset, val: Dataset, config: TrainConfig, opt
   const optimizer = createOptimizer(cfg.optimizer);
   try {
     if (lastDir && saved) await loadOptimizerState(lastDir, optimizer);
+    if (saved?.convEngines) pinOnnxConvEngines(saved.convEngines);
     let schedule = saved?.schedule ?? initialScheduleState(cfg.optimizer.lr);
     let monitor = saved?.monitor ?? { ...INITIAL_MONITOR_STATE };
     const history = saved ? [...saved.history] : [];
     const resumedFrom = saved?.epoch ?? 0;
+    let bestConfusion = saved?.bestConfusion ?? null;
+    const previousSeconds = saved ? (saved.wallSeconds ?? saved.history.reduce((s, m) => s + m.seconds, 0)) : 0;
+    const wallSeconds = () => previousSeconds + (performance.now() - started) / 1000;
+    const samples = report && report.samples > 0 ? await loadSampleBatch(val, cfg.inputSize, report.samples) : null;
     // metrics.jsonl may hold an epoch newer than last/ (a kill between the two writes): keep it in step
     await writeFileAtomic(join(outDir, "metrics.jsonl"), history.map((m) => `${metricsLine(m)}\n`).join(""));
 
@@ -166,7 +198,7 @@ export async function fit(train: Dataset, val: Dataset, config: TrainConfig, opt
         stopReason = "early-stopping";
         break;
       }
-      const started = performance.now();
+      const epochStarted = performance.now();
       const lr = learningRate(cfg.schedule, cfg.optimizer.lr, epoch - 1, cfg.epochs, schedule);
       optimizer.setLearningRate(lr);
       const trained = await trainEpoch(model, optimizer, loss, train, cfg, epoch, options);
@@ -202,13 +234,14 @@ export async function fit(train: Dataset, val: Dataset, config: TrainConfig, opt
         "val/pixelAccuracy": scores.pixelAccuracy,
         "val/iou": scores.iou,
         "train/imagesPerSecond": trained.imagesPerSecond,
-        seconds: (performance.now() - started) / 1000,
+        seconds: (performance.now() - epochStarted) / 1000,
       };
       history.push(metrics);
       const value = monitorValue(metrics, cfg.monitor);
       monitor = updateMonitor(monitor, value, epoch, mode, cfg.minDelta);
       schedule = stepSchedule(cfg.schedule, schedule, value, epoch, mode, cfg.minDelta);
       const improved = monitor.bestEpoch === epoch;
+      if (improved) bestConfusion = scores.confusion;
       const best = history.find((m) => m.epoch === monitor.bestEpoch) ?? null;
 
       // 4. the record and the checkpoints
@@ -221,19 +254,58 @@ export async function fit(train: Dataset, val: Dataset, config: TrainConfig, opt
         schedule,
         monitor,
         history,
+        bestConfusion,
+        wallSeconds: wallSeconds(),
+        convEngines: onnxConvEngines(),
       };
       const card = modelCard({ model, train, val, config: cfg, classWeights, mode, epoch, metrics, best });
       const files = { [STATE_FILE]: state, "card.json": card };
       // best/ before last/: a kill between the two leaves last/ one epoch behind, and resuming redoes that epoch
       if (improved) bestPath = await writeCheckpoint(outDir, "best", model, optimizer, files);
       lastPath = await writeCheckpoint(outDir, "last", model, optimizer, files);
+      if (report) {
+        const { bestEpoch } = monitor;
+        await writeEpochReport(outDir, {
+          history,
+          bestEpoch,
+          monitor: cfg.monitor,
+          model,
+          samples,
+          palette: val.palette,
+        });
+      }
       await options.onEpoch?.(metrics, { improved, best });
+    }
+
+    // 5. the report of the run, when it has an epoch
+    const best = history.find((m) => m.epoch === monitor.bestEpoch) ?? null;
+    const last = history.at(-1);
+    if (report && last) {
+      const card = modelCard({
+        model,
+        train,
+        val,
+        config: cfg,
+        classWeights,
+        mode,
+        epoch: last.epoch,
+        metrics: last,
+        best,
+      });
+      await writeReport(outDir, {
+        card,
+        history,
+        stopReason,
+        resumedFrom,
+        wallSeconds: wallSeconds(),
+        confusion: bestConfusion,
+      });
     }
     return {
       outDir,
       epochs: history.length,
       bestEpoch: monitor.bestEpoch,
-      best: history.find((m) => m.epoch === monitor.bestEpoch) ?? null,
+      best,
       monitor: cfg.monitor,
       mode,
       history,
@@ -241,6 +313,8 @@ export async function fit(train: Dataset, val: Dataset, config: TrainConfig, opt
       resumedFrom,
       checkpoints: { last: lastPath, best: bestPath },
       classWeights,
+      bestConfusion,
+      wallSeconds: wallSeconds(),
     };
   } finally {
     optimizer.dispose();
@@ -385,6 +459,8 @@ export interface ModelScores {
   pixelAccuracy: number;
   /** Index = class; NaN for a class absent from truth and prediction. */
   iou: number[];
+  /** The confusion counts the scores come from, [truth][prediction] (pixels; the ignore index not counted). */
+  confusion: number[][];
 }
 
 export interface EvaluateModelOptions {
@@ -459,5 +535,6 @@ async function scoreModel(
     miou: scores.meanIoU,
     pixelAccuracy: scores.pixelAccuracy,
     iou: scores.perClass.iou,
+    confusion: cm.toArray(),
   };
 }

@@ -1,0 +1,469 @@
+/**
+ * Segmentation quality on real data: segkit's `unet` (16-32-64-128, batch norm) trained from scratch with `fit`
+ * (Adam 1e-3, cosine schedule to 0, batch 8, cross-entropy, seed 0) and scored on held-out images with segkit's
+ * metrics (one confusion matrix over the held-out set; ignored pixels not scored). The reported model is always
+ * the LAST epoch's (nothing is selected on the scored images; `fit`'s per-epoch validation is shown as it goes).
+ *
+ * - pet: Oxford-IIIT Pet (../shared/datasets/oxford-iiit-pet, 2 breeds), 3-class trimaps, 128x128. Trained on
+ *   90% of the official trainval split (the other 10%, seeded, is `fit`'s validation set), scored on the official
+ *   test split. No augmentation, so both sides see exactly the same pixels: the images are resized once and the
+ *   arrays fed both to `fit` and to the peer, bench/peers/torch_quality.py (same U-Net, init, batch norm, loss,
+ *   optimizer, schedule, batch and epochs in PyTorch); the peer's predicted labels are scored here too.
+ * - isbi: ISBI 2012 membranes, 30 images 512x512: trained on images 0-21, scored on 22-29 (membrane F1 and IoU),
+ *   as 2x2 tiles of 256x256 at full resolution, with augmentation (`fit`'s default: flip, scale-crop, rotation,
+ *   brightness/contrast).
+ * - camvid: 11 classes (void ignored), trained on `train` (367), scored on `val` (101) at 240x176 (the 480x360
+ *   images resized; masks nearest), with augmentation and median-frequency class weights (as SegNet); reported
+ *   next to SegNet's published figures.
+ * - drive: DRIVE training half (images 21-40): trained on 21-35, scored on 36-40, vessel F1 and accuracy inside
+ *   the field of view, as 2x2 tiles of 296x288 (H x W) at full resolution (565x584 padded to 576x592, the
+ *   padding not scored), with augmentation.
+ *
+ * Writes bench/results/quality.json (entries of the datasets run replace those of earlier runs) and the table
+ * bench/results/quality.md made from it. `--quick`: 1 epoch on a few images, written to quality-quick.*.
+ *
+ *   npm run bench:quality -- --dataset pet|isbi|camvid|drive|all [--epochs N] [--quick]
+ *     [--root ../shared/datasets] [--runs <tmp>/segkit-quality] [--threads 2]
+ */
+import { existsSync } from "node:fs";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import * as tf from "@tensorflow/tfjs";
+import { initBackend, wasmThreads } from "../src/backend/init.js";
+import { type Dataset, type SkippedSample, subset } from "../src/data/dataset.js";
+import { openDataset } from "../src/data/formats.js";
+import { batches, splitDataset } from "../src/data/loader.js";
+import { binaryScores } from "../src/metrics/binary.js";
+import { ConfusionMatrix } from "../src/metrics/confusion.js";
+import { datasetScores } from "../src/metrics/reduce.js";
+import { modelInfo } from "../src/models/info.js";
+import { loadModel } from "../src/models/io.js";
+import { tensorToLabels } from "../src/models/labels.js";
+import type { TrainConfig } from "../src/train/config.js";
+import { fit } from "../src/train/fit.js";
+import { formatEpochLine } from "../src/train/metrics.js";
+import { VERSION } from "../src/version.js";
+import { machine, runPythonPeer, writeResults } from "./common.js";
+import { arraysDataset, cached, loadArrays, tiled, writeArrays } from "./quality-data.js";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const { values: args } = parseArgs({
+  options: {
+    dataset: { type: "string", default: "all" },
+    epochs: { type: "string" },
+    quick: { type: "boolean", default: false },
+    root: { type: "string", default: join(here, "..", "..", "shared", "datasets") },
+    runs: { type: "string", default: join(tmpdir(), "segkit-quality") },
+    threads: { type: "string", default: "2" },
+  },
+});
+const DATASETS = ["pet", "isbi", "camvid", "drive"] as const;
+type DatasetName = (typeof DATASETS)[number];
+const chosen = args.dataset === "all" ? [...DATASETS] : (args.dataset.split(",") as DatasetName[]);
+const unknown = chosen.filter((d) => !DATASETS.includes(d));
+if (unknown.length > 0) throw new Error(`unknown dataset ${unknown.join(", ")}; valid: ${DATASETS.join(", ")}, all`);
+const QUICK = args.quick;
+const SEED = 0;
+const THREADS = Number(args.threads);
+
+/** The recipe every dataset shares; each adds input size, epochs, augmentation and class weights. */
+const COMMON = {
+  model: { arch: "unet", options: { baseFilters: 16, depth: 4 } },
+  loss: "ce",
+  optimizer: { name: "adam", lr: 1e-3 },
+  schedule: "cosine",
+  batchSize: 8,
+  seed: SEED,
+} satisfies TrainConfig;
+const RECIPE_TEXT = "unet 16-32-64-128 (batch norm), from scratch; Adam(1e-3), cosine to 0; batch 8; cross-entropy";
+
+/** Default epochs, budgeted for about 80 minutes for all four at ~8.5 images/s at 128x128 (see bench/README.md). */
+const EPOCHS: Record<DatasetName, number> = { pet: 30, isbi: 20, camvid: 15, drive: 25 };
+const epochsOf = (d: DatasetName) => (args.epochs ? Number(args.epochs) : QUICK ? 1 : EPOCHS[d]);
+
+/**
+ * SegNet on CamVid as published: Badrinarayanan, Kendall, Cipolla, "SegNet: A Deep Convolutional Encoder-Decoder
+ * Architecture for Image Segmentation", IEEE TPAMI 39(12), 2017, Table 2, SegNet row (11 classes, test set of 233
+ * images at 360x480, percent). Class average = mean over classes of per-class accuracy (recall). Entered without
+ * a copy of the paper at hand to check against: verify against Table 2 before quoting.
+ */
+const SEGNET_CAMVID = { classAverageAccuracy: 65.2, globalAccuracy: 88.5, meanIoU: 55.6 };
+
+const skips: SkippedSample[] = [];
+const onSkip = (s: SkippedSample) => {
+  skips.push(s);
+  console.log(`  skipped ${s.path}: ${s.reason}`);
+};
+/** The first n samples (quick mode) or all. */
+const few = (ds: Dataset, n: number) => (QUICK ? subset(ds, [...Array(Math.min(n, ds.length)).keys()]) : ds);
+/** Sample indices in the numeric order of their ids (ISBI `0`..`29`, DRIVE `21`..`40`). */
+const byNumber = (ds: Dataset) => [...Array(ds.length).keys()].sort((a, b) => Number(ds.id(a)) - Number(ds.id(b)));
+const seconds = (since: number) => (performance.now() - since) / 1000;
+/** Sample ids for the report: `a-b` for a run of consecutive numbers, else listed. */
+const idList = (ds: Dataset, indices: number[]) => {
+  const ids = indices.map((i) => Number(ds.id(i)));
+  const run = ids.length > 2 && ids.every((v, k) => k === 0 || v === (ids[k - 1] as number) + 1);
+  return run ? `${ids[0]}-${ids.at(-1)}` : ids.join(",");
+};
+
+/** Trains with `fit` (last epoch kept) and returns the model of the last epoch and the timings. */
+async function train(name: string, trainDs: Dataset, valDs: Dataset, config: TrainConfig) {
+  const epochs = config.epochs ?? 0;
+  console.log(`  fit: ${trainDs.length} train / ${valDs.length} val samples, ${epochs} epochs`);
+  const started = performance.now();
+  const summary = await fit(
+    trainDs,
+    valDs,
+    { ...COMMON, ...config },
+    {
+      outDir: join(args.runs, name),
+      overwrite: true,
+      onSkip,
+      onEpoch: (m) => console.log(`  ${formatEpochLine(m, epochs, trainDs.classNames)}`),
+    },
+  );
+  const fitSeconds = seconds(started);
+  const last = summary.checkpoints.last;
+  if (!last) throw new Error(`${name}: fit wrote no checkpoint`);
+  const trainSeconds = summary.history.reduce((s, m) => s + trainDs.length / m["train/imagesPerSecond"], 0);
+  const model = await loadModel(last);
+  return {
+    model,
+    timing: {
+      params: modelInfo(model).trainableParams,
+      fitSeconds,
+      trainSeconds,
+      imagesPerSecond: (trainDs.length * summary.epochs) / trainSeconds,
+      epochs: summary.epochs,
+    },
+    history: summary.history,
+    runDir: summary.outDir,
+  };
+}
+
+/** The confusion matrix of `model`'s predictions (argmax) on `ds` resized to the model's input `size`. */
+async function confusion(model: tf.LayersModel, ds: Dataset, size: readonly [number, number]) {
+  const cm = new ConfusionMatrix(ds.classNames.length, { ignoreIndex: ds.ignoreIndex });
+  for await (const b of batches(ds, { size, batchSize: 8, onSkip })) {
+    const x = tf.tensor4d(Float32Array.from(b.images), [b.size, b.height, b.width, 3]);
+    const logits = model.predict(x) as tf.Tensor;
+    const labels = await tensorToLabels(logits);
+    tf.dispose([x, logits]);
+    cm.update(b.masks, labels, undefined, `batch ${b.ids.join(", ")}`);
+  }
+  return cm;
+}
+
+/** mIoU, pixel accuracy, class-average accuracy (mean recall) and IoU per class (by name; null if undefined). */
+function multiclass(cm: ConfusionMatrix, classNames: readonly string[]) {
+  const s = datasetScores(cm);
+  return {
+    miou: s.meanIoU,
+    pixelAccuracy: s.pixelAccuracy,
+    classAverageAccuracy: s.meanRecall,
+    iou: Object.fromEntries(classNames.map((c, i) => [c, s.perClass.iou[i] ?? null])),
+  };
+}
+
+/** Foreground (class 1) F1, IoU, precision, recall, and the pixel accuracy over the scored pixels. */
+function binary(cm: ConfusionMatrix) {
+  const b = binaryScores(cm);
+  return { f1: b.dice, iou: b.iou, precision: b.precision, recall: b.recall, accuracy: b.pixelAccuracy };
+}
+
+async function pet() {
+  const size: [number, number] = [128, 128];
+  const epochs = epochsOf("pet");
+  const root = join(args.root, "oxford-iiit-pet");
+  const trainval = few(await openDataset(root, { format: "oxford-pet", split: "trainval" }), 24);
+  const testSet = few(await openDataset(root, { format: "oxford-pet", split: "test" }), 16);
+  const [trainPart, valPart] = splitDataset(trainval, [0.9, 0.1], SEED) as [Dataset, Dataset];
+  // 1. resize once: the arrays both sides train and are scored on
+  const [trainA, valA, testA] = [
+    await loadArrays(trainPart, size, onSkip),
+    await loadArrays(valPart, size, onSkip),
+    await loadArrays(testSet, size, onSkip),
+  ];
+  const test = arraysDataset(testSet, testA);
+  // 2. segkit
+  const run = await train("pet", arraysDataset(trainval, trainA), arraysDataset(trainval, valA), {
+    inputSize: size,
+    epochs,
+    augment: false,
+  });
+  const segkit = { ...multiclass(await confusion(run.model, test, size), test.classNames), ...run.timing };
+  run.model.dispose();
+  // 3. the PyTorch peer on the same arrays, its labels scored here
+  const dir = await mkdtemp(join(tmpdir(), "segkit-quality-pet-"));
+  let pytorch: Record<string, unknown> | null = null;
+  try {
+    const manifest = {
+      size,
+      classes: test.classNames.length,
+      ignoreIndex: test.ignoreIndex,
+      epochs,
+      batchSize: COMMON.batchSize,
+      lr: COMMON.optimizer.lr,
+      beta1: 0.9,
+      beta2: 0.999,
+      epsilon: 1e-7,
+      seed: SEED,
+      threads: THREADS,
+      train: await writeArrays(dir, "train", trainA),
+      test: await writeArrays(dir, "test", testA),
+      predictions: join(dir, "predictions.bin"),
+    };
+    await writeFile(join(dir, "manifest.json"), JSON.stringify(manifest));
+    console.log(`  PyTorch peer: ${trainA.n} train images, ${epochs} epochs (no output until it ends)`);
+    const peer = runPythonPeer<{ trainSeconds: number; wallSeconds: number; imagesPerSecond: number }>(
+      join(here, "peers", "torch_quality.py"),
+      [join(dir, "manifest.json")],
+      "apt-get install -y python3-torch python3-numpy",
+    );
+    if (peer) {
+      const cm = new ConfusionMatrix(test.classNames.length, { ignoreIndex: test.ignoreIndex });
+      cm.update(testA.masks, new Uint8Array(await readFile(manifest.predictions)), undefined, "PyTorch predictions");
+      pytorch = { ...multiclass(cm, test.classNames), ...peer };
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  const peerMiou = pytorch?.miou as number | undefined;
+  return {
+    title: "Oxford-IIIT Pet, 3-class trimaps (pet, background, border)",
+    split: `official trainval: ${trainA.n} train + ${valA.n} val (seeded 90/10, val only watched); official test: ${testA.n}`,
+    inputSize: size,
+    scoredAt: "128x128 (images bilinear, masks nearest)",
+    augment: false,
+    classWeights: null,
+    epochs,
+    metric: "test mIoU",
+    segkit,
+    pytorch,
+    difference: peerMiou === undefined ? null : { miou: segkit.miou - peerMiou },
+    goal: "segkit mIoU >= PyTorch mIoU - 0.02",
+    history: run.history,
+    runDir: run.runDir,
+  };
+}
+
+async function isbi() {
+  const tile: [number, number] = [256, 256];
+  const epochs = epochsOf("isbi");
+  const all = await openDataset(join(args.root, "isbi2012-membrane"), { format: "isbi2012" });
+  const order = byNumber(all);
+  const trainIds = QUICK ? order.slice(0, 2) : order.slice(0, 22);
+  const testIds = QUICK ? order.slice(22, 23) : order.slice(22);
+  const images = cached(all);
+  const trainDs = tiled(subset(images, trainIds), tile, [2, 2]);
+  const testDs = tiled(subset(images, testIds), tile, [2, 2]);
+  const run = await train("isbi", trainDs, testDs, { inputSize: tile, epochs, augment: true });
+  const segkit = { ...binary(await confusion(run.model, testDs, tile)), ...run.timing };
+  run.model.dispose();
+  return {
+    title: "ISBI 2012 EM membranes (membrane = class 1)",
+    split: `train images ${idList(all, trainIds)}; scored on ${idList(all, testIds)}`,
+    inputSize: tile,
+    scoredAt: "512x512 full resolution, as 2x2 tiles of 256x256",
+    augment: true,
+    classWeights: null,
+    epochs,
+    metric: "membrane F1 / IoU",
+    segkit,
+    history: run.history,
+    runDir: run.runDir,
+  };
+}
+
+async function camvid() {
+  const size: [number, number] = [176, 240];
+  const epochs = epochsOf("camvid");
+  const root = join(args.root, "camvid");
+  const trainDs = cached(few(await openDataset(root, { format: "camvid", split: "train" }), 16));
+  const valDs = cached(few(await openDataset(root, { format: "camvid", split: "val" }), 8));
+  const run = await train("camvid", trainDs, valDs, { inputSize: size, epochs, augment: true, classWeights: "auto" });
+  const segkit = { ...multiclass(await confusion(run.model, valDs, size), valDs.classNames), ...run.timing };
+  run.model.dispose();
+  return {
+    title: "CamVid, 11 classes (void ignored)",
+    split: `train (${trainDs.length}); scored on val (${valDs.length})`,
+    inputSize: size,
+    scoredAt: "240x176 (images bilinear, masks nearest)",
+    augment: true,
+    classWeights: "median frequency (auto)",
+    epochs,
+    metric: "val mIoU / class-average accuracy",
+    segkit,
+    segnet: {
+      ...SEGNET_CAMVID,
+      source:
+        "Badrinarayanan et al., SegNet, IEEE TPAMI 39(12) 2017, Table 2: CamVid test set (233 images), 360x480, percent",
+    },
+    history: run.history,
+    runDir: run.runDir,
+  };
+}
+
+async function drive() {
+  const tile: [number, number] = [296, 288];
+  const epochs = epochsOf("drive");
+  const all = await openDataset(join(args.root, "drive"), { format: "drive" });
+  const order = byNumber(all);
+  const trainIds = QUICK ? order.slice(0, 2) : order.slice(0, 15);
+  const testIds = QUICK ? order.slice(15, 16) : order.slice(15);
+  const images = cached(all);
+  const trainDs = tiled(subset(images, trainIds), tile, [2, 2]);
+  const testDs = tiled(subset(images, testIds), tile, [2, 2]);
+  const run = await train("drive", trainDs, testDs, { inputSize: tile, epochs, augment: true });
+  const segkit = { ...binary(await confusion(run.model, testDs, tile)), ...run.timing };
+  run.model.dispose();
+  return {
+    title: "DRIVE retinal vessels (vessel = class 1), scored inside the field of view",
+    split: `train images ${idList(all, trainIds)}; scored on ${idList(all, testIds)}`,
+    inputSize: tile,
+    scoredAt: "565x584 full resolution, as 2x2 tiles of 288x296 (W x H; padding not scored)",
+    augment: true,
+    classWeights: null,
+    epochs,
+    metric: "vessel F1 / accuracy in FOV",
+    segkit,
+    history: run.history,
+    runDir: run.runDir,
+  };
+}
+
+const RUNNERS: Record<DatasetName, () => Promise<Record<string, unknown>>> = { pet, isbi, camvid, drive };
+
+// the runs: one entry per dataset, with its machine, backend, version and total time
+const backend = await initBackend({ threads: THREADS });
+const hardware = { ...machine(), backend, wasmThreads: backend === "wasm" ? wasmThreads() : null };
+console.log(`segkit ${VERSION}, backend ${backend}; ${hardware.cpus} x ${hardware.cpuModel}${QUICK ? "; QUICK" : ""}`);
+const outBase = join(here, "results", QUICK ? "quality-quick" : "quality");
+const results: { datasets: Record<string, Record<string, unknown>> } = existsSync(`${outBase}.json`)
+  ? JSON.parse(await readFile(`${outBase}.json`, "utf8"))
+  : { datasets: {} };
+for (const name of chosen) {
+  console.log(`\n== ${name}`);
+  const started = performance.now();
+  const entry = await RUNNERS[name]();
+  results.datasets[name] = {
+    ...entry,
+    recipe: RECIPE_TEXT,
+    selection: "last epoch",
+    quick: QUICK,
+    wallSeconds: seconds(started),
+    date: new Date().toISOString(),
+    segkitVersion: VERSION,
+    hardware,
+    skipped: skips.splice(0).length,
+  };
+  console.log(`  ${name}: ${JSON.stringify(headline(name, results.datasets[name]))}`);
+}
+await writeResults(`${outBase}.json`, results);
+await writeFile(`${outBase}.md`, markdown(results.datasets));
+console.log(`Wrote ${outBase}.md`);
+
+/** The figures of one entry, for the console and the table. */
+function headline(name: string, e: Record<string, unknown>) {
+  const s = e.segkit as Figures;
+  if (name === "pet" || name === "camvid") return { miou: s.miou, classAverageAccuracy: s.classAverageAccuracy };
+  return name === "isbi" ? { f1: s.f1, iou: s.iou } : { f1: s.f1, accuracy: s.accuracy };
+}
+
+/** The figures an entry's `segkit` (and `pytorch`) holds; which are set depends on the dataset. */
+interface Figures {
+  miou: number;
+  classAverageAccuracy: number;
+  f1: number;
+  iou: number;
+  accuracy: number;
+  trainSeconds: number;
+  imagesPerSecond: number;
+}
+
+/** bench/results/quality.md: the summary table, then IoU per class for Pet and CamVid. */
+function markdown(entries: Record<string, Record<string, unknown>>): string {
+  const f = (v: unknown, d = 3) => (typeof v === "number" && Number.isFinite(v) ? v.toFixed(d) : "n/a");
+  const min = (v: unknown) => `${f((v as number) / 60, 1)} min`;
+  const size = (s: unknown) => `${(s as number[])[1]}x${(s as number[])[0]}`;
+  const lines = [
+    "# segkit quality on real data",
+    "",
+    `Generated by \`npm run bench:quality\` (bench/quality.ts) from \`bench/results/${QUICK ? "quality-quick" : "quality"}.json\`; every figure is`,
+    `measured by the script. Recipe: ${RECIPE_TEXT}; the last epoch's model is scored.`,
+    "",
+    "| dataset | split | input (W x H) | epochs | metric | segkit | reference | train time | train img/s | wall time |",
+    "|---|---|---|---|---|---|---|---|---|---|",
+  ];
+  for (const name of DATASETS) {
+    const e = entries[name];
+    if (!e) continue;
+    const s = e.segkit as Figures;
+    const p = e.pytorch as Figures | null | undefined;
+    const seg = e.segnet as typeof SEGNET_CAMVID | undefined;
+    let value = "";
+    let reference = "";
+    if (name === "pet") {
+      value = `mIoU ${f(s.miou)}`;
+      const diff = p ? s.miou - p.miou : Number.NaN;
+      reference = p ? `PyTorch ${f(p.miou)} (segkit ${diff >= 0 ? "+" : ""}${f(diff)})` : "PyTorch not run";
+    } else if (name === "camvid") {
+      value = `mIoU ${f(s.miou)}, class avg ${f(s.classAverageAccuracy)}`;
+      reference = seg
+        ? `SegNet (test, 360x480): class avg ${f(seg.classAverageAccuracy / 100)}, mIoU ${f(seg.meanIoU / 100)}`
+        : "";
+    } else if (name === "isbi") {
+      value = `F1 ${f(s.f1)}, IoU ${f(s.iou)}`;
+    } else {
+      value = `F1 ${f(s.f1)}, accuracy ${f(s.accuracy)}`;
+    }
+    const times = p
+      ? [
+          `${min(s.trainSeconds)} (PyTorch ${min(p.trainSeconds)})`,
+          `${f(s.imagesPerSecond, 1)} (PyTorch ${f(p.imagesPerSecond, 1)})`,
+        ]
+      : [min(s.trainSeconds), f(s.imagesPerSecond, 1)];
+    lines.push(
+      `| ${e.title} | ${e.split} | ${size(e.inputSize)}, scored at ${e.scoredAt} | ${e.epochs} | ${e.metric} | ${value} | ${reference} | ${times.join(" | ")} | ${min(e.wallSeconds)} |`,
+    );
+  }
+  for (const name of ["pet", "camvid"] as const) {
+    const e = entries[name];
+    if (!e) continue;
+    const s = (e.segkit as { iou: Record<string, number | null> }).iou;
+    const p = (e.pytorch as { iou: Record<string, number | null> } | null | undefined)?.iou;
+    lines.push("", `IoU per class, ${e.title}:`, "", `| | ${Object.keys(s).join(" | ")} |`);
+    lines.push(
+      `|---|${Object.keys(s)
+        .map(() => "---")
+        .join("|")}|`,
+    );
+    lines.push(
+      `| segkit | ${Object.values(s)
+        .map((v) => f(v))
+        .join(" | ")} |`,
+    );
+    if (p)
+      lines.push(
+        `| PyTorch | ${Object.values(p)
+          .map((v) => f(v))
+          .join(" | ")} |`,
+      );
+  }
+  const hw = new Set(Object.values(entries).map((e) => JSON.stringify(e.hardware)));
+  lines.push("", "Hardware (per run):");
+  for (const h of hw) {
+    const m = JSON.parse(h) as ReturnType<typeof machine> & { backend: string; wasmThreads: number | null };
+    lines.push(
+      `- ${m.cpus} x ${m.cpuModel}, Node ${m.node}, tfjs backend ${m.backend}${m.wasmThreads ? ` (${m.wasmThreads} threads)` : ""}`,
+    );
+  }
+  const dates = Object.entries(entries).map(
+    ([n, e]) => `${n} ${String(e.date).slice(0, 10)} (segkit ${e.segkitVersion})`,
+  );
+  lines.push(`- runs: ${dates.join(", ")}`);
+  return `${lines.join("\n")}\n`;
+}

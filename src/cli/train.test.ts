@@ -1,0 +1,275 @@
+// `segkit train` through `main()` on tiny synthetic sets (16 samples at 32x32, U-Nets of a few hundred weights):
+// the run directory and the printed summary, flags over the config file, --resume, Ctrl-C, and bad config files.
+import assert from "node:assert/strict";
+import { existsSync, readFileSync } from "node:fs";
+import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import * as tf from "@tensorflow/tfjs";
+import { CHECKPOINT_FILES, type EpochMetrics, initBackend, type TrainState, validateTrainConfig } from "../index.js";
+import { main } from "./main.js";
+import { readTrainConfig } from "./train.js";
+
+async function run(
+  argv: string[],
+  onErr?: (line: string) => void,
+): Promise<{ code: number; out: string; err: string; errLines: string[] }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(
+    argv,
+    (s) => out.push(s),
+    (s) => {
+      err.push(s);
+      onErr?.(s);
+    },
+  );
+  return { code, out: out.join("\n"), err: err.join("\n"), errLines: err };
+}
+
+const readJson = <T>(file: string): T => JSON.parse(readFileSync(file, "utf8")) as T;
+const metrics = (dir: string): EpochMetrics[] =>
+  readFileSync(join(dir, "metrics.jsonl"), "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as EpochMetrics);
+const trainState = (dir: string) => readJson<TrainState>(join(dir, "last", "train-state.json"));
+
+const TINY_JSON = {
+  model: { arch: "unet", options: { baseFilters: 4, depth: 2 } },
+  optimizer: { name: "sgd", lr: 0.05 },
+  batchSize: 4,
+  augment: false,
+};
+const TINY_YAML = `# a tiny U-Net
+model:
+  arch: unet
+  options: { baseFilters: 4, depth: 2 }
+optimizer: { name: adam, lr: 0.01 }
+batchSize: 4
+augment: false
+`;
+/** 16 synthetic samples: 13 to train, 3 to validate (20% held out). */
+const DATA = ["--format", "synthetic", "--length", "16", "--size", "32"];
+
+let dir: string;
+let yamlConfig: string;
+let jsonConfig: string;
+before(async () => {
+  await initBackend();
+  dir = await mkdtemp(join(tmpdir(), "segkit-train-"));
+  yamlConfig = join(dir, "tiny.yaml");
+  jsonConfig = join(dir, "tiny.json");
+  await writeFile(yamlConfig, TINY_YAML);
+  await writeFile(jsonConfig, JSON.stringify(TINY_JSON));
+});
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe("segkit train", () => {
+  const runDir = () => join(dir, "run");
+
+  it("trains from a YAML config, writes the run directory and prints the best epoch and where things are", async () => {
+    const tensors = tf.memory().numTensors;
+    const out = runDir();
+    const r = await run(["train", ...DATA, "--epochs", "2", "--config", yamlConfig, "--out", out]);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(tf.memory().numTensors, tensors, "tensors leaked");
+
+    // the run directory: fit's files, plus data.json
+    for (const name of ["metrics.jsonl", "data.json", "report.html"]) assert.ok(existsSync(join(out, name)), name);
+    for (const ckpt of ["last", "best"]) {
+      assert.deepEqual((await readdir(join(out, ckpt))).sort(), [...CHECKPOINT_FILES].sort());
+    }
+    assert.deepEqual(readJson(join(out, "data.json")), {
+      path: "synthetic",
+      dataset: { format: "synthetic", length: 16 },
+      validation: { fraction: 0.2, seed: 0 },
+    });
+    // the config: the file's fields, the flags', defaults for the rest
+    const cfg = trainState(out).config;
+    assert.deepEqual(cfg.model, { arch: "unet", options: { baseFilters: 4, depth: 2 } });
+    assert.equal(cfg.optimizer.name, "adam");
+    assert.equal(cfg.optimizer.lr, 0.01);
+    assert.deepEqual([cfg.batchSize, cfg.epochs, cfg.inputSize, cfg.augment, cfg.seed], [4, 2, [32, 32], false, 0]);
+
+    // stderr: what is trained on what, then one line per epoch
+    assert.equal(
+      r.errLines[0],
+      "training unet at 32x32 on 13 synthetic samples, validating on 3 (20% held out with seed 0); " +
+        `backend wasm (${/\((\d+) threads\)/.exec(r.errLines[0] ?? "")?.[1]} threads)`,
+    );
+    assert.deepEqual(
+      r.errLines.slice(1).map((l) => l.split("  ")[0]),
+      ["epoch 1/2", "epoch 2/2"],
+    );
+    // stdout: the best epoch with its val mIoU as metrics.jsonl has it, the checkpoints, the files
+    const history = metrics(out);
+    assert.equal(history.length, 2);
+    const best = history.reduce((a, b) => (b["val/miou"] > a["val/miou"] ? b : a));
+    const lines = r.out.split("\n");
+    assert.equal(lines.length, 3, r.out);
+    assert.match(
+      lines[0] ?? "",
+      new RegExp(
+        `^best epoch ${best.epoch} of 2: val mIoU ${best["val/miou"].toFixed(4)} \\(pet \\d\\.\\d{4}, background`,
+      ),
+    );
+    assert.equal(lines[1], `checkpoints: best ${join(out, "best")}, last ${join(out, "last")} (epoch 2)`);
+    assert.equal(lines[2], `metrics: ${join(out, "metrics.jsonl")}  report: ${join(out, "report.html")}`);
+  });
+
+  it("resumes to more epochs with the run's own data and config; refuses changes", async () => {
+    const out = runDir();
+    const before = metrics(out);
+    const r = await run(["train", "--resume", "--epochs", "3", "--out", out]);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.errLines[0] ?? "", /^resuming after epoch 2: training unet at 32x32 on 13 synthetic samples/);
+    assert.deepEqual(
+      r.errLines.slice(1).map((l) => l.split("  ")[0]),
+      ["epoch 3/3"],
+    );
+    const history = metrics(out);
+    assert.equal(history.length, 3);
+    assert.deepEqual(history.slice(0, 2), before);
+    assert.equal(trainState(out).epoch, 3);
+    assert.match(r.out, / of 3: val mIoU /);
+
+    const lr = await run(["train", "--resume", "--epochs", "4", "--lr", "0.1", "--config", yamlConfig, "--out", out]);
+    assert.equal(lr.code, 1);
+    assert.equal(
+      lr.err,
+      `segkit: ${out}: --resume continues the run's own configuration: drop --config, --lr. only --epochs may ` +
+        "change; start a new run (another --out, or --overwrite) to change the rest",
+    );
+    const done = await run(["train", "--resume", "--out", out]);
+    assert.equal(done.code, 1);
+    assert.match(done.err, /: the run has already trained 3 of 3 epochs\. pass --epochs with more than 3/);
+    const otherData = await run(["train", "--resume", "--epochs", "4", "--out", out, ...DATA.slice(0, 2)]);
+    assert.equal(otherData.code, 1);
+    assert.match(otherData.err, /data\.json: cannot resume on other data than the run was started with/);
+    const again = await run(["train", ...DATA, "--config", yamlConfig, "--out", out]);
+    assert.equal(again.code, 1);
+    assert.match(again.err, /: already holds a training run\. continue it with --resume, start again with --overwrite/);
+    assert.equal(trainState(out).epoch, 3);
+  });
+
+  it("lets flags override the config file, and holds out --val-fraction", async () => {
+    const out = join(dir, "flags");
+    const r = await run([
+      "train",
+      ...["--format", "synthetic", "--length", "8", "--val-fraction", "0.5", "--epochs", "1"],
+      ...["--config", jsonConfig, "--size", "32x64", "--batch-size", "2", "--lr", "0.02", "--seed", "5"],
+      ...["--out", out],
+    ]);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.errLines[0] ?? "", /^training unet at 32x64 on 4 synthetic samples, validating on 4 \(50% held out/);
+    const cfg = trainState(out).config;
+    assert.deepEqual(cfg.optimizer, { name: "sgd", lr: 0.02, momentum: 0.9, nesterov: false, weightDecay: 0 });
+    assert.deepEqual([cfg.inputSize, cfg.batchSize, cfg.seed, cfg.epochs], [[32, 64], 2, 5, 1]);
+    // with --format synthetic, --seed also picks the generated set
+    assert.deepEqual(readJson(join(out, "data.json")), {
+      path: "synthetic",
+      dataset: { format: "synthetic", seed: 5, length: 8 },
+      validation: { fraction: 0.5, seed: 5 },
+    });
+  });
+
+  it("stops cleanly on Ctrl-C, saying how to resume; last/ resumes", async () => {
+    const out = join(dir, "interrupted");
+    const listeners = process.listenerCount("SIGINT");
+    let sent = false;
+    const r = await run(["train", ...DATA, "--epochs", "30", "--config", yamlConfig, "--out", out], (line) => {
+      if (!sent && line.startsWith("epoch 1/30")) {
+        sent = true;
+        process.kill(process.pid, "SIGINT");
+      }
+    });
+    assert.equal(r.code, 130, r.err);
+    assert.equal(process.listenerCount("SIGINT"), listeners);
+    const saved = trainState(out).epoch;
+    assert.ok(saved >= 1 && saved < 30, `stopped after epoch ${saved}`);
+    assert.equal(metrics(out).length, saved);
+    assert.ok(r.errLines.includes("stopping at the next batch (Ctrl-C again to quit at once)"), r.err);
+    assert.equal(
+      r.errLines.at(-1),
+      `interrupted: last/ holds epoch ${saved}; continue with: segkit train --resume --out ${out}`,
+    );
+    assert.match(r.out, new RegExp(`^best epoch \\d+ of ${saved}: val mIoU`));
+
+    const resumed = await run(["train", "--resume", "--epochs", String(saved + 1), "--out", out]);
+    assert.equal(resumed.code, 0, resumed.err);
+    assert.equal(trainState(out).epoch, saved + 1);
+  });
+
+  it("reports a bad config file in one line naming the file and the field, and writes nothing", async () => {
+    const cases: [string, string, RegExp][] = [
+      [
+        "syntax.yaml",
+        "model:\n  arch: unet\n  options: [1, 2\nepochs: 3\n",
+        /: not valid YAML: .* at line 4, column 1$/,
+      ],
+      ["syntax.json", '{"epochs": 2,}', /: not valid JSON: .* at line 1, column 14$/],
+      ["unknown.yml", "epochs: 2\nlearningRate: 0.1\n", /: training config: Unrecognized key: "learningRate"$/],
+      [
+        "type.json",
+        '{"batchSize": "eight"}',
+        /: training config: batchSize: Invalid input: expected number, received string$/,
+      ],
+      ["nested.yaml", "optimizer: { name: adam, lr: -1 }\n", /: training config: optimizer\.lr: .*>0/],
+      ["list.yaml", "- epochs: 2\n", /: a training config must be a mapping of fields/],
+      ["config.toml", "epochs = 2\n", /: a training config must be a \.json, \.yaml or \.yml file$/],
+    ];
+    for (const [name, text, expected] of cases) {
+      const file = join(dir, name);
+      await writeFile(file, text);
+      const out = join(dir, `bad-${name}`);
+      const r = await run(["train", ...DATA, "--config", file, "--out", out]);
+      assert.equal(r.code, 1, name);
+      assert.equal(r.err.split("\n").length, 1, r.err);
+      assert.ok(r.err.startsWith(`segkit: ${file}: `), r.err);
+      assert.match(r.err, expected);
+      assert.equal(existsSync(out), false, name);
+    }
+    const missing = await run(["train", ...DATA, "--config", join(dir, "nope.yaml"), "--out", join(dir, "x")]);
+    assert.equal(missing.err, `segkit: ${join(dir, "nope.yaml")}: config file not found`);
+    const size = await run(["train", ...DATA, "--size", "32x", "--out", join(dir, "x")]);
+    assert.equal(size.code, 1);
+    assert.match(size.err, /--size must be N \(square\) or HxW/);
+  });
+
+  it("reads the README's example config", async () => {
+    const block = /A config file:\n\n```yaml\n([\s\S]*?)```/.exec(readFileSync("README.md", "utf8"))?.[1];
+    assert.ok(block, "no yaml block after 'A config file:' in README.md");
+    const file = join(dir, "readme.yaml");
+    await writeFile(file, block);
+    const cfg = validateTrainConfig(await readTrainConfig(file));
+    assert.deepEqual(
+      [cfg.model.arch, cfg.loss, cfg.optimizer.name, cfg.schedule.name],
+      ["unet", "ce+dice", "adam", "cosine"],
+    );
+    assert.deepEqual([cfg.inputSize, cfg.classWeights, cfg.earlyStopping], [[128, 128], "auto", { patience: 8 }]);
+  });
+
+  it("checks the validation options", async () => {
+    const out = join(dir, "x");
+    const both = await run(["train", ...DATA, "--val-split", "val", "--val-fraction", "0.1", "--out", out]);
+    assert.equal(both.err, "segkit: give --val-split or --val-fraction, not both");
+    const noTrainSplit = await run(["train", ...DATA, "--val-split", "val", "--out", out]);
+    assert.equal(noTrainSplit.err, "segkit: --val-split needs --split naming the training split(s)");
+    const tooFew = await run([
+      "train",
+      "--format",
+      "synthetic",
+      "--length",
+      "2",
+      "--val-fraction",
+      "0.1",
+      "--out",
+      out,
+    ]);
+    assert.match(tooFew.err, /--val-fraction 0.1 of 2 samples leaves 2 to train and 0 to validate/);
+  });
+});
