@@ -8,18 +8,13 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { type EpochMetrics, initBackend, readMask } from "../index.js";
+import { runCli } from "../test-utils/cli.js";
 import { slowSkip } from "../test-utils/shared.js";
-import { main } from "./main.js";
 
-async function run(...argv: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(
-    argv,
-    (s) => out.push(s),
-    (s) => err.push(s),
-  );
-  return { code, out, err };
+/** `segkit demo ARGS`, with stdout and stderr as lines. */
+async function demo(...argv: string[]) {
+  const r = await runCli(["demo", ...argv]);
+  return { code: r.code, out: r.outLines, err: r.errLines };
 }
 
 const metrics = (dir: string): EpochMetrics[] =>
@@ -42,7 +37,7 @@ describe("segkit demo", () => {
   it("trains, predicts the validation set from best/, scores it and says where to look", async () => {
     const out = join(dir, "fixed");
     const tensors = tf.memory().numTensors;
-    const r = await run("demo", "--out", out, "--epochs", "2", "--length", "20", "--size", "32");
+    const r = await demo("--out", out, "--epochs", "2", "--length", "20", "--size", "32");
     assert.equal(r.code, 0, r.err.join("\n"));
     assert.equal(tf.memory().numTensors, tensors, "tensors leaked");
     assert.match(
@@ -90,7 +85,7 @@ describe("segkit demo", () => {
     assert.match(r.out[4] ?? "", new RegExp(`^checkpoint: {2}${join(out, "best")}`));
 
     // again into the same directory: replaced, not refused
-    const again = await run("demo", "--out", out, "--epochs", "1", "--length", "20", "--size", "32");
+    const again = await demo("--out", out, "--epochs", "1", "--length", "20", "--size", "32");
     assert.equal(again.code, 0, again.err.join("\n"));
     assert.equal(metrics(out).length, 1);
   });
@@ -98,7 +93,7 @@ describe("segkit demo", () => {
   it("plans the epochs from the time budget after timing the first", async () => {
     const out = join(dir, "budget");
     const started = performance.now();
-    const r = await run("demo", "--out", out, "--minutes", "0.05", "--length", "20", "--size", "32");
+    const r = await demo("--out", out, "--minutes", "0.05", "--length", "20", "--size", "32");
     const seconds = (performance.now() - started) / 1000;
     assert.equal(r.code, 0, r.err.join("\n"));
     assert.match(r.err[0] ?? "", /; about 0\.05 min on /);
@@ -118,7 +113,7 @@ describe("segkit demo", () => {
     skip: slowSkip(),
   }, async () => {
     const out = join(dir, "recipe");
-    const r = await run("demo", "--out", out, "--epochs", "8");
+    const r = await demo("--out", out, "--epochs", "8");
     assert.equal(r.code, 0, r.err.join("\n"));
     const untrained = num(r.out[0], /val mIoU (\d\.\d{4})/);
     const trained = num(r.out[1], /val mIoU (\d\.\d{4})/);

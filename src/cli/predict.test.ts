@@ -22,18 +22,9 @@ import {
   seedWeights,
   validateTrainConfig,
 } from "../index.js";
-import { main } from "./main.js";
+import { runCli } from "../test-utils/cli.js";
 
-async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(
-    argv,
-    (s) => out.push(s),
-    (s) => err.push(s),
-  );
-  return { code, out: out.join("\n"), err: err.join("\n") };
-}
+const run = (...argv: string[]) => runCli(argv);
 
 let dir: string;
 let model: string;

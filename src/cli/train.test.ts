@@ -8,25 +8,8 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { CHECKPOINT_FILES, type EpochMetrics, initBackend, type TrainState, validateTrainConfig } from "../index.js";
-import { main } from "./main.js";
+import { runCli as run } from "../test-utils/cli.js";
 import { readTrainConfig } from "./train.js";
-
-async function run(
-  argv: string[],
-  onErr?: (line: string) => void,
-): Promise<{ code: number; out: string; err: string; errLines: string[] }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(
-    argv,
-    (s) => out.push(s),
-    (s) => {
-      err.push(s);
-      onErr?.(s);
-    },
-  );
-  return { code, out: out.join("\n"), err: err.join("\n"), errLines: err };
-}
 
 const readJson = <T>(file: string): T => JSON.parse(readFileSync(file, "utf8")) as T;
 const metrics = (dir: string): EpochMetrics[] =>
