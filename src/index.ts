@@ -188,6 +188,70 @@ export {
   type UnetOptions,
 } from "./models/registry.js";
 export { encoderLayers, freezeEncoder, loadEncoderWeights } from "./models/weights.js";
+// sam: model download from a Hugging Face-style hub into a local cache (layout and checksums in sam/hub.ts)
+export {
+  type ChecksumKind,
+  DEFAULT_PULL_OPTIONS,
+  defaultCacheDir,
+  matchesGlob,
+  type PulledFile,
+  type PullOptions,
+  type PullProgress,
+  type PullResult,
+  type PullStatus,
+  pullModel,
+  repoCacheDir,
+  SAM_FILE_PATTERNS,
+  validateRepoId,
+  validateRepoPath,
+} from "./sam/hub.js";
+// sam: loading a SAM-family ONNX model (split export or transformers.js layout, detected from the graphs) with typed
+// encode/decode calls
+export {
+  DEFAULT_LOAD_SAM_MODEL_OPTIONS,
+  type ExecutionProvider,
+  type LoadSamModelOptions,
+  loadSamModel,
+  SAM_LAYOUTS,
+  SAM_PREPROCESS,
+  type SamDecoded,
+  type SamDecodeOptions,
+  type SamDecodePrompt,
+  type SamEmbeddings,
+  type SamEncoderInput,
+  type SamLayout,
+  type SamModel,
+  type SamPreprocess,
+  type SamTensor,
+} from "./sam/model.js";
+// sam: geometry and pre/postprocessing exact to segment-anything (Pillow's resize, prompt packing, mask upscaling)
+export { pillowResizeBilinear } from "./sam/pillow-resize.js";
+export {
+  postprocessMasks,
+  type UpscaledMasks,
+  type UpscaleMasksOptions,
+  upscaleMasks,
+} from "./sam/postprocess.js";
+export {
+  applyBoxes,
+  applyCoords,
+  decoderInputs,
+  normalizeAndPad,
+  preprocessImage,
+  preprocessShape,
+  resizeLongestSide,
+  SAM_IMAGE_SIZE,
+  SAM_LOW_RES_SIZE,
+  type SamBox,
+  type SamPoint,
+  type SamPreprocessedImage,
+  type SamPrompt,
+  type SamSize,
+  selectMaskChannels,
+  selectSingleMask,
+  stabilityScore,
+  thresholdMasks,
+} from "./sam/transforms.js";
 
 // train: the fit loop (Keras-style fit with checkpoints, resume, early stopping), its config, schedules, model card
 // and run reports (curves.png, samples.png, report.html)

@@ -18,6 +18,7 @@ import { registerDemo } from "./demo.js";
 import { type DatasetFlags, datasetOptions, int, openForCli, positive, requirePath } from "./options.js";
 import { registerPredict } from "./predict.js";
 import { createProgress } from "./progress.js";
+import { registerSam } from "./sam.js";
 import { registerTrain } from "./train.js";
 
 const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
@@ -192,6 +193,7 @@ export function buildProgram(out: (s: string) => void, err: (s: string) => void)
   registerTrain(program, io);
   registerPredict(program, io);
   registerDemo(program, io);
+  registerSam(program, io);
 
   program.addHelpText(
     "after",

@@ -8,33 +8,75 @@ import { createRequire } from "node:module";
 import * as ort from "onnxruntime-node";
 import { SegkitError } from "../core/errors.js";
 
+/**
+ * An execution provider as onnxruntime names it ("cpu", "cuda", "coreml", "dml", ...) or its options object
+ * (`{ name: "cuda", deviceId: 1 }`); onnxruntime tries them in order.
+ */
+export type ExecutionProvider = string | { readonly name: string; readonly [option: string]: unknown };
+
 export interface OnnxSessionOptions {
   /** Threads onnxruntime uses inside one operator (intra-op). */
   threads?: number;
+  /** Passed through to onnxruntime (`createOnnxSession` only); onnxruntime's default (CPU) when absent. */
+  executionProviders?: readonly ExecutionProvider[];
 }
 
-export const DEFAULT_ONNX_SESSION_OPTIONS: Required<OnnxSessionOptions> = { threads: 2 };
+export const DEFAULT_ONNX_SESSION_OPTIONS: Required<Omit<OnnxSessionOptions, "executionProviders">> = { threads: 2 };
 
 export interface Float32Input {
   data: Float32Array;
   dims: number[];
 }
 
+/** For graphs with int64 inputs (transformers.js exports take `input_labels` as int64). */
+export interface Int64Input {
+  data: BigInt64Array;
+  dims: number[];
+}
+
+/**
+ * A graph input or output as the model declares it: element type ("float32", "int64", ...) and dims, where a
+ * string is a symbolic (dynamic) dimension and an empty shape means undeclared.
+ */
+export interface OnnxValueInfo {
+  readonly name: string;
+  readonly type: string;
+  readonly shape: readonly (number | string)[];
+}
+
 export interface OnnxSession {
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
-  /** Runs the graph on float32 inputs; returns every output as float32 data with its dims. */
-  run(inputs: Record<string, Float32Input>): Promise<Record<string, Float32Input>>;
+  /** Declared inputs and outputs, in graph order. */
+  readonly inputs: readonly OnnxValueInfo[];
+  readonly outputs: readonly OnnxValueInfo[];
+  /**
+   * Runs the graph on float32 (or int64) inputs; returns the requested outputs (all when `outputNames` is absent)
+   * as float32 data with their dims.
+   */
+  run(
+    inputs: Record<string, Float32Input | Int64Input>,
+    outputNames?: readonly string[],
+  ): Promise<Record<string, Float32Input>>;
   /** Releases the session. */
   dispose(): Promise<void>;
 }
 
-/** A CPU session with all graph optimisations, over ONNX bytes or a file path. */
+function valueInfo(meta: readonly ort.InferenceSession.ValueMetadata[]): OnnxValueInfo[] {
+  return meta.map((m) =>
+    m.isTensor ? { name: m.name, type: m.type, shape: [...m.shape] } : { name: m.name, type: "non-tensor", shape: [] },
+  );
+}
+
+/**
+ * A session (CPU unless `executionProviders` says otherwise) with all graph optimisations, over ONNX bytes or a
+ * file path.
+ */
 export async function createOnnxSession(
   model: Uint8Array | string,
   options: OnnxSessionOptions = {},
 ): Promise<OnnxSession> {
-  const { threads } = { ...DEFAULT_ONNX_SESSION_OPTIONS, ...options };
+  const { threads, executionProviders } = { ...DEFAULT_ONNX_SESSION_OPTIONS, ...options };
   if (!Number.isInteger(threads) || threads < 1) {
     throw new SegkitError(`threads must be a positive integer, got ${threads}`);
   }
@@ -43,6 +85,9 @@ export async function createOnnxSession(
     interOpNumThreads: 1,
     executionMode: "sequential",
     graphOptimizationLevel: "all",
+    ...(executionProviders
+      ? { executionProviders: executionProviders as ort.InferenceSession.ExecutionProviderConfig[] }
+      : {}),
   };
   const session =
     typeof model === "string"
@@ -51,10 +96,17 @@ export async function createOnnxSession(
   return {
     inputNames: session.inputNames,
     outputNames: session.outputNames,
-    async run(inputs) {
+    inputs: valueInfo(session.inputMetadata),
+    outputs: valueInfo(session.outputMetadata),
+    async run(inputs, outputNames) {
       const feeds: Record<string, ort.Tensor> = {};
-      for (const [name, t] of Object.entries(inputs)) feeds[name] = new ort.Tensor("float32", t.data, t.dims);
-      const outputs = await session.run(feeds);
+      for (const [name, t] of Object.entries(inputs)) {
+        feeds[name] =
+          t.data instanceof BigInt64Array
+            ? new ort.Tensor("int64", t.data, t.dims)
+            : new ort.Tensor("float32", t.data, t.dims);
+      }
+      const outputs = outputNames ? await session.run(feeds, [...outputNames]) : await session.run(feeds);
       const result: Record<string, Float32Input> = {};
       for (const [name, t] of Object.entries(outputs)) {
         if (t.type !== "float32") throw new SegkitError(`ONNX output ${name} is ${t.type}, expected float32`);

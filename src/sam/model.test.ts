@@ -1,0 +1,331 @@
+import assert from "node:assert/strict";
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, test } from "node:test";
+import { SegkitError } from "../core/errors.js";
+import { loadSamModel, SAM_PREPROCESS, type SamModel } from "./model.js";
+
+// Tiny models from scripts/make_sam_fixtures.py. Their low-res logit of channel k at low-res pixel (i, j), centre
+// (4j + 2, 4i + 2) in the 1024 frame, is 8 * sum_p w(label_p) * exp(-d^2 / (2 sigma_k^2)) - 2 + 0.01 * e_k
+// (+ mask_input, + 4 inside a box), so differences between two prompts are known by hand.
+const FIXTURES = join(import.meta.dirname, "fixtures", "models");
+const SPLIT_SIGMAS = [48, 64, 96, 128];
+const TRANSFORMERS_SIGMAS = [64, 96, 128];
+
+const temps: string[] = [];
+after(async () => {
+  for (const dir of temps) await rm(dir, { recursive: true, force: true });
+});
+
+/** A temp directory holding copies of fixture files: `{ "name in dir": "path under FIXTURES" }`. */
+async function modelDir(files: Record<string, string>): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), "segkit-sam-model-"));
+  temps.push(dir);
+  for (const [to, from] of Object.entries(files)) {
+    await mkdir(join(dir, to, ".."), { recursive: true });
+    await copyFile(join(FIXTURES, from), join(dir, to));
+  }
+  return dir;
+}
+
+async function withModel<T>(dir: string, fn: (m: SamModel) => Promise<T>, options = {}): Promise<T> {
+  const model = await loadSamModel(dir, { threads: 1, ...options });
+  try {
+    return await fn(model);
+  } finally {
+    await model.dispose();
+  }
+}
+
+/** A deterministic RGB image [H,W,3] in 0..255. */
+function pattern(h: number, w: number): Float32Array {
+  const out = new Float32Array(h * w * 3);
+  for (let i = 0; i < out.length; i++) out[i] = (i * 37 + Math.floor(i / 4099) * 11) % 256;
+  return out;
+}
+
+/** SAM's preprocessing of a resized HWC image: normalise, to CHW, pad bottom-right with zeros to 1024. */
+function toNchw(hwc: Float32Array, h: number, w: number): Float32Array {
+  const S = 1024;
+  const out = new Float32Array(3 * S * S);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      for (let c = 0; c < 3; c++) {
+        const v = hwc[(y * w + x) * 3 + c] ?? Number.NaN;
+        out[c * S * S + y * S + x] = (v - (SAM_PREPROCESS.mean[c] ?? 0)) / (SAM_PREPROCESS.std[c] ?? 1);
+      }
+    }
+  }
+  return out;
+}
+
+/** |actual - expected| <= tol, with a message (assert.ok without one re-reads the source to write it: slow). */
+function near(actual: number | undefined, expected: number, tol: number, what: string): void {
+  assert.ok(actual !== undefined && Math.abs(actual - expected) <= tol, `${what}: ${actual}, expected ${expected}`);
+}
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  assert.equal(a.length, b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs((a[i] ?? 0) - (b[i] ?? 0)));
+  return m;
+}
+
+/** The low-res value of channel k at pixel (i, j) of a [C,256,256] plane stack. */
+function at(data: Float32Array, k: number, i: number, j: number): number {
+  return data[k * 65536 + i * 256 + j] ?? Number.NaN;
+}
+
+/** 8 * exp(-d^2 / (2 sigma^2)): the fixture's bump of one point at low-res pixel (i, j). */
+function bump(x: number, y: number, i: number, j: number, sigma: number): number {
+  const dx = 4 * j + 2 - x;
+  const dy = 4 * i + 2 - y;
+  return 8 * Math.exp(-(dx * dx + dy * dy) / (2 * sigma * sigma));
+}
+
+const PIXELS: [number, number][] = [
+  [93, 125], // the pixel holding (500, 375)
+  [100, 130],
+  [60, 150],
+  [0, 0],
+  [255, 255],
+];
+
+describe("loadSamModel: split layout (normalised NCHW encoder)", () => {
+  test("encodes and decodes with the official signature; logits follow the prompt", async () => {
+    await withModel(join(FIXTURES, "split"), async (m) => {
+      assert.equal(m.layout, "split");
+      assert.equal(m.encoderInput, "nchw");
+      assert.equal(m.maskChannels, 4);
+      assert.deepEqual(m.preprocess, SAM_PREPROCESS);
+      assert.equal(m.files.encoder, join(FIXTURES, "split", "encoder.onnx"));
+      assert.equal(m.files.decoder, join(FIXTURES, "split", "decoder.onnx"));
+
+      const emb = await m.encode({ data: toNchw(pattern(683, 1024), 683, 1024), dims: [1, 3, 1024, 1024] });
+      assert.deepEqual(Object.keys(emb), ["image_embeddings"]);
+      assert.deepEqual(emb.image_embeddings?.dims, [1, 256, 64, 64]);
+
+      const points = new Float32Array([500, 375, 0, 0]);
+      const origSize = [480, 640] as const;
+      const fg = await m.decode(emb, { points, labels: new Float32Array([1, -1]), origSize });
+      const none = await m.decode(emb, { points, labels: new Float32Array([-1, -1]), origSize });
+      assert.deepEqual(fg.lowRes.dims, [4, 256, 256]);
+      assert.equal(fg.scores.length, 4);
+      assert.equal(fg.masks, undefined);
+      for (const [k, sigma] of SPLIT_SIGMAS.entries()) {
+        for (const [i, j] of PIXELS) {
+          const d = at(fg.lowRes.data, k, i, j) - at(none.lowRes.data, k, i, j);
+          near(d, bump(500, 375, i, j, sigma), 1e-4, `channel ${k} (${i},${j})`);
+        }
+        // predicted IoU = sigmoid(mean low-res logit of the channel), the mean summed in float32 by onnxruntime
+        let sum = 0;
+        for (let p = 0; p < 65536; p++) sum += fg.lowRes.data[k * 65536 + p] ?? 0;
+        near(fg.scores[k], 1 / (1 + Math.exp(-sum / 65536)), 1e-4, `score ${k}`);
+      }
+      const bg = await m.decode(emb, { points, labels: new Float32Array([0, -1]), origSize });
+      // a background point subtracts the same bump
+      near(at(bg.lowRes.data, 0, 93, 125) - at(none.lowRes.data, 0, 93, 125), -bump(500, 375, 93, 125, 48), 1e-4, "bg");
+    });
+  });
+
+  test("mask_input is added to the logits; fullSize returns masks at the original size", async () => {
+    await withModel(join(FIXTURES, "split"), async (m) => {
+      const emb = { image_embeddings: { data: new Float32Array(256 * 64 * 64), dims: [1, 256, 64, 64] } };
+      const prompt = {
+        points: new Float32Array([500, 375]),
+        labels: new Float32Array([1]),
+        origSize: [750, 1000] as const,
+      };
+      const plain = await m.decode(emb, prompt, { fullSize: true });
+      const withMask = await m.decode(emb, { ...prompt, maskInput: new Float32Array(65536).fill(3) });
+      near(maxAbsDiff(withMask.lowRes.data, plain.lowRes.data), 3, 1e-5, "max difference");
+      near(
+        at(withMask.lowRes.data, 2, 10, 200) - at(plain.lowRes.data, 2, 10, 200),
+        3,
+        1e-5,
+        "difference at (10, 200)",
+      );
+      // masks: [4,750,1000]; the 1024 frame maps to the original by x 1000/1024, so (500, 375) -> (488, 366)
+      assert.deepEqual(plain.masks?.dims, [4, 750, 1000]);
+      const masks = plain.masks?.data ?? new Float32Array();
+      near(masks[366 * 1000 + 488], 5.9, 0.1, "positive at the point");
+      near(masks[749 * 1000 + 999], -2, 0.05, "negative far from it");
+      // a portrait original: the crop and resize follow orig_im_size
+      const tall = await m.decode(emb, { ...prompt, origSize: [1500, 700] }, { fullSize: true });
+      assert.deepEqual(tall.masks?.dims, [4, 1500, 700]);
+    });
+  });
+});
+
+describe("loadSamModel: split layout with a raw HWC encoder", () => {
+  test("normalises and pads in the graph: same embeddings as the NCHW encoder on SAM's preprocessing", async () => {
+    const image = pattern(683, 1024);
+    const nchw = await withModel(join(FIXTURES, "split"), (m) =>
+      m.encode({ data: toNchw(image, 683, 1024), dims: [1, 3, 1024, 1024] }),
+    );
+    await withModel(join(FIXTURES, "split-hwc"), async (m) => {
+      assert.equal(m.layout, "split");
+      assert.equal(m.encoderInput, "hwc");
+      const hwc = await m.encode({ data: image, dims: [683, 1024, 3] });
+      assert.deepEqual(hwc.image_embeddings?.dims, [1, 256, 64, 64]);
+      const a = hwc.image_embeddings?.data ?? new Float32Array();
+      near(maxAbsDiff(a, nchw.image_embeddings?.data ?? new Float32Array()), 0, 1e-4, "hwc vs nchw");
+      // a portrait image, padded on the right
+      const portrait = pattern(1024, 500);
+      const p1 = await m.encode({ data: portrait, dims: [1024, 500, 3] });
+      const p2 = await withModel(join(FIXTURES, "split"), (n) =>
+        n.encode({ data: toNchw(portrait, 1024, 500), dims: [1, 3, 1024, 1024] }),
+      );
+      near(maxAbsDiff(p1.image_embeddings?.data ?? a, p2.image_embeddings?.data ?? a), 0, 1e-4, "portrait");
+      await assert.rejects(m.encode({ data: new Float32Array(30), dims: [10, 1, 3] }), /max\(H, W\) = 1024/);
+    });
+  });
+});
+
+describe("loadSamModel: transformers.js layout", () => {
+  test("reads preprocessor_config.json, feeds int64 labels and a box, returns 3 low-res candidates", async () => {
+    const split = await withModel(join(FIXTURES, "split"), (m) =>
+      m.encode({ data: toNchw(pattern(683, 1024), 683, 1024), dims: [1, 3, 1024, 1024] }),
+    );
+    await withModel(join(FIXTURES, "transformers"), async (m) => {
+      assert.equal(m.layout, "transformers");
+      assert.equal(m.encoderInput, "nchw");
+      assert.equal(m.maskChannels, 3);
+      assert.equal(m.acceptsBox, true);
+      assert.equal(m.acceptsMaskInput, false);
+      // 0.485 * 255 = 123.675, 0.229 * 255 = 58.395, ...
+      assert.equal(m.preprocess.longestSide, 1024);
+      assert.equal(m.preprocess.padSize, 1024);
+      for (let c = 0; c < 3; c++) {
+        near(m.preprocess.mean[c], SAM_PREPROCESS.mean[c] ?? 0, 1e-9, `mean ${c}`);
+        near(m.preprocess.std[c], SAM_PREPROCESS.std[c] ?? 0, 1e-9, `std ${c}`);
+      }
+      const emb = await m.encode({ data: toNchw(pattern(683, 1024), 683, 1024), dims: [1, 3, 1024, 1024] });
+      assert.deepEqual(Object.keys(emb).sort(), ["image_embeddings", "image_positional_embeddings"]);
+      assert.deepEqual(emb.image_positional_embeddings?.dims, [1, 256, 64, 64]);
+      const e = new Float32Array();
+      near(maxAbsDiff(emb.image_embeddings?.data ?? e, split.image_embeddings?.data ?? e), 0, 1e-5, "vs split");
+
+      const points = new Float32Array([500, 375]);
+      const origSize = [683, 1024] as const;
+      const fg = await m.decode(emb, { points, labels: new Float32Array([1]), origSize });
+      const pad = await m.decode(emb, { points, labels: new Float32Array([-10]), origSize });
+      assert.deepEqual(fg.lowRes.dims, [3, 256, 256]);
+      assert.equal(fg.scores.length, 3);
+      for (const [k, sigma] of TRANSFORMERS_SIGMAS.entries()) {
+        for (const [i, j] of PIXELS) {
+          const d = at(fg.lowRes.data, k, i, j) - at(pad.lowRes.data, k, i, j);
+          near(d, bump(500, 375, i, j, sigma), 1e-4, `channel ${k} (${i},${j})`);
+        }
+      }
+      // a box (x1, y1, x2, y2) = (100, 100, 400, 300) adds 4 inside it: centre (402, 302) of pixel (75, 100) is out
+      const boxed = await m.decode(emb, {
+        points,
+        labels: new Float32Array([-10]),
+        box: [100, 100, 400, 300],
+        origSize,
+      });
+      const boxGain = (i: number, j: number) => at(boxed.lowRes.data, 1, i, j) - at(pad.lowRes.data, 1, i, j);
+      near(boxGain(50, 50), 4, 1e-5, "inside");
+      near(boxGain(74, 99), 4, 1e-5, "last pixel inside");
+      near(boxGain(75, 100), 0, 1e-5, "outside");
+
+      await assert.rejects(
+        m.decode(emb, { points, labels: new Float32Array([1]), origSize, maskInput: new Float32Array(65536) }),
+        /no mask_input/,
+      );
+      await assert.rejects(m.decode({}, { points, labels: new Float32Array([1]), origSize }), /embeddings lack/);
+    });
+  });
+});
+
+/** Asserts that loading `dir` fails with a SegkitError whose file ends with `file` and message matches `message`. */
+async function rejectsLoad(dir: string, file: string, message: RegExp, options = {}): Promise<void> {
+  await assert.rejects(loadSamModel(dir, { threads: 1, ...options }), (err: unknown) => {
+    assert.ok(err instanceof SegkitError, String(err));
+    assert.ok(err.file?.endsWith(file), `file ${err.file}`);
+    assert.match(err.message, message);
+    return true;
+  });
+}
+
+describe("loadSamModel: errors name the file and what was expected", () => {
+  test("missing or empty directory", async () => {
+    const empty = await modelDir({});
+    await rejectsLoad(empty, empty, /no encoder; expected one `\*encoder\*\.onnx`/);
+    await rejectsLoad(join(empty, "nope"), "nope", /no such directory/);
+  });
+
+  test("two encoders; variants are skipped unless asked for", async () => {
+    const two = await modelDir({
+      "a_encoder.onnx": "split/encoder.onnx",
+      "b_encoder.onnx": "split/encoder.onnx",
+      "decoder.onnx": "split/decoder.onnx",
+    });
+    await rejectsLoad(two, two, /2 encoders: a_encoder\.onnx, b_encoder\.onnx/);
+
+    const variants = await modelDir({
+      "sam.encoder.onnx": "split/encoder.onnx",
+      "sam.encoder.quant.onnx": "split-hwc/encoder.onnx",
+      "sam.decoder.onnx": "split/decoder.onnx",
+    });
+    await withModel(variants, async (m) => assert.equal(m.encoderInput, "nchw"));
+    await rejectsLoad(variants, variants, /no decoder with the suffix `quant`/, { variant: "quant" });
+  });
+
+  test("a decoder with a wrong signature, an encoder lacking an output the decoder needs", async () => {
+    const noLabels = await modelDir({
+      "encoder.onnx": "split/encoder.onnx",
+      "decoder.onnx": "broken/decoder_without_point_labels.onnx",
+    });
+    await rejectsLoad(noLabels, "decoder.onnx", /^input `point_labels` missing; expected the official SAM decoder/);
+
+    const encoderAsDecoder = await modelDir({
+      "encoder.onnx": "split/encoder.onnx",
+      "decoder.onnx": "split/encoder.onnx",
+    });
+    await rejectsLoad(encoderAsDecoder, "decoder.onnx", /input `point_coords` \(or transformers\.js `input_points`\)/);
+
+    const noPositional = await modelDir({
+      "onnx/vision_encoder.onnx": "split/encoder.onnx",
+      "onnx/prompt_encoder_mask_decoder.onnx": "transformers/onnx/prompt_encoder_mask_decoder.onnx",
+    });
+    await rejectsLoad(noPositional, "vision_encoder.onnx", /output `image_positional_embeddings` missing/);
+
+    const decoderAsEncoder = await modelDir({
+      "encoder.onnx": "split/decoder.onnx",
+      "decoder.onnx": "split/decoder.onnx",
+    });
+    await rejectsLoad(decoderAsEncoder, "encoder.onnx", /has 6 inputs .*expected one image input/);
+  });
+
+  test("a file that is not ONNX; a broken preprocessor_config.json", async () => {
+    const notOnnx = await modelDir({ "encoder.onnx": "split/encoder.onnx" });
+    await writeFile(join(notOnnx, "decoder.onnx"), "this is not a protobuf");
+    await rejectsLoad(notOnnx, "decoder.onnx", /not a loadable ONNX model/);
+
+    const badJson = await modelDir({
+      "onnx/vision_encoder.onnx": "transformers/onnx/vision_encoder.onnx",
+      "onnx/prompt_encoder_mask_decoder.onnx": "transformers/onnx/prompt_encoder_mask_decoder.onnx",
+    });
+    await writeFile(join(badJson, "preprocessor_config.json"), "{ image_mean: ");
+    await rejectsLoad(badJson, "preprocessor_config.json", /not valid JSON/);
+  });
+
+  test("bad prompts and images", async () => {
+    await withModel(join(FIXTURES, "split"), async (m) => {
+      const emb = { image_embeddings: { data: new Float32Array(256 * 64 * 64), dims: [1, 256, 64, 64] } };
+      const origSize = [100, 100] as const;
+      await assert.rejects(m.encode({ data: new Float32Array(12), dims: [1, 3, 2, 2] }), /\[1,3,1024,1024\]/);
+      await assert.rejects(
+        m.decode(emb, { points: new Float32Array([1, 2]), labels: new Float32Array([2]), origSize, box: [0, 0, 1, 1] }),
+        /two points labelled 2 and 3/,
+      );
+      await assert.rejects(
+        m.decode(emb, { points: new Float32Array([1, 2, 3]), labels: new Float32Array([1, 1]), origSize }),
+        /N >= 1 points and N labels/,
+      );
+    });
+  });
+});

@@ -1,0 +1,527 @@
+/**
+ * Loading a Segment Anything model (SAM, MobileSAM, EdgeSAM, SlimSAM, SAM-HQ exported to ONNX) from a directory,
+ * with thin typed calls to its two graphs. Prompt geometry (resize-longest-side, padding points, box corners,
+ * choosing a mask) belongs to the predictor; here data goes in and out as plain float32 arrays with stated dims.
+ *
+ * Two directory layouts, told apart by the decoder graph's input names (file names only find the candidates):
+ * - "split": one `*encoder*.onnx` and one `*decoder*.onnx` (in the directory or its `onnx/`), the decoder as
+ *   segment-anything's `scripts/export_onnx_model.py` writes it: image_embeddings [1,256,64,64],
+ *   point_coords [1,N,2], point_labels [1,N], mask_input [1,1,256,256], has_mask_input [1], orig_im_size [2]
+ *   (all float32) -> masks [1,C,H,W], iou_predictions [1,C], low_res_masks [1,C,256,256], C = 4: channel 0 the
+ *   single-mask answer, 1-3 the multimask candidates.
+ * - "transformers": transformers.js repositories (Xenova/sam-vit-base, Xenova/slimsam-*): `onnx/vision_encoder.onnx`
+ *   (pixel_values -> image_embeddings, image_positional_embeddings) and `onnx/prompt_encoder_mask_decoder.onnx`
+ *   (input_points [B,P,N,2], input_labels [B,P,N] int64, optional input_boxes [B,nb,4], the two embeddings ->
+ *   iou_scores [B,P,3], pred_masks [B,P,3,256,256]: the 3 multimask candidates, low-res only), with
+ *   `preprocessor_config.json` giving the resize and normalisation.
+ * Files with a variant suffix (`_quantized`, `_fp16`, `.quant`, ...) are skipped unless `variant` asks for one.
+ *
+ * The encoder takes one of two input forms, read from its input's rank: "nchw", [1,3,S,S] float32 normalised with
+ * the pixel mean/std and zero-padded bottom-right (S = 1024), or "hwc", [H,W,3] float32 RGB 0..255 already resized
+ * so that max(H, W) = S, unpadded (samexporter's `--use-preprocess` export, input `input_image`): that graph
+ * normalises and pads itself. Every encoder output is kept in the embeddings record and fed to the decoder input
+ * of the same name; a split encoder's main output (named `image_embeddings`, else its first) is renamed
+ * `image_embeddings` (exports also call it `embeddings` or `output`), so SAM-HQ's extra `interm_embeddings` flows
+ * through unchanged.
+ */
+import { readdir, readFile, stat } from "node:fs/promises";
+import { basename, join, relative } from "node:path";
+import { SegkitError } from "../core/errors.js";
+import {
+  createOnnxSession,
+  DEFAULT_ONNX_SESSION_OPTIONS,
+  type ExecutionProvider,
+  type Float32Input,
+  type Int64Input,
+  type OnnxSession,
+  type OnnxValueInfo,
+} from "./runtime.js";
+import { SAM_IMAGE_SIZE, SAM_PIXEL_MEAN, SAM_PIXEL_STD } from "./transforms.js";
+
+export type { ExecutionProvider };
+
+export type SamLayout = "split" | "transformers";
+export const SAM_LAYOUTS: readonly SamLayout[] = ["split", "transformers"];
+
+/** "nchw": [1,3,S,S] normalised and padded; "hwc": [H,W,3] RGB 0..255, longest side S, not padded. */
+export type SamEncoderInput = "nchw" | "hwc";
+
+/** Row-major float32 data and its dims. */
+export interface SamTensor {
+  data: Float32Array;
+  dims: number[];
+}
+
+/** The encoder's outputs by the decoder input names they feed (always `image_embeddings` [1,256,64,64]). */
+export type SamEmbeddings = Readonly<Record<string, SamTensor>>;
+
+/** How the image reaches the encoder: resize so the longest side is `longestSide`, normalise, pad to `padSize`. */
+export interface SamPreprocess {
+  longestSide: number;
+  padSize: number;
+  /** Per-channel (R, G, B) mean and std in 0..255 units: x' = (x - mean) / std. */
+  mean: [number, number, number];
+  std: [number, number, number];
+}
+
+/** segment-anything's `pixel_mean` / `pixel_std` and image size (the same as transformers' SamImageProcessor). */
+export const SAM_PREPROCESS: Readonly<SamPreprocess> = {
+  longestSide: SAM_IMAGE_SIZE,
+  padSize: SAM_IMAGE_SIZE,
+  mean: [...SAM_PIXEL_MEAN],
+  std: [...SAM_PIXEL_STD],
+};
+
+export interface LoadSamModelOptions {
+  /** onnxruntime intra-op threads (CPU). */
+  threads?: number;
+  /**
+   * onnxruntime execution providers in order of preference ("cuda", `{ name: "cuda", deviceId: 0 }`, ...);
+   * CPU when absent.
+   */
+  executionProviders?: readonly ExecutionProvider[];
+  /**
+   * Pick the files with this suffix, e.g. "quantized" for `vision_encoder_quantized.onnx`, "quant" for
+   * `sam.encoder.quant.onnx`; without it, files with a known variant suffix are skipped.
+   */
+  variant?: string;
+}
+
+export const DEFAULT_LOAD_SAM_MODEL_OPTIONS: Readonly<{ threads: number }> = {
+  threads: DEFAULT_ONNX_SESSION_OPTIONS.threads,
+};
+
+/** One prompt for one decoder run. Coordinates are in the resized frame (after resize-longest-side, 0..S). */
+export interface SamDecodePrompt {
+  /** [N,2] (x, y) pairs, N >= 1. */
+  points: Float32Array;
+  /**
+   * [N] labels as the layout's decoder reads them. split: 1 foreground, 0 background, 2 / 3 box top-left /
+   * bottom-right, -1 not a point (the padding point). transformers: 1, 0, -1 not a point, -10 padding (ignored).
+   */
+  labels: Float32Array;
+  /**
+   * transformers layout only (fed as input_boxes [1,1,4]): x1, y1, x2, y2. The split layout takes a box as two
+   * points labelled 2 and 3.
+   */
+  box?: readonly [number, number, number, number];
+  /** split layout only: a previous low-res logit plane [256,256] over the padded square (has_mask_input = 1). */
+  maskInput?: Float32Array;
+  /** (H, W) of the original image: the split decoder's `orig_im_size`, the size of `masks`. */
+  origSize: readonly [number, number];
+}
+
+export interface SamDecodeOptions {
+  /**
+   * split layout: also fetch `masks`, the logits upscaled to `origSize` inside the graph. Off by default: that
+   * upscaling of all channels is most of a decoder run, and onnxruntime skips it when `masks` is not fetched.
+   */
+  fullSize?: boolean;
+}
+
+export interface SamDecoded {
+  /** [C] predicted IoU per mask channel. */
+  scores: Float32Array;
+  /** [C,256,256] mask logits over the padded S x S square (threshold 0). */
+  lowRes: SamTensor;
+  /** [C,H,W] mask logits at `origSize` (split layout with `fullSize` only). */
+  masks?: SamTensor;
+}
+
+export interface SamModel {
+  readonly dir: string;
+  readonly layout: SamLayout;
+  readonly encoderInput: SamEncoderInput;
+  /** Paths of the two graphs. */
+  readonly files: Readonly<{ encoder: string; decoder: string }>;
+  readonly preprocess: Readonly<SamPreprocess>;
+  /** Channels `decode` returns: split 4 (channel 0 single-mask, 1-3 multimask), transformers 3 (multimask). */
+  readonly maskChannels: number;
+  /** Whether `decode` takes `prompt.box` (a transformers decoder with an `input_boxes` input). */
+  readonly acceptsBox: boolean;
+  /** Whether `decode` takes `prompt.maskInput` (the split layout). */
+  readonly acceptsMaskInput: boolean;
+  /** Runs the encoder on one image in `encoderInput` form (see the module comment for dims). */
+  encode(image: SamTensor): Promise<SamEmbeddings>;
+  /** Runs the decoder on one prompt. */
+  decode(embeddings: SamEmbeddings, prompt: SamDecodePrompt, options?: SamDecodeOptions): Promise<SamDecoded>;
+  dispose(): Promise<void>;
+}
+
+const OFFICIAL_INPUTS = ["image_embeddings", "point_coords", "point_labels", "mask_input", "has_mask_input"] as const;
+const OFFICIAL_EXPECTED =
+  "expected the official SAM decoder inputs image_embeddings [1,256,64,64], point_coords [1,N,2], point_labels [1,N], " +
+  "mask_input [1,1,256,256], has_mask_input [1], orig_im_size [2] and outputs iou_predictions, low_res_masks, masks";
+const TRANSFORMERS_INPUTS = [
+  "input_points",
+  "input_labels",
+  "image_embeddings",
+  "image_positional_embeddings",
+] as const;
+const TRANSFORMERS_EXPECTED =
+  "expected the transformers.js decoder inputs input_points [B,P,N,2], input_labels [B,P,N], " +
+  "image_embeddings [B,256,64,64], image_positional_embeddings [B,256,64,64] (input_boxes [B,nb,4] optional) " +
+  "and outputs iou_scores, pred_masks";
+const PROMPT_INPUTS = new Set([
+  "point_coords",
+  "point_labels",
+  "mask_input",
+  "has_mask_input",
+  "orig_im_size",
+  "input_points",
+  "input_labels",
+  "input_boxes",
+]);
+/** File-name suffixes of alternative exports of one graph (transformers.js, samexporter, optimum). */
+const VARIANT_SUFFIXES = ["quantized", "quant", "fp16", "int8", "uint8", "q4", "q4f16", "bnb4", "q8"];
+const LOW_RES = 256;
+
+/**
+ * Finds, checks and opens the two graphs of a SAM model in `dir`. Throws a SegkitError naming the file and the
+ * expected input or output when the directory does not hold exactly one usable encoder and decoder.
+ */
+export async function loadSamModel(dir: string, options: LoadSamModelOptions = {}): Promise<SamModel> {
+  const { threads, executionProviders, variant } = { ...DEFAULT_LOAD_SAM_MODEL_OPTIONS, ...options };
+  const found = await findGraphs(dir, variant);
+  const sessionOptions = executionProviders ? { threads, executionProviders } : { threads };
+  const encoderSession = await openGraph(found.encoder, sessionOptions);
+  let decoderSession: OnnxSession;
+  try {
+    decoderSession = await openGraph(found.decoder, sessionOptions);
+  } catch (err) {
+    await encoderSession.dispose();
+    throw err;
+  }
+  try {
+    return await assemble(dir, found, encoderSession, decoderSession);
+  } catch (err) {
+    await encoderSession.dispose();
+    await decoderSession.dispose();
+    throw err;
+  }
+}
+
+async function assemble(
+  dir: string,
+  files: { encoder: string; decoder: string },
+  encoder: OnnxSession,
+  decoder: OnnxSession,
+): Promise<SamModel> {
+  const layout = decoderLayout(decoder, files.decoder);
+  const preprocess = layout === "transformers" ? await readPreprocess(dir) : { ...SAM_PREPROCESS };
+  const enc = encoderSignature(encoder, files.encoder, preprocess);
+  // every decoder input that is not a prompt must come out of the encoder
+  const produced = new Set(enc.outputs.values());
+  for (const input of decoder.inputNames) {
+    if (PROMPT_INPUTS.has(input) || produced.has(input)) continue;
+    throw new SegkitError(`output \`${input}\` missing; the decoder ${basename(files.decoder)} needs it as input`, {
+      file: files.encoder,
+      hint: `the encoder has outputs ${listNames(encoder.outputNames)}`,
+    });
+  }
+  const inputType = new Map(decoder.inputs.map((i) => [i.name, i.type]));
+  const acceptsBox = decoder.inputNames.includes("input_boxes");
+  const S = preprocess.padSize;
+
+  return {
+    dir,
+    layout,
+    encoderInput: enc.form,
+    files,
+    preprocess,
+    maskChannels: layout === "split" ? 4 : 3,
+    acceptsBox,
+    acceptsMaskInput: layout === "split",
+
+    async encode(image) {
+      const expected = enc.form === "nchw" ? `[1,3,${S},${S}]` : `[H,W,3] with max(H, W) = ${preprocess.longestSide}`;
+      const d = image.dims;
+      const ok =
+        enc.form === "nchw"
+          ? d.length === 4 && d[0] === 1 && d[1] === 3 && d[2] === S && d[3] === S
+          : d.length === 3 && d[2] === 3 && Math.max(d[0] ?? 0, d[1] ?? 0) === preprocess.longestSide;
+      if (!ok || image.data.length !== d.reduce((a, b) => a * b, 1)) {
+        throw new SegkitError(`encoder input must be ${expected} float32, got [${d.join(",")}]`, {
+          file: files.encoder,
+          hint: `${image.data.length} values given`,
+        });
+      }
+      const out = await encoder.run({ [enc.input]: image });
+      const embeddings: Record<string, SamTensor> = {};
+      for (const [name, feeds] of enc.outputs) {
+        const t = out[name];
+        if (t) embeddings[feeds] = t;
+      }
+      return embeddings;
+    },
+
+    async decode(embeddings, prompt, options = {}) {
+      const n = prompt.labels.length;
+      if (n < 1 || prompt.points.length !== 2 * n) {
+        throw new SegkitError(`a prompt needs N >= 1 points and N labels, got ${prompt.points.length / 2} and ${n}`, {
+          file: files.decoder,
+        });
+      }
+      const feeds: Record<string, Float32Input | Int64Input> = {};
+      for (const input of decoder.inputNames) {
+        if (PROMPT_INPUTS.has(input)) continue;
+        const t = embeddings[input];
+        if (!t)
+          throw new SegkitError(`embeddings lack \`${input}\`: they come from another model`, { file: files.decoder });
+        feeds[input] = t;
+      }
+      const typed = (name: string, data: Float32Array, dims: number[]) =>
+        inputType.get(name) === "int64"
+          ? { data: BigInt64Array.from(data, (v) => BigInt(Math.round(v))), dims }
+          : { data, dims };
+
+      if (layout === "split") {
+        if (prompt.box) {
+          throw new SegkitError("this decoder takes a box as two points labelled 2 and 3, not `box`", {
+            file: files.decoder,
+          });
+        }
+        const mask = prompt.maskInput;
+        if (mask && mask.length !== LOW_RES * LOW_RES) {
+          throw new SegkitError(`mask_input must hold ${LOW_RES}x${LOW_RES} values, got ${mask.length}`, {
+            file: files.decoder,
+          });
+        }
+        feeds.point_coords = typed("point_coords", prompt.points, [1, n, 2]);
+        feeds.point_labels = typed("point_labels", prompt.labels, [1, n]);
+        feeds.mask_input = { data: mask ?? new Float32Array(LOW_RES * LOW_RES), dims: [1, 1, LOW_RES, LOW_RES] };
+        feeds.has_mask_input = { data: new Float32Array([mask ? 1 : 0]), dims: [1] };
+        feeds.orig_im_size = typed("orig_im_size", new Float32Array(prompt.origSize), [2]);
+        const fetch = ["iou_predictions", "low_res_masks", ...(options.fullSize ? ["masks"] : [])];
+        const out = await decoder.run(feeds, fetch);
+        const masks = out.masks;
+        return {
+          scores: required(out, "iou_predictions", files.decoder).data,
+          lowRes: squeeze(required(out, "low_res_masks", files.decoder), 1),
+          ...(masks ? { masks: squeeze(masks, 1) } : {}),
+        };
+      }
+
+      if (prompt.maskInput) {
+        throw new SegkitError("this decoder has no mask_input: a previous mask cannot be given", {
+          file: files.decoder,
+        });
+      }
+      if (prompt.box && !acceptsBox) {
+        throw new SegkitError("this decoder has no input_boxes: boxes cannot be given", { file: files.decoder });
+      }
+      feeds.input_points = typed("input_points", prompt.points, [1, 1, n, 2]);
+      feeds.input_labels = typed("input_labels", prompt.labels, [1, 1, n]);
+      if (acceptsBox) {
+        const box = prompt.box ? new Float32Array(prompt.box) : new Float32Array(0);
+        feeds.input_boxes = typed("input_boxes", box, [1, prompt.box ? 1 : 0, 4]);
+      }
+      const out = await decoder.run(feeds, ["iou_scores", "pred_masks"]);
+      return {
+        scores: required(out, "iou_scores", files.decoder).data,
+        lowRes: squeeze(required(out, "pred_masks", files.decoder), 2),
+      };
+    },
+
+    async dispose() {
+      await encoder.dispose();
+      await decoder.dispose();
+    },
+  };
+}
+
+/** Drops `count` leading dims of size 1 (the batch and point-batch axes). */
+function squeeze(t: SamTensor, count: number): SamTensor {
+  return { data: t.data, dims: t.dims.slice(count) };
+}
+
+function required(out: Record<string, SamTensor>, name: string, file: string): SamTensor {
+  const t = out[name];
+  if (!t) throw new SegkitError(`output \`${name}\` missing from the decoder's results`, { file });
+  return t;
+}
+
+function listNames(names: readonly string[]): string {
+  return names.length ? names.map((n) => `\`${n}\``).join(", ") : "(none)";
+}
+
+function shapeText(v: OnnxValueInfo | undefined): string {
+  return v ? `[${v.shape.join(",")}]` : "?";
+}
+
+/** The layout the decoder's inputs and outputs declare, or an error naming what is missing. */
+function decoderLayout(decoder: OnnxSession, file: string): SamLayout {
+  const inputs = decoder.inputNames;
+  const outputs = decoder.outputNames;
+  const transformers = inputs.includes("input_points");
+  if (!transformers && !inputs.includes("point_coords")) {
+    throw new SegkitError(
+      `input \`point_coords\` (or transformers.js \`input_points\`) missing; ${OFFICIAL_EXPECTED}`,
+      {
+        file,
+        hint: `the graph has inputs ${listNames(inputs)}`,
+      },
+    );
+  }
+  const [wantIn, wantOut, expected] = transformers
+    ? [TRANSFORMERS_INPUTS, ["iou_scores", "pred_masks"], TRANSFORMERS_EXPECTED]
+    : [[...OFFICIAL_INPUTS, "orig_im_size"], ["iou_predictions", "low_res_masks"], OFFICIAL_EXPECTED];
+  for (const name of wantIn) {
+    if (!inputs.includes(name)) {
+      throw new SegkitError(`input \`${name}\` missing; ${expected}`, {
+        file,
+        hint: `the graph has inputs ${listNames(inputs)}`,
+      });
+    }
+  }
+  for (const name of wantOut) {
+    if (!outputs.includes(name)) {
+      throw new SegkitError(`output \`${name}\` missing; ${expected}`, {
+        file,
+        hint: `the graph has outputs ${listNames(outputs)}`,
+      });
+    }
+  }
+  return transformers ? "transformers" : "split";
+}
+
+interface EncoderSignature {
+  form: SamEncoderInput;
+  input: string;
+  /** encoder output name -> the decoder input it feeds */
+  outputs: Map<string, string>;
+}
+
+function encoderSignature(encoder: OnnxSession, file: string, preprocess: SamPreprocess): EncoderSignature {
+  const expected = `expected one image input, [1,3,${preprocess.padSize},${preprocess.padSize}] (normalised, padded) or [H,W,3] (RGB 0..255)`;
+  const [input, ...more] = encoder.inputs;
+  if (!input || more.length > 0) {
+    throw new SegkitError(`has ${encoder.inputs.length} inputs (${listNames(encoder.inputNames)}); ${expected}`, {
+      file,
+    });
+  }
+  const s = input.shape;
+  const form: SamEncoderInput | null =
+    s.length === 4 && (s[1] === 3 || typeof s[1] === "string")
+      ? "nchw"
+      : s.length === 3 && (s[2] === 3 || typeof s[2] === "string")
+        ? "hwc"
+        : null;
+  if (!form || (input.type !== "float32" && input.type !== "float16")) {
+    throw new SegkitError(`input \`${input.name}\` is ${input.type} ${shapeText(input)}; ${expected}`, { file });
+  }
+  if (input.type === "float16") {
+    throw new SegkitError(`input \`${input.name}\` is float16; segkit feeds float32 images`, {
+      file,
+      hint: "use the float32 export of this encoder",
+    });
+  }
+  if (form === "nchw" && typeof s[2] === "number" && s[2] !== preprocess.padSize) {
+    throw new SegkitError(
+      `input \`${input.name}\` is ${shapeText(input)}; expected [1,3,${preprocess.padSize},${preprocess.padSize}]`,
+      {
+        file,
+      },
+    );
+  }
+  const names = encoder.outputNames;
+  const main = names.includes("image_embeddings") ? "image_embeddings" : names[0];
+  if (main === undefined)
+    throw new SegkitError(`has no outputs; expected \`image_embeddings\` [1,256,64,64]`, { file });
+  return { form, input: input.name, outputs: new Map(names.map((n) => [n, n === main ? "image_embeddings" : n])) };
+}
+
+/**
+ * transformers' preprocessor_config.json (SamImageProcessor) as resize / normalise / pad numbers; defaults when
+ * the file is absent.
+ */
+async function readPreprocess(dir: string): Promise<SamPreprocess> {
+  const file = join(dir, "preprocessor_config.json");
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch {
+    return { ...SAM_PREPROCESS };
+  }
+  let cfg: Record<string, unknown>;
+  try {
+    cfg = JSON.parse(text) as Record<string, unknown>;
+  } catch (err) {
+    throw new SegkitError(`not valid JSON (${(err as Error).message})`, { file });
+  }
+  const num = (v: unknown) => (typeof v === "number" && Number.isFinite(v) && v > 0 ? v : undefined);
+  const triple = (v: unknown, key: string): [number, number, number] | undefined => {
+    if (v === undefined) return undefined;
+    if (Array.isArray(v) && v.length === 3 && v.every((x) => typeof x === "number" && Number.isFinite(x))) {
+      return v as [number, number, number];
+    }
+    throw new SegkitError(`\`${key}\` must be 3 numbers, got ${JSON.stringify(v)}`, { file });
+  };
+  // mean/std are in rescaled units (pixel * rescale_factor); segkit states them in 0..255
+  const scale = cfg.do_rescale === false ? 1 : 1 / (num(cfg.rescale_factor) ?? 1 / 255);
+  const mean = triple(cfg.image_mean, "image_mean");
+  const std = triple(cfg.image_std, "image_std");
+  const size = cfg.size as { longest_edge?: unknown } | undefined;
+  const pad = cfg.pad_size as { height?: unknown; width?: unknown } | undefined;
+  const longestSide = num(size?.longest_edge) ?? SAM_PREPROCESS.longestSide;
+  const padSize = num(pad?.height) ?? longestSide;
+  if (num(pad?.width) !== undefined && pad?.width !== padSize) {
+    throw new SegkitError(`pad_size must be square, got ${JSON.stringify(pad)}`, { file });
+  }
+  return {
+    longestSide,
+    padSize,
+    mean: mean ? [mean[0] * scale, mean[1] * scale, mean[2] * scale] : [...SAM_PREPROCESS.mean],
+    std: std ? [std[0] * scale, std[1] * scale, std[2] * scale] : [...SAM_PREPROCESS.std],
+  };
+}
+
+/** Opens one graph; a file onnxruntime cannot load becomes a SegkitError naming it. */
+async function openGraph(
+  file: string,
+  options: { threads: number; executionProviders?: readonly ExecutionProvider[] },
+): Promise<OnnxSession> {
+  try {
+    return await createOnnxSession(file, options);
+  } catch (err) {
+    if (err instanceof SegkitError) throw err;
+    const first = ((err as Error).message ?? String(err)).split("\n")[0];
+    throw new SegkitError(`not a loadable ONNX model (${first})`, { file, cause: err });
+  }
+}
+
+/** The encoder and decoder files in `dir` and `dir/onnx`, by name; exactly one of each after variant filtering. */
+async function findGraphs(dir: string, variant: string | undefined): Promise<{ encoder: string; decoder: string }> {
+  const info = await stat(dir).catch(() => null);
+  if (!info?.isDirectory()) throw new SegkitError(info ? "not a directory" : "no such directory", { file: dir });
+  const files: string[] = [];
+  for (const sub of [dir, join(dir, "onnx")]) {
+    const entries = await readdir(sub, { withFileTypes: true }).catch(() => []);
+    for (const e of entries) if (e.isFile() && e.name.toLowerCase().endsWith(".onnx")) files.push(join(sub, e.name));
+  }
+  const stem = (f: string) => basename(f).slice(0, -".onnx".length).toLowerCase();
+  const endsWith = (f: string, suffix: string) => new RegExp(`[._-]${suffix}$`).test(stem(f));
+  const chosen = files.filter((f) =>
+    variant ? endsWith(f, variant.toLowerCase()) : !VARIANT_SUFFIXES.some((v) => endsWith(f, v)),
+  );
+  const decoders = chosen.filter((f) => stem(f).includes("decoder"));
+  const encoders = chosen.filter((f) => stem(f).includes("encoder") && !stem(f).includes("decoder"));
+  const which = variant ? ` with the suffix \`${variant}\`` : "";
+  const expected =
+    "expected one `*encoder*.onnx` and one `*decoder*.onnx` (split export), or `onnx/vision_encoder.onnx` and " +
+    "`onnx/prompt_encoder_mask_decoder.onnx` (transformers.js)";
+  const listed = files.length ? `found ${files.map((f) => relative(dir, f)).join(", ")}` : "found no .onnx files";
+  for (const [role, list] of [
+    ["encoder", encoders],
+    ["decoder", decoders],
+  ] as const) {
+    if (list.length === 0) throw new SegkitError(`no ${role}${which}; ${expected}`, { file: dir, hint: listed });
+    if (list.length > 1) {
+      throw new SegkitError(`${list.length} ${role}s${which}: ${list.map((f) => relative(dir, f)).join(", ")}`, {
+        file: dir,
+        hint: "keep one, or choose a variant (e.g. `quantized`)",
+      });
+    }
+  }
+  return { encoder: encoders[0] as string, decoder: decoders[0] as string };
+}

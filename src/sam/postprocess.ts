@@ -1,0 +1,241 @@
+import { SegkitError } from "../core/errors.js";
+import type { Rect } from "../io/resize.js";
+import { SAM_IMAGE_SIZE, SAM_LOW_RES_SIZE, type SamSize } from "./transforms.js";
+
+/**
+ * The decoder's low-res logits to logits in the original frame, as `Sam.postprocess_masks` (and the official ONNX
+ * decoder's in-graph `mask_postprocessing`): upscale the 256 x 256 planes to 1024 x 1024 with
+ * `F.interpolate(mode="bilinear", align_corners=False)`, crop to `inputSize` (the resized image inside the padded
+ * square), resize that to the original `(H, W)` the same way. Threshold the result with `thresholdMasks` (> 0).
+ *
+ * Input `lowRes`: `[planes, 256, 256]` float32 (the decoder's `low_res_masks [1, 4, 256, 256]`). Output planes are
+ * CHW float32: `data[(c * height + y) * width + x]`.
+ *
+ * Two ways, same semantics:
+ * - `postprocessMasks`: the reference, stage by stage, in float32 with torch's index and weight arithmetic (the
+ *   crop is fused: only the kept 1024-frame pixels are computed);
+ * - `upscaleMasks`: what a viewer needs per click: both bilinear stages folded into one separable kernel per axis
+ *   (at most 4 low-res taps per output pixel, weights multiplied in doubles), applied only to the chosen channels,
+ *   at any output size (e.g. the display size; the final interpolation then targets that size instead of `(H, W)`)
+ *   and only over a region of that output (what is on screen). At the original size it equals `postprocessMasks`
+ *   up to float rounding (measured against torch: |diff| <= 9.5e-7 for both, on logits up to ~10).
+ */
+
+/** Torch's `upsample_bilinear2d` source indices and weights along one axis, in float32 (`align_corners=False`). */
+interface Taps {
+  i0: Int32Array;
+  i1: Int32Array;
+  w0: Float32Array;
+  w1: Float32Array;
+}
+
+/**
+ * Taps of the first `count` outputs of a resize `inSize -> outSize`: `src = max(0, scale * (i + 0.5) - 0.5)` with
+ * `scale` a float32 and `src` in doubles, weights float32: the variant that matches torch 1.13's output best
+ * (max |diff| 9.5e-7 on logits up to ~10, against 3.7e-5 with `src` in float32).
+ */
+function torchTaps(inSize: number, outSize: number, count = outSize): Taps {
+  const f = Math.fround;
+  const scale = f(inSize / outSize);
+  const t: Taps = {
+    i0: new Int32Array(count),
+    i1: new Int32Array(count),
+    w0: new Float32Array(count),
+    w1: new Float32Array(count),
+  };
+  for (let i = 0; i < count; i++) {
+    let src = scale * (i + 0.5) - 0.5;
+    if (src < 0) src = 0;
+    const i0 = Math.min(Math.floor(src), inSize - 1);
+    const l1 = Math.min(Math.max(f(src - i0), 0), 1);
+    t.i0[i] = i0;
+    t.i1[i] = i0 < inSize - 1 ? i0 + 1 : i0;
+    t.w0[i] = f(1 - l1);
+    t.w1[i] = l1;
+  }
+  return t;
+}
+
+/** One plane `src` (row length `inW`) resampled with `ty` x `tx` taps into `out` at `offset`, float32 as torch. */
+function interpolatePlane(src: Float32Array, inW: number, ty: Taps, tx: Taps, out: Float32Array, offset: number) {
+  const f = Math.fround;
+  const outW = tx.i0.length;
+  let o = offset;
+  for (let y = 0; y < ty.i0.length; y++) {
+    const r0 = (ty.i0[y] as number) * inW;
+    const r1 = (ty.i1[y] as number) * inW;
+    const wy0 = ty.w0[y] as number;
+    const wy1 = ty.w1[y] as number;
+    for (let x = 0; x < outW; x++) {
+      const x0 = tx.i0[x] as number;
+      const x1 = tx.i1[x] as number;
+      const wx0 = tx.w0[x] as number;
+      const wx1 = tx.w1[x] as number;
+      const t0 = f(f((src[r0 + x0] as number) * wx0) + f((src[r0 + x1] as number) * wx1));
+      const t1 = f(f((src[r1 + x0] as number) * wx0) + f((src[r1 + x1] as number) * wx1));
+      out[o++] = f(t0 * wy0) + f(t1 * wy1);
+    }
+  }
+}
+
+function checkInputs(lowRes: Float32Array, inputSize: SamSize, originalSize: SamSize): number {
+  const plane = SAM_LOW_RES_SIZE * SAM_LOW_RES_SIZE;
+  if (lowRes.length === 0 || lowRes.length % plane !== 0) {
+    throw new SegkitError(`low-res masks must be [planes, 256, 256] float32, got ${lowRes.length} values`);
+  }
+  for (const [what, s, max] of [
+    ["input size", inputSize, SAM_IMAGE_SIZE],
+    ["original size", originalSize, Infinity],
+  ] as const) {
+    if (!Number.isInteger(s.height) || !Number.isInteger(s.width) || s.height < 1 || s.width < 1) {
+      throw new SegkitError(`${what} must be positive integers, got ${s.height} x ${s.width} (H x W)`);
+    }
+    if (s.height > max || s.width > max) throw new SegkitError(`${what} ${s.height} x ${s.width} exceeds ${max}`);
+  }
+  return lowRes.length / plane;
+}
+
+/**
+ * `Sam.postprocess_masks` on every plane of `lowRes`: logits `[planes, H, W]` float32 at the original size.
+ * Reference semantics and arithmetic; costs ~2 full-size bilinear passes per plane (see `upscaleMasks`).
+ */
+export function postprocessMasks(lowRes: Float32Array, inputSize: SamSize, originalSize: SamSize): Float32Array {
+  const planes = checkInputs(lowRes, inputSize, originalSize);
+  const low = SAM_LOW_RES_SIZE;
+  // stage 1 fused with the crop: the 1024 x 1024 upscale, only rows < inputSize.height and columns < inputSize.width
+  const ty1 = torchTaps(low, SAM_IMAGE_SIZE, inputSize.height);
+  const tx1 = torchTaps(low, SAM_IMAGE_SIZE, inputSize.width);
+  // stage 2: the cropped input-frame logits to the original size
+  const ty2 = torchTaps(inputSize.height, originalSize.height);
+  const tx2 = torchTaps(inputSize.width, originalSize.width);
+  const mid = new Float32Array(inputSize.height * inputSize.width);
+  const area = originalSize.height * originalSize.width;
+  const out = new Float32Array(planes * area);
+  for (let c = 0; c < planes; c++) {
+    interpolatePlane(lowRes.subarray(c * low * low, (c + 1) * low * low), low, ty1, tx1, mid, 0);
+    interpolatePlane(mid, inputSize.width, ty2, tx2, out, c * area);
+  }
+  return out;
+}
+
+export interface UpscaleMasksOptions {
+  /** Size the last interpolation targets instead of the original `(H, W)`, e.g. the display size. */
+  outputSize?: SamSize;
+  /** Part of that output to compute (pixels of the output grid); default all of it. */
+  region?: Rect;
+  /** Planes of `lowRes` to upscale, in the order returned; default all. */
+  channels?: readonly number[];
+}
+
+export interface UpscaledMasks {
+  /** `[channels, region.height, region.width]` float32 logits. */
+  data: Float32Array;
+  width: number;
+  height: number;
+  channels: number;
+}
+
+/** Composed 1-D kernel: output `o` of the region = sum over 4 taps of `low[idx] * w` (low-res frame indices). */
+function composedTaps(low: number, cropLen: number, outLen: number, start: number, count: number) {
+  const t2 = torchTaps(cropLen, outLen, start + count);
+  const t1 = torchTaps(low, SAM_IMAGE_SIZE, cropLen);
+  const idx = new Int32Array(count * 4);
+  const w = new Float64Array(count * 4);
+  for (let o = 0; o < count; o++) {
+    const pairs: [number, number][] = [
+      [t2.i0[start + o] as number, t2.w0[start + o] as number],
+      [t2.i1[start + o] as number, t2.w1[start + o] as number],
+    ];
+    pairs.forEach(([a, wa], j) => {
+      idx[o * 4 + j * 2] = t1.i0[a] as number;
+      w[o * 4 + j * 2] = wa * (t1.w0[a] as number);
+      idx[o * 4 + j * 2 + 1] = t1.i1[a] as number;
+      w[o * 4 + j * 2 + 1] = wa * (t1.w1[a] as number);
+    });
+  }
+  return { idx, w };
+}
+
+/**
+ * The cheap path of `postprocessMasks` for interactive use: only the chosen channels, at `outputSize` (default the
+ * original size), only over `region`; same semantics (see the module comment). Cost per channel about
+ * `4 * (256 * region.width + region.height * region.width)` multiply-adds.
+ */
+export function upscaleMasks(
+  lowRes: Float32Array,
+  inputSize: SamSize,
+  originalSize: SamSize,
+  options: UpscaleMasksOptions = {},
+): UpscaledMasks {
+  const planes = checkInputs(lowRes, inputSize, originalSize);
+  const outSize = options.outputSize ?? originalSize;
+  checkInputs(lowRes, inputSize, outSize);
+  const region = options.region ?? { x: 0, y: 0, width: outSize.width, height: outSize.height };
+  const { x, y, width, height } = region;
+  if (
+    ![x, y, width, height].every(Number.isInteger) ||
+    x < 0 ||
+    y < 0 ||
+    width < 1 ||
+    height < 1 ||
+    x + width > outSize.width ||
+    y + height > outSize.height
+  ) {
+    throw new SegkitError(
+      `region ${x},${y} ${width}x${height} is not inside the ${outSize.width}x${outSize.height} output`,
+    );
+  }
+  const channels = options.channels ?? Array.from({ length: planes }, (_, i) => i);
+  for (const c of channels) {
+    if (!Number.isInteger(c) || c < 0 || c >= planes) {
+      throw new SegkitError(`channel ${c} does not exist: the low-res masks have ${planes} planes`);
+    }
+  }
+  const low = SAM_LOW_RES_SIZE;
+  const tx = composedTaps(low, inputSize.width, outSize.width, x, width);
+  const ty = composedTaps(low, inputSize.height, outSize.height, y, height);
+  let rowMin = low;
+  let rowMax = 0;
+  for (const r of ty.idx) {
+    rowMin = Math.min(rowMin, r);
+    rowMax = Math.max(rowMax, r);
+  }
+  const tmp = new Float64Array(low * width);
+  const out = new Float32Array(channels.length * width * height);
+  channels.forEach((c, k) => {
+    const base = c * low * low;
+    // horizontal: the low-res rows the vertical taps read, to the region's columns
+    for (let r = rowMin; r <= rowMax; r++) {
+      const row = base + r * low;
+      for (let i = 0; i < width; i++) {
+        const j = i * 4;
+        tmp[r * width + i] =
+          (lowRes[row + (tx.idx[j] as number)] as number) * (tx.w[j] as number) +
+          (lowRes[row + (tx.idx[j + 1] as number)] as number) * (tx.w[j + 1] as number) +
+          (lowRes[row + (tx.idx[j + 2] as number)] as number) * (tx.w[j + 2] as number) +
+          (lowRes[row + (tx.idx[j + 3] as number)] as number) * (tx.w[j + 3] as number);
+      }
+    }
+    // vertical: 4 rows of tmp per output row
+    let o = k * width * height;
+    for (let yy = 0; yy < height; yy++) {
+      const j = yy * 4;
+      const a = (ty.idx[j] as number) * width;
+      const b = (ty.idx[j + 1] as number) * width;
+      const cc = (ty.idx[j + 2] as number) * width;
+      const d = (ty.idx[j + 3] as number) * width;
+      const wa = ty.w[j] as number;
+      const wb = ty.w[j + 1] as number;
+      const wc = ty.w[j + 2] as number;
+      const wd = ty.w[j + 3] as number;
+      for (let i = 0; i < width; i++) {
+        out[o++] =
+          (tmp[a + i] as number) * wa +
+          (tmp[b + i] as number) * wb +
+          (tmp[cc + i] as number) * wc +
+          (tmp[d + i] as number) * wd;
+      }
+    }
+  });
+  return { data: out, width, height, channels: channels.length };
+}

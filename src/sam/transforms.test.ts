@@ -1,0 +1,305 @@
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { describe, it } from "node:test";
+import { SegkitError } from "../core/errors.js";
+import { createImage, type RgbImage } from "../core/image.js";
+import { pillowResizeBilinear } from "./pillow-resize.js";
+import { postprocessMasks, upscaleMasks } from "./postprocess.js";
+import {
+  applyBoxes,
+  applyCoords,
+  decoderInputs,
+  normalizeAndPad,
+  preprocessImage,
+  preprocessShape,
+  resizeLongestSide,
+  selectMaskChannels,
+  selectSingleMask,
+  stabilityScore,
+  thresholdMasks,
+} from "./transforms.js";
+
+/** Made by scripts/make_sam_transform_fixtures.py (Pillow 9.4, torch 1.13); see that script for the cases. */
+interface Reference {
+  resize: {
+    name: string;
+    width: number;
+    height: number;
+    outWidth: number;
+    outHeight: number;
+    input?: string;
+    output?: string;
+    seed?: number;
+    sha256?: string;
+  }[];
+  postprocess: { height: number; width: number; planes: number; output: string; rows?: number[]; positive?: number }[];
+}
+const ref = JSON.parse(
+  readFileSync(new URL("./fixtures/transforms/reference.json", import.meta.url), "utf8"),
+) as Reference;
+
+const bytes = (b64: string) => new Uint8Array(Buffer.from(b64, "base64"));
+const floats = (b64: string) => {
+  const b = Buffer.from(b64, "base64");
+  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.length));
+};
+
+/** The script's `pattern()`: pseudo-noise mixed with a checkerboard of edges, HWC uint8. */
+function pattern(width: number, height: number, seed: number): RgbImage {
+  const d = new Uint8Array(width * height * 3);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      for (let c = 0; c < 3; c++) {
+        const v = (x * x * 7 + y * 13 + x * y * 3 + c * 101 + seed * 57) % 256;
+        const edge = ((Math.floor(x / 5) + Math.floor(y / 3)) % 2) * 255;
+        d[(y * width + x) * 3 + c] = (x + y + seed) % 4 === 0 ? edge : v;
+      }
+    }
+  }
+  return createImage(width, height, d);
+}
+
+/** The script's `lowres()`: `[planes, 256, 256]` logits, exactly representable in float32. */
+function lowres(planes: number): Float32Array {
+  const out = new Float32Array(planes * 256 * 256);
+  for (let c = 0; c < planes; c++) {
+    for (let y = 0; y < 256; y++) {
+      for (let x = 0; x < 256; x++)
+        out[(c * 256 + y) * 256 + x] = ((x * 37 + y * 91 + c * 17) % 53) / 8 - 26 / 8 + (x - y) / 32;
+    }
+  }
+  return out;
+}
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  assert.equal(a.length, b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs((a[i] as number) - (b[i] as number)));
+  return m;
+}
+
+describe("preprocessShape (ResizeLongestSide.get_preprocess_shape)", () => {
+  it("gives the hand-computed sizes for odd aspect ratios", () => {
+    assert.deepEqual(preprocessShape(480, 640), { height: 768, width: 1024 });
+    assert.deepEqual(preprocessShape(1500, 2000), { height: 768, width: 1024 });
+    // 33 * 1024 / 1500 = 22.528 -> int(23.028) = 23
+    assert.deepEqual(preprocessShape(1500, 33), { height: 1024, width: 23 });
+    // 7 * 64 / 13 = 34.46 -> 34; upscaling
+    assert.deepEqual(preprocessShape(7, 13, 64), { height: 34, width: 64 });
+    // halves round up: 3 * 0.5 + 0.5 = 2, 5 * 0.5 + 0.5 = 3
+    assert.deepEqual(preprocessShape(3, 2048), { height: 2, width: 1024 });
+    assert.deepEqual(preprocessShape(5, 2048), { height: 3, width: 1024 });
+    assert.deepEqual(preprocessShape(1024, 1024), { height: 1024, width: 1024 });
+  });
+
+  it("rejects sizes that are not positive integers, and images whose short side rounds to 0", () => {
+    assert.throws(() => preprocessShape(0, 10), SegkitError);
+    assert.throws(() => preprocessShape(2.5, 10), SegkitError);
+    assert.throws(() => resizeLongestSide(createImage(3000, 1)), /too elongated/);
+  });
+});
+
+describe("pillowResizeBilinear: bit-exact to Pillow's Image.resize(BILINEAR)", () => {
+  for (const c of ref.resize) {
+    it(c.name, () => {
+      const img = c.input ? createImage(c.width, c.height, bytes(c.input)) : pattern(c.width, c.height, c.seed ?? 0);
+      const out = pillowResizeBilinear(img, c.outWidth, c.outHeight);
+      assert.equal(out.width, c.outWidth);
+      assert.equal(out.height, c.outHeight);
+      if (c.output) assert.deepEqual(out.data, bytes(c.output));
+      else assert.equal(createHash("sha256").update(out.data).digest("hex"), c.sha256);
+    });
+  }
+
+  it("resizeLongestSide picks the preprocess shape", () => {
+    const out = resizeLongestSide(pattern(33, 1500, 4));
+    assert.deepEqual([out.width, out.height], [23, 1024]);
+  });
+});
+
+describe("normalizeAndPad / preprocessImage", () => {
+  it("normalises with SAM's mean/std in CHW and pads bottom-right with zeros after normalising", () => {
+    // pixels (0,0) = [0, 0, 0], (1,0) = [255, 128, 7]; 4x4 target
+    const img = createImage(2, 1, Uint8Array.of(0, 0, 0, 255, 128, 7));
+    const out = normalizeAndPad(img, 4);
+    assert.equal(out.length, 3 * 16);
+    const at = (c: number, y: number, x: number) => out[(c * 4 + y) * 4 + x] as number;
+    // by hand: (0 - 123.675) / 58.395, (255 - 123.675) / 58.395, (0 - 116.28) / 57.12, (128 - 116.28) / 57.12, ...
+    const expected: [number, number, number][] = [
+      [0, 0, -2.1179039],
+      [0, 1, 2.2489083],
+      [1, 0, -2.0357143],
+      [1, 1, 0.2051821],
+      [2, 0, -1.8044444],
+      [2, 1, -1.6824401],
+    ];
+    for (const [c, x, v] of expected)
+      assert.ok(Math.abs(at(c, 0, x) - v) < 1e-6, `channel ${c} x ${x}: ${at(c, 0, x)}`);
+    let nonzero = 0;
+    for (let c = 0; c < 3; c++)
+      for (let y = 0; y < 4; y++) for (let x = 0; x < 4; x++) if (at(c, y, x) !== 0) nonzero++;
+    assert.equal(nonzero, 6, "everything outside the 2x1 image is 0");
+    assert.throws(() => normalizeAndPad(createImage(5, 1), 4), SegkitError);
+  });
+
+  it("preprocessImage returns [1,3,1024,1024] with both sizes", () => {
+    const p = preprocessImage(pattern(64, 48, 1));
+    assert.deepEqual(p.dims, [1, 3, 1024, 1024]);
+    assert.equal(p.data.length, 3 * 1024 * 1024);
+    assert.deepEqual(p.originalSize, { height: 48, width: 64 });
+    assert.deepEqual(p.inputSize, { height: 768, width: 1024 });
+    assert.equal(p.data[767 * 1024 + 1023] !== 0, true);
+    assert.equal(p.data[768 * 1024], 0);
+  });
+});
+
+describe("applyCoords / applyBoxes / decoderInputs", () => {
+  it("scales coordinates by new / old per axis", () => {
+    assert.deepEqual([...applyCoords([500, 375, 0, 0], { height: 480, width: 640 })], [800, 600, 0, 0]);
+    // 1500 x 33 -> 1024 x 23: x * 23 / 33, y * 1024 / 1500
+    const c = applyCoords([33, 1500, 10, 10], { height: 1500, width: 33 });
+    assert.deepEqual([...c.subarray(0, 2)], [23, 1024]);
+    assert.ok(Math.abs((c[2] as number) - 6.969697) < 1e-6);
+    assert.ok(Math.abs((c[3] as number) - 6.826667) < 1e-6);
+    assert.deepEqual(
+      [...applyBoxes([0, 0, 640, 480, 100, 50, 300, 200], { height: 480, width: 640 })],
+      [0, 0, 1024, 768, 160, 80, 480, 320],
+    );
+    assert.throws(() => applyBoxes([1, 2, 3], { height: 4, width: 4 }), SegkitError);
+  });
+
+  it("adds the padding point (0, 0) with label -1 when there is no box", () => {
+    const t = decoderInputs({ points: [{ x: 500, y: 375, label: 1 }] }, { height: 480, width: 640 });
+    assert.deepEqual([...t.point_coords.data], [800, 600, 0, 0]);
+    assert.deepEqual(t.point_coords.dims, [1, 2, 2]);
+    assert.deepEqual([...t.point_labels.data], [1, -1]);
+    assert.deepEqual(t.point_labels.dims, [1, 2]);
+    assert.deepEqual([...t.has_mask_input.data], [0]);
+    assert.deepEqual([...t.orig_im_size.data], [480, 640]);
+    assert.deepEqual(t.mask_input.dims, [1, 1, 256, 256]);
+    assert.ok(t.mask_input.data.every((v) => v === 0));
+  });
+
+  it("packs a box as two corner points with labels 2 and 3 after the points, and a previous mask", () => {
+    const mask = new Float32Array(256 * 256).fill(-3);
+    const t = decoderInputs(
+      {
+        points: [
+          { x: 500, y: 375, label: 1 },
+          { x: 10, y: 20, label: 0 },
+        ],
+        box: [100, 50, 300, 200],
+        maskInput: mask,
+      },
+      { height: 480, width: 640 },
+    );
+    assert.deepEqual([...t.point_coords.data], [800, 600, 16, 32, 160, 80, 480, 320]);
+    assert.deepEqual([...t.point_labels.data], [1, 0, 2, 3]);
+    assert.deepEqual(t.point_labels.dims, [1, 4]);
+    assert.deepEqual([...t.has_mask_input.data], [1]);
+    assert.equal(t.mask_input.data, mask);
+  });
+
+  it("rejects bad labels, coordinates and mask inputs with a SegkitError", () => {
+    const size = { height: 4, width: 4 };
+    assert.throws(() => decoderInputs({ points: [{ x: 1, y: 1, label: 2 as 1 }] }, size), /label must be 1/);
+    assert.throws(() => decoderInputs({ points: [{ x: Number.NaN, y: 1, label: 1 }] }, size), /finite/);
+    assert.throws(() => decoderInputs({ maskInput: new Float32Array(64 * 64) }, size), /256x256/);
+  });
+});
+
+describe("postprocessMasks / upscaleMasks against torch F.interpolate (Sam.postprocess_masks)", () => {
+  for (const c of ref.postprocess) {
+    it(`${c.height}x${c.width}, ${c.planes} plane(s)`, () => {
+      const low = lowres(c.planes);
+      const original = { height: c.height, width: c.width };
+      const input = preprocessShape(c.height, c.width);
+      const want = floats(c.output);
+      const pick = (data: Float32Array) => {
+        if (!c.rows) return data;
+        const out = new Float32Array(c.rows.length * c.width);
+        c.rows.forEach((r, i) => {
+          out.set(data.subarray(r * c.width, (r + 1) * c.width), i * c.width);
+        });
+        return out;
+      };
+      const slow = postprocessMasks(low, input, original);
+      const fast = upscaleMasks(low, input, original);
+      assert.deepEqual([fast.width, fast.height, fast.channels], [c.width, c.height, c.planes]);
+      // measured: both paths max |diff| 9.5e-7 (1 float32 ulp at 8), mean <= 1.1e-7, on logits up to ~10
+      assert.ok(maxAbsDiff(pick(slow), want) < 2e-6, `reference path differs by ${maxAbsDiff(pick(slow), want)}`);
+      assert.ok(maxAbsDiff(pick(fast.data), want) < 2e-6, `cheap path differs by ${maxAbsDiff(pick(fast.data), want)}`);
+      if (c.positive !== undefined) {
+        const count = (a: Uint8Array) => a.reduce((s, v) => s + v, 0);
+        assert.equal(count(thresholdMasks(slow)), c.positive);
+        assert.equal(count(thresholdMasks(fast.data)), c.positive);
+      }
+    });
+  }
+
+  it("keeps a constant plane constant", () => {
+    const low = new Float32Array(2 * 256 * 256).fill(3.5);
+    low.fill(-1.25, 256 * 256);
+    const out = upscaleMasks(low, { height: 768, width: 1024 }, { height: 30, width: 40 }, { channels: [1, 0] });
+    assert.ok(out.data.subarray(0, 1200).every((v) => v === -1.25));
+    assert.ok(out.data.subarray(1200).every((v) => v === 3.5));
+    assert.ok(
+      postprocessMasks(low, { height: 768, width: 1024 }, { height: 30, width: 40 }).every(
+        (v, i) => v === (i < 1200 ? 3.5 : -1.25),
+      ),
+    );
+  });
+
+  it("a region is exactly that crop of the whole output; a display size is the reference resized to it", () => {
+    const low = lowres(3);
+    const original = { height: 1500, width: 2000 };
+    const input = preprocessShape(1500, 2000);
+    const display = { height: 300, width: 400 };
+    const whole = upscaleMasks(low, input, original, { outputSize: display, channels: [2] });
+    const region = { x: 123, y: 45, width: 50, height: 20 };
+    const part = upscaleMasks(low, input, original, { outputSize: display, channels: [2], region });
+    for (let y = 0; y < region.height; y++) {
+      const row = (region.y + y) * display.width + region.x;
+      assert.deepEqual(
+        part.data.subarray(y * region.width, (y + 1) * region.width),
+        whole.data.subarray(row, row + region.width),
+      );
+    }
+    const reference = postprocessMasks(low, input, display).subarray(2 * 300 * 400);
+    assert.ok(maxAbsDiff(whole.data, reference) < 2e-6);
+    assert.throws(
+      () => upscaleMasks(low, input, original, { region: { x: 1990, y: 0, width: 20, height: 1 } }),
+      /inside/,
+    );
+    assert.throws(() => upscaleMasks(low, input, original, { channels: [3] }), /3 planes/);
+    assert.throws(() => postprocessMasks(new Float32Array(100), input, original), /256, 256/);
+  });
+});
+
+describe("stabilityScore / thresholdMasks / mask selection", () => {
+  it("stabilityScore is |logits > t + o| / |logits > t - o| (hand cases)", () => {
+    const l = [-2, -0.5, 0.5, 1.5, 3];
+    assert.equal(stabilityScore(l), 2 / 4);
+    assert.equal(stabilityScore(l, 0.6, 0.5), 2 / 3); // > 1.1: 1.5, 3; > 0.1: 0.5, 1.5, 3
+    assert.equal(stabilityScore([1, 1]), 0); // strict: 1 is not > 1
+    assert.ok(Number.isNaN(stabilityScore([-5, -2])));
+  });
+
+  it("thresholdMasks is strictly greater than the threshold", () => {
+    assert.deepEqual([...thresholdMasks([0, 1e-7, -1, 2])], [0, 1, 0, 1]);
+    assert.deepEqual([...thresholdMasks([0.5, 1], 0.5)], [0, 1]);
+  });
+
+  it("selects channel 0 for a single mask and 1..3 for multimask", () => {
+    assert.deepEqual(selectMaskChannels(false), [0]);
+    assert.deepEqual(selectMaskChannels(true), [1, 2, 3]);
+  });
+
+  it("selectSingleMask is SamOnnxModel.select_masks: channel 0 from 3 points on, else the best of 1..3", () => {
+    const iou = [0.99, 0.5, 0.9, 0.7];
+    assert.equal(selectSingleMask(iou, 2), 2); // one click + padding point: 0.99 - 500 loses
+    assert.equal(selectSingleMask(iou, 3), 0);
+    assert.equal(selectSingleMask([0.1, 0.8, 0.8, 0.2], 1), 1); // ties: the first, as torch.argmax
+  });
+});
