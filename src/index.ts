@@ -65,6 +65,36 @@ export {
   evaluatePredictions,
   type PredictionProblem,
 } from "./eval/evaluate.js";
+// export: COCO RLE (column-major runs, pycocotools' counts string, size [h, w]) and polygons (pixel corners on the
+// integers, rasterised as pycocotools' frPyObjects)
+export {
+  type Contour,
+  contoursToRle,
+  DEFAULT_POLYGON_OPTIONS,
+  maskToPolygons,
+  type Polygon,
+  type PolygonOptions,
+  polygonsToMask,
+  polygonsToRle,
+  polygonToRle,
+  simplifyPolygon,
+} from "./export/polygon.js";
+export {
+  bboxIou,
+  type CompressedRle,
+  checkRle,
+  MAX_RLE_PIXELS,
+  type Rle,
+  rleArea,
+  rleDecode,
+  rleEncode,
+  rleFromString,
+  rleInvert,
+  rleIou,
+  rleMerge,
+  rleToBbox,
+  rleToString,
+} from "./export/rle.js";
 // infer: prediction with a checkpoint (resize or tiled), engines onnx | tfjs, and files written from it
 export {
   listImageFiles,
@@ -188,6 +218,15 @@ export {
   type UnetOptions,
 } from "./models/registry.js";
 export { encoderLayers, freezeEncoder, loadEncoderWeights } from "./models/weights.js";
+// sam: a prediction on disk (mask PNGs, overlay, low-res logits as .npy) and a previous mask read back as mask input
+export {
+  MASK_INPUT_LOGIT,
+  promptOverlay,
+  readMaskInput,
+  type SamMaskFile,
+  type SamOutputFiles,
+  writeSamOutputs,
+} from "./sam/files.js";
 // sam: model download from a Hugging Face-style hub into a local cache (layout and checksums in sam/hub.ts)
 export {
   type ChecksumKind,
@@ -224,6 +263,7 @@ export {
   type SamPreprocess,
   type SamTensor,
 } from "./sam/model.js";
+export { decodeNpy, encodeNpy } from "./sam/npy.js";
 // sam: geometry and pre/postprocessing exact to segment-anything (Pillow's resize, prompt packing, mask upscaling)
 export { pillowResizeBilinear } from "./sam/pillow-resize.js";
 export {
@@ -232,6 +272,16 @@ export {
   type UpscaleMasksOptions,
   upscaleMasks,
 } from "./sam/postprocess.js";
+// sam: SamPredictor, setImage() once per image (embeddings cached in memory and optionally on disk), predict() per click
+export {
+  createSamPredictor,
+  DEFAULT_SAM_PREDICTOR_OPTIONS,
+  type SamImageInfo,
+  type SamPrediction,
+  type SamPredictor,
+  type SamPredictorOptions,
+  type SamPredictRequest,
+} from "./sam/predictor.js";
 export {
   applyBoxes,
   applyCoords,

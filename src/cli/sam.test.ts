@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, beforeEach, describe, it } from "node:test";
+import { createImage, decodeNpy, encodePng, readRawMask } from "../index.js";
 import { runCli } from "../test-utils/cli.js";
 import { type FakeHub, startFakeHub } from "../test-utils/fake-hub.js";
 import { formatBytes } from "./sam.js";
@@ -105,3 +106,134 @@ describe("segkit sam pull", () => {
     assert.match(r.out, /pull \[options\] <repo-id>\s+download a model repository/);
   });
 });
+
+describe("segkit sam (prompted masks)", () => {
+  // the split fixture (src/sam/predictor.test.ts explains its masks): a foreground point gives a disc of radius
+  // 1.665 sigma in the 1024 frame (sigma 48 for the single mask, 64 / 96 / 128 for the candidates), / 1.6 here
+  const model = join(import.meta.dirname, "..", "sam", "fixtures", "models", "split");
+  let image: string;
+  before(async () => {
+    const data = new Uint8Array(640 * 480 * 3).map((_, i) => (i * 37) % 256);
+    image = join(root, "photo.png");
+    await writeFile(image, await encodePng(createImage(640, 480, data)));
+  });
+  const sam = (out: string, ...args: string[]) =>
+    runCli(["sam", "--model", model, "--image", image, "--out", join(root, out), ...args]);
+  const json = (out: string) => JSON.parse(readFileSync(join(root, out, "result.json"), "utf8"));
+  const pixel = async (file: string, x: number, y: number) => {
+    const m = await readRawMask(file);
+    return m.data[y * m.width + x];
+  };
+
+  it("writes one 0/255 PNG per mask, the overlay, the low-res logits and result.json", async () => {
+    const r = await sam("one", "--point", "500,375", "--point", "530,375,0");
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.outLines[0] ?? "", /^mask-0\.png {2}score 0\.\d{4} {2}stability 0\.\d{4} {2}channel 0$/);
+    assert.match(
+      r.outLines[1] ?? "",
+      /^wrote 1 mask, overlay\.png, low_res_logits\.npy, result\.json to .*one \(embeddings: encoder/,
+    );
+    const result = json("one");
+    assert.equal(result.layout, "split");
+    assert.deepEqual(result.originalSize, { height: 480, width: 640 });
+    assert.deepEqual(result.prompt.points, [
+      { x: 500, y: 375, label: 1 },
+      { x: 530, y: 375, label: 0 },
+    ]);
+    assert.equal(result.masks.length, 1);
+    assert.equal(result.masks[0].file, "mask-0.png");
+    assert.ok(result.masks[0].score > 0 && result.masks[0].score < 1);
+    assert.deepEqual(result.lowResShape, [1, 256, 256]);
+    assert.equal(result.timings.embeddings, "encoder");
+    assert.ok(result.timings.decodeMs > 0);
+    // the foreground side of the disc is in, the background point cancels it (8 e^-0.5 - 8 - 2 < 0)
+    const mask = join(root, "one", "mask-0.png");
+    assert.equal(await pixel(mask, 480, 375), 255);
+    assert.equal(await pixel(mask, 530, 375), 0);
+    assert.equal(await pixel(mask, 10, 10), 0);
+    const npy = decodeNpy(await readFile(join(root, "one", "low_res_logits.npy")));
+    assert.deepEqual(npy.dims, [1, 256, 256]);
+    // low-res pixel (150, 200), centre (802, 602) in the 1024 frame, where the points sit at (800, 600) and (848, 600)
+    const bump = (x: number, y: number) => 8 * Math.exp(-((802 - x) ** 2 + (602 - y) ** 2) / (2 * 48 * 48));
+    const expected = bump(800, 600) - bump(848, 600) - 2;
+    const got = npy.data[150 * 256 + 200] ?? Number.NaN;
+    assert.ok(Math.abs(got - expected) < 0.1, `low-res logit ${got}, expected ${expected} + 0.01 e`);
+    // the overlay: a green dot on the foreground point, a red one on the background point
+    const overlay = await readRawRgb(join(root, "one", "overlay.png"));
+    assert.deepEqual(overlay(500, 375), [0, 255, 0]);
+    assert.deepEqual(overlay(530, 375), [255, 0, 0]);
+  });
+
+  it("--multimask gives 3 candidates in decoder order; several --box one decoder run each; --mask-input", async () => {
+    const multi = await sam("multi", "--point", "500,375", "--multimask");
+    assert.equal(multi.code, 0, multi.err);
+    assert.deepEqual(
+      json("multi").masks.map((m: { file: string; channel: number }) => [m.file, m.channel]),
+      [
+        ["mask-0.png", 1],
+        ["mask-1.png", 2],
+        ["mask-2.png", 3],
+      ],
+    );
+    // 80 px left of the point: outside channel 1's disc (67 px), inside channel 2's (100 px)
+    assert.equal(await pixel(join(root, "multi", "mask-0.png"), 420, 375), 0);
+    assert.equal(await pixel(join(root, "multi", "mask-1.png"), 420, 375), 255);
+
+    const boxes = await sam("boxes", "--box", "100,100,400,300", "--box", "20,20,200,50");
+    assert.equal(boxes.code, 0, boxes.err);
+    const b = json("boxes");
+    assert.deepEqual(
+      b.masks.map((m: { prompt: number }) => m.prompt),
+      [0, 1],
+    );
+    assert.deepEqual(b.lowResShape, [2, 1, 256, 256]);
+    assert.equal(await pixel(join(root, "boxes", "mask-0.png"), 400, 300), 255); // a corner of box 1
+    assert.equal(await pixel(join(root, "boxes", "mask-1.png"), 400, 300), 0);
+    const overlay = await readRawRgb(join(root, "boxes", "overlay.png"));
+    assert.deepEqual(overlay(250, 100), [0, 255, 0]); // the top edge of box 1
+
+    // the previous logits as mask_input: this decoder adds them, so the low-res logits double
+    const prev = join(root, "multi", "low_res_logits.npy");
+    const noIndex = await sam("again", "--point", "500,375", "--mask-input", prev);
+    assert.equal(noIndex.code, 1);
+    assert.match(noIndex.err, /low_res_logits\.npy: holds 3 low-res planes; choose one\. pass --mask-index K$/);
+    const again = await sam("again", "--point", "500,375", "--multimask", "--mask-input", prev, "--mask-index", "1");
+    assert.equal(again.code, 0, again.err);
+    const before = decodeNpy(await readFile(prev)).data.subarray(65536, 2 * 65536);
+    const after = decodeNpy(await readFile(join(root, "again", "low_res_logits.npy"))).data.subarray(65536, 2 * 65536);
+    let maxErr = 0;
+    for (let i = 0; i < 65536; i++) maxErr = Math.max(maxErr, Math.abs((after[i] ?? 0) - 2 * (before[i] ?? 0)));
+    assert.ok(maxErr < 1e-4, `max error ${maxErr}`);
+    // a mask PNG as mask_input: +10 inside, -10 outside. The first run's mask stops before (530, 375), which a lone
+    // point's disc (radius 50) covers: the mask input cuts it there
+    const png = await sam("png", "--point", "500,375", "--mask-input", join(root, "one", "mask-0.png"));
+    assert.equal(png.code, 0, png.err);
+    assert.equal(await pixel(join(root, "png", "mask-0.png"), 480, 375), 255);
+    assert.equal(await pixel(join(root, "png", "mask-0.png"), 530, 375), 0);
+    const plain = await sam("plain", "--point", "500,375");
+    assert.equal(plain.code, 0, plain.err);
+    assert.equal(await pixel(join(root, "plain", "mask-0.png"), 530, 375), 255);
+  });
+
+  it("reports bad prompts and missing flags as one line", async () => {
+    const bad = await sam("bad", "--point", "5");
+    assert.equal(bad.code, 1);
+    assert.match(bad.err, /expected x,y or x,y,label, got "5"/);
+    const label = await sam("bad", "--point", "5,5,2");
+    assert.match(label.err, /point label must be 1 or 0/);
+    const missing = await runCli(["sam", "--image", image, "--out", join(root, "m")]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.err, /^segkit: missing --model\. usage: segkit sam --model DIR/);
+    const noModel = await runCli(["sam", "--model", join(root, "nope"), "--image", image, "--out", join(root, "m")]);
+    assert.match(noModel.err, /^segkit: .*nope: no such directory$/);
+    const help = await runCli(["sam", "--help"]);
+    assert.match(help.out, /--point <x,y\[,label\]>/);
+  });
+});
+
+/** The RGB pixel reader of a PNG (x, y) -> [r, g, b]. */
+async function readRawRgb(file: string): Promise<(x: number, y: number) => number[]> {
+  const { readImage } = await import("../index.js");
+  const img = await readImage(file);
+  return (x, y) => Array.from(img.data.subarray((y * img.width + x) * 3, (y * img.width + x) * 3 + 3));
+}

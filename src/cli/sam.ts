@@ -1,13 +1,23 @@
-import type { Command } from "commander";
+import { join } from "node:path";
+import { type Command, InvalidArgumentError } from "commander";
 import {
+  createSamPredictor,
   DEFAULT_PULL_OPTIONS,
   defaultCacheDir,
   type PulledFile,
   type PullProgress,
   type PullResult,
   pullModel,
+  readImage,
+  readMaskInput,
+  type SamBox,
+  type SamPoint,
+  type SamPredictRequest,
+  SegkitError,
+  writeFileAtomic,
+  writeSamOutputs,
 } from "../index.js";
-import type { CliIo } from "./options.js";
+import { type CliIo, int } from "./options.js";
 import { createProgress, type Progress } from "./progress.js";
 
 interface PullFlags {
@@ -34,6 +44,108 @@ export function formatBytes(n: number): string {
 
 const collect = (v: string, previous: string[]) => [...previous, v];
 
+/** Comma-separated finite numbers, `count` of them (or any count in `counts`). */
+function numbers(v: string, counts: number[], what: string): number[] {
+  const parts = v.split(",").map((s) => Number(s.trim()));
+  if (!counts.includes(parts.length) || !parts.every(Number.isFinite) || v.trim() === "") {
+    throw new InvalidArgumentError(`expected ${what}, got "${v}"`);
+  }
+  return parts;
+}
+
+/** `x,y` or `x,y,label` (label 1 foreground, default; 0 background), in original-image pixels. */
+const pointArg = (v: string, previous: SamPoint[]): SamPoint[] => {
+  const [x, y, label = 1] = numbers(v, [2, 3], "x,y or x,y,label") as [number, number, number?];
+  if (label !== 0 && label !== 1) throw new InvalidArgumentError(`point label must be 1 or 0, got "${v}"`);
+  return [...previous, { x, y, label }];
+};
+
+const boxArg = (v: string, previous: SamBox[]): SamBox[] => [
+  ...previous,
+  numbers(v, [4], "x1,y1,x2,y2") as unknown as SamBox,
+];
+
+interface SamFlags {
+  model?: string;
+  image?: string;
+  point: SamPoint[];
+  box: SamBox[];
+  multimask?: boolean;
+  maskInput?: string;
+  maskIndex?: number;
+  out?: string;
+  cacheDir?: string;
+  threads?: number;
+}
+
+const ms = (x: number) => Math.round(x * 100) / 100;
+
+/** `segkit sam --model DIR --image IMG [prompts] --out DIR`: the default action of the `sam` group. */
+async function samPredict(flags: SamFlags, io: CliIo): Promise<void> {
+  for (const [flag, value] of [
+    ["--model", flags.model],
+    ["--image", flags.image],
+    ["--out", flags.out],
+  ] as const) {
+    if (!value) {
+      throw new SegkitError(`missing ${flag}`, {
+        hint: "usage: segkit sam --model DIR --image IMG --point X,Y[,LABEL] --box X1,Y1,X2,Y2 --out DIR (or sam pull)",
+      });
+    }
+  }
+  const [modelDir, imagePath, out] = [flags.model as string, flags.image as string, flags.out as string];
+  const t0 = performance.now();
+  const predictor = await createSamPredictor(modelDir, {
+    ...(flags.threads ? { threads: flags.threads } : {}),
+    ...(flags.cacheDir ? { cacheDir: flags.cacheDir } : {}),
+  });
+  try {
+    const loadMs = performance.now() - t0;
+    const image = await readImage(imagePath);
+    const info = await predictor.setImage(image);
+    const originalSize = info.originalSize;
+    const request: SamPredictRequest = {
+      points: flags.point,
+      ...(flags.box.length === 1 ? { box: flags.box[0] } : flags.box.length > 1 ? { boxes: flags.box } : {}),
+      ...(flags.maskInput ? { maskInput: await readMaskInput(flags.maskInput, originalSize, flags.maskIndex) } : {}),
+      multimask: Boolean(flags.multimask),
+    };
+    const prediction = await predictor.predict(request);
+    const files = await writeSamOutputs(out, image, prediction, request);
+    const result = {
+      image: imagePath,
+      model: modelDir,
+      layout: predictor.model.layout,
+      originalSize,
+      prompt: {
+        points: flags.point,
+        boxes: flags.box,
+        multimask: Boolean(flags.multimask),
+        ...(flags.maskInput ? { maskInput: flags.maskInput } : {}),
+      },
+      ...files,
+      lowResShape: prediction.lowResLogits.dims,
+      timings: {
+        loadMs: ms(loadMs),
+        setImageMs: ms(info.ms),
+        embeddings: info.source,
+        decodeMs: ms(prediction.timings.decodeMs),
+        upscaleMs: ms(prediction.timings.upscaleMs),
+      },
+    };
+    await writeFileAtomic(join(out, "result.json"), `${JSON.stringify(result, null, 2)}\n`);
+    for (const m of files.masks) {
+      io.out(`${m.file}  score ${m.score.toFixed(4)}  stability ${m.stabilityScore.toFixed(4)}  channel ${m.channel}`);
+    }
+    io.out(
+      `wrote ${files.masks.length} mask${files.masks.length === 1 ? "" : "s"}, overlay.png, low_res_logits.npy, ` +
+        `result.json to ${out} (embeddings: ${info.source} ${info.ms.toFixed(0)} ms, decoder ${prediction.timings.decodeMs.toFixed(1)} ms)`,
+    );
+  } finally {
+    await predictor.dispose();
+  }
+}
+
 /** One line: `pulled REPO@COMMIT: N files, SIZE (a downloaded, b resumed, c already present; checked ...) in DIR`. */
 function summary(repo: string, commit: string, files: PulledFile[], dir: string): string {
   const count = (f: (x: PulledFile) => boolean) => files.filter(f).length;
@@ -54,13 +166,34 @@ function summary(repo: string, commit: string, files: PulledFile[], dir: string)
 }
 
 /**
- * `segkit sam ...`: Segment Anything. `sam pull REPO` downloads a model repository's SAM files (`*.onnx`,
+ * `segkit sam ...`: Segment Anything. `sam --model DIR --image IMG --point X,Y[,L] --box X1,Y1,X2,Y2 --out DIR`
+ * (the group's own action) prompts a model with points and boxes in original-image pixels and writes the files of
+ * `writeSamOutputs` plus `result.json` (masks with scores in decoder order, stability scores, timings). `sam pull REPO` downloads a model repository's SAM files (`*.onnx`,
  * `*.onnx_data`, `*.json` unless `--include` / `--all` say otherwise) into the cache (`pullModel`), with a progress
  * bar per file, and prints one summary line naming the snapshot directory, which is the model directory later
  * `sam` commands take. Returns the `sam` command so that further subcommands can join it.
  */
 export function registerSam(program: Command, io: CliIo): Command {
-  const sam = program.command("sam").description("Segment Anything: download promptable segmentation models");
+  const sam = program
+    .command("sam")
+    .description("Segment Anything: masks from point and box prompts (sam --model ...); model downloads (sam pull)")
+    .option("--model <dir>", "SAM model directory (split export or transformers.js layout)")
+    .option("--image <file>", "the image to segment")
+    .option(
+      "--point <x,y[,label]>",
+      "a click in image pixels, label 1 foreground (default) or 0, repeatable",
+      pointArg,
+      [],
+    )
+    .option("--box <x1,y1,x2,y2>", "a box in image pixels; repeat for several (one decoder run each)", boxArg, [])
+    .option("--multimask", "return the 3 candidate masks instead of the single best")
+    .option("--mask-input <file>", "a previous low-res mask: low_res_logits.npy (with --mask-index) or a mask PNG")
+    .option("--mask-index <k>", "the plane of a multi-plane --mask-input .npy", int("--mask-index", 0))
+    .option("--out <dir>", "output directory: mask-K.png, overlay.png, low_res_logits.npy, result.json")
+    .option("--cache-dir <dir>", "keep image embeddings on disk here (reused for the same image and model)")
+    .option("--threads <n>", "onnxruntime threads", int("--threads", 1))
+    .exitOverride()
+    .action((flags: SamFlags) => samPredict(flags, io));
   sam
     .command("pull")
     .description("download a model repository from a Hugging Face-style hub, resuming and checking checksums")

@@ -1,0 +1,411 @@
+/**
+ * `SamPredictor`: segment-anything's `SamPredictor` on a `SamModel` (split or transformers.js layout). `setImage`
+ * runs the encoder once per image; every `predict` (a click) runs only the prompt decoder on the cached embeddings.
+ *
+ * Conventions, as the reference predictor (segment-anything `predictor.py`):
+ * - prompts are in ORIGINAL image pixels: points `(x, y)` with label 1 foreground / 0 background, boxes
+ *   `x1, y1, x2, y2`; they are mapped to the resized frame with `applyCoords` / `applyBoxes`;
+ * - `maskInput` is one low-res logit plane `[256 * 256]` float32 over the padded 1024 square (one plane of a
+ *   previous prediction's `lowResLogits`, not thresholded); split layout only;
+ * - `multimask: true` (default) returns the 3 candidates in decoder order (channels 1, 2, 3 of the official
+ *   decoder's 4) with their predicted IoU; `false` returns the single-mask answer, channel 0. The transformers.js
+ *   decoder returns only the 3 candidates: `false` then picks the one with the highest predicted IoU (first on
+ *   ties), as transformers.js's SAM examples do;
+ * - masks are `Mask` planes at the original size, 1 where the upscaled logit is > 0 (`upscaleMasks`, the same
+ *   semantics as `Sam.postprocess_masks`); the stability score is `calculate_stability_score` (threshold 0, offset 1)
+ *   of those original-size logits, as the automatic mask generator computes it.
+ * - `boxes` (several boxes) run one decoder call per box with the same points and mask input, as the reference's
+ *   batched `predict_torch`; results are box-major: mask `b * perPrompt + k`.
+ * Per click only the low-res logits are fetched from the decoder (not its in-graph full-size `masks` of all 4
+ * channels), and only the returned channels are upscaled.
+ *
+ * Embedding cache: in memory, the most recently used images (by the SHA-256 of their RGB pixels and size); with
+ * `cacheDir`, also on disk, one file per image and model, `<sha256(image hash, model identity)>.emb`, written
+ * atomically. The model identity is the encoder file's resolved path, size and modification time plus the layout,
+ * input form and preprocessing: replacing the encoder file invalidates its entries. The file: magic `SKEMB001`,
+ * a uint32 LE JSON header length, the JSON `{ model, image, tensors: [{ name, dims }] }` padded with spaces to a
+ * multiple of 4 bytes, then each tensor's float32 values (little-endian) in header order. An unreadable or foreign
+ * file counts as a miss and is rewritten.
+ */
+import { createHash } from "node:crypto";
+import { readFile, realpath, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { SegkitError } from "../core/errors.js";
+import { createMask, type Mask, type RgbImage } from "../core/image.js";
+import { writeFileAtomic } from "../io/fs.js";
+import { type ImageSource, readImage } from "../io/image.js";
+import { type LoadSamModelOptions, loadSamModel, type SamEmbeddings, type SamModel, type SamTensor } from "./model.js";
+import { upscaleMasks } from "./postprocess.js";
+import {
+  applyBoxes,
+  decoderInputs,
+  preprocessImage,
+  preprocessShape,
+  resizeLongestSide,
+  SAM_IMAGE_SIZE,
+  SAM_LOW_RES_SIZE,
+  SAM_PIXEL_MEAN,
+  SAM_PIXEL_STD,
+  type SamBox,
+  type SamPoint,
+  type SamSize,
+  selectMaskChannels,
+  stabilityScore,
+  thresholdMasks,
+} from "./transforms.js";
+
+export interface SamPredictorOptions extends LoadSamModelOptions {
+  /** Directory of the on-disk embeddings cache (created when needed); no disk cache when absent. */
+  cacheDir?: string;
+  /** How many images' embeddings stay in memory (least recently used dropped first); >= 1. */
+  memoryCache?: number;
+}
+
+export const DEFAULT_SAM_PREDICTOR_OPTIONS: Readonly<{ memoryCache: number }> = { memoryCache: 4 };
+
+/** The image `setImage` prepared. */
+export interface SamImageInfo {
+  /** SHA-256 (hex) of the image's size and RGB pixels. */
+  hash: string;
+  /** `(H, W)` of the image as given. */
+  originalSize: SamSize;
+  /** `(H, W)` of the resized image inside the padded square. */
+  inputSize: SamSize;
+  /** Where the embeddings came from. */
+  source: "encoder" | "memory" | "disk";
+  /** Milliseconds `setImage` took (reading a path not included). */
+  ms: number;
+}
+
+export interface SamPredictRequest {
+  /** Clicks in original-image pixels. */
+  points?: readonly SamPoint[];
+  /** One box `x1, y1, x2, y2` in original-image pixels. */
+  box?: SamBox;
+  /** Several boxes: one decoder call each (not with `box`). */
+  boxes?: readonly SamBox[];
+  /** A previous low-res logit plane `[256 * 256]` (split layout). */
+  maskInput?: Float32Array;
+  /** 3 candidates (true, default) or the single-mask answer. */
+  multimask?: boolean;
+  /** Also return the original-size logits behind `masks`. */
+  returnLogits?: boolean;
+}
+
+export interface SamPrediction {
+  originalSize: SamSize;
+  /** Decoder prompts run: the number of boxes with `boxes`, else 1. */
+  prompts: number;
+  /** Masks per prompt (3 with multimask, else 1). Every list below is prompt-major: index `b * perPrompt + k`. */
+  perPrompt: number;
+  /** The decoder channel each mask is. */
+  channels: number[];
+  /** 1 inside, 0 outside, at the original size. */
+  masks: Mask[];
+  /** With `returnLogits`: `[H * W]` float32 logits per mask at the original size. */
+  logits?: Float32Array[];
+  /** Predicted IoU per mask. */
+  scores: Float32Array;
+  stabilityScores: Float32Array;
+  /** The returned channels' low-res logits: `[perPrompt, 256, 256]`, or `[prompts, perPrompt, 256, 256]` with `boxes`. */
+  lowResLogits: SamTensor;
+  /** Milliseconds in the decoder and in upscaling / thresholding, summed over prompts. */
+  timings: { decodeMs: number; upscaleMs: number };
+}
+
+export interface SamPredictor {
+  readonly model: SamModel;
+  /** The current image, after `setImage`. */
+  readonly image: SamImageInfo | undefined;
+  /** Makes `image` (pixels, or a file / encoded bytes) current, running the encoder unless it is cached. */
+  setImage(image: RgbImage | ImageSource): Promise<SamImageInfo>;
+  /** Masks for one prompt (or one per box) on the current image. */
+  predict(request: SamPredictRequest): Promise<SamPrediction>;
+  /** Drops the caches; disposes the model when the predictor loaded it (not when it was given one). */
+  dispose(): Promise<void>;
+}
+
+const LOW_AREA = SAM_LOW_RES_SIZE * SAM_LOW_RES_SIZE;
+const MAGIC = "SKEMB001";
+
+/**
+ * A predictor on the model in `model` (a directory, loaded with `options` and owned by the predictor) or on an open
+ * `SamModel` (left open by `dispose`).
+ */
+export async function createSamPredictor(
+  model: string | SamModel,
+  options: SamPredictorOptions = {},
+): Promise<SamPredictor> {
+  const { cacheDir, memoryCache, ...loadOptions } = { ...DEFAULT_SAM_PREDICTOR_OPTIONS, ...options };
+  if (!Number.isInteger(memoryCache) || memoryCache < 1) {
+    throw new SegkitError(`memoryCache must be an integer >= 1, got ${memoryCache}`);
+  }
+  const owned = typeof model === "string";
+  const m = owned ? await loadSamModel(model, loadOptions) : model;
+  try {
+    checkPreprocess(m);
+  } catch (err) {
+    if (owned) await m.dispose();
+    throw err;
+  }
+  const longest = m.preprocess.longestSide;
+  const memory = new Map<string, SamEmbeddings>();
+  let identity: string | undefined;
+  let current: { info: SamImageInfo; embeddings: SamEmbeddings } | undefined;
+  let disposed = false;
+
+  const alive = () => {
+    if (disposed) throw new SegkitError("this SamPredictor was disposed");
+  };
+  const remember = (hash: string, e: SamEmbeddings) => {
+    memory.delete(hash);
+    memory.set(hash, e);
+    for (const key of memory.keys()) {
+      if (memory.size <= memoryCache) break;
+      memory.delete(key);
+    }
+  };
+  const diskFile = async (hash: string) => {
+    identity ??= await modelIdentity(m);
+    const key = createHash("sha256").update(`${hash}\n${identity}`).digest("hex");
+    return { file: join(cacheDir as string, `${key}.emb`), identity };
+  };
+
+  return {
+    model: m,
+    get image() {
+      return current?.info;
+    },
+
+    async setImage(image) {
+      alive();
+      const img = typeof image === "string" || image instanceof Uint8Array ? await readImage(image) : image;
+      const t0 = performance.now();
+      const hash = imageHash(img);
+      const originalSize = { height: img.height, width: img.width };
+      const inputSize = preprocessShape(img.height, img.width, longest);
+      let source: SamImageInfo["source"] = "memory";
+      let embeddings = memory.get(hash);
+      if (!embeddings && cacheDir) {
+        const { file, identity: id } = await diskFile(hash);
+        embeddings = await readEmbeddings(file, id, hash);
+        source = "disk";
+      }
+      if (!embeddings) {
+        embeddings = await m.encode(encoderInput(m, img));
+        source = "encoder";
+        if (cacheDir) {
+          const { file, identity: id } = await diskFile(hash);
+          await writeFileAtomic(file, encodeEmbeddings(embeddings, id, hash));
+        }
+      }
+      remember(hash, embeddings);
+      const info = { hash, originalSize, inputSize, source, ms: performance.now() - t0 };
+      current = { info, embeddings };
+      return info;
+    },
+
+    async predict(request) {
+      alive();
+      if (!current) throw new SegkitError("no image: call setImage before predict");
+      const { originalSize, inputSize } = current.info;
+      const { points = [], box, boxes, maskInput, multimask = true, returnLogits = false } = request;
+      if (box && boxes) throw new SegkitError("give either `box` or `boxes`, not both");
+      if (boxes?.length === 0) throw new SegkitError("`boxes` is empty");
+      if (!points.length && !box && !boxes && !maskInput) {
+        throw new SegkitError("an empty prompt: give points, a box, boxes or a mask input");
+      }
+      const promptBoxes: readonly (SamBox | undefined)[] = boxes ?? [box];
+      const area = originalSize.height * originalSize.width;
+      const masks: Mask[] = [];
+      const logits: Float32Array[] = [];
+      const scores: number[] = [];
+      const stability: number[] = [];
+      const lowRes: Float32Array[] = [];
+      let channels: number[] = [];
+      const timings = { decodeMs: 0, upscaleMs: 0 };
+      for (const b of promptBoxes) {
+        const prompt = decodePrompt(
+          m,
+          { points, ...(b ? { box: b } : {}), ...(maskInput ? { maskInput } : {}) },
+          {
+            originalSize,
+            longest,
+          },
+        );
+        let t = performance.now();
+        const decoded = await m.decode(current.embeddings, prompt);
+        timings.decodeMs += performance.now() - t;
+        t = performance.now();
+        channels = chooseChannels(m, decoded.lowRes.dims[0] ?? 0, multimask, decoded.scores);
+        const up = upscaleMasks(decoded.lowRes.data, inputSize, originalSize, { channels });
+        channels.forEach((c, k) => {
+          const plane = up.data.subarray(k * area, (k + 1) * area);
+          masks.push(createMask(originalSize.width, originalSize.height, thresholdMasks(plane)));
+          if (returnLogits) logits.push(plane);
+          scores.push(decoded.scores[c] as number);
+          stability.push(stabilityScore(plane));
+          lowRes.push(decoded.lowRes.data.subarray(c * LOW_AREA, (c + 1) * LOW_AREA));
+        });
+        timings.upscaleMs += performance.now() - t;
+      }
+      const low = new Float32Array(lowRes.length * LOW_AREA);
+      for (const [i, p] of lowRes.entries()) low.set(p, i * LOW_AREA);
+      const perPrompt = channels.length;
+      const lowDims = [perPrompt, SAM_LOW_RES_SIZE, SAM_LOW_RES_SIZE];
+      return {
+        originalSize,
+        prompts: promptBoxes.length,
+        perPrompt,
+        channels,
+        masks,
+        ...(returnLogits ? { logits } : {}),
+        scores: Float32Array.from(scores),
+        stabilityScores: Float32Array.from(stability),
+        lowResLogits: { data: low, dims: boxes ? [boxes.length, ...lowDims] : lowDims },
+        timings,
+      };
+    },
+
+    async dispose() {
+      if (disposed) return;
+      disposed = true;
+      memory.clear();
+      current = undefined;
+      if (owned) await m.dispose();
+    },
+  };
+}
+
+/** The predictor resizes, normalises and upscales in SAM's 1024 frame with SAM's mean/std; other settings are refused. */
+function checkPreprocess(m: SamModel): void {
+  const p = m.preprocess;
+  const close = (a: readonly number[], b: readonly number[]) =>
+    a.every((v, i) => Math.abs(v - (b[i] as number)) < 1e-6);
+  if (
+    p.longestSide !== SAM_IMAGE_SIZE ||
+    p.padSize !== SAM_IMAGE_SIZE ||
+    !close(p.mean, SAM_PIXEL_MEAN) ||
+    !close(p.std, SAM_PIXEL_STD)
+  ) {
+    throw new SegkitError(
+      `preprocessing (longest side ${p.longestSide}, pad ${p.padSize}, mean ${p.mean}, std ${p.std}) differs from SAM's`,
+      { file: join(m.dir, "preprocessor_config.json"), hint: "SamPredictor supports SAM's 1024 frame, mean and std" },
+    );
+  }
+}
+
+/** SHA-256 of `WxH\n` and the RGB bytes. */
+function imageHash(img: RgbImage): string {
+  return createHash("sha256").update(`${img.width}x${img.height}\n`).update(img.data).digest("hex");
+}
+
+/** The encoder input in the model's form (see model.ts): normalised padded NCHW, or resized HWC 0..255. */
+function encoderInput(m: SamModel, img: RgbImage): SamTensor {
+  if (m.encoderInput === "nchw") {
+    const p = preprocessImage(img, m.preprocess.longestSide);
+    return { data: p.data, dims: p.dims };
+  }
+  const r = resizeLongestSide(img, m.preprocess.longestSide);
+  return { data: Float32Array.from(r.data), dims: [r.height, r.width, 3] };
+}
+
+/** Identity of the encoder for the disk cache: resolved path, size, mtime, layout, input form and preprocessing. */
+async function modelIdentity(m: SamModel): Promise<string> {
+  const file = await realpath(m.files.encoder);
+  const s = await stat(file);
+  return JSON.stringify([file, s.size, s.mtimeMs, m.layout, m.encoderInput, m.preprocess]);
+}
+
+/**
+ * One prompt in the decoder's frame and labels. Both layouts go through `decoderInputs` (validation, `applyCoords`);
+ * split takes its packing as is (points, then the box corners labelled 2 and 3 or the padding point labelled -1).
+ * The transformers.js decoder takes the user's points unpadded (a lone label -10 point, which it ignores, when there
+ * are none) and the box as `input_boxes`.
+ */
+function decodePrompt(
+  m: SamModel,
+  prompt: { points: readonly SamPoint[]; box?: SamBox; maskInput?: Float32Array },
+  frame: { originalSize: SamSize; longest: number },
+) {
+  const packed = decoderInputs(prompt, frame.originalSize, frame.longest);
+  const origSize = [frame.originalSize.height, frame.originalSize.width] as const;
+  const maskInput = prompt.maskInput ? { maskInput: prompt.maskInput } : {};
+  if (m.layout === "split") {
+    return { points: packed.point_coords.data, labels: packed.point_labels.data, origSize, ...maskInput };
+  }
+  const n = prompt.points.length;
+  const points = n ? packed.point_coords.data.slice(0, 2 * n) : new Float32Array(2);
+  const labels = n ? packed.point_labels.data.slice(0, n) : Float32Array.of(-10);
+  const b = prompt.box ? applyBoxes(prompt.box, frame.originalSize, frame.longest) : undefined;
+  const box = b ? { box: [b[0] as number, b[1] as number, b[2] as number, b[3] as number] as const } : {};
+  return { points, labels, origSize, ...maskInput, ...box };
+}
+
+/** The decoder channels `predict` returns (see the module comment). */
+function chooseChannels(m: SamModel, count: number, multimask: boolean, scores: Float32Array): number[] {
+  if (m.layout === "split") {
+    if (count === 4) return selectMaskChannels(multimask);
+    if (count === 1 && !multimask) return [0];
+    throw new SegkitError(
+      `the decoder returned ${count} masks; expected 4 (or 1 from a --return-single-mask export, without multimask)`,
+      { file: m.files.decoder },
+    );
+  }
+  if (multimask) return Array.from({ length: count }, (_, i) => i);
+  let best = 0;
+  for (let i = 1; i < count; i++) if ((scores[i] as number) > (scores[best] as number)) best = i;
+  return [best];
+}
+
+/** The disk cache file of `embeddings` (format in the module comment). */
+function encodeEmbeddings(embeddings: SamEmbeddings, model: string, image: string): Uint8Array {
+  const names = Object.keys(embeddings).sort();
+  const tensors = names.map((name) => ({ name, dims: (embeddings[name] as SamTensor).dims }));
+  const raw = JSON.stringify({ model, image, tensors });
+  // MAGIC and the length take 12 bytes: padding the JSON to a multiple of 4 aligns the float32 data
+  const json = raw + " ".repeat((4 - (Buffer.byteLength(raw, "utf8") % 4)) % 4);
+  const head = Buffer.from(`${MAGIC}----${json}`, "utf8");
+  head.writeUInt32LE(Buffer.byteLength(json, "utf8"), MAGIC.length);
+  const parts: Uint8Array[] = [head];
+  for (const name of names) {
+    const d = (embeddings[name] as SamTensor).data;
+    parts.push(Buffer.from(d.buffer, d.byteOffset, d.byteLength));
+  }
+  return Buffer.concat(parts);
+}
+
+/** The cached embeddings in `file` when it holds this model's embeddings of this image; otherwise undefined. */
+async function readEmbeddings(file: string, model: string, image: string): Promise<SamEmbeddings | undefined> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(file);
+  } catch {
+    return undefined;
+  }
+  try {
+    if (bytes.toString("latin1", 0, MAGIC.length) !== MAGIC) return undefined;
+    const len = bytes.readUInt32LE(MAGIC.length);
+    let offset = MAGIC.length + 4 + len;
+    const head = JSON.parse(bytes.toString("utf8", MAGIC.length + 4, offset)) as {
+      model: string;
+      image: string;
+      tensors: { name: string; dims: number[] }[];
+    };
+    if (head.model !== model || head.image !== image) return undefined;
+    const out: Record<string, SamTensor> = {};
+    for (const { name, dims } of head.tensors) {
+      const count = dims.reduce((a, b) => a * b, 1);
+      if (offset + 4 * count > bytes.length) return undefined;
+      // a copy: readFile's buffer may not be 4-byte aligned
+      out[name] = {
+        data: new Float32Array(bytes.buffer.slice(bytes.byteOffset + offset, bytes.byteOffset + offset + 4 * count)),
+        dims,
+      };
+      offset += 4 * count;
+    }
+    return offset === bytes.length ? out : undefined;
+  } catch {
+    return undefined;
+  }
+}
