@@ -25,6 +25,7 @@ export {
 export { type Palette, VOC_PALETTE, vocPalette } from "./core/palette.js";
 export { createRng, deriveSeed, permutation, type Rng } from "./core/random.js";
 // data: the Dataset contract, loaders, splits, augmentation, batching, inspection
+export { COCO_ANNOTATIONS_FILE, MAX_COCO_JSON_BYTES, openCoco } from "./data/coco.js";
 export { type Dataset, type Sample, type SkippedSample, subset } from "./data/dataset.js";
 export { FileDataset, IMAGE_EXTENSIONS, pairFiles, type SampleFiles } from "./data/files.js";
 export {
@@ -65,6 +66,27 @@ export {
   evaluatePredictions,
   type PredictionProblem,
 } from "./eval/evaluate.js";
+// export: COCO instances JSON (class -> category ids 1.., background not exported), YOLO labels, PNG folders; the
+// dataset exporter behind `segkit export`
+export {
+  type CocoAnnotation,
+  CocoAnnotationSchema,
+  type CocoCategory,
+  type CocoInstances,
+  CocoInstancesSchema,
+  CocoRleSchema,
+  cocoCategories,
+  type MaskAnnotation,
+  type MaskAnnotationOptions,
+  maskToAnnotations,
+} from "./export/coco.js";
+export {
+  EXPORT_TARGETS,
+  type ExportOptions,
+  type ExportSummary,
+  type ExportTarget,
+  exportDataset,
+} from "./export/dataset.js";
 // export: COCO RLE (column-major runs, pycocotools' counts string, size [h, w]) and polygons (pixel corners on the
 // integers, rasterised as pycocotools' frPyObjects)
 export {
@@ -95,6 +117,7 @@ export {
   rleToBbox,
   rleToString,
 } from "./export/rle.js";
+export { yoloClassOf, yoloDataYaml, yoloLines } from "./export/yolo.js";
 // infer: prediction with a checkpoint (resize or tiled), engines onnx | tfjs, and files written from it
 export {
   listImageFiles,
@@ -218,6 +241,38 @@ export {
   type UnetOptions,
 } from "./models/registry.js";
 export { encoderLayers, freezeEncoder, loadEncoderWeights } from "./models/weights.js";
+// sam: automatic mask generation (segment-anything's SamAutomaticMaskGenerator): amg.py's helpers as pure functions
+// (boxes x1,y1,x2,y2 with inclusive maxima from masks, RLEs column-major) and one pipeline writing its records
+export {
+  type AmgBox,
+  areaFromRle,
+  batchedMaskToBox,
+  batchedNms,
+  batchIterator,
+  boxXYXYToXYWH,
+  buildAllLayerPointGrids,
+  buildPointGrid,
+  calculateStabilityScore,
+  connectedComponents,
+  generateCropBoxes,
+  isBoxNearCropEdge,
+  maskToBox,
+  removeSmallRegions,
+  uncropBox,
+  uncropMask,
+  uncropPoints,
+  uncroppedMaskToRle,
+} from "./sam/amg/amg.js";
+export {
+  AMG_OUTPUT_MODES,
+  type AmgOptions,
+  type AmgOutputMode,
+  type AmgProgress,
+  type AmgRecord,
+  DEFAULT_AMG_OPTIONS,
+  generateMasks,
+  validateAmgOptions,
+} from "./sam/amg/generator.js";
 // sam: a prediction on disk (mask PNGs, overlay, low-res logits as .npy) and a previous mask read back as mask input
 export {
   MASK_INPUT_LOGIT,

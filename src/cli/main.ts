@@ -15,6 +15,7 @@ import {
   type ZeroDivision,
 } from "../index.js";
 import { registerDemo } from "./demo.js";
+import { registerExport } from "./export.js";
 import { type DatasetFlags, datasetOptions, int, openForCli, positive, requirePath } from "./options.js";
 import { registerPredict } from "./predict.js";
 import { createProgress } from "./progress.js";
@@ -194,6 +195,7 @@ export function buildProgram(out: (s: string) => void, err: (s: string) => void)
   registerPredict(program, io);
   registerDemo(program, io);
   registerSam(program, io);
+  registerExport(program, io);
 
   program.addHelpText(
     "after",

@@ -5,6 +5,7 @@ import { z } from "zod";
 import { SegkitError } from "../core/errors.js";
 import { DEFAULT_IGNORE_INDEX } from "../core/image.js";
 import { type Palette, PET_PALETTE } from "../core/palette.js";
+import { COCO_ANNOTATIONS_FILE, openCoco } from "./coco.js";
 import type { Dataset, SkippedSample } from "./dataset.js";
 import { FileDataset, type FileDatasetInfo, pairFiles, type SampleFiles } from "./files.js";
 import { createSyntheticDataset } from "./synthetic.js";
@@ -252,11 +253,37 @@ async function openIsbi(root: string, options: Options): Promise<Dataset> {
   );
 }
 
+/** `classes.json` of a folder dataset (what `segkit export --to png` writes): class names and the background class. */
+const ClassesFileSchema = z.looseObject({
+  classes: z.array(z.string().min(1)).min(1).max(255),
+  backgroundClass: z.number().int().min(0).optional(),
+});
+
+async function readClassesFile(root: string): Promise<z.infer<typeof ClassesFileSchema> | undefined> {
+  const file = join(root, "classes.json");
+  if (!existsSync(file)) return undefined;
+  let json: unknown;
+  try {
+    json = JSON.parse(await readFile(file, "utf8"));
+  } catch {
+    throw new SegkitError("not valid JSON", { file });
+  }
+  const parsed = ClassesFileSchema.safeParse(json);
+  if (!parsed.success) {
+    throw new SegkitError("expected { classes: [names], backgroundClass?: index }", { file });
+  }
+  return parsed.data;
+}
+
 async function openFolder(root: string, options: Options): Promise<Dataset> {
   const at = (p: string) => resolve(root, p); // relative to the dataset root, or absolute
   if (options.values && options.threshold !== undefined) {
     throw new SegkitError("give a value map or a threshold, not both");
   }
+  // without classes, a value map or a threshold: the class names of classes.json, if there is one
+  const saved =
+    options.classes || options.values || options.threshold !== undefined ? undefined : await readClassesFile(root);
+  if (saved) options = { ...options, classes: saved.classes };
   const { pairs, skipped } = await pairFiles(at(options.images), at(options.masks), {
     ...(options.valid ? { validDir: at(options.valid) } : {}),
   });
@@ -293,6 +320,9 @@ async function openFolder(root: string, options: Options): Promise<Dataset> {
         : options.threshold !== undefined
           ? { threshold: options.threshold }
           : { numClasses },
+      ...(saved?.backgroundClass !== undefined && saved.backgroundClass < saved.classes.length
+        ? { backgroundClass: saved.backgroundClass }
+        : {}),
     },
     options,
   );
@@ -301,7 +331,8 @@ async function openFolder(root: string, options: Options): Promise<Dataset> {
 /** The dataset formats segkit reads, by name. */
 export const DATASET_FORMATS: Readonly<Record<string, DatasetFormat>> = {
   folder: {
-    description: "images/ + masks/ paired by base name (any two directories; optional valid-region directory)",
+    description:
+      "images/ + masks/ paired by base name (any two directories; optional valid-region directory; classes.json)",
     options: ["images", "masks", "valid", "classes", "values", "threshold", "ignoreIndex"],
     detect: (root) => has(root, "images") && has(root, "masks"),
     open: openFolder,
@@ -330,6 +361,12 @@ export const DATASET_FORMATS: Readonly<Record<string, DatasetFormat>> = {
     options: ["split", "ignoreIndex"],
     detect: (root) => has(root, "train", "image") && has(root, "train", "label"),
     open: openIsbi,
+  },
+  coco: {
+    description: `COCO instances: ${COCO_ANNOTATIONS_FILE} (RLE or polygons) + images at its file_names; 0 = background`,
+    options: ["ignoreIndex"],
+    detect: (root) => has(root, COCO_ANNOTATIONS_FILE),
+    open: (root, o) => openCoco(root, { ignoreIndex: o.ignoreIndex, strict: o.strict }),
   },
   synthetic: {
     description: "built-in demo data generated from a seed (no files; the path is ignored)",

@@ -1,0 +1,251 @@
+import { existsSync } from "node:fs";
+import { readFile, stat } from "node:fs/promises";
+import { extname, isAbsolute, join, relative, resolve } from "node:path";
+import { z } from "zod";
+import { SegkitError } from "../core/errors.js";
+import { createMask, type Mask } from "../core/image.js";
+import { polygonsToRle } from "../export/polygon.js";
+import { checkRle, type Rle, rleFromString } from "../export/rle.js";
+import { readImage, readImageSize } from "../io/image.js";
+import type { Dataset, Sample, SkippedSample } from "./dataset.js";
+
+/**
+ * The `coco` dataset format: a directory with `annotations.json` (COCO instances: images, categories, annotations
+ * with polygons, compressed RLE or uncompressed RLE) and the images at their `file_name`s, relative to the directory
+ * (what `segkit export --to coco` writes).
+ *
+ * Semantic reading, stated once:
+ * - Classes: class 0 is `background` (every pixel no annotation covers), then the categories sorted by id (1, 2, ...);
+ *   at most 254 categories (the mask is uint8 and the ignore index must stay outside the classes).
+ * - Each image's mask paints its annotations in file order, later ones winning where they overlap.
+ * - Crowd annotations (`iscrowd: 1`) are read as their category, as COCO-Stuff's semantic masks are, not ignored.
+ * - Untrusted input is bounded: the JSON at most `MAX_COCO_JSON_BYTES`, `file_name`s must stay inside the directory,
+ *   RLE sizes must equal the image's `[height, width]`, polygon coordinates within 4 image sizes (`polygonToRle`).
+ * - A bad annotation, a missing image or a duplicate id costs its image (reported in `skipped`, naming the file), not
+ *   the dataset; a file that is not COCO JSON at all is an error naming it.
+ */
+export const COCO_ANNOTATIONS_FILE = "annotations.json";
+
+/** Largest annotations file read (256 MiB; COCO 2017 train instances is 448 MiB: split it). */
+export const MAX_COCO_JSON_BYTES = 256 * 1024 * 1024;
+
+const CocoFileSchema = z.object({
+  images: z.array(
+    z.looseObject({
+      id: z.number().int(),
+      file_name: z.string().min(1),
+      width: z.number().int().min(1),
+      height: z.number().int().min(1),
+    }),
+  ),
+  categories: z.array(z.looseObject({ id: z.number().int(), name: z.string() })),
+  annotations: z.array(z.unknown()).default([]),
+});
+
+const AnnotationSchema = z.looseObject({
+  id: z.number().int().optional(),
+  image_id: z.number().int(),
+  category_id: z.number().int(),
+  segmentation: z.union([
+    z.object({ size: z.array(z.number()), counts: z.union([z.string(), z.array(z.number())]) }),
+    z.array(z.array(z.number())),
+  ]),
+});
+type Segmentation = z.infer<typeof AnnotationSchema>["segmentation"];
+
+interface CocoImage {
+  id: string;
+  path: string;
+  width: number;
+  height: number;
+  /** [class index, segmentation, annotation id] in file order */
+  annotations: [number, Segmentation, string][];
+}
+
+const zodProblem = (error: z.ZodError): string => {
+  const issue = error.issues[0];
+  return `${issue?.path.join(".") || "top level"}: ${issue?.message ?? "invalid"}`;
+};
+
+/** Opens the `coco` dataset in `root` (see the module comment); `strict` throws the first skip instead. */
+export async function openCoco(root: string, options: { ignoreIndex: number; strict?: boolean }): Promise<Dataset> {
+  const file = join(root, COCO_ANNOTATIONS_FILE);
+  const size = await stat(file).then(
+    (s) => s.size,
+    (err: unknown) => {
+      throw new SegkitError("COCO annotations file not found", { file, cause: err });
+    },
+  );
+  if (size > MAX_COCO_JSON_BYTES) {
+    throw new SegkitError(`annotations file is ${size} bytes, more than the ${MAX_COCO_JSON_BYTES} read`, { file });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(await readFile(file, "utf8"));
+  } catch (err) {
+    throw new SegkitError(`not valid JSON (${err instanceof Error ? err.message : String(err)})`, { file });
+  }
+  const parsed = CocoFileSchema.safeParse(json);
+  if (!parsed.success) {
+    throw new SegkitError(`not a COCO instances file: ${zodProblem(parsed.error)}`, {
+      file,
+      hint: "expected { images: [{id, file_name, width, height}], categories: [{id, name}], annotations: [...] }",
+    });
+  }
+  const coco = parsed.data;
+
+  // classes: background, then the categories by id
+  const categories = [...coco.categories].sort((a, b) => a.id - b.id);
+  const classOf = new Map<number, number>();
+  for (const [i, c] of categories.entries()) {
+    if (classOf.has(c.id)) throw new SegkitError(`category id ${c.id} appears twice`, { file });
+    classOf.set(c.id, i + 1);
+  }
+  const classNames = ["background", ...categories.map((c) => c.name)];
+  if (classNames.length > options.ignoreIndex) {
+    throw new SegkitError(`${categories.length} categories leave no room for ignore index ${options.ignoreIndex}`, {
+      file,
+      hint: "masks are 8-bit: at most 254 categories with the ignore index 255",
+    });
+  }
+
+  // images: inside the root, existing, unique
+  const skipped: SkippedSample[] = [];
+  const bad = new Map<number, string>(); // image id -> why it is skipped
+  const images = new Map<number, CocoImage>();
+  const names = new Set<string>();
+  const top = resolve(root);
+  for (const img of coco.images) {
+    const path = resolve(top, img.file_name);
+    const rel = relative(top, path);
+    if (images.has(img.id) || bad.has(img.id)) {
+      bad.set(img.id, `image id ${img.id} appears twice`);
+      images.delete(img.id);
+    } else if (isAbsolute(img.file_name) || rel.startsWith("..") || isAbsolute(rel)) {
+      bad.set(img.id, `file_name ${JSON.stringify(img.file_name)} is outside the dataset directory`);
+    } else if (names.has(rel)) bad.set(img.id, `file_name ${img.file_name} appears twice`);
+    else if (!existsSync(path)) bad.set(img.id, `image file not found: ${path}`);
+    else {
+      names.add(rel);
+      const ext = extname(rel);
+      images.set(img.id, {
+        id: (ext ? rel.slice(0, -ext.length) : rel).split("\\").join("/"),
+        path,
+        width: img.width,
+        height: img.height,
+        annotations: [],
+      });
+    }
+  }
+
+  // annotations, grouped by image in file order; one bad annotation skips its image
+  coco.annotations.forEach((raw, k) => {
+    const ann = AnnotationSchema.safeParse(raw);
+    const imageId = (raw as { image_id?: unknown } | null)?.image_id;
+    const name = `annotation ${(raw as { id?: unknown } | null)?.id ?? `#${k}`}`;
+    const image = typeof imageId === "number" ? images.get(imageId) : undefined;
+    let problem: string | undefined;
+    if (!ann.success) problem = `${name}: ${zodProblem(ann.error)}`;
+    else if (!classOf.has(ann.data.category_id)) problem = `${name}: category ${ann.data.category_id} does not exist`;
+    else if (image && !Array.isArray(ann.data.segmentation)) {
+      const [h, w] = ann.data.segmentation.size;
+      if (h !== image.height || w !== image.width) {
+        problem = `${name}: RLE size [${h}, ${w}] is not the image's [${image.height}, ${image.width}]`;
+      }
+    }
+    if (typeof imageId !== "number" || (!image && !bad.has(imageId))) {
+      skipped.push({ path: file, reason: `${name} refers to no image (image_id ${JSON.stringify(imageId)})` });
+    } else if (problem && image) {
+      bad.set(imageId, problem);
+      images.delete(imageId);
+    } else if (image && ann.success) {
+      image.annotations.push([classOf.get(ann.data.category_id) as number, ann.data.segmentation, name]);
+    }
+  });
+  for (const [imageId, reason] of bad) skipped.push({ path: file, reason: `image ${imageId}: ${reason}` });
+  const first = skipped[0];
+  if (options.strict && first) throw new SegkitError(first.reason, { file: first.path });
+  return new CocoDataset([...images.values()], classNames, options.ignoreIndex, skipped, file);
+}
+
+/** Paints the foreground of `rle` with `value` (column-major runs onto a row-major mask). */
+function paint(mask: Mask, rle: Rle, value: number): void {
+  const h = mask.height;
+  const w = mask.width;
+  let pos = 0;
+  rle.counts.forEach((n, i) => {
+    if (i % 2 === 1) for (let p = pos; p < pos + n; p++) mask.data[(p % h) * w + Math.floor(p / h)] = value;
+    pos += n;
+  });
+}
+
+class CocoDataset implements Dataset {
+  readonly format = "coco";
+  readonly backgroundClass = 0;
+  readonly length: number;
+
+  constructor(
+    private readonly images: readonly CocoImage[],
+    readonly classNames: readonly string[],
+    readonly ignoreIndex: number,
+    readonly skipped: readonly SkippedSample[],
+    private readonly file: string,
+  ) {
+    this.length = images.length;
+  }
+
+  private at(i: number): CocoImage {
+    const s = this.images[i];
+    if (!s) throw new RangeError(`sample ${i} out of range 0..${this.length - 1}`);
+    return s;
+  }
+
+  id(i: number): string {
+    return this.at(i).id;
+  }
+
+  files(i: number): readonly string[] {
+    return [this.at(i).path, this.file];
+  }
+
+  async get(i: number): Promise<Sample> {
+    const s = this.at(i);
+    const image = await readImage(s.path);
+    this.checkSize(s, image);
+    return { id: s.id, image, mask: this.rasterise(s) };
+  }
+
+  async getMask(i: number): Promise<Mask> {
+    const s = this.at(i);
+    this.checkSize(s, await readImageSize(s.path));
+    return this.rasterise(s);
+  }
+
+  private checkSize(s: CocoImage, image: { width: number; height: number }): void {
+    if (image.width !== s.width || image.height !== s.height) {
+      throw new SegkitError(
+        `size ${image.width}x${image.height} differs from the ${s.width}x${s.height} in ${this.file}`,
+        { file: s.path },
+      );
+    }
+  }
+
+  private rasterise(s: CocoImage): Mask {
+    const mask = createMask(s.width, s.height);
+    for (const [value, seg, name] of s.annotations) {
+      try {
+        const rle = Array.isArray(seg)
+          ? polygonsToRle(seg, s.height, s.width, this.file)
+          : typeof seg.counts === "string"
+            ? rleFromString({ size: [seg.size[0] ?? -1, seg.size[1] ?? -1], counts: seg.counts }, this.file)
+            : { size: [seg.size[0] ?? -1, seg.size[1] ?? -1] as const, counts: seg.counts };
+        checkRle(rle, this.file);
+        paint(mask, rle, value);
+      } catch (err) {
+        if (!(err instanceof SegkitError)) throw err;
+        throw new SegkitError(`${name} of ${s.id}: ${err.message}`, { file: this.file });
+      }
+    }
+    return mask;
+  }
+}
