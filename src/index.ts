@@ -263,6 +263,19 @@ export {
   uncropPoints,
   uncroppedMaskToRle,
 } from "./sam/amg/amg.js";
+// sam: automatic masks on disk (`segkit sam auto`): amg.py's per-image JSON, one COCO file for a directory, overlays
+export {
+  AMG_COCO_FILE,
+  type AmgCocoInstances,
+  AmgCocoInstancesSchema,
+  type AmgFilesOptions,
+  type AmgFilesProgress,
+  type AmgFilesSummary,
+  amgCoco,
+  amgOverlay,
+  amgRecordsJson,
+  generateMaskFiles,
+} from "./sam/amg/files.js";
 export {
   AMG_OUTPUT_MODES,
   type AmgOptions,

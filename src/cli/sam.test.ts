@@ -1,10 +1,22 @@
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, beforeEach, describe, it } from "node:test";
-import { createImage, decodeNpy, encodePng, readRawMask } from "../index.js";
+import {
+  AmgCocoInstancesSchema,
+  CocoInstancesSchema,
+  createImage,
+  decodeNpy,
+  encodePng,
+  readImageSize,
+  readRawMask,
+  rleArea,
+  rleDecode,
+  rleFromString,
+  rleToBbox,
+} from "../index.js";
 import { runCli } from "../test-utils/cli.js";
 import { type FakeHub, startFakeHub } from "../test-utils/fake-hub.js";
 import { formatBytes } from "./sam.js";
@@ -228,6 +240,133 @@ describe("segkit sam (prompted masks)", () => {
     assert.match(noModel.err, /^segkit: .*nope: no such directory$/);
     const help = await runCli(["sam", "--help"]);
     assert.match(help.out, /--point <x,y\[,label\]>/);
+  });
+});
+
+describe("segkit sam auto", () => {
+  // the split fixture gives discs whose predicted IoU (~0.14..0.23) and stability (~0.47..0.62) the default filters
+  // reject (src/sam/amg/generator.test.ts); these thresholds keep some and drop others
+  const model = join(import.meta.dirname, "..", "sam", "fixtures", "models", "split");
+  const relaxed = ["--points-per-side", "4", "--pred-iou-thresh", "0.15", "--stability-score-thresh", "0.5"];
+  const pattern = (w: number, h: number) =>
+    encodePng(
+      createImage(
+        w,
+        h,
+        new Uint8Array(w * h * 3).map((_, i) => (i * 37 + Math.floor(i / 4099) * 11) % 256),
+      ),
+    );
+  let dir: string;
+  before(async () => {
+    dir = join(root, "auto-in");
+    await mkdir(dir);
+    await writeFile(join(dir, "a.png"), await pattern(300, 200));
+    await writeFile(join(dir, "b.png"), await pattern(120, 160));
+    await writeFile(join(dir, "broken.png"), "not a png");
+  });
+  const auto = (image: string, out: string, ...args: string[]) =>
+    runCli(["sam", "auto", "--model", model, "--image", image, "--out", join(root, out), ...relaxed, ...args]);
+  /** [x, y, maxX - minX, maxY - minY] of a mask's pixels: the reference's bbox. */
+  const extent = (m: { data: Uint8Array; width: number }) => {
+    let [x0, y0, x1, y1] = [Infinity, Infinity, -1, -1];
+    m.data.forEach((v, i) => {
+      if (!v) return;
+      const [x, y] = [i % m.width, Math.floor(i / m.width)];
+      [x0, y0, x1, y1] = [Math.min(x0, x), Math.min(y0, y), Math.max(x1, x), Math.max(y1, y)];
+    });
+    return [x0, y0, x1 - x0, y1 - y0];
+  };
+
+  it("one image: NAME.json records that decode to their area and bbox, the overlay, --masks-png", async () => {
+    const r = await auto(join(dir, "a.png"), "auto-one", "--masks-png");
+    assert.equal(r.code, 0, r.err);
+    assert.equal(r.err, "");
+    const out = join(root, "auto-one");
+    const records = JSON.parse(readFileSync(join(out, "a.json"), "utf8"));
+    assert.ok(records.length >= 3, `${records.length} masks`);
+    assert.match(
+      r.out,
+      new RegExp(
+        `^segmented 1 image \\(${records.length} masks\\) in [\\d.]+ s; wrote ${records.length + 2} files to `,
+      ),
+    );
+    for (const [k, rec] of records.entries()) {
+      assert.equal(typeof rec.segmentation.counts, "string");
+      assert.deepEqual(rec.segmentation.size, [200, 300]);
+      const mask = rleDecode(rleFromString(rec.segmentation));
+      const area = mask.data.reduce((s: number, v: number) => s + v, 0);
+      assert.equal(rec.area, area);
+      assert.ok(area > 0);
+      assert.deepEqual(rec.bbox, extent(mask));
+      assert.ok(rec.predicted_iou > 0.15 && rec.stability_score >= 0.5);
+      assert.deepEqual(rec.crop_box, [0, 0, 300, 200]);
+      const png = await readRawMask(join(out, "a", `mask-${k}.png`));
+      assert.deepEqual(
+        png.data,
+        mask.data.map((v) => v * 255),
+      );
+    }
+    assert.equal(existsSync(join(out, "a", `mask-${records.length}.png`)), false);
+    assert.deepEqual(await readImageSize(join(out, "a.overlay.png")), { width: 300, height: 200 });
+  });
+
+  it("a directory: one COCO file that passes the schema, an overlay per image, the bad image named and skipped", async () => {
+    const r = await auto(dir, "auto-dir");
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.err, /^skipped .*auto-in\/broken\.png: /);
+    assert.equal(r.errLines.length, 1);
+    assert.match(r.out, /^segmented 2 images \(\d+ masks\), skipped 1 in /);
+    const out = join(root, "auto-dir");
+    const coco = JSON.parse(readFileSync(join(out, "annotations.json"), "utf8"));
+    assert.equal(AmgCocoInstancesSchema.safeParse(coco).success, true);
+    const plain = {
+      ...coco,
+      annotations: coco.annotations.map(({ score: _s, stability_score: _t, ...a }: Record<string, unknown>) => a),
+    };
+    assert.equal(CocoInstancesSchema.safeParse(plain).success, true);
+    assert.deepEqual(coco.images, [
+      { id: 1, file_name: "a.png", width: 300, height: 200 },
+      { id: 2, file_name: "b.png", width: 120, height: 160 },
+    ]);
+    assert.deepEqual(coco.categories, [{ id: 1, name: "object" }]);
+    assert.ok(coco.annotations.some((a: { image_id: number }) => a.image_id === 2));
+    for (const a of coco.annotations) {
+      const rle = rleFromString(a.segmentation);
+      assert.equal(a.area, rleArea(rle));
+      assert.ok(a.area > 0);
+      assert.deepEqual(a.bbox, rleToBbox(rle));
+      assert.ok(a.score > 0.15 && a.score < 1 && a.stability_score >= 0.5 && a.iscrowd === 0);
+    }
+    assert.deepEqual(await readImageSize(join(out, "a.overlay.png")), { width: 300, height: 200 });
+    assert.deepEqual(await readImageSize(join(out, "b.overlay.png")), { width: 120, height: 160 });
+    for (const f of ["a.json", "broken.overlay.png", "a"]) assert.equal(existsSync(join(out, f)), false, f);
+  });
+
+  it("reports missing flags, prompts, bad values and a folder without a usable image as one line", async () => {
+    const missing = await runCli(["sam", "auto", "--model", model, "--out", join(root, "x")]);
+    assert.equal(missing.code, 1);
+    assert.equal(missing.err, "segkit: missing --image. usage: segkit sam auto --model DIR --image IMG|DIR --out DIR");
+    const prompt = await auto(dir, "x", "--point", "5,5");
+    assert.match(prompt.err, /^segkit: sam auto takes no prompts/);
+    const thresh = await auto(dir, "x", "--box-nms-thresh", "2");
+    assert.equal(thresh.code, 1);
+    assert.match(thresh.err, /^segkit: boxNmsThresh must be a number in \[0, 1\], got 2$/);
+    const into = await runCli(["sam", "auto", "--model", model, "--image", dir, "--out", dir]);
+    assert.match(into.err, /^segkit: .*auto-in: the output directory is the input directory/);
+    await mkdir(join(root, "only-bad"));
+    await writeFile(join(root, "only-bad", "c.jpg"), "");
+    const none = await auto(join(root, "only-bad"), "x2");
+    assert.equal(none.code, 1);
+    assert.equal(none.errLines.length, 2);
+    assert.match(none.errLines[0] ?? "", /^skipped .*only-bad\/c\.jpg: /);
+    assert.equal(
+      none.errLines[1],
+      `segkit: ${join(root, "only-bad")}: no image could be segmented (1 skipped). ` +
+        "give an image file or a directory of JPEG/PNG/WebP/TIFF/GIF images",
+    );
+    const help = await runCli(["sam", "--help"]);
+    assert.match(help.out, /auto \[options\]\s+segment everything/);
+    assert.match(help.out, /pull \[options\] <repo-id>/);
   });
 });
 

@@ -1,9 +1,13 @@
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { type Command, InvalidArgumentError } from "commander";
 import {
+  AMG_COCO_FILE,
+  type AmgFilesSummary,
   createSamPredictor,
+  DEFAULT_AMG_OPTIONS,
   DEFAULT_PULL_OPTIONS,
   defaultCacheDir,
+  generateMaskFiles,
   type PulledFile,
   type PullProgress,
   type PullResult,
@@ -14,10 +18,11 @@ import {
   type SamPoint,
   type SamPredictRequest,
   SegkitError,
+  type SkippedSample,
   writeFileAtomic,
   writeSamOutputs,
 } from "../index.js";
-import { type CliIo, int } from "./options.js";
+import { type CliIo, int, positive } from "./options.js";
 import { createProgress, type Progress } from "./progress.js";
 
 interface PullFlags {
@@ -146,6 +151,96 @@ async function samPredict(flags: SamFlags, io: CliIo): Promise<void> {
   }
 }
 
+interface AutoFlags {
+  pointsPerSide: number;
+  pointsPerBatch: number;
+  predIouThresh: number;
+  stabilityScoreThresh: number;
+  boxNmsThresh: number;
+  cropNLayers: number;
+  minMaskRegionArea: number;
+  masksPng?: boolean;
+}
+
+/** `segkit sam auto --model DIR --image IMG|DIR --out DIR [AMG options]`: `generateMaskFiles` with a bar per image. */
+async function samAuto(flags: AutoFlags & SamFlags, io: CliIo): Promise<void> {
+  for (const [flag, value] of [
+    ["--model", flags.model],
+    ["--image", flags.image],
+    ["--out", flags.out],
+  ] as const) {
+    if (!value) {
+      throw new SegkitError(`missing ${flag}`, {
+        hint: "usage: segkit sam auto --model DIR --image IMG|DIR --out DIR",
+      });
+    }
+  }
+  if (flags.point.length || flags.box.length || flags.multimask || flags.maskInput) {
+    throw new SegkitError("sam auto takes no prompts (--point, --box, --multimask, --mask-input)", {
+      hint: "it prompts a grid of points itself; see --points-per-side",
+    });
+  }
+  const [modelDir, input, out] = [flags.model as string, flags.image as string, flags.out as string];
+  const predictor = await createSamPredictor(modelDir, {
+    ...(flags.threads ? { threads: flags.threads } : {}),
+    ...(flags.cacheDir ? { cacheDir: flags.cacheDir } : {}),
+  });
+  const controller = new AbortController();
+  const onSigint = () => {
+    if (controller.signal.aborted) process.exit(130);
+    io.err("stopping at the next decoder call (Ctrl-C again to quit at once)");
+    controller.abort();
+  };
+  process.on("SIGINT", onSigint);
+  const skipped: SkippedSample[] = [];
+  let bar: Progress | undefined;
+  let current: string | undefined;
+  let summary: AmgFilesSummary;
+  try {
+    summary = await generateMaskFiles(predictor, input, out, {
+      pointsPerSide: flags.pointsPerSide,
+      pointsPerBatch: flags.pointsPerBatch,
+      predIouThresh: flags.predIouThresh,
+      stabilityScoreThresh: flags.stabilityScoreThresh,
+      boxNmsThresh: flags.boxNmsThresh,
+      cropNLayers: flags.cropNLayers,
+      minMaskRegionArea: flags.minMaskRegionArea,
+      masksPng: Boolean(flags.masksPng),
+      signal: controller.signal,
+      onSkip: (s) => void skipped.push(s),
+      onProgress: (p) => {
+        if (p.file !== current) {
+          bar?.stop();
+          current = p.file;
+          bar = createProgress(`${basename(p.file)} (${p.image + 1}/${p.images})`, "points");
+        }
+        // every crop has the grid of pointsPerSide (the CLI keeps the downscale factor at 1)
+        bar?.update(p.crop * p.pointsInCrop + p.points, p.crops * p.pointsInCrop);
+      },
+    });
+  } finally {
+    bar?.stop();
+    process.off("SIGINT", onSigint);
+    await predictor.dispose();
+  }
+  for (const s of skipped) io.err(`skipped ${s.path}: ${s.reason}`);
+  const images = `${summary.images} image${summary.images === 1 ? "" : "s"}`;
+  if (summary.stopped) {
+    throw new SegkitError(`interrupted with ${images} finished (their files are written)`, { file: out });
+  }
+  if (summary.images === 0) {
+    throw new SegkitError(`no image could be segmented (${skipped.length} skipped)`, {
+      file: input,
+      hint: "give an image file or a directory of JPEG/PNG/WebP/TIFF/GIF images",
+    });
+  }
+  io.out(
+    `segmented ${images} (${summary.masks} mask${summary.masks === 1 ? "" : "s"})` +
+      `${skipped.length ? `, skipped ${skipped.length}` : ""} in ${summary.seconds.toFixed(1)} s; ` +
+      `wrote ${summary.written.length} files to ${out}`,
+  );
+}
+
 /** One line: `pulled REPO@COMMIT: N files, SIZE (a downloaded, b resumed, c already present; checked ...) in DIR`. */
 function summary(repo: string, commit: string, files: PulledFile[], dir: string): string {
   const count = (f: (x: PulledFile) => boolean) => files.filter(f).length;
@@ -171,14 +266,17 @@ function summary(repo: string, commit: string, files: PulledFile[], dir: string)
  * `writeSamOutputs` plus `result.json` (masks with scores in decoder order, stability scores, timings). `sam pull REPO` downloads a model repository's SAM files (`*.onnx`,
  * `*.onnx_data`, `*.json` unless `--include` / `--all` say otherwise) into the cache (`pullModel`), with a progress
  * bar per file, and prints one summary line naming the snapshot directory, which is the model directory later
- * `sam` commands take. Returns the `sam` command so that further subcommands can join it.
+ * `sam` commands take. `sam auto` ("segment everything", `generateMaskFiles`) takes the group's `--model`, `--image`
+ * (a file or a directory), `--out`, `--threads` and `--cache-dir` (Commander gives them to the group, whose options
+ * are read with `optsWithGlobals`) plus the generator's options; Ctrl-C stops it at the next decoder call with the
+ * finished images written. Returns the `sam` command so that further subcommands can join it.
  */
 export function registerSam(program: Command, io: CliIo): Command {
   const sam = program
     .command("sam")
     .description("Segment Anything: masks from point and box prompts (sam --model ...); model downloads (sam pull)")
     .option("--model <dir>", "SAM model directory (split export or transformers.js layout)")
-    .option("--image <file>", "the image to segment")
+    .option("--image <file>", "the image to segment (sam auto: an image or a directory of images)")
     .option(
       "--point <x,y[,label]>",
       "a click in image pixels, label 1 foreground (default) or 0, repeatable",
@@ -189,11 +287,58 @@ export function registerSam(program: Command, io: CliIo): Command {
     .option("--multimask", "return the 3 candidate masks instead of the single best")
     .option("--mask-input <file>", "a previous low-res mask: low_res_logits.npy (with --mask-index) or a mask PNG")
     .option("--mask-index <k>", "the plane of a multi-plane --mask-input .npy", int("--mask-index", 0))
-    .option("--out <dir>", "output directory: mask-K.png, overlay.png, low_res_logits.npy, result.json")
+    .option(
+      "--out <dir>",
+      "output directory: mask-K.png, overlay.png, low_res_logits.npy, result.json (sam auto: see its help)",
+    )
     .option("--cache-dir <dir>", "keep image embeddings on disk here (reused for the same image and model)")
     .option("--threads <n>", "onnxruntime threads", int("--threads", 1))
     .exitOverride()
     .action((flags: SamFlags) => samPredict(flags, io));
+  const d = DEFAULT_AMG_OPTIONS;
+  sam
+    .command("auto")
+    .description(
+      `segment everything: a grid of point prompts, filtered and de-duplicated (--model, --image, --out as for sam); ` +
+        `an image gives NAME.json (amg.py's records, COCO RLE), a directory one COCO ${AMG_COCO_FILE}; ` +
+        "NAME.overlay.png per image",
+    )
+    .option("--points-per-side <n>", "grid points per side of the image", int("--points-per-side", 1), d.pointsPerSide)
+    .option("--points-per-batch <n>", "points per progress step", int("--points-per-batch", 1), d.pointsPerBatch)
+    .option(
+      "--pred-iou-thresh <x>",
+      "keep masks with predicted IoU above this",
+      positive("--pred-iou-thresh"),
+      d.predIouThresh,
+    )
+    .option(
+      "--stability-score-thresh <x>",
+      "keep masks with a stability score at least this",
+      positive("--stability-score-thresh"),
+      d.stabilityScoreThresh,
+    )
+    .option(
+      "--box-nms-thresh <x>",
+      "box IoU above which the lower-scoring mask is dropped",
+      positive("--box-nms-thresh"),
+      d.boxNmsThresh,
+    )
+    .option(
+      "--crop-n-layers <n>",
+      "layers of overlapping crops besides the whole image",
+      int("--crop-n-layers", 0),
+      d.cropNLayers,
+    )
+    .option(
+      "--min-mask-region-area <px>",
+      "remove holes and islands smaller than this (0: off)",
+      positive("--min-mask-region-area"),
+      d.minMaskRegionArea,
+    )
+    .option("--masks-png", "also write NAME/mask-K.png, one 0/255 PNG per mask")
+    .usage("--model DIR --image FILE|DIR --out DIR [--threads N] [--cache-dir DIR] [options]")
+    .exitOverride()
+    .action((_flags: AutoFlags, cmd: Command) => samAuto(cmd.optsWithGlobals<AutoFlags & SamFlags>(), io));
   sam
     .command("pull")
     .description("download a model repository from a Hugging Face-style hub, resuming and checking checksums")

@@ -1,0 +1,241 @@
+/**
+ * Automatic masks on disk (what `segkit sam auto` writes) for an image file or a directory of images, named by each
+ * image's base name (`cat.jpg` -> `cat.*`):
+ * - one image: `cat.json`, the records as segment-anything's `scripts/amg.py --convert-to-rle` writes them: a JSON
+ *   list in the generator's order (decreasing score), `segmentation` a COCO RLE `{ size: [h, w], counts: string }`,
+ *   `bbox` and `crop_box` XYWH with the reference's inclusive maxima (width = maxX - minX), `point_coords` in pixels;
+ * - a directory: `annotations.json` (`AMG_COCO_FILE`), COCO instances: `images` (`file_name` relative to the
+ *   directory), one category `{ id: 1, name: "object" }`, one annotation per record with compressed RLE,
+ *   `iscrowd: 0`, `area`, `bbox` as pycocotools' `toBbox` gives it (`[x, y, w, h]` of the pixels, w = maxX - minX + 1)
+ *   and the generator's scores, `score` (predicted IoU, what pycocotools' `loadRes` reads) and `stability_score`;
+ *   `AmgCocoInstancesSchema` checks it;
+ * - every image: `cat.overlay.png`, all masks tinted over the image, largest first so smaller masks stay visible,
+ *   each in its own colour (`amgOverlay`);
+ * - with `masksPng`: `cat/mask-K.png`, record K as 8-bit gray 0 / 255 at the image size.
+ * Unreadable images and files whose base name repeats an earlier one are reported (`onSkip`) and skipped; an aborted
+ * `signal` stops at the next decoder call and keeps what is finished (`annotations.json` lists the finished images).
+ */
+import { stat } from "node:fs/promises";
+import { basename, extname, join, resolve } from "node:path";
+import { z } from "zod";
+import { errorMessage, SegkitError } from "../../core/errors.js";
+import { createMask, type RgbImage } from "../../core/image.js";
+import type { Palette } from "../../core/palette.js";
+import type { SkippedSample } from "../../data/dataset.js";
+import { CocoAnnotationSchema, CocoInstancesSchema } from "../../export/coco.js";
+import { type Rle, rleArea, rleToBbox, rleToString } from "../../export/rle.js";
+import { listImageFiles } from "../../infer/files.js";
+import { writeFileAtomic } from "../../io/fs.js";
+import { readImage } from "../../io/image.js";
+import { encodeMaskPng, overlayMask, writeImagePng } from "../../io/write.js";
+import type { SamPredictor } from "../predictor.js";
+import { type AmgOptions, type AmgProgress, type AmgRecord, generateMasks, validateAmgOptions } from "./generator.js";
+
+/** The COCO file of a directory run. */
+export const AMG_COCO_FILE = "annotations.json";
+
+/** The COCO instances schema with the generator's scores on each annotation (both in [0, 1]). */
+export const AmgCocoInstancesSchema = CocoInstancesSchema.safeExtend({
+  annotations: z.array(
+    CocoAnnotationSchema.extend({ score: z.number().min(0).max(1), stability_score: z.number().min(0).max(1) }),
+  ),
+});
+export type AmgCocoInstances = z.infer<typeof AmgCocoInstancesSchema>;
+
+export interface AmgFilesOptions extends Omit<AmgOptions, "outputMode" | "onProgress"> {
+  /** Also write `NAME/mask-K.png` per record. */
+  masksPng?: boolean;
+  /** The generator's progress (after every batch of points) with the image it is on. */
+  onProgress?: (progress: AmgFilesProgress) => void;
+  onSkip?: (skip: SkippedSample) => void;
+}
+
+export interface AmgFilesProgress extends AmgProgress {
+  /** The image file, its index among the images to segment, and their count. */
+  file: string;
+  image: number;
+  images: number;
+}
+
+export interface AmgFilesSummary {
+  /** Images segmented and written, and their masks. */
+  images: number;
+  masks: number;
+  skipped: SkippedSample[];
+  /** Files written (paths under the output directory), in order. */
+  written: string[];
+  /** True when the signal stopped the run before every image was done. */
+  stopped: boolean;
+  seconds: number;
+}
+
+/** Gray levels: mask value 255 is written as white. */
+const GRAY: Palette = Array.from({ length: 256 }, (_, i) => [i, i, i] as const);
+
+/** Overlay colours 1..254 (0 untinted, 255 the ignore index): hues a golden angle apart, so neighbours differ. */
+const MASK_COLOURS: Palette = Array.from({ length: 256 }, (_, k) => {
+  const h = ((k * 0.618033988749895) % 1) * 6;
+  const [s, v] = [0.85, 0.95];
+  const f = (n: number) => {
+    const x = (n + h) % 6;
+    return Math.round(255 * v * (1 - s * Math.max(0, Math.min(1, x, 4 - x))));
+  };
+  return [f(5), f(3), f(1)] as const;
+});
+
+/** Calls `paint(i)` for every foreground pixel of a (column-major) RLE, `i` the row-major index. */
+function forEachPixel(rle: Rle, paint: (i: number) => void): void {
+  const [h, w] = rle.size;
+  let pos = 0;
+  rle.counts.forEach((n, k) => {
+    if (k % 2 === 1) for (let p = pos; p < pos + n; p++) paint((p % h) * w + Math.floor(p / h));
+    pos += n;
+  });
+}
+
+/**
+ * `image` with every record's mask tinted (alpha 0.5), largest area first so later, smaller masks paint over it;
+ * record colours cycle through 254 hues in that order. Records hold uncompressed RLEs at the image size.
+ */
+export function amgOverlay(image: RgbImage, records: readonly AmgRecord[]): RgbImage {
+  const labels = createMask(image.width, image.height);
+  const order = records.map((_, i) => i).sort((a, b) => (records[b]?.area ?? 0) - (records[a]?.area ?? 0) || a - b);
+  for (const [k, i] of order.entries()) {
+    const label = (k % 254) + 1;
+    forEachPixel(rleOf(records[i] as AmgRecord), (p) => {
+      labels.data[p] = label;
+    });
+  }
+  return overlayMask(image, labels, { palette: MASK_COLOURS, skipClasses: [0] });
+}
+
+function rleOf(record: AmgRecord): Rle {
+  const s = record.segmentation;
+  if (!("counts" in s) || typeof s.counts === "string") {
+    throw new SegkitError("amg files: records must hold uncompressed RLEs (outputMode uncompressed_rle)");
+  }
+  return s as Rle;
+}
+
+/** The records in the reference's `--convert-to-rle` form: `segmentation` as pycocotools' counts string. */
+export function amgRecordsJson(records: readonly AmgRecord[]): AmgRecord[] {
+  return records.map((r) => ({ ...r, segmentation: rleToString(rleOf(r)) }));
+}
+
+/** One COCO instances object of segmented images (see the module comment); ids count from 1 in the given order. */
+export function amgCoco(
+  images: readonly { fileName: string; width: number; height: number; records: readonly AmgRecord[] }[],
+): AmgCocoInstances {
+  const coco: AmgCocoInstances = { images: [], categories: [{ id: 1, name: "object" }], annotations: [] };
+  for (const [i, im] of images.entries()) {
+    coco.images.push({ id: i + 1, file_name: im.fileName, width: im.width, height: im.height });
+    for (const r of im.records) {
+      const rle = rleOf(r);
+      const { size, counts } = rleToString(rle);
+      coco.annotations.push({
+        id: coco.annotations.length + 1,
+        image_id: i + 1,
+        category_id: 1,
+        segmentation: { size: [size[0], size[1]], counts },
+        area: rleArea(rle),
+        bbox: rleToBbox(rle),
+        iscrowd: 0,
+        score: r.predicted_iou,
+        stability_score: r.stability_score,
+      });
+    }
+  }
+  return coco;
+}
+
+/**
+ * Segments an image file or every image of a directory (`listImageFiles`) with `predictor` and writes the files of
+ * the module comment into `outDir`. Options are checked before any work (`validateAmgOptions`); a directory run may
+ * not write into its own input directory (the overlays would be read as images next time).
+ */
+export async function generateMaskFiles(
+  predictor: SamPredictor,
+  input: string,
+  outDir: string,
+  options: AmgFilesOptions = {},
+): Promise<AmgFilesSummary> {
+  const started = performance.now();
+  const { masksPng, onProgress, onSkip, ...amg } = options;
+  validateAmgOptions(amg);
+  const isDir = (await stat(input).catch(() => undefined))?.isDirectory() ?? false;
+  const listed = await listImageFiles(input);
+  if (isDir && resolve(input) === resolve(outDir)) {
+    throw new SegkitError("the output directory is the input directory", {
+      file: outDir,
+      hint: "write the masks to another directory (the overlays would be read as images on the next run)",
+    });
+  }
+  const skipped: SkippedSample[] = [];
+  const skip = (s: SkippedSample) => {
+    skipped.push(s);
+    onSkip?.(s);
+  };
+  for (const s of listed.skipped) skip(s);
+  const byName = new Map<string, string>();
+  const files: { path: string; name: string }[] = [];
+  for (const path of listed.files) {
+    const name = basename(path, extname(path));
+    const first = byName.get(name);
+    if (first) skip({ path, reason: `its outputs (${name}.*) would replace those of ${first}` });
+    else {
+      byName.set(name, path);
+      files.push({ path, name });
+    }
+  }
+
+  const written: string[] = [];
+  const write = async (file: string, data: Uint8Array | string) => {
+    await writeFileAtomic(join(outDir, file), data);
+    written.push(file);
+  };
+  const done: Parameters<typeof amgCoco>[0][number][] = [];
+  let masks = 0;
+  let stopped = false;
+  for (const [index, { path, name }] of files.entries()) {
+    // 1. read: a bad image in a directory is reported and skipped
+    let image: RgbImage;
+    try {
+      image = await readImage(path);
+    } catch (err) {
+      if (!isDir) throw err;
+      skip({ path, reason: err instanceof SegkitError ? err.message : errorMessage(err) });
+      continue;
+    }
+    // 2. masks as uncompressed RLEs; an abort keeps the finished images
+    let records: AmgRecord[];
+    try {
+      records = await generateMasks(predictor, image, {
+        ...amg,
+        outputMode: "uncompressed_rle",
+        onProgress: (p) => onProgress?.({ ...p, file: path, image: index, images: files.length }),
+      });
+    } catch (err) {
+      if (!amg.signal?.aborted) throw err;
+      stopped = true;
+      break;
+    }
+    // 3. this image's files
+    if (!isDir) await write(`${name}.json`, `${JSON.stringify(amgRecordsJson(records))}\n`);
+    await writeImagePng(join(outDir, `${name}.overlay.png`), amgOverlay(image, records));
+    written.push(`${name}.overlay.png`);
+    if (masksPng) {
+      for (const [k, r] of records.entries()) {
+        const mask = createMask(image.width, image.height);
+        forEachPixel(rleOf(r), (p) => {
+          mask.data[p] = 255;
+        });
+        await write(join(name, `mask-${k}.png`), encodeMaskPng(mask, { palette: GRAY }));
+      }
+    }
+    done.push({ fileName: basename(path), width: image.width, height: image.height, records });
+    masks += records.length;
+  }
+  // 4. a directory's COCO file, of the images finished
+  if (isDir && done.length > 0) await write(AMG_COCO_FILE, `${JSON.stringify(amgCoco(done))}\n`);
+  return { images: done.length, masks, skipped, written, stopped, seconds: (performance.now() - started) / 1000 };
+}
