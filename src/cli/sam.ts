@@ -85,19 +85,23 @@ interface SamFlags {
 
 const ms = (x: number) => Math.round(x * 100) / 100;
 
-/** `segkit sam --model DIR --image IMG [prompts] --out DIR`: the default action of the `sam` group. */
-async function samPredict(flags: SamFlags, io: CliIo): Promise<void> {
+/** `--model`, `--image` and `--out`, which `sam` and `sam auto` both need (checked here, not by commander). */
+function requireModelImageOut(flags: Pick<SamFlags, "model" | "image" | "out">, usage: string): void {
   for (const [flag, value] of [
     ["--model", flags.model],
     ["--image", flags.image],
     ["--out", flags.out],
   ] as const) {
-    if (!value) {
-      throw new SegkitError(`missing ${flag}`, {
-        hint: "usage: segkit sam --model DIR --image IMG --point X,Y[,LABEL] --box X1,Y1,X2,Y2 --out DIR (or sam pull)",
-      });
-    }
+    if (!value) throw new SegkitError(`missing ${flag}`, { hint: usage });
   }
+}
+
+/** `segkit sam --model DIR --image IMG [prompts] --out DIR`: the default action of the `sam` group. */
+async function samPredict(flags: SamFlags, io: CliIo): Promise<void> {
+  requireModelImageOut(
+    flags,
+    "usage: segkit sam --model DIR --image IMG --point X,Y[,LABEL] --box X1,Y1,X2,Y2 --out DIR (or sam pull)",
+  );
   const [modelDir, imagePath, out] = [flags.model as string, flags.image as string, flags.out as string];
   const t0 = performance.now();
   const predictor = await createSamPredictor(modelDir, {
@@ -164,17 +168,7 @@ interface AutoFlags {
 
 /** `segkit sam auto --model DIR --image IMG|DIR --out DIR [AMG options]`: `generateMaskFiles` with a bar per image. */
 async function samAuto(flags: AutoFlags & SamFlags, io: CliIo): Promise<void> {
-  for (const [flag, value] of [
-    ["--model", flags.model],
-    ["--image", flags.image],
-    ["--out", flags.out],
-  ] as const) {
-    if (!value) {
-      throw new SegkitError(`missing ${flag}`, {
-        hint: "usage: segkit sam auto --model DIR --image IMG|DIR --out DIR",
-      });
-    }
-  }
+  requireModelImageOut(flags, "usage: segkit sam auto --model DIR --image IMG|DIR --out DIR");
   if (flags.point.length || flags.box.length || flags.multimask || flags.maskInput) {
     throw new SegkitError("sam auto takes no prompts (--point, --box, --multimask, --mask-input)", {
       hint: "it prompts a grid of points itself; see --points-per-side",
