@@ -6,20 +6,8 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { SegkitError } from "../src/core/errors.js";
 import { createImage, createMask } from "../src/core/image.js";
-import type { Dataset, Sample, SkippedSample } from "../src/data/dataset.js";
+import { type Dataset, type Sample, type SkippedSample, viewInfo } from "../src/data/dataset.js";
 import { batches } from "../src/data/loader.js";
-
-/** The fields a view copies from its base. */
-function info(ds: Dataset) {
-  return {
-    format: ds.format,
-    classNames: ds.classNames,
-    ignoreIndex: ds.ignoreIndex,
-    ...(ds.palette ? { palette: ds.palette } : {}),
-    ...(ds.backgroundClass !== undefined ? { backgroundClass: ds.backgroundClass } : {}),
-    skipped: ds.skipped,
-  };
-}
 
 /** `ds` with each sample decoded once and kept (at its stored size), so epochs after the first decode nothing. */
 export function cached(ds: Dataset): Dataset {
@@ -33,7 +21,7 @@ export function cached(ds: Dataset): Dataset {
     return sample;
   };
   return {
-    ...info(ds),
+    ...viewInfo(ds),
     length: ds.length,
     id: (i) => ds.id(i),
     files: (i) => ds.files(i),
@@ -79,7 +67,7 @@ export function tiled(ds: Dataset, tile: readonly [number, number], grid: readon
     return { id: `${s.id}@r${r}c${c}`, image, mask };
   };
   return {
-    ...info(ds),
+    ...viewInfo(ds),
     length: ds.length * per,
     id: (j) => {
       const { i, r, c } = where(j);
@@ -132,7 +120,7 @@ export function arraysDataset(base: Dataset, a: SampleArrays): Dataset {
     return i;
   };
   return {
-    ...info(base),
+    ...viewInfo(base),
     length: a.n,
     id: (i) => a.ids[at(i)] as string,
     files: () => [],

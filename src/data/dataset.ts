@@ -43,6 +43,20 @@ export interface Dataset {
   getMask?(i: number): Promise<Mask>;
 }
 
+/** What a view of `ds` (a subset, a cache, tiles) keeps of it: format, classes, ignore index, palette, skipped. */
+export function viewInfo(
+  ds: Dataset,
+): Pick<Dataset, "format" | "classNames" | "ignoreIndex" | "palette" | "backgroundClass" | "skipped"> {
+  return {
+    format: ds.format,
+    classNames: ds.classNames,
+    ignoreIndex: ds.ignoreIndex,
+    ...(ds.palette ? { palette: ds.palette } : {}),
+    ...(ds.backgroundClass !== undefined ? { backgroundClass: ds.backgroundClass } : {}),
+    skipped: ds.skipped,
+  };
+}
+
 /** A view of `ds` holding only the given sample indices, in that order. */
 export function subset(ds: Dataset, indices: readonly number[]): Dataset {
   const at = (i: number): number => {
@@ -51,13 +65,8 @@ export function subset(ds: Dataset, indices: readonly number[]): Dataset {
     return j;
   };
   return {
-    format: ds.format,
-    classNames: ds.classNames,
-    ignoreIndex: ds.ignoreIndex,
-    ...(ds.palette ? { palette: ds.palette } : {}),
-    ...(ds.backgroundClass !== undefined ? { backgroundClass: ds.backgroundClass } : {}),
+    ...viewInfo(ds),
     length: indices.length,
-    skipped: ds.skipped,
     id: (i) => ds.id(at(i)),
     files: (i) => ds.files(at(i)),
     get: (i) => ds.get(at(i)),

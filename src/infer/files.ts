@@ -118,6 +118,37 @@ export async function writePrediction(
 }
 
 /**
+ * The images of `input` (a file or a directory, `listImageFiles`) that a batch job writing per-image outputs into
+ * `outDir` processes, each with its base name: unreadable entries and files whose base name repeats an earlier one
+ * (their outputs would collide) go to `skip`. Throws when `outDir` holds an input image (outputs could replace
+ * inputs, or be read as inputs next time), with `hint`.
+ */
+export async function inputFiles(
+  input: string,
+  outDir: string,
+  skip: (s: SkippedSample) => void,
+  hint: string,
+): Promise<{ path: string; name: string }[]> {
+  const listed = await listImageFiles(input);
+  if (listed.files.some((f) => resolve(f, "..") === resolve(outDir))) {
+    throw new SegkitError("the output directory is the input directory", { file: outDir, hint });
+  }
+  for (const s of listed.skipped) skip(s);
+  const byName = new Map<string, string>();
+  const files: { path: string; name: string }[] = [];
+  for (const path of listed.files) {
+    const name = basename(path, extname(path));
+    const first = byName.get(name);
+    if (first) skip({ path, reason: `its outputs (${name}.*) would replace those of ${first}` });
+    else {
+      byName.set(name, path);
+      files.push({ path, name });
+    }
+  }
+  return files;
+}
+
+/**
  * Predicts an image file or a directory of images (see `listImageFiles`) into `outDir`, `predictor.batchSize`
  * images at a time. Bad files are reported and skipped; files whose base names collide (`a.jpg`, `a.png`) keep
  * the first. Throws when `outDir` is the input directory (masks would replace images of the same name).
@@ -129,31 +160,12 @@ export async function predictFiles(
   options: PredictFilesOptions = {},
 ): Promise<PredictFilesSummary> {
   const started = performance.now();
-  const listed = await listImageFiles(input);
-  if (listed.files.some((f) => resolve(f, "..") === resolve(outDir))) {
-    throw new SegkitError("the output directory is the input directory", {
-      file: outDir,
-      hint: "write predictions to another directory, e.g. --out predictions",
-    });
-  }
   const skipped: SkippedSample[] = [];
   const skip = (s: SkippedSample) => {
     skipped.push(s);
     options.onSkip?.(s);
   };
-  for (const s of listed.skipped) skip(s);
-  // one output name per base name
-  const byName = new Map<string, string>();
-  const files: { path: string; name: string }[] = [];
-  for (const path of listed.files) {
-    const name = basename(path, extname(path));
-    const first = byName.get(name);
-    if (first) skip({ path, reason: `its outputs (${name}.png) would replace those of ${first}` });
-    else {
-      byName.set(name, path);
-      files.push({ path, name });
-    }
-  }
+  const files = await inputFiles(input, outDir, skip, "write predictions to another directory, e.g. --out predictions");
 
   const written: string[] = [];
   let predicted = 0;

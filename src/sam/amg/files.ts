@@ -16,7 +16,7 @@
  * `signal` stops at the next decoder call and keeps what is finished (`annotations.json` lists the finished images).
  */
 import { stat } from "node:fs/promises";
-import { basename, extname, join, resolve } from "node:path";
+import { basename, join } from "node:path";
 import { z } from "zod";
 import { errorMessage, SegkitError } from "../../core/errors.js";
 import { createMask, type RgbImage } from "../../core/image.js";
@@ -24,7 +24,7 @@ import type { Palette } from "../../core/palette.js";
 import type { SkippedSample } from "../../data/dataset.js";
 import { CocoAnnotationSchema, CocoInstancesSchema } from "../../export/coco.js";
 import { type Rle, rleArea, rleToBbox, rleToString } from "../../export/rle.js";
-import { listImageFiles } from "../../infer/files.js";
+import { inputFiles } from "../../infer/files.js";
 import { writeFileAtomic } from "../../io/fs.js";
 import { readImage } from "../../io/image.js";
 import { encodeMaskPng, overlayMask, writeImagePng } from "../../io/write.js";
@@ -163,30 +163,17 @@ export async function generateMaskFiles(
   const { masksPng, onProgress, onSkip, ...amg } = options;
   validateAmgOptions(amg);
   const isDir = (await stat(input).catch(() => undefined))?.isDirectory() ?? false;
-  const listed = await listImageFiles(input);
-  if (isDir && resolve(input) === resolve(outDir)) {
-    throw new SegkitError("the output directory is the input directory", {
-      file: outDir,
-      hint: "write the masks to another directory (the overlays would be read as images on the next run)",
-    });
-  }
   const skipped: SkippedSample[] = [];
   const skip = (s: SkippedSample) => {
     skipped.push(s);
     onSkip?.(s);
   };
-  for (const s of listed.skipped) skip(s);
-  const byName = new Map<string, string>();
-  const files: { path: string; name: string }[] = [];
-  for (const path of listed.files) {
-    const name = basename(path, extname(path));
-    const first = byName.get(name);
-    if (first) skip({ path, reason: `its outputs (${name}.*) would replace those of ${first}` });
-    else {
-      byName.set(name, path);
-      files.push({ path, name });
-    }
-  }
+  const files = await inputFiles(
+    input,
+    outDir,
+    skip,
+    "write the masks to another directory (the overlays would be read as images on the next run)",
+  );
 
   const written: string[] = [];
   const write = async (file: string, data: Uint8Array | string) => {
