@@ -32,19 +32,18 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import * as tf from "@tensorflow/tfjs";
+import type * as tf from "@tensorflow/tfjs";
 import { initBackend, wasmThreads } from "../src/backend/init.js";
 import { type Dataset, type SkippedSample, subset } from "../src/data/dataset.js";
 import { openDataset } from "../src/data/formats.js";
-import { batches, splitDataset } from "../src/data/loader.js";
+import { splitDataset } from "../src/data/loader.js";
 import { binaryScores } from "../src/metrics/binary.js";
 import { ConfusionMatrix } from "../src/metrics/confusion.js";
 import { datasetScores } from "../src/metrics/reduce.js";
 import { modelInfo } from "../src/models/info.js";
 import { loadModel } from "../src/models/io.js";
-import { tensorToLabels } from "../src/models/labels.js";
 import type { TrainConfig } from "../src/train/config.js";
-import { fit } from "../src/train/fit.js";
+import { evaluateModel, fit } from "../src/train/fit.js";
 import { formatEpochLine } from "../src/train/metrics.js";
 import { VERSION } from "../src/version.js";
 import { machine, runPythonPeer, writeResults } from "./common.js";
@@ -148,14 +147,9 @@ async function train(name: string, trainDs: Dataset, valDs: Dataset, config: Tra
 
 /** The confusion matrix of `model`'s predictions (argmax) on `ds` resized to the model's input `size`. */
 async function confusion(model: tf.LayersModel, ds: Dataset, size: readonly [number, number]) {
+  const scores = await evaluateModel(model, ds, { inputSize: size, batchSize: 8, onSkip });
   const cm = new ConfusionMatrix(ds.classNames.length, { ignoreIndex: ds.ignoreIndex });
-  for await (const b of batches(ds, { size, batchSize: 8, onSkip })) {
-    const x = tf.tensor4d(Float32Array.from(b.images), [b.size, b.height, b.width, 3]);
-    const logits = model.predict(x) as tf.Tensor;
-    const labels = await tensorToLabels(logits);
-    tf.dispose([x, logits]);
-    cm.update(b.masks, labels, undefined, `batch ${b.ids.join(", ")}`);
-  }
+  cm.counts.set(scores.confusion.flat());
   return cm;
 }
 
