@@ -246,34 +246,6 @@ async function pet() {
   };
 }
 
-async function isbi() {
-  const tile: [number, number] = [128, 128];
-  const epochs = epochsOf("isbi");
-  const all = await openDataset(join(args.root, "isbi2012-membrane"), { format: "isbi2012" });
-  const order = byNumber(all);
-  const trainIds = QUICK ? order.slice(0, 2) : order.slice(0, 22);
-  const testIds = QUICK ? order.slice(22, 23) : order.slice(22);
-  const images = cached(all);
-  const trainDs = tiled(subset(images, trainIds), tile, [4, 4]);
-  const testDs = tiled(subset(images, testIds), tile, [4, 4]);
-  const run = await train("isbi", trainDs, testDs, { inputSize: tile, epochs, augment: true, classWeights: "auto" });
-  const segkit = { ...binary(await confusion(run.model, testDs, tile)), ...run.timing };
-  run.model.dispose();
-  return {
-    title: "ISBI 2012 EM membranes (membrane = class 1)",
-    split: `train images ${idList(all, trainIds)}; scored on ${idList(all, testIds)}`,
-    inputSize: tile,
-    scoredAt: "512x512 full resolution, as 4x4 tiles of 128x128",
-    augment: true,
-    classWeights: "median frequency (auto)",
-    epochs,
-    metric: "membrane F1 / IoU",
-    segkit,
-    history: run.history,
-    runDir: run.runDir,
-  };
-}
-
 async function camvid() {
   const size: [number, number] = [176, 240];
   const epochs = epochsOf("camvid");
@@ -303,33 +275,69 @@ async function camvid() {
   };
 }
 
-async function drive() {
-  const tile: [number, number] = [152, 144];
-  const epochs = epochsOf("drive");
-  const all = await openDataset(join(args.root, "drive"), { format: "drive" });
+/**
+ * A binary dataset trained on 4x4 tiles of `tile` ([height, width]) of its first `nTrain` images (by number) and
+ * scored on the tiles of the rest at full resolution, with augmentation and median-frequency class weights.
+ */
+async function tiledBinary(
+  name: "isbi" | "drive",
+  o: {
+    dir: string;
+    format: string;
+    tile: [number, number];
+    nTrain: number;
+    title: string;
+    scoredAt: string;
+    metric: string;
+  },
+) {
+  const epochs = epochsOf(name);
+  const all = await openDataset(join(args.root, o.dir), { format: o.format });
   const order = byNumber(all);
-  const trainIds = QUICK ? order.slice(0, 2) : order.slice(0, 15);
-  const testIds = QUICK ? order.slice(15, 16) : order.slice(15);
+  const trainIds = QUICK ? order.slice(0, 2) : order.slice(0, o.nTrain);
+  const testIds = QUICK ? order.slice(o.nTrain, o.nTrain + 1) : order.slice(o.nTrain);
   const images = cached(all);
-  const trainDs = tiled(subset(images, trainIds), tile, [4, 4]);
-  const testDs = tiled(subset(images, testIds), tile, [4, 4]);
-  const run = await train("drive", trainDs, testDs, { inputSize: tile, epochs, augment: true, classWeights: "auto" });
-  const segkit = { ...binary(await confusion(run.model, testDs, tile)), ...run.timing };
+  const trainDs = tiled(subset(images, trainIds), o.tile, [4, 4]);
+  const testDs = tiled(subset(images, testIds), o.tile, [4, 4]);
+  const run = await train(name, trainDs, testDs, { inputSize: o.tile, epochs, augment: true, classWeights: "auto" });
+  const segkit = { ...binary(await confusion(run.model, testDs, o.tile)), ...run.timing };
   run.model.dispose();
   return {
-    title: "DRIVE retinal vessels (vessel = class 1), scored inside the field of view",
+    title: o.title,
     split: `train images ${idList(all, trainIds)}; scored on ${idList(all, testIds)}`,
-    inputSize: tile,
-    scoredAt: "565x584 full resolution, as 4x4 tiles of 144x152 (W x H; padding not scored)",
+    inputSize: o.tile,
+    scoredAt: o.scoredAt,
     augment: true,
     classWeights: "median frequency (auto)",
     epochs,
-    metric: "vessel F1 / accuracy in FOV",
+    metric: o.metric,
     segkit,
     history: run.history,
     runDir: run.runDir,
   };
 }
+
+const isbi = () =>
+  tiledBinary("isbi", {
+    dir: "isbi2012-membrane",
+    format: "isbi2012",
+    tile: [128, 128],
+    nTrain: 22,
+    title: "ISBI 2012 EM membranes (membrane = class 1)",
+    scoredAt: "512x512 full resolution, as 4x4 tiles of 128x128",
+    metric: "membrane F1 / IoU",
+  });
+
+const drive = () =>
+  tiledBinary("drive", {
+    dir: "drive",
+    format: "drive",
+    tile: [152, 144],
+    nTrain: 15,
+    title: "DRIVE retinal vessels (vessel = class 1), scored inside the field of view",
+    scoredAt: "565x584 full resolution, as 4x4 tiles of 144x152 (W x H; padding not scored)",
+    metric: "vessel F1 / accuracy in FOV",
+  });
 
 const RUNNERS: Record<DatasetName, () => Promise<Record<string, unknown>>> = { pet, isbi, camvid, drive };
 
