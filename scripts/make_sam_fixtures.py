@@ -42,6 +42,22 @@ Layouts written:
                                    logits inside it
                      config.json, preprocessor_config.json  as in those repositories (SamModel / SamImageProcessor)
   broken/            decoder_without_point_labels.onnx  the split decoder with `point_labels` renamed `labels`
+  edgesam/           EdgeSAM (chongzhou96/EdgeSAM scripts/export_onnx_model.py), named as in HF chongzhou/EdgeSAM:
+                     edge_sam_encoder.onnx  a copy of split/encoder.onnx (`image` -> `image_embeddings`)
+                     edge_sam_decoder.onnx  image_embeddings, point_coords [1,N,2], point_labels [1,N] -> scores
+                                   [1,4], masks [1,4,256,256] (low-res): split/decoder.onnx's logits without the
+                                   mask input term (same weights), no upscaling
+  sam-hq/            SAM-HQ (SysCV/sam-hq scripts/export_onnx_model.py):
+                     sam_hq_encoder.onnx  `image` [1,3,1024,1024] -> `image_embeddings` (split/'s encoder) and
+                                   `interm_embeddings` [4,1,64,64,3] (C = 3 instead of 768..1280):
+                                   interm_embeddings[k] = (k + 1) * the 16x16 average pool of the image, channels last
+                     sam_hq_decoder.onnx  the official signature plus `interm_embeddings` [4,1,64,64,3], ONE mask:
+                                   masks [1,1,H,W], iou_predictions [1,1], low_res_masks [1,1,256,256]; the logit is
+                                   channel 0 of split/decoder.onnx (sigma 48) + 0.01 * the channel mean of
+                                   interm_embeddings[0] (nearest-upsampled 64 -> 256); interm_embeddings[1:] unused
+  slimsam/           SlimSAM (Xenova/slimsam-77-uniform): only onnx/prompt_encoder_mask_decoder_quantized.onnx, the
+                     transformers/ decoder (same weights) WITHOUT `input_boxes` (Optimum's SamOnnxConfig); tests pair
+                     it with a copy of transformers/onnx/vision_encoder.onnx (named vision_encoder_quantized.onnx)
 """
 import json
 import os
@@ -128,18 +144,69 @@ class OfficialDecoder(nn.Module):
         self.embed = nn.Conv2d(256, 4, 1)
         self.register_buffer("sigmas", torch.tensor(SIGMAS))
 
-    def forward(self, image_embeddings, point_coords, point_labels, mask_input, has_mask_input, orig_im_size):
+    def low_res(self, image_embeddings, point_coords, point_labels):
+        """[1,4,256,256]: the logits without the mask input term."""
         e = F.interpolate(self.embed(image_embeddings), scale_factor=4.0, mode="nearest")
-        low = bumps(point_coords, point_labels, self.sigmas, e[0, 0]) - 2 + 0.01 * e + has_mask_input * mask_input
+        return bumps(point_coords, point_labels, self.sigmas, e[0, 0]) - 2 + 0.01 * e
+
+    def forward(self, image_embeddings, point_coords, point_labels, mask_input, has_mask_input, orig_im_size):
+        low = self.low_res(image_embeddings, point_coords, point_labels) + has_mask_input * mask_input
         iou = torch.sigmoid(low.mean(dim=(2, 3)))
-        # SamOnnxModel.mask_postprocessing, with the crop kept dynamic (tensor slice ends)
-        up = F.interpolate(low, size=(1024, 1024), mode="bilinear", align_corners=False)
-        scale = 1024 / torch.max(orig_im_size)
-        pre = torch.floor(scale * orig_im_size + 0.5).to(torch.int64)
-        up = up[..., : pre[0], : pre[1]]
-        size = orig_im_size.to(torch.int64)
-        masks = F.interpolate(up, size=(size[0], size[1]), mode="bilinear", align_corners=False)
-        return masks, iou, low
+        return mask_postprocessing(low, orig_im_size), iou, low
+
+
+def mask_postprocessing(low, orig_im_size):
+    """SamOnnxModel.mask_postprocessing, with the crop kept dynamic (tensor slice ends)."""
+    up = F.interpolate(low, size=(1024, 1024), mode="bilinear", align_corners=False)
+    scale = 1024 / torch.max(orig_im_size)
+    pre = torch.floor(scale * orig_im_size + 0.5).to(torch.int64)
+    up = up[..., : pre[0], : pre[1]]
+    size = orig_im_size.to(torch.int64)
+    return F.interpolate(up, size=(size[0], size[1]), mode="bilinear", align_corners=False)
+
+
+class EdgeSamDecoder(nn.Module):
+    """EdgeSAM's decoder export (SamCoreMLModel): no mask input, no upscaling; the official decoder's logits."""
+
+    def __init__(self, official):
+        super().__init__()
+        self.official = official
+
+    def forward(self, image_embeddings, point_coords, point_labels):
+        low = self.official.low_res(image_embeddings, point_coords, point_labels)
+        return torch.sigmoid(low.mean(dim=(2, 3))), low
+
+
+class HqEncoder(nn.Module):
+    """A SAM-HQ encoder export: image -> image_embeddings and interm_embeddings [4,1,64,64,C], here C = 3 and
+    interm_embeddings[k] = (k + 1) * the 16x16 average pool of the image, channels last."""
+
+    def __init__(self, encoder):
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, image):
+        pooled = F.avg_pool2d(image, 16).permute(0, 2, 3, 1)  # [1,64,64,3]
+        return self.encoder(image), torch.stack([pooled * (k + 1) for k in range(4)])
+
+
+class HqDecoder(nn.Module):
+    """SysCV/sam-hq's decoder export: the official inputs plus interm_embeddings, ONE mask: channel 0 of the
+    official decoder + 0.01 * the channel mean of interm_embeddings[0] (nearest-upsampled 64 -> 256); the other
+    three interm planes are unused, as in SAM-HQ."""
+
+    def __init__(self, official):
+        super().__init__()
+        self.official = official
+
+    def forward(
+        self, image_embeddings, interm_embeddings, point_coords, point_labels, mask_input, has_mask_input, orig_im_size
+    ):
+        vit = interm_embeddings[0].permute(0, 3, 1, 2).mean(1, keepdim=True)  # [1,1,64,64]
+        low = self.official.low_res(image_embeddings, point_coords, point_labels)[:, :1]
+        low = low + 0.01 * F.interpolate(vit, scale_factor=4.0, mode="nearest") + has_mask_input * mask_input
+        iou = torch.sigmoid(low.mean(dim=(2, 3)))
+        return mask_postprocessing(low, orig_im_size), iou, low
 
 
 class PromptEncoderMaskDecoder(nn.Module):
@@ -166,6 +233,24 @@ class PromptEncoderMaskDecoder(nn.Module):
         pred_masks = low - 2 + 0.01 * e + box
         iou_scores = torch.sigmoid(pred_masks.mean(dim=(3, 4)))
         return iou_scores, pred_masks
+
+
+class SlimSamDecoder(nn.Module):
+    """Xenova/slimsam-77-uniform's prompt_encoder_mask_decoder (Optimum's SamOnnxConfig): the transformers.js
+    signature without input_boxes; PromptEncoderMaskDecoder's weights and logits (no box term)."""
+
+    def __init__(self, pemd):
+        super().__init__()
+        self.pemd = pemd
+
+    def forward(self, image_positional_embeddings, image_embeddings, input_points, input_labels):
+        b, p, n = input_labels.shape[0], input_labels.shape[1], input_labels.shape[2]
+        e = self.pemd.embed(image_embeddings) + self.pemd.pos(image_positional_embeddings)
+        e = F.interpolate(e, scale_factor=4.0, mode="nearest").unsqueeze(1)  # [B,1,3,256,256]
+        labels = input_labels.reshape(b * p, n).float()
+        low = bumps(input_points.reshape(b * p, n, 2), labels, self.pemd.sigmas, e[0, 0, 0]).view(b, p, 3, 256, 256)
+        pred_masks = low - 2 + 0.01 * e
+        return torch.sigmoid(pred_masks.mean(dim=(3, 4))), pred_masks
 
 
 def export(model, args, path, input_names, output_names, dynamic_axes=None):
@@ -285,6 +370,40 @@ def main():
             "resample": 2,
             "rescale_factor": 0.00392156862745098,
             "size": {"longest_edge": 1024},
+        },
+    )
+
+    # EdgeSAM (chongzhou96/EdgeSAM scripts/export_onnx_model.py; names as in HF chongzhou/EdgeSAM)
+    export(
+        EdgeSamDecoder(decoder),
+        dec_args[:3],
+        f"{OUT}/edgesam/edge_sam_decoder.onnx",
+        dec_in[:3],
+        ["scores", "masks"],
+        dec_axes,
+    )
+    shutil.copyfile(f"{OUT}/split/encoder.onnx", f"{OUT}/edgesam/edge_sam_encoder.onnx")
+
+    # SAM-HQ (SysCV/sam-hq scripts/export_onnx_model.py; interm_embeddings with C = 3 instead of 768..1280)
+    hq_enc_out = ["image_embeddings", "interm_embeddings"]
+    export(HqEncoder(encoder), (image,), f"{OUT}/sam-hq/sam_hq_encoder.onnx", ["image"], hq_enc_out)
+    hq_args = (dec_args[0], torch.randn(4, 1, 64, 64, 3), *dec_args[1:])
+    hq_in = [dec_in[0], "interm_embeddings", *dec_in[1:]]
+    export(HqDecoder(decoder), hq_args, f"{OUT}/sam-hq/sam_hq_decoder.onnx", hq_in, dec_out, dec_axes)
+
+    # SlimSAM (Xenova/slimsam-77-uniform): only the decoder; tests pair it with transformers/onnx/vision_encoder.onnx
+    export(
+        SlimSamDecoder(pemd),
+        (pemd_args[4], pemd_args[3], pemd_args[0], pemd_args[1]),
+        f"{OUT}/slimsam/onnx/prompt_encoder_mask_decoder_quantized.onnx",
+        [emb_names[1], emb_names[0], "input_points", "input_labels"],
+        ["iou_scores", "pred_masks"],
+        {
+            "input_points": points_axes,
+            "input_labels": points_axes,
+            **{n: {0: "batch_size"} for n in emb_names},
+            "iou_scores": {0: "batch_size", 1: "point_batch_size"},
+            "pred_masks": {0: "batch_size", 1: "point_batch_size"},
         },
     )
 

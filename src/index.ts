@@ -345,6 +345,7 @@ export {
   createSamPredictor,
   DEFAULT_SAM_PREDICTOR_OPTIONS,
   type SamImageInfo,
+  type SamLowResPrediction,
   type SamPrediction,
   type SamPredictor,
   type SamPredictorOptions,

@@ -240,6 +240,13 @@ describe("segkit sam (prompted masks)", () => {
     assert.match(noModel.err, /^segkit: .*nope: no such directory$/);
     const help = await runCli(["sam", "--help"]);
     assert.match(help.out, /--point <x,y\[,label\]>/);
+    // --provider and --variant reach the loader
+    const cpu = await sam("cpu", "--point", "500,375", "--provider", "cpu");
+    assert.equal(cpu.code, 0, cpu.err);
+    const provider = await sam("bad", "--point", "500,375", "--provider", "nosuch");
+    assert.match(provider.err, /^segkit: execution provider "nosuch" is not available in this onnxruntime-node\. cpu/);
+    const variant = await sam("bad", "--point", "500,375", "--variant", "fp16");
+    assert.match(variant.err, /split: no encoder with the suffix `fp16`/);
   });
 });
 

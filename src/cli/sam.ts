@@ -16,6 +16,7 @@ import {
   readMaskInput,
   type SamBox,
   type SamPoint,
+  type SamPredictorOptions,
   type SamPredictRequest,
   SegkitError,
   type SkippedSample,
@@ -81,9 +82,21 @@ interface SamFlags {
   out?: string;
   cacheDir?: string;
   threads?: number;
+  variant?: string;
+  provider: string[];
 }
 
 const ms = (x: number) => Math.round(x * 100) / 100;
+
+/** The predictor options the `sam` group's flags give (shared by `sam` and `sam auto`). */
+function predictorOptions(flags: SamFlags): SamPredictorOptions {
+  return {
+    ...(flags.threads ? { threads: flags.threads } : {}),
+    ...(flags.cacheDir ? { cacheDir: flags.cacheDir } : {}),
+    ...(flags.variant ? { variant: flags.variant } : {}),
+    ...(flags.provider.length ? { executionProviders: flags.provider } : {}),
+  };
+}
 
 /** `--model`, `--image` and `--out`, which `sam` and `sam auto` both need (checked here, not by commander). */
 function requireModelImageOut(flags: Pick<SamFlags, "model" | "image" | "out">, usage: string): void {
@@ -104,10 +117,7 @@ async function samPredict(flags: SamFlags, io: CliIo): Promise<void> {
   );
   const [modelDir, imagePath, out] = [flags.model as string, flags.image as string, flags.out as string];
   const t0 = performance.now();
-  const predictor = await createSamPredictor(modelDir, {
-    ...(flags.threads ? { threads: flags.threads } : {}),
-    ...(flags.cacheDir ? { cacheDir: flags.cacheDir } : {}),
-  });
+  const predictor = await createSamPredictor(modelDir, predictorOptions(flags));
   try {
     const loadMs = performance.now() - t0;
     const image = await readImage(imagePath);
@@ -175,10 +185,7 @@ async function samAuto(flags: AutoFlags & SamFlags, io: CliIo): Promise<void> {
     });
   }
   const [modelDir, input, out] = [flags.model as string, flags.image as string, flags.out as string];
-  const predictor = await createSamPredictor(modelDir, {
-    ...(flags.threads ? { threads: flags.threads } : {}),
-    ...(flags.cacheDir ? { cacheDir: flags.cacheDir } : {}),
-  });
+  const predictor = await createSamPredictor(modelDir, predictorOptions(flags));
   const controller = new AbortController();
   const onSigint = () => {
     if (controller.signal.aborted) process.exit(130);
@@ -278,7 +285,7 @@ export function registerSam(program: Command, io: CliIo): Command {
       [],
     )
     .option("--box <x1,y1,x2,y2>", "a box in image pixels; repeat for several (one decoder run each)", boxArg, [])
-    .option("--multimask", "return the 3 candidate masks instead of the single best")
+    .option("--multimask", "return the 3 candidate masks instead of the single best (1-mask models: their one)")
     .option("--mask-input <file>", "a previous low-res mask: low_res_logits.npy (with --mask-index) or a mask PNG")
     .option("--mask-index <k>", "the plane of a multi-plane --mask-input .npy", int("--mask-index", 0))
     .option(
@@ -287,6 +294,13 @@ export function registerSam(program: Command, io: CliIo): Command {
     )
     .option("--cache-dir <dir>", "keep image embeddings on disk here (reused for the same image and model)")
     .option("--threads <n>", "onnxruntime threads", int("--threads", 1))
+    .option("--variant <name>", "which export of the graphs to load when several exist, e.g. quantized or fp16")
+    .option(
+      "--provider <name>",
+      "onnxruntime execution provider, repeatable in order of preference (default cpu; cuda, dml... when installed)",
+      (v: string, prev: string[]) => [...prev, v],
+      [],
+    )
     .exitOverride()
     .action((flags: SamFlags) => samPredict(flags, io));
   const d = DEFAULT_AMG_OPTIONS;

@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { after, describe, test } from "node:test";
+import onnxProto from "onnx-proto";
 import { SegkitError } from "../core/errors.js";
+import { valueInfo } from "../models/onnx.js";
 import { loadSamModel, SAM_PREPROCESS, type SamModel } from "./model.js";
 
 // Tiny models from scripts/make_sam_fixtures.py. Their low-res logit of channel k at low-res pixel (i, j), centre
@@ -327,5 +329,387 @@ describe("loadSamModel: errors name the file and what was expected", () => {
         /N >= 1 points and N labels/,
       );
     });
+  });
+});
+
+/**
+ * Writes an ONNX graph with these inputs and outputs (declared shapes) and no meaningful computation (each output
+ * is the first input reshaped): for signatures no fixture has. Loadable, never run.
+ */
+async function writeGraph(
+  file: string,
+  inputs: Record<string, (number | string)[]>,
+  outputs: Record<string, number[]>,
+): Promise<void> {
+  const { onnx } = onnxProto;
+  const first = Object.keys(inputs)[0] as string;
+  const bytes = onnx.ModelProto.encode({
+    irVersion: 8,
+    opsetImport: [{ domain: "", version: 13 }],
+    graph: {
+      name: "generated",
+      node: Object.keys(outputs).map((o) => ({ opType: "Reshape", input: [first, `${o}:shape`], output: [o] })),
+      initializer: Object.entries(outputs).map(([o, shape]) => ({
+        name: `${o}:shape`,
+        dims: [shape.length],
+        dataType: onnx.TensorProto.DataType.INT64,
+        rawData: new Uint8Array(new BigInt64Array(shape.map(BigInt)).buffer),
+      })),
+      input: Object.entries(inputs).map(([name, shape]) => valueInfo(name, shape)),
+      output: Object.entries(outputs).map(([name, shape]) => valueInfo(name, shape)),
+    },
+  }).finish();
+  await mkdir(dirname(file), { recursive: true });
+  await writeFile(file, bytes);
+}
+
+const splitEmbeddings = () =>
+  withModel(join(FIXTURES, "split"), (m) =>
+    m.encode({ data: toNchw(pattern(683, 1024), 683, 1024), dims: [1, 3, 1024, 1024] }),
+  );
+
+describe("loadSamModel: EdgeSAM (split layout, no mask input, low-res masks only)", () => {
+  test("decodes with image_embeddings, point_coords, point_labels -> scores, masks [1,4,256,256]", async () => {
+    const dir = join(FIXTURES, "edgesam");
+    const split = await splitEmbeddings();
+    const points = new Float32Array([500, 375, 0, 0]);
+    const origSize = [480, 640] as const;
+    const reference = await withModel(join(FIXTURES, "split"), (m) =>
+      m.decode(split, { points, labels: new Float32Array([1, -1]), origSize }),
+    );
+    await withModel(dir, async (m) => {
+      assert.equal(m.layout, "split");
+      assert.equal(m.encoderInput, "nchw");
+      assert.equal(m.maskChannels, 4);
+      assert.equal(m.acceptsMaskInput, false);
+      assert.equal(m.acceptsBox, false);
+      assert.deepEqual(m.files, {
+        encoder: join(dir, "edge_sam_encoder.onnx"),
+        decoder: join(dir, "edge_sam_decoder.onnx"),
+      });
+      const emb = await m.encode({ data: toNchw(pattern(683, 1024), 683, 1024), dims: [1, 3, 1024, 1024] });
+      assert.deepEqual(Object.keys(emb), ["image_embeddings"]);
+      const fg = await m.decode(emb, { points, labels: new Float32Array([1, -1]), origSize }, { fullSize: true });
+      const none = await m.decode(emb, { points, labels: new Float32Array([-1, -1]), origSize });
+      assert.deepEqual(fg.lowRes.dims, [4, 256, 256]);
+      assert.equal(fg.masks, undefined);
+      for (const [k, sigma] of SPLIT_SIGMAS.entries()) {
+        for (const [i, j] of PIXELS) {
+          const d = at(fg.lowRes.data, k, i, j) - at(none.lowRes.data, k, i, j);
+          near(d, bump(500, 375, i, j, sigma), 1e-4, `channel ${k} (${i},${j})`);
+        }
+      }
+      // the fixture shares the official fixture's weights: its outputs without a mask input
+      near(maxAbsDiff(fg.lowRes.data, reference.lowRes.data), 0, 1e-5, "low-res vs the official decoder");
+      near(maxAbsDiff(fg.scores, reference.scores), 0, 1e-6, "scores vs the official decoder");
+      await assert.rejects(
+        m.decode(emb, { points, labels: new Float32Array([1, -1]), origSize, maskInput: new Float32Array(65536) }),
+        (err: unknown) =>
+          err instanceof SegkitError && /no mask_input/.test(err.message) && err.file === m.files.decoder,
+      );
+    });
+  });
+});
+
+describe("loadSamModel: SAM-HQ (interm_embeddings, one mask)", () => {
+  test("the encoder's interm_embeddings reach the decoder; one channel", async () => {
+    const dir = join(FIXTURES, "sam-hq");
+    const split = await splitEmbeddings();
+    const points = new Float32Array([500, 375, 0, 0]);
+    const origSize = [480, 640] as const;
+    const reference = await withModel(join(FIXTURES, "split"), (m) =>
+      m.decode(split, { points, labels: new Float32Array([1, -1]), origSize }),
+    );
+    await withModel(dir, async (m) => {
+      assert.equal(m.layout, "split");
+      assert.equal(m.maskChannels, 1);
+      assert.equal(m.acceptsMaskInput, true);
+      const emb = await m.encode({ data: toNchw(pattern(683, 1024), 683, 1024), dims: [1, 3, 1024, 1024] });
+      assert.deepEqual(Object.keys(emb).sort(), ["image_embeddings", "interm_embeddings"]);
+      const interm = emb.interm_embeddings as { data: Float32Array; dims: number[] };
+      assert.deepEqual(interm.dims, [4, 1, 64, 64, 3]);
+      near(
+        maxAbsDiff(
+          emb.image_embeddings?.data ?? new Float32Array(),
+          split.image_embeddings?.data ?? new Float32Array(),
+        ),
+        0,
+        1e-5,
+        "embeddings",
+      );
+      const plane = 64 * 64 * 3;
+      near(interm.data[3 * plane + 100], 4 * (interm.data[100] ?? 0), 1e-4, "interm[3] = 4 interm[0]");
+
+      const hq = await m.decode(emb, { points, labels: new Float32Array([1, -1]), origSize }, { fullSize: true });
+      assert.deepEqual(hq.lowRes.dims, [1, 256, 256]);
+      assert.equal(hq.scores.length, 1);
+      assert.deepEqual(hq.masks?.dims, [1, 480, 640]);
+      // channel 0 of the official fixture + 0.01 * the channel mean of interm_embeddings[0] at (i / 4, j / 4)
+      const intermMean = (i: number, j: number) => {
+        const o = (Math.floor(i / 4) * 64 + Math.floor(j / 4)) * 3;
+        return ((interm.data[o] ?? 0) + (interm.data[o + 1] ?? 0) + (interm.data[o + 2] ?? 0)) / 3;
+      };
+      for (const [i, j] of PIXELS) {
+        const want = at(reference.lowRes.data, 0, i, j) + 0.01 * intermMean(i, j);
+        near(at(hq.lowRes.data, 0, i, j), want, 1e-4, `(${i},${j})`);
+      }
+      let sum = 0;
+      for (const v of hq.lowRes.data) sum += v;
+      near(hq.scores[0], 1 / (1 + Math.exp(-sum / 65536)), 1e-4, "score");
+      // only interm_embeddings[0] is read, as in SAM-HQ
+      const changed = Float32Array.from(interm.data, (v, i) => (i < plane ? v : -v));
+      const again = await m.decode(
+        { ...emb, interm_embeddings: { data: changed, dims: interm.dims } },
+        {
+          points,
+          labels: new Float32Array([1, -1]),
+          origSize,
+        },
+      );
+      assert.deepEqual(again.lowRes.data, hq.lowRes.data);
+    });
+  });
+
+  test("with the plain SAM encoder: the missing interm_embeddings is named", async () => {
+    const dir = await modelDir({ "encoder.onnx": "split/encoder.onnx", "decoder.onnx": "sam-hq/sam_hq_decoder.onnx" });
+    await rejectsLoad(
+      dir,
+      "encoder.onnx",
+      /output `interm_embeddings` missing; the decoder decoder\.onnx needs it.*SAM-HQ/,
+    );
+  });
+
+  test("an encoder whose interm_embeddings has another shape (another ViT size, unstacked) is refused", async () => {
+    for (const shape of [
+      [4, 1, 64, 64, 768],
+      [1, 64, 64, 3],
+    ]) {
+      const dir = await modelDir({ "decoder.onnx": "sam-hq/sam_hq_decoder.onnx" });
+      await writeGraph(
+        join(dir, "encoder.onnx"),
+        { image: [1, 3, 1024, 1024] },
+        { image_embeddings: [1, 256, 64, 64], interm_embeddings: shape },
+      );
+      await rejectsLoad(
+        dir,
+        "encoder.onnx",
+        new RegExp(
+          `^output \`interm_embeddings\` is \\[${shape.join(",")}\\] but the decoder decoder\\.onnx takes \`interm_embeddings\` \\[4,1,64,64,3\\]`,
+        ),
+      );
+    }
+  });
+});
+
+describe("loadSamModel: SlimSAM (transformers.js layout without input_boxes, quantized files)", () => {
+  const slimsam = {
+    "onnx/vision_encoder_quantized.onnx": "transformers/onnx/vision_encoder.onnx",
+    "onnx/prompt_encoder_mask_decoder_quantized.onnx": "slimsam/onnx/prompt_encoder_mask_decoder_quantized.onnx",
+    "preprocessor_config.json": "transformers/preprocessor_config.json",
+  };
+  const plain = {
+    "onnx/vision_encoder.onnx": "transformers/onnx/vision_encoder.onnx",
+    "onnx/prompt_encoder_mask_decoder.onnx": "transformers/onnx/prompt_encoder_mask_decoder.onnx",
+  };
+
+  test("only quantized files: loaded without `variant`; int64 labels; a box is refused by name", async () => {
+    const dir = await modelDir(slimsam);
+    const emb = await splitEmbeddings();
+    const points = new Float32Array([500, 375]);
+    const origSize = [683, 1024] as const;
+    await withModel(dir, async (m) => {
+      assert.equal(m.layout, "transformers");
+      assert.equal(m.acceptsBox, false);
+      assert.equal(m.maskChannels, 3);
+      assert.equal(m.files.decoder, join(dir, "onnx", "prompt_encoder_mask_decoder_quantized.onnx"));
+      const e = await m.encode({ data: toNchw(pattern(683, 1024), 683, 1024), dims: [1, 3, 1024, 1024] });
+      near(maxAbsDiff(e.image_embeddings?.data ?? points, emb.image_embeddings?.data ?? points), 0, 1e-5, "encoder");
+      const fg = await m.decode(e, { points, labels: new Float32Array([1]), origSize });
+      const pad = await m.decode(e, { points, labels: new Float32Array([-10]), origSize });
+      assert.deepEqual(fg.lowRes.dims, [3, 256, 256]);
+      for (const [k, sigma] of TRANSFORMERS_SIGMAS.entries()) {
+        for (const [i, j] of PIXELS) {
+          const d = at(fg.lowRes.data, k, i, j) - at(pad.lowRes.data, k, i, j);
+          near(d, bump(500, 375, i, j, sigma), 1e-4, `channel ${k} (${i},${j})`);
+        }
+      }
+      // the same weights as the transformers fixture: equal outputs without a box
+      const reference = await withModel(join(FIXTURES, "transformers"), async (t) =>
+        t.decode(await t.encode({ data: toNchw(pattern(683, 1024), 683, 1024), dims: [1, 3, 1024, 1024] }), {
+          points,
+          labels: new Float32Array([1]),
+          origSize,
+        }),
+      );
+      near(maxAbsDiff(fg.lowRes.data, reference.lowRes.data), 0, 1e-5, "vs the transformers fixture");
+      await assert.rejects(
+        m.decode(e, { points, labels: new Float32Array([-10]), box: [100, 100, 400, 300], origSize }),
+        (err: unknown) =>
+          err instanceof SegkitError && /no input_boxes/.test(err.message) && err.file === m.files.decoder,
+      );
+    });
+  });
+
+  test("plain and quantized files side by side: plain by default, `variant` picks the other", async () => {
+    const dir = await modelDir({ ...slimsam, ...plain });
+    await withModel(dir, async (m) => {
+      assert.equal(m.files.decoder, join(dir, "onnx", "prompt_encoder_mask_decoder.onnx"));
+      assert.equal(m.acceptsBox, true);
+    });
+    await withModel(
+      dir,
+      async (m) => {
+        assert.equal(m.files.encoder, join(dir, "onnx", "vision_encoder_quantized.onnx"));
+        assert.equal(m.files.decoder, join(dir, "onnx", "prompt_encoder_mask_decoder_quantized.onnx"));
+        assert.equal(m.acceptsBox, false);
+      },
+      { variant: "quantized" },
+    );
+    await rejectsLoad(dir, dir, /no encoder with the suffix `fp16`/, { variant: "fp16" });
+  });
+
+  test("several variants and no plain files: the error lists them", async () => {
+    const dir = await modelDir({
+      ...slimsam,
+      "onnx/vision_encoder_fp16.onnx": "transformers/onnx/vision_encoder.onnx",
+      "onnx/prompt_encoder_mask_decoder_fp16.onnx": "slimsam/onnx/prompt_encoder_mask_decoder_quantized.onnx",
+    });
+    await assert.rejects(loadSamModel(dir, { threads: 1 }), (err: unknown) => {
+      assert.ok(err instanceof SegkitError);
+      assert.equal(err.file, dir);
+      assert.match(err.message, /^no encoder; expected/);
+      assert.match(
+        err.hint ?? "",
+        /onnx\/vision_encoder_fp16\.onnx.*choose a variant with the `variant` option: fp16, quantized$/,
+      );
+      return true;
+    });
+    await withModel(dir, async (m) => assert.match(m.files.decoder, /_fp16\.onnx$/), { variant: "fp16" });
+  });
+});
+
+describe("loadSamModel: MobileSAM as Acly publishes it (one encoder, single and multi decoders)", () => {
+  test("the multi decoder is taken when both are present; either alone loads", async () => {
+    const acly = {
+      "mobile_sam_image_encoder.onnx": "split-hwc/encoder.onnx",
+      "sam_mask_decoder_single.onnx": "sam-hq/sam_hq_decoder.onnx",
+      "sam_mask_decoder_multi.onnx": "split/decoder.onnx",
+    };
+    const both = await modelDir(acly);
+    await withModel(both, async (m) => {
+      assert.equal(m.files.encoder, join(both, "mobile_sam_image_encoder.onnx"));
+      assert.equal(m.files.decoder, join(both, "sam_mask_decoder_multi.onnx"));
+      assert.equal(m.encoderInput, "hwc");
+      assert.equal(m.maskChannels, 4);
+    });
+    const multiOnly = await modelDir({
+      "mobile_sam_image_encoder.onnx": acly["mobile_sam_image_encoder.onnx"],
+      "sam_mask_decoder_multi.onnx": acly["sam_mask_decoder_multi.onnx"],
+    });
+    await withModel(multiOnly, async (m) => assert.equal(m.maskChannels, 4));
+    // a 1-mask decoder alone (here the SAM-HQ fixture, with its encoder)
+    const singleOnly = await modelDir({
+      "mobile_sam_image_encoder.onnx": "sam-hq/sam_hq_encoder.onnx",
+      "sam_mask_decoder_single.onnx": acly["sam_mask_decoder_single.onnx"],
+    });
+    await withModel(singleOnly, async (m) => {
+      assert.equal(m.files.decoder, join(singleOnly, "sam_mask_decoder_single.onnx"));
+      assert.equal(m.maskChannels, 1);
+    });
+    // any other pair of decoders stays ambiguous, named
+    const three = await modelDir({ ...acly, "sam_mask_decoder_other.onnx": "split/decoder.onnx" });
+    await rejectsLoad(
+      three,
+      three,
+      /3 decoders: sam_mask_decoder_multi\.onnx, sam_mask_decoder_other\.onnx, sam_mask_decoder_single\.onnx/,
+    );
+  });
+});
+
+describe("loadSamModel: SAM 2 exports are refused by name", () => {
+  const image = { image: [1, 3, 1024, 1024] };
+  const samexporterEncoder = {
+    high_res_feats_0: [1, 32, 256, 256],
+    high_res_feats_1: [1, 64, 128, 128],
+    image_embed: [1, 256, 64, 64],
+  };
+  const point = { point_coords: ["n", "p", 2], point_labels: ["n", "p"] };
+
+  test("samexporter's SAM 2 decoder and encoder; transformers.js's SAM 2", async () => {
+    const sam2 = await modelDir({});
+    await writeGraph(join(sam2, "sam2_hiera_tiny.encoder.onnx"), image, samexporterEncoder);
+    await writeGraph(
+      join(sam2, "sam2_hiera_tiny.decoder.onnx"),
+      {
+        image_embed: [1, 256, 64, 64],
+        high_res_feats_0: [1, 32, 256, 256],
+        high_res_feats_1: [1, 64, 128, 128],
+        ...point,
+        mask_input: ["n", 1, 256, 256],
+        has_mask_input: ["n"],
+      },
+      { masks: [1, 3, 256, 256], iou_predictions: [1, 3] },
+    );
+    await rejectsLoad(
+      sam2,
+      "sam2_hiera_tiny.decoder.onnx",
+      /^SAM 2 models are not supported \(this graph has the SAM 2 input `image_embed`\)/,
+    );
+
+    // a SAM 2 encoder beside a SAM 1 decoder
+    const mixed = await modelDir({ "decoder.onnx": "split/decoder.onnx" });
+    await writeGraph(join(mixed, "encoder.onnx"), image, samexporterEncoder);
+    await rejectsLoad(
+      mixed,
+      "encoder.onnx",
+      /^SAM 2 models are not supported \(this graph has the SAM 2 output `high_res_feats_0`\)/,
+    );
+
+    const hf = await modelDir({});
+    const levels = {
+      "image_embeddings.0": [1, 32, 256, 256],
+      "image_embeddings.1": [1, 64, 128, 128],
+      "image_embeddings.2": [1, 256, 64, 64],
+    };
+    await writeGraph(join(hf, "onnx", "vision_encoder.onnx"), { pixel_values: [1, 3, 1024, 1024] }, levels);
+    await writeGraph(
+      join(hf, "onnx", "prompt_encoder_mask_decoder.onnx"),
+      { input_points: [1, 1, "n", 2], input_labels: [1, 1, "n"], input_boxes: [1, "b", 4], ...levels },
+      { iou_scores: [1, 1, 3], pred_masks: [1, 1, 3, 256, 256], object_score_logits: [1, 1, 1] },
+    );
+    await rejectsLoad(hf, "prompt_encoder_mask_decoder.onnx", /^SAM 2 models are not supported/);
+  });
+});
+
+describe("loadSamModel: decoder signatures no fixture has", () => {
+  test("EdgeSAM without `masks`; a --return-extra-metrics export; 3 masks from a split decoder", async () => {
+    const split = { "encoder.onnx": "split/encoder.onnx" };
+    const emb = { image_embeddings: [1, 256, 64, 64], ...{ point_coords: [1, "n", 2], point_labels: [1, "n"] } };
+    const noMasks = await modelDir(split);
+    await writeGraph(join(noMasks, "decoder.onnx"), emb, { scores: [1, 4] });
+    await rejectsLoad(noMasks, "decoder.onnx", /^output `masks` missing; expected EdgeSAM's decoder inputs/);
+
+    const fullSize = await modelDir(split);
+    await writeGraph(join(fullSize, "decoder.onnx"), emb, { scores: [1, 4], masks: [1, 4, 1024, 1024] });
+    await rejectsLoad(fullSize, "decoder.onnx", /^output `masks` is \[1,4,1024,1024\]; expected low-res mask logits/);
+
+    const official = { ...emb, mask_input: [1, 1, 256, 256], has_mask_input: [1], orig_im_size: [2] };
+    const extra = await modelDir(split);
+    await writeGraph(join(extra, "decoder.onnx"), official, {
+      masks: [1, 4, 1500, 2250],
+      iou_predictions: [1, 4],
+      low_res_masks: [1, 4],
+      areas: [1, 4],
+      low: [1, 4, 256, 256],
+    });
+    await rejectsLoad(extra, "decoder.onnx", /^output `low_res_masks` is \[1,4\]; expected low-res mask logits/);
+
+    const three = await modelDir(split);
+    await writeGraph(join(three, "decoder.onnx"), official, {
+      masks: [1, 3, 1500, 2250],
+      iou_predictions: [1, 3],
+      low_res_masks: [1, 3, 256, 256],
+    });
+    await rejectsLoad(three, "decoder.onnx", /^output `low_res_masks` is \[1,3,256,256\]; expected .* C = 4 or 1/);
   });
 });

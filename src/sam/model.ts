@@ -4,17 +4,25 @@
  * choosing a mask) belongs to the predictor; here data goes in and out as plain float32 arrays with stated dims.
  *
  * Two directory layouts, told apart by the decoder graph's input names (file names only find the candidates):
- * - "split": one `*encoder*.onnx` and one `*decoder*.onnx` (in the directory or its `onnx/`), the decoder as
- *   segment-anything's `scripts/export_onnx_model.py` writes it: image_embeddings [1,256,64,64],
- *   point_coords [1,N,2], point_labels [1,N], mask_input [1,1,256,256], has_mask_input [1], orig_im_size [2]
- *   (all float32) -> masks [1,C,H,W], iou_predictions [1,C], low_res_masks [1,C,256,256], C = 4: channel 0 the
- *   single-mask answer, 1-3 the multimask candidates.
+ * - "split": one `*encoder*.onnx` and one `*decoder*.onnx` (in the directory or its `onnx/`), the decoder in one of
+ *   two forms, both taking point_coords [1,N,2] and point_labels [1,N] float32 (labels 1, 0, 2 / 3 box corners,
+ *   -1 padding) and image_embeddings [1,256,64,64]:
+ *   - official, as segment-anything's `scripts/export_onnx_model.py` writes it (also MobileSAM's, samexporter's,
+ *     SAM-HQ's): + mask_input [1,1,256,256], has_mask_input [1], orig_im_size [2] -> masks [1,C,H,W],
+ *     iou_predictions [1,C], low_res_masks [1,C,256,256]. C = 4: channel 0 the single-mask answer, 1-3 the
+ *     multimask candidates; C = 1 for a `--return-single-mask` export and for SAM-HQ (whose decoder also takes the
+ *     encoder's interm_embeddings [4,1,64,64,C']);
+ *   - EdgeSAM's (`scripts/export_onnx_model.py` there): those three inputs only -> scores [1,4], masks
+ *     [1,4,256,256] (low-res logits, channels as above); no mask input.
  * - "transformers": transformers.js repositories (Xenova/sam-vit-base, Xenova/slimsam-*): `onnx/vision_encoder.onnx`
  *   (pixel_values -> image_embeddings, image_positional_embeddings) and `onnx/prompt_encoder_mask_decoder.onnx`
- *   (input_points [B,P,N,2], input_labels [B,P,N] int64, optional input_boxes [B,nb,4], the two embeddings ->
- *   iou_scores [B,P,3], pred_masks [B,P,3,256,256]: the 3 multimask candidates, low-res only), with
+ *   (input_points [B,P,N,2], input_labels [B,P,N] int64, optional input_boxes [B,nb,4] (SlimSAM has none), the two
+ *   embeddings -> iou_scores [B,P,3], pred_masks [B,P,3,256,256]: the 3 multimask candidates, low-res only), with
  *   `preprocessor_config.json` giving the resize and normalisation.
- * Files with a variant suffix (`_quantized`, `_fp16`, `.quant`, ...) are skipped unless `variant` asks for one.
+ * Files with a variant suffix (`_quantized`, `_fp16`, `.quant`, ...) are skipped unless `variant` asks for one, or
+ * unless the directory holds only one variant (e.g. only `*_quantized.onnx`). Two decoders named `*_single` and
+ * `*_multi` (Acly's MobileSAM) resolve to the multi one, which holds the single-mask answer too. SAM 2 exports
+ * (`image_embed`, `high_res_feats_0`, `image_embeddings.0`, `object_score_logits`) are refused.
  *
  * The encoder takes one of two input forms, read from its input's rank: "nchw", [1,3,S,S] float32 normalised with
  * the pixel mean/std and zero-padded bottom-right (S = 1024), or "hwc", [H,W,3] float32 RGB 0..255 already resized
@@ -22,7 +30,7 @@
  * normalises and pads itself. Every encoder output is kept in the embeddings record and fed to the decoder input
  * of the same name; a split encoder's main output (named `image_embeddings`, else its first) is renamed
  * `image_embeddings` (exports also call it `embeddings` or `output`), so SAM-HQ's extra `interm_embeddings` flows
- * through unchanged.
+ * through unchanged. Declared shapes of an encoder output and the decoder input it feeds must agree.
  */
 import { readdir, readFile, stat } from "node:fs/promises";
 import { basename, join, relative } from "node:path";
@@ -105,16 +113,19 @@ export interface SamDecodePrompt {
    * points labelled 2 and 3.
    */
   box?: readonly [number, number, number, number];
-  /** split layout only: a previous low-res logit plane [256,256] over the padded square (has_mask_input = 1). */
+  /**
+   * Decoders with a `mask_input` (the official split form) only: a previous low-res logit plane [256,256] over the
+   * padded square (has_mask_input = 1).
+   */
   maskInput?: Float32Array;
-  /** (H, W) of the original image: the split decoder's `orig_im_size`, the size of `masks`. */
+  /** (H, W) of the original image: the official decoder's `orig_im_size`, the size of `masks`. */
   origSize: readonly [number, number];
 }
 
 export interface SamDecodeOptions {
   /**
-   * split layout: also fetch `masks`, the logits upscaled to `origSize` inside the graph. Off by default: that
-   * upscaling of all channels is most of a decoder run, and onnxruntime skips it when `masks` is not fetched.
+   * Official split decoder: also fetch `masks`, the logits upscaled to `origSize` inside the graph. Off by default:
+   * that upscaling of all channels is most of a decoder run, and onnxruntime skips it when `masks` is not fetched.
    */
   fullSize?: boolean;
 }
@@ -124,7 +135,7 @@ export interface SamDecoded {
   scores: Float32Array;
   /** [C,256,256] mask logits over the padded S x S square (threshold 0). */
   lowRes: SamTensor;
-  /** [C,H,W] mask logits at `origSize` (split layout with `fullSize` only). */
+  /** [C,H,W] mask logits at `origSize` (official split decoder with `fullSize` only; EdgeSAM has none). */
   masks?: SamTensor;
 }
 
@@ -135,11 +146,14 @@ export interface SamModel {
   /** Paths of the two graphs. */
   readonly files: Readonly<{ encoder: string; decoder: string }>;
   readonly preprocess: Readonly<SamPreprocess>;
-  /** Channels `decode` returns: split 4 (channel 0 single-mask, 1-3 multimask), transformers 3 (multimask). */
+  /**
+   * Channels `decode` returns, as the decoder declares them: split 4 (channel 0 single-mask, 1-3 multimask) or 1
+   * (SAM-HQ, a `--return-single-mask` export: its one mask), transformers 3 (multimask).
+   */
   readonly maskChannels: number;
   /** Whether `decode` takes `prompt.box` (a transformers decoder with an `input_boxes` input). */
   readonly acceptsBox: boolean;
-  /** Whether `decode` takes `prompt.maskInput` (the split layout). */
+  /** Whether `decode` takes `prompt.maskInput` (a split decoder with a `mask_input` input: not EdgeSAM's). */
   readonly acceptsMaskInput: boolean;
   /** Runs the encoder on one image in `encoderInput` form (see the module comment for dims). */
   encode(image: SamTensor): Promise<SamEmbeddings>;
@@ -148,20 +162,43 @@ export interface SamModel {
   dispose(): Promise<void>;
 }
 
-const OFFICIAL_INPUTS = ["image_embeddings", "point_coords", "point_labels", "mask_input", "has_mask_input"] as const;
 const OFFICIAL_EXPECTED =
   "expected the official SAM decoder inputs image_embeddings [1,256,64,64], point_coords [1,N,2], point_labels [1,N], " +
-  "mask_input [1,1,256,256], has_mask_input [1], orig_im_size [2] and outputs iou_predictions, low_res_masks, masks";
-const TRANSFORMERS_INPUTS = [
-  "input_points",
-  "input_labels",
-  "image_embeddings",
-  "image_positional_embeddings",
-] as const;
+  "mask_input [1,1,256,256], has_mask_input [1], orig_im_size [2] and outputs iou_predictions, low_res_masks, masks " +
+  "(or EdgeSAM's: inputs image_embeddings, point_coords, point_labels and outputs scores, masks [1,4,256,256])";
+const EDGESAM_EXPECTED =
+  "expected EdgeSAM's decoder inputs image_embeddings [1,256,64,64], point_coords [1,N,2], point_labels [1,N] and " +
+  "outputs scores [1,4], masks [1,4,256,256]";
 const TRANSFORMERS_EXPECTED =
   "expected the transformers.js decoder inputs input_points [B,P,N,2], input_labels [B,P,N], " +
   "image_embeddings [B,256,64,64], image_positional_embeddings [B,256,64,64] (input_boxes [B,nb,4] optional) " +
   "and outputs iou_scores, pred_masks";
+
+/** The decoder forms (see the module comment): required inputs, the outputs read, the axis of the mask channels. */
+const DECODERS = {
+  official: {
+    inputs: ["image_embeddings", "point_coords", "point_labels", "mask_input", "has_mask_input", "orig_im_size"],
+    scores: "iou_predictions",
+    lowRes: "low_res_masks",
+    channelAxis: 1,
+    expected: OFFICIAL_EXPECTED,
+  },
+  edgesam: {
+    inputs: ["image_embeddings", "point_coords", "point_labels"],
+    scores: "scores",
+    lowRes: "masks",
+    channelAxis: 1,
+    expected: EDGESAM_EXPECTED,
+  },
+  transformers: {
+    inputs: ["input_points", "input_labels", "image_embeddings", "image_positional_embeddings"],
+    scores: "iou_scores",
+    lowRes: "pred_masks",
+    channelAxis: 2,
+    expected: TRANSFORMERS_EXPECTED,
+  },
+} as const;
+type DecoderForm = keyof typeof DECODERS;
 const PROMPT_INPUTS = new Set([
   "point_coords",
   "point_labels",
@@ -172,8 +209,11 @@ const PROMPT_INPUTS = new Set([
   "input_labels",
   "input_boxes",
 ]);
+
 /** File-name suffixes of alternative exports of one graph (transformers.js, samexporter, optimum). */
 const VARIANT_SUFFIXES = ["quantized", "quant", "fp16", "int8", "uint8", "q4", "q4f16", "bnb4", "q8"];
+/** Input / output names only SAM 2 exports have (samexporter's and transformers.js's). */
+const SAM2_NAMES = ["image_embed", "high_res_feats_0", "high_res_feats_1", "image_embeddings.0", "object_score_logits"];
 const LOW_RES = 256;
 
 /**
@@ -207,21 +247,30 @@ async function assemble(
   encoder: OnnxSession,
   decoder: OnnxSession,
 ): Promise<SamModel> {
-  const layout = decoderLayout(decoder, files.decoder);
+  rejectSam2(decoder, files.decoder);
+  rejectSam2(encoder, files.encoder);
+  const { form, channels } = decoderForm(decoder, files.decoder);
+  const layout: SamLayout = form === "transformers" ? "transformers" : "split";
+  const names = DECODERS[form];
   const preprocess = layout === "transformers" ? await readPreprocess(dir) : { ...SAM_PREPROCESS };
   const enc = encoderSignature(encoder, files.encoder, preprocess);
-  // every decoder input that is not a prompt must come out of the encoder
-  const produced = new Set(enc.outputs.values());
-  for (const input of decoder.inputNames) {
-    if (PROMPT_INPUTS.has(input) || produced.has(input)) continue;
-    throw new SegkitError(`output \`${input}\` missing; the decoder ${basename(files.decoder)} needs it as input`, {
-      file: files.encoder,
-      hint: `the encoder has outputs ${listNames(encoder.outputNames)}`,
-    });
-  }
+  checkEmbeddings(encoder, enc, decoder, files);
   const inputType = new Map(decoder.inputs.map((i) => [i.name, i.type]));
   const acceptsBox = decoder.inputNames.includes("input_boxes");
+  const acceptsMaskInput = form === "official";
   const S = preprocess.padSize;
+
+  /** The low-res output without its leading batch axes: [C,256,256], or an error naming it. */
+  const lowRes = (out: Record<string, SamTensor>): SamTensor => {
+    const t = squeeze(required(out, names.lowRes, files.decoder), names.channelAxis);
+    if (t.dims.length !== 3 || t.dims[1] !== LOW_RES || t.dims[2] !== LOW_RES) {
+      throw new SegkitError(`output \`${names.lowRes}\` has ${t.dims.length} dims after the batch axes, [${t.dims}]`, {
+        file: files.decoder,
+        hint: `expected low-res logits [C,${LOW_RES},${LOW_RES}] per prompt`,
+      });
+    }
+    return t;
+  };
 
   return {
     dir,
@@ -229,9 +278,9 @@ async function assemble(
     encoderInput: enc.form,
     files,
     preprocess,
-    maskChannels: layout === "split" ? 4 : 3,
+    maskChannels: channels,
     acceptsBox,
-    acceptsMaskInput: layout === "split",
+    acceptsMaskInput,
 
     async encode(image) {
       const expected = enc.form === "nchw" ? `[1,3,${S},${S}]` : `[H,W,3] with max(H, W) = ${preprocess.longestSide}`;
@@ -262,6 +311,12 @@ async function assemble(
           file: files.decoder,
         });
       }
+      if (prompt.maskInput && !acceptsMaskInput) {
+        throw new SegkitError("this decoder has no mask_input: a previous mask cannot be given", {
+          file: files.decoder,
+          hint: `the graph has inputs ${listNames(decoder.inputNames)}`,
+        });
+      }
       const feeds: Record<string, Float32Input | Int64Input> = {};
       for (const input of decoder.inputNames) {
         if (PROMPT_INPUTS.has(input)) continue;
@@ -281,34 +336,35 @@ async function assemble(
             file: files.decoder,
           });
         }
-        const mask = prompt.maskInput;
-        if (mask && mask.length !== LOW_RES * LOW_RES) {
-          throw new SegkitError(`mask_input must hold ${LOW_RES}x${LOW_RES} values, got ${mask.length}`, {
-            file: files.decoder,
-          });
-        }
         feeds.point_coords = typed("point_coords", prompt.points, [1, n, 2]);
         feeds.point_labels = typed("point_labels", prompt.labels, [1, n]);
-        feeds.mask_input = { data: mask ?? new Float32Array(LOW_RES * LOW_RES), dims: [1, 1, LOW_RES, LOW_RES] };
-        feeds.has_mask_input = { data: new Float32Array([mask ? 1 : 0]), dims: [1] };
-        feeds.orig_im_size = typed("orig_im_size", new Float32Array(prompt.origSize), [2]);
-        const fetch = ["iou_predictions", "low_res_masks", ...(options.fullSize ? ["masks"] : [])];
+        const fetch: string[] = [names.scores, names.lowRes];
+        if (acceptsMaskInput) {
+          const mask = prompt.maskInput;
+          if (mask && mask.length !== LOW_RES * LOW_RES) {
+            throw new SegkitError(`mask_input must hold ${LOW_RES}x${LOW_RES} values, got ${mask.length}`, {
+              file: files.decoder,
+            });
+          }
+          feeds.mask_input = { data: mask ?? new Float32Array(LOW_RES * LOW_RES), dims: [1, 1, LOW_RES, LOW_RES] };
+          feeds.has_mask_input = { data: new Float32Array([mask ? 1 : 0]), dims: [1] };
+          feeds.orig_im_size = typed("orig_im_size", new Float32Array(prompt.origSize), [2]);
+          if (options.fullSize) fetch.push("masks");
+        }
         const out = await decoder.run(feeds, fetch);
-        const masks = out.masks;
+        const masks = acceptsMaskInput ? out.masks : undefined;
         return {
-          scores: required(out, "iou_predictions", files.decoder).data,
-          lowRes: squeeze(required(out, "low_res_masks", files.decoder), 1),
+          scores: required(out, names.scores, files.decoder).data,
+          lowRes: lowRes(out),
           ...(masks ? { masks: squeeze(masks, 1) } : {}),
         };
       }
 
-      if (prompt.maskInput) {
-        throw new SegkitError("this decoder has no mask_input: a previous mask cannot be given", {
-          file: files.decoder,
-        });
-      }
       if (prompt.box && !acceptsBox) {
-        throw new SegkitError("this decoder has no input_boxes: boxes cannot be given", { file: files.decoder });
+        throw new SegkitError("this decoder has no input_boxes: boxes cannot be given", {
+          file: files.decoder,
+          hint: `the graph has inputs ${listNames(decoder.inputNames)}; give points instead`,
+        });
       }
       feeds.input_points = typed("input_points", prompt.points, [1, 1, n, 2]);
       feeds.input_labels = typed("input_labels", prompt.labels, [1, 1, n]);
@@ -316,11 +372,8 @@ async function assemble(
         const box = prompt.box ? new Float32Array(prompt.box) : new Float32Array(0);
         feeds.input_boxes = typed("input_boxes", box, [1, prompt.box ? 1 : 0, 4]);
       }
-      const out = await decoder.run(feeds, ["iou_scores", "pred_masks"]);
-      return {
-        scores: required(out, "iou_scores", files.decoder).data,
-        lowRes: squeeze(required(out, "pred_masks", files.decoder), 2),
-      };
+      const out = await decoder.run(feeds, [names.scores, names.lowRes]);
+      return { scores: required(out, names.scores, files.decoder).data, lowRes: lowRes(out) };
     },
 
     async dispose() {
@@ -328,6 +381,60 @@ async function assemble(
       await decoder.dispose();
     },
   };
+}
+
+/** Throws for a SAM 2 export, naming the file and the SAM 2 input or output it has. */
+function rejectSam2(session: OnnxSession, file: string): void {
+  for (const [kind, names] of [
+    ["input", session.inputNames],
+    ["output", session.outputNames],
+  ] as const) {
+    const name = names.find((n) => SAM2_NAMES.includes(n));
+    if (name) {
+      throw new SegkitError(`SAM 2 models are not supported (this graph has the SAM 2 ${kind} \`${name}\`)`, {
+        file,
+        hint: "segkit runs SAM 1 exports: SAM, MobileSAM, EdgeSAM, SlimSAM, SAM-HQ",
+      });
+    }
+  }
+}
+
+/**
+ * Every decoder input that is not a prompt must come out of the encoder, with a declared shape that agrees
+ * (symbolic dims agree with anything): mismatched files fail here rather than inside onnxruntime.
+ */
+function checkEmbeddings(
+  encoder: OnnxSession,
+  enc: EncoderSignature,
+  decoder: OnnxSession,
+  files: { encoder: string; decoder: string },
+): void {
+  const source = new Map([...enc.outputs].map(([name, feeds]) => [feeds, name]));
+  const needed = decoder.inputs.filter((i) => !PROMPT_INPUTS.has(i.name));
+  for (const input of needed) {
+    if (source.has(input.name)) continue;
+    const hq = input.name === "interm_embeddings" ? " (a SAM-HQ decoder: use the SAM-HQ encoder export)" : "";
+    throw new SegkitError(
+      `output \`${input.name}\` missing; the decoder ${basename(files.decoder)} needs it as input${hq}`,
+      { file: files.encoder, hint: `the encoder has outputs ${listNames(encoder.outputNames)}` },
+    );
+  }
+  for (const input of needed) {
+    const name = source.get(input.name) as string;
+    const out = encoder.outputs.find((o) => o.name === name);
+    const a = out?.shape ?? [];
+    const b = input.shape;
+    const agree =
+      !a.length ||
+      !b.length ||
+      (a.length === b.length && a.every((d, i) => typeof d !== "number" || typeof b[i] !== "number" || d === b[i]));
+    if (!agree) {
+      throw new SegkitError(
+        `output \`${name}\` is ${shapeText(out)} but the decoder ${basename(files.decoder)} takes \`${input.name}\` ${shapeText(input)}`,
+        { file: files.encoder, hint: "the encoder and decoder come from different models" },
+      );
+    }
+  }
 }
 
 /** Drops `count` leading dims of size 1 (the batch and point-batch axes). */
@@ -349,12 +456,14 @@ function shapeText(v: OnnxValueInfo | undefined): string {
   return v ? `[${v.shape.join(",")}]` : "?";
 }
 
-/** The layout the decoder's inputs and outputs declare, or an error naming what is missing. */
-function decoderLayout(decoder: OnnxSession, file: string): SamLayout {
+/**
+ * The decoder form its inputs and outputs declare and its mask channel count (declared, else 4 split / 3
+ * transformers), or an error naming what is missing.
+ */
+function decoderForm(decoder: OnnxSession, file: string): { form: DecoderForm; channels: number } {
   const inputs = decoder.inputNames;
   const outputs = decoder.outputNames;
-  const transformers = inputs.includes("input_points");
-  if (!transformers && !inputs.includes("point_coords")) {
+  if (!inputs.includes("input_points") && !inputs.includes("point_coords")) {
     throw new SegkitError(
       `input \`point_coords\` (or transformers.js \`input_points\`) missing; ${OFFICIAL_EXPECTED}`,
       {
@@ -363,26 +472,44 @@ function decoderLayout(decoder: OnnxSession, file: string): SamLayout {
       },
     );
   }
-  const [wantIn, wantOut, expected] = transformers
-    ? [TRANSFORMERS_INPUTS, ["iou_scores", "pred_masks"], TRANSFORMERS_EXPECTED]
-    : [[...OFFICIAL_INPUTS, "orig_im_size"], ["iou_predictions", "low_res_masks"], OFFICIAL_EXPECTED];
-  for (const name of wantIn) {
+  const form: DecoderForm = inputs.includes("input_points")
+    ? "transformers"
+    : !inputs.includes("mask_input") && outputs.includes("scores")
+      ? "edgesam"
+      : "official";
+  const d = DECODERS[form];
+  for (const name of d.inputs) {
     if (!inputs.includes(name)) {
-      throw new SegkitError(`input \`${name}\` missing; ${expected}`, {
+      throw new SegkitError(`input \`${name}\` missing; ${d.expected}`, {
         file,
         hint: `the graph has inputs ${listNames(inputs)}`,
       });
     }
   }
-  for (const name of wantOut) {
+  for (const name of [d.scores, d.lowRes]) {
     if (!outputs.includes(name)) {
-      throw new SegkitError(`output \`${name}\` missing; ${expected}`, {
+      throw new SegkitError(`output \`${name}\` missing; ${d.expected}`, {
         file,
         hint: `the graph has outputs ${listNames(outputs)}`,
       });
     }
   }
-  return transformers ? "transformers" : "split";
+  const low = decoder.outputs.find((o) => o.name === d.lowRes);
+  const declared = low?.shape[d.channelAxis];
+  const channels = typeof declared === "number" ? declared : form === "transformers" ? 3 : 4;
+  // (a --return-extra-metrics export has 5 outputs and stability scores [1,C] under the name low_res_masks)
+  const shape = low?.shape ?? [];
+  const lowResShape =
+    !shape.length ||
+    (shape.length === d.channelAxis + 3 && shape.slice(-2).every((x) => typeof x !== "number" || x === LOW_RES));
+  if (!lowResShape || (form !== "transformers" && channels !== 4 && channels !== 1)) {
+    const want = form === "transformers" ? "[B,P,C,256,256]" : "[1,C,256,256] with C = 4 or 1";
+    throw new SegkitError(`output \`${d.lowRes}\` is ${shapeText(low)}; expected low-res mask logits ${want}`, {
+      file,
+      hint: d.expected,
+    });
+  }
+  return { form, channels };
 }
 
 interface EncoderSignature {
@@ -490,7 +617,10 @@ async function openGraph(
   }
 }
 
-/** The encoder and decoder files in `dir` and `dir/onnx`, by name; exactly one of each after variant filtering. */
+/**
+ * The encoder and decoder files in `dir` and `dir/onnx`, by name; exactly one of each after variant filtering.
+ * Without `variant`: the files without a variant suffix, or, when there are none, those of the only variant there is.
+ */
 async function findGraphs(dir: string, variant: string | undefined): Promise<{ encoder: string; decoder: string }> {
   const info = await stat(dir).catch(() => null);
   if (!info?.isDirectory()) throw new SegkitError(info ? "not a directory" : "no such directory", { file: dir });
@@ -501,21 +631,33 @@ async function findGraphs(dir: string, variant: string | undefined): Promise<{ e
   }
   const stem = (f: string) => basename(f).slice(0, -".onnx".length).toLowerCase();
   const endsWith = (f: string, suffix: string) => new RegExp(`[._-]${suffix}$`).test(stem(f));
-  const chosen = files.filter((f) =>
-    variant ? endsWith(f, variant.toLowerCase()) : !VARIANT_SUFFIXES.some((v) => endsWith(f, v)),
-  );
-  const decoders = chosen.filter((f) => stem(f).includes("decoder"));
+  const suffix = (f: string) => VARIANT_SUFFIXES.find((v) => endsWith(f, v)) ?? "";
+  const isGraph = (f: string) => /encoder|decoder/.test(stem(f));
+  const variants = [...new Set(files.filter(isGraph).map(suffix))].sort();
+  const only = variants.length === 1 ? variants[0] : undefined;
+  const pick = variant?.toLowerCase() ?? (variants.includes("") ? "" : (only ?? ""));
+  const chosen = files.filter((f) => (variant ? endsWith(f, pick) : suffix(f) === pick));
+  let decoders = chosen.filter((f) => stem(f).includes("decoder"));
   const encoders = chosen.filter((f) => stem(f).includes("encoder") && !stem(f).includes("decoder"));
-  const which = variant ? ` with the suffix \`${variant}\`` : "";
+  // Acly's MobileSAM: sam_mask_decoder_multi.onnx (4 masks) beside sam_mask_decoder_single.onnx
+  // (--return-single-mask); the multi one also holds the single-mask answer (channel 0)
+  const named = (f: string, word: string) => new RegExp(`[._-]${word}([._-]|$)`).test(stem(f));
+  const multi = decoders.filter((f) => named(f, "multi"));
+  if (decoders.length === 2 && multi.length === 1 && decoders.some((f) => named(f, "single"))) decoders = multi;
+  const which = pick ? ` with the suffix \`${pick}\`` : "";
   const expected =
     "expected one `*encoder*.onnx` and one `*decoder*.onnx` (split export), or `onnx/vision_encoder.onnx` and " +
     "`onnx/prompt_encoder_mask_decoder.onnx` (transformers.js)";
   const listed = files.length ? `found ${files.map((f) => relative(dir, f)).join(", ")}` : "found no .onnx files";
+  const others = variants.filter((v) => v && v !== pick);
+  const choose = others.length ? `; choose a variant with the \`variant\` option: ${others.join(", ")}` : "";
   for (const [role, list] of [
     ["encoder", encoders],
     ["decoder", decoders],
   ] as const) {
-    if (list.length === 0) throw new SegkitError(`no ${role}${which}; ${expected}`, { file: dir, hint: listed });
+    if (list.length === 0) {
+      throw new SegkitError(`no ${role}${which}; ${expected}`, { file: dir, hint: `${listed}${choose}` });
+    }
     if (list.length > 1) {
       throw new SegkitError(`${list.length} ${role}s${which}: ${list.map((f) => relative(dir, f)).join(", ")}`, {
         file: dir,

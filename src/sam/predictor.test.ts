@@ -137,6 +137,12 @@ describe("SamPredictor: split layout", () => {
       });
       assert.deepEqual(Array.from(multi.scores), Array.from(raw.scores.subarray(1)));
       assert.deepEqual(multi.lowResLogits.data, raw.lowRes.data.subarray(65536));
+      // decode: the same scores and low-res logits, nothing upscaled
+      const low = await p.decode({ points: [fg] });
+      assert.deepEqual(low.scores, multi.scores);
+      assert.deepEqual(low.lowResLogits, multi.lowResLogits);
+      assert.deepEqual([low.channels, low.inputSize], [[1, 2, 3], { height: 768, width: 1024 }]);
+      assert.equal("masks" in low, false);
       // wider sigmas give wider discs: 96 / 1.6 * 1.665 = 100 px for channel 2 (sigma 96), 67 px for channel 1
       assert.deepEqual(
         multi.masks.map((m) => at(m, 500 - 80, 375)),
@@ -317,5 +323,137 @@ describe("SamPredictor: transformers.js layout", () => {
       await assert.rejects(p.predict({ points: [fg], maskInput: new Float32Array(65536) }), /no mask_input/);
       assert.equal(calls.encode, 1);
     });
+  });
+});
+
+describe("SamPredictor: EdgeSAM, SAM-HQ and SlimSAM exports", () => {
+  const img = pattern(640, 480);
+  const fg = { x: 500, y: 375, label: 1 as const };
+  const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+    assert.equal(a.length, b.length);
+    let m = 0;
+    for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs((a[i] as number) - (b[i] as number)));
+    return m;
+  };
+
+  test("EdgeSAM: the official decoder's channels and prompt packing, upscaled from its low-res masks", async () => {
+    // the EdgeSAM fixture computes the split fixture's logits (without a mask input): the same predictions
+    const requests: Parameters<SamPredictor["predict"]>[0][] = [
+      { points: [fg] },
+      { points: [fg], multimask: false, returnLogits: true },
+      { box: [100, 100, 400, 300], multimask: false },
+      {
+        points: [fg, { x: 530, y: 375, label: 0 }],
+        boxes: [
+          [100, 100, 400, 300],
+          [20, 20, 200, 50],
+        ],
+      },
+    ];
+    const want = await withPredictor("split", async (p) => {
+      await p.setImage(img);
+      const out = [];
+      for (const r of requests) out.push(await p.predict(r));
+      return out;
+    });
+    await withPredictor("edgesam", async (p) => {
+      await p.setImage(img);
+      for (const [i, r] of requests.entries()) {
+        const got = await p.predict(r);
+        const ref = want[i];
+        assert.ok(ref);
+        assert.deepEqual(got.channels, ref.channels);
+        assert.equal(got.perPrompt, ref.perPrompt);
+        assert.deepEqual(got.lowResLogits.dims, ref.lowResLogits.dims);
+        assert.ok(maxDiff(got.lowResLogits.data, ref.lowResLogits.data) < 1e-5, `request ${i}: low-res logits`);
+        assert.ok(maxDiff(got.scores, ref.scores) < 1e-6, `request ${i}: scores`);
+        for (const [k, m] of got.masks.entries())
+          assert.deepEqual(m.data, ref.masks[k]?.data, `request ${i} mask ${k}`);
+      }
+      const single = await p.predict({ points: [fg], multimask: false });
+      assert.equal(at(single.masks[0], 500, 375), 1);
+      assert.equal(at(single.masks[0], 430, 375), 0);
+      await assert.rejects(p.predict({ points: [fg], maskInput: new Float32Array(65536) }), /no mask_input/);
+    });
+  });
+
+  test("SAM-HQ: its one mask in both multimask modes, equal to the decoder's own outputs", async () => {
+    await withPredictor("sam-hq", async (p) => {
+      await p.setImage(img);
+      const multi = await p.predict({ points: [fg], returnLogits: true });
+      const single = await p.predict({ points: [fg], multimask: false });
+      for (const r of [multi, single]) {
+        assert.deepEqual(r.channels, [0]);
+        assert.equal(r.perPrompt, 1);
+        assert.equal(r.masks.length, 1);
+        assert.deepEqual(r.lowResLogits.dims, [1, 256, 256]);
+      }
+      assert.deepEqual(single.masks[0]?.data, multi.masks[0]?.data);
+      // the decoder run by hand: its low-res logits, its score, and its in-graph upscaling to the original size
+      const emb = await p.model.encode(preprocessImage(img));
+      const packed = decoderInputs({ points: [fg] }, { height: 480, width: 640 });
+      const raw = await p.model.decode(
+        emb,
+        { points: packed.point_coords.data, labels: packed.point_labels.data, origSize: [480, 640] },
+        { fullSize: true },
+      );
+      assert.deepEqual(multi.lowResLogits.data, raw.lowRes.data);
+      assert.equal(multi.scores[0], raw.scores[0]);
+      assert.ok(maxDiff(multi.logits?.[0] ?? [], raw.masks?.data ?? []) < 1e-4, "full-size logits");
+      // sigma 48: a disc of radius 80 / 1.6 = 50 px around the point
+      assert.equal(at(multi.masks[0], 500, 375), 1);
+      assert.equal(at(multi.masks[0], 430, 375), 0);
+      const two = await p.predict({
+        boxes: [
+          [100, 100, 400, 300],
+          [20, 20, 200, 50],
+        ],
+      });
+      assert.equal(two.perPrompt, 1);
+      assert.equal(two.masks.length, 2);
+      assert.deepEqual(two.lowResLogits.dims, [2, 1, 256, 256]);
+      assert.equal(at(two.masks[0], 400, 300), 1);
+      assert.equal(at(two.masks[1], 200, 50), 1);
+    });
+  });
+
+  test("SlimSAM (only quantized files, no input_boxes): the transformers.js candidates; a box is refused", async () => {
+    const dir = await mkdtemp(join(temp, "slimsam-"));
+    for (const [to, from] of [
+      ["vision_encoder_quantized.onnx", "transformers/onnx/vision_encoder.onnx"],
+      ["prompt_encoder_mask_decoder_quantized.onnx", "slimsam/onnx/prompt_encoder_mask_decoder_quantized.onnx"],
+    ] as const) {
+      await writeFile(join(dir, to), await readFile(join(FIXTURES, from)));
+    }
+    const portrait = pattern(480, 640);
+    const click = { x: 100, y: 600, label: 1 as const };
+    const want = await withPredictor("transformers", async (p) => {
+      await p.setImage(portrait);
+      return [await p.predict({ points: [click] }), await p.predict({ points: [click], multimask: false })];
+    });
+    const p = await createSamPredictor(dir, { threads: 1 });
+    try {
+      assert.equal(p.model.acceptsBox, false);
+      await p.setImage(portrait);
+      const got = [await p.predict({ points: [click] }), await p.predict({ points: [click], multimask: false })];
+      assert.deepEqual(
+        got.map((r) => r.channels),
+        [[0, 1, 2], [2]],
+      );
+      for (const [i, r] of got.entries()) {
+        const ref = want[i];
+        assert.ok(ref);
+        assert.ok(maxDiff(r.lowResLogits.data, ref.lowResLogits.data) < 1e-5, `request ${i}: low-res logits`);
+        assert.ok(maxDiff(r.scores, ref.scores) < 1e-6, `request ${i}: scores`);
+        for (const [k, m] of r.masks.entries()) assert.deepEqual(m.data, ref.masks[k]?.data);
+      }
+      await assert.rejects(p.predict({ points: [click], box: [100, 100, 400, 300] }), (err: unknown) => {
+        assert.match((err as Error).message, /no input_boxes: boxes cannot be given/);
+        assert.equal((err as { file?: string }).file, p.model.files.decoder);
+        return true;
+      });
+    } finally {
+      await p.dispose();
+    }
   });
 });

@@ -6,11 +6,13 @@
  * - prompts are in ORIGINAL image pixels: points `(x, y)` with label 1 foreground / 0 background, boxes
  *   `x1, y1, x2, y2`; they are mapped to the resized frame with `applyCoords` / `applyBoxes`;
  * - `maskInput` is one low-res logit plane `[256 * 256]` float32 over the padded 1024 square (one plane of a
- *   previous prediction's `lowResLogits`, not thresholded); split layout only;
- * - `multimask: true` (default) returns the 3 candidates in decoder order (channels 1, 2, 3 of the official
- *   decoder's 4) with their predicted IoU; `false` returns the single-mask answer, channel 0. The transformers.js
- *   decoder returns only the 3 candidates: `false` then picks the one with the highest predicted IoU (first on
- *   ties), as transformers.js's SAM examples do;
+ *   previous prediction's `lowResLogits`, not thresholded), for decoders with a `mask_input` (not EdgeSAM's or
+ *   transformers.js's);
+ * - `multimask: true` (default) returns the 3 candidates in decoder order (channels 1, 2, 3 of the official or
+ *   EdgeSAM decoder's 4) with their predicted IoU; `false` returns the single-mask answer, channel 0. The
+ *   transformers.js decoder returns only the 3 candidates: `false` then picks the one with the highest predicted IoU
+ *   (first on ties), as transformers.js's SAM examples do. A decoder with one mask channel (SAM-HQ, a
+ *   `--return-single-mask` export) returns that mask in both modes (`perPrompt` 1);
  * - masks are `Mask` planes at the original size, 1 where the upscaled logit is > 0 (`upscaleMasks`, the same
  *   semantics as `Sam.postprocess_masks`); the stability score is `calculate_stability_score` (threshold 0, offset 1)
  *   of those original-size logits, as the automatic mask generator computes it.
@@ -84,31 +86,42 @@ export interface SamPredictRequest {
   box?: SamBox;
   /** Several boxes: one decoder call each (not with `box`). */
   boxes?: readonly SamBox[];
-  /** A previous low-res logit plane `[256 * 256]` (split layout). */
+  /** A previous low-res logit plane `[256 * 256]` (decoders with a `mask_input`). */
   maskInput?: Float32Array;
-  /** 3 candidates (true, default) or the single-mask answer. */
+  /** 3 candidates (true, default) or the single-mask answer; a 1-mask decoder returns its mask either way. */
   multimask?: boolean;
   /** Also return the original-size logits behind `masks`. */
   returnLogits?: boolean;
 }
 
-export interface SamPrediction {
+/** What `decode` returns: the decoder's answer for a request, before upscaling. */
+export interface SamLowResPrediction {
   originalSize: SamSize;
+  /** `(H, W)` of the resized image inside the padded square (what the low-res logits cover, scaled by 1/4). */
+  inputSize: SamSize;
   /** Decoder prompts run: the number of boxes with `boxes`, else 1. */
   prompts: number;
-  /** Masks per prompt (3 with multimask, else 1). Every list below is prompt-major: index `b * perPrompt + k`. */
+  /**
+   * Masks per prompt (3 with multimask, else 1; 1 from a 1-mask decoder). Every list below is prompt-major: index
+   * `b * perPrompt + k`.
+   */
   perPrompt: number;
   /** The decoder channel each mask is. */
   channels: number[];
+  /** Predicted IoU per mask. */
+  scores: Float32Array;
+  /** The returned channels' low-res logits: `[perPrompt, 256, 256]`, or `[prompts, perPrompt, 256, 256]` with `boxes`. */
+  lowResLogits: SamTensor;
+  /** Milliseconds in the decoder, summed over prompts. */
+  timings: { decodeMs: number };
+}
+
+export interface SamPrediction extends Omit<SamLowResPrediction, "timings"> {
   /** 1 inside, 0 outside, at the original size. */
   masks: Mask[];
   /** With `returnLogits`: `[H * W]` float32 logits per mask at the original size. */
   logits?: Float32Array[];
-  /** Predicted IoU per mask. */
-  scores: Float32Array;
   stabilityScores: Float32Array;
-  /** The returned channels' low-res logits: `[perPrompt, 256, 256]`, or `[prompts, perPrompt, 256, 256]` with `boxes`. */
-  lowResLogits: SamTensor;
   /** Milliseconds in the decoder and in upscaling / thresholding, summed over prompts. */
   timings: { decodeMs: number; upscaleMs: number };
 }
@@ -121,6 +134,11 @@ export interface SamPredictor {
   setImage(image: RgbImage | ImageSource): Promise<SamImageInfo>;
   /** Masks for one prompt (or one per box) on the current image. */
   predict(request: SamPredictRequest): Promise<SamPrediction>;
+  /**
+   * The decoder's part of `predict`: scores and low-res logits of the same masks, nothing upscaled (`returnLogits`
+   * ignored). For callers that upscale only some masks, or at another size (`upscaleMasks`).
+   */
+  decode(request: SamPredictRequest): Promise<SamLowResPrediction>;
   /** Drops the caches; disposes the model when the predictor loaded it (not when it was given one). */
   dispose(): Promise<void>;
 }
@@ -171,6 +189,52 @@ export async function createSamPredictor(
     return { file: join(cacheDir as string, `${key}.emb`), identity };
   };
 
+  const decode = async (request: SamPredictRequest): Promise<SamLowResPrediction> => {
+    alive();
+    if (!current) throw new SegkitError("no image: call setImage before predict");
+    const { originalSize, inputSize } = current.info;
+    const { points = [], box, boxes, maskInput, multimask = true } = request;
+    if (box && boxes) throw new SegkitError("give either `box` or `boxes`, not both");
+    if (boxes?.length === 0) throw new SegkitError("`boxes` is empty");
+    if (!points.length && !box && !boxes && !maskInput) {
+      throw new SegkitError("an empty prompt: give points, a box, boxes or a mask input");
+    }
+    const promptBoxes: readonly (SamBox | undefined)[] = boxes ?? [box];
+    const scores: number[] = [];
+    const lowRes: Float32Array[] = [];
+    let channels: number[] = [];
+    let decodeMs = 0;
+    for (const b of promptBoxes) {
+      const prompt = decodePrompt(
+        m,
+        { points, ...(b ? { box: b } : {}), ...(maskInput ? { maskInput } : {}) },
+        { originalSize, longest },
+      );
+      const t = performance.now();
+      const decoded = await m.decode(current.embeddings, prompt);
+      decodeMs += performance.now() - t;
+      channels = chooseChannels(m, decoded.lowRes.dims[0] ?? 0, multimask, decoded.scores);
+      for (const c of channels) {
+        scores.push(decoded.scores[c] as number);
+        lowRes.push(decoded.lowRes.data.subarray(c * LOW_AREA, (c + 1) * LOW_AREA));
+      }
+    }
+    const low = new Float32Array(lowRes.length * LOW_AREA);
+    for (const [i, p] of lowRes.entries()) low.set(p, i * LOW_AREA);
+    const perPrompt = channels.length;
+    const lowDims = [perPrompt, SAM_LOW_RES_SIZE, SAM_LOW_RES_SIZE];
+    return {
+      originalSize,
+      inputSize,
+      prompts: promptBoxes.length,
+      perPrompt,
+      channels,
+      scores: Float32Array.from(scores),
+      lowResLogits: { data: low, dims: boxes ? [boxes.length, ...lowDims] : lowDims },
+      timings: { decodeMs },
+    };
+  };
+
   return {
     model: m,
     get image() {
@@ -205,66 +269,23 @@ export async function createSamPredictor(
       return info;
     },
 
+    decode,
+
     async predict(request) {
-      alive();
-      if (!current) throw new SegkitError("no image: call setImage before predict");
-      const { originalSize, inputSize } = current.info;
-      const { points = [], box, boxes, maskInput, multimask = true, returnLogits = false } = request;
-      if (box && boxes) throw new SegkitError("give either `box` or `boxes`, not both");
-      if (boxes?.length === 0) throw new SegkitError("`boxes` is empty");
-      if (!points.length && !box && !boxes && !maskInput) {
-        throw new SegkitError("an empty prompt: give points, a box, boxes or a mask input");
-      }
-      const promptBoxes: readonly (SamBox | undefined)[] = boxes ?? [box];
-      const area = originalSize.height * originalSize.width;
+      const d = await decode(request);
+      const { originalSize, inputSize } = d;
+      const t = performance.now();
       const masks: Mask[] = [];
       const logits: Float32Array[] = [];
-      const scores: number[] = [];
-      const stability: number[] = [];
-      const lowRes: Float32Array[] = [];
-      let channels: number[] = [];
-      const timings = { decodeMs: 0, upscaleMs: 0 };
-      for (const b of promptBoxes) {
-        const prompt = decodePrompt(
-          m,
-          { points, ...(b ? { box: b } : {}), ...(maskInput ? { maskInput } : {}) },
-          {
-            originalSize,
-            longest,
-          },
-        );
-        let t = performance.now();
-        const decoded = await m.decode(current.embeddings, prompt);
-        timings.decodeMs += performance.now() - t;
-        t = performance.now();
-        channels = chooseChannels(m, decoded.lowRes.dims[0] ?? 0, multimask, decoded.scores);
-        const up = upscaleMasks(decoded.lowRes.data, inputSize, originalSize, { channels });
-        channels.forEach((c, k) => {
-          const plane = up.data.subarray(k * area, (k + 1) * area);
-          masks.push(createMask(originalSize.width, originalSize.height, thresholdMasks(plane)));
-          if (returnLogits) logits.push(plane);
-          scores.push(decoded.scores[c] as number);
-          stability.push(stabilityScore(plane));
-          lowRes.push(decoded.lowRes.data.subarray(c * LOW_AREA, (c + 1) * LOW_AREA));
-        });
-        timings.upscaleMs += performance.now() - t;
+      const stability = new Float32Array(d.scores.length);
+      for (let i = 0; i < d.scores.length; i++) {
+        const up = upscaleMasks(d.lowResLogits.data, inputSize, originalSize, { channels: [i] });
+        masks.push(createMask(originalSize.width, originalSize.height, thresholdMasks(up.data)));
+        if (request.returnLogits) logits.push(up.data);
+        stability[i] = stabilityScore(up.data);
       }
-      const low = new Float32Array(lowRes.length * LOW_AREA);
-      for (const [i, p] of lowRes.entries()) low.set(p, i * LOW_AREA);
-      const perPrompt = channels.length;
-      const lowDims = [perPrompt, SAM_LOW_RES_SIZE, SAM_LOW_RES_SIZE];
-      return {
-        originalSize,
-        prompts: promptBoxes.length,
-        perPrompt,
-        channels,
-        masks,
-        ...(returnLogits ? { logits } : {}),
-        scores: Float32Array.from(scores),
-        stabilityScores: Float32Array.from(stability),
-        lowResLogits: { data: low, dims: boxes ? [boxes.length, ...lowDims] : lowDims },
-        timings,
-      };
+      const timings = { decodeMs: d.timings.decodeMs, upscaleMs: performance.now() - t };
+      return { ...d, masks, ...(request.returnLogits ? { logits } : {}), stabilityScores: stability, timings };
     },
 
     async dispose() {
@@ -344,11 +365,11 @@ function decodePrompt(
 
 /** The decoder channels `predict` returns (see the module comment). */
 function chooseChannels(m: SamModel, count: number, multimask: boolean, scores: Float32Array): number[] {
+  if (count === 1) return [0];
   if (m.layout === "split") {
     if (count === 4) return selectMaskChannels(multimask);
-    if (count === 1 && !multimask) return [0];
     throw new SegkitError(
-      `the decoder returned ${count} masks; expected 4 (or 1 from a --return-single-mask export, without multimask)`,
+      `the decoder returned ${count} masks; expected 4, or 1 (SAM-HQ, a --return-single-mask export)`,
       { file: m.files.decoder },
     );
   }

@@ -89,10 +89,21 @@ export async function createOnnxSession(
       ? { executionProviders: executionProviders as ort.InferenceSession.ExecutionProviderConfig[] }
       : {}),
   };
-  const session =
-    typeof model === "string"
-      ? await ort.InferenceSession.create(model, sessionOptions)
-      : await ort.InferenceSession.create(model, sessionOptions);
+  let session: ort.InferenceSession;
+  try {
+    session =
+      typeof model === "string"
+        ? await ort.InferenceSession.create(model, sessionOptions)
+        : await ort.InferenceSession.create(model, sessionOptions);
+  } catch (err) {
+    const missing = /\[(.+?)\] backend not found/.exec(String(err));
+    if (missing) {
+      throw new SegkitError(`execution provider "${missing[1]}" is not available in this onnxruntime-node`, {
+        hint: "cpu always is; cuda and tensorrt on Linux x64 with their libraries, dml on Windows, coreml on macOS",
+      });
+    }
+    throw err;
+  }
   return {
     inputNames: session.inputNames,
     outputNames: session.outputNames,

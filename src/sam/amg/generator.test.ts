@@ -313,3 +313,30 @@ describe("generateMasks on the split fixture", () => {
     );
   });
 });
+
+describe("generateMasks on a 1-mask decoder (the SAM-HQ fixture)", () => {
+  test("one candidate per point, as the predictor returns it", async () => {
+    const model = await loadSamModel(join(MODEL, "..", "sam-hq"), { threads: 1 });
+    const predictor = await createSamPredictor(model);
+    try {
+      const image = pattern(300, 200);
+      const got = await generateMasks(model, image, { pointsPerSide: 2, predIouThresh: 0, stabilityScoreThresh: 0 });
+      // 4 points, 1 mask each, discs far apart: nothing suppressed
+      assert.equal(got.length, 4);
+      await predictor.setImage(image);
+      for (const r of got) {
+        const [[x, y]] = r.point_coords;
+        const pred = await predictor.predict({ points: [{ x, y, label: 1 }] });
+        assert.equal(pred.masks.length, 1);
+        assert.equal(r.predicted_iou, pred.scores[0]);
+        assert.equal(r.stability_score, pred.stabilityScores[0]);
+        const area = pred.masks[0]?.data.reduce((a, b) => a + b, 0);
+        assert.equal(r.area, area);
+        assert.ok(r.area > 0);
+      }
+    } finally {
+      await predictor.dispose();
+      await model.dispose();
+    }
+  });
+});

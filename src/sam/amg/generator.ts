@@ -3,10 +3,11 @@
  * `SamPredictor`, stage for stage (the helpers are in `amg.ts`):
  * 1. crop boxes: the whole image, plus `cropNLayers` layers of overlapping crops;
  * 2. per crop: `setImage` on the crop, a point grid scaled to the crop, one decoder call per point (3 multimask
- *    candidates each) in batches of `pointsPerBatch`; per candidate the filters predicted IoU `> predIouThresh`,
- *    stability score `>= stabilityScoreThresh` (logits at 0 +- `stabilityScoreOffset`), and box not within 20 px of a
- *    crop edge that is not an image edge; survivors become RLEs in the image frame; then box NMS within the crop by
- *    predicted IoU (`boxNmsThresh`);
+ *    candidates each; 1 from a 1-mask decoder such as SAM-HQ's) in batches of `pointsPerBatch`; per candidate the
+ *    filters predicted IoU `> predIouThresh` (on the decoder's score, before anything is upscaled: only candidates
+ *    that pass it are upscaled to the crop), stability score `>= stabilityScoreThresh` (logits at 0 +-
+ *    `stabilityScoreOffset`), and box not within 20 px of a crop edge that is not an image edge; survivors become
+ *    RLEs in the image frame; then box NMS within the crop by predicted IoU (`boxNmsThresh`);
  * 3. across crops (when there are several): box NMS preferring smaller crops (score `1 / crop area`, `cropNmsThresh`);
  * 4. with `minMaskRegionArea > 0`: holes and islands smaller than it removed, then NMS again preferring unchanged
  *    masks (threshold `max(boxNmsThresh, cropNmsThresh)`);
@@ -16,19 +17,21 @@
  *
  * Memory: candidates live as RLEs (column-major counts, about 2 numbers per column a mask crosses, so a blob
  * spanning c columns costs about 16 c bytes; 1,000 masks of 1,000 columns each about 16 MB), never as full-size
- * arrays. The transient per decoder call is the predictor's 3 upscaled logit planes and masks at the crop size,
- * 15 bytes per crop pixel (63 MB for a 2048 x 2048 crop), plus the predictor's embedding caches (4 MB per image
- * at 1024 / 16). Only `outputMode: "binary_mask"` builds one full-size mask per record, at the end. Measured on the
- * split fixture, 2048 x 2048 image, 8 x 8 grid, no filters (192 masks): RLEs ~1,200 counts per mask, peak RSS
- * 465 MB from 132 MB at the start (the garbage collector lags behind the transient planes), 225 ms per point.
+ * arrays. The transient per candidate is one upscaled logit plane and its mask at the crop size, 5 bytes per crop
+ * pixel (21 MB for a 2048 x 2048 crop), plus the predictor's embedding caches (4 MB per image at 1024 / 16). Only
+ * `outputMode: "binary_mask"` builds one full-size mask per record, at the end. Measured (bench/amg): 1024 x 768
+ * image, 32 x 32 grid, SAM's standard decoder, reference thresholds: peak RSS 135 MB above the RSS before the call
+ * (the reference pipeline in PyTorch: 1.8 GB, it upscales 64 x 3 candidates at a time).
  */
 import { SegkitError } from "../../core/errors.js";
-import type { Mask, RgbImage } from "../../core/image.js";
+import { createMask, type Mask, type RgbImage } from "../../core/image.js";
 import { type CompressedRle, type Rle, rleDecode, rleEncode, rleToString } from "../../export/rle.js";
 import { type ImageSource, readImage } from "../../io/image.js";
 import { cropImage } from "../../io/resize.js";
 import type { SamModel } from "../model.js";
+import { upscaleMasks } from "../postprocess.js";
 import { createSamPredictor, type SamPredictor } from "../predictor.js";
+import { thresholdMasks } from "../transforms.js";
 import {
   type AmgBox,
   areaFromRle,
@@ -264,18 +267,21 @@ async function processPoint(
   orig: { height: number; width: number },
   o: ResolvedAmgOptions,
 ): Promise<Omit<Candidate, "point" | "cropBox">[]> {
-  const pred = await predictor.predict({ points: [{ ...point, label: 1 }], multimask: true, returnLogits: true });
+  const pred = await predictor.decode({ points: [{ ...point, label: 1 }], multimask: true });
   const out: Omit<Candidate, "point" | "cropBox">[] = [];
-  pred.masks.forEach((mask, k) => {
+  for (let k = 0; k < pred.scores.length; k++) {
     const iou = pred.scores[k] as number;
-    if (o.predIouThresh > 0 && !(iou > Math.fround(o.predIouThresh))) return;
-    const logits = pred.logits?.[k] as Float32Array;
+    if (o.predIouThresh > 0 && !(iou > Math.fround(o.predIouThresh))) continue;
+    // only candidates that pass the score filter are upscaled (the reference upscales all, then filters)
+    const logits = upscaleMasks(pred.lowResLogits.data, pred.inputSize, pred.originalSize, { channels: [k] }).data;
     const stability = calculateStabilityScore(logits, 0, o.stabilityScoreOffset);
-    if (o.stabilityScoreThresh > 0 && !(stability >= Math.fround(o.stabilityScoreThresh))) return;
+    if (o.stabilityScoreThresh > 0 && !(stability >= Math.fround(o.stabilityScoreThresh))) continue;
+    const { width, height } = pred.originalSize;
+    const mask = createMask(width, height, thresholdMasks(logits));
     const box = maskToBox(mask);
-    if (isBoxNearCropEdge(box, cropBox, [0, 0, orig.width, orig.height])) return;
+    if (isBoxNearCropEdge(box, cropBox, [0, 0, orig.width, orig.height])) continue;
     out.push({ rle: uncroppedMaskToRle(mask, cropBox, orig.height, orig.width), box, iou, stability });
-  });
+  }
   return out;
 }
 
