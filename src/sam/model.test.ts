@@ -367,16 +367,22 @@ const splitEmbeddings = () =>
   withModel(join(FIXTURES, "split"), (m) =>
     m.encode({ data: toNchw(pattern(683, 1024), 683, 1024), dims: [1, 3, 1024, 1024] }),
   );
+/** The official split fixture's embeddings and its decode of one click (and the padding point) at (500, 375). */
+async function splitReference() {
+  const split = await splitEmbeddings();
+  const prompt = {
+    points: new Float32Array([500, 375, 0, 0]),
+    labels: new Float32Array([1, -1]),
+    origSize: [480, 640] as const,
+  };
+  const reference = await withModel(join(FIXTURES, "split"), (m) => m.decode(split, prompt));
+  return { split, reference, points: prompt.points, origSize: prompt.origSize };
+}
 
 describe("loadSamModel: EdgeSAM (split layout, no mask input, low-res masks only)", () => {
   test("decodes with image_embeddings, point_coords, point_labels -> scores, masks [1,4,256,256]", async () => {
     const dir = join(FIXTURES, "edgesam");
-    const split = await splitEmbeddings();
-    const points = new Float32Array([500, 375, 0, 0]);
-    const origSize = [480, 640] as const;
-    const reference = await withModel(join(FIXTURES, "split"), (m) =>
-      m.decode(split, { points, labels: new Float32Array([1, -1]), origSize }),
-    );
+    const { reference, points, origSize } = await splitReference();
     await withModel(dir, async (m) => {
       assert.equal(m.layout, "split");
       assert.equal(m.encoderInput, "nchw");
@@ -414,12 +420,7 @@ describe("loadSamModel: EdgeSAM (split layout, no mask input, low-res masks only
 describe("loadSamModel: SAM-HQ (interm_embeddings, one mask)", () => {
   test("the encoder's interm_embeddings reach the decoder; one channel", async () => {
     const dir = join(FIXTURES, "sam-hq");
-    const split = await splitEmbeddings();
-    const points = new Float32Array([500, 375, 0, 0]);
-    const origSize = [480, 640] as const;
-    const reference = await withModel(join(FIXTURES, "split"), (m) =>
-      m.decode(split, { points, labels: new Float32Array([1, -1]), origSize }),
-    );
+    const { split, reference, points, origSize } = await splitReference();
     await withModel(dir, async (m) => {
       assert.equal(m.layout, "split");
       assert.equal(m.maskChannels, 1);

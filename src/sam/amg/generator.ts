@@ -20,8 +20,8 @@
  * arrays. The transient per candidate is one upscaled logit plane and its mask at the crop size, 5 bytes per crop
  * pixel (21 MB for a 2048 x 2048 crop), plus the predictor's embedding caches (4 MB per image at 1024 / 16). Only
  * `outputMode: "binary_mask"` builds one full-size mask per record, at the end. Measured (bench/amg): 1024 x 768
- * image, 32 x 32 grid, SAM's standard decoder, reference thresholds: peak RSS 135 MB above the RSS before the call
- * (the reference pipeline in PyTorch: 1.8 GB, it upscales 64 x 3 candidates at a time).
+ * image, 32 x 32 grid, SAM's standard decoder, reference thresholds: peak RSS 135 MB above the RSS before the call,
+ * 239 MB at 2048 x 1536 (the reference pipeline in PyTorch: 1.8 and 4.1 GB; it upscales 64 x 3 candidates at a time).
  */
 import { SegkitError } from "../../core/errors.js";
 import { createMask, type Mask, type RgbImage } from "../../core/image.js";
