@@ -71,6 +71,56 @@ describe("segkit export", () => {
       "--polygons",
     ]);
     assert.equal(png.code, 1);
-    assert.match(png.err, /^segkit: polygons and instances do not apply to png export/);
+    assert.match(png.err, /^segkit: polygons and instances apply to coco export, not png\. png masks/);
+    const yolo = await runCli([
+      "export",
+      "--from",
+      root,
+      "--classes",
+      "bg,fg",
+      "--to",
+      "yolo",
+      "--out",
+      out,
+      "--instances",
+    ]);
+    assert.match(yolo.err, /^segkit: polygons and instances apply to coco export, not yolo\. YOLO labels are always/);
+  });
+
+  it("--instances --polygons from a folder: a class named background is no category; file_name under the root", async () => {
+    const root = join(dir, "pets");
+    // two separate 2 x 2 cats in a 6 x 4 mask
+    const cats = createMask(6, 4);
+    for (const i of [0, 1, 6, 7, 16, 17, 22, 23]) cats.data[i] = 1;
+    await writeImagePng(join(root, "images", "a.png"), { width: 6, height: 4, data: new Uint8Array(72) });
+    await writeMaskPng(join(root, "masks", "a.png"), cats);
+    const out = join(dir, "pets-coco");
+    const args = ["export", "--from", root, "--classes", "background,cat", "--to", "coco", "--out", out];
+    const r = await runCli([...args, "--instances", "--polygons"]);
+    assert.equal(r.code, 0, r.err);
+    const json = JSON.parse(readFileSync(join(out, "annotations.json"), "utf8"));
+    assert.ok(CocoInstancesSchema.safeParse(json).success);
+    assert.deepEqual(json.categories, [{ id: 1, name: "cat" }]);
+    assert.deepEqual(json.images, [{ id: 1, file_name: "images/a.png", width: 6, height: 4 }]);
+    assert.ok(existsSync(join(out, "images", "a.png")));
+    // one polygon annotation per cat, iscrowd 0, boxes as pycocotools gives them
+    assert.deepEqual(
+      json.annotations.map((a: { iscrowd: number; bbox: number[]; area: number }) => [a.iscrowd, a.bbox, a.area]),
+      [
+        [0, [0, 0, 2, 2], 4],
+        [0, [4, 2, 2, 2], 4],
+      ],
+    );
+    assert.ok(json.annotations.every((a: { segmentation: unknown }) => Array.isArray(a.segmentation)));
+    // read back: class 0 background, class 1 cat, the same pixels
+    const back = await runCli(["data", "inspect", out, "--json"]);
+    assert.equal(back.code, 0, back.err);
+    assert.deepEqual(
+      JSON.parse(back.out).classes.map((c: { name: string; pixels: number }) => [c.name, c.pixels]),
+      [
+        ["background", 16],
+        ["cat", 8],
+      ],
+    );
   });
 });

@@ -1,5 +1,5 @@
 import { basename, join } from "node:path";
-import { type Command, InvalidArgumentError } from "commander";
+import { type Command, CommanderError, InvalidArgumentError } from "commander";
 import {
   AMG_COCO_FILE,
   type AmgFilesSummary,
@@ -227,7 +227,8 @@ async function samAuto(flags: AutoFlags & SamFlags, io: CliIo): Promise<void> {
   for (const s of skipped) io.err(`skipped ${s.path}: ${s.reason}`);
   const images = `${summary.images} image${summary.images === 1 ? "" : "s"}`;
   if (summary.stopped) {
-    throw new SegkitError(`interrupted with ${images} finished (their files are written)`, { file: out });
+    io.err(`interrupted with ${images} finished: their files are in ${out}`);
+    throw new CommanderError(130, "segkit.interrupted", "interrupted");
   }
   if (summary.images === 0) {
     throw new SegkitError(`no image could be segmented (${skipped.length} skipped)`, {

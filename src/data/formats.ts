@@ -309,20 +309,27 @@ async function openFolder(root: string, options: Options): Promise<Dataset> {
       hint: "pass --classes a,b,c (masks hold class indices 0..N-1), --values 0:0,255:1, or --threshold 128",
     });
   }
+  const classNames = options.classes ?? Array.from({ length: numClasses }, (_, i) => `class${i}`);
+  // the background: as classes.json says, else a class named "background" (not exported as a COCO / YOLO class)
+  const named = classNames.findIndex((n) => n.toLowerCase() === "background");
+  const backgroundClass =
+    saved?.backgroundClass !== undefined && saved.backgroundClass < saved.classes.length
+      ? saved.backgroundClass
+      : named >= 0
+        ? named
+        : undefined;
   return fileDataset(
     pairs,
     skipped,
     {
       format: "folder",
-      classNames: options.classes ?? Array.from({ length: numClasses }, (_, i) => `class${i}`),
+      classNames,
       encoding: values
         ? { values }
         : options.threshold !== undefined
           ? { threshold: options.threshold }
           : { numClasses },
-      ...(saved?.backgroundClass !== undefined && saved.backgroundClass < saved.classes.length
-        ? { backgroundClass: saved.backgroundClass }
-        : {}),
+      ...(backgroundClass !== undefined ? { backgroundClass } : {}),
     },
     options,
   );

@@ -54,8 +54,13 @@ export async function exportDataset(ds: Dataset, out: string, options: ExportOpt
   if (!EXPORT_TARGETS.includes(to)) {
     throw new SegkitError(`unknown export target "${to}"`, { hint: `valid targets: ${EXPORT_TARGETS.join(", ")}` });
   }
-  if (to === "png" && (options.polygons || options.instances)) {
-    throw new SegkitError("polygons and instances do not apply to png export (masks are written as they are)");
+  if (to !== "coco" && (options.polygons || options.instances)) {
+    throw new SegkitError(`polygons and instances apply to coco export, not ${to}`, {
+      hint:
+        to === "yolo"
+          ? "YOLO labels are always polygons, one per connected component"
+          : "png masks are written as they are",
+    });
   }
   const { categories, categoryOf } = cocoCategories(ds.classNames, ds.backgroundClass);
   const yoloOf = yoloClassOf(ds.classNames, ds.backgroundClass);

@@ -238,6 +238,15 @@ describe("loadSamModel: transformers.js layout", () => {
         /no mask_input/,
       );
       await assert.rejects(m.decode({}, { points, labels: new Float32Array([1]), origSize }), /embeddings lack/);
+      // a failure inside onnxruntime names the graph
+      const wrong = { ...emb, image_embeddings: { data: new Float32Array(10), dims: [1, 10] } };
+      await assert.rejects(
+        m.decode(wrong, { points, labels: new Float32Array([1]), origSize }),
+        (err: unknown) =>
+          err instanceof SegkitError &&
+          /^onnxruntime could not run this graph \(.*image_embeddings/.test(err.message) &&
+          err.file === m.files.decoder,
+      );
     });
   });
 });

@@ -1,4 +1,5 @@
 import { SegkitError } from "../core/errors.js";
+import type { Rle } from "../export/rle.js";
 import type { Rect } from "../io/resize.js";
 import { SAM_IMAGE_SIZE, SAM_LOW_RES_SIZE, type SamSize } from "./transforms.js";
 
@@ -238,4 +239,208 @@ export function upscaleMasks(
     }
   });
   return { data: out, width, height, channels: channels.length };
+}
+
+export interface UpscaleToRleOptions {
+  /** Plane of `lowRes` (default 0). */
+  channel?: number;
+  /** The mask is `logit > threshold` (SAM's `mask_threshold`, 0). */
+  threshold?: number;
+  /** Stability counts: logits above `threshold + offset` and above `threshold - offset` (default 1). */
+  offset?: number;
+  /**
+   * The frame the RLE covers, with the output at `(x, y)` inside it (a crop inside its image, as `uncrop_masks`);
+   * default the output itself.
+   */
+  frame?: { x: number; y: number; height: number; width: number };
+}
+
+export interface UpscaledRle {
+  /** Column-major counts of the mask in `frame`. */
+  rle: Rle;
+  /** Inclusive `[minX, minY, maxX, maxY]` of the mask in the output's own pixels; `[0, 0, 0, 0]` when empty. */
+  box: [number, number, number, number];
+  area: number;
+  /** Pixels with a logit above `threshold + offset` and above `threshold - offset` (the stability score's terms). */
+  intersections: number;
+  unions: number;
+}
+
+/**
+ * One plane of `upscaleMasks` at the original size, thresholded, as an RLE with its box, area and stability counts,
+ * without materialising the plane: the same logits (identical float32 values) for every pixel that can reach
+ * `threshold - offset`, and none computed for the rest. Bilinear weights are non-negative and sum to 1, so an output
+ * pixel whose low-res taps are all below that level is below it too: per column only the output rows between the
+ * first and the last low-res row that can reach it are computed. The cost follows the mask's extent, not the
+ * image's: what automatic mask generation needs for each of its thousands of candidates.
+ */
+export function upscaleToRle(
+  lowRes: Float32Array,
+  inputSize: SamSize,
+  originalSize: SamSize,
+  options: UpscaleToRleOptions = {},
+): UpscaledRle {
+  const planes = checkInputs(lowRes, inputSize, originalSize);
+  const { channel = 0, threshold = 0, offset = 1 } = options;
+  if (!Number.isInteger(channel) || channel < 0 || channel >= planes) {
+    throw new SegkitError(`channel ${channel} does not exist: the low-res masks have ${planes} planes`);
+  }
+  const { height: H, width: W } = originalSize;
+  const frame = options.frame ?? { x: 0, y: 0, height: H, width: W };
+  if (frame.x < 0 || frame.y < 0 || frame.x + W > frame.width || frame.y + H > frame.height) {
+    throw new SegkitError(
+      `a ${W}x${H} output at ${frame.x},${frame.y} is not inside the ${frame.width}x${frame.height} frame`,
+    );
+  }
+  const low = SAM_LOW_RES_SIZE;
+  const plane = lowRes.subarray(channel * low * low, (channel + 1) * low * low);
+  const { tx, ty, firstY, lastY, tmp } = rleGeometry(inputSize, originalSize);
+  const floor = threshold - Math.abs(offset);
+  // below `floor` with room for the rounding of the interpolation: such a pixel counts nowhere
+  const cold = (v: number) => v < floor - 1e-3 - 1e-5 * Math.abs(v);
+
+  // low-res rows holding a value that is not cold; the horizontal pass runs on those and the 2 rows either side
+  // (the taps of one output row span at most 3 consecutive low-res rows), the others are -Infinity (cold)
+  const hot: number[] = [];
+  for (let r = 0; r < low; r++) {
+    for (let c = 0; c < low; c++) {
+      if (!cold(plane[r * low + c] as number)) {
+        hot.push(r);
+        break;
+      }
+    }
+  }
+  const need = new Uint8Array(low);
+  for (const r of hot) need.fill(1, Math.max(0, r - 2), Math.min(low, r + 3));
+  for (let r = 0; r < low; r++) {
+    const out = r * W;
+    if (!need[r]) {
+      tmp.fill(Number.NEGATIVE_INFINITY, out, out + W);
+      continue;
+    }
+    const row = r * low;
+    for (let i = 0; i < W; i++) {
+      const j = i * 4;
+      tmp[out + i] =
+        (plane[row + (tx.idx[j] as number)] as number) * (tx.w[j] as number) +
+        (plane[row + (tx.idx[j + 1] as number)] as number) * (tx.w[j + 1] as number) +
+        (plane[row + (tx.idx[j + 2] as number)] as number) * (tx.w[j + 2] as number) +
+        (plane[row + (tx.idx[j + 3] as number)] as number) * (tx.w[j + 3] as number);
+    }
+  }
+
+  const counts: number[] = [];
+  let on = false;
+  let run = 0;
+  const add = (value: boolean, n: number) => {
+    if (n === 0) return;
+    if (value !== on) {
+      counts.push(run);
+      run = 0;
+      on = value;
+    }
+    run += n;
+  };
+  const box: [number, number, number, number] = [W, H, -1, -1];
+  let area = 0;
+  let intersections = 0;
+  let unions = 0;
+  const hi = threshold + offset;
+  const lo = threshold - offset;
+  add(false, frame.x * frame.height);
+  // output rows [y0, y1] of column x read low-res rows [ra, rb]; y is the first row of the column not yet added
+  let x = 0;
+  let y = 0;
+  const rows = (ra: number, rb: number) => {
+    const y1 = lastY[rb] as number;
+    const y0 = Math.max(firstY[ra] as number, y);
+    if (y0 > y1) return;
+    add(false, y0 - y);
+    let inside = false;
+    let n = 0;
+    for (let yy = y0; yy <= y1; yy++) {
+      const j = yy * 4;
+      const v = Math.fround(
+        (tmp[(ty.idx[j] as number) * W + x] as number) * (ty.w[j] as number) +
+          (tmp[(ty.idx[j + 1] as number) * W + x] as number) * (ty.w[j + 1] as number) +
+          (tmp[(ty.idx[j + 2] as number) * W + x] as number) * (ty.w[j + 2] as number) +
+          (tmp[(ty.idx[j + 3] as number) * W + x] as number) * (ty.w[j + 3] as number),
+      );
+      if (v > hi) intersections++;
+      if (v > lo) unions++;
+      if (v > threshold !== inside) {
+        add(inside, n);
+        inside = !inside;
+        n = 0;
+      }
+      n++;
+      if (inside) {
+        area++;
+        if (x < box[0]) box[0] = x;
+        box[2] = x;
+        if (yy < box[1]) box[1] = yy;
+        if (yy > box[3]) box[3] = yy;
+      }
+    }
+    add(inside, n);
+    y = y1 + 1;
+  };
+  for (x = 0; x < W; x++) {
+    add(false, frame.y);
+    // runs of consecutive low-res rows whose horizontal values are not cold; rows no run reaches are cold
+    y = 0;
+    let start = -1;
+    let prev = -2;
+    for (const r of hot) {
+      if (cold(tmp[r * W + x] as number)) continue;
+      if (r > prev + 1) {
+        if (start >= 0) rows(start, prev);
+        start = r;
+      }
+      prev = r;
+    }
+    if (start >= 0) rows(start, prev);
+    add(false, H - y);
+    add(false, frame.height - frame.y - H);
+  }
+  add(false, (frame.width - frame.x - W) * frame.height);
+  counts.push(run);
+  return {
+    rle: { size: [frame.height, frame.width], counts },
+    box: box[2] < 0 ? [0, 0, 0, 0] : box,
+    area,
+    intersections,
+    unions,
+  };
+}
+
+/** What `upscaleToRle` needs for one pair of sizes, kept for the next call (automatic masks repeat the sizes). */
+let geometry: { key: string; value: ReturnType<typeof makeRleGeometry> } | undefined;
+
+function rleGeometry(inputSize: SamSize, outSize: SamSize) {
+  const key = `${inputSize.height}x${inputSize.width}>${outSize.height}x${outSize.width}`;
+  if (geometry?.key !== key) geometry = { key, value: makeRleGeometry(inputSize, outSize) };
+  return geometry.value;
+}
+
+/**
+ * The composed taps both ways; for each low-res row r the output rows that read it, `firstY[r]` (the first whose
+ * last tap is >= r) to `lastY[r]` (the last whose first tap is <= r), as taps grow with the row; the scratch plane of
+ * the horizontal pass.
+ */
+function makeRleGeometry(inputSize: SamSize, { height: H, width: W }: SamSize) {
+  const low = SAM_LOW_RES_SIZE;
+  const tx = composedTaps(low, inputSize.width, W, 0, W);
+  const ty = composedTaps(low, inputSize.height, H, 0, H);
+  const firstY = new Int32Array(low).fill(H);
+  const lastY = new Int32Array(low).fill(-1);
+  for (let y = H - 1; y >= 0; y--) {
+    const top = Math.max(...ty.idx.subarray(y * 4, y * 4 + 4));
+    for (let r = 0; r <= top; r++) firstY[r] = y;
+  }
+  for (let y = 0; y < H; y++) {
+    const bottom = Math.min(...ty.idx.subarray(y * 4, y * 4 + 4));
+    for (let r = bottom; r < low; r++) lastY[r] = y;
+  }
+  return { tx, ty, firstY, lastY, tmp: new Float64Array(W * low) };
 }

@@ -4,8 +4,10 @@ import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { SegkitError } from "../core/errors.js";
 import { createImage, type RgbImage } from "../core/image.js";
+import { rleEncode } from "../export/rle.js";
+import { maskToBox, uncroppedMaskToRle } from "./amg/amg.js";
 import { pillowResizeBilinear } from "./pillow-resize.js";
-import { postprocessMasks, upscaleMasks } from "./postprocess.js";
+import { postprocessMasks, upscaleMasks, upscaleToRle } from "./postprocess.js";
 import {
   applyBoxes,
   applyCoords,
@@ -274,6 +276,99 @@ describe("postprocessMasks / upscaleMasks against torch F.interpolate (Sam.postp
     );
     assert.throws(() => upscaleMasks(low, input, original, { channels: [3] }), /3 planes/);
     assert.throws(() => postprocessMasks(new Float32Array(100), input, original), /256, 256/);
+  });
+});
+
+describe("upscaleToRle: upscaleMasks, threshold, box, stability counts and RLE without the full plane", () => {
+  /** xorshift in [0, 1) */
+  const rand = (seed: number) => {
+    let s = seed >>> 0 || 1;
+    return () => {
+      s ^= s << 13;
+      s ^= s >>> 17;
+      s ^= s << 5;
+      return (s >>> 0) / 4294967296;
+    };
+  };
+  /** Blobs (SAM-like logits: a few bumps on a negative floor), noise, constants, and values at the thresholds. */
+  const planes = (next: () => number): [string, Float32Array][] => {
+    const blobs = new Float32Array(256 * 256).fill(-12);
+    for (let k = 0; k < 3; k++) {
+      const [cx, cy, s, a] = [next() * 256, next() * 256, 4 + next() * 30, 15 + next() * 10];
+      for (let r = 0; r < 256; r++) {
+        for (let c = 0; c < 256; c++) {
+          const i = r * 256 + c;
+          blobs[i] = (blobs[i] as number) + a * Math.exp(-((c - cx) ** 2 + (r - cy) ** 2) / (2 * s * s));
+        }
+      }
+    }
+    const noise = Float32Array.from({ length: 256 * 256 }, () => (next() - 0.6) * 6);
+    const edges = Float32Array.from({ length: 256 * 256 }, (_, i) => [-1, 0, 1, -1.0001, -5][i % 5] as number);
+    const huge = Float32Array.from(blobs, (v) => v * 1e4);
+    return [
+      ["blobs", blobs],
+      ["noise", noise],
+      ["threshold values", edges],
+      ["huge", huge],
+      ["empty", new Float32Array(256 * 256).fill(-20)],
+      ["full", new Float32Array(256 * 256).fill(20)],
+    ];
+  };
+  const cases = [
+    { original: { height: 480, width: 640 }, frame: undefined },
+    { original: { height: 333, width: 97 }, frame: { x: 20, y: 7, height: 400, width: 150 } },
+    { original: { height: 1024, width: 1024 }, frame: { x: 0, y: 1000, height: 2100, width: 1030 } },
+  ];
+  for (const [k, { original, frame }] of cases.entries()) {
+    it(`${original.width}x${original.height}${frame ? ` at ${frame.x},${frame.y} of ${frame.width}x${frame.height}` : ""}: equal to the full-plane path`, () => {
+      const input = preprocessShape(original.height, original.width);
+      for (const [name, plane] of planes(rand(k + 1))) {
+        const two = new Float32Array(2 * 256 * 256);
+        two.set(plane, 256 * 256);
+        const got = upscaleToRle(two, input, original, { channel: 1, ...(frame ? { frame } : {}) });
+        const logits = upscaleMasks(two, input, original, { channels: [1] }).data;
+        const mask = { width: original.width, height: original.height, data: thresholdMasks(logits) };
+        const f = frame ?? { x: 0, y: 0, ...original };
+        const want = uncroppedMaskToRle(
+          mask,
+          [f.x, f.y, f.x + original.width, f.y + original.height],
+          f.height,
+          f.width,
+        );
+        assert.deepEqual(got.rle, want, `${name}: RLE`);
+        assert.deepEqual(got.box, maskToBox(mask), `${name}: box`);
+        assert.equal(
+          got.area,
+          mask.data.reduce((s, v) => s + v, 0),
+          `${name}: area`,
+        );
+        assert.equal(got.intersections / got.unions, stabilityScore(logits), `${name}: stability`);
+        if (!frame) assert.deepEqual(got.rle, rleEncode(mask), `${name}: rleEncode`);
+      }
+    });
+  }
+
+  it("counts: empty and full planes, a hand case", () => {
+    const input = { height: 768, width: 1024 };
+    const size = { height: 30, width: 40 };
+    const empty = upscaleToRle(new Float32Array(65536).fill(-3), input, size);
+    assert.deepEqual(empty, {
+      rle: { size: [30, 40], counts: [1200] },
+      box: [0, 0, 0, 0],
+      area: 0,
+      intersections: 0,
+      unions: 0,
+    });
+    const half = upscaleToRle(new Float32Array(65536).fill(0.5), input, size);
+    assert.deepEqual(
+      [half.rle.counts, half.box, half.area, half.intersections, half.unions],
+      [[0, 1200], [0, 0, 39, 29], 1200, 0, 1200],
+    );
+    assert.throws(() => upscaleToRle(new Float32Array(65536), input, size, { channel: 1 }), /1 planes/);
+    assert.throws(
+      () => upscaleToRle(new Float32Array(65536), input, size, { frame: { x: 1, y: 0, height: 30, width: 40 } }),
+      /inside/,
+    );
   });
 });
 

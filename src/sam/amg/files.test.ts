@@ -138,6 +138,24 @@ describe("generateMaskFiles on the split fixture", () => {
     assert.equal(coco.annotations.length, 12);
   });
 
+  test("an image the model cannot take is reported and skipped; the others reach the COCO file", async () => {
+    await mkdir(join(root, "thin"));
+    await writeFile(join(root, "thin", "a.png"), await encodePng(createImage(160, 120, new Uint8Array(160 * 120 * 3))));
+    await writeFile(join(root, "thin", "line.png"), await encodePng(createImage(3000, 1, new Uint8Array(9000))));
+    const summary = await generateMaskFiles(predictor, join(root, "thin"), join(root, "thin-out"), relaxed);
+    assert.equal(summary.images, 1);
+    assert.deepEqual(
+      summary.skipped.map((s) => s.path),
+      [join(root, "thin", "line.png")],
+    );
+    assert.match(summary.skipped[0]?.reason ?? "", /image 3000x1 is too elongated: its short side rounds to 0 pixels/);
+    const coco = JSON.parse(readFileSync(join(root, "thin-out", "annotations.json"), "utf8"));
+    assert.deepEqual(
+      coco.images.map((i: { file_name: string }) => i.file_name),
+      ["a.png"],
+    );
+  });
+
   test("bad options fail before any work; the input directory is no output directory", async () => {
     await assert.rejects(
       generateMaskFiles(predictor, join(root, "in"), join(root, "x"), { pointsPerBatch: 0 }),

@@ -12,7 +12,8 @@
  * - every image: `cat.overlay.png`, all masks tinted over the image, largest first so smaller masks stay visible,
  *   each in its own colour (`amgOverlay`);
  * - with `masksPng`: `cat/mask-K.png`, record K as 8-bit gray 0 / 255 at the image size.
- * Unreadable images and files whose base name repeats an earlier one are reported (`onSkip`) and skipped; an aborted
+ * In a directory, unreadable images, images the model cannot take (e.g. 3000 x 1) and files whose base name repeats
+ * an earlier one are reported (`onSkip`) and skipped; an aborted
  * `signal` stops at the next decoder call and keeps what is finished (`annotations.json` lists the finished images).
  */
 import { stat } from "node:fs/promises";
@@ -184,7 +185,7 @@ export async function generateMaskFiles(
   let masks = 0;
   let stopped = false;
   for (const [index, { path, name }] of files.entries()) {
-    // 1. read: a bad image in a directory is reported and skipped
+    // 1. read: in a directory, a bad image is reported and skipped
     let image: RgbImage;
     try {
       image = await readImage(path);
@@ -202,9 +203,14 @@ export async function generateMaskFiles(
         onProgress: (p) => onProgress?.({ ...p, file: path, image: index, images: files.length }),
       });
     } catch (err) {
-      if (!amg.signal?.aborted) throw err;
-      stopped = true;
-      break;
+      if (amg.signal?.aborted) {
+        stopped = true;
+        break;
+      }
+      // an image the model cannot take (e.g. 3000 x 1) is reported and skipped: the others still reach the COCO file
+      if (!isDir) throw err;
+      skip({ path, reason: err instanceof SegkitError ? err.message : errorMessage(err) });
+      continue;
     }
     // 3. this image's files
     if (!isDir) await write(`${name}.json`, `${JSON.stringify(amgRecordsJson(records))}\n`);

@@ -24,14 +24,13 @@
  * 239 MB at 2048 x 1536 (the reference pipeline in PyTorch: 1.8 and 4.1 GB; it upscales 64 x 3 candidates at a time).
  */
 import { SegkitError } from "../../core/errors.js";
-import { createMask, type Mask, type RgbImage } from "../../core/image.js";
+import type { Mask, RgbImage } from "../../core/image.js";
 import { type CompressedRle, type Rle, rleDecode, rleEncode, rleToString } from "../../export/rle.js";
 import { type ImageSource, readImage } from "../../io/image.js";
 import { cropImage } from "../../io/resize.js";
 import type { SamModel } from "../model.js";
-import { upscaleMasks } from "../postprocess.js";
+import { upscaleToRle } from "../postprocess.js";
 import { createSamPredictor, type SamPredictor } from "../predictor.js";
-import { thresholdMasks } from "../transforms.js";
 import {
   type AmgBox,
   areaFromRle,
@@ -39,13 +38,11 @@ import {
   batchIterator,
   boxXYXYToXYWH,
   buildAllLayerPointGrids,
-  calculateStabilityScore,
   generateCropBoxes,
   isBoxNearCropEdge,
   maskToBox,
   removeSmallRegions,
   uncropBox,
-  uncroppedMaskToRle,
 } from "./amg.js";
 
 /** The reference's `output_mode`s: a `Mask` (0/1), `Rle` (uncompressed counts) or pycocotools' counts string. */
@@ -272,15 +269,18 @@ async function processPoint(
   for (let k = 0; k < pred.scores.length; k++) {
     const iou = pred.scores[k] as number;
     if (o.predIouThresh > 0 && !(iou > Math.fround(o.predIouThresh))) continue;
-    // only candidates that pass the score filter are upscaled (the reference upscales all, then filters)
-    const logits = upscaleMasks(pred.lowResLogits.data, pred.inputSize, pred.originalSize, { channels: [k] }).data;
-    const stability = calculateStabilityScore(logits, 0, o.stabilityScoreOffset);
+    // only candidates that pass the score filter are upscaled (the reference upscales all, then filters), and only
+    // over the rows that can hold the mask (`upscaleToRle`)
+    const frame = { x: cropBox[0], y: cropBox[1], height: orig.height, width: orig.width };
+    const c = upscaleToRle(pred.lowResLogits.data, pred.inputSize, pred.originalSize, {
+      channel: k,
+      offset: o.stabilityScoreOffset,
+      frame,
+    });
+    const stability = Math.fround(c.intersections / c.unions);
     if (o.stabilityScoreThresh > 0 && !(stability >= Math.fround(o.stabilityScoreThresh))) continue;
-    const { width, height } = pred.originalSize;
-    const mask = createMask(width, height, thresholdMasks(logits));
-    const box = maskToBox(mask);
-    if (isBoxNearCropEdge(box, cropBox, [0, 0, orig.width, orig.height])) continue;
-    out.push({ rle: uncroppedMaskToRle(mask, cropBox, orig.height, orig.width), box, iou, stability });
+    if (isBoxNearCropEdge(c.box, cropBox, [0, 0, orig.width, orig.height])) continue;
+    out.push({ rle: c.rle, box: c.box, iou, stability });
   }
   return out;
 }
