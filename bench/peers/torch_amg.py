@@ -33,6 +33,10 @@ import resource
 import sys
 import time
 
+# OpenBLAS runs matrix products on its own threads; OpenMP's threads (torch's other ops) spin after each parallel
+# region and steal their cores: per-click timings then swing between 60 and 300 ms. Passive waiting makes them steady.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import numpy as np
 import torch
 import torch.nn.functional as F

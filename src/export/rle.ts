@@ -57,6 +57,28 @@ export function rleEncode(mask: Mask, value?: number): Rle {
   return { size: [h, w], counts };
 }
 
+/**
+ * Counts built run by run in column-major order: `add(value, n)` appends `n` pixels of one value (runs of the same
+ * value merge), `counts()` closes the last run. For RLEs written without a dense mask of the whole frame.
+ */
+export function rleCountsBuilder(): { add(value: boolean, n: number): void; counts(): number[] } {
+  const counts: number[] = [];
+  let on = false;
+  let run = 0;
+  return {
+    add(value, n) {
+      if (n === 0) return;
+      if (value !== on) {
+        counts.push(run);
+        run = 0;
+        on = value;
+      }
+      run += n;
+    },
+    counts: () => [...counts, run],
+  };
+}
+
 /** The mask of an RLE: 1 on the foreground, 0 elsewhere (row-major `Mask`). */
 export function rleDecode(rle: Rle): Mask {
   const [h, w] = checkRle(rle);

@@ -1,5 +1,5 @@
 import { SegkitError } from "../core/errors.js";
-import type { Rle } from "../export/rle.js";
+import { type Rle, rleCountsBuilder } from "../export/rle.js";
 import type { Rect } from "../io/resize.js";
 import { SAM_IMAGE_SIZE, SAM_LOW_RES_SIZE, type SamSize } from "./transforms.js";
 
@@ -137,7 +137,13 @@ export interface UpscaledMasks {
 }
 
 /** Composed 1-D kernel: output `o` of the region = sum over 4 taps of `low[idx] * w` (low-res frame indices). */
-function composedTaps(low: number, cropLen: number, outLen: number, start: number, count: number) {
+interface ComposedTaps {
+  idx: Int32Array;
+  w: Float64Array;
+}
+
+/** The composed kernel of outputs `start .. start + count - 1` of the two-stage resize `low -> 1024 -> crop -> outLen`. */
+function composedTaps(low: number, cropLen: number, outLen: number, start: number, count: number): ComposedTaps {
   const t2 = torchTaps(cropLen, outLen, start + count);
   const t1 = torchTaps(low, SAM_IMAGE_SIZE, cropLen);
   const idx = new Int32Array(count * 4);
@@ -155,6 +161,19 @@ function composedTaps(low: number, cropLen: number, outLen: number, start: numbe
     });
   }
   return { idx, w };
+}
+
+/** One low-res row (from `row` in `src`) through the composed horizontal taps into `out` from `offset`, in doubles. */
+function horizontal(src: Float32Array, row: number, tx: ComposedTaps, out: Float64Array, offset: number): void {
+  const count = tx.idx.length / 4;
+  for (let i = 0; i < count; i++) {
+    const j = i * 4;
+    out[offset + i] =
+      (src[row + (tx.idx[j] as number)] as number) * (tx.w[j] as number) +
+      (src[row + (tx.idx[j + 1] as number)] as number) * (tx.w[j + 1] as number) +
+      (src[row + (tx.idx[j + 2] as number)] as number) * (tx.w[j + 2] as number) +
+      (src[row + (tx.idx[j + 3] as number)] as number) * (tx.w[j + 3] as number);
+  }
 }
 
 /**
@@ -206,17 +225,7 @@ export function upscaleMasks(
   channels.forEach((c, k) => {
     const base = c * low * low;
     // horizontal: the low-res rows the vertical taps read, to the region's columns
-    for (let r = rowMin; r <= rowMax; r++) {
-      const row = base + r * low;
-      for (let i = 0; i < width; i++) {
-        const j = i * 4;
-        tmp[r * width + i] =
-          (lowRes[row + (tx.idx[j] as number)] as number) * (tx.w[j] as number) +
-          (lowRes[row + (tx.idx[j + 1] as number)] as number) * (tx.w[j + 1] as number) +
-          (lowRes[row + (tx.idx[j + 2] as number)] as number) * (tx.w[j + 2] as number) +
-          (lowRes[row + (tx.idx[j + 3] as number)] as number) * (tx.w[j + 3] as number);
-      }
-    }
+    for (let r = rowMin; r <= rowMax; r++) horizontal(lowRes, base + r * low, tx, tmp, r * width);
     // vertical: 4 rows of tmp per output row
     let o = k * width * height;
     for (let yy = 0; yy < height; yy++) {
@@ -318,29 +327,10 @@ export function upscaleToRle(
       tmp.fill(Number.NEGATIVE_INFINITY, out, out + W);
       continue;
     }
-    const row = r * low;
-    for (let i = 0; i < W; i++) {
-      const j = i * 4;
-      tmp[out + i] =
-        (plane[row + (tx.idx[j] as number)] as number) * (tx.w[j] as number) +
-        (plane[row + (tx.idx[j + 1] as number)] as number) * (tx.w[j + 1] as number) +
-        (plane[row + (tx.idx[j + 2] as number)] as number) * (tx.w[j + 2] as number) +
-        (plane[row + (tx.idx[j + 3] as number)] as number) * (tx.w[j + 3] as number);
-    }
+    horizontal(plane, r * low, tx, tmp, out);
   }
 
-  const counts: number[] = [];
-  let on = false;
-  let run = 0;
-  const add = (value: boolean, n: number) => {
-    if (n === 0) return;
-    if (value !== on) {
-      counts.push(run);
-      run = 0;
-      on = value;
-    }
-    run += n;
-  };
+  const { add, counts } = rleCountsBuilder();
   const box: [number, number, number, number] = [W, H, -1, -1];
   let area = 0;
   let intersections = 0;
@@ -404,9 +394,8 @@ export function upscaleToRle(
     add(false, frame.height - frame.y - H);
   }
   add(false, (frame.width - frame.x - W) * frame.height);
-  counts.push(run);
   return {
-    rle: { size: [frame.height, frame.width], counts },
+    rle: { size: [frame.height, frame.width], counts: counts() },
     box: box[2] < 0 ? [0, 0, 0, 0] : box,
     area,
     intersections,

@@ -14,7 +14,7 @@
  */
 import { SegkitError } from "../../core/errors.js";
 import { createMask, type Mask } from "../../core/image.js";
-import type { Rle } from "../../export/rle.js";
+import { type Rle, rleCountsBuilder } from "../../export/rle.js";
 import { stabilityScore } from "../transforms.js";
 
 /** `x1, y1, x2, y2`. */
@@ -171,18 +171,7 @@ export function uncroppedMaskToRle(mask: Mask, cropBox: AmgBox, origH: number, o
   checkInside(mask, cropBox, origH, origW);
   const [x0, y0] = cropBox;
   const { width: w, height: h, data } = mask;
-  const counts: number[] = [];
-  let on = false;
-  let run = 0;
-  const add = (value: boolean, n: number) => {
-    if (n === 0) return;
-    if (value !== on) {
-      counts.push(run);
-      run = 0;
-      on = value;
-    }
-    run += n;
-  };
+  const { add, counts } = rleCountsBuilder();
   add(false, x0 * origH);
   for (let x = 0; x < w; x++) {
     add(false, y0);
@@ -190,8 +179,7 @@ export function uncroppedMaskToRle(mask: Mask, cropBox: AmgBox, origH: number, o
     add(false, origH - y0 - h);
   }
   add(false, (origW - x0 - w) * origH);
-  counts.push(run);
-  return { size: [origH, origW], counts };
+  return { size: [origH, origW], counts: counts() };
 }
 
 function checkInside(mask: Mask, cropBox: AmgBox, origH: number, origW: number): void {
