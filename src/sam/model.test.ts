@@ -590,7 +590,7 @@ describe("loadSamModel: SlimSAM (transformers.js layout without input_boxes, qua
       assert.match(err.message, /^no encoder; expected/);
       assert.match(
         err.hint ?? "",
-        /onnx\/vision_encoder_fp16\.onnx.*choose a variant with the `variant` option: fp16, quantized$/,
+        /onnx\/vision_encoder_fp16\.onnx.*choose a variant \(`variant`, segkit sam --variant\): fp16, quantized$/,
       );
       return true;
     });

@@ -670,7 +670,7 @@ async function findGraphs(dir: string, variant: string | undefined): Promise<{ e
     "`onnx/prompt_encoder_mask_decoder.onnx` (transformers.js)";
   const listed = files.length ? `found ${files.map((f) => relative(dir, f)).join(", ")}` : "found no .onnx files";
   const others = variants.filter((v) => v && v !== pick);
-  const choose = others.length ? `; choose a variant with the \`variant\` option: ${others.join(", ")}` : "";
+  const choose = others.length ? `; choose a variant (\`variant\`, segkit sam --variant): ${others.join(", ")}` : "";
   for (const [role, list] of [
     ["encoder", encoders],
     ["decoder", decoders],
