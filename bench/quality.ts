@@ -148,9 +148,7 @@ async function train(name: string, trainDs: Dataset, valDs: Dataset, config: Tra
 /** The confusion matrix of `model`'s predictions (argmax) on `ds` resized to the model's input `size`. */
 async function confusion(model: tf.LayersModel, ds: Dataset, size: readonly [number, number]) {
   const scores = await evaluateModel(model, ds, { inputSize: size, batchSize: 8, onSkip });
-  const cm = new ConfusionMatrix(ds.classNames.length, { ignoreIndex: ds.ignoreIndex });
-  cm.counts.set(scores.confusion.flat());
-  return cm;
+  return ConfusionMatrix.fromArray(scores.confusion, { ignoreIndex: ds.ignoreIndex });
 }
 
 /** mIoU, pixel accuracy, class-average accuracy (mean recall) and IoU per class (by name; null if undefined). */

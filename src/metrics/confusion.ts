@@ -141,6 +141,20 @@ export class ConfusionMatrix {
     return this;
   }
 
+  /** A matrix holding `counts[t][p]` (as `toArray` gives them, e.g. read back from JSON). */
+  static fromArray(counts: readonly (readonly number[])[], options: ConfusionOptions = {}): ConfusionMatrix {
+    const cm = new ConfusionMatrix(counts.length, options);
+    for (const [t, row] of counts.entries()) {
+      if (row.length !== counts.length || !row.every((v) => Number.isFinite(v) && v >= 0)) {
+        throw new RangeError(
+          `confusion row ${t} must hold ${counts.length} non-negative counts, got [${row.join(", ")}]`,
+        );
+      }
+      cm.counts.set(row, t * counts.length);
+    }
+    return cm;
+  }
+
   /** counts[t][p] as nested arrays (for JSON and tests). */
   toArray(): number[][] {
     const C = this.numClasses;

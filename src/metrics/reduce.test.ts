@@ -167,6 +167,26 @@ describe("metrics by hand", () => {
     assert.deepEqual([...a.reset().counts, ...a.missed], [0, 0, 0, 0, 0, 0]);
   });
 
+  it("fromArray is the inverse of toArray; ragged or negative rows are refused", () => {
+    const cm = new ConfusionMatrix(3).update(Uint8Array.from([0, 1, 2, 2, 1]), Uint8Array.from([0, 2, 2, 1, 1]));
+    const back = ConfusionMatrix.fromArray(cm.toArray(), { ignoreIndex: 7 });
+    assert.deepEqual(back.toArray(), [
+      [1, 0, 0],
+      [0, 1, 1],
+      [0, 1, 1],
+    ]);
+    assert.equal(back.ignoreIndex, 7);
+    assert.throws(() => ConfusionMatrix.fromArray([[1, 2], [3]]), /row 1 must hold 2 non-negative counts, got \[3\]/);
+    assert.throws(
+      () =>
+        ConfusionMatrix.fromArray([
+          [1, -2],
+          [3, 4],
+        ]),
+      /row 0/,
+    );
+  });
+
   it("averages defined values only", () => {
     assert.equal(nanMean([1, Number.NaN, 3]), 2);
     assert.ok(Number.isNaN(nanMean([Number.NaN])));

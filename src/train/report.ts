@@ -508,9 +508,7 @@ export function reportHtml(r: ReportInput): string {
   // per-class scores of the best epoch's validation, from its confusion matrix
   let perClass = `<p class="note">No confusion matrix was kept for the best epoch.</p>`;
   if (r.confusion) {
-    const cm = new ConfusionMatrix(C, { ignoreIndex: Math.max(card.ignoreIndex, C) });
-    cm.counts.set(r.confusion.flat());
-    const s = datasetScores(cm);
+    const s = datasetScores(ConfusionMatrix.fromArray(r.confusion, { ignoreIndex: Math.max(card.ignoreIndex, C) }));
     const pc = s.perClass;
     const swatch = (c: number) => {
       const [R, G, B] = card.palette[c] ?? [0, 0, 0];
