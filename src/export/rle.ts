@@ -232,47 +232,43 @@ function sameSize(a: Rle, b: Rle): void {
 export function rleMerge(rles: readonly Rle[], intersect = false): Rle {
   const first = rles[0];
   if (first === undefined) throw new SegkitError("rleMerge needs at least one RLE");
-  let cnts = [...first.counts];
-  for (let i = 1; i < rles.length; i++) {
-    const B = rles[i] as Rle;
+  let counts = [...first.counts];
+  for (const B of rles.slice(1)) {
     sameSize(first, B);
-    const A = cnts;
-    const out: number[] = [];
-    let ca = A[0] ?? 0;
-    let cb = B.counts[0] ?? 0;
-    let v: boolean = false;
-    let va = false;
-    let vb = false;
-    let a = 1;
-    let b = 1;
-    let cc = 0;
-    let ct = 1;
-    while (ct > 0) {
-      const c = Math.min(ca, cb);
-      cc += c;
-      ct = 0;
-      ca -= c;
-      if (!ca && a < A.length) {
-        ca = A[a++] as number;
-        va = !va;
-      }
-      ct += ca;
-      cb -= c;
-      if (!cb && b < B.counts.length) {
-        cb = B.counts[b++] as number;
-        vb = !vb;
-      }
-      ct += cb;
-      const vp: boolean = v;
-      v = intersect ? va && vb : va || vb;
-      if (v !== vp || ct === 0) {
-        out.push(cc);
-        cc = 0;
-      }
-    }
-    cnts = out;
+    const out = rleCountsBuilder();
+    walkRuns(counts, B.counts, (n, a, b) => out.add(intersect ? a && b : a || b, n));
+    counts = out.counts();
   }
-  return { size: [first.size[0], first.size[1]], counts: cnts };
+  return { size: [first.size[0], first.size[1]], counts };
+}
+
+/**
+ * Walks two RLEs of one size together, as pycocotools' `rleMerge` and `rleIou` do: `visit(n, a, b)` for each stretch
+ * of `n` pixels that is foreground in the first (`a`) or not, and in the second (`b`) or not.
+ */
+function walkRuns(
+  A: readonly number[],
+  B: readonly number[],
+  visit: (n: number, a: boolean, b: boolean) => void,
+): void {
+  let [ia, ib] = [0, 0];
+  let [ra, rb] = [A[0] ?? 0, B[0] ?? 0];
+  let [va, vb] = [false, false];
+  for (;;) {
+    while (ra === 0 && ia + 1 < A.length) {
+      ra = A[++ia] as number;
+      va = !va;
+    }
+    while (rb === 0 && ib + 1 < B.length) {
+      rb = B[++ib] as number;
+      vb = !vb;
+    }
+    const n = Math.min(ra, rb);
+    if (n === 0) return;
+    visit(n, va, vb);
+    ra -= n;
+    rb -= n;
+  }
 }
 
 /** The complement of an RLE (foreground and background swapped), by adding or removing the leading zero run. */
@@ -316,37 +312,12 @@ export function rleIou(dt: readonly Rle[], gt: readonly Rle[], iscrowd: readonly
     gt.map((G, g) => {
       if (!((bbIous[d]?.[g] as number) > 0)) return 0;
       sameSize(D, G);
-      const A = D.counts;
-      const B = G.counts;
-      let ca = A[0] as number;
-      let cb = B[0] as number;
-      let va = false;
-      let vb = false;
-      let a = 1;
-      let b = 1;
       let i = 0;
       let u = 0;
-      let ct = 1;
-      while (ct > 0) {
-        const c = Math.min(ca, cb);
-        if (va || vb) {
-          u += c;
-          if (va && vb) i += c;
-        }
-        ct = 0;
-        ca -= c;
-        if (!ca && a < A.length) {
-          ca = A[a++] as number;
-          va = !va;
-        }
-        ct += ca;
-        cb -= c;
-        if (!cb && b < B.length) {
-          cb = B[b++] as number;
-          vb = !vb;
-        }
-        ct += cb;
-      }
+      walkRuns(D.counts, G.counts, (n, a, b) => {
+        if (a || b) u += n;
+        if (a && b) i += n;
+      });
       if (i === 0) u = 1;
       else if (iscrowd[g]) u = rleArea(D);
       return i / u;
