@@ -51,7 +51,10 @@ export function datasetOptions(cmd: Command): Command {
     )
     .option("--split <names>", "official split(s), comma-separated (oxford-pet: trainval,test; camvid: train,val,test)")
     .option("--strict", "stop at the first bad sample instead of reporting it and going on")
-    .option("--images <dir>", "folder: image directory, relative to the dataset (default: images)")
+    .option(
+      "--images <dir>",
+      "folder: image directory (default: images); coco: the directory file_names are relative to (default: the dataset); relative to the dataset",
+    )
     .option("--masks <dir>", "folder: mask directory, relative to the dataset (default: masks)")
     .option("--valid <dir>", "folder: directory of valid-region masks (0 = ignore), relative to the dataset")
     .option("--classes <names>", "folder: class names, comma-separated")

@@ -347,6 +347,22 @@ describe("segkit sam auto", () => {
     assert.deepEqual(await readImageSize(join(out, "a.overlay.png")), { width: 300, height: 200 });
     assert.deepEqual(await readImageSize(join(out, "b.overlay.png")), { width: 120, height: 160 });
     for (const f of ["a.json", "broken.overlay.png", "a"]) assert.equal(existsSync(join(out, f)), false, f);
+    // a training set as it is: the COCO file with --images at the segmented folder
+    const inspect = await runCli(["data", "inspect", out, "--format", "coco", "--images", dir, "--json"]);
+    assert.equal(inspect.code, 0, inspect.err);
+    const report = JSON.parse(inspect.out);
+    assert.equal(report.pairs, 2);
+    assert.deepEqual(
+      report.classes.map((c: { name: string }) => c.name),
+      ["background", "object"],
+    );
+    assert.ok(report.classes[1].pixels > 0);
+    const without = await runCli(["data", "inspect", out, "--format", "coco", "--json"]);
+    assert.equal(without.code, 1);
+    assert.match(
+      without.err,
+      /image 1: image file not found: .*auto-dir\/a\.png \(file_names are relative to the dataset directory; --images names another\)/,
+    );
   });
 
   it("reports missing flags, prompts, bad values and a folder without a usable image as one line", async () => {

@@ -12,7 +12,8 @@ import type { Dataset, Sample, SkippedSample } from "./dataset.js";
 /**
  * The `coco` dataset format: a directory with `annotations.json` (COCO instances: images, categories, annotations
  * with polygons, compressed RLE or uncompressed RLE) and the images at their `file_name`s, relative to the directory
- * (what `segkit export --to coco` writes).
+ * (what `segkit export --to coco` writes) or to the `images` directory given (what `segkit sam auto` on a folder
+ * writes: `--images` is the folder it segmented).
  *
  * Semantic reading, stated once:
  * - Classes: class 0 is `background` (every pixel no annotation covers), then the categories sorted by id (1, 2, ...);
@@ -67,8 +68,14 @@ const zodProblem = (error: z.ZodError): string => {
   return `${issue?.path.join(".") || "top level"}: ${issue?.message ?? "invalid"}`;
 };
 
-/** Opens the `coco` dataset in `root` (see the module comment); `strict` throws the first skip instead. */
-export async function openCoco(root: string, options: { ignoreIndex: number; strict?: boolean }): Promise<Dataset> {
+/**
+ * Opens the `coco` dataset in `root` (see the module comment); `images`: the directory the `file_name`s are relative
+ * to when it is not `root` (e.g. the photos `segkit sam auto` segmented); `strict` throws the first skip instead.
+ */
+export async function openCoco(
+  root: string,
+  options: { ignoreIndex: number; strict?: boolean; images?: string },
+): Promise<Dataset> {
   const file = join(root, COCO_ANNOTATIONS_FILE);
   const size = await stat(file).then(
     (s) => s.size,
@@ -109,12 +116,12 @@ export async function openCoco(root: string, options: { ignoreIndex: number; str
     });
   }
 
-  // images: inside the root, existing, unique
+  // images: inside the image directory, existing, unique
   const skipped: SkippedSample[] = [];
   const bad = new Map<number, string>(); // image id -> why it is skipped
   const images = new Map<number, CocoImage>();
   const names = new Set<string>();
-  const top = resolve(root);
+  const top = resolve(options.images ?? root);
   for (const img of coco.images) {
     const path = resolve(top, img.file_name);
     const rel = relative(top, path);
@@ -122,10 +129,12 @@ export async function openCoco(root: string, options: { ignoreIndex: number; str
       bad.set(img.id, `image id ${img.id} appears twice`);
       images.delete(img.id);
     } else if (isAbsolute(img.file_name) || rel.startsWith("..") || isAbsolute(rel)) {
-      bad.set(img.id, `file_name ${JSON.stringify(img.file_name)} is outside the dataset directory`);
+      bad.set(img.id, `file_name ${JSON.stringify(img.file_name)} is outside the image directory ${top}`);
     } else if (names.has(rel)) bad.set(img.id, `file_name ${img.file_name} appears twice`);
-    else if (!existsSync(path)) bad.set(img.id, `image file not found: ${path}`);
-    else {
+    else if (!existsSync(path)) {
+      const where = options.images ? "" : " (file_names are relative to the dataset directory; --images names another)";
+      bad.set(img.id, `image file not found: ${path}${where}`);
+    } else {
       names.add(rel);
       const ext = extname(rel);
       images.set(img.id, {

@@ -22,8 +22,11 @@ export const OpenDatasetOptionsSchema = z
     split: z.string().optional(),
     /** Throw on the first unusable sample instead of reporting it and going on. */
     strict: z.boolean().default(false),
-    /** folder: image and mask directories, and an optional directory of valid-region masks. */
-    images: z.string().default("images"),
+    /**
+     * folder: image and mask directories (default `images`, `masks`), and an optional directory of valid-region
+     * masks; coco: the directory its `file_name`s are relative to (default the dataset directory).
+     */
+    images: z.string().optional(),
     masks: z.string().default("masks"),
     valid: z.string().optional(),
     /** folder: class names (default: `class0..classN-1` from the value map, or 2 classes for a threshold). */
@@ -284,7 +287,7 @@ async function openFolder(root: string, options: Options): Promise<Dataset> {
   const saved =
     options.classes || options.values || options.threshold !== undefined ? undefined : await readClassesFile(root);
   if (saved) options = { ...options, classes: saved.classes };
-  const { pairs, skipped } = await pairFiles(at(options.images), at(options.masks), {
+  const { pairs, skipped } = await pairFiles(at(options.images ?? "images"), at(options.masks), {
     ...(options.valid ? { validDir: at(options.valid) } : {}),
   });
   const values = options.values
@@ -371,9 +374,14 @@ export const DATASET_FORMATS: Readonly<Record<string, DatasetFormat>> = {
   },
   coco: {
     description: `COCO instances: ${COCO_ANNOTATIONS_FILE} (RLE or polygons) + images at its file_names; 0 = background`,
-    options: ["ignoreIndex"],
+    options: ["images", "ignoreIndex"],
     detect: (root) => has(root, COCO_ANNOTATIONS_FILE),
-    open: (root, o) => openCoco(root, { ignoreIndex: o.ignoreIndex, strict: o.strict }),
+    open: (root, o) =>
+      openCoco(root, {
+        ignoreIndex: o.ignoreIndex,
+        strict: o.strict,
+        ...(o.images ? { images: resolve(root, o.images) } : {}),
+      }),
   },
   synthetic: {
     description: "built-in demo data generated from a seed (no files; the path is ignored)",

@@ -224,8 +224,11 @@ describe("the coco reader on bad input", () => {
       ds.skipped.map((s) => [s.path, s.reason.replace(root, "ROOT")]),
       [
         [file, "annotation 4 refers to no image (image_id 99)"],
-        [file, 'image 2: file_name "../outside.png" is outside the dataset directory'],
-        [file, "image 3: image file not found: ROOT/images/missing.png"],
+        [file, 'image 2: file_name "../outside.png" is outside the image directory ROOT'],
+        [
+          file,
+          "image 3: image file not found: ROOT/images/missing.png (file_names are relative to the dataset directory; --images names another)",
+        ],
         [file, "image 4: annotation 3: category 9 does not exist"],
       ],
     );
