@@ -9,7 +9,7 @@
  * the call, and how many records agree (same point, same box, area within 0.5%, scores within 1e-3). Writes
  * bench/results/amg.json.
  *
- *   npm run bench:amg -- [--threads 2] [--points-per-side 32] [--width 1024] [--height 768]
+ *   npm run bench:amg -- [--threads 2] [--points-per-side 32] [--width 1024] [--height 768] [--out FILE]
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";

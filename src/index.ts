@@ -337,8 +337,11 @@ export { pillowResizeBilinear } from "./sam/pillow-resize.js";
 export {
   postprocessMasks,
   type UpscaledMasks,
+  type UpscaledRle,
   type UpscaleMasksOptions,
+  type UpscaleToRleOptions,
   upscaleMasks,
+  upscaleToRle,
 } from "./sam/postprocess.js";
 // sam: SamPredictor, setImage() once per image (embeddings cached in memory and optionally on disk), predict() per click
 export {

@@ -18,8 +18,8 @@ layout segkit's `loadSamModel` reads. Then runs `SamAutomaticMaskGenerator.gener
 (`_process_crop` / `_process_batch`, written out from segment-anything's automatic_mask_generator.py and
 utils/amg.py; box NMS from torchvision): a --points-per-side grid in batches of --points-per-batch, each batch
 through the decoder with `multimask_output=True`, masks upscaled to the image (`postprocess_masks`), filters
-predicted IoU > 0.88, stability >= 0.95 (offset 1), crop-edge, then RLE and box NMS 0.7; one crop layer. Prints one
-JSON line: timings, peak memory (ru_maxrss growth over the RSS before generation) and the records (area, bbox,
+predicted IoU > 0.88, stability >= 0.95 (offset 1), crop-edge, then RLE and box NMS 0.7; the whole image only
+(crop_n_layers 0). Prints one JSON line: timings, peak memory (ru_maxrss growth over the RSS before generation) and the records (area, bbox,
 predicted_iou, stability_score, point) for bench/amg.ts to compare with segkit's.
 
     /usr/bin/python3 bench/peers/torch_amg.py --export /tmp/amg --width 1024 --height 768

@@ -65,6 +65,7 @@ describe("segkit export", () => {
     assert.equal(png.code, 1);
     assert.match(png.err, /^segkit: polygons and instances apply to coco export, not png\. png masks/);
     const yolo = await only("yolo", "--instances");
+    assert.equal(yolo.code, 1);
     assert.match(yolo.err, /^segkit: polygons and instances apply to coco export, not yolo\. YOLO labels are always/);
   });
 

@@ -269,7 +269,7 @@ function summary(repo: string, commit: string, files: PulledFile[], dir: string)
  * `*.onnx_data`, `*.json` unless `--include` / `--all` say otherwise) into the cache (`pullModel`), with a progress
  * bar per file, and prints one summary line naming the snapshot directory, which is the model directory later
  * `sam` commands take. `sam auto` ("segment everything", `generateMaskFiles`) takes the group's `--model`, `--image`
- * (a file or a directory), `--out`, `--threads` and `--cache-dir` (Commander gives them to the group, whose options
+ * (a file or a directory), `--out`, `--threads`, `--cache-dir`, `--variant` and `--provider` (Commander gives them to the group, whose options
  * are read with `optsWithGlobals`) plus the generator's options; Ctrl-C stops it at the next decoder call with the
  * finished images written. Returns the `sam` command so that further subcommands can join it.
  */
@@ -345,7 +345,9 @@ export function registerSam(program: Command, io: CliIo): Command {
       d.minMaskRegionArea,
     )
     .option("--masks-png", "also write NAME/mask-K.png, one 0/255 PNG per mask")
-    .usage("--model DIR --image FILE|DIR --out DIR [--threads N] [--cache-dir DIR] [options]")
+    .usage(
+      "--model DIR --image FILE|DIR --out DIR [--threads N] [--cache-dir DIR] [--variant V] [--provider P] [options]",
+    )
     .exitOverride()
     .action((_flags: AutoFlags, cmd: Command) => samAuto(cmd.optsWithGlobals<AutoFlags & SamFlags>(), io));
   sam

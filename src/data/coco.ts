@@ -20,7 +20,8 @@ import type { Dataset, Sample, SkippedSample } from "./dataset.js";
  *   at most 254 categories (the mask is uint8 and the ignore index must stay outside the classes).
  * - Each image's mask paints its annotations in file order, later ones winning where they overlap.
  * - Crowd annotations (`iscrowd: 1`) are read as their category, as COCO-Stuff's semantic masks are, not ignored.
- * - Untrusted input is bounded: the JSON at most `MAX_COCO_JSON_BYTES`, `file_name`s must stay inside the directory,
+ * - Untrusted input is bounded: the JSON at most `MAX_COCO_JSON_BYTES`, `file_name`s must stay inside the image
+ *   directory,
  *   RLE sizes must equal the image's `[height, width]`, polygon coordinates within 4 image sizes (`polygonToRle`).
  * - A bad annotation, a missing image or a duplicate id costs its image (reported in `skipped`, naming the file), not
  *   the dataset; a file that is not COCO JSON at all is an error naming it.

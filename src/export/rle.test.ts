@@ -111,6 +111,18 @@ describe("COCO RLE", () => {
     }
   });
 
+  it("merges and IoUs RLEs with zero-length runs step by step, as maskApi.c does (even its early end)", () => {
+    // expected values from a line-by-line transcription of maskApi.c's rleMerge / rleIou (this module before 2026-11-30)
+    const col = (...counts: number[]) => ({ size: [counts.reduce((a, b) => a + b, 0), 1] as [number, number], counts });
+    assert.deepEqual(rleMerge([col(1, 0, 1), col(2)]).counts, [1, 0, 1]);
+    assert.deepEqual(rleMerge([col(0, 0, 3, 1), col(4)]).counts, [0, 0, 3, 1]);
+    assert.deepEqual(rleMerge([col(3, 0, 0, 1), col(1, 3)], true).counts, [3, 0, 0, 1]);
+    // two zero-length runs in step end the walk: the union stops after 2 of the 4 pixels, the IoU counts those
+    assert.deepEqual(rleMerge([col(1, 1, 0, 1, 1), col(1, 1, 0, 0, 2)]).counts, [1, 1]);
+    assert.deepEqual(rleIou([col(1, 1, 0, 1, 1)], [col(1, 1, 0, 0, 2)]), [[1]]);
+    assert.deepEqual(rleIou([col(3, 0, 0, 1)], [col(1, 3)]), [[1 / 3]]);
+  });
+
   it("matches pycocotools' IoU matrix with crowd ground truths", () => {
     const { dt, gt, iscrowd, iou } = REFERENCE.iou;
     const got = rleIou(dt.map(refRle), gt.map(refRle), iscrowd.map(Boolean));

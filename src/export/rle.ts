@@ -235,39 +235,52 @@ export function rleMerge(rles: readonly Rle[], intersect = false): Rle {
   let counts = [...first.counts];
   for (const B of rles.slice(1)) {
     sameSize(first, B);
-    const out = rleCountsBuilder();
-    walkRuns(counts, B.counts, (n, a, b) => out.add(intersect ? a && b : a || b, n));
-    counts = out.counts();
+    // a run ends where the merged value changes, zero-length steps included (as pycocotools writes them)
+    const out: number[] = [];
+    let on = false;
+    let run = 0;
+    walkRuns(counts, B.counts, (n, a, b) => {
+      const v = intersect ? a && b : a || b;
+      if (v !== on) {
+        out.push(run);
+        run = 0;
+        on = v;
+      }
+      run += n;
+    });
+    out.push(run);
+    counts = out;
   }
   return { size: [first.size[0], first.size[1]], counts };
 }
 
 /**
- * Walks two RLEs of one size together, as pycocotools' `rleMerge` and `rleIou` do: `visit(n, a, b)` for each stretch
- * of `n` pixels that is foreground in the first (`a`) or not, and in the second (`b`) or not.
+ * Walks two RLEs of one size together step for step as pycocotools' `rleMerge` and `rleIou` do: `visit(n, a, b)` for
+ * each step of `n` pixels (possibly 0, at a zero-length run) that is foreground in the first (`a`) or not and in the
+ * second (`b`) or not, until both have no pixels left after a step (which, as there, ends early at two zero-length
+ * runs in step).
  */
 function walkRuns(
   A: readonly number[],
   B: readonly number[],
   visit: (n: number, a: boolean, b: boolean) => void,
 ): void {
-  let [ia, ib] = [0, 0];
-  let [ra, rb] = [A[0] ?? 0, B[0] ?? 0];
+  let [ca, cb] = [A[0] ?? 0, B[0] ?? 0];
+  let [ia, ib] = [1, 1];
   let [va, vb] = [false, false];
-  for (;;) {
-    while (ra === 0 && ia + 1 < A.length) {
-      ra = A[++ia] as number;
+  for (let left = 1; left > 0; left = ca + cb) {
+    const n = Math.min(ca, cb);
+    visit(n, va, vb);
+    ca -= n;
+    if (!ca && ia < A.length) {
+      ca = A[ia++] as number;
       va = !va;
     }
-    while (rb === 0 && ib + 1 < B.length) {
-      rb = B[++ib] as number;
+    cb -= n;
+    if (!cb && ib < B.length) {
+      cb = B[ib++] as number;
       vb = !vb;
     }
-    const n = Math.min(ra, rb);
-    if (n === 0) return;
-    visit(n, va, vb);
-    ra -= n;
-    rb -= n;
   }
 }
 

@@ -90,7 +90,8 @@ export interface LoadSamModelOptions {
   executionProviders?: readonly ExecutionProvider[];
   /**
    * Pick the files with this suffix, e.g. "quantized" for `vision_encoder_quantized.onnx`, "quant" for
-   * `sam.encoder.quant.onnx`; without it, files with a known variant suffix are skipped.
+   * `sam.encoder.quant.onnx`; without it, files with a known variant suffix are skipped unless a graph exists only
+   * in one variant (a directory of `*_quantized.onnx` files alone loads them).
    */
   variant?: string;
 }

@@ -12,14 +12,17 @@ import { SAM_IMAGE_SIZE, SAM_LOW_RES_SIZE, type SamSize } from "./transforms.js"
  * Input `lowRes`: `[planes, 256, 256]` float32 (the decoder's `low_res_masks [1, 4, 256, 256]`). Output planes are
  * CHW float32: `data[(c * height + y) * width + x]`.
  *
- * Two ways, same semantics:
+ * Three ways, same semantics:
  * - `postprocessMasks`: the reference, stage by stage, in float32 with torch's index and weight arithmetic (the
  *   crop is fused: only the kept 1024-frame pixels are computed);
  * - `upscaleMasks`: what a viewer needs per click: both bilinear stages folded into one separable kernel per axis
  *   (at most 4 low-res taps per output pixel, weights multiplied in doubles), applied only to the chosen channels,
  *   at any output size (e.g. the display size; the final interpolation then targets that size instead of `(H, W)`)
  *   and only over a region of that output (what is on screen). At the original size it equals `postprocessMasks`
- *   up to float rounding (measured against torch: |diff| <= 9.5e-7 for both, on logits up to ~10).
+ *   up to float rounding (measured against torch: |diff| <= 9.5e-7 for both, on logits up to ~10);
+ * - `upscaleToRle`: one plane of `upscaleMasks` at the original size, thresholded, straight to an RLE with its box,
+ *   area and stability counts, computing only the output pixels that can reach the stability floor (the same
+ *   float32 values there): what automatic mask generation needs per candidate.
  */
 
 /** Torch's `upsample_bilinear2d` source indices and weights along one axis, in float32 (`align_corners=False`). */
@@ -279,8 +282,8 @@ export interface UpscaledRle {
  * One plane of `upscaleMasks` at the original size, thresholded, as an RLE with its box, area and stability counts,
  * without materialising the plane: the same logits (identical float32 values) for every pixel that can reach
  * `threshold - offset`, and none computed for the rest. Bilinear weights are non-negative and sum to 1, so an output
- * pixel whose low-res taps are all below that level is below it too: per column only the output rows between the
- * first and the last low-res row that can reach it are computed. The cost follows the mask's extent, not the
+ * pixel whose low-res taps are all below that level is below it too: per column only the output rows that read a
+ * run of low-res rows able to reach it are computed. The cost follows the mask's extent, not the
  * image's: what automatic mask generation needs for each of its thousands of candidates.
  */
 export function upscaleToRle(

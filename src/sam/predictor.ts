@@ -20,7 +20,8 @@
  *   batched `predict_torch`; results are box-major: mask `b * perPrompt + k`.
  * Per click only the low-res logits are fetched from the decoder (not its in-graph full-size `masks` of all 4
  * channels), and only the returned channels are upscaled, over the whole image (a cost that does not depend on the
- * masks: `upscaleToRle`, which computes only where a mask can be, is ~3x slower on noisy masks).
+ * masks: `upscaleToRle`, which computes only where a mask can be, took 30.6 ms instead of 9.9 ms for bench/sam's 3
+ * noisy masks at 640 x 480).
  *
  * Embedding cache: in memory, the most recently used images (by the SHA-256 of their RGB pixels and size); with
  * `cacheDir`, also on disk, one file per image and model, `<sha256(image hash, model identity)>.emb`, written

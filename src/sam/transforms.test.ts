@@ -343,6 +343,14 @@ describe("upscaleToRle: upscaleMasks, threshold, box, stability counts and RLE w
           `${name}: area`,
         );
         assert.equal(got.intersections / got.unions, stabilityScore(logits), `${name}: stability`);
+        // other levels (AMG passes its stabilityScoreOffset): the counts, against the full plane
+        const other = upscaleToRle(two, input, original, { channel: 1, threshold: 0.3, offset: 2.5 });
+        const count = (t: number) => logits.reduce((n, v) => n + (v > t ? 1 : 0), 0);
+        assert.deepEqual(
+          [other.area, other.intersections, other.unions],
+          [count(0.3), count(0.3 + 2.5), count(0.3 - 2.5)],
+          `${name}: threshold 0.3, offset 2.5`,
+        );
         if (!frame) assert.deepEqual(got.rle, rleEncode(mask), `${name}: rleEncode`);
       }
     });

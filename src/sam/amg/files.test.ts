@@ -4,6 +4,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { SegkitError } from "../../core/errors.js";
 import { createImage, createMask } from "../../core/image.js";
 import { CocoInstancesSchema } from "../../export/coco.js";
 import { rleEncode, rleFromString } from "../../export/rle.js";
@@ -153,6 +154,16 @@ describe("generateMaskFiles on the split fixture", () => {
     assert.deepEqual(
       coco.images.map((i: { file_name: string }) => i.file_name),
       ["a.png"],
+    );
+    // a failing model is no bad image: the run ends with its error
+    const file = predictor.model.files.decoder;
+    const failing: SamPredictor = {
+      ...predictor,
+      decode: () => Promise.reject(new SegkitError("onnxruntime could not run this graph (boom)", { file })),
+    };
+    await assert.rejects(
+      generateMaskFiles(failing, join(root, "thin"), join(root, "thin-failing"), relaxed),
+      (err: unknown) => err instanceof SegkitError && err.file === file && /boom/.test(err.message),
     );
   });
 

@@ -13,8 +13,8 @@
  *   each in its own colour (`amgOverlay`);
  * - with `masksPng`: `cat/mask-K.png`, record K as 8-bit gray 0 / 255 at the image size.
  * In a directory, unreadable images, images the model cannot take (e.g. 3000 x 1) and files whose base name repeats
- * an earlier one are reported (`onSkip`) and skipped; an aborted
- * `signal` stops at the next decoder call and keeps what is finished (`annotations.json` lists the finished images).
+ * an earlier one are reported (`onSkip`) and skipped (a failing model ends the run); an aborted `signal` stops at the
+ * next decoder call and keeps what is finished (`annotations.json` lists the finished images).
  */
 import { stat } from "node:fs/promises";
 import { basename, join } from "node:path";
@@ -207,9 +207,11 @@ export async function generateMaskFiles(
         stopped = true;
         break;
       }
-      // an image the model cannot take (e.g. 3000 x 1) is reported and skipped: the others still reach the COCO file
-      if (!isDir) throw err;
-      skip({ path, reason: err instanceof SegkitError ? err.message : errorMessage(err) });
+      // an image the model cannot take (e.g. 3000 x 1) is reported and skipped, so that the others still reach the
+      // COCO file; a failure of the model itself (an error naming one of its graphs) or any other error ends the run
+      const graphs: (string | undefined)[] = Object.values(predictor.model.files);
+      if (!isDir || !(err instanceof SegkitError) || graphs.includes(err.file)) throw err;
+      skip({ path, reason: err.message });
       continue;
     }
     // 3. this image's files
