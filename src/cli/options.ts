@@ -31,6 +31,7 @@ export interface DatasetFlags {
   split?: string;
   strict?: boolean;
   images?: string;
+  annotations?: string;
   masks?: string;
   valid?: string;
   classes?: string;
@@ -55,6 +56,7 @@ export function datasetOptions(cmd: Command): Command {
       "--images <dir>",
       "folder: image directory (default: images); coco: the directory file_names are relative to (default: the dataset); relative to the dataset",
     )
+    .option("--annotations <file>", "coco: the annotations file, relative to the dataset (default: annotations.json)")
     .option("--masks <dir>", "folder: mask directory, relative to the dataset (default: masks)")
     .option("--valid <dir>", "folder: directory of valid-region masks (0 = ignore), relative to the dataset")
     .option("--classes <names>", "folder: class names, comma-separated")
@@ -72,6 +74,7 @@ export function toOpenOptions(f: DatasetFlags): OpenDatasetOptions {
     ...(f.split ? { split: f.split } : {}),
     ...(f.strict ? { strict: true } : {}),
     ...(f.images ? { images: f.images } : {}),
+    ...(f.annotations ? { annotations: f.annotations } : {}),
     ...(f.masks ? { masks: f.masks } : {}),
     ...(f.valid ? { valid: f.valid } : {}),
     ...(f.classes ? { classes: f.classes.split(",").map((s) => s.trim()) } : {}),

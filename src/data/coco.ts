@@ -70,18 +70,24 @@ const zodProblem = (error: z.ZodError): string => {
 };
 
 /**
- * Opens the `coco` dataset in `root` (see the module comment); `images`: the directory the `file_name`s are relative
- * to when it is not `root` (e.g. the photos `segkit sam auto` segmented); `strict` throws the first skip instead.
+ * Opens the `coco` dataset in `root` (see the module comment); `annotations`: the annotations file when it is not
+ * `root/annotations.json` (COCO's own layout: `annotations/instances_val2017.json`); `images`: the directory the
+ * `file_name`s are relative to when it is not `root` (`val2017/`, or the photos `segkit sam auto` segmented);
+ * `strict` throws the first skip instead.
  */
 export async function openCoco(
   root: string,
-  options: { ignoreIndex: number; strict?: boolean; images?: string },
+  options: { ignoreIndex: number; strict?: boolean; annotations?: string; images?: string },
 ): Promise<Dataset> {
-  const file = join(root, COCO_ANNOTATIONS_FILE);
+  const file = options.annotations ?? join(root, COCO_ANNOTATIONS_FILE);
   const size = await stat(file).then(
     (s) => s.size,
     (err: unknown) => {
-      throw new SegkitError("COCO annotations file not found", { file, cause: err });
+      throw new SegkitError("COCO annotations file not found", {
+        file,
+        cause: err,
+        ...(options.annotations ? {} : { hint: "another annotations file is named with --annotations FILE" }),
+      });
     },
   );
   if (size > MAX_COCO_JSON_BYTES) {

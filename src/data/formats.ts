@@ -27,6 +27,8 @@ export const OpenDatasetOptionsSchema = z
      * masks; coco: the directory its `file_name`s are relative to (default the dataset directory).
      */
     images: z.string().optional(),
+    /** coco: the annotations file (default `annotations.json`), e.g. `annotations/instances_val2017.json`. */
+    annotations: z.string().optional(),
     masks: z.string().default("masks"),
     valid: z.string().optional(),
     /** folder: class names (default: `class0..classN-1` from the value map, or 2 classes for a threshold). */
@@ -373,13 +375,16 @@ export const DATASET_FORMATS: Readonly<Record<string, DatasetFormat>> = {
     open: openIsbi,
   },
   coco: {
-    description: `COCO instances: ${COCO_ANNOTATIONS_FILE} (RLE or polygons) + images at its file_names; 0 = background`,
-    options: ["images", "ignoreIndex"],
+    description:
+      `COCO instances: ${COCO_ANNOTATIONS_FILE} or --annotations FILE (RLE or polygons) + images at its file_names ` +
+      "(under the dataset or --images DIR); 0 = background",
+    options: ["annotations", "images", "ignoreIndex"],
     detect: (root) => has(root, COCO_ANNOTATIONS_FILE),
     open: (root, o) =>
       openCoco(root, {
         ignoreIndex: o.ignoreIndex,
         strict: o.strict,
+        ...(o.annotations ? { annotations: resolve(root, o.annotations) } : {}),
         ...(o.images ? { images: resolve(root, o.images) } : {}),
       }),
   },

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { SegkitError } from "../core/errors.js";
 import { createMask, type Mask } from "../core/image.js";
@@ -29,14 +29,14 @@ const small = (): Mask =>
 const synthetic = (): Dataset => createSyntheticDataset({ seed: 3, length: 4, size: 48 });
 
 /** The masks of `b` relabelled to `a`'s class indices by class name, sample by sample. */
-async function relabelled(a: Dataset, b: Dataset): Promise<{ want: Mask; got: Mask }[]> {
+async function relabelled(a: Dataset, b: Dataset, idPrefix = "images/"): Promise<{ want: Mask; got: Mask }[]> {
   assert.equal(b.length, a.length);
   const toA = b.classNames.map((n) => a.classNames.indexOf(n));
   const out = [];
   for (let i = 0; i < a.length; i++) {
     const want = (await a.get(i)).mask;
     const got = (await b.get(i)).mask;
-    assert.equal(b.id(i), `images/${a.id(i)}`);
+    assert.equal(b.id(i), `${idPrefix}${a.id(i)}`);
     out.push({ want, got: { ...got, data: got.data.map((v) => toA[v] ?? 255) } });
   }
   return out;
@@ -123,6 +123,38 @@ describe("export and read back", () => {
       assert.deepEqual(back.skipped, []);
       for (const { want, got } of await relabelled(ds, back)) assert.deepEqual(got, want);
     }
+  });
+
+  it("COCO's own layout: --annotations annotations/instances_val.json, --images val", async () => {
+    const ds = synthetic();
+    const out = join(dir, "coco-layout");
+    await exportDataset(ds, out, { to: "coco" });
+    // as COCO ships: file_names are base names under val/, the JSON under annotations/ with another name
+    const json = JSON.parse(readFileSync(join(out, "annotations.json"), "utf8"));
+    await mkdir(join(out, "val"));
+    await mkdir(join(out, "annotations"));
+    for (const img of json.images) {
+      await rename(join(out, img.file_name), join(out, "val", basename(img.file_name)));
+      img.file_name = basename(img.file_name);
+    }
+    await writeFile(join(out, "annotations", "instances_val.json"), JSON.stringify(json));
+    await rm(join(out, "annotations.json"));
+    const back = await openDataset(out, {
+      format: "coco",
+      annotations: "annotations/instances_val.json",
+      images: "val",
+    });
+    assert.deepEqual([back.length, back.skipped], [4, []]);
+    for (const { want, got } of await relabelled(ds, back, "")) assert.deepEqual(got, want);
+    await assert.rejects(
+      openDataset(out, { format: "coco" }),
+      (err: unknown) =>
+        err instanceof SegkitError &&
+        err.file === join(out, "annotations.json") &&
+        err
+          .describe()
+          .endsWith("COCO annotations file not found. another annotations file is named with --annotations FILE"),
+    );
   });
 
   it("COCO polygons: pixel agreement per image >= 99.8% unsimplified, >= 96% at tolerance 1 px", async () => {
