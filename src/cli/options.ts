@@ -115,3 +115,18 @@ export const positive = (name: string) => (v: string) => {
   if (!(Number.isFinite(n) && n >= 0)) throw new InvalidArgumentError(`${name} must be a number >= 0`);
   return n;
 };
+
+/**
+ * Ctrl-C as long work wants it: the first aborts the returned signal (saying "stopping at the next `where`"), a
+ * second exits at once with 130. `release()` removes the handler.
+ */
+export function abortOnSigint(io: CliIo, where: string): { signal: AbortSignal; release(): void } {
+  const controller = new AbortController();
+  const onSigint = () => {
+    if (controller.signal.aborted) process.exit(130);
+    io.err(`stopping at the next ${where} (Ctrl-C again to quit at once)`);
+    controller.abort();
+  };
+  process.on("SIGINT", onSigint);
+  return { signal: controller.signal, release: () => process.off("SIGINT", onSigint) };
+}

@@ -23,7 +23,7 @@ import {
   writeFileAtomic,
   writeSamOutputs,
 } from "../index.js";
-import { type CliIo, int, positive } from "./options.js";
+import { abortOnSigint, type CliIo, int, positive } from "./options.js";
 import { createProgress, type Progress } from "./progress.js";
 
 interface PullFlags {
@@ -186,13 +186,7 @@ async function samAuto(flags: AutoFlags & SamFlags, io: CliIo): Promise<void> {
   }
   const [modelDir, input, out] = [flags.model as string, flags.image as string, flags.out as string];
   const predictor = await createSamPredictor(modelDir, predictorOptions(flags));
-  const controller = new AbortController();
-  const onSigint = () => {
-    if (controller.signal.aborted) process.exit(130);
-    io.err("stopping at the next decoder call (Ctrl-C again to quit at once)");
-    controller.abort();
-  };
-  process.on("SIGINT", onSigint);
+  const interrupt = abortOnSigint(io, "decoder call");
   const skipped: SkippedSample[] = [];
   let bar: Progress | undefined;
   let current: string | undefined;
@@ -207,7 +201,7 @@ async function samAuto(flags: AutoFlags & SamFlags, io: CliIo): Promise<void> {
       cropNLayers: flags.cropNLayers,
       minMaskRegionArea: flags.minMaskRegionArea,
       masksPng: Boolean(flags.masksPng),
-      signal: controller.signal,
+      signal: interrupt.signal,
       onSkip: (s) => void skipped.push(s),
       onProgress: (p) => {
         if (p.file !== current) {
@@ -221,7 +215,7 @@ async function samAuto(flags: AutoFlags & SamFlags, io: CliIo): Promise<void> {
     });
   } finally {
     bar?.stop();
-    process.off("SIGINT", onSigint);
+    interrupt.release();
     await predictor.dispose();
   }
   for (const s of skipped) io.err(`skipped ${s.path}: ${s.reason}`);

@@ -27,7 +27,15 @@ import {
   wasmThreads,
   writeFileAtomic,
 } from "../index.js";
-import { type CliIo, type DatasetFlags, datasetOptions, int, openForCli, requirePath } from "./options.js";
+import {
+  abortOnSigint,
+  type CliIo,
+  type DatasetFlags,
+  datasetOptions,
+  int,
+  openForCli,
+  requirePath,
+} from "./options.js";
 import { createProgress } from "./progress.js";
 
 /**
@@ -337,19 +345,13 @@ export async function runFit(
     ...(run.epochLine ? {} : { log: io.err }),
   });
   const seen = new Set<string>();
-  const controller = new AbortController();
-  const onSigint = () => {
-    if (controller.signal.aborted) process.exit(130);
-    io.err("stopping at the next batch (Ctrl-C again to quit at once)");
-    controller.abort();
-  };
-  process.on("SIGINT", onSigint);
+  const interrupt = abortOnSigint(io, "batch");
   try {
     return await fit(train, val, config, {
       outDir: run.outDir,
       ...(run.resume ? { resume: true } : {}),
       ...(run.overwrite ? { overwrite: true } : {}),
-      signal: controller.signal,
+      signal: interrupt.signal,
       onProgress: reporter.onProgress,
       onEpoch: async (m, s) => {
         await reporter.onEpoch(m, s);
@@ -362,7 +364,7 @@ export async function runFit(
       },
     });
   } finally {
-    process.off("SIGINT", onSigint);
+    interrupt.release();
   }
 }
 
