@@ -37,6 +37,7 @@ import { initBackend, wasmThreads } from "../src/backend/init.js";
 import { type Dataset, type SkippedSample, subset } from "../src/data/dataset.js";
 import { openDataset } from "../src/data/formats.js";
 import { splitDataset } from "../src/data/loader.js";
+import { writeFileAtomic } from "../src/io/fs.js";
 import { binaryScores } from "../src/metrics/binary.js";
 import { ConfusionMatrix } from "../src/metrics/confusion.js";
 import { datasetScores } from "../src/metrics/reduce.js";
@@ -365,7 +366,7 @@ for (const name of chosen) {
   console.log(`  ${name}: ${JSON.stringify(headline(name, results.datasets[name]))}`);
 }
 await writeResults(`${outBase}.json`, results);
-await writeFile(`${outBase}.md`, markdown(results.datasets));
+await writeFileAtomic(`${outBase}.md`, markdown(results.datasets));
 console.log(`Wrote ${outBase}.md`);
 
 /** The figures of one entry, for the console and the table. */

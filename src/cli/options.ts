@@ -43,6 +43,32 @@ export interface DatasetFlags {
   length?: number;
 }
 
+/** Every key of `DatasetFlags` (the compiler checks the list is complete). */
+const DATASET_FLAG_KEYS = [
+  "format",
+  "split",
+  "strict",
+  "images",
+  "annotations",
+  "masks",
+  "valid",
+  "classes",
+  "values",
+  "threshold",
+  "ignoreIndex",
+  "mode",
+  "seed",
+  "length",
+] as const satisfies readonly (keyof DatasetFlags)[];
+const everyDatasetFlag: Exclude<keyof DatasetFlags, (typeof DATASET_FLAG_KEYS)[number]> extends never ? true : never =
+  true;
+void everyDatasetFlag;
+
+/** The dataset flags among a command's flags (given or not). */
+export function datasetFlags(f: DatasetFlags): DatasetFlags {
+  return Object.fromEntries(DATASET_FLAG_KEYS.map((k) => [k, f[k]])) as DatasetFlags;
+}
+
 export function datasetOptions(cmd: Command): Command {
   return cmd
     .addOption(

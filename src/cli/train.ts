@@ -31,6 +31,7 @@ import {
   abortOnSigint,
   type CliIo,
   type DatasetFlags,
+  datasetFlags,
   datasetOptions,
   int,
   openForCli,
@@ -203,7 +204,7 @@ function dataSpec(path: string | undefined, f: TrainFlags, seed: number): DataSp
     }
   }
   const dataset: DatasetFlags = {
-    ...Object.fromEntries(Object.entries(datasetFields(f)).filter(([, v]) => v !== undefined)),
+    ...Object.fromEntries(Object.entries(datasetFlags(f)).filter(([, v]) => v !== undefined)),
     format,
     ...(split !== undefined ? { split } : {}),
   };
@@ -214,13 +215,6 @@ function dataSpec(path: string | undefined, f: TrainFlags, seed: number): DataSp
     validation:
       valSplit !== undefined ? { split: valSplit } : { fraction: f.valFraction ?? DEFAULT_VAL_FRACTION, seed },
   };
-}
-
-/** The dataset flags among a command's flags. */
-function datasetFields(f: DatasetFlags): DatasetFlags {
-  const { format, split, strict, images, masks, valid, classes, values, threshold, ignoreIndex, mode, seed, length } =
-    f;
-  return { format, split, strict, images, masks, valid, classes, values, threshold, ignoreIndex, mode, seed, length };
 }
 
 /** Opens the training and validation sets of `spec`. */
@@ -300,7 +294,7 @@ async function planRun(
   }
   const dataFile = join(f.out, DATA_FILE);
   const recorded = existsSync(dataFile) ? ((await readRunFile(dataFile)) as DataSpec) : null;
-  const hasDataArgs = path !== undefined || Object.values(datasetFields(f)).some((v) => v !== undefined);
+  const hasDataArgs = path !== undefined || Object.values(datasetFlags(f)).some((v) => v !== undefined);
   if (!recorded) {
     if (!hasDataArgs) {
       throw new SegkitError(`no ${DATA_FILE} saying which data the run trained on`, {

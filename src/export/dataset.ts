@@ -68,6 +68,13 @@ export async function exportDataset(ds: Dataset, out: string, options: ExportOpt
   const skipped: SkippedSample[] = [];
   let annotations = 0;
   let holesFilled = 0;
+  const used = new Set<string>();
+  const skip = (i: number, err: unknown) => {
+    const s = skippedFrom(ds, i, err);
+    skipped.push(s);
+    options.onSkip?.(s);
+    options.onProgress?.(i + 1, ds.length);
+  };
   for (let i = 0; i < ds.length; i++) {
     // load: only the mask when the image can be copied from its file
     const imageFile = ds.files(i)[0];
@@ -84,10 +91,7 @@ export async function exportDataset(ds: Dataset, out: string, options: ExportOpt
         [mask, image] = [sample.mask, await encodePng(sample.image)];
       }
     } catch (err) {
-      const s = skippedFrom(ds, i, err);
-      skipped.push(s);
-      options.onSkip?.(s);
-      options.onProgress?.(i + 1, ds.length);
+      skip(i, err);
       continue;
     }
     // where the image goes
@@ -98,6 +102,13 @@ export async function exportDataset(ds: Dataset, out: string, options: ExportOpt
       const rel = relative(resolve(options.root), resolve(imageFile));
       if (!rel.startsWith("..") && !isAbsolute(rel)) fileName = rel.split("\\").join("/");
     }
+    // two ids that flatten to one name (a/b, a__b) would write one file over the other
+    const key = to === "coco" ? fileName : name;
+    if (used.has(key)) {
+      skip(i, new SegkitError(`sample ${ds.id(i)} would be written as ${key}, as an earlier sample was`));
+      continue;
+    }
+    used.add(key);
     await writeFileAtomic(join(out, fileName), image);
     // the labels
     if (to === "coco") {

@@ -125,6 +125,23 @@ describe("export and read back", () => {
     }
   });
 
+  it("two ids that flatten to one file name: the second is skipped, named, not written over the first", async () => {
+    const ds = synthetic();
+    const twin: Dataset = Object.assign(Object.create(ds), { id: (i: number) => ["a/b", "a__b", "c", "d"][i] });
+    const out = join(dir, "flat-names");
+    const summary = await exportDataset(twin, out, { to: "png" });
+    assert.equal(summary.samples, 3);
+    assert.deepEqual(
+      summary.skipped.map((s) => s.reason),
+      ["sample a__b would be written as a__b, as an earlier sample was"],
+    );
+    const back = await openDataset(out, { format: "folder" });
+    // masks/a__b.png holds sample 0 (a/b), not sample 1
+    assert.deepEqual([back.length, back.id(0)], [3, "a__b"]);
+    assert.deepEqual((await back.get(0)).mask, (await ds.get(0)).mask);
+    assert.notDeepEqual((await back.get(0)).mask, (await ds.get(1)).mask);
+  });
+
   it("COCO's own layout: --annotations annotations/instances_val.json, --images val", async () => {
     const ds = synthetic();
     const out = join(dir, "coco-layout");

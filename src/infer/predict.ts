@@ -1,4 +1,3 @@
-import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
@@ -7,10 +6,11 @@ import { withWasmMemoryGuard } from "../backend/memory.js";
 import { errorMessage, SegkitError } from "../core/errors.js";
 import { DEFAULT_IGNORE_INDEX, type Mask, type RgbImage } from "../core/image.js";
 import { type Palette, VOC_PALETTE } from "../core/palette.js";
+import { pathExists } from "../io/fs.js";
 import { type ImageSource, readImage } from "../io/image.js";
 import { resizeImage } from "../io/resize.js";
 import { loadModel } from "../models/io.js";
-import { readJson } from "../train/checkpoint.js";
+import { checkpointDir, readJson } from "../train/checkpoint.js";
 import { logitsToMask, logitsToProbabilities, resizeBilinear } from "./logits.js";
 import { createOnnxPredictor, DEFAULT_ONNX_PREDICTOR_OPTIONS } from "./onnx-session.js";
 import { blendWeights, type TileOptions, validateTileOptions, windowGrid } from "./tiling.js";
@@ -128,17 +128,15 @@ function validatePredictorOptions(options: PredictorOptions) {
   return o;
 }
 
-const exists = (path: string) =>
-  stat(path).then(
-    () => true,
-    () => false,
-  );
-
-/** The checkpoint directory `dir` names: itself when it holds model.json, else its `best/` (a run directory). */
+/**
+ * The checkpoint directory `dir` names: itself when it holds model.json, else its run's `best/` (`checkpointDir`:
+ * also the `.best.old` a run killed while replacing `best/` leaves).
+ */
 async function checkpointOf(dir: string): Promise<string> {
-  if (await exists(join(dir, "model.json"))) return dir;
-  if (await exists(join(dir, "best", "model.json"))) return join(dir, "best");
-  throw new SegkitError((await exists(dir)) ? "no model.json in this directory" : "not found", {
+  if (await pathExists(join(dir, "model.json"))) return dir;
+  const best = await checkpointDir(dir, "best", "model.json");
+  if (best) return best;
+  throw new SegkitError((await pathExists(dir)) ? "no model.json in this directory" : "not found", {
     file: dir,
     hint: "give a checkpoint directory written by segkit train (e.g. runs/NAME/best) or its run directory",
   });

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { SegkitError } from "../core/errors.js";
 
@@ -19,5 +19,15 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
     const code = (err as NodeJS.ErrnoException).code;
     const what = code === "EISDIR" ? "is a directory" : code === "ENOTDIR" ? "a part of the path is a file" : code;
     throw new SegkitError(`cannot write (${what})`, { file: path, cause: err });
+  }
+}
+
+/** Whether `path` exists (any kind of entry). */
+export async function pathExists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
   }
 }

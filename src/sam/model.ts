@@ -217,6 +217,8 @@ const VARIANT_SUFFIXES = ["quantized", "quant", "fp16", "int8", "uint8", "q4", "
 /** Input / output names only SAM 2 exports have (samexporter's and transformers.js's). */
 const SAM2_NAMES = ["image_embed", "high_res_feats_0", "high_res_feats_1", "image_embeddings.0", "object_score_logits"];
 const LOW_RES = 256;
+/** The `mask_input` fed when there is none (has_mask_input 0): zeros, shared, never written. */
+const NO_MASK_INPUT = new Float32Array(LOW_RES * LOW_RES);
 
 /**
  * Finds, checks and opens the two graphs of a SAM model in `dir`. Throws a SegkitError naming the file and the
@@ -348,7 +350,7 @@ async function assemble(
               file: files.decoder,
             });
           }
-          feeds.mask_input = { data: mask ?? new Float32Array(LOW_RES * LOW_RES), dims: [1, 1, LOW_RES, LOW_RES] };
+          feeds.mask_input = { data: mask ?? NO_MASK_INPUT, dims: [1, 1, LOW_RES, LOW_RES] };
           feeds.has_mask_input = { data: new Float32Array([mask ? 1 : 0]), dims: [1] };
           // onnxruntime runs every node whatever is fetched: without `fullSize`, `masks` is made at 256 x 256 (its
           // only use of orig_im_size) instead of the image size (measured: 32 -> 25 ms a decode at 2048 x 1536)

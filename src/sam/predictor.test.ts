@@ -99,10 +99,12 @@ describe("SamPredictor: split layout", () => {
           { points: packed.point_coords.data, labels: packed.point_labels.data, origSize: [h, w] },
           { fullSize: true },
         );
-        const refLogits = ref.masks?.data.subarray(0, w * h) ?? new Float32Array();
+        const logits = single.logits?.[0];
+        assert.ok(logits && ref.masks, "the predictor's logits and the graph's masks");
+        const refLogits = ref.masks.data.subarray(0, w * h);
         let maxDiff = 0;
         let mismatched = 0;
-        single.logits?.[0]?.forEach((v, i) => {
+        logits.forEach((v, i) => {
           const r = refLogits[i] ?? Number.NaN;
           maxDiff = Math.max(maxDiff, Math.abs(v - r));
           if (v > 0 !== r > 0 || mask?.data[i] !== (r > 0 ? 1 : 0)) mismatched++;

@@ -277,15 +277,13 @@ export async function createSamPredictor(
       const d = await decode(request);
       const { originalSize, inputSize } = d;
       const t = performance.now();
-      const masks: Mask[] = [];
-      const logits: Float32Array[] = [];
-      const stability = new Float32Array(d.scores.length);
-      for (let i = 0; i < d.scores.length; i++) {
-        const up = upscaleMasks(d.lowResLogits.data, inputSize, originalSize, { channels: [i] });
-        masks.push(createMask(originalSize.width, originalSize.height, thresholdMasks(up.data)));
-        if (request.returnLogits) logits.push(up.data);
-        stability[i] = stabilityScore(up.data);
-      }
+      // every returned plane in one call (the taps are built once), then each plane's mask and stability
+      const up = upscaleMasks(d.lowResLogits.data, inputSize, originalSize).data;
+      const area = originalSize.height * originalSize.width;
+      const planes = Array.from({ length: d.scores.length }, (_, i) => up.subarray(i * area, (i + 1) * area));
+      const masks = planes.map((p) => createMask(originalSize.width, originalSize.height, thresholdMasks(p)));
+      const logits = request.returnLogits ? planes : [];
+      const stability = Float32Array.from(planes, (p) => stabilityScore(p));
       const timings = { decodeMs: d.timings.decodeMs, upscaleMs: performance.now() - t };
       return { ...d, masks, ...(request.returnLogits ? { logits } : {}), stabilityScores: stability, timings };
     },

@@ -1,8 +1,8 @@
-import { readFile, rename, rm, stat } from "node:fs/promises";
+import { readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { SegkitError } from "../core/errors.js";
-import { writeFileAtomic } from "../io/fs.js";
+import { pathExists, writeFileAtomic } from "../io/fs.js";
 import { saveModel } from "../models/io.js";
 import type { TrainOptimizer } from "./optimizer.js";
 
@@ -67,7 +67,7 @@ export async function writeCheckpoint(
     await writeFileAtomic(join(fresh, file), `${JSON.stringify(value, null, 2)}\n`);
   }
   // 2.-4. swap it in
-  if (await exists(target)) {
+  if (await pathExists(target)) {
     await rm(old, { recursive: true, force: true });
     await rename(target, old);
   }
@@ -76,10 +76,13 @@ export async function writeCheckpoint(
   return target;
 }
 
-/** The complete checkpoint `dir/name/` (or the previous one left by a kill mid-swap), or null when there is none. */
-export async function checkpointDir(dir: string, name: string): Promise<string | null> {
+/**
+ * The complete checkpoint `dir/name/` (or the previous one left by a kill mid-swap), or null when there is none.
+ * Complete: it holds `marker`, written last (`train-state.json`; `model.json` is enough to predict).
+ */
+export async function checkpointDir(dir: string, name: string, marker = "train-state.json"): Promise<string | null> {
   for (const candidate of [join(dir, name), join(dir, `.${name}.old`)]) {
-    if (await exists(join(candidate, "train-state.json"))) return candidate;
+    if (await pathExists(join(candidate, marker))) return candidate;
   }
   return null;
 }
@@ -115,14 +118,5 @@ export async function loadOptimizerState(path: string, optimizer: TrainOptimizer
     await optimizer.setState(tensors, file.scalars);
   } finally {
     tf.dispose(Object.values(map));
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
   }
 }
