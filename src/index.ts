@@ -369,6 +369,7 @@ export {
   type SamPreprocessedImage,
   type SamPrompt,
   type SamSize,
+  samInputShape,
   selectMaskChannels,
   selectSingleMask,
   stabilityScore,

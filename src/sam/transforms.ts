@@ -52,13 +52,19 @@ export function preprocessShape(height: number, width: number, longest = SAM_IMA
  * BILINEAR resampler, bit-exact (see pillow-resize.ts).
  */
 export function resizeLongestSide(img: RgbImage, longest = SAM_IMAGE_SIZE): RgbImage {
-  const { height, width } = preprocessShape(img.height, img.width, longest);
-  if (height < 1 || width < 1) {
+  const { height, width } = samInputShape(img, longest);
+  return pillowResizeBilinear(img, width, height);
+}
+
+/** The resized size `preprocessShape` gives `img`, or an error when the image is too elongated to have one. */
+export function samInputShape(img: { height: number; width: number }, longest = SAM_IMAGE_SIZE): SamSize {
+  const size = preprocessShape(img.height, img.width, longest);
+  if (size.height < 1 || size.width < 1) {
     throw new SegkitError(`image ${img.width}x${img.height} is too elongated: its short side rounds to 0 pixels`, {
       hint: `crop it so that the short side is at least max(H, W) / ${2 * longest}`,
     });
   }
-  return pillowResizeBilinear(img, width, height);
+  return size;
 }
 
 /**

@@ -30,6 +30,7 @@ import { writeFileAtomic } from "../../io/fs.js";
 import { readImage } from "../../io/image.js";
 import { encodeMaskPng, overlayMask, writeImagePng } from "../../io/write.js";
 import type { SamPredictor } from "../predictor.js";
+import { samInputShape } from "../transforms.js";
 import { type AmgOptions, type AmgProgress, type AmgRecord, generateMasks, validateAmgOptions } from "./generator.js";
 
 /** The COCO file of a directory run. */
@@ -185,10 +186,11 @@ export async function generateMaskFiles(
   let masks = 0;
   let stopped = false;
   for (const [index, { path, name }] of files.entries()) {
-    // 1. read: in a directory, a bad image is reported and skipped
+    // 1. read: in a directory, a bad image (unreadable, or too elongated for SAM's frame) is reported and skipped
     let image: RgbImage;
     try {
       image = await readImage(path);
+      samInputShape(image);
     } catch (err) {
       if (!isDir) throw err;
       skip({ path, reason: err instanceof SegkitError ? err.message : errorMessage(err) });
@@ -203,16 +205,9 @@ export async function generateMaskFiles(
         onProgress: (p) => onProgress?.({ ...p, file: path, image: index, images: files.length }),
       });
     } catch (err) {
-      if (amg.signal?.aborted) {
-        stopped = true;
-        break;
-      }
-      // an image the model cannot take (e.g. 3000 x 1) is reported and skipped, so that the others still reach the
-      // COCO file; a failure of the model itself (an error naming one of its graphs) or any other error ends the run
-      const graphs: (string | undefined)[] = Object.values(predictor.model.files);
-      if (!isDir || !(err instanceof SegkitError) || graphs.includes(err.file)) throw err;
-      skip({ path, reason: err.message });
-      continue;
+      if (!amg.signal?.aborted) throw err;
+      stopped = true;
+      break;
     }
     // 3. this image's files
     if (!isDir) await write(`${name}.json`, `${JSON.stringify(amgRecordsJson(records))}\n`);
