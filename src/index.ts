@@ -114,6 +114,7 @@ export {
   rleInvert,
   rleIou,
   rleMerge,
+  rlePaint,
   rleToBbox,
   rleToString,
 } from "./export/rle.js";
@@ -245,7 +246,6 @@ export { encoderLayers, freezeEncoder, loadEncoderWeights } from "./models/weigh
 // (boxes x1,y1,x2,y2 with inclusive maxima from masks, RLEs column-major) and one pipeline writing its records
 export {
   type AmgBox,
-  areaFromRle,
   batchedMaskToBox,
   batchedNms,
   batchIterator,

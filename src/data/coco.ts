@@ -5,7 +5,7 @@ import { z } from "zod";
 import { SegkitError } from "../core/errors.js";
 import { createMask, type Mask } from "../core/image.js";
 import { polygonsToRle } from "../export/polygon.js";
-import { checkRle, type Rle, rleFromString } from "../export/rle.js";
+import { checkRle, rleFromString, rlePaint } from "../export/rle.js";
 import { readImage, readImageSize } from "../io/image.js";
 import type { Dataset, Sample, SkippedSample } from "./dataset.js";
 
@@ -184,17 +184,6 @@ export async function openCoco(
   return new CocoDataset([...images.values()], classNames, options.ignoreIndex, skipped, file);
 }
 
-/** Paints the foreground of `rle` with `value` (column-major runs onto a row-major mask). */
-function paint(mask: Mask, rle: Rle, value: number): void {
-  const h = mask.height;
-  const w = mask.width;
-  let pos = 0;
-  rle.counts.forEach((n, i) => {
-    if (i % 2 === 1) for (let p = pos; p < pos + n; p++) mask.data[(p % h) * w + Math.floor(p / h)] = value;
-    pos += n;
-  });
-}
-
 class CocoDataset implements Dataset {
   readonly format = "coco";
   readonly backgroundClass = 0;
@@ -256,7 +245,7 @@ class CocoDataset implements Dataset {
             ? rleFromString({ size: [seg.size[0] ?? -1, seg.size[1] ?? -1], counts: seg.counts }, this.file)
             : { size: [seg.size[0] ?? -1, seg.size[1] ?? -1] as const, counts: seg.counts };
         checkRle(rle, this.file);
-        paint(mask, rle, value);
+        rlePaint(mask, rle, value);
       } catch (err) {
         if (!(err instanceof SegkitError)) throw err;
         throw new SegkitError(`${name} of ${s.id}: ${err.message}`, { file: this.file });

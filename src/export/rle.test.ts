@@ -14,6 +14,7 @@ import {
   rleInvert,
   rleIou,
   rleMerge,
+  rlePaint,
   rleToBbox,
   rleToString,
 } from "./rle.js";
@@ -62,6 +63,17 @@ const refRle = (name: string): Rle => {
 };
 
 describe("COCO RLE", () => {
+  it("paints an RLE's pixels with a value, in place, across column ends", () => {
+    // 3 rows x 2 columns; runs: 2 off, 3 on (rows 2 of column 0, rows 0-1 of column 1), 1 off
+    const m = createMask(2, 3, Uint8Array.from([9, 9, 9, 9, 9, 9]));
+    assert.equal(rlePaint(m, { size: [3, 2], counts: [2, 3, 1] }, 7), m);
+    assert.deepEqual([...m.data], [9, 7, 9, 7, 7, 9]);
+    assert.throws(
+      () => rlePaint(createMask(3, 2), { size: [3, 2], counts: [6] }, 1),
+      /size \[3, 2\] cannot paint a 3x2 mask/,
+    );
+  });
+
   it("encodes a 3x4 mask worked by hand", () => {
     // columns top to bottom: 001 | 111 | 100 | 000 -> runs 0:2, 1:5, 0:5; counts below 3 are stored as they are
     const rle = rleEncode(rows(["0110", "0100", "1100"]));

@@ -1,9 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { createMask, type Mask } from "../../core/image.js";
-import { rleEncode } from "../../export/rle.js";
+import { rleArea, rleEncode } from "../../export/rle.js";
 import {
-  areaFromRle,
   batchedMaskToBox,
   batchedNms,
   batchIterator,
@@ -131,7 +130,7 @@ describe("batches, boxes, uncropping", () => {
     // pixel (0, 0) set: the counts start with an empty zero run, as mask_to_rle_pytorch
     assert.deepEqual(uncroppedMaskToRle(maskOf("10", "01"), [0, 0, 2, 2], 2, 2).counts, [0, 1, 2, 1]);
     assert.deepEqual(uncroppedMaskToRle(createMask(2, 2), [1, 1, 3, 3], 3, 3).counts, [9]);
-    assert.equal(areaFromRle(rleEncode(full)), 5);
+    assert.equal(rleArea(rleEncode(full)), 5);
     assert.throws(() => uncroppedMaskToRle(m, [4, 0, 7, 3], 5, 6), /does not fit/);
   });
 

@@ -197,13 +197,6 @@ export function boxXYXYToXYWH(box: readonly number[]): AmgBox {
   return [x1, y1, x2 - x1, y2 - y1];
 }
 
-/** `area_from_rle`: the sum of the foreground (odd-index) runs. */
-export function areaFromRle(rle: Rle): number {
-  let area = 0;
-  for (let i = 1; i < rle.counts.length; i += 2) area += rle.counts[i] as number;
-  return area;
-}
-
 /**
  * torchvision `batched_nms`: greedy NMS per category (all one category when `categories` is absent). Boxes are
  * taken in decreasing score order (ties by index: the kernel's stable sort); a box is dropped when its IoU with a

@@ -24,7 +24,7 @@ import { createMask, type RgbImage } from "../../core/image.js";
 import type { Palette } from "../../core/palette.js";
 import type { SkippedSample } from "../../data/dataset.js";
 import { CocoAnnotationSchema, CocoInstancesSchema } from "../../export/coco.js";
-import { type Rle, rleArea, rleToBbox, rleToString } from "../../export/rle.js";
+import { type Rle, rleArea, rlePaint, rleToBbox, rleToString } from "../../export/rle.js";
 import { inputFiles } from "../../infer/files.js";
 import { writeFileAtomic } from "../../io/fs.js";
 import { readImage } from "../../io/image.js";
@@ -85,16 +85,6 @@ const MASK_COLOURS: Palette = Array.from({ length: 256 }, (_, k) => {
   return [f(5), f(3), f(1)] as const;
 });
 
-/** Calls `paint(i)` for every foreground pixel of a (column-major) RLE, `i` the row-major index. */
-function forEachPixel(rle: Rle, paint: (i: number) => void): void {
-  const [h, w] = rle.size;
-  let pos = 0;
-  rle.counts.forEach((n, k) => {
-    if (k % 2 === 1) for (let p = pos; p < pos + n; p++) paint((p % h) * w + Math.floor(p / h));
-    pos += n;
-  });
-}
-
 /**
  * `image` with every record's mask tinted (alpha 0.5), largest area first so later, smaller masks paint over it;
  * record colours cycle through 254 hues in that order. Records hold uncompressed RLEs at the image size.
@@ -104,9 +94,7 @@ export function amgOverlay(image: RgbImage, records: readonly AmgRecord[]): RgbI
   const order = records.map((_, i) => i).sort((a, b) => (records[b]?.area ?? 0) - (records[a]?.area ?? 0) || a - b);
   for (const [k, i] of order.entries()) {
     const label = (k % 254) + 1;
-    forEachPixel(rleOf(records[i] as AmgRecord), (p) => {
-      labels.data[p] = label;
-    });
+    rlePaint(labels, rleOf(records[i] as AmgRecord), label);
   }
   return overlayMask(image, labels, { palette: MASK_COLOURS, skipClasses: [0] });
 }
@@ -215,10 +203,7 @@ export async function generateMaskFiles(
     written.push(`${name}.overlay.png`);
     if (masksPng) {
       for (const [k, r] of records.entries()) {
-        const mask = createMask(image.width, image.height);
-        forEachPixel(rleOf(r), (p) => {
-          mask.data[p] = 255;
-        });
+        const mask = rlePaint(createMask(image.width, image.height), rleOf(r), 255);
         await write(join(name, `mask-${k}.png`), encodeMaskPng(mask, { palette: GRAY }));
       }
     }

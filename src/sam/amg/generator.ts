@@ -25,7 +25,7 @@
  */
 import { SegkitError } from "../../core/errors.js";
 import type { Mask, RgbImage } from "../../core/image.js";
-import { type CompressedRle, type Rle, rleDecode, rleEncode, rleToString } from "../../export/rle.js";
+import { type CompressedRle, type Rle, rleArea, rleDecode, rleEncode, rleToString } from "../../export/rle.js";
 import { type ImageSource, readImage } from "../../io/image.js";
 import { cropImage } from "../../io/resize.js";
 import type { SamModel } from "../model.js";
@@ -33,7 +33,6 @@ import { upscaleToRle } from "../postprocess.js";
 import { createSamPredictor, type SamPredictor } from "../predictor.js";
 import {
   type AmgBox,
-  areaFromRle,
   batchedNms,
   batchIterator,
   boxXYXYToXYWH,
@@ -241,7 +240,7 @@ export async function generateMasks(
     return data.map((d) => ({
       segmentation:
         o.outputMode === "binary_mask" ? rleDecode(d.rle) : o.outputMode === "coco_rle" ? rleToString(d.rle) : d.rle,
-      area: areaFromRle(d.rle),
+      area: rleArea(d.rle),
       bbox: boxXYXYToXYWH(d.box),
       predicted_iou: d.iou,
       point_coords: [d.point],
