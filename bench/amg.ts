@@ -18,7 +18,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { type AmgRecord, generateMasks } from "../src/sam/amg/generator.js";
 import { createSamPredictor } from "../src/sam/predictor.js";
-import { machine, runPythonPeer, writeResults } from "./common.js";
+import { machine, peakRssMB, resetPeakRssMB, runPythonPeer, writeResults } from "./common.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const { values: args } = parseArgs({
@@ -69,7 +69,7 @@ try {
   const predictor = await createSamPredictor(dir, { threads: THREADS, memoryCache: 1 });
   const image = { data: new Uint8Array(WIDTH * HEIGHT * 3).fill(128), width: WIDTH, height: HEIGHT };
   await predictor.setImage(image);
-  const rssBefore = process.memoryUsage().rss;
+  const rssBeforeMB = resetPeakRssMB();
   const t = performance.now();
   let lastLine = 0;
   let afterFilters = 0;
@@ -83,7 +83,7 @@ try {
     },
   });
   const seconds = (performance.now() - t) / 1000;
-  const peakGrowthMB = Math.max(0, process.resourceUsage().maxRSS * 1024 - rssBefore) / 2 ** 20;
+  const peakGrowthMB = peakRssMB() - rssBeforeMB;
   await predictor.dispose();
 
   const candidates = 3 * SIDE * SIDE;
@@ -117,7 +117,7 @@ try {
       afterFilters,
       records: records.length,
       peakRssGrowthMB: peakGrowthMB,
-      rssBeforeMB: rssBefore / 2 ** 20,
+      rssBeforeMB,
     },
     pytorch: { ...peer, records: peer.records.length },
     ratios: { throughput: rate / peerRate, peakMemory: peakGrowthMB / peer.peakGrowthMB },

@@ -1,5 +1,6 @@
 /** Shared by the benchmarks: timing passes, running a Python peer, machine facts, writing results. */
 import { spawnSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { writeFileAtomic } from "../src/io/fs.js";
 
@@ -51,4 +52,25 @@ export function machine(): { cpus: number; cpuModel: string | undefined; node: s
 export async function writeResults(path: string, report: unknown): Promise<void> {
   await writeFileAtomic(path, `${JSON.stringify(report, null, 2)}\n`);
   console.log(`Wrote ${path}`);
+}
+
+/**
+ * Resets this process's peak resident set size to the current one (Linux: `5` to /proc/self/clear_refs) and returns
+ * that size in MB; `peakRssMB()` then reads the peak since (VmHWM), so a measurement excludes earlier peaks such as
+ * loading models.
+ */
+export function resetPeakRssMB(): number {
+  writeFileSync("/proc/self/clear_refs", "5");
+  return statusMB("VmRSS");
+}
+
+/** Peak resident set size (MB) since the last `resetPeakRssMB`. */
+export function peakRssMB(): number {
+  return statusMB("VmHWM");
+}
+
+function statusMB(field: string): number {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readFileSync("/proc/self/status", "utf8"));
+  if (!m) throw new Error(`no ${field} in /proc/self/status`);
+  return Number(m[1]) / 1024;
 }

@@ -19,7 +19,7 @@ layout segkit's `loadSamModel` reads. Then runs `SamAutomaticMaskGenerator.gener
 utils/amg.py; box NMS from torchvision): a --points-per-side grid in batches of --points-per-batch, each batch
 through the decoder with `multimask_output=True`, masks upscaled to the image (`postprocess_masks`), filters
 predicted IoU > 0.88, stability >= 0.95 (offset 1), crop-edge, then RLE and box NMS 0.7; the whole image only
-(crop_n_layers 0). Prints one JSON line: timings, peak memory (ru_maxrss growth over the RSS before generation) and the records (area, bbox,
+(crop_n_layers 0). Prints one JSON line: timings, peak memory (the peak RSS during generation over the RSS before it) and the records (area, bbox,
 predicted_iou, stability_score, point) for bench/amg.ts to compare with segkit's.
 
     /usr/bin/python3 bench/peers/torch_amg.py --export /tmp/amg --width 1024 --height 768
@@ -29,7 +29,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import sys
 import time
 
@@ -237,9 +236,20 @@ def generate(decoder, embeddings, height, width, a, timings):
     return records, len(kept["rles"])
 
 
-def rss_kb():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+def reset_peak_rss_kb():
+    """Resets the peak RSS to the current RSS (Linux clear_refs 5) and returns it; `status_kb("VmHWM")` is then the
+    peak since: earlier peaks (the export, building the model) do not count."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    return status_kb("VmRSS")
+
+
+def status_kb(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no {field} in /proc/self/status")
 
 
 def main():
@@ -285,12 +295,12 @@ def main():
         )
 
     timings = {"decode": 0.0, "filter": 0.0, "nms": 0.0}
-    rss0 = rss_kb()
+    rss0 = reset_peak_rss_kb()
     t = time.perf_counter()
     with torch.no_grad():
         records, candidates = generate(decoder, embeddings, a.height, a.width, a, timings)
     total = time.perf_counter() - t
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = status_kb("VmHWM")
     print(
         json.dumps(
             {
