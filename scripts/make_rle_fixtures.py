@@ -259,9 +259,10 @@ def main():
         "masks": masks, "merges": merges, "iou": iou, "polygons": polys,
     }
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
-    with open(OUT, "w") as f:
+    with open(OUT + ".tmp", "w") as f:
         json.dump(doc, f, separators=(",", ":"))
         f.write("\n")
+    os.replace(OUT + ".tmp", OUT)
     print(f"wrote {OUT}: {len(masks)} masks, {len(merges)} merges, {len(polys)} polygon cases")
 
 

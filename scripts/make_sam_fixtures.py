@@ -62,6 +62,7 @@ Layouts written:
 import json
 import os
 import shutil
+import tempfile
 
 import torch
 import torch.nn.functional as F
@@ -281,11 +282,13 @@ def main():
     encoder = Encoder()
     decoder = OfficialDecoder()
     pemd = PromptEncoderMaskDecoder()
-    if os.path.isdir(OUT):
-        shutil.rmtree(OUT)
+    # everything is written into a fresh directory beside OUT, which then replaces it: an interrupted run leaves the
+    # committed fixtures as they were
+    out = tempfile.mkdtemp(prefix=".models-", dir=os.path.dirname(OUT))
+    os.chmod(out, 0o755)
 
     image = torch.randn(1, 3, 1024, 1024)
-    export(encoder, (image,), f"{OUT}/split/encoder.onnx", ["image"], ["image_embeddings"])
+    export(encoder, (image,), f"{out}/split/encoder.onnx", ["image"], ["image_embeddings"])
     dec_args = (
         torch.randn(1, 256, 64, 64),
         torch.tensor([[[500.0, 375.0], [0.0, 0.0]]]),
@@ -297,23 +300,23 @@ def main():
     dec_in = ["image_embeddings", "point_coords", "point_labels", "mask_input", "has_mask_input", "orig_im_size"]
     dec_out = ["masks", "iou_predictions", "low_res_masks"]
     dec_axes = {"point_coords": {1: "num_points"}, "point_labels": {1: "num_points"}}
-    export(decoder, dec_args, f"{OUT}/split/decoder.onnx", dec_in, dec_out, dec_axes)
+    export(decoder, dec_args, f"{out}/split/decoder.onnx", dec_in, dec_out, dec_axes)
 
     # a decoder whose `point_labels` is called `labels`: the loader must name the missing input
     renamed = ["labels" if n == "point_labels" else n for n in dec_in]
     axes = {"point_coords": {1: "num_points"}, "labels": {1: "num_points"}}
-    export(decoder, dec_args, f"{OUT}/broken/decoder_without_point_labels.onnx", renamed, dec_out, axes)
+    export(decoder, dec_args, f"{out}/broken/decoder_without_point_labels.onnx", renamed, dec_out, axes)
 
     hwc = torch.rand(683, 1024, 3) * 255
     hwc_axes = {"input_image": {0: "image_height", 1: "image_width"}}
-    export(HwcEncoder(encoder), (hwc,), f"{OUT}/split-hwc/encoder.onnx", ["input_image"], ["image_embeddings"], hwc_axes)
-    shutil.copyfile(f"{OUT}/split/decoder.onnx", f"{OUT}/split-hwc/decoder.onnx")
+    export(HwcEncoder(encoder), (hwc,), f"{out}/split-hwc/encoder.onnx", ["input_image"], ["image_embeddings"], hwc_axes)
+    shutil.copyfile(f"{out}/split/decoder.onnx", f"{out}/split-hwc/decoder.onnx")
 
     emb_names = ["image_embeddings", "image_positional_embeddings"]
     export(
         VisionEncoder(encoder),
         (image,),
-        f"{OUT}/transformers/onnx/vision_encoder.onnx",
+        f"{out}/transformers/onnx/vision_encoder.onnx",
         ["pixel_values"],
         emb_names,
         {"pixel_values": {0: "batch_size"}, **{n: {0: "batch_size"} for n in emb_names}},
@@ -329,7 +332,7 @@ def main():
     export(
         pemd,
         pemd_args,
-        f"{OUT}/transformers/onnx/prompt_encoder_mask_decoder.onnx",
+        f"{out}/transformers/onnx/prompt_encoder_mask_decoder.onnx",
         ["input_points", "input_labels", "input_boxes", *emb_names],
         ["iou_scores", "pred_masks"],
         {
@@ -343,7 +346,7 @@ def main():
     )
     # The two JSON files as transformers' SamConfig / SamImageProcessor write them (trimmed to what a loader reads).
     write_json(
-        f"{OUT}/transformers/config.json",
+        f"{out}/transformers/config.json",
         {
             "_name_or_path": "segkit/tiny-sam-fixture",
             "architectures": ["SamModel"],
@@ -355,7 +358,7 @@ def main():
         },
     )
     write_json(
-        f"{OUT}/transformers/preprocessor_config.json",
+        f"{out}/transformers/preprocessor_config.json",
         {
             "do_convert_rgb": True,
             "do_normalize": True,
@@ -377,25 +380,25 @@ def main():
     export(
         EdgeSamDecoder(decoder),
         dec_args[:3],
-        f"{OUT}/edgesam/edge_sam_decoder.onnx",
+        f"{out}/edgesam/edge_sam_decoder.onnx",
         dec_in[:3],
         ["scores", "masks"],
         dec_axes,
     )
-    shutil.copyfile(f"{OUT}/split/encoder.onnx", f"{OUT}/edgesam/edge_sam_encoder.onnx")
+    shutil.copyfile(f"{out}/split/encoder.onnx", f"{out}/edgesam/edge_sam_encoder.onnx")
 
     # SAM-HQ (SysCV/sam-hq scripts/export_onnx_model.py; interm_embeddings with C = 3 instead of 768..1280)
     hq_enc_out = ["image_embeddings", "interm_embeddings"]
-    export(HqEncoder(encoder), (image,), f"{OUT}/sam-hq/sam_hq_encoder.onnx", ["image"], hq_enc_out)
+    export(HqEncoder(encoder), (image,), f"{out}/sam-hq/sam_hq_encoder.onnx", ["image"], hq_enc_out)
     hq_args = (dec_args[0], torch.randn(4, 1, 64, 64, 3), *dec_args[1:])
     hq_in = [dec_in[0], "interm_embeddings", *dec_in[1:]]
-    export(HqDecoder(decoder), hq_args, f"{OUT}/sam-hq/sam_hq_decoder.onnx", hq_in, dec_out, dec_axes)
+    export(HqDecoder(decoder), hq_args, f"{out}/sam-hq/sam_hq_decoder.onnx", hq_in, dec_out, dec_axes)
 
     # SlimSAM (Xenova/slimsam-77-uniform): only the decoder; tests pair it with transformers/onnx/vision_encoder.onnx
     export(
         SlimSamDecoder(pemd),
         (pemd_args[4], pemd_args[3], pemd_args[0], pemd_args[1]),
-        f"{OUT}/slimsam/onnx/prompt_encoder_mask_decoder_quantized.onnx",
+        f"{out}/slimsam/onnx/prompt_encoder_mask_decoder_quantized.onnx",
         [emb_names[1], emb_names[0], "input_points", "input_labels"],
         ["iou_scores", "pred_masks"],
         {
@@ -406,6 +409,12 @@ def main():
             "pred_masks": {0: "batch_size", 1: "point_batch_size"},
         },
     )
+
+    old = OUT + ".old"
+    if os.path.isdir(OUT):
+        os.replace(OUT, old)
+    os.replace(out, OUT)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -114,9 +114,10 @@ def main():
         "postprocess": postprocess_cases(),
     }
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
-    with open(OUT, "w") as f:
+    with open(OUT + ".tmp", "w") as f:
         json.dump(ref, f, indent=1)
         f.write("\n")
+    os.replace(OUT + ".tmp", OUT)
     print(f"wrote {OUT} ({os.path.getsize(OUT)} bytes)")
 
 

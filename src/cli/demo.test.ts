@@ -92,9 +92,7 @@ describe("segkit demo", () => {
 
   it("plans the epochs from the time budget after timing the first", async () => {
     const out = join(dir, "budget");
-    const started = performance.now();
     const r = await demo("--out", out, "--minutes", "0.05", "--length", "20", "--size", "32");
-    const seconds = (performance.now() - started) / 1000;
     assert.equal(r.code, 0, r.err.join("\n"));
     assert.match(r.err[0] ?? "", /; about 0\.05 min on /);
     const lines = r.err.filter((l) => l.startsWith("epoch "));
@@ -105,8 +103,11 @@ describe("segkit demo", () => {
       lines.map((l) => l.split("  ")[0]),
       Array.from({ length: epochs }, (_, i) => `epoch ${i + 1}/${epochs}`),
     );
-    const perEpoch = metrics(out)[0]?.seconds ?? 0;
-    assert.ok(seconds < 3 + 3 * perEpoch + 20, `took ${seconds.toFixed(1)} s for a 3 s budget`);
+    // the plan (from the run's own record, not the test's clock): the epochs after the first fit the 3 s budget at
+    // the first epoch's pace
+    const perEpoch = metrics(out)[0]?.seconds;
+    assert.ok(perEpoch !== undefined && perEpoch > 0);
+    assert.ok((epochs - 1) * perEpoch <= 3, `${epochs} epochs of ${perEpoch.toFixed(2)} s planned for a 3 s budget`);
   });
 
   it("learns clearly with the real recipe (8 epochs of the 2-minute run's 15 or so)", {

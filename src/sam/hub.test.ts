@@ -1,8 +1,6 @@
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, beforeEach, describe, it } from "node:test";
@@ -250,13 +248,14 @@ describe("pullModel against a local hub", () => {
       pull({ files: ["missing.onnx"] }),
       /^missing\.onnx: file not found \(HTTP 404\)\. the repository has no such file at this revision$/,
     );
-    const closed = createServer();
-    await new Promise<void>((r) => closed.listen(0, "127.0.0.1", r));
-    const port = (closed.address() as AddressInfo).port;
-    await new Promise((r) => closed.close(r)); // nothing listens there now
+    // what Node's fetch throws when nothing listens (a closed port could be taken again by another process)
+    const refused: typeof fetch = () =>
+      Promise.reject(
+        new TypeError("fetch failed", { cause: Object.assign(new Error("connect"), { code: "ECONNREFUSED" }) }),
+      );
     await fails(
-      pull({ files: ["config.json"], endpoint: `http://127.0.0.1:${port}` }),
-      /^config\.json: network error \(ECONNREFUSED\)\. could not reach http:\/\/127\.0\.0\.1:\d+; check/,
+      pull({ files: ["config.json"], endpoint: "http://127.0.0.1:9", fetch: refused }),
+      /^config\.json: network error \(ECONNREFUSED\)\. could not reach http:\/\/127\.0\.0\.1:9; check/,
     );
     await fails(pull({ endpoint: "ftp://x" }), /^invalid endpoint "ftp:\/\/x"/);
   });
