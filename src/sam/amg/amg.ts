@@ -17,7 +17,10 @@ import { createMask, type Mask } from "../../core/image.js";
 import { type Rle, rleCountsBuilder } from "../../export/rle.js";
 import { stabilityScore } from "../transforms.js";
 
-/** `x1, y1, x2, y2`. */
+/**
+ * `x1, y1, x2, y2` in pixels, in two conventions as in the reference: a mask's box (`maskToBox`) has inclusive
+ * maxima (its last pixel), a crop box (`generateCropBoxes`, `[0, 0, W, H]` for the image) exclusive ones.
+ */
 export type AmgBox = [number, number, number, number];
 
 /**
@@ -121,9 +124,10 @@ export function batchedMaskToBox(masks: readonly Mask[]): AmgBox[] {
 }
 
 /**
- * `is_box_near_crop_edge`: the box (in the crop's frame) moved to the image frame is within `atol` (inclusive,
- * `torch.isclose` with rtol 0) of a crop edge that is not also an image edge, on any of its 4 coordinates.
- * `origBox` is the image, `[0, 0, W, H]`.
+ * `is_box_near_crop_edge`: the box (a mask's, inclusive maxima, in the crop's frame) moved to the image frame is
+ * within `atol` (inclusive, `torch.isclose` with rtol 0) of a crop edge that is not also an image edge, on any of its
+ * 4 coordinates. `cropBox` and `origBox` (the image, `[0, 0, W, H]`) have exclusive maxima: the reference compares
+ * the two conventions as they are.
  */
 export function isBoxNearCropEdge(box: readonly number[], cropBox: AmgBox, origBox: AmgBox, atol = 20): boolean {
   const b = uncropBox(box, cropBox);

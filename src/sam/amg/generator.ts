@@ -20,7 +20,7 @@
  * arrays. The transient per candidate is `upscaleToRle`'s horizontal pass, 256 x crop width float64 (4 MB for a
  * 2048-wide crop, kept between calls), plus the predictor's embedding caches (4 MB per image at 1024 / 16). Only
  * `outputMode: "binary_mask"` builds one full-size mask per record, at the end. Measured (bench/amg): 32 x 32 grid,
- * SAM's standard decoder, reference thresholds: peak RSS 137 MB above the RSS before the call at 1024 x 768, 159 MB
+ * SAM's standard decoder, reference thresholds: peak RSS 135 MB above the RSS before the call at 1024 x 768, 143 MB
  * at 2048 x 1536 (the reference pipeline in PyTorch: 1.9 and 4.1 GB; it upscales 64 x 3 candidates at a time).
  */
 import { SegkitError } from "../../core/errors.js";
