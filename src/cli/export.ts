@@ -49,8 +49,7 @@ export function registerExport(program: Command, io: CliIo): void {
         tolerance: flags.tolerance,
         onProgress: (d, t) => progress.update(d, t),
         onSkip: (s) => io.err(`skipped ${s.path}: ${s.reason}`),
-      });
-      progress.stop();
+      }).finally(() => progress.stop());
       const what = flags.to === "coco" ? "annotations" : flags.to === "yolo" ? "label lines" : "masks";
       const count = flags.to === "png" ? summary.samples : summary.annotations;
       const holes = summary.holesFilled ? `, ${summary.holesFilled} holes filled (polygons have none)` : "";

@@ -180,12 +180,7 @@ export async function predictFiles(
         try {
           return { ...f, image: await readImage(f.path) };
         } catch (err) {
-          const empty = await stat(f.path).then(
-            (st) => st.size === 0,
-            () => false,
-          );
-          const reason = err instanceof SegkitError ? err.message : errorMessage(err);
-          return { path: f.path, reason: empty ? "empty file" : reason };
+          return { path: f.path, reason: err instanceof SegkitError ? err.message : errorMessage(err) };
         }
       }),
     );

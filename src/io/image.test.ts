@@ -271,6 +271,13 @@ describe("readImage: errors", () => {
     await expectSegkitError(readImageSize(path), path, /^file not found$/);
   });
 
+  it("reports an empty file as empty", async () => {
+    const path = join(dir, "empty.jpg");
+    await writeFile(path, "");
+    await expectSegkitError(readImage(path), path, /^empty file$/);
+    await expectSegkitError(readImageSize(path), path, /^empty file$/);
+  });
+
   it("reports a directory as a directory", async () => {
     const path = join(dir, "a-directory.png");
     await mkdir(path);

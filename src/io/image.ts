@@ -15,13 +15,16 @@ export function sourceName(src: ImageSource): string {
 
 export async function readBytes(src: ImageSource): Promise<Uint8Array> {
   if (typeof src !== "string") return src;
+  let bytes: Uint8Array;
   try {
-    return await readFile(src);
+    bytes = await readFile(src);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const what = code === "ENOENT" ? "file not found" : code === "EISDIR" ? "is a directory" : `cannot read (${code})`;
     throw new SegkitError(what, { file: src, cause: err });
   }
+  if (bytes.length === 0) throw new SegkitError("empty file", { file: src });
+  return bytes;
 }
 
 /** Wraps a sharp/libvips failure into one line naming the file. */
