@@ -1,11 +1,12 @@
 import { existsSync } from "node:fs";
-import { readFile, stat } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import { extname, isAbsolute, join, relative, resolve } from "node:path";
 import { z } from "zod";
 import { SegkitError } from "../core/errors.js";
 import { createMask, type Mask } from "../core/image.js";
 import { polygonsToRle } from "../export/polygon.js";
 import { checkRle, rleFromString, rlePaint } from "../export/rle.js";
+import { readJson } from "../io/fs.js";
 import { readImage, readImageSize } from "../io/image.js";
 import type { Dataset, Sample, SkippedSample } from "./dataset.js";
 
@@ -93,13 +94,7 @@ export async function openCoco(
   if (size > MAX_COCO_JSON_BYTES) {
     throw new SegkitError(`annotations file is ${size} bytes, more than the ${MAX_COCO_JSON_BYTES} read`, { file });
   }
-  let json: unknown;
-  try {
-    json = JSON.parse(await readFile(file, "utf8"));
-  } catch (err) {
-    throw new SegkitError(`not valid JSON (${err instanceof Error ? err.message : String(err)})`, { file });
-  }
-  const parsed = CocoFileSchema.safeParse(json);
+  const parsed = CocoFileSchema.safeParse(await readJson(file));
   if (!parsed.success) {
     throw new SegkitError(`not a COCO instances file: ${zodProblem(parsed.error)}`, {
       file,

@@ -5,6 +5,7 @@ import { z } from "zod";
 import { SegkitError } from "../core/errors.js";
 import { DEFAULT_IGNORE_INDEX } from "../core/image.js";
 import { type Palette, PET_PALETTE } from "../core/palette.js";
+import { readJson } from "../io/fs.js";
 import { COCO_ANNOTATIONS_FILE, openCoco } from "./coco.js";
 import type { Dataset, SkippedSample } from "./dataset.js";
 import { FileDataset, type FileDatasetInfo, pairFiles, type SampleFiles } from "./files.js";
@@ -267,13 +268,7 @@ const ClassesFileSchema = z.looseObject({
 async function readClassesFile(root: string): Promise<z.infer<typeof ClassesFileSchema> | undefined> {
   const file = join(root, "classes.json");
   if (!existsSync(file)) return undefined;
-  let json: unknown;
-  try {
-    json = JSON.parse(await readFile(file, "utf8"));
-  } catch {
-    throw new SegkitError("not valid JSON", { file });
-  }
-  const parsed = ClassesFileSchema.safeParse(json);
+  const parsed = ClassesFileSchema.safeParse(await readJson(file));
   if (!parsed.success) {
     throw new SegkitError("expected { classes: [names], backgroundClass?: index }", { file });
   }

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { SegkitError } from "../core/errors.js";
 
@@ -29,5 +29,21 @@ export async function pathExists(path: string): Promise<boolean> {
     return true;
   } catch {
     return false;
+  }
+}
+
+/** A JSON file's value; a missing, unreadable or malformed file is a SegkitError naming it (the value is unchecked). */
+export async function readJson<T = unknown>(file: string): Promise<T> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new SegkitError(code === "ENOENT" ? "file not found" : `cannot read (${code})`, { file, cause: err });
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch (err) {
+    throw new SegkitError(`not valid JSON (${(err as Error).message})`, { file, cause: err });
   }
 }

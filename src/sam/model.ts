@@ -32,9 +32,10 @@
  * `image_embeddings` (exports also call it `embeddings` or `output`), so SAM-HQ's extra `interm_embeddings` flows
  * through unchanged. Declared shapes of an encoder output and the decoder input it feeds must agree.
  */
-import { readdir, readFile, stat } from "node:fs/promises";
+import { readdir, stat } from "node:fs/promises";
 import { basename, join, relative } from "node:path";
 import { SegkitError } from "../core/errors.js";
+import { pathExists, readJson } from "../io/fs.js";
 import {
   createOnnxSession,
   DEFAULT_ONNX_SESSION_OPTIONS,
@@ -571,18 +572,8 @@ function encoderSignature(encoder: OnnxSession, file: string, preprocess: SamPre
  */
 async function readPreprocess(dir: string): Promise<SamPreprocess> {
   const file = join(dir, "preprocessor_config.json");
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch {
-    return { ...SAM_PREPROCESS };
-  }
-  let cfg: Record<string, unknown>;
-  try {
-    cfg = JSON.parse(text) as Record<string, unknown>;
-  } catch (err) {
-    throw new SegkitError(`not valid JSON (${(err as Error).message})`, { file });
-  }
+  if (!(await pathExists(file))) return { ...SAM_PREPROCESS };
+  const cfg = await readJson<Record<string, unknown>>(file);
   const num = (v: unknown) => (typeof v === "number" && Number.isFinite(v) && v > 0 ? v : undefined);
   const triple = (v: unknown, key: string): [number, number, number] | undefined => {
     if (v === undefined) return undefined;

@@ -2,7 +2,7 @@ import { readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { SegkitError } from "../core/errors.js";
-import { pathExists, writeFileAtomic } from "../io/fs.js";
+import { pathExists, readJson, writeFileAtomic } from "../io/fs.js";
 import { saveModel } from "../models/io.js";
 import type { TrainOptimizer } from "./optimizer.js";
 
@@ -85,21 +85,6 @@ export async function checkpointDir(dir: string, name: string, marker = "train-s
     if (await pathExists(join(candidate, marker))) return candidate;
   }
   return null;
-}
-
-export async function readJson<T>(file: string): Promise<T> {
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new SegkitError(code === "ENOENT" ? "file not found" : `cannot read (${code})`, { file, cause: err });
-  }
-  try {
-    return JSON.parse(text) as T;
-  } catch (err) {
-    throw new SegkitError("not valid JSON", { file, cause: err });
-  }
 }
 
 /** Restores a checkpoint's optimizer state into `optimizer` (fresh, of the same configuration). */
