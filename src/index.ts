@@ -58,7 +58,7 @@ export {
   type TransformOptions,
   transformSample,
 } from "./data/transforms.js";
-// eval: predictions on disk against a dataset
+// eval: predictions on disk against a dataset; a model scored on a dataset (as fit validates)
 export {
   type ClassReport,
   type EvaluateOptions,
@@ -66,6 +66,7 @@ export {
   evaluatePredictions,
   type PredictionProblem,
 } from "./eval/evaluate.js";
+export { type EvaluateModelOptions, evaluateModel, type ModelScores } from "./eval/model.js";
 // export: COCO instances JSON (class -> category ids 1.., background not exported), YOLO labels, PNG folders; the
 // dataset exporter behind `segkit export`
 export {
@@ -392,17 +393,7 @@ export {
   type TrainConfig,
   validateTrainConfig,
 } from "./train/config.js";
-export {
-  type EvaluateModelOptions,
-  evaluateModel,
-  type FitOptions,
-  type FitProgress,
-  type FitSummary,
-  fit,
-  type ModelScores,
-  type StopReason,
-  type TrainState,
-} from "./train/fit.js";
+export { type FitOptions, type FitProgress, type FitSummary, fit, type TrainState } from "./train/fit.js";
 export { type EpochMetrics, formatEpochLine } from "./train/metrics.js";
 export { type FitReporterOptions, fitReporter, type ProgressBar } from "./train/progress.js";
 export {
@@ -425,6 +416,7 @@ export {
   learningRate,
   type MonitorState,
   type ScheduleState,
+  type StopReason,
   stepSchedule,
 } from "./train/schedule.js";
 export { seedWeights } from "./train/seed.js";

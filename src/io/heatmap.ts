@@ -1,9 +1,4 @@
-import sharp from "sharp";
-
-/** Text for SVG: &, <, >, quotes escaped. */
-function xml(s: string): string {
-  return s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
-}
+import { escapeXml, FONT, svgToPng } from "./plot.js";
 
 /** White to dark blue (matplotlib "Blues"-like), for v in [0, 1]. */
 function blues(v: number): string {
@@ -43,10 +38,9 @@ export async function renderConfusionHeatmap(
   const left = label + 10;
   const width = left + m * cell + 20;
   const height = top + n * cell + 40;
-  const font = `font-family="DejaVu Sans, sans-serif"`;
   const parts: string[] = [
     `<rect width="${width}" height="${height}" fill="white"/>`,
-    `<text x="${width / 2}" y="24" ${font} font-size="15" text-anchor="middle">${xml(
+    `<text x="${width / 2}" y="24" ${FONT} font-size="15" text-anchor="middle">${escapeXml(
       options.title ?? "Confusion matrix (rows: truth, normalised; columns: prediction)",
     )}</text>`,
   ];
@@ -54,7 +48,7 @@ export async function renderConfusionHeatmap(
     const sum = row.reduce((a, b) => a + b, 0);
     const y = top + t * cell;
     parts.push(
-      `<text x="${left - 6}" y="${y + cell / 2 + 4}" ${font} font-size="12" text-anchor="end">${xml(classNames[t] ?? `${t}`)}</text>`,
+      `<text x="${left - 6}" y="${y + cell / 2 + 4}" ${FONT} font-size="12" text-anchor="end">${escapeXml(classNames[t] ?? `${t}`)}</text>`,
     );
     row.forEach((count, p) => {
       const v = sum > 0 ? count / sum : 0;
@@ -62,7 +56,7 @@ export async function renderConfusionHeatmap(
       parts.push(`<rect x="${x}" y="${y}" width="${cell}" height="${cell}" fill="${blues(v)}" stroke="#ccc"/>`);
       if (sum > 0) {
         parts.push(
-          `<text x="${x + cell / 2}" y="${y + cell / 2 + 4}" ${font} font-size="${cell > 40 ? 12 : 10}" text-anchor="middle" fill="${v > 0.5 ? "white" : "black"}">${v.toFixed(2)}</text>`,
+          `<text x="${x + cell / 2}" y="${y + cell / 2 + 4}" ${FONT} font-size="${cell > 40 ? 12 : 10}" text-anchor="middle" fill="${v > 0.5 ? "white" : "black"}">${v.toFixed(2)}</text>`,
         );
       }
     });
@@ -70,12 +64,12 @@ export async function renderConfusionHeatmap(
   columns.forEach((name, p) => {
     const x = left + p * cell + cell / 2 + 4;
     parts.push(
-      `<text x="${x}" y="${top - 6}" ${font} font-size="12" transform="rotate(-60 ${x} ${top - 6})">${xml(name)}</text>`,
+      `<text x="${x}" y="${top - 6}" ${FONT} font-size="12" transform="rotate(-60 ${x} ${top - 6})">${escapeXml(name)}</text>`,
     );
   });
   parts.push(
-    `<text x="${left + (m * cell) / 2}" y="${height - 14}" ${font} font-size="13" text-anchor="middle">predicted class</text>`,
+    `<text x="${left + (m * cell) / 2}" y="${height - 14}" ${FONT} font-size="13" text-anchor="middle">predicted class</text>`,
   );
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${parts.join("")}</svg>`;
-  return sharp(Buffer.from(svg)).png().toBuffer();
+  return svgToPng(svg);
 }

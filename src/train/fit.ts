@@ -5,14 +5,12 @@ import { withWasmMemoryGuard } from "../backend/memory.js";
 import { onnxConvEngines, pinOnnxConvEngines } from "../backend/onnx-conv.js";
 import { SegkitError } from "../core/errors.js";
 import type { Dataset, SkippedSample } from "../data/dataset.js";
-import { type Batch, batches } from "../data/loader.js";
+import { batches } from "../data/loader.js";
+import { batchTensors, scoreModel } from "../eval/model.js";
 import { readJson, writeFileAtomic } from "../io/fs.js";
 import type { LossFn } from "../losses/losses.js";
 import { createLoss } from "../losses/registry.js";
-import { ConfusionMatrix } from "../metrics/confusion.js";
-import { datasetScores } from "../metrics/reduce.js";
 import { loadModel } from "../models/io.js";
-import { tensorToLabels } from "../models/labels.js";
 import { createModel, type ModelArch } from "../models/registry.js";
 import { modelCard, monitorValue } from "./card.js";
 import { checkpointDir, loadOptimizerState, writeCheckpoint } from "./checkpoint.js";
@@ -35,6 +33,7 @@ import {
   learningRate,
   type MonitorState,
   type ScheduleState,
+  type StopReason,
   shouldStopEarly,
   stepSchedule,
   updateMonitor,
@@ -94,8 +93,6 @@ export interface FitOptions {
   /** The report files (curves.png, samples.png, report.html; see report.ts), on by default; false: none. */
   report?: false | ReportOptions;
 }
-
-export type StopReason = "completed" | "early-stopping" | "aborted";
 
 export interface FitSummary {
   outDir: string;
@@ -391,15 +388,6 @@ async function readState(file: string, cfg: ResolvedTrainConfig): Promise<TrainS
   return { ...raw, history };
 }
 
-/** Batch tensors: images float32 [B, H, W, 3] 0..255, labels int32 [B, H, W]. The caller disposes them. */
-function batchTensors(batch: Batch): [tf.Tensor4D, tf.Tensor3D] {
-  const { size, height, width } = batch;
-  return [
-    tf.tensor4d(Float32Array.from(batch.images), [size, height, width, 3]),
-    tf.tensor3d(Int32Array.from(batch.masks), [size, height, width], "int32"),
-  ];
-}
-
 async function trainEpoch(
   model: tf.LayersModel,
   optimizer: TrainOptimizer,
@@ -450,91 +438,4 @@ async function trainEpoch(
   }
   if (options.signal?.aborted) return null;
   return { loss: done > 0 ? sum / done : Number.NaN, imagesPerSecond: done / ((performance.now() - started) / 1000) };
-}
-
-/** Scores of a model on a dataset, as `fit` validates: `loss` (NaN without a loss), mIoU, pixel accuracy, IoU per class. */
-export interface ModelScores {
-  loss: number;
-  miou: number;
-  pixelAccuracy: number;
-  /** Index = class; NaN for a class absent from truth and prediction. */
-  iou: number[];
-  /** The confusion counts the scores come from, [truth][prediction] (pixels; the ignore index not counted). */
-  confusion: number[][];
-}
-
-export interface EvaluateModelOptions {
-  /** [height, width] the samples are resized to (the model's input size). */
-  inputSize: readonly [number, number];
-  batchSize?: number;
-  /** Also report this loss (the mean over batches weighted by batch size). */
-  loss?: LossFn;
-  onSkip?: (skip: SkippedSample) => void;
-}
-
-/**
- * Scores `model` on `ds` at the model's input size (masks resized nearest, the ignore index not scored), from
- * one confusion matrix over the dataset (`datasetScores`), with the model in inference mode.
- */
-export async function evaluateModel(
-  model: tf.LayersModel,
-  ds: Dataset,
-  options: EvaluateModelOptions,
-): Promise<ModelScores> {
-  return (await scoreModel(model, ds, options, {})) as ModelScores;
-}
-
-/** `evaluateModel`, with progress and abort (null when aborted). */
-async function scoreModel(
-  model: tf.LayersModel,
-  ds: Dataset,
-  options: EvaluateModelOptions,
-  run: { signal?: AbortSignal; onProgress?: (done: number, loss: number) => void },
-): Promise<ModelScores | null> {
-  const cm = new ConfusionMatrix(ds.classNames.length, { ignoreIndex: ds.ignoreIndex });
-  const batchSize = options.batchSize ?? 8;
-  const ctx = { what: "validation step", batchSize, inputSize: options.inputSize };
-  const { loss } = options;
-  let sum = 0;
-  let done = 0;
-  const stream = batches(ds, {
-    size: options.inputSize,
-    batchSize,
-    ...(options.onSkip ? { onSkip: options.onSkip } : {}),
-  });
-  for await (const batch of stream) {
-    if (run.signal?.aborted) return null;
-    const [x, y] = batchTensors(batch);
-    try {
-      const [value, labels] = await withWasmMemoryGuard(ctx, async () => {
-        const logits = tf.tidy(() => model.apply(x, { training: false }) as tf.Tensor);
-        try {
-          let v = Number.NaN;
-          if (loss) {
-            const cost = loss(y, logits);
-            v = (await cost.data())[0] as number;
-            cost.dispose();
-          }
-          // one logit channel: the logit's sign (sigmoid >= 0.5)
-          return [v, await tensorToLabels(logits, { threshold: 0 })] as const;
-        } finally {
-          logits.dispose();
-        }
-      });
-      cm.update(batch.masks, labels, undefined, `batch ${batch.ids.join(", ")}`);
-      sum += value * batch.size;
-      done += batch.size;
-    } finally {
-      tf.dispose([x, y]);
-    }
-    run.onProgress?.(done, sum / done);
-  }
-  const scores = datasetScores(cm);
-  return {
-    loss: done > 0 ? sum / done : Number.NaN,
-    miou: scores.meanIoU,
-    pixelAccuracy: scores.pixelAccuracy,
-    iou: scores.perClass.iou,
-    confusion: cm.toArray(),
-  };
 }

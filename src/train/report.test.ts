@@ -7,7 +7,6 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import * as tf from "@tensorflow/tfjs";
 import sharp from "sharp";
 import { initBackend } from "../backend/init.js";
 import { createImage, createMask } from "../core/image.js";
@@ -23,8 +22,6 @@ import {
   curvesSvg,
   formatDuration,
   loadSampleBatch,
-  niceTicks,
-  predictBatch,
   type ReportInput,
   renderCurves,
   renderSamples,
@@ -60,18 +57,6 @@ async function pixels(png: Uint8Array) {
   const at = (x: number, y: number) => [...data.subarray((y * info.width + x) * 3, (y * info.width + x) * 3 + 3)];
   return { info, at };
 }
-
-describe("niceTicks", () => {
-  it("covers the range in steps of 1, 2 or 5 times a power of ten", () => {
-    assert.deepEqual(niceTicks(0.93, 2.61), [0.5, 1, 1.5, 2, 2.5, 3]); // raw step 0.336 -> 0.5
-    assert.deepEqual(niceTicks(0.05, 0.28), [0.05, 0.1, 0.15, 0.2, 0.25, 0.3]); // raw 0.046 -> 0.05
-    assert.deepEqual(niceTicks(1, 8, 8, 1), [1, 2, 3, 4, 5, 6, 7, 8]);
-    assert.deepEqual(niceTicks(1, 2, 8, 1), [1, 2]); // the epoch axis never steps below 1
-    assert.deepEqual(niceTicks(1, 40, 8, 1), [0, 5, 10, 15, 20, 25, 30, 35, 40]);
-    // one value: padded by 10 % around it
-    assert.deepEqual(niceTicks(0.5, 0.5), [0.44, 0.46, 0.48, 0.5, 0.52, 0.54, 0.56]);
-  });
-});
 
 describe("curves", () => {
   it("draws a marker per finite value, a gap for NaN, and the best epoch with the monitored value", async () => {
@@ -144,7 +129,7 @@ describe("samples", () => {
     assert.deepEqual([m2.width, m2.height], [4 + 3 * 260, 24 + 4 + 2 * 132]);
   });
 
-  it("takes a fixed, evenly spaced set of validation samples and predicts them without leaking tensors", async () => {
+  it("takes a fixed, evenly spaced set of validation samples and pairs them with predictions", async () => {
     const ds = createSyntheticDataset({ length: 10, size: 32, seed: 5 });
     const batch = await loadSampleBatch(ds, [32, 32], 4);
     assert.ok(batch);
@@ -152,13 +137,7 @@ describe("samples", () => {
     assert.equal((await loadSampleBatch(ds, [32, 32], 50))?.size, 10);
     assert.equal(await loadSampleBatch(ds, [32, 32], 0), null);
 
-    const model = createModel("unet", { numClasses: 3, inputSize: [32, 32], baseFilters: 4, depth: 2 });
-    const before = tf.memory().numTensors;
-    const labels = await predictBatch(model, batch);
-    assert.equal(tf.memory().numTensors, before);
-    model.dispose();
-    assert.equal(labels.length, 4 * 32 * 32);
-    assert.ok(labels.every((v) => v < 3));
+    const labels = Uint8Array.from({ length: 4 * 32 * 32 }, (_, k) => k % 3);
     const rows = sampleRows(batch, labels);
     assert.equal(rows.length, 4);
     assert.deepEqual(rows[1]?.truth.data, batch.masks.subarray(1024, 2048));

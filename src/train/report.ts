@@ -1,23 +1,23 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import * as tf from "@tensorflow/tfjs";
+import type * as tf from "@tensorflow/tfjs";
 import sharp from "sharp";
-import { withWasmMemoryGuard } from "../backend/memory.js";
 import { SegkitError } from "../core/errors.js";
 import { createMask, type Mask, type RgbImage } from "../core/image.js";
 import { type Palette, VOC_PALETTE } from "../core/palette.js";
 import { type Dataset, subset } from "../data/dataset.js";
 import { type Batch, batches } from "../data/loader.js";
+import { predictBatch } from "../eval/model.js";
 import { writeFileAtomic } from "../io/fs.js";
 import { renderConfusionHeatmap } from "../io/heatmap.js";
+import { escapeXml, FONT, type LinePanel, type LineSeries, linePlotSvg, niceTicks, svgToPng } from "../io/plot.js";
 import { resizeImage, resizeMask } from "../io/resize.js";
 import { colorizeMask, makeGrid } from "../io/write.js";
 import { ConfusionMatrix } from "../metrics/confusion.js";
 import { datasetScores } from "../metrics/reduce.js";
-import { tensorToLabels } from "../models/labels.js";
 import type { ModelCard } from "./card.js";
-import type { StopReason } from "./fit.js";
 import type { EpochMetrics } from "./metrics.js";
+import type { StopReason } from "./schedule.js";
 
 /**
  * Training reports, the files `fit` keeps in the run directory beside `metrics.jsonl` (see fit.ts):
@@ -27,8 +27,8 @@ import type { EpochMetrics } from "./metrics.js";
  *   report.html   written when `fit` ends: one self-contained page (images inlined as base64 data URIs, inline
  *                 CSS, no scripts, nothing fetched) with the run summary, the curves, per-class scores and the
  *                 confusion matrix of the best epoch's validation, the epoch table and the samples
- * Plots are SVG text rasterised by sharp (librsvg; DejaVu Sans), as `renderConfusionHeatmap` draws. Every string
- * that reaches SVG or HTML is escaped (class names come from user files).
+ * The charts are io/plot.ts's line plots (SVG rasterised by sharp), the predictions eval/model.ts's `predictBatch`.
+ * Every string that reaches SVG or HTML is escaped (class names come from user files).
  */
 
 export const REPORT_FILES = { curves: "curves.png", samples: "samples.png", html: "report.html" } as const;
@@ -49,163 +49,10 @@ export function validateReportOptions(options: ReportOptions = {}): Required<Rep
   return o;
 }
 
-/** Text for SVG and HTML: &, <, >, quotes escaped. */
-export function escapeHtml(s: string): string {
-  return s.replace(
-    /[&<>"']/g,
-    (ch) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[ch] ?? ch,
-  );
-}
-
 // ---------------------------------------------------------------------------------------------------------------
 // curves.png
 
-const FONT = `font-family="DejaVu Sans, sans-serif"`;
 const COLORS = { train: "#1f77b4", val: "#ff7f0e", miou: "#2ca02c", best: "#d62728" } as const;
-
-/** About `count` round tick values covering [lo, hi] (steps of 1, 2 or 5 times a power of ten). */
-export function niceTicks(lo: number, hi: number, count = 5, minStep = 0): number[] {
-  if (!(hi > lo)) {
-    const pad = Math.abs(lo) > 0 ? Math.abs(lo) * 0.1 : 0.5;
-    [lo, hi] = [lo - pad, hi + pad];
-  }
-  const raw = (hi - lo) / count;
-  const mag = 10 ** Math.floor(Math.log10(raw));
-  const f = raw / mag;
-  const step = Math.max(minStep, (f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10) * mag);
-  const first = Math.floor(lo / step + 1e-9);
-  const last = Math.ceil(hi / step - 1e-9);
-  const ticks: number[] = [];
-  for (let k = first; k <= last; k++) ticks.push(Number((k * step).toPrecision(12)));
-  return ticks;
-}
-
-interface Series {
-  name: string;
-  color: string;
-  /** [epoch, value]; NaN values break the line. */
-  points: [number, number][];
-}
-
-interface Panel {
-  title: string;
-  yLabel: string;
-  series: Series[];
-  /** 0..1 scores: the y axis stays inside [0, 1]. */
-  unit?: boolean;
-}
-
-/** One plot panel at (x0, y0) of size w x h: frame, ticks, grid, labels, lines with point markers, legend. */
-function panelSvg(
-  p: Panel,
-  x0: number,
-  y0: number,
-  w: number,
-  h: number,
-  xTicks: number[],
-  best: { epoch: number; label: string },
-): string {
-  const left = x0 + 62;
-  const right = x0 + w - 14;
-  const top = y0 + 34;
-  const bottom = y0 + h - 48;
-  const values = p.series.flatMap((s) => s.points.map(([, v]) => v)).filter(Number.isFinite);
-  let lo = values.length > 0 ? Math.min(...values) : 0;
-  let hi = values.length > 0 ? Math.max(...values) : 1;
-  if (p.unit) [lo, hi] = [Math.max(0, lo), Math.min(1, hi)];
-  let yTicks = niceTicks(lo, hi, 5);
-  if (p.unit) yTicks = yTicks.filter((t) => t >= 0 && t <= 1);
-  const [xa, xb] = [xTicks[0] as number, xTicks.at(-1) as number];
-  const [ya, yb] = [yTicks[0] as number, yTicks.at(-1) as number];
-  const sx = (e: number) => left + ((e - xa) / (xb - xa)) * (right - left);
-  const sy = (v: number) => bottom - ((v - ya) / (yb - ya || 1)) * (bottom - top);
-  const yStep = (yTicks[1] ?? yb) - ya;
-  const decimals = Math.max(0, Math.min(6, -Math.floor(Math.log10(yStep > 0 ? yStep : 1))));
-  const out: string[] = [
-    `<text x="${(left + right) / 2}" y="${y0 + 20}" ${FONT} font-size="15" text-anchor="middle">${escapeHtml(p.title)}</text>`,
-  ];
-  for (const t of yTicks) {
-    const y = sy(t);
-    out.push(`<line x1="${left}" y1="${y}" x2="${right}" y2="${y}" stroke="#e6e6e6"/>`);
-    out.push(`<line x1="${left - 5}" y1="${y}" x2="${left}" y2="${y}" stroke="#333"/>`);
-    out.push(
-      `<text x="${left - 8}" y="${y + 4}" ${FONT} font-size="11" text-anchor="end">${t.toFixed(decimals)}</text>`,
-    );
-  }
-  for (const t of xTicks) {
-    const x = sx(t);
-    out.push(`<line x1="${x}" y1="${bottom}" x2="${x}" y2="${bottom + 5}" stroke="#333"/>`);
-    out.push(`<text x="${x}" y="${bottom + 18}" ${FONT} font-size="11" text-anchor="middle">${t}</text>`);
-  }
-  out.push(`<rect x="${left}" y="${top}" width="${right - left}" height="${bottom - top}" fill="none" stroke="#333"/>`);
-  out.push(
-    `<text x="${(left + right) / 2}" y="${bottom + 38}" ${FONT} font-size="12" text-anchor="middle">epoch</text>`,
-    `<text x="${x0 + 16}" y="${(top + bottom) / 2}" ${FONT} font-size="12" text-anchor="middle" ` +
-      `transform="rotate(-90 ${x0 + 16} ${(top + bottom) / 2})">${escapeHtml(p.yLabel)}</text>`,
-  );
-  // the best epoch: a dashed vertical line
-  if (best.epoch > 0) {
-    const x = sx(best.epoch);
-    out.push(
-      `<line class="best" x1="${x}" y1="${top}" x2="${x}" y2="${bottom}" stroke="${COLORS.best}" stroke-width="1.5" stroke-dasharray="5,4"/>`,
-    );
-  }
-  for (const s of p.series) {
-    // runs of finite values as polylines, every finite value as a marker
-    let run: string[] = [];
-    const flush = () => {
-      if (run.length > 1) {
-        out.push(`<polyline points="${run.join(" ")}" fill="none" stroke="${s.color}" stroke-width="2"/>`);
-      }
-      run = [];
-    };
-    for (const [e, v] of s.points) {
-      if (!Number.isFinite(v)) {
-        flush();
-        continue;
-      }
-      run.push(`${sx(e).toFixed(1)},${sy(v).toFixed(1)}`);
-      out.push(
-        `<circle class="point" data-series="${escapeHtml(s.name)}" cx="${sx(e).toFixed(1)}" cy="${sy(v).toFixed(1)}" r="3" fill="${s.color}"/>`,
-      );
-    }
-    flush();
-  }
-  // the legend, in the corner of the frame where it covers the least of the lines (top right on a tie)
-  const entries: [string, string, boolean][] = p.series.map((s) => [s.name, s.color, false]);
-  if (best.epoch > 0) entries.push([best.label, COLORS.best, true]);
-  const lw = 30 + 7 * Math.max(...entries.map(([n]) => n.length));
-  const lh = entries.length * 18 + 8;
-  // the points drawn, and along each line segment 8 more, in pixels
-  const points: [number, number][] = [];
-  for (const s of p.series) {
-    s.points.forEach(([e, v], k) => {
-      if (!Number.isFinite(v)) return;
-      points.push([sx(e), sy(v)]);
-      const [pe, pv] = s.points[k - 1] ?? [e, Number.NaN];
-      if (!Number.isFinite(pv)) return;
-      for (let t = 1; t < 9; t++) points.push([sx(e + ((pe - e) * t) / 9), sy(v + ((pv - v) * t) / 9)]);
-    });
-  }
-  const corners = [
-    [right - lw - 8, top + 8],
-    [right - lw - 8, bottom - lh - 8],
-    [left + 8, top + 8],
-    [left + 8, bottom - lh - 8],
-  ] as const;
-  const covered = ([cx, cy]: readonly [number, number]) =>
-    points.filter(([x, y]) => x > cx - 4 && x < cx + lw + 4 && y > cy - 4 && y < cy + lh + 4).length;
-  const [lx, ly] = corners.reduce((a, c) => (covered(c) < covered(a) ? c : a));
-  out.push(`<rect x="${lx}" y="${ly}" width="${lw}" height="${lh}" fill="white" fill-opacity="0.85" stroke="#bbb"/>`);
-  entries.forEach(([name, color, dashed], k) => {
-    const y = ly + 14 + k * 18;
-    out.push(
-      `<line x1="${lx + 6}" y1="${y - 4}" x2="${lx + 24}" y2="${y - 4}" stroke="${color}" stroke-width="2"${dashed ? ` stroke-dasharray="5,4"` : ""}/>`,
-      `<text x="${lx + 28}" y="${y}" ${FONT} font-size="11">${escapeHtml(name)}</text>`,
-    );
-  });
-  return out.join("");
-}
 
 export interface CurvesOptions {
   /** The best epoch (from 1), marked by a dashed line; 0 or absent: none. */
@@ -221,10 +68,8 @@ export const CURVES_SIZE = { width: 960, height: 380 } as const;
  * finite value is a marker (`<circle class="point" data-series=...>`), joined by lines; NaN leaves a gap.
  */
 export function curvesSvg(history: readonly EpochMetrics[], options: CurvesOptions = {}): string {
-  const { width, height } = CURVES_SIZE;
   const last = history.at(-1)?.epoch ?? 1;
-  const xTicks = niceTicks(1, Math.max(2, last), 8, 1);
-  const series = (name: string, color: string, key: keyof EpochMetrics): Series => ({
+  const series = (name: string, color: string, key: keyof EpochMetrics): LineSeries => ({
     name,
     color,
     points: history.map((m) => [m.epoch, m[key] as number]),
@@ -233,33 +78,29 @@ export function curvesSvg(history: readonly EpochMetrics[], options: CurvesOptio
   const best = history.find((m) => m.epoch === bestEpoch);
   const monitored = best && options.monitor ? best[options.monitor as keyof EpochMetrics] : undefined;
   const label = `best epoch ${bestEpoch}${typeof monitored === "number" ? ` (${options.monitor} ${fmt(monitored)})` : ""}`;
-  const bestInfo = { epoch: bestEpoch, label };
-  const half = width / 2;
-  const loss: Panel = {
+  const loss: LinePanel = {
     title: "Loss",
+    xLabel: "epoch",
     yLabel: "loss",
     series: [series("train loss", COLORS.train, "train/loss"), series("val loss", COLORS.val, "val/loss")],
   };
-  const miou: Panel = {
+  const miou: LinePanel = {
     title: "Validation mIoU",
+    xLabel: "epoch",
     yLabel: "mIoU",
     unit: true,
     series: [series("val mIoU", COLORS.miou, "val/miou")],
   };
-  return (
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">` +
-    `<rect width="${width}" height="${height}" fill="white"/>` +
-    panelSvg(loss, 0, 0, half, height, xTicks, bestInfo) +
-    panelSvg(miou, half, 0, half, height, xTicks, bestInfo) +
-    `</svg>`
-  );
+  return linePlotSvg([loss, miou], {
+    ...CURVES_SIZE,
+    xTicks: niceTicks(1, Math.max(2, last), 8, 1),
+    marker: { x: bestEpoch, label, color: COLORS.best },
+  });
 }
 
 /** `curvesSvg` as PNG bytes. */
 export async function renderCurves(history: readonly EpochMetrics[], options: CurvesOptions = {}): Promise<Uint8Array> {
-  return sharp(Buffer.from(curvesSvg(history, options)))
-    .png()
-    .toBuffer();
+  return svgToPng(curvesSvg(history, options));
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -309,7 +150,7 @@ export async function renderSamples(rows: readonly SampleRow[], options: Samples
   const text = titles
     .map(
       (t, c) =>
-        `<text x="${gap + c * (colW + gap) + colW / 2}" y="${header - 7}" ${FONT} font-size="13" text-anchor="middle">${escapeHtml(t)}</text>`,
+        `<text x="${gap + c * (colW + gap) + colW / 2}" y="${header - 7}" ${FONT} font-size="13" text-anchor="middle">${escapeXml(t)}</text>`,
     )
     .join("");
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${header}">${text}</svg>`;
@@ -342,23 +183,6 @@ export async function loadSampleBatch(
   const indices = Array.from({ length: k }, (_, j) => Math.floor((j * ds.length) / k));
   for await (const batch of batches(subset(ds, indices), { size: inputSize, batchSize: k })) return batch;
   return null;
-}
-
-/** The model's class-index predictions for a batch, uint8 [B, H, W] (inference mode; frees its tensors). */
-export async function predictBatch(model: tf.LayersModel, batch: Batch): Promise<Uint8Array> {
-  const { size, height, width } = batch;
-  const ctx = { what: "report samples", batchSize: size, inputSize: [height, width] as const };
-  return withWasmMemoryGuard(ctx, async () => {
-    const logits = tf.tidy(() => {
-      const x = tf.tensor4d(Float32Array.from(batch.images), [size, height, width, 3]);
-      return model.apply(x, { training: false }) as tf.Tensor;
-    });
-    try {
-      return await tensorToLabels(logits, { threshold: 0 }); // one logit channel: its sign
-    } finally {
-      logits.dispose();
-    }
-  });
 }
 
 /** A batch and its predictions as `SampleRow`s. */
@@ -457,7 +281,7 @@ img { max-width: 100%; } img.px { image-rendering: pixelated; }
 
 /** report.html as a string: self-contained (see the module comment). */
 export function reportHtml(r: ReportInput): string {
-  const e = escapeHtml;
+  const e = escapeXml;
   const { card, history } = r;
   const cfg = card.training;
   const C = card.classes.length;

@@ -44,6 +44,9 @@ export function updateMonitor(
   return { ...state, wait: state.wait + 1 };
 }
 
+/** Why a training run stopped: all its epochs done, early stopping (`shouldStopEarly`), or aborted by its signal. */
+export type StopReason = "completed" | "early-stopping" | "aborted";
+
 /** Keras `EarlyStopping(patience)`: stop once `patience` epochs in a row have not improved the monitor. */
 export function shouldStopEarly(state: MonitorState, patience: number | null): boolean {
   return patience !== null && state.wait >= patience;
