@@ -222,6 +222,7 @@ export {
   SegmentationMetrics,
   type ZeroDivision,
 } from "./metrics/reduce.js";
+export { CHECKPOINT_FILES, checkpointDir, MODEL_CARD_FILE } from "./models/checkpoint.js";
 export { type HeadMode, headMode, probabilities } from "./models/head.js";
 export { type ModelInfo, modelInfo } from "./models/info.js";
 export { fileHandler, loadModel, readWeights, saveModel } from "./models/io.js";
@@ -380,7 +381,6 @@ export {
 // train: the fit loop (Keras-style fit with checkpoints, resume, early stopping), its config, schedules, model card
 // and run reports (curves.png, samples.png, report.html)
 export { type ModelCard, modelCard } from "./train/card.js";
-export { CHECKPOINT_FILES, checkpointDir } from "./train/checkpoint.js";
 export { autoClassWeights, medianFrequencyWeights } from "./train/class-weights.js";
 export {
   DEFAULT_TRAIN_CONFIG,

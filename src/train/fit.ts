@@ -10,10 +10,11 @@ import { batchTensors, scoreModel } from "../eval/model.js";
 import { readJson, writeFileAtomic } from "../io/fs.js";
 import type { LossFn } from "../losses/losses.js";
 import { createLoss } from "../losses/registry.js";
+import { checkpointDir, MODEL_CARD_FILE, removeCheckpoint, TRAIN_STATE_FILE } from "../models/checkpoint.js";
 import { loadModel } from "../models/io.js";
 import { createModel, type ModelArch } from "../models/registry.js";
 import { modelCard, monitorValue } from "./card.js";
-import { checkpointDir, loadOptimizerState, writeCheckpoint } from "./checkpoint.js";
+import { loadOptimizerState, writeCheckpoint } from "./checkpoint.js";
 import { autoClassWeights } from "./class-weights.js";
 import { monitorMode, type ResolvedTrainConfig, type TrainConfig, validateTrainConfig } from "./config.js";
 import { resolveLossConfig } from "./loss-config.js";
@@ -134,8 +135,6 @@ export interface TrainState {
   convEngines?: Record<string, string>;
 }
 
-const STATE_FILE = "train-state.json";
-
 /** Trains a model on `train`, validating on `val` after each epoch; see the module comment. */
 export async function fit(train: Dataset, val: Dataset, config: TrainConfig, options: FitOptions): Promise<FitSummary> {
   const started = performance.now();
@@ -160,11 +159,10 @@ export async function fit(train: Dataset, val: Dataset, config: TrainConfig, opt
       hint: "resume it, pass overwrite to start again, or choose another directory",
     });
   }
-  const saved = options.resume && lastDir ? await readState(join(lastDir, STATE_FILE), cfg) : null;
+  const saved = options.resume && lastDir ? await readState(join(lastDir, TRAIN_STATE_FILE), cfg) : null;
   if (!options.resume) {
-    for (const name of ["last", "best", ".last.old", ".best.old", "metrics.jsonl", ...Object.values(REPORT_FILES)]) {
-      await rm(join(outDir, name), { recursive: true, force: true });
-    }
+    for (const name of ["last", "best"]) await removeCheckpoint(outDir, name);
+    for (const name of ["metrics.jsonl", ...Object.values(REPORT_FILES)]) await rm(join(outDir, name), { force: true });
   }
 
   // 2. class weights, loss, model, optimizer
@@ -256,7 +254,7 @@ export async function fit(train: Dataset, val: Dataset, config: TrainConfig, opt
         convEngines: onnxConvEngines(),
       };
       const card = modelCard({ model, train, val, config: cfg, classWeights, mode, epoch, metrics, best });
-      const files = { [STATE_FILE]: state, "card.json": card };
+      const files = { [TRAIN_STATE_FILE]: state, [MODEL_CARD_FILE]: card };
       // best/ before last/: a kill between the two leaves last/ one epoch behind, and resuming redoes that epoch
       if (improved) bestPath = await writeCheckpoint(outDir, "best", model, optimizer, files);
       lastPath = await writeCheckpoint(outDir, "last", model, optimizer, files);
