@@ -223,25 +223,53 @@ export {
   type ZeroDivision,
 } from "./metrics/reduce.js";
 export { CHECKPOINT_FILES, checkpointDir, MODEL_CARD_FILE } from "./models/checkpoint.js";
+// models: createModel({ encoder, decoder, ...options }) over an encoder and a decoder registry, or a preset
+// createModel(arch, options); input [B,H,W,3] float32 0..255, output logits [B,H,W,C]
+export { type DecoderDefinition, defineDecoder } from "./models/decoders/decoder.js";
+export { DECODERS } from "./models/decoders/registry.js";
+export { DEFAULT_UNET_DECODER_OPTIONS } from "./models/decoders/unet.js";
+export { DEFAULT_CONV_STACK_ENCODER_OPTIONS } from "./models/encoders/conv-stack.js";
+export {
+  declareEncoder,
+  defineEncoder,
+  type Encoder,
+  type EncoderDefinition,
+  type EncoderStage,
+} from "./models/encoders/encoder.js";
+export { DEFAULT_MOBILENETV2_ENCODER_OPTIONS } from "./models/encoders/mobilenet-v2.js";
+export { ENCODERS } from "./models/encoders/registry.js";
+export { DEFAULT_UNET_ENCODER_OPTIONS } from "./models/encoders/unet.js";
 export { type HeadMode, headMode, probabilities } from "./models/head.js";
 export { type ModelInfo, modelInfo } from "./models/info.js";
 export { fileHandler, loadModel, readWeights, saveModel } from "./models/io.js";
 export { tensorToLabels } from "./models/labels.js";
 export { DEFAULT_EXPORT_ONNX_OPTIONS, type ExportOnnxOptions, exportOnnx } from "./models/onnx.js";
 export { DEFAULT_COMMON_OPTIONS as DEFAULT_MODEL_OPTIONS } from "./models/options.js";
-// models: one registry, createModel(arch, options); input [B,H,W,3] float32 0..255, output logits [B,H,W,C]
 export {
+  type ComposedName,
   createModel,
+  DECODER_NAMES,
+  DEFAULT_COMPOSED_OPTIONS,
   DEFAULT_ENCODER_DECODER_OPTIONS,
   DEFAULT_MOBILENETV2_UNET_OPTIONS,
   DEFAULT_UNET_OPTIONS,
+  type DecoderChoice,
+  type DecoderName,
+  ENCODER_NAMES,
+  type EncoderChoice,
   type EncoderDecoderOptions,
+  type EncoderName,
   MODEL_ARCHS,
+  MODEL_PRESETS,
   type MobileNetV2UnetOptions,
   type ModelArch,
+  type ModelName,
   type ModelOptions,
+  type ModelSpec,
+  type ResolvedModelSpec,
   type SegkitModelMetadata,
   type UnetOptions,
+  validateModelSpec,
 } from "./models/registry.js";
 export { encoderLayers, freezeEncoder, loadEncoderWeights } from "./models/weights.js";
 // sam: automatic mask generation (segment-anything's SamAutomaticMaskGenerator): amg.py's helpers as pure functions

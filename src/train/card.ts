@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import { VOC_PALETTE } from "../core/palette.js";
 import type { Dataset } from "../data/dataset.js";
 import { modelInfo } from "../models/info.js";
-import type { ModelArch, SegkitModelMetadata } from "../models/registry.js";
+import type { ModelName, SegkitModelMetadata } from "../models/registry.js";
 import { VERSION } from "../version.js";
 import type { ResolvedTrainConfig } from "./config.js";
 import type { EpochMetrics } from "./metrics.js";
@@ -16,7 +16,7 @@ import type { EpochMetrics } from "./metrics.js";
 export interface ModelCard {
   format: "segkit-model-card";
   segkitVersion: string;
-  architecture: ModelArch;
+  architecture: ModelName;
   /** The architecture's options as built (defaults filled in). */
   options: Record<string, unknown>;
   params: { total: number; trainable: number };

@@ -1,5 +1,15 @@
+import { z } from "zod";
 import { doubleConv, imageInput } from "../blocks.js";
-import { declareEncoder, type Encoder } from "./encoder.js";
+import { declareEncoder, defineEncoder, type Encoder } from "./encoder.js";
+
+/** The book's model: [64, 128, 256]. */
+export const DEFAULT_CONV_STACK_ENCODER_OPTIONS = { filters: [64, 128, 256] };
+
+/** The conv-stack encoder's options (shared with the `encoder-decoder` preset). */
+export const convStackEncoderOptions = {
+  /** Channels per stage, shallow to deep; each stage halves H and W. */
+  filters: z.array(z.number().int().min(1)).min(1).default(DEFAULT_CONV_STACK_ENCODER_OPTIONS.filters),
+};
 
 /**
  * The strided convolution stack of Deep Learning with Python (3rd ed., ch. 11): per stage, a 3x3 conv with
@@ -16,3 +26,10 @@ export function convStackEncoder(inputSize: readonly [number, number], filters: 
   }
   return declareEncoder(input, features);
 }
+
+export const CONV_STACK_ENCODER = defineEncoder({
+  description: "strided convolution stack (Deep Learning with Python, ch. 11), stages at strides 2, 4, ..., 2^n",
+  schema: z.strictObject(convStackEncoderOptions),
+  strides: (o) => o.filters.map((_, i) => 2 ** (i + 1)),
+  build: (inputSize, o) => convStackEncoder(inputSize, o.filters),
+});

@@ -1,3 +1,4 @@
+import type { z } from "zod";
 import type { Symbolic } from "../blocks.js";
 
 /**
@@ -29,4 +30,25 @@ export function declareEncoder(input: Symbolic, features: Symbolic[]): Encoder {
     stride: height / (f.shape[1] as number),
   }));
   return { input, features, stages };
+}
+
+/**
+ * An entry of the encoder registry (`encoders/registry.ts`): its options (a zod schema that fills the defaults
+ * and rejects unknown keys), the strides of its stages for those options (known before anything is built, so a
+ * decoder that does not fit is refused without building layers; the built stages must have these strides), and
+ * the builder. `Out` is the validated options, `In` what a user writes.
+ */
+export interface EncoderDefinition<Out = unknown, In = Out> {
+  /** One line: what it is, where it comes from. */
+  description: string;
+  schema: z.ZodType<Out, In>;
+  /** Stage strides, shallow to deep (powers of two here). */
+  strides(options: Out): number[];
+  /** `[B, H, W, 3]` float32 0..255 input at `inputSize` = [H, W] -> the encoder's stages. */
+  build(inputSize: readonly [number, number], options: Out): Encoder;
+}
+
+/** `definition`, typed (the identity: it only lets TypeScript infer `Out` and `In` from the schema). */
+export function defineEncoder<Out, In>(definition: EncoderDefinition<Out, In>): EncoderDefinition<Out, In> {
+  return definition;
 }

@@ -1,10 +1,20 @@
 import * as tf from "@tensorflow/tfjs";
+import { z } from "zod";
 import { apply, imageInput, type Symbolic } from "../blocks.js";
-import { declareEncoder, type Encoder } from "./encoder.js";
+import { declareEncoder, defineEncoder, type Encoder } from "./encoder.js";
 
 /** The width multipliers Keras publishes ImageNet weights for. */
 export const MOBILENET_V2_ALPHAS = [0.35, 0.5, 0.75, 1.0, 1.3, 1.4] as const;
 export type MobileNetV2Alpha = (typeof MOBILENET_V2_ALPHAS)[number];
+
+/** MobileNetV2 1.0, as the TensorFlow segmentation tutorial uses it. */
+export const DEFAULT_MOBILENETV2_ENCODER_OPTIONS = { alpha: 1.0 as MobileNetV2Alpha };
+
+/** The MobileNetV2 encoder's options (shared with the `mobilenetv2-unet` preset). */
+export const mobileNetV2EncoderOptions = {
+  /** Width multiplier: channels x alpha, rounded to multiples of 8 (Keras). */
+  alpha: z.literal(MOBILENET_V2_ALPHAS).default(DEFAULT_MOBILENETV2_ENCODER_OPTIONS.alpha),
+};
 
 export const MOBILENET_V2_STAGE_LAYERS = [
   "block_1_expand_relu",
@@ -117,3 +127,10 @@ export function mobileNetV2Encoder(inputSize: readonly [number, number], alpha: 
     MOBILENET_V2_STAGE_LAYERS.map((name) => taps.get(name) as Symbolic),
   );
 }
+
+export const MOBILENETV2_ENCODER = defineEncoder({
+  description: "MobileNetV2 as keras.applications builds it (Keras layer names), stages at strides 2 to 32",
+  schema: z.strictObject(mobileNetV2EncoderOptions),
+  strides: () => [2, 4, 8, 16, 32],
+  build: (inputSize, o) => mobileNetV2Encoder(inputSize, o.alpha),
+});

@@ -1,14 +1,29 @@
 import * as tf from "@tensorflow/tfjs";
+import { z } from "zod";
 import { apply, doubleConv, imageInput } from "../blocks.js";
-import { declareEncoder, type Encoder } from "./encoder.js";
+import { declareEncoder, defineEncoder, type Encoder } from "./encoder.js";
 
-export interface UnetEncoderOptions {
-  depth: number;
-  baseFilters: number;
-  batchNorm: boolean;
-  dropout: number;
-  downsample: "maxpool" | "strided";
-}
+/** U-Net encoder defaults: 16-32-64-128 (Ronneberger et al. at full size: depth 5, baseFilters 64). */
+export const DEFAULT_UNET_ENCODER_OPTIONS = {
+  depth: 4,
+  baseFilters: 16,
+  batchNorm: true,
+  dropout: 0,
+  downsample: "maxpool" as "maxpool" | "strided",
+};
+
+/** The U-Net encoder's options (shared with the `unet` preset). */
+export const unetEncoderOptions = {
+  /** Resolution levels including the bottleneck: level i has baseFilters * 2^i filters at H/2^i. */
+  depth: z.number().int().min(2).max(8).default(DEFAULT_UNET_ENCODER_OPTIONS.depth),
+  baseFilters: z.number().int().min(1).default(DEFAULT_UNET_ENCODER_OPTIONS.baseFilters),
+  batchNorm: z.boolean().default(DEFAULT_UNET_ENCODER_OPTIONS.batchNorm),
+  /** Dropout rate at the end of the contracting path (the bottleneck); 0 for none. */
+  dropout: z.number().min(0).lt(1).default(DEFAULT_UNET_ENCODER_OPTIONS.dropout),
+  downsample: z.enum(["maxpool", "strided"]).default(DEFAULT_UNET_ENCODER_OPTIONS.downsample),
+};
+const schema = z.strictObject(unetEncoderOptions);
+export type UnetEncoderOptions = z.output<typeof schema>;
 
 /**
  * The U-Net contracting path (Ronneberger et al. 2015, with 'same' padding): level i has two 3x3 convs with
@@ -33,3 +48,10 @@ export function unetEncoder(inputSize: readonly [number, number], o: UnetEncoder
   }
   return declareEncoder(input, features);
 }
+
+export const UNET_ENCODER = defineEncoder({
+  description: "U-Net contracting path (Ronneberger et al. 2015), stages at strides 1, 2, ..., 2^(depth-1)",
+  schema,
+  strides: (o) => Array.from({ length: o.depth }, (_, i) => 2 ** i),
+  build: unetEncoder,
+});
