@@ -419,6 +419,8 @@ export {
   type ResolvedTrainConfig,
   type ScheduleConfig,
   type TrainConfig,
+  type TrainModelConfig,
+  trainModelName,
   validateTrainConfig,
 } from "./train/config.js";
 export { type FitOptions, type FitProgress, type FitSummary, fit, type TrainState } from "./train/fit.js";

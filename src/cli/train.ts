@@ -8,7 +8,11 @@ import {
   type BackendChoice,
   checkpointDir,
   type Dataset,
+  DECODER_NAMES,
+  type DecoderChoice,
   detectFormat,
+  ENCODER_NAMES,
+  type EncoderChoice,
   type EpochMetrics,
   errorMessage,
   type FitSummary,
@@ -23,6 +27,7 @@ import {
   splitDataset,
   type TrainConfig,
   type TrainState,
+  trainModelName,
   validateTrainConfig,
   wasmThreads,
   writeFileAtomic,
@@ -160,11 +165,17 @@ export async function readTrainConfig(file: string): Promise<TrainConfig> {
   return value as TrainConfig;
 }
 
-/** `base` with the command-line flags applied (a copy). `--model` keeps the file's model options for the same arch. */
+/** `base` with the command-line flags applied (a copy). `--model` keeps the file's model options for the same preset, or encoder and decoder. */
 function applyFlags(base: TrainConfig, f: TrainFlags): TrainConfig {
   const c: TrainConfig = structuredClone(base);
-  if (f.model !== undefined) {
-    const same = c.model?.arch === undefined || c.model.arch === f.model;
+  if (f.model?.includes("+")) {
+    // a composition: the file's options and encoder/decoder options are kept for the same encoder and decoder
+    const [encoder, decoder] = f.model.split("+") as [EncoderChoice & string, DecoderChoice & string];
+    const name = (p: unknown) => (typeof p === "string" ? p : (p as { name?: string } | undefined)?.name);
+    const same = name(c.model?.encoder) === encoder && name(c.model?.decoder) === decoder;
+    if (!same) c.model = { encoder, decoder };
+  } else if (f.model !== undefined) {
+    const same = c.model?.encoder === undefined && (c.model?.arch === undefined || c.model.arch === f.model);
     c.model = {
       arch: f.model as NonNullable<TrainConfig["model"]>["arch"],
       ...(same ? { options: c.model?.options } : {}),
@@ -403,7 +414,12 @@ export function registerTrain(program: Command, io: CliIo): void {
         "-c, --config <file>",
         "training config, JSON or YAML (model, loss, optimizer, schedule, batchSize, augment, classWeights, seed...)",
       )
-      .addOption(new Option("--model <arch>", "architecture").choices(MODEL_ARCHS))
+      .addOption(
+        new Option("--model <name>", "a preset, or ENCODER+DECODER (e.g. mobilenetv2+unet)").choices([
+          ...MODEL_ARCHS,
+          ...ENCODER_NAMES.flatMap((e) => DECODER_NAMES.map((d) => `${e}+${d}`)),
+        ]),
+      )
       .option("--size <N|HxW>", "model input size (samples are resized to it): 128 or 96x128 (height x width)", sizeArg)
       .option("--epochs <n>", "passes over the training set (with --resume: the new total)", int("--epochs", 1))
       .option("--batch-size <n>", "images per training step", int("--batch-size", 1))
@@ -433,7 +449,7 @@ export function registerTrain(program: Command, io: CliIo): void {
       io.err(`skipped ${train.skipped.length - 5} more files (segkit data inspect lists them)`);
     const threads = backend === "wasm" ? ` (${wasmThreads()} threads)` : "";
     io.err(
-      `${plan.resumedFrom ? `resuming after epoch ${plan.resumedFrom}: ` : ""}training ${cfg.model.arch} at ` +
+      `${plan.resumedFrom ? `resuming after epoch ${plan.resumedFrom}: ` : ""}training ${trainModelName(cfg.model)} at ` +
         `${cfg.inputSize.join("x")} on ${train.length} ${train.format} samples, validating on ${val.length} ` +
         `(${how}); backend ${backend}${threads}`,
     );

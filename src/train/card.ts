@@ -4,7 +4,7 @@ import type { Dataset } from "../data/dataset.js";
 import { modelInfo } from "../models/info.js";
 import type { ModelName, SegkitModelMetadata } from "../models/registry.js";
 import { VERSION } from "../version.js";
-import type { ResolvedTrainConfig } from "./config.js";
+import { type ResolvedTrainConfig, trainModelName } from "./config.js";
 import type { EpochMetrics } from "./metrics.js";
 
 /**
@@ -73,7 +73,7 @@ export function modelCard(c: CardInputs): ModelCard {
   return {
     format: "segkit-model-card",
     segkitVersion: VERSION,
-    architecture: meta?.segkit?.arch ?? c.config.model.arch,
+    architecture: meta?.segkit?.arch ?? trainModelName(c.config.model),
     options: { ...(meta?.segkit?.options ?? c.config.model.options) },
     params: { total: info.totalParams, trainable: info.trainableParams },
     classes,

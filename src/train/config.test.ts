@@ -5,7 +5,7 @@ import { describe, it } from "node:test";
 import { createMask, type Mask } from "../core/image.js";
 import type { Dataset } from "../data/dataset.js";
 import { autoClassWeights, countClassPixels, medianFrequencyWeights } from "./class-weights.js";
-import { DEFAULT_TRAIN_CONFIG, monitorMode, type TrainConfig, validateTrainConfig } from "./config.js";
+import { DEFAULT_TRAIN_CONFIG, monitorMode, type TrainConfig, trainModelName, validateTrainConfig } from "./config.js";
 import { resolveLossConfig } from "./loss-config.js";
 
 describe("TrainConfig", () => {
@@ -56,6 +56,47 @@ describe("TrainConfig", () => {
     );
     assert.throws(() => validateTrainConfig({ loss: "cee" as never }), /loss: unknown loss "cee"; valid: ce, bce/);
     assert.throws(() => validateTrainConfig({ model: { arch: "resnet" as never } }), /model\.arch/);
+  });
+});
+
+describe("TrainConfig model: a preset or an encoder and a decoder", () => {
+  it("keeps the preset form as it was, and takes the composed form", () => {
+    assert.deepEqual(validateTrainConfig({}).model, { arch: "unet", options: {} });
+    assert.deepEqual(validateTrainConfig({ model: { arch: "mobilenetv2-unet", options: { alpha: 0.35 } } }).model, {
+      arch: "mobilenetv2-unet",
+      options: { alpha: 0.35 },
+    });
+    const composed: TrainConfig = {
+      model: { encoder: { name: "mobilenetv2", alpha: 0.5 }, decoder: "unet", options: { freezeEncoder: true } },
+    };
+    const copy = structuredClone(composed);
+    const cfg = validateTrainConfig(composed);
+    assert.deepEqual(cfg.model, {
+      encoder: { name: "mobilenetv2", alpha: 0.5 },
+      decoder: "unet",
+      options: { freezeEncoder: true },
+    });
+    assert.deepEqual(composed, copy);
+    assert.equal(trainModelName(cfg.model), "mobilenetv2+unet");
+    assert.equal(trainModelName(DEFAULT_TRAIN_CONFIG.model), "unet");
+  });
+
+  it("checks names and encoder/decoder options up front, and the form", () => {
+    const bad: [TrainConfig["model"], RegExp][] = [
+      [
+        { encoder: "resnet34" as never, decoder: "unet" },
+        /model: createModel: unknown encoder "resnet34"; valid: unet, conv-stack, mobilenetv2/,
+      ],
+      [{ encoder: "unet", decoder: { name: "unet", block: "dense" as never } }, /model: decoder unet options: block/],
+      [{ encoder: "unet" }, /model\.decoder: required with encoder/],
+      [
+        { arch: "unet", encoder: "unet", decoder: "unet" },
+        /model\.arch: give arch \(a preset\) or encoder and decoder, not both/,
+      ],
+    ];
+    for (const [model, message] of bad) {
+      assert.throws(() => validateTrainConfig({ model }), message, JSON.stringify(model));
+    }
   });
 });
 

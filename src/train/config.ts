@@ -1,7 +1,14 @@
 import { z } from "zod";
 import { SegkitError } from "../core/errors.js";
 import { createLoss, type LossConfig } from "../losses/registry.js";
-import { MODEL_ARCHS, type ModelArch } from "../models/registry.js";
+import {
+  type DecoderChoice,
+  type EncoderChoice,
+  MODEL_ARCHS,
+  type ModelArch,
+  type ModelName,
+  validateModelSpec,
+} from "../models/registry.js";
 
 /**
  * The training configuration: one zod schema, `DEFAULT_TRAIN_CONFIG`, and `validateTrainConfig`, which merges the
@@ -18,6 +25,9 @@ import { MODEL_ARCHS, type ModelArch } from "../models/registry.js";
  *   "min" for losses and "max" otherwise. An improvement is a change of more than `minDelta` in that direction.
  * - `classWeights` multiply the cross-entropy terms of `loss` (PyTorch `CrossEntropyLoss(weight=...)`): explicit,
  *   one per class, or "auto" = median-frequency balancing on the training set (see `class-weights.ts`).
+ * - `model` is a preset, `{ arch: "unet", options: {...} }` (`createModel(arch, options)`), or a composition,
+ *   `{ encoder: "mobilenetv2", decoder: { name: "unet", block: "pix2pix" }, options: { freezeEncoder: true } }`
+ *   (`createModel({ encoder, decoder, ...options })`); the preset "unet" when neither is given.
  * - `model.options.numClasses` defaults to the dataset's class count (set 1 for a binary dataset's sigmoid head);
  *   `model.options.inputSize` is `inputSize`.
  */
@@ -72,14 +82,49 @@ const lossSchema = z.custom<LossConfig>().superRefine((loss, ctx) => {
   }
 });
 
+const part = <T>() => z.custom<T>((v) => typeof v === "string" || (typeof v === "object" && v !== null));
+
+/** The model of a run: a preset with its options, or an encoder and a decoder with the other options. */
+export type TrainModelConfig =
+  | { arch: ModelArch; options: Record<string, unknown> }
+  | { arch?: undefined; encoder: EncoderChoice; decoder: DecoderChoice; options: Record<string, unknown> };
+
+const modelSchema = z
+  .strictObject({
+    arch: z.enum(MODEL_ARCHS as [ModelArch, ...ModelArch[]]).optional(),
+    /** An encoder name or `{ name, ...its options }`, with `decoder`: see `createModel`. */
+    encoder: part<EncoderChoice>().optional(),
+    decoder: part<DecoderChoice>().optional(),
+    /** The options of the preset, or of the composition besides encoder and decoder; checked when the model is built. */
+    options: z.record(z.string(), z.unknown()).default({}),
+  })
+  .superRefine((m, ctx) => {
+    if (m.encoder === undefined && m.decoder === undefined) return;
+    if (m.arch !== undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["arch"],
+        message: "give arch (a preset) or encoder and decoder, not both",
+      });
+    }
+    if (m.encoder === undefined || m.decoder === undefined) {
+      const [missing, given] = m.encoder === undefined ? ["encoder", "decoder"] : ["decoder", "encoder"];
+      ctx.addIssue({ code: "custom", path: [missing], message: `required with ${given}` });
+      return;
+    }
+    try {
+      validateModelSpec({ encoder: m.encoder, decoder: m.decoder });
+    } catch (err) {
+      ctx.addIssue({ code: "custom", message: err instanceof Error ? err.message : String(err) });
+    }
+  })
+  .transform(
+    ({ arch, encoder, decoder, options }): TrainModelConfig =>
+      encoder && decoder ? { encoder, decoder, options } : { arch: arch ?? "unet", options },
+  );
+
 const trainConfigSchema = z.strictObject({
-  model: z
-    .strictObject({
-      arch: z.enum(MODEL_ARCHS as [ModelArch, ...ModelArch[]]).default("unet"),
-      /** The architecture's options (see `createModel`); checked when the model is built. */
-      options: z.record(z.string(), z.unknown()).default({}),
-    })
-    .default({ arch: "unet", options: {} }),
+  model: modelSchema.default({ arch: "unet", options: {} }),
   loss: lossSchema.default("ce"),
   optimizer: optimizerSchema.prefault({ name: "adam" }),
   schedule: scheduleSchema.prefault({ name: "constant" }),
@@ -130,4 +175,11 @@ export const DEFAULT_TRAIN_CONFIG: Readonly<ResolvedTrainConfig> = Object.freeze
 export function monitorMode(config: Pick<ResolvedTrainConfig, "monitor" | "mode">): "min" | "max" {
   if (config.mode !== "auto") return config.mode;
   return config.monitor.endsWith("loss") ? "min" : "max";
+}
+
+/** The model's name in reports: its preset ("unet"), or its encoder and decoder ("mobilenetv2+unet"). */
+export function trainModelName(model: TrainModelConfig): ModelName {
+  if (model.arch !== undefined) return model.arch;
+  const name = (c: EncoderChoice | DecoderChoice) => (typeof c === "string" ? c : c.name);
+  return `${name(model.encoder)}+${name(model.decoder)}` as ModelName;
 }

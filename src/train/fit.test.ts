@@ -148,6 +148,24 @@ describe("fit", () => {
     await assert.rejects(fit(TRAIN, VAL, TINY, { outDir }), /already holds a training run/);
   });
 
+  it("trains a composed model (encoder + decoder from the config) and resumes it", async () => {
+    const outDir = freshDir();
+    const config: TrainConfig = {
+      ...TINY,
+      model: { encoder: { name: "conv-stack", filters: [4, 8] }, decoder: "unet", options: { freezeEncoder: false } },
+    };
+    await fit(TRAIN, VAL, { ...config, epochs: 1 }, { outDir, report: false });
+    const s = await fit(TRAIN, VAL, config, { outDir, resume: true, report: false });
+    assert.deepEqual([s.resumedFrom, s.epochs], [1, 2]);
+    const card = readJson<ModelCard>(join(outDir, "last", "card.json"));
+    assert.equal(card.architecture, "conv-stack+unet");
+    assert.deepEqual(card.options.encoder, { name: "conv-stack", filters: [4, 8] });
+    assert.equal(card.options.numClasses, 3);
+    const model = await loadModel(join(outDir, "best"));
+    assert.deepEqual(model.outputs[0]?.shape, [null, SIZE, SIZE, 3]);
+    model.dispose();
+  });
+
   it("leaves no tensor behind: the same count after epoch 1 and epoch 3, and none after fit", async () => {
     const before = tf.memory().numTensors;
     const counts: number[] = [];

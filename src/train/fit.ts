@@ -12,7 +12,7 @@ import type { LossFn } from "../losses/losses.js";
 import { createLoss } from "../losses/registry.js";
 import { checkpointDir, MODEL_CARD_FILE, removeCheckpoint, TRAIN_STATE_FILE } from "../models/checkpoint.js";
 import { loadModel } from "../models/io.js";
-import { createModel, type ModelArch } from "../models/registry.js";
+import { createModel } from "../models/registry.js";
 import { modelCard, monitorValue } from "./card.js";
 import { loadOptimizerState, writeCheckpoint } from "./checkpoint.js";
 import { autoClassWeights } from "./class-weights.js";
@@ -329,7 +329,7 @@ function checkDatasets(train: Dataset, val: Dataset): void {
   }
 }
 
-/** The model of a fresh run: the config's architecture and options, with the input size and the class count. */
+/** The model of a fresh run: the config's preset or composition and options, with the input size and the class count. */
 function buildModel(cfg: ResolvedTrainConfig, numClasses: number): tf.LayersModel {
   const given = cfg.model.options;
   const size = given.inputSize as unknown;
@@ -346,8 +346,12 @@ function buildModel(cfg: ResolvedTrainConfig, numClasses: number): tf.LayersMode
       { hint: "leave numClasses out (or 1 for a binary dataset's sigmoid head)" },
     );
   }
-  const options = { ...given, numClasses: classes, inputSize: [...cfg.inputSize] };
-  const model = createModel(cfg.model.arch as ModelArch, options as never);
+  const options = { ...given, numClasses: classes, inputSize: [...cfg.inputSize] as [number, number] };
+  const m = cfg.model;
+  const model =
+    m.arch !== undefined
+      ? createModel(m.arch, options as never)
+      : createModel({ ...options, encoder: m.encoder, decoder: m.decoder });
   seedWeights(model, cfg.seed);
   return model;
 }
