@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { SegkitError } from "../core/errors.js";
+import { rampImages } from "../test-utils/tensors.js";
 import { makeDivisible } from "./encoders/mobilenet-v2.js";
 import { headMode, probabilities } from "./head.js";
 import { modelInfo } from "./info.js";
@@ -20,15 +21,7 @@ const SMALL: { [A in ModelArch]: ModelOptions[A] } = {
 };
 const small = (arch: ModelArch, extra: object = {}) => createModel(arch, { ...SMALL[arch], ...extra });
 
-/** A fixed `[B, H, W, 3]` 0..255 batch. */
-const images = (b: number, h = 32, w = 32) =>
-  tf.tidy(() =>
-    tf
-      .range(0, b * h * w * 3)
-      .mod(256)
-      .reshape([b, h, w, 3])
-      .toFloat(),
-  );
+const images = rampImages;
 
 const weightValues = (ws: readonly tf.LayerVariable[]) => ws.map((w) => Array.from(w.read().dataSync()));
 
@@ -245,10 +238,23 @@ describe("training", () => {
 });
 
 describe("save and load", () => {
-  for (const arch of MODEL_ARCHS) {
+  const builders: [string, () => tf.LayersModel][] = [
+    ...MODEL_ARCHS.map((arch) => [arch, () => small(arch, { numClasses: 2 })] as [string, () => tf.LayersModel]),
+    [
+      "mobilenetv2+unet",
+      () =>
+        createModel({
+          encoder: { name: "mobilenetv2", alpha: 0.35 },
+          decoder: { name: "unet", filters: [16, 16, 8, 8] },
+          numClasses: 2,
+          inputSize: [32, 32],
+        }),
+    ],
+  ];
+  for (const [arch, build] of builders) {
     it(`${arch}: round trip to disk is exact, metadata kept, no temporary files left`, async () => {
       const start = tf.memory().numTensors;
-      const model = small(arch, { numClasses: 2 });
+      const model = build();
       const path = join(dir, arch);
       await saveModel(model, path);
       assert.deepEqual((await readdir(path)).sort(), ["model.json", "model.weights.bin"]);
@@ -258,6 +264,10 @@ describe("save and load", () => {
       assert.deepEqual(a?.dataSync(), b?.dataSync());
       assert.deepEqual(loaded.getUserDefinedMetadata(), model.getUserDefinedMetadata());
       assert.deepEqual(modelInfo(loaded), modelInfo(model));
+      assert.deepEqual(
+        encoderLayers(loaded).map((l) => l.name),
+        encoderLayers(model).map((l) => l.name),
+      );
       tf.dispose([x, a, b]);
       model.dispose();
       loaded.dispose();
