@@ -48,7 +48,7 @@ import { seedWeights } from "./seed.js";
  * Run directory `outDir`:
  *   metrics.jsonl   one `EpochMetrics` per line (rewritten atomically each epoch, so never a partial line)
  *   last/           checkpoint after every epoch      } model, optimizer state, train-state.json, card.json
- *   best/           checkpoint of the best epoch      } (see checkpoint.ts; each swapped in atomically)
+ *   best/           checkpoint of the best epoch      } (see models/checkpoint.ts; each swapped in atomically)
  *   curves.png      learning curves, samples.png fixed validation predictions: after every epoch's checkpoints
  *   report.html     one self-contained page, when fit ends (completed, stopped early, or aborted after an epoch)
  * (the report files unless `report: false`; see report.ts; each written atomically).
