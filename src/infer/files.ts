@@ -1,11 +1,11 @@
-import { readdir, stat } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import { basename, extname, join, resolve } from "node:path";
 import { encode as encodePngRaw } from "fast-png";
 import { errorMessage, SegkitError } from "../core/errors.js";
 import type { RgbImage } from "../core/image.js";
 import type { SkippedSample } from "../data/dataset.js";
 import { IMAGE_EXTENSIONS } from "../data/files.js";
-import { writeFileAtomic } from "../io/fs.js";
+import { listFiles, writeFileAtomic } from "../io/fs.js";
 import { readImage } from "../io/image.js";
 import { overlayMask, writeImagePng, writeMaskPng } from "../io/write.js";
 import type { Prediction, Predictor } from "./predict.js";
@@ -49,10 +49,7 @@ export async function listImageFiles(input: string): Promise<{ files: string[]; 
     throw new SegkitError("not found", { file: input, hint: "give an image file or a directory of images" });
   }
   if (!isDir) return { files: [input], skipped: [] };
-  const entries = (await readdir(input, { withFileTypes: true }))
-    .filter((e) => e.isFile() && !e.name.startsWith("."))
-    .map((e) => e.name)
-    .sort();
+  const entries = await listFiles(input);
   const files: string[] = [];
   const skipped: SkippedSample[] = [];
   for (const name of entries) {
