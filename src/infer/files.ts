@@ -3,7 +3,7 @@ import { basename, extname, join, resolve } from "node:path";
 import { encode as encodePngRaw } from "fast-png";
 import { errorMessage, SegkitError } from "../core/errors.js";
 import type { RgbImage } from "../core/image.js";
-import type { SkippedSample } from "../data/dataset.js";
+import type { SkippedSample } from "../core/skipped.js";
 import { IMAGE_EXTENSIONS } from "../data/files.js";
 import { writeFileAtomic } from "../io/fs.js";
 import { readImage } from "../io/image.js";

@@ -9,9 +9,10 @@ import { type Palette, VOC_PALETTE } from "../core/palette.js";
 import { pathExists, readJson } from "../io/fs.js";
 import { type ImageSource, readImage } from "../io/image.js";
 import { resizeImage } from "../io/resize.js";
+import { resizeBilinear } from "../masks/resize.js";
 import { loadModel } from "../models/io.js";
 import { checkpointDir } from "../train/checkpoint.js";
-import { logitsToMask, logitsToProbabilities, resizeBilinear } from "./logits.js";
+import { logitsToMask, logitsToProbabilities } from "./logits.js";
 import { createOnnxPredictor, DEFAULT_ONNX_PREDICTOR_OPTIONS } from "./onnx-session.js";
 import { blendWeights, type TileOptions, validateTileOptions, windowGrid } from "./tiling.js";
 
