@@ -99,13 +99,6 @@ export {
   writePrediction,
 } from "./infer/files.js";
 export { logitsToMask, logitsToProbabilities } from "./infer/logits.js";
-// inference on onnxruntime-node of a model exported to ONNX
-export {
-  createOnnxPredictor,
-  DEFAULT_ONNX_PREDICTOR_OPTIONS,
-  type OnnxPredictor,
-  type OnnxPredictorOptions,
-} from "./infer/onnx-session.js";
 export {
   DEFAULT_PREDICTOR_OPTIONS,
   loadPredictor,
@@ -235,7 +228,13 @@ export { type HeadMode, headMode, probabilities } from "./models/head.js";
 export { type ModelInfo, modelInfo } from "./models/info.js";
 export { fileHandler, loadModel, readWeights, saveModel } from "./models/io.js";
 export { tensorToLabels } from "./models/labels.js";
-export { DEFAULT_EXPORT_ONNX_OPTIONS, type ExportOnnxOptions, exportOnnx } from "./models/onnx.js";
+// models: ONNX export, and inference of the exported model on onnxruntime
+export {
+  createOnnxPredictor,
+  DEFAULT_EXPORT_ONNX_OPTIONS,
+  type ExportOnnxOptions,
+  exportOnnx,
+} from "./models/onnx.js";
 export { DEFAULT_COMMON_OPTIONS as DEFAULT_MODEL_OPTIONS } from "./models/options.js";
 // models: one registry, createModel(arch, options); input [B,H,W,3] float32 0..255, output logits [B,H,W,C]
 export {
@@ -252,6 +251,8 @@ export {
   type UnetOptions,
 } from "./models/registry.js";
 export { encoderLayers, freezeEncoder, loadEncoderWeights } from "./models/weights.js";
+// onnx: the one place onnxruntime is imported; the predictor of a model exported to ONNX
+export { DEFAULT_ONNX_PREDICTOR_OPTIONS, type OnnxPredictor, type OnnxPredictorOptions } from "./onnx/predictor.js";
 // sam: automatic mask generation (segment-anything's SamAutomaticMaskGenerator): amg.py's helpers as pure functions
 // (boxes x1,y1,x2,y2 with inclusive maxima from masks, RLEs column-major) and one pipeline writing its records
 export {

@@ -11,9 +11,11 @@ import { type ImageSource, readImage } from "../io/image.js";
 import { resizeImage } from "../io/resize.js";
 import { resizeBilinear } from "../masks/resize.js";
 import { loadModel } from "../models/io.js";
+import { createOnnxPredictor } from "../models/onnx.js";
+import { DEFAULT_ONNX_PREDICTOR_OPTIONS } from "../onnx/predictor.js";
 import { checkpointDir } from "../train/checkpoint.js";
 import { logitsToMask, logitsToProbabilities } from "./logits.js";
-import { createOnnxPredictor, DEFAULT_ONNX_PREDICTOR_OPTIONS } from "./onnx-session.js";
+
 import { blendWeights, type TileOptions, validateTileOptions, windowGrid } from "./tiling.js";
 
 /**
@@ -31,7 +33,7 @@ import { blendWeights, type TileOptions, validateTileOptions, windowGrid } from 
  * - `tile`: the image is not rescaled; windows of the model's input size slide over it with overlap and their
  *   logits are blended (see `tiling.ts`). For images much larger than the model input, where downscaling would
  *   lose detail; the model then sees objects at the image's own scale, so this suits models trained on crops.
- * Engines: `onnx` (the model exported with `exportOnnx`, run on onnxruntime-node, several times faster) or `tfjs`
+ * Engines: `onnx` (the model exported with `exportOnnx`, run on onnxruntime, several times faster) or `tfjs`
  * (the model as loaded, on segkit's tfjs backend); `auto` takes onnx and falls back to tfjs when the model does
  * not export or the session does not start (`fallbackReason` says why).
  */
