@@ -89,9 +89,16 @@ export {
   exportDataset,
 } from "./export/dataset.js";
 export { yoloClassOf, yoloDataYaml, yoloLines } from "./export/yolo.js";
-// infer: prediction with a checkpoint (resize or tiled), engines onnx | tfjs, and files written from it
+// infer: prediction with a checkpoint (resize or tiled), engines onnx | tfjs, and files written from it; the driver of
+// batch jobs over a folder of images (predictFiles, generateMaskFiles)
 export {
+  type ImageFilesOptions,
+  type ImageFilesSummary,
+  type ImageJob,
   listImageFiles,
+  runImageFiles,
+} from "./infer/batch.js";
+export {
   type PredictFilesOptions,
   type PredictFilesSummary,
   predictFiles,
