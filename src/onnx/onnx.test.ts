@@ -11,40 +11,34 @@ import { createOnnxSession } from "./session.js";
 
 const { onnx } = onnxProto;
 
+/** An opset-13 model of one graph. */
+const model = (graph: onnxProto.onnx.IGraphProto): Uint8Array =>
+  onnx.ModelProto.encode({ irVersion: 8, opsetImport: [{ domain: "", version: 13 }], graph }).finish();
+
 /** y = x + b (b a [3] float32 initializer), x `[batch, 3]` with a dynamic batch. */
-function addGraph(): Uint8Array {
-  return onnx.ModelProto.encode({
-    irVersion: 8,
-    opsetImport: [{ domain: "", version: 13 }],
-    graph: {
-      name: "add",
-      node: [{ opType: "Add", input: ["x", "b"], output: ["y"] }],
-      initializer: [tensorProto("b", { dims: [3], data: Float32Array.of(10, 20, 30) })],
-      input: [valueInfo("x", ["batch", 3])],
-      output: [valueInfo("y", ["batch", 3])],
-    },
-  }).finish();
-}
+const addGraph = () =>
+  model({
+    name: "add",
+    node: [{ opType: "Add", input: ["x", "b"], output: ["y"] }],
+    initializer: [tensorProto("b", { dims: [3], data: Float32Array.of(10, 20, 30) })],
+    input: [valueInfo("x", ["batch", 3])],
+    output: [valueInfo("y", ["batch", 3])],
+  });
 
 /** z = Reshape(x, shape): an int64 input, x `[6]`. */
-function reshapeGraph(): Uint8Array {
-  return onnx.ModelProto.encode({
-    irVersion: 8,
-    opsetImport: [{ domain: "", version: 13 }],
-    graph: {
-      name: "reshape",
-      node: [{ opType: "Reshape", input: ["x", "shape"], output: ["z"] }],
-      input: [
-        valueInfo("x", [6]),
-        {
-          name: "shape",
-          type: { tensorType: { elemType: onnx.TensorProto.DataType.INT64, shape: { dim: [{ dimValue: 2 }] } } },
-        },
-      ],
-      output: [valueInfo("z", [2, 3])],
-    },
-  }).finish();
-}
+const reshapeGraph = () =>
+  model({
+    name: "reshape",
+    node: [{ opType: "Reshape", input: ["x", "shape"], output: ["z"] }],
+    input: [
+      valueInfo("x", [6]),
+      {
+        name: "shape",
+        type: { tensorType: { elemType: onnx.TensorProto.DataType.INT64, shape: { dim: [{ dimValue: 2 }] } } },
+      },
+    ],
+    output: [valueInfo("z", [2, 3])],
+  });
 
 describe("onnx sessions", () => {
   it("onnxruntime-node loads with its CPU execution provider", () => {
