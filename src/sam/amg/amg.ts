@@ -7,7 +7,7 @@
  *   mask at (3, 5) has box `[3, 5, 3, 5]`), so a record's XYWH `bbox` is one short of the pixel extent, as the
  *   reference writes it. Crop boxes are `x0, y0, x1, y1` with exclusive ends (`image[y0:y1, x0:x1]`).
  * - Points are flat `(x, y)` pairs: grids in `[0, 1]`, scaled by a crop's `(width, height)` in pixels.
- * - Masks are `core` `Mask`s (row-major, non-zero = inside); RLEs are src/export/rle.ts `Rle`s (column-major counts
+ * - Masks are `core` `Mask`s (row-major, non-zero = inside); RLEs are src/masks/rle.ts `Rle`s (column-major counts
  *   starting with a run of zeros, `size: [h, w]`), which is exactly amg.py's `mask_to_rle_pytorch` output.
  * - Boxes and scores go through NMS as float32, as torchvision's kernel sees them (`boxes.float()`): integer box
  *   coordinates are exact, the overlap `inter / (areaA + areaB - inter)` is rounded to float32 and compared with `>`.
