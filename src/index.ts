@@ -107,6 +107,7 @@ export {
 } from "./infer/files.js";
 export { logitsToMask, logitsToProbabilities } from "./infer/logits.js";
 export {
+  createOnnxPredictor,
   DEFAULT_PREDICTOR_OPTIONS,
   loadPredictor,
   PREDICT_ENGINES,
@@ -235,13 +236,7 @@ export { type HeadMode, headMode, probabilities } from "./models/head.js";
 export { type ModelInfo, modelInfo } from "./models/info.js";
 export { fileHandler, loadModel, readWeights, saveModel } from "./models/io.js";
 export { tensorToLabels } from "./models/labels.js";
-// models: ONNX export, and inference of the exported model on onnxruntime
-export {
-  createOnnxPredictor,
-  DEFAULT_EXPORT_ONNX_OPTIONS,
-  type ExportOnnxOptions,
-  exportOnnx,
-} from "./models/onnx.js";
+export { DEFAULT_EXPORT_ONNX_OPTIONS, type ExportOnnxOptions, exportOnnx } from "./models/onnx.js";
 export { DEFAULT_COMMON_OPTIONS as DEFAULT_MODEL_OPTIONS } from "./models/options.js";
 // models: one registry, createModel(arch, options); input [B,H,W,3] float32 0..255, output logits [B,H,W,C]
 export {

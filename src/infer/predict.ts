@@ -11,8 +11,13 @@ import { type ImageSource, readImage } from "../io/image.js";
 import { resizeImage } from "../io/resize.js";
 import { resizeBilinear } from "../masks/resize.js";
 import { loadModel } from "../models/io.js";
-import { createOnnxPredictor } from "../models/onnx.js";
-import { DEFAULT_ONNX_PREDICTOR_OPTIONS } from "../onnx/predictor.js";
+import { exportOnnx } from "../models/onnx.js";
+import {
+  DEFAULT_ONNX_PREDICTOR_OPTIONS,
+  type OnnxPredictor,
+  type OnnxPredictorOptions,
+  openOnnxPredictor,
+} from "../onnx/predictor.js";
 import { checkpointDir } from "../train/checkpoint.js";
 import { logitsToMask, logitsToProbabilities } from "./logits.js";
 
@@ -293,6 +298,17 @@ function tileJob(
 }
 
 const isImage = (x: RgbImage | ImageSource): x is RgbImage => typeof x !== "string" && !(x instanceof Uint8Array);
+
+/**
+ * An onnxruntime predictor for a tfjs model built by `createModel` (written with `exportOnnx`, batch dynamic) or for
+ * ONNX bytes written by `exportOnnx` (input `image`, output `logits`); shapes in onnx/predictor.ts.
+ */
+export async function createOnnxPredictor(
+  model: tf.LayersModel | Uint8Array,
+  options: OnnxPredictorOptions = {},
+): Promise<OnnxPredictor> {
+  return openOnnxPredictor(model instanceof Uint8Array ? model : exportOnnx(model), options);
+}
 
 /**
  * A predictor for the checkpoint in `dir` (or a run directory: its `best/`). Reads `card.json` for the classes,

@@ -1,7 +1,6 @@
 import type * as tf from "@tensorflow/tfjs";
 import onnxProto from "onnx-proto";
 import { SegkitError } from "../core/errors.js";
-import { type OnnxPredictor, type OnnxPredictorOptions, openOnnxPredictor } from "../onnx/predictor.js";
 import { type TensorData, tensorProto, valueInfo } from "../onnx/proto.js";
 import { VERSION } from "../version.js";
 
@@ -425,15 +424,4 @@ export function exportOnnx(model: tf.LayersModel, options: ExportOnnxOptions = {
     },
   };
   return onnx.ModelProto.encode(modelProto).finish();
-}
-
-/**
- * An onnxruntime predictor for a tfjs model built by `createModel` (written with `exportOnnx`, batch dynamic) or for
- * ONNX bytes written by `exportOnnx` (input `image`, output `logits`); see `openOnnxPredictor` for the shapes.
- */
-export async function createOnnxPredictor(
-  model: tf.LayersModel | Uint8Array,
-  options: OnnxPredictorOptions = {},
-): Promise<OnnxPredictor> {
-  return openOnnxPredictor(model instanceof Uint8Array ? model : exportOnnx(model), options);
 }

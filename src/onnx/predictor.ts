@@ -3,7 +3,7 @@ import { createOnnxSession, DEFAULT_ONNX_SESSION_OPTIONS, type OnnxSessionOption
 
 /**
  * Inference of a segkit model on onnxruntime (CPU, graph optimisations on): the ONNX bytes `exportOnnx` writes
- * (`createOnnxPredictor` in models/onnx.ts exports a tfjs model first), typically several times faster than tfjs.
+ * (`createOnnxPredictor` in infer/predict.ts exports a tfjs model first), typically several times faster than tfjs.
  */
 
 export type OnnxPredictorOptions = OnnxSessionOptions;
