@@ -2,10 +2,11 @@ import { extname, join } from "node:path";
 import { SegkitError } from "../core/errors.js";
 import type { Mask } from "../core/image.js";
 import type { Palette } from "../core/palette.js";
+import type { SkippedSample } from "../core/skipped.js";
 import { listFiles } from "../io/fs.js";
 import { readImage, readImageSize } from "../io/image.js";
 import { type MaskEncoding, readMask } from "../io/mask.js";
-import type { Dataset, Sample, SkippedSample } from "./dataset.js";
+import type { Dataset, Sample } from "./dataset.js";
 
 /** File extensions taken as images when listing a folder (decoding itself goes by content). */
 export const IMAGE_EXTENSIONS = [".jpg", ".jpeg", ".jpe", ".png", ".gif", ".tif", ".tiff", ".webp"];

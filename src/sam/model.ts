@@ -44,7 +44,7 @@ import {
   type Int64Input,
   type OnnxSession,
   type OnnxValueInfo,
-} from "./runtime.js";
+} from "../onnx/session.js";
 import { SAM_IMAGE_SIZE, SAM_PIXEL_MEAN, SAM_PIXEL_STD } from "./transforms.js";
 
 export type { ExecutionProvider };
