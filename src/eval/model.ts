@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { type MemoryContext, withWasmMemoryGuard } from "../backend/memory.js";
-import type { Dataset, SkippedSample } from "../data/dataset.js";
+import type { SkippedSample } from "../core/skipped.js";
+import type { Dataset } from "../data/dataset.js";
 import { type Batch, batches } from "../data/loader.js";
 import type { LossFn } from "../losses/losses.js";
 import { ConfusionMatrix } from "../metrics/confusion.js";

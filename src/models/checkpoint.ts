@@ -1,6 +1,6 @@
 import { rename, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { pathExists } from "../io/fs.js";
+import { pathExists, renameDurably } from "../io/fs.js";
 
 /**
  * The checkpoint directory layout: named checkpoints (`last/`, `best/`) in a run directory, each swapped in so
@@ -67,7 +67,7 @@ export async function replaceCheckpoint(
     await rm(old, { recursive: true, force: true });
     await rename(target, old);
   }
-  await rename(fresh, target);
+  await renameDurably(fresh, target);
   await rm(old, { recursive: true, force: true });
   return target;
 }
