@@ -89,6 +89,50 @@ function describeCycle(cycle: string[], graph: Map<string, Map<string, string>>)
     .join("\n");
 }
 
+/**
+ * The rooms from the bottom up (README, "Development"): a room may import only rooms before it in this list, so
+ * no room imports one above it and no two import each other. A new room gets its place here.
+ */
+export const LAYERS = [
+  ["core", "version"], // shared types, errors, seeded random; the package version
+  ["masks"], // masks as data: RLE, polygons, connected components, the bilinear resize
+  ["io"], // files: images and masks through sharp, PNG, atomic writes, charts
+  ["onnx"], // the one importer of onnxruntime
+  ["data"], // datasets, formats, transforms, the loader
+  ["metrics", "losses"], // confusion statistics and reductions; losses
+  ["export"], // COCO / YOLO / PNG writers
+  ["models"], // tfjs models: encoders x decoders, model io, checkpoint layout, ONNX export
+  ["backend"], // the tfjs backend and segkit's kernels
+  ["eval"], // score a model, score prediction files
+  ["train"], // fit, optimizer, schedules, reports
+  ["infer"], // predict with a trained model; the batch driver over folders of images
+  ["sam"], // Segment Anything
+  ["index"], // the public barrel
+  ["cli"], // commands, on the public API only
+  ["test-utils"], // helpers of the tests
+] as const;
+
+/** Edges of `graph` that go to the same layer or up (`from -> to (file imports spec)`), and rooms not in `layers`. */
+export function layerViolations(
+  graph: ReadonlyMap<string, ReadonlyMap<string, string>>,
+  layers: readonly (readonly string[])[],
+): string[] {
+  const level = new Map(layers.flatMap((rooms, i) => rooms.map((r) => [r, i] as const)));
+  const problems: string[] = [];
+  for (const [from, edges] of [...graph].sort()) {
+    const mine = level.get(from);
+    if (mine === undefined) {
+      problems.push(`${from} has no place in LAYERS`);
+      continue;
+    }
+    for (const [to, why] of edges) {
+      const theirs = level.get(to);
+      if (theirs === undefined || theirs >= mine) problems.push(`${from} -> ${to} (${why})`);
+    }
+  }
+  return problems;
+}
+
 describe("architecture", () => {
   it("finds a cycle in a hand-made graph, names it, and none in a layered one", () => {
     const g = (edges: Record<string, string[]>) => new Map(Object.entries(edges).map(([k, v]) => [k, new Set(v)]));
@@ -129,6 +173,21 @@ describe("architecture", () => {
     } finally {
       await rm(root, { recursive: true, force: true });
     }
+  });
+
+  it("a room imports only rooms below it in LAYERS (hand-made cases, then src/)", async () => {
+    const g = (edges: Record<string, Record<string, string>>) =>
+      new Map(Object.entries(edges).map(([k, v]) => [k, new Map(Object.entries(v))]));
+    const layers = [["core"], ["io", "data"], ["sam"]];
+    assert.deepEqual(
+      layerViolations(g({ core: {}, io: { core: "io/a.ts" }, sam: { io: "s.ts", core: "t.ts" } }), layers),
+      [],
+    );
+    assert.deepEqual(
+      layerViolations(g({ core: { io: "core/x.ts imports ../io/y.js" }, io: { data: "io/z.ts" }, web: {} }), layers),
+      ["core -> io (core/x.ts imports ../io/y.js)", "io -> data (io/z.ts)", "web has no place in LAYERS"],
+    );
+    assert.deepEqual(layerViolations(await importGraph(SRC), LAYERS), []);
   });
 
   it("src/ has no directory-level import cycle", async () => {
