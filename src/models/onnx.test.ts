@@ -116,6 +116,34 @@ describe("exportOnnx", () => {
     });
   }
 
+  for (const [encoder, decoder] of [
+    [
+      { name: "unet", depth: 3, baseFilters: 4 },
+      { name: "conv-stack", filters: [8, 4, 4] },
+    ],
+    [
+      { name: "conv-stack", filters: [8, 16] },
+      { name: "unet", filters: [8] },
+    ],
+    [
+      { name: "mobilenetv2", alpha: 0.35 },
+      { name: "conv-stack", filters: [16, 8, 8, 8, 8] },
+    ],
+  ] as const) {
+    it(`composed ${encoder.name} + ${decoder.name}: onnxruntime logits equal tfjs predict (rel. 1e-4)`, async () => {
+      const model = createModel({
+        encoder,
+        decoder: { ...decoder, filters: [...decoder.filters] },
+        numClasses: 3,
+        inputSize: [32, 32],
+      });
+      randomise(model);
+      const error = await relativeError(model, exportOnnx(model));
+      assert.ok(error < 1e-4, `relative error ${error}`);
+      model.dispose();
+    });
+  }
+
   it("matches TF on odd sizes, dilation, k < stride and k > stride transposed convs, 'same' pooling, nearest", async () => {
     const model = layerZoo();
     randomise(model, 3);
