@@ -2,7 +2,7 @@
 // the closing line when the budget was too small. Hand-computed cases (seconds); the issue's run is the first.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { budgetVerdict, epochPace, planEpochs } from "./demo-plan.js";
+import { budgetVerdict, epochPace, paceEpochs, planEpochs } from "./demo-plan.js";
 
 /** A 2-minute budget, 4 s of setup before epoch 1, and the epochs' times so far. */
 const after = (epochSeconds: number[], setup = 4) => ({
@@ -19,6 +19,13 @@ describe("epochPace", () => {
     assert.equal(epochPace([14.5, 10, 11]), 10.5);
     assert.equal(epochPace([14.5, 10, 11, 12, 9]), 32 / 3); // 11, 12, 9
     assert.throws(() => epochPace([]), RangeError);
+    assert.deepEqual([1, 2, 3, 4, 5].map(paceEpochs), [
+      [1, 1],
+      [2, 2],
+      [2, 3],
+      [2, 4],
+      [3, 5],
+    ]);
   });
 });
 

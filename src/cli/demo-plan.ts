@@ -8,12 +8,16 @@
  * quieter during the run; `fit`'s cosine schedule spans whatever the plan says at each epoch.
  */
 
+/** The epochs (from 1, first and last) `epochPace` averages after `n` epochs: epoch 1 alone, then the last 3 after it. */
+export function paceEpochs(n: number): [number, number] {
+  if (n < 1) throw new RangeError("epochPace needs at least one epoch");
+  return n === 1 ? [1, 1] : [Math.max(2, n - 2), n];
+}
+
 /** Seconds per epoch to plan with: the mean of the last (up to 3) epochs after epoch 1, or epoch 1's alone. */
 export function epochPace(seconds: readonly number[]): number {
-  const first = seconds[0];
-  if (first === undefined) throw new RangeError("epochPace needs at least one epoch");
-  const steady = seconds.slice(1).slice(-3);
-  return steady.length === 0 ? first : steady.reduce((a, b) => a + b, 0) / steady.length;
+  const [first, last] = paceEpochs(seconds.length);
+  return seconds.slice(first - 1, last).reduce((a, b) => a + b, 0) / (last - first + 1);
 }
 
 export interface EpochPlanInput {

@@ -21,7 +21,7 @@ import {
   writeFileAtomic,
   writeMaskPng,
 } from "../index.js";
-import { budgetVerdict, planEpochs } from "./demo-plan.js";
+import { budgetVerdict, paceEpochs, planEpochs } from "./demo-plan.js";
 import { type CliIo, int } from "./options.js";
 import { createProgress } from "./progress.js";
 import { backendOption, classIous, runFit, shellWord } from "./train.js";
@@ -129,7 +129,8 @@ async function train(
       maxEpochs: MAX_EPOCHS,
     });
     if (n === 1 || next.epochs !== epochs) {
-      const from = n === 1 ? "epoch 1, with warm-up" : n === 2 ? "epoch 2" : `epochs ${Math.max(2, n - 2)}-${n}`;
+      const [a, b] = paceEpochs(n);
+      const from = a === b ? `epoch ${a}${a === 1 ? ", with warm-up" : ""}` : `epochs ${a}-${b}`;
       note =
         `plan: ${next.epochs} epoch${next.epochs === 1 ? "" : "s"} in all (${next.pace.toFixed(2)} s per epoch ` +
         `from ${from}; ${Math.max(0, next.left).toFixed(1)} s of the budget left)`;
