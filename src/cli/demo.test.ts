@@ -1,5 +1,6 @@
-// `segkit demo` through `main()`: a tiny run (fixed epochs, or a time budget of a few seconds) and its files and
-// printed lines; with SEGKIT_SLOW, the real recipe learns clearly.
+// `segkit demo` through `main()`: a tiny run (fixed epochs, or a time budget of a few seconds, re-planned after
+// every epoch) and its files and printed lines; with SEGKIT_SLOW, the real recipe reaches val mIoU 0.70 in the 8
+// epochs the too-small-budget line assumes. The planning arithmetic is tested in demo-plan.test.ts.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
@@ -10,6 +11,7 @@ import * as tf from "@tensorflow/tfjs";
 import { type EpochMetrics, initBackend, readMask } from "../index.js";
 import { runCli } from "../test-utils/cli.js";
 import { slowSkip } from "../test-utils/shared.js";
+import { epochPace } from "./demo-plan.js";
 
 /** `segkit demo ARGS`, with stdout and stderr as lines. */
 async function demo(...argv: string[]) {
@@ -90,27 +92,59 @@ describe("segkit demo", () => {
     assert.equal(metrics(out).length, 1);
   });
 
-  it("plans the epochs from the time budget after timing the first", async () => {
+  it("re-plans the epochs after each one from the steady epochs' pace, and ends when the plan says", async () => {
     const out = join(dir, "budget");
     const r = await demo("--out", out, "--minutes", "0.05", "--length", "20", "--size", "32");
     assert.equal(r.code, 0, r.err.join("\n"));
     assert.match(r.err[0] ?? "", /; about 0\.05 min on /);
-    const lines = r.err.filter((l) => l.startsWith("epoch "));
-    const epochs = metrics(out).length;
+    const seconds = metrics(out).map((m) => m.seconds);
+    const epochs = seconds.length;
     assert.ok(epochs >= 1, "no epoch");
-    // every epoch line shows the planned total, which is what ran
-    assert.deepEqual(
-      lines.map((l) => l.split("  ")[0]),
-      Array.from({ length: epochs }, (_, i) => `epoch ${i + 1}/${epochs}`),
-    );
-    // the plan (from the run's own record, not the test's clock): the epochs after the first fit the 3 s budget at
-    // the first epoch's pace
-    const perEpoch = metrics(out)[0]?.seconds;
-    assert.ok(perEpoch !== undefined && perEpoch > 0);
-    assert.ok((epochs - 1) * perEpoch <= 3, `${epochs} epochs of ${perEpoch.toFixed(2)} s planned for a 3 s budget`);
+    // each epoch's line shows the plan made after it, and a line saying the plan follows when it changed (always
+    // after epoch 1); the last epoch is the one its plan ends with
+    const lines = r.err.filter((l) => /^(epoch |plan: )/.test(l));
+    let plan = 0;
+    let k = 0;
+    for (const [i, line] of lines.entries()) {
+      const epoch = /^epoch (\d+)\/(\d+) /.exec(line);
+      if (epoch) {
+        assert.equal(Number(epoch[1]), k + 1, line);
+        k += 1;
+        plan = Number(epoch[2]);
+        assert.ok(k === epochs ? plan === k : plan > k, `${line}: planned ${plan} after epoch ${k} of ${epochs}`);
+        const next = lines[i + 1] ?? "";
+        if (k === 1) assert.match(next, /^plan: /, "no plan after epoch 1");
+        continue;
+      }
+      // plan: N epochs in all (X s per epoch from epoch 1, with warm-up | epoch 2 | epochs a-b; Y s of the budget left)
+      const said =
+        /^plan: (\d+) epochs? in all \((\d+\.\d\d) s per epoch from (.+); -?\d+\.\d s of the budget left\)$/.exec(line);
+      assert.ok(said, line);
+      assert.equal(Number(said[1]), plan, `${line} after epoch ${k}/${plan}`);
+      // the pace: epoch 1's time alone, then the epochs after it (from the run's own record)
+      assert.equal(said[2], epochPace(seconds.slice(0, k)).toFixed(2), line);
+      assert.equal(
+        said[3],
+        k === 1 ? "epoch 1, with warm-up" : k === 2 ? "epoch 2" : `epochs ${Math.max(2, k - 2)}-${k}`,
+      );
+    }
+    assert.equal(k, epochs);
+    // one fit: a fresh run, not one resumed after epoch 1
+    const html = readFileSync(join(out, "report.html"), "utf8");
+    assert.doesNotMatch(html, /resumed/);
+    assert.match(html, new RegExp(`${epochs} of ${epochs}`));
+    // the outcome: when below what the recipe normally reaches, a last line saying so
+    const trained = num(r.out[1], /val mIoU (\d\.\d{4})/);
+    const verdict = r.out.slice(5);
+    if (trained >= 0.7) assert.deepEqual(verdict, []);
+    else
+      assert.match(
+        verdict.join("\n"),
+        /^val mIoU \d\.\d\d is below what this demo normally reaches \(0\.70\+\).* try --minutes \d+$/,
+      );
   });
 
-  it("learns clearly with the real recipe (8 epochs of the 2-minute run's 15 or so)", {
+  it("reaches what the recipe promises: val mIoU 0.70 in 8 epochs (the too-small-budget line's figures)", {
     skip: slowSkip(),
   }, async () => {
     const out = join(dir, "recipe");
@@ -118,6 +152,6 @@ describe("segkit demo", () => {
     assert.equal(r.code, 0, r.err.join("\n"));
     const untrained = num(r.out[0], /val mIoU (\d\.\d{4})/);
     const trained = num(r.out[1], /val mIoU (\d\.\d{4})/);
-    assert.ok(trained > untrained + 0.3 && trained > 0.5, `untrained ${untrained}, trained ${trained}`);
+    assert.ok(trained >= 0.7 && trained > untrained + 0.3, `untrained ${untrained}, trained ${trained}`);
   });
 });

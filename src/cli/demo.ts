@@ -21,6 +21,7 @@ import {
   writeFileAtomic,
   writeMaskPng,
 } from "../index.js";
+import { budgetVerdict, paceEpochs, planEpochs } from "./demo-plan.js";
 import { type CliIo, int } from "./options.js";
 import { createProgress } from "./progress.js";
 import { backendOption, classIous, runFit, shellWord } from "./train.js";
@@ -32,21 +33,36 @@ import { backendOption, classIous, runFit, shellWord } from "./train.js";
  *   predictions/ID.png   class-index masks of the validation images from best/ (palette PNGs)
  *   eval.json            `segkit eval`'s report of those predictions
  *
- * The time budget: epoch 1 is timed, then the run resumes for as many epochs as fit in the rest of the budget (the
- * cosine schedule spans them). `--epochs N` (hidden, for tests) trains exactly N epochs instead.
+ * The time budget: after every epoch, the run plans as many epochs as fit in the rest of the budget at the pace of
+ * the epochs after the first (epoch 1 includes warm-up), and the cosine schedule spans the plan (see demo-plan.ts).
+ * When the result is below what the recipe normally reaches, the last line says so and suggests a budget.
+ * `--epochs N` (hidden, for tests) trains exactly N epochs instead.
  */
 
-/** The recipe: measured to learn clearly in about two minutes on 2 cores (see the README). */
+/**
+ * The recipe, measured to converge fast (README): a narrow U-Net (8-16-32-64 filters) at 48 x 48, 4 images a step,
+ * cross-entropy plus Dice with class weights (the thin border class learns in the first epochs), no augmentation
+ * (a few epochs of synthetic scenes do not overfit). It reaches val mIoU 0.70 in about 8 epochs (0.73 measured);
+ * an epoch takes about 0.6 of the CPU time of the previous recipe's (64 px, 16-32-64-128, batch 8, cross-entropy,
+ * augmentation), which needed 14 epochs for 0.72.
+ */
 const DEMO_RECIPE = {
+  /** The plan before epoch 1 is timed (the progress bar's total until then). */
+  epochs: 16,
+  /** The validation mIoU the recipe reaches, and the epochs (of a cosine schedule over them) it needs for it. */
+  expectedMiou: 0.7,
+  expectedEpochs: 8,
   samples: 400,
-  size: 64,
+  size: 48,
   dataSeed: 0,
   config: {
-    model: { arch: "unet", options: { baseFilters: 16, depth: 4 } },
-    batchSize: 8,
+    model: { arch: "unet", options: { baseFilters: 8, depth: 4 } },
+    batchSize: 4,
     optimizer: { name: "adam", lr: 3e-3 },
     schedule: "cosine",
-    augment: true,
+    loss: "ce+dice",
+    classWeights: "auto",
+    augment: false,
     seed: 0,
   } satisfies TrainConfig,
 } as const;
@@ -89,7 +105,10 @@ async function untrainedScore(val: Dataset, config: TrainConfig): Promise<number
   }
 }
 
-/** Trains `epochs` epochs, or (without) times epoch 1 and resumes for as many as fit in `budget` seconds. */
+/**
+ * Trains `plan.epochs` epochs, or (without) as many as fit in `plan.budget` seconds from `plan.started`: one `fit`
+ * that re-plans its total after every epoch (`planEpochs`), saying so when the plan changes.
+ */
 async function train(
   trainSet: Dataset,
   val: Dataset,
@@ -99,17 +118,36 @@ async function train(
   io: CliIo,
 ): Promise<FitSummary> {
   const names = trainSet.classNames;
-  let epochs = plan.epochs ?? 1;
-  const epochLine = (m: EpochMetrics) => {
-    if (plan.epochs === undefined && m.epoch === 1) {
-      const left = plan.budget - (performance.now() - plan.started) / 1000;
-      epochs = Math.min(MAX_EPOCHS, 1 + Math.max(0, Math.floor(left / m.seconds)));
+  let epochs = plan.epochs ?? DEMO_RECIPE.epochs;
+  let note: string | null = null; // the new plan, said after the epoch's line
+  const replan = (history: readonly EpochMetrics[]) => {
+    const n = history.length;
+    const next = planEpochs({
+      budget: plan.budget,
+      elapsed: (performance.now() - plan.started) / 1000,
+      epochSeconds: history.map((m) => m.seconds),
+      maxEpochs: MAX_EPOCHS,
+    });
+    if (n === 1 || next.epochs !== epochs) {
+      const [a, b] = paceEpochs(n);
+      const from = a === b ? `epoch ${a}${a === 1 ? ", with warm-up" : ""}` : `epochs ${a}-${b}`;
+      note =
+        `plan: ${next.epochs} epoch${next.epochs === 1 ? "" : "s"} in all (${next.pace.toFixed(2)} s per epoch ` +
+        `from ${from}; ${Math.max(0, next.left).toFixed(1)} s of the budget left)`;
     }
-    return formatEpochLine(m, epochs, names);
+    epochs = next.epochs;
+    return epochs;
   };
-  const first = await runFit(trainSet, val, { ...config, epochs }, { outDir, overwrite: true, epochLine }, io);
-  if (first.stopReason === "aborted" || epochs === first.epochs) return first;
-  return runFit(trainSet, val, { ...config, epochs }, { outDir, resume: true, epochLine }, io);
+  const epochLine = (m: EpochMetrics) => {
+    const line = formatEpochLine(m, epochs, names);
+    if (note === null) return line;
+    io.err(line);
+    const said = note;
+    note = null;
+    return said;
+  };
+  const run = { outDir, overwrite: true, epochLine, ...(plan.epochs ? {} : { replan }) };
+  return runFit(trainSet, val, { ...config, epochs }, run, io);
 }
 
 /** Predicts the validation set with the run's best/ checkpoint into `dir` (class-index PNGs named by sample id). */
@@ -203,5 +241,15 @@ export function registerDemo(program: Command, io: CliIo): void {
       io.out(`predictions: ${predDir}/ (${report.images} class-index PNGs), scored in ${join(f.out, "eval.json")}`);
       const best = join(f.out, "best");
       io.out(`checkpoint:  ${best} (segkit predict --model ${shellWord(best)} --input IMAGES --out DIR)`);
+      const verdict = f.epochs
+        ? null
+        : budgetVerdict({
+            miou: report.miou,
+            epochs: s.epochs,
+            minutes: f.minutes,
+            expectedMiou: DEMO_RECIPE.expectedMiou,
+            expectedEpochs: DEMO_RECIPE.expectedEpochs,
+          });
+      if (verdict) io.out(verdict);
     });
 }

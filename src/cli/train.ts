@@ -335,6 +335,8 @@ export interface CliFitRun {
   overwrite?: boolean;
   /** The line logged for each epoch (default: `formatEpochLine`, as `fitReporter` logs it). */
   epochLine?: (m: EpochMetrics) => string;
+  /** `fit`'s `replan`: the run's total epochs after each epoch. */
+  replan?: (history: readonly EpochMetrics[]) => number;
 }
 
 /** `fit` for the CLI: progress bars and epoch lines on stderr, each skipped sample reported once, Ctrl-C stops. */
@@ -357,6 +359,7 @@ export async function runFit(
       outDir: run.outDir,
       ...(run.resume ? { resume: true } : {}),
       ...(run.overwrite ? { overwrite: true } : {}),
+      ...(run.replan ? { replan: run.replan } : {}),
       signal: interrupt.signal,
       onProgress: reporter.onProgress,
       onEpoch: async (m, s) => {

@@ -317,6 +317,41 @@ describe("fit", () => {
     );
   });
 
+  it("follows replan: the new total after each epoch sets the epochs run, the cosine schedule and the record", async () => {
+    const outDir = freshDir();
+    const plans = [4, 3, 1]; // after epoch 1: 4 in all; after 2: 3; after 3: 1 (fewer than done: the run ends)
+    const totals = new Map<number, number>(); // epoch -> the total its progress reports showed
+    const s = await fit(
+      TRAIN,
+      VAL,
+      { ...TINY, epochs: 2, schedule: "cosine" },
+      {
+        outDir,
+        report: false,
+        replan: (history) => plans[history.length - 1] as number,
+        onProgress: (p) => void totals.set(p.epoch, p.epochs),
+      },
+    );
+    assert.equal(s.epochs, 3);
+    assert.equal(s.stopReason, "completed");
+    assert.deepEqual(
+      [...totals],
+      [
+        [1, 2],
+        [2, 4],
+        [3, 3],
+      ],
+    );
+    // lr = 1e-2 (1 + cos(pi e / E)) / 2 with the total planned when epoch e (from 0) started
+    const lrs = s.history.map((m) => m.lr);
+    const expected = [1e-2, (1e-2 * (1 + Math.SQRT1_2)) / 2, 2.5e-3];
+    for (const [i, lr] of lrs.entries()) assert.ok(Math.abs(lr - (expected[i] as number)) < 1e-12, `${lrs}`);
+    // the checkpoint and its card record the total the run ended with
+    const state = readJson<TrainState>(join(outDir, "last", "train-state.json"));
+    assert.deepEqual([state.epoch, state.config.epochs], [3, 3]);
+    assert.equal(readJson<ModelCard>(join(outDir, "last", "card.json")).training.epochs, 3);
+  });
+
   it("stops at the next batch when aborted, keeping the last complete epoch", async () => {
     const outDir = freshDir();
     const controller = new AbortController();

@@ -84,6 +84,12 @@ export interface FitOptions {
   resume?: boolean;
   /** Start a new run even if `outDir` holds one (its checkpoints and metrics are replaced). */
   overwrite?: boolean;
+  /**
+   * After each epoch, before its checkpoints: the run's total epochs from now on (a run planned by time: fewer
+   * ends the run after this epoch). The schedule and the progress counts follow the new total, and the checkpoints
+   * record it. Default: the config's `epochs` throughout.
+   */
+  replan?: (history: readonly EpochMetrics[]) => number;
   /** After each epoch, once its checkpoints are written. */
   onEpoch?: (metrics: EpochMetrics, state: { improved: boolean; best: EpochMetrics | null }) => void | Promise<void>;
   /** After each batch of training and of validation. */
@@ -189,15 +195,16 @@ export async function fit(train: Dataset, val: Dataset, config: TrainConfig, opt
     let stopReason: StopReason = "completed";
     let lastPath: string | null = lastDir;
     let bestPath: string | null = saved ? await checkpointDir(outDir, "best") : null;
-    for (let epoch = resumedFrom + 1; epoch <= cfg.epochs; epoch++) {
+    let planned = cfg; // cfg with the epochs `replan` last gave
+    for (let epoch = resumedFrom + 1; epoch <= planned.epochs; epoch++) {
       if (shouldStopEarly(monitor, cfg.earlyStopping?.patience ?? null)) {
         stopReason = "early-stopping";
         break;
       }
       const epochStarted = performance.now();
-      const lr = learningRate(cfg.schedule, cfg.optimizer.lr, epoch - 1, cfg.epochs, schedule);
+      const lr = learningRate(cfg.schedule, cfg.optimizer.lr, epoch - 1, planned.epochs, schedule);
       optimizer.setLearningRate(lr);
-      const trained = await trainEpoch(model, optimizer, loss, train, cfg, epoch, options);
+      const trained = await trainEpoch(model, optimizer, loss, train, planned, epoch, options);
       if (trained === null) {
         stopReason = "aborted";
         break;
@@ -214,7 +221,7 @@ export async function fit(train: Dataset, val: Dataset, config: TrainConfig, opt
         {
           ...(options.signal ? { signal: options.signal } : {}),
           onProgress: (done, loss) =>
-            options.onProgress?.({ phase: "val", epoch, epochs: cfg.epochs, done, total: val.length, loss }),
+            options.onProgress?.({ phase: "val", epoch, epochs: planned.epochs, done, total: val.length, loss }),
         },
       );
       if (scores === null) {
@@ -233,6 +240,7 @@ export async function fit(train: Dataset, val: Dataset, config: TrainConfig, opt
         seconds: (performance.now() - epochStarted) / 1000,
       };
       history.push(metrics);
+      if (options.replan) planned = { ...cfg, epochs: Math.max(epoch, Math.floor(options.replan(history))) };
       const value = monitorValue(metrics, cfg.monitor);
       monitor = updateMonitor(monitor, value, epoch, mode, cfg.minDelta);
       schedule = stepSchedule(cfg.schedule, schedule, value, epoch, mode, cfg.minDelta);
@@ -244,7 +252,7 @@ export async function fit(train: Dataset, val: Dataset, config: TrainConfig, opt
       await writeFileAtomic(join(outDir, "metrics.jsonl"), history.map((m) => `${metricsLine(m)}\n`).join(""));
       const state: TrainState = {
         format: "segkit-train-state",
-        config: cfg,
+        config: planned,
         classWeights,
         epoch,
         schedule,
@@ -254,7 +262,7 @@ export async function fit(train: Dataset, val: Dataset, config: TrainConfig, opt
         wallSeconds: wallSeconds(),
         convEngines: onnxConvEngines(),
       };
-      const card = modelCard({ model, train, val, config: cfg, classWeights, mode, epoch, metrics, best });
+      const card = modelCard({ model, train, val, config: planned, classWeights, mode, epoch, metrics, best });
       const files = { [TRAIN_STATE_FILE]: state, [MODEL_CARD_FILE]: card };
       // best/ before last/: a kill between the two leaves last/ one epoch behind, and resuming redoes that epoch
       if (improved) bestPath = await writeCheckpoint(outDir, "best", model, optimizer, files);
@@ -281,7 +289,7 @@ export async function fit(train: Dataset, val: Dataset, config: TrainConfig, opt
         model,
         train,
         val,
-        config: cfg,
+        config: planned,
         classWeights,
         mode,
         epoch: last.epoch,
