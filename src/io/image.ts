@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import sharp from "sharp";
 import { SegkitError } from "../core/errors.js";
 import { createImage, type RgbImage } from "../core/image.js";
+import { resizeImage } from "./resize.js";
 
 /** An image given as a path (used in messages) or as encoded bytes. */
 export type ImageSource = string | Uint8Array;
@@ -37,26 +38,53 @@ export function decodeError(src: ImageSource, err: unknown): SegkitError {
   });
 }
 
+/** A size to resize to while decoding (`readImage`): bilinear, antialiased, stretched to exactly width x height. */
+export interface DecodeSize {
+  width: number;
+  height: number;
+}
+
 /**
  * Reads an image file into RGB uint8 HWC.
  * The format is detected from the content (a GIF named `.jpg` reads as a GIF); EXIF orientation is applied;
- * alpha is dropped (not composited); grayscale, palette, CMYK and 16-bit inputs are converted to 8-bit sRGB.
- * Animated GIF/WebP: the first frame.
+ * alpha is dropped (not composited); grayscale, palette, CMYK and 16-bit inputs are converted to 8-bit sRGB
+ * (an embedded ICC profile is applied). Animated GIF/WebP: the first frame.
+ *
+ * With `resize`, the image comes out at that size, resized in the same libvips pipeline as the decode (one call,
+ * no full-size copy): the same pixels as `resizeImage(await readImage(src), width, height)` (bilinear), except
+ * that a JPEG shrunk by 4x or more on both axes is decoded at 1/2, 1/4 or 1/8 scale by libjpeg first, leaving at
+ * least 2x to the bilinear step (shrink-on-load; within a few levels of the two-step result).
+ * `originalSize` is the size after EXIF orientation, before the resize.
  */
-export async function readImage(src: ImageSource): Promise<RgbImage> {
+export async function readImage(src: ImageSource): Promise<RgbImage>;
+export async function readImage(src: ImageSource, resize: DecodeSize): Promise<RgbImage & { originalSize: Size }>;
+export async function readImage(src: ImageSource, resize?: DecodeSize): Promise<RgbImage & { originalSize?: Size }> {
   const bytes = await readBytes(src);
   try {
-    const { data, info } = await sharp(bytes, { limitInputPixels: MAX_INPUT_PIXELS })
-      .rotate()
-      .removeAlpha()
-      .toColourspace("srgb")
-      .raw()
-      .toBuffer({ resolveWithObject: true });
-    if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels, expected 3`);
-    return createImage(info.width, info.height, new Uint8Array(data.buffer, data.byteOffset, data.length));
+    if (!resize) return await decode(bytes);
+    // The header only (no pixel decode); `autoOrient` makes these the oriented width and height.
+    const m = await sharp(bytes, { limitInputPixels: MAX_INPUT_PIXELS, autoOrient: true }).metadata();
+    const originalSize = { width: m.autoOrient.width, height: m.autoOrient.height };
+    // In one pipeline libvips would resize these premultiplied or at 16 bits: decode, then resize, as before.
+    const twoStep = m.hasAlpha || m.depth !== "uchar";
+    const image = twoStep
+      ? await resizeImage(await decode(bytes), resize.width, resize.height)
+      : await decode(bytes, resize);
+    return { ...image, originalSize };
   } catch (err) {
     throw decodeError(src, err);
   }
+}
+
+type Size = { width: number; height: number };
+
+/** sharp's decode (and, with `resize`, bilinear resize) to RGB uint8 HWC; throws sharp's own errors. */
+async function decode(bytes: Uint8Array, resize?: DecodeSize): Promise<RgbImage> {
+  const pipeline = sharp(bytes, { limitInputPixels: MAX_INPUT_PIXELS, autoOrient: true });
+  if (resize) pipeline.resize(resize.width, resize.height, { fit: "fill", kernel: "linear", fastShrinkOnLoad: false });
+  const { data, info } = await pipeline.removeAlpha().toColourspace("srgb").raw().toBuffer({ resolveWithObject: true });
+  if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels, expected 3`);
+  return createImage(info.width, info.height, new Uint8Array(data.buffer, data.byteOffset, data.length));
 }
 
 /** Width and height after EXIF orientation, read from the header only (no pixel decode). */
