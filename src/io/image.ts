@@ -65,8 +65,9 @@ export async function readImage(src: ImageSource, resize?: DecodeSize): Promise<
     // The header only (no pixel decode); `autoOrient` makes these the oriented width and height.
     const m = await sharp(bytes, { limitInputPixels: MAX_INPUT_PIXELS, autoOrient: true }).metadata();
     const originalSize = { width: m.autoOrient.width, height: m.autoOrient.height };
-    // In one pipeline libvips would resize these premultiplied or at 16 bits: decode, then resize, as before.
-    const twoStep = m.hasAlpha || m.depth !== "uchar";
+    // In one pipeline libvips would resize these premultiplied, at 16 bits, or before turning them upright (slightly
+    // different pixels): decode, then resize, as without `resize`.
+    const twoStep = m.hasAlpha || m.depth !== "uchar" || (m.orientation ?? 1) > 1;
     const image = twoStep
       ? await resizeImage(await decode(bytes), resize.width, resize.height)
       : await decode(bytes, resize);
