@@ -8,7 +8,7 @@ import sharp from "sharp";
 import { SegkitError } from "../core/errors.js";
 import type { RgbImage } from "../core/image.js";
 import { createRng } from "../core/random.js";
-import { readImage, readImageSize } from "./image.js";
+import { jpegHeader, readImage, readImageSize } from "./image.js";
 import { resizeImage } from "./resize.js";
 
 type Rgb = [number, number, number];
@@ -377,5 +377,20 @@ describe("readImage with a size: decode and resize in one pipeline", () => {
       assert.equal(err.file, path);
       return true;
     });
+  });
+});
+
+describe("jpegHeader", () => {
+  it("reads size and EXIF orientation as sharp's metadata does, and declines what is not a plain JPEG", async () => {
+    const upright = await fromRaw(40, 20, pattern).jpeg().toBuffer();
+    assert.deepEqual(jpegHeader(upright), { width: 40, height: 20, orientation: 1, hasAlpha: false, depth: "uchar" });
+    for (const orientation of [3, 6, 8]) {
+      const jpeg = await fromRaw(40, 20, pattern).jpeg().withMetadata({ orientation }).toBuffer();
+      const m = await sharp(jpeg).metadata();
+      const h = jpegHeader(jpeg);
+      assert.deepEqual([h?.width, h?.height, h?.orientation], [m.autoOrient.width, m.autoOrient.height, orientation]);
+    }
+    assert.equal(jpegHeader(await fromRaw(4, 4, pattern).png().toBuffer()), undefined);
+    assert.equal(jpegHeader(upright.subarray(0, 30)), undefined);
   });
 });

@@ -62,9 +62,11 @@ export async function readImage(src: ImageSource, resize?: DecodeSize): Promise<
   const bytes = await readBytes(src);
   try {
     if (!resize) return await decode(bytes);
-    // The header only (no pixel decode); `autoOrient` makes these the oriented width and height.
-    const m = await sharp(bytes, { limitInputPixels: MAX_INPUT_PIXELS, autoOrient: true }).metadata();
-    const originalSize = { width: m.autoOrient.width, height: m.autoOrient.height };
+    // The header only (no pixel decode): a baseline JPEG's in a few lines of JavaScript (a sharp call costs more
+    // than a millisecond of CPU), anything else through sharp; `autoOrient` makes those the oriented size.
+    const m =
+      jpegHeader(bytes) ?? (await sharp(bytes, { limitInputPixels: MAX_INPUT_PIXELS, autoOrient: true }).metadata());
+    const originalSize = "autoOrient" in m ? m.autoOrient : { width: m.width, height: m.height };
     // In one pipeline libvips would resize these premultiplied, at 16 bits, or before turning them upright (slightly
     // different pixels): decode, then resize, as without `resize`.
     const twoStep = m.hasAlpha || m.depth !== "uchar" || (m.orientation ?? 1) > 1;
@@ -78,6 +80,53 @@ export async function readImage(src: ImageSource, resize?: DecodeSize): Promise<
 }
 
 type Size = { width: number; height: number };
+
+/**
+ * Width, height and EXIF orientation of an 8-bit JPEG from its markers (the SOF segment, EXIF IFD0 tag 0x0112), in
+ * the shape of sharp's metadata; undefined when the bytes are not a JPEG or anything is unusual (sharp then reads it).
+ */
+export function jpegHeader(
+  bytes: Uint8Array,
+): { width: number; height: number; orientation: number; hasAlpha: false; depth: "uchar" } | undefined {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (bytes.length < 4 || view.getUint16(0) !== 0xffd8) return undefined;
+  let orientation = 1;
+  for (let at = 2; at + 9 < bytes.length; ) {
+    const marker = bytes[at + 1] as number;
+    if (bytes[at] !== 0xff || marker === 0xff) return undefined;
+    const length = view.getUint16(at + 2);
+    if (marker === 0xe1 && length >= 16 && view.getUint32(at + 4) === 0x45786966) {
+      orientation = exifOrientation(view, at + 10, at + 2 + length) ?? orientation; // "Exif\0\0", then TIFF
+    } else if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
+      if (bytes[at + 4] !== 8) return undefined; // 12- or 16-bit samples
+      const height = view.getUint16(at + 5);
+      const width = view.getUint16(at + 7);
+      if (!width || !height) return undefined;
+      if (orientation < 1 || orientation > 8) return undefined;
+      const upright = orientation >= 5 ? { width: height, height: width } : { width, height };
+      return { ...upright, orientation, hasAlpha: false, depth: "uchar" };
+    } else if (marker === 0xd9 || marker === 0xda) {
+      return undefined;
+    }
+    at += 2 + length;
+  }
+  return undefined;
+}
+
+/** The orientation tag of the EXIF IFD0 of the TIFF structure at [tiff, end), if present and in bounds. */
+function exifOrientation(view: DataView, tiff: number, end: number): number | undefined {
+  if (tiff + 8 > end) return undefined;
+  const little = view.getUint16(tiff) === 0x4949;
+  const ifd = tiff + view.getUint32(tiff + 4, little);
+  if (ifd + 2 > end) return undefined;
+  const count = view.getUint16(ifd, little);
+  for (let k = 0; k < count; k++) {
+    const entry = ifd + 2 + 12 * k;
+    if (entry + 12 > end) return undefined;
+    if (view.getUint16(entry, little) === 0x0112) return view.getUint16(entry + 8, little);
+  }
+  return undefined;
+}
 
 /** sharp's decode (and, with `resize`, bilinear resize) to RGB uint8 HWC; throws sharp's own errors. */
 async function decode(bytes: Uint8Array, resize?: DecodeSize): Promise<RgbImage> {
