@@ -5,7 +5,8 @@
  * headline). Passes are interleaved: each round runs one pass of every configuration in turn, after one warm-up
  * round, so that load from other processes falls on both sides alike. Reported per configuration: the median
  * images/s with min and max over the rounds; ratios are medians of the per-round ratios (segkit's pass / the
- * peer's pass of the same round). Prints a table and writes bench/results/data.json.
+ * peer's pass of the same round). Also CPU milliseconds per image on each side. Prints a table and writes
+ * bench/results/data.json.
  *
  *   npm run bench:data -- [--dataset DIR] [--sizes 128,256] [--repeats 5] [--train-rate 3]
  */
@@ -73,11 +74,12 @@ async function startPeer() {
     versions: hello.versions as { python: string; pillow: string; numpy: string },
     pairs: hello.pairs as number,
     /** One pass; images/s. */
-    async pass(size: number, mode: string): Promise<{ images: number; rate: number }> {
+    async pass(size: number, mode: string): Promise<Pass> {
       child.stdin.write(`${size} ${mode}\n`);
       const r = await next();
       if (!r) throw new Error("the Pillow peer exited");
-      return { images: r.images as number, rate: (r.images as number) / (r.seconds as number) };
+      const images = r.images as number;
+      return { images, rate: images / (r.seconds as number), cpuMs: (1000 * (r.cpuSeconds as number)) / images };
     },
     stop: () => child.stdin.end(),
   };
@@ -102,33 +104,47 @@ const CONFIGS = [
 ] as const;
 type Key = (typeof CONFIGS)[number]["key"];
 
-async function pass(key: Key, size: number): Promise<{ images: number; rate: number } | undefined> {
+/** One pass: images yielded, images/s, and CPU milliseconds per image (all threads of the process(es) doing it). */
+interface Pass {
+  images: number;
+  rate: number;
+  cpuMs: number;
+}
+
+async function pass(key: Key, size: number): Promise<Pass | undefined> {
   const config = CONFIGS.find((c) => c.key === key);
   if (config && "mode" in config) return peer?.pass(size, config.mode);
   const start = performance.now();
+  const cpu = process.cpuUsage();
   let images = 0;
   for await (const b of batches(ds, { size, batchSize: BATCH_SIZE, augment: key === "segkitAugment" })) {
     images += b.size;
   }
-  return { images, rate: images / ((performance.now() - start) / 1000) };
+  const { user, system } = process.cpuUsage(cpu);
+  return { images, rate: images / ((performance.now() - start) / 1000), cpuMs: (user + system) / 1000 / images };
 }
 
-const results: Record<string, Partial<Record<Key, Spread & { images: number }>>> = {};
+const results: Record<string, Partial<Record<Key, Spread & { images: number; cpuMsPerImage: Spread }>>> = {};
 const ratios: Record<string, Record<string, (Spread & { perRound: number[] }) | null>> = {};
 for (const size of sizes) {
   const rates = new Map<Key, number[]>();
+  const cpuMs = new Map<Key, number[]>();
   const images = new Map<Key, number>();
   for (let round = 0; round <= repeats; round++) {
     for (const { key } of CONFIGS) {
       const r = await pass(key, size);
       if (!r || round === 0) continue; // round 0 warms up
       rates.set(key, [...(rates.get(key) ?? []), r.rate]);
+      cpuMs.set(key, [...(cpuMs.get(key) ?? []), r.cpuMs]);
       images.set(key, r.images);
     }
     if (round > 0) console.log(`${size}x${size} round ${round}/${repeats} done`);
   }
   results[size] = Object.fromEntries(
-    [...rates].map(([key, passes]) => [key, { ...spread(passes), images: images.get(key) ?? 0 }]),
+    [...rates].map(([key, passes]) => [
+      key,
+      { ...spread(passes), images: images.get(key) ?? 0, cpuMsPerImage: spread(cpuMs.get(key) ?? []) },
+    ]),
   );
   const mine = rates.get("segkit");
   ratios[size] = Object.fromEntries(
@@ -145,12 +161,21 @@ const fmt = (x: number | undefined, digits = 0) => (x === undefined ? "n/a" : x.
 const ratioCell = (r: Spread | null | undefined) =>
   r ? `${r.median.toFixed(2)}x (${r.min.toFixed(2)}-${r.max.toFixed(2)})` : "n/a";
 const table = [
-  ["config", "size", "images", "images/s median", "min-max", "segkit vs it: median (min-max) of rounds"],
+  [
+    "config",
+    "size",
+    "images",
+    "images/s median",
+    "min-max",
+    "CPU ms/image",
+    "segkit vs it: median (min-max) of rounds",
+  ],
   ...sizes.flatMap((s) =>
     CONFIGS.map(({ key, name }) => {
       const st = results[s]?.[key];
       const r = key.startsWith("pillow") ? ratioCell(ratios[s]?.[key]) : "";
-      return [name, `${s}x${s}`, fmt(st?.images), fmt(st?.median), st ? `${fmt(st.min)}-${fmt(st.max)}` : "n/a", r];
+      const range = st ? `${fmt(st.min)}-${fmt(st.max)}` : "n/a";
+      return [name, `${s}x${s}`, fmt(st?.images), fmt(st?.median), range, fmt(st?.cpuMsPerImage.median, 2), r];
     }),
   ),
 ];
@@ -187,6 +212,10 @@ const report = {
     timedRounds: repeats,
     interleaving: `each round runs one pass of every configuration in turn: ${CONFIGS.map((c) => c.key).join(", ")}`,
     statistic: "median images/s over the rounds with min and max; ratios: median (min, max) of per-round ratios",
+    cpuMsPerImage:
+      "CPU time per image of everything doing the work (segkit: its whole process, libuv and libvips threads " +
+      "included; Pillow: the worker(s) plus, for the pools, the parent), median over the rounds: the cost " +
+      "that decides throughput when both cores are busy, and less sensitive to other load than images/s",
     segkit: "batches(): decode image + trimap, value map, resize (image bilinear, mask nearest), default prefetch",
     pillow: "convert('RGB').resize(BILINEAR) + trimap resize(NEAREST) - 1, np.stack batches; Pool(2) = 2 workers",
     pillow2Icc: "Pool(2), and an embedded ICC profile applied (ImageCms, to sRGB, perceptual) as segkit's decoder does",

@@ -7,7 +7,8 @@ worker producing whole batches), and `pool2-icc`: pool2 that also applies an ima
 (ImageCms, to sRGB, perceptual intent), as segkit's decoder does; plain Pillow ignores the profile.
 
 The bench drives the passes so that both sides alternate: it writes `SIZE MODE` lines to stdin and reads one JSON
-line per pass, `{"images": N, "seconds": S}`. The first line printed is `{"versions": ..., "pairs": N}`; a missing
+line per pass, `{"images": N, "seconds": S, "cpuSeconds": C}` (C: CPU time of the worker(s) making the batches
+plus, for the pools, the parent's). The first line printed is `{"versions": ..., "pairs": N}`; a missing
 module prints `{"error": ...}` and exits with status 3.
 
 Usage: /usr/bin/python3 pillow_data_loading.py DATASET [--batch 8]
@@ -58,12 +59,14 @@ def read_rgb(path, icc):
 
 
 def load_batch(job):
+    """One batch, and the CPU seconds the process that made it spent on it."""
     size, icc, group = job
+    cpu = time.process_time()
     images, masks = [], []
     for image, trimap in group:
         images.append(np.asarray(read_rgb(image, icc).resize((size, size), Image.BILINEAR)))
         masks.append(np.asarray(Image.open(trimap).resize((size, size), Image.NEAREST)) - np.uint8(1))
-    return np.stack(images), np.stack(masks)
+    return np.stack(images), np.stack(masks), time.process_time() - cpu
 
 
 def main():
@@ -79,9 +82,15 @@ def main():
             size, mode = line.split()
             jobs = [(int(size), mode == "pool2-icc", found[i : i + args.batch]) for i in range(0, len(found), args.batch)]
             run = map if mode == "single" else pool.imap
-            start = time.perf_counter()
-            count = sum(len(images) for images, _ in run(load_batch, jobs))
-            print(json.dumps({"images": count, "seconds": time.perf_counter() - start}), flush=True)
+            start, parent_cpu = time.perf_counter(), time.process_time()
+            count, cpu = 0, 0.0
+            for images, _, batch_cpu in run(load_batch, jobs):
+                count += len(images)
+                cpu += batch_cpu
+            seconds = time.perf_counter() - start
+            if mode != "single":  # the parent's own work (receiving and unpickling batches); single counts it already
+                cpu += time.process_time() - parent_cpu
+            print(json.dumps({"images": count, "seconds": seconds, "cpuSeconds": cpu}), flush=True)
 
 
 if __name__ == "__main__":

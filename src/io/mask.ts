@@ -12,6 +12,7 @@ import { decodeError, type ImageSource, MAX_INPUT_PIXELS, readBytes, sourceName 
  * - `threshold`: stored value >= threshold -> 1, else 0 (binary masks saved as 0/255, possibly with JPEG noise).
  * - neither: stored values are class indices already; `numClasses`, when given, bounds them.
  * A stored value outside the map (or >= numClasses) is an error naming the file and the values found.
+ * An encoding object is compiled into a lookup table on first use: make a new one rather than changing it.
  */
 export interface MaskEncoding {
   values?: Readonly<Record<number, number>>;
@@ -282,8 +283,22 @@ function readGifMask(bytes: Uint8Array, name: string): RawMask {
   return paletteValues(indices, frame.colorTable, width, height, frame.transparentIndex);
 }
 
-/** A 65536-entry lookup: stored value -> class index, or -1 when the value is not allowed. */
+/** Lookups already built, per encoding object (a dataset passes the same one for every mask). */
+const luts = new WeakMap<MaskEncoding, Int16Array>();
+
+/**
+ * A 65536-entry lookup: stored value -> class index, or -1 when the value is not allowed. Built once per encoding
+ * object: 128 KB per mask would otherwise be most of what the garbage collector sees while loading.
+ */
 function encodingLut(enc: MaskEncoding): Int16Array {
+  const known = luts.get(enc);
+  if (known) return known;
+  const lut = buildLut(enc);
+  luts.set(enc, lut);
+  return lut;
+}
+
+function buildLut(enc: MaskEncoding): Int16Array {
   const ignore = enc.ignoreIndex ?? DEFAULT_IGNORE_INDEX;
   const lut = new Int16Array(65536).fill(-1);
   if (enc.values) {
