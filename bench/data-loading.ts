@@ -18,6 +18,7 @@ import { parseArgs } from "node:util";
 import sharp from "sharp";
 import { errorMessage } from "../src/core/errors.js";
 import { openDataset } from "../src/data/formats.js";
+import { minMedianMax } from "../src/data/inspect.js";
 import { batches } from "../src/data/loader.js";
 import { machine, PYTHON, writeResults } from "./common.js";
 
@@ -48,10 +49,7 @@ interface Spread {
 }
 
 function spread(passes: number[]): Spread {
-  const sorted = [...passes].sort((a, b) => a - b);
-  const mid = sorted.length / 2;
-  const median = sorted.length % 2 ? (sorted[Math.floor(mid)] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
-  return { median, min: sorted[0] ?? 0, max: sorted.at(-1) ?? 0, passes };
+  return { ...minMedianMax(passes), passes };
 }
 
 /** The Pillow peer as a child process that runs one pass per request, or null when Python, Pillow or NumPy is missing. */

@@ -545,34 +545,12 @@ describe("readRawMask: the native-zlib PNG path", () => {
 
   it("reads a palette PNG as indices, or as gray levels when the palette is gray", async () => {
     const idx = [0, 1, 2, 2, 1, 0];
-    const colours = await readRawMask(
-      filteredPng(
-        3,
-        2,
-        idx,
-        [0, 4],
-        [
-          [0, 0, 0],
-          [255, 0, 0],
-          [0, 255, 0],
-        ],
-      ),
-    );
-    assert.deepEqual([...colours.data], idx);
-    const grays = await readRawMask(
-      filteredPng(
-        3,
-        2,
-        idx,
-        [0, 4],
-        [
-          [0, 0, 0],
-          [9, 9, 9],
-          [200, 200, 200],
-        ],
-      ),
-    );
-    assert.deepEqual([...grays.data], [0, 9, 200, 200, 9, 0]);
+    const read = async (palette: number[][]) => [...(await readRawMask(filteredPng(3, 2, idx, [0, 4], palette))).data];
+    const colours = [0, 0, 0, 255, 0, 0, 0, 255, 0];
+    const grays = [0, 0, 0, 9, 9, 9, 200, 200, 200];
+    const triples = (flat: number[]) => [0, 1, 2].map((i) => flat.slice(3 * i, 3 * i + 3));
+    assert.deepEqual(await read(triples(colours)), idx);
+    assert.deepEqual(await read(triples(grays)), [0, 9, 200, 200, 9, 0]);
   });
 
   it("rejects an unknown row filter and cut-short image data, naming the file", async () => {
