@@ -1,19 +1,26 @@
 /**
  * Input-pipeline throughput on Oxford-IIIT Pet: segkit `batches()` (with and without augmentation) against
- * Pillow + NumPy doing the same decode and resize (bench/peers/pillow_data_loading.py), single process and
- * with 2 worker processes. Per configuration: one warm-up pass, then `--repeats` timed passes over every pair;
- * images/s counts the images actually yielded. Prints a table and writes bench/results/data.json.
+ * Pillow + NumPy doing the same decode and resize (bench/peers/pillow_data_loading.py): single process, a Pool of
+ * 2 workers, and that Pool also applying embedded ICC profiles as segkit's decoder does (the same work: the
+ * headline). Passes are interleaved: each round runs one pass of every configuration in turn, after one warm-up
+ * round, so that load from other processes falls on both sides alike. Reported per configuration: the median
+ * images/s with min and max over the rounds; ratios are medians of the per-round ratios (segkit's pass / the
+ * peer's pass of the same round). Also CPU milliseconds per image on each side. Prints a table and writes
+ * bench/results/data.json.
  *
- *   npm run bench:data -- [--dataset DIR] [--sizes 128,256] [--repeats 3] [--train-rate 3]
+ *   npm run bench:data -- [--dataset DIR] [--sizes 128,256] [--repeats 5] [--train-rate 3]
  */
+import { spawn } from "node:child_process";
 import { dirname, join, resolve } from "node:path";
+import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import sharp from "sharp";
 import { errorMessage } from "../src/core/errors.js";
 import { openDataset } from "../src/data/formats.js";
+import { minMedianMax } from "../src/data/inspect.js";
 import { batches } from "../src/data/loader.js";
-import { machine, measure, runPythonPeer, type Stats, writeResults } from "./common.js";
+import { machine, PYTHON, writeResults } from "./common.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const INSTALL = "apt-get install -y python3-pil python3-numpy";
@@ -23,7 +30,7 @@ const { values: args } = parseArgs({
   options: {
     dataset: { type: "string", default: resolve(here, "../../shared/datasets/oxford-iiit-pet") },
     sizes: { type: "string", default: "128,256" },
-    repeats: { type: "string", default: "3" },
+    repeats: { type: "string", default: "5" },
     // Assumption, not measured here: the TF.js wasm U-Net training step rate at 128x128 measured for issue 4.
     "train-rate": { type: "string", default: "3" },
     out: { type: "string", default: join(here, "results", "data.json") },
@@ -33,18 +40,47 @@ const sizes = args.sizes.split(",").map(Number);
 const repeats = Number(args.repeats);
 const trainRate = Number(args["train-rate"]);
 
-type PerSize<T> = Record<string, T>;
-interface Peer {
-  versions: { python: string; pillow: string; numpy: string };
-  pairs: number;
-  pillow: PerSize<Stats>;
-  pillow2: PerSize<Stats>;
+/** Images/s over the timed rounds: median, min, max, every pass in round order. */
+interface Spread {
+  median: number;
+  min: number;
+  max: number;
+  passes: number[];
 }
 
-/** The Pillow peer's results, or null (with the reason printed) when Python, Pillow or NumPy is missing. */
-function runPeer(): Peer | null {
+function spread(passes: number[]): Spread {
+  return { ...minMedianMax(passes), passes };
+}
+
+/** The Pillow peer as a child process that runs one pass per request, or null when Python, Pillow or NumPy is missing. */
+async function startPeer() {
   const script = join(here, "peers", "pillow_data_loading.py");
-  return runPythonPeer<Peer>(script, [args.dataset, "--sizes", args.sizes, "--repeats", args.repeats], INSTALL);
+  const child = spawn(PYTHON, [script, args.dataset], { stdio: ["pipe", "pipe", "inherit"] });
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const next = async (): Promise<Record<string, unknown> | null> => {
+    const line = await lines.next();
+    return line.done ? null : (JSON.parse(line.value) as Record<string, unknown>);
+  };
+  const hello = await next().catch(() => null);
+  if (!hello || "error" in hello) {
+    console.log(`peer ${script} not run: ${String(hello?.error ?? "no answer")}`);
+    console.log(`Install what it needs for ${PYTHON} with: ${INSTALL}`);
+    child.kill();
+    return null;
+  }
+  return {
+    versions: hello.versions as { python: string; pillow: string; numpy: string },
+    pairs: hello.pairs as number,
+    /** One pass; images/s. */
+    async pass(size: number, mode: string): Promise<Pass> {
+      child.stdin.write(`${size} ${mode}\n`);
+      const r = await next();
+      if (!r) throw new Error("the Pillow peer exited");
+      const images = r.images as number;
+      return { images, rate: images / (r.seconds as number), cpuMs: (1000 * (r.cpuSeconds as number)) / images };
+    },
+    stop: () => child.stdin.end(),
+  };
 }
 
 const began = performance.now();
@@ -55,53 +91,97 @@ const ds = await openDataset(args.dataset, { format: "oxford-pet" }).catch((err:
 console.log(
   `Oxford-IIIT Pet at ${args.dataset}: ${ds.length} pairs (${ds.skipped.length} files skipped by the lister)`,
 );
+const peer = await startPeer();
 
-const segkit: PerSize<{ plain: Stats; augment: Stats }> = {};
-for (const size of sizes) {
-  const loader = (augment: boolean) => async (epoch: number) => {
-    let n = 0;
-    for await (const b of batches(ds, { size, batchSize: BATCH_SIZE, augment, epoch })) n += b.size;
-    return n;
-  };
-  segkit[size] = { plain: await measure(loader(false), repeats), augment: await measure(loader(true), repeats) };
+const CONFIGS = [
+  { key: "segkit", name: "segkit batches()" },
+  { key: "segkitAugment", name: "segkit batches() + augment" },
+  { key: "pillow", name: "Pillow+NumPy, 1 process", mode: "single" },
+  { key: "pillow2", name: "Pillow+NumPy, Pool(2)", mode: "pool2" },
+  { key: "pillow2Icc", name: "Pillow+NumPy, Pool(2) + ICC (same work)", mode: "pool2-icc" },
+] as const;
+type Key = (typeof CONFIGS)[number]["key"];
+
+/** One pass: images yielded, images/s, and CPU milliseconds per image (all threads of the process(es) doing it). */
+interface Pass {
+  images: number;
+  rate: number;
+  cpuMs: number;
 }
-const peer = runPeer();
 
-const ratio = (rates: PerSize<Stats> | undefined) =>
-  Object.fromEntries(
-    sizes.map((s) => {
-      const mine = segkit[s]?.plain.best;
-      const theirs = rates?.[s]?.best;
-      return [s, mine && theirs ? mine / theirs : null];
+async function pass(key: Key, size: number): Promise<Pass | undefined> {
+  const config = CONFIGS.find((c) => c.key === key);
+  if (config && "mode" in config) return peer?.pass(size, config.mode);
+  const start = performance.now();
+  const cpu = process.cpuUsage();
+  let images = 0;
+  for await (const b of batches(ds, { size, batchSize: BATCH_SIZE, augment: key === "segkitAugment" })) {
+    images += b.size;
+  }
+  const { user, system } = process.cpuUsage(cpu);
+  return { images, rate: images / ((performance.now() - start) / 1000), cpuMs: (user + system) / 1000 / images };
+}
+
+const results: Record<string, Partial<Record<Key, Spread & { images: number; cpuMsPerImage: Spread }>>> = {};
+const ratios: Record<string, Record<string, (Spread & { perRound: number[] }) | null>> = {};
+for (const size of sizes) {
+  const rates = new Map<Key, number[]>();
+  const cpuMs = new Map<Key, number[]>();
+  const images = new Map<Key, number>();
+  for (let round = 0; round <= repeats; round++) {
+    for (const { key } of CONFIGS) {
+      const r = await pass(key, size);
+      if (!r || round === 0) continue; // round 0 warms up
+      rates.set(key, [...(rates.get(key) ?? []), r.rate]);
+      cpuMs.set(key, [...(cpuMs.get(key) ?? []), r.cpuMs]);
+      images.set(key, r.images);
+    }
+    if (round > 0) console.log(`${size}x${size} round ${round}/${repeats} done`);
+  }
+  results[size] = Object.fromEntries(
+    [...rates].map(([key, passes]) => [
+      key,
+      { ...spread(passes), images: images.get(key) ?? 0, cpuMsPerImage: spread(cpuMs.get(key) ?? []) },
+    ]),
+  );
+  const mine = rates.get("segkit");
+  ratios[size] = Object.fromEntries(
+    (["pillow", "pillow2", "pillow2Icc"] as const).map((key) => {
+      const theirs = rates.get(key);
+      const perRound = mine && theirs ? mine.map((m, k) => m / (theirs[k] ?? Number.NaN)) : undefined;
+      return [key, perRound ? { ...spread(perRound), perRound } : null];
     }),
   );
+}
+peer?.stop();
 
-const rows: [string, number, Stats | undefined][] = sizes.flatMap((s) => [
-  ["segkit batches()", s, segkit[s]?.plain],
-  ["segkit batches() + augment", s, segkit[s]?.augment],
-  ["Pillow+NumPy, 1 process", s, peer?.pillow[s]],
-  ["Pillow+NumPy, Pool(2)", s, peer?.pillow2[s]],
-]);
 const fmt = (x: number | undefined, digits = 0) => (x === undefined ? "n/a" : x.toFixed(digits));
-const cell = (mine: Stats | undefined, theirs: Stats | undefined) =>
-  mine && theirs ? `${(mine.best / theirs.best).toFixed(2)}x` : "n/a";
+const ratioCell = (r: Spread | null | undefined) =>
+  r ? `${r.median.toFixed(2)}x (${r.min.toFixed(2)}-${r.max.toFixed(2)})` : "n/a";
 const table = [
-  ["config", "size", "images", "images/s best", "median", "vs Pillow 1 proc", "vs Pillow Pool(2)"],
-  ...rows.map(([name, s, st]) => [
-    name,
-    `${s}x${s}`,
-    fmt(st?.images),
-    fmt(st?.best),
-    fmt(st?.median),
-    cell(st, peer?.pillow[s]),
-    cell(st, peer?.pillow2[s]),
-  ]),
+  [
+    "config",
+    "size",
+    "images",
+    "images/s median",
+    "min-max",
+    "CPU ms/image",
+    "segkit vs it: median (min-max) of rounds",
+  ],
+  ...sizes.flatMap((s) =>
+    CONFIGS.map(({ key, name }) => {
+      const st = results[s]?.[key];
+      const r = key.startsWith("pillow") ? ratioCell(ratios[s]?.[key]) : "";
+      const range = st ? `${fmt(st.min)}-${fmt(st.max)}` : "n/a";
+      return [name, `${s}x${s}`, fmt(st?.images), fmt(st?.median), range, fmt(st?.cpuMsPerImage.median, 2), r];
+    }),
+  ),
 ];
 const widths = table[0]?.map((_, c) => Math.max(...table.map((r) => r[c]?.length ?? 0))) ?? [];
 for (const r of table)
   console.log(r.map((v, c) => (c === 0 ? v.padEnd(widths[c] ?? 0) : v.padStart(widths[c] ?? 0))).join("  "));
 
-const fed = segkit[128]?.augment.best;
+const fed = results[128]?.segkitAugment?.median;
 console.log(
   fed === undefined
     ? "Training feed: not assessed (128x128 was not measured)."
@@ -126,15 +206,32 @@ const report = {
   dataset: { path: resolve(args.dataset), pairs: ds.length, skippedFiles: ds.skipped.length },
   method: {
     batchSize: BATCH_SIZE,
-    warmupPasses: 1,
-    timedPasses: repeats,
-    statistic: "best pass (images/s); median and all passes kept",
+    warmupRounds: 1,
+    timedRounds: repeats,
+    interleaving: `each round runs one pass of every configuration in turn: ${CONFIGS.map((c) => c.key).join(", ")}`,
+    statistic: "median images/s over the rounds with min and max; ratios: median (min, max) of per-round ratios",
+    cpuMsPerImage:
+      "CPU time per image of everything doing the work (segkit: its whole process, libuv and libvips threads " +
+      "included; Pillow: the worker(s) plus, for the pools, the parent), median over the rounds: the cost " +
+      "that decides throughput when both cores are busy, and less sensitive to other load than images/s",
     segkit: "batches(): decode image + trimap, value map, resize (image bilinear, mask nearest), default prefetch",
     pillow: "convert('RGB').resize(BILINEAR) + trimap resize(NEAREST) - 1, np.stack batches; Pool(2) = 2 workers",
+    pillow2Icc: "Pool(2), and an embedded ICC profile applied (ImageCms, to sRGB, perceptual) as segkit's decoder does",
+    headline: "ratios.vsPillow2Icc: segkit batches() / Pillow Pool(2) doing the same work",
   },
-  results: { segkit, pillow: peer?.pillow ?? null, pillow2: peer?.pillow2 ?? null },
-  ratios: { vsPillow: ratio(peer?.pillow), vsPillow2: ratio(peer?.pillow2) },
+  results,
+  ratios: {
+    vsPillow: ratioMedians("pillow"),
+    vsPillow2: ratioMedians("pillow2"),
+    vsPillow2Icc: ratioMedians("pillow2Icc"),
+    perSize: ratios,
+  },
   training: { assumedImagesPerSecond: trainRate, size: 128, canFeed: fed === undefined ? null : fed >= trainRate },
 };
 await writeResults(args.out, report);
 console.log(`(bench took ${seconds.toFixed(0)} s)`);
+
+/** size -> median per-round ratio of segkit to the peer configuration `key` (null without the peer). */
+function ratioMedians(key: string): Record<string, number | null> {
+  return Object.fromEntries(sizes.map((s) => [s, ratios[s]?.[key]?.median ?? null]));
+}

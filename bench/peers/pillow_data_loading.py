@@ -1,18 +1,24 @@
-"""Peer for bench/data-loading.ts: the Pet input pipeline in Pillow + NumPy.
+"""Peer for bench/data-loading.ts: the Pet input pipeline in Pillow + NumPy, one timed pass per request.
 
 Per sample: image decoded, converted to RGB and resized bilinear; trimap resized nearest; both to uint8 arrays;
 class = trimap - 1. Samples are collated into batches of 8 (np.stack), as a PyTorch DataLoader does.
-Single process (num_workers=0) and a Pool of 2 worker processes (num_workers=2, persistent workers, each
-worker producing whole batches). One warm-up pass, then `repeats` timed passes; prints one JSON line.
+Modes: `single` (one process, num_workers=0), `pool2` (a persistent Pool of 2 worker processes, num_workers=2, each
+worker producing whole batches), and `pool2-icc`: pool2 that also applies an image's embedded ICC profile
+(ImageCms, to sRGB, perceptual intent), as segkit's decoder does; plain Pillow ignores the profile.
 
-Usage: /usr/bin/python3 pillow_data_loading.py DATASET [--sizes 128,256] [--repeats 3] [--batch 8]
+The bench drives the passes so that both sides alternate: it writes `SIZE MODE` lines to stdin and reads one JSON
+line per pass, `{"images": N, "seconds": S, "cpuSeconds": C}` (C: CPU time of the worker(s) making the batches
+plus, for the pools, the parent's). The first line printed is `{"versions": ..., "pairs": N}`; a missing
+module prints `{"error": ...}` and exits with status 3.
+
+Usage: /usr/bin/python3 pillow_data_loading.py DATASET [--batch 8]
 """
 
 import argparse
+import io
 import json
 import os
 import platform
-import statistics
 import sys
 import time
 from multiprocessing import Pool
@@ -20,10 +26,12 @@ from multiprocessing import Pool
 try:
     import numpy as np
     import PIL
-    from PIL import Image
+    from PIL import Image, ImageCms
 except ImportError as err:
-    print(json.dumps({"error": f"missing module: {err.name}", "python": platform.python_version()}))
+    print(json.dumps({"error": f"missing module: {err.name}", "python": platform.python_version()}), flush=True)
     sys.exit(3)
+
+SRGB = None  # created lazily in each worker: ImageCms profiles do not pickle
 
 
 def pairs(root):
@@ -38,42 +46,51 @@ def pairs(root):
     return found
 
 
+def read_rgb(path, icc):
+    global SRGB
+    img = Image.open(path)
+    profile = img.info.get("icc_profile") if icc else None
+    img = img.convert("RGB")
+    if profile:
+        SRGB = SRGB or ImageCms.createProfile("sRGB")
+        source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
+        img = ImageCms.profileToProfile(img, source, SRGB, renderingIntent=ImageCms.Intent.PERCEPTUAL)
+    return img
+
+
 def load_batch(job):
-    size, group = job
+    """One batch, and the CPU seconds the process that made it spent on it."""
+    size, icc, group = job
+    cpu = time.process_time()
     images, masks = [], []
     for image, trimap in group:
-        images.append(np.asarray(Image.open(image).convert("RGB").resize((size, size), Image.BILINEAR)))
+        images.append(np.asarray(read_rgb(image, icc).resize((size, size), Image.BILINEAR)))
         masks.append(np.asarray(Image.open(trimap).resize((size, size), Image.NEAREST)) - np.uint8(1))
-    return np.stack(images), np.stack(masks)
-
-
-def measure(run, jobs, repeats):
-    """Warm-up pass, then `repeats` timed passes; images/s of each, counting images actually yielded."""
-    list(run(jobs))
-    rates, count = [], 0
-    for _ in range(repeats):
-        start = time.perf_counter()
-        count = sum(len(images) for images, _ in run(jobs))
-        rates.append(count / (time.perf_counter() - start))
-    return {"best": max(rates), "median": statistics.median(rates), "passes": rates, "images": count}
+    return np.stack(images), np.stack(masks), time.process_time() - cpu
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("dataset")
-    parser.add_argument("--sizes", default="128,256")
-    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch", type=int, default=8)
     args = parser.parse_args()
     found = pairs(args.dataset)
-    single, pool2 = {}, {}
-    with Pool(2) as pool:
-        for size in (int(s) for s in args.sizes.split(",")):
-            jobs = [(size, found[i : i + args.batch]) for i in range(0, len(found), args.batch)]
-            single[str(size)] = measure(lambda js: map(load_batch, js), jobs, args.repeats)
-            pool2[str(size)] = measure(lambda js: pool.imap(load_batch, js), jobs, args.repeats)
     versions = {"python": platform.python_version(), "pillow": PIL.__version__, "numpy": np.__version__}
-    print(json.dumps({"versions": versions, "pairs": len(found), "pillow": single, "pillow2": pool2}))
+    print(json.dumps({"versions": versions, "pairs": len(found)}), flush=True)
+    with Pool(2) as pool:
+        for line in sys.stdin:
+            size, mode = line.split()
+            jobs = [(int(size), mode == "pool2-icc", found[i : i + args.batch]) for i in range(0, len(found), args.batch)]
+            run = map if mode == "single" else pool.imap
+            start, parent_cpu = time.perf_counter(), time.process_time()
+            count, cpu = 0, 0.0
+            for images, _, batch_cpu in run(load_batch, jobs):
+                count += len(images)
+                cpu += batch_cpu
+            seconds = time.perf_counter() - start
+            if mode != "single":  # the parent's own work (receiving and unpickling batches); single counts it already
+                cpu += time.process_time() - parent_cpu
+            print(json.dumps({"images": count, "seconds": seconds, "cpuSeconds": cpu}), flush=True)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,12 @@ export interface Dataset {
   id(i: number): string;
   /** The files behind sample i (image, mask and, if any, valid region), for reports. Empty for generated data. */
   files(i: number): readonly string[];
-  get(i: number): Promise<Sample>;
+  /**
+   * Sample i. `size` is a hint from a loader that will bring the sample to that size anyway: a dataset may return
+   * it already resized (image bilinear, mask nearest; what `transformSample` would give) when it can do so faster,
+   * e.g. in the decoder; any other dataset ignores it.
+   */
+  get(i: number, size?: { width: number; height: number }): Promise<Sample>;
   /** Only the mask of sample i, when the dataset can read it without decoding the image (evaluation uses it). */
   getMask?(i: number): Promise<Mask>;
 }
@@ -64,7 +69,7 @@ export function subset(ds: Dataset, indices: readonly number[]): Dataset {
     length: indices.length,
     id: (i) => ds.id(at(i)),
     files: (i) => ds.files(at(i)),
-    get: (i) => ds.get(at(i)),
+    get: (i, size) => ds.get(at(i), size),
     ...(ds.getMask ? { getMask: (i: number) => (ds.getMask as (j: number) => Promise<Mask>)(at(i)) } : {}),
   };
 }

@@ -6,6 +6,7 @@ import { after, before, describe, it } from "node:test";
 import sharp from "sharp";
 import { SegkitError } from "../core/errors.js";
 import { FileDataset, pairFiles, stem } from "./files.js";
+import { transformSample } from "./transforms.js";
 
 let root: string;
 
@@ -99,5 +100,36 @@ describe("FileDataset", () => {
       return true;
     });
     await assert.rejects(ds.get(3), RangeError);
+    // Decoding straight to a size still checks the files' own sizes.
+    await assert.rejects(ds.get(2, { width: 4, height: 4 }), (e: unknown) => {
+      assert.ok(e instanceof SegkitError);
+      assert.equal(e.file, join(root, "masks", "f.png"));
+      assert.match(e.message, /size 2x2 differs from its image .*f\.png \(3x2\)/);
+      return true;
+    });
+  });
+
+  it("decodes straight to a size as transformSample would resize: image bilinear, mask nearest", async () => {
+    const dir = join(root, "sized");
+    for (const d of ["images", "masks"]) await mkdir(join(dir, d), { recursive: true });
+    const px = Buffer.from(Array.from({ length: 30 * 20 * 3 }, (_, i) => (i * 37) % 256));
+    await writeFile(
+      join(dir, "images", "s.png"),
+      await sharp(px, { raw: { width: 30, height: 20, channels: 3 } })
+        .png()
+        .toBuffer(),
+    );
+    const classes = Array.from({ length: 30 * 20 }, (_, i) => ((i % 30) + Math.floor(i / 30)) % 2);
+    await writeFile(join(dir, "masks", "s.png"), await gray(30, 20, classes));
+    const { pairs } = await pairFiles(join(dir, "images"), join(dir, "masks"));
+    const ds = new FileDataset(pairs, info);
+    const direct = await ds.get(0, { width: 12, height: 8 });
+    const full = await ds.get(0);
+    const resized = await transformSample(full, { width: 12, height: 8, ignoreIndex: 255 });
+    assert.deepEqual([direct.image.width, direct.image.height, direct.mask.width, direct.mask.height], [12, 8, 12, 8]);
+    assert.deepEqual(direct.image.data, resized.image.data);
+    assert.deepEqual(direct.mask.data, resized.mask.data);
+    // Nearest from pixel centres: output (x, y) samples input (floor((x + 0.5) * 2.5), floor((y + 0.5) * 2.5)).
+    assert.equal(direct.mask.data[1 * 12 + 3], classes[3 * 30 + 8]);
   });
 });

@@ -6,6 +6,7 @@ import type { SkippedSample } from "../core/skipped.js";
 import { listFiles } from "../io/fs.js";
 import { readImage, readImageSize } from "../io/image.js";
 import { type MaskEncoding, readMask } from "../io/mask.js";
+import { resizeMask } from "../io/resize.js";
 import type { Dataset, Sample } from "./dataset.js";
 
 /** File extensions taken as images when listing a folder (decoding itself goes by content). */
@@ -153,11 +154,20 @@ export class FileDataset implements Dataset {
     return s.valid ? [s.image, s.mask, s.valid] : [s.image, s.mask];
   }
 
-  async get(i: number): Promise<Sample> {
+  /**
+   * Sample i; with `size`, resized to it while decoding (`readImage`'s one-pipeline resize, then `resizeMask`),
+   * the sizes still checked against the files' own.
+   */
+  async get(i: number, size?: { width: number; height: number }): Promise<Sample> {
     const s = this.at(i);
-    const [image, mask] = await Promise.all([readImage(s.image), this.readMaskOf(s)]);
-    this.checkSize(s, image, mask.mask, mask.valid);
-    return { id: s.id, image, mask: mask.mask };
+    if (!size) {
+      const [image, mask] = await Promise.all([readImage(s.image), this.readMaskOf(s)]);
+      this.checkSize(s, image, mask.mask, mask.valid);
+      return { id: s.id, image, mask: mask.mask };
+    }
+    const [{ originalSize, ...image }, mask] = await Promise.all([readImage(s.image, size), this.readMaskOf(s)]);
+    this.checkSize(s, originalSize, mask.mask, mask.valid);
+    return { id: s.id, image, mask: resizeMask(mask.mask, size.width, size.height) };
   }
 
   /** Only the mask of sample i (the image's size read from its header), for evaluation. */

@@ -29,7 +29,8 @@ export interface DatasetReport {
   skipped: SkippedSample[];
 }
 
-function stats(values: number[]): SizeStats {
+/** Minimum, median (mean of the middle two for an even count) and maximum; zeros for no values. */
+export function minMedianMax(values: number[]): SizeStats {
   const s = [...values].sort((a, b) => a - b);
   if (s.length === 0) return { min: 0, median: 0, max: 0 };
   const mid = s.length >> 1;
@@ -85,8 +86,8 @@ export async function inspectDataset(
     ignoredPixels: ignored,
     ignoredFraction: frac(ignored),
     totalPixels: total,
-    width: stats(widths),
-    height: stats(heights),
+    width: minMedianMax(widths),
+    height: minMedianMax(heights),
     skipped: [...ds.skipped, ...failed.sort((a, b) => a.path.localeCompare(b.path))],
   };
 }

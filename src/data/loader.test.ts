@@ -4,7 +4,7 @@ import { SegkitError } from "../core/errors.js";
 import { createImage, createMask } from "../core/image.js";
 import type { SkippedSample } from "../core/skipped.js";
 import type { Dataset, Sample } from "./dataset.js";
-import { type Batch, batches, splitDataset, splitIndices } from "./loader.js";
+import { type Batch, type BatchOptions, batches, splitDataset, splitIndices } from "./loader.js";
 
 /** A dataset of n 4x4 samples; sample i has every pixel = i (image) and i % 3 (mask); `bad` ones throw. */
 function toyDataset(n: number, bad: ReadonlySet<number> = new Set(), onGet?: (i: number) => void): Dataset {
@@ -135,6 +135,28 @@ describe("batches", () => {
     assert.deepEqual(a[0]?.images, b[0]?.images);
     assert.deepEqual(a[0]?.masks, b[0]?.masks);
     assert.notDeepEqual(a[0]?.images, c[0]?.images);
+  });
+
+  it("asks the dataset for the output size unless a random crop or area resampling needs the full sample", async () => {
+    const hints: unknown[] = [];
+    const base = toyDataset(2);
+    const ds: Dataset = {
+      ...base,
+      get: (i, size) => {
+        hints.push(size);
+        return base.get(i);
+      },
+    };
+    const [train] = splitDataset(ds, [1], 0); // a view forwards the hint
+    const run = async (options: Omit<BatchOptions, "size">) => {
+      hints.length = 0;
+      await collect(batches(train as Dataset, { size: [2, 3], ...options }));
+      return hints[0];
+    };
+    assert.deepEqual(await run({}), { width: 3, height: 2 });
+    assert.deepEqual(await run({ augment: { scale: [1, 1] } }), { width: 3, height: 2 });
+    assert.equal(await run({ augment: true }), undefined);
+    assert.equal(await run({ resample: "area" }), undefined);
   });
 
   it("rejects nonsense sizes", async () => {

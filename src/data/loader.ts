@@ -3,7 +3,7 @@ import { createRng, deriveSeed, permutation } from "../core/random.js";
 import type { SkippedSample } from "../core/skipped.js";
 import type { ImageResample } from "../io/resize.js";
 import { type Dataset, type Sample, skippedFrom, subset } from "./dataset.js";
-import { type AugmentOptions, transformSample } from "./transforms.js";
+import { type AugmentOptions, DEFAULT_AUGMENT, transformSample } from "./transforms.js";
 
 /**
  * Seeded split of 0..n-1 into parts by fractions (summing to at most 1; the last part takes the rounding rest
@@ -93,9 +93,13 @@ export async function* batches(ds: Dataset, options: BatchOptions): AsyncGenerat
     ? permutation(ds.length, createRng(deriveSeed(o.seed, o.epoch)))
     : Array.from({ length: ds.length }, (_, i) => i);
 
+  // Without a crop to draw, the dataset may decode straight to the output size (transformSample then has nothing
+  // left to resize); a random crop needs the full-size sample.
+  const crops = augment !== undefined && (augment.scale ?? DEFAULT_AUGMENT.scale)[0] < 1;
+  const direct = (o.resample ?? "bilinear") === "bilinear" && !crops ? { width, height } : undefined;
   const load = async (i: number): Promise<Sample | SkippedSample> => {
     try {
-      const sample = await ds.get(i);
+      const sample = await ds.get(i, direct);
       return await transformSample(sample, {
         width,
         height,

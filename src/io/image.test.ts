@@ -8,7 +8,8 @@ import sharp from "sharp";
 import { SegkitError } from "../core/errors.js";
 import type { RgbImage } from "../core/image.js";
 import { createRng } from "../core/random.js";
-import { readImage, readImageSize } from "./image.js";
+import { jpegHeader, readImage, readImageSize } from "./image.js";
+import { resizeImage } from "./resize.js";
 
 type Rgb = [number, number, number];
 
@@ -314,5 +315,82 @@ describe("readImageSize", () => {
       const img = await readImage(jpeg);
       assert.deepEqual({ width: img.width, height: img.height }, want, `decoded, orientation ${orientation}`);
     }
+  });
+});
+
+describe("readImage with a size: decode and resize in one pipeline", () => {
+  /** A smooth 8-bit pattern with some detail, so a resize has something to get wrong. */
+  const scene = (x: number, y: number): Rgb => [(x * 3 + y) % 256, (y * 2) % 256, (x * y) % 256];
+  const meanAbs = (a: Uint8Array, b: Uint8Array) =>
+    a.reduce((s, v, i) => s + Math.abs(v - (b[i] as number)), 0) / a.length;
+
+  it("gives exactly resizeImage(readImage(src)) for a PNG, with the original size", async () => {
+    const png = await fromRaw(90, 70, scene).png().toBuffer();
+    const twoStep = await resizeImage(await readImage(png), 32, 24);
+    const direct = await readImage(png, { width: 32, height: 24 });
+    assert.deepEqual(direct.originalSize, { width: 90, height: 70 });
+    assert.equal(direct.width, 32);
+    assert.equal(direct.height, 24);
+    assert.deepEqual(direct.data, twoStep.data);
+  });
+
+  it("gives exactly the two-step result for a JPEG shrunk by less than 4x (no shrink-on-load)", async () => {
+    const jpeg = await fromRaw(120, 90, scene).jpeg({ quality: 90 }).toBuffer();
+    const twoStep = await resizeImage(await readImage(jpeg), 40, 30);
+    const direct = await readImage(jpeg, { width: 40, height: 30 });
+    assert.deepEqual(direct.data, twoStep.data);
+  });
+
+  it("stays within a level on average of the two-step result when libjpeg shrinks on load (8x here)", async () => {
+    const jpeg = await fromRaw(400, 320, scene).jpeg({ quality: 90 }).toBuffer();
+    const twoStep = await resizeImage(await readImage(jpeg), 50, 40);
+    const direct = await readImage(jpeg, { width: 50, height: 40 });
+    assert.deepEqual([direct.width, direct.height], [50, 40]);
+    const diff = meanAbs(direct.data, twoStep.data);
+    assert.ok(diff < 1, `mean absolute difference ${diff}`);
+  });
+
+  it("applies EXIF orientation first: originalSize is the upright size, pixels as the two-step path", async () => {
+    // Stored 40 wide, 20 high; orientation 6 (rotate 90 clockwise) shows it 20 wide, 40 high.
+    const jpeg = await fromRaw(40, 20, scene).jpeg({ quality: 95 }).withMetadata({ orientation: 6 }).toBuffer();
+    const direct = await readImage(jpeg, { width: 10, height: 16 });
+    assert.deepEqual(direct.originalSize, { width: 20, height: 40 });
+    const twoStep = await resizeImage(await readImage(jpeg), 10, 16);
+    assert.deepEqual(direct.data, twoStep.data);
+  });
+
+  it("resizes an image with alpha after dropping it, as the two-step path does (not premultiplied)", async () => {
+    const rgba = Buffer.alloc(30 * 20 * 4);
+    for (let i = 0; i < 30 * 20; i++) rgba.set([(i * 7) % 256, (i * 3) % 256, 99, i % 2 ? 0 : 255], i * 4);
+    const png = await sharp(rgba, { raw: { width: 30, height: 20, channels: 4 } })
+      .png()
+      .toBuffer();
+    const direct = await readImage(png, { width: 10, height: 10 });
+    assert.deepEqual(direct.data, (await resizeImage(await readImage(png), 10, 10)).data);
+  });
+
+  it("names the file when it cannot decode it", async () => {
+    const path = join(dir, "broken.jpg");
+    await writeFile(path, Buffer.from([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3]));
+    await assert.rejects(readImage(path, { width: 8, height: 8 }), (err: unknown) => {
+      assert.ok(err instanceof SegkitError);
+      assert.equal(err.file, path);
+      return true;
+    });
+  });
+});
+
+describe("jpegHeader", () => {
+  it("reads size and EXIF orientation as sharp's metadata does, and declines what is not a plain JPEG", async () => {
+    const upright = await fromRaw(40, 20, pattern).jpeg().toBuffer();
+    assert.deepEqual(jpegHeader(upright), { width: 40, height: 20, orientation: 1, hasAlpha: false, depth: "uchar" });
+    for (const orientation of [3, 6, 8]) {
+      const jpeg = await fromRaw(40, 20, pattern).jpeg().withMetadata({ orientation }).toBuffer();
+      const m = await sharp(jpeg).metadata();
+      const h = jpegHeader(jpeg);
+      assert.deepEqual([h?.width, h?.height, h?.orientation], [m.autoOrient.width, m.autoOrient.height, orientation]);
+    }
+    assert.equal(jpegHeader(await fromRaw(4, 4, pattern).png().toBuffer()), undefined);
+    assert.equal(jpegHeader(upright.subarray(0, 30)), undefined);
   });
 });
