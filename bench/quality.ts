@@ -8,7 +8,9 @@
  *   90% of the official trainval split (the other 10%, seeded, is `fit`'s validation set), scored on the official
  *   test split. No augmentation, so both sides see exactly the same pixels: the images are resized once and the
  *   arrays fed both to `fit` and to the peer, bench/peers/torch_quality.py (same U-Net, init, batch norm, loss,
- *   optimizer, schedule, batch and epochs in PyTorch); the peer's predicted labels are scored here too.
+ *   optimizer, schedule, batch and epochs in PyTorch); the peer's predicted labels are scored here too. Each side
+ *   trains --seeds times (default 3: seeds 0, 1, 2 for initialisation and batch order, the split fixed), the two
+ *   alternating seed by seed; reported: mean mIoU over the seeds, its sample sd and range, per side.
  * - isbi: ISBI 2012 membranes, 30 images 512x512: trained on images 0-21, scored on 22-29 (membrane F1 and IoU),
  *   as 4x4 tiles of 128x128 at full resolution (small tiles: more steps per epoch for the same pixels), with
  *   augmentation (`fit`'s default: flip, scale-crop, rotation, brightness/contrast) and median-frequency class
@@ -23,7 +25,7 @@
  * Writes bench/results/quality.json (entries of the datasets run replace those of earlier runs) and the table
  * bench/results/quality.md made from it. `--quick`: 1 epoch on a few images, written to quality-quick.*.
  *
- *   npm run bench:quality -- --dataset pet|isbi|camvid|drive|all [--epochs N] [--quick]
+ *   npm run bench:quality -- --dataset pet|isbi|camvid|drive|all [--epochs N] [--seeds 3] [--quick]
  *     [--root ../shared/datasets] [--runs <tmp>/segkit-quality] [--threads 2]
  */
 import { existsSync } from "node:fs";
