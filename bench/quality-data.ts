@@ -6,7 +6,8 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { SegkitError } from "../src/core/errors.js";
 import { createImage, createMask } from "../src/core/image.js";
-import { type Dataset, type Sample, type SkippedSample, viewInfo } from "../src/data/dataset.js";
+import type { SkippedSample } from "../src/core/skipped.js";
+import { type Dataset, type Sample, viewInfo } from "../src/data/dataset.js";
 import { batches } from "../src/data/loader.js";
 
 /** `ds` with each sample decoded once and kept (at its stored size), so epochs after the first decode nothing. */

@@ -21,7 +21,7 @@ import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import { convGradKernels } from "../src/backend/conv-grads.js";
 import { type BackendChoice, initBackend, wasmThreads } from "../src/backend/init.js";
-import { createOnnxPredictor } from "../src/infer/onnx-session.js";
+import { createOnnxPredictor } from "../src/infer/predict.js";
 import { createLoss } from "../src/losses/registry.js";
 import { modelInfo } from "../src/models/info.js";
 import { createModel, type ModelArch } from "../src/models/registry.js";

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reference values for src/export/rle.ts and polygon.ts, written to src/export/fixtures/rle-reference.json.
+"""Reference values for src/masks/rle.ts and polygon.ts, written to src/masks/fixtures/rle-reference.json.
 
 The reference is pycocotools' C core, `common/maskApi.c` of cocodataset/cocoapi (the file pycocotools' `_mask.pyx`
 compiles and wraps). Debian ships no python3-pycocotools, so this script compiles that one file with gcc and calls
@@ -25,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 
-OUT = os.path.join(os.path.dirname(__file__), "..", "src", "export", "fixtures", "rle-reference.json")
+OUT = os.path.join(os.path.dirname(__file__), "..", "src", "masks", "fixtures", "rle-reference.json")
 
 # maskApi.h's declarations, restated for the one file compiled here (string.h for the memcpy in rleInvert)
 HEADER = """

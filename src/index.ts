@@ -12,7 +12,7 @@ export {
   wasmThreads,
 } from "./backend/init.js";
 export { isWasmOutOfMemory, type MemoryContext, withWasmMemoryGuard } from "./backend/memory.js";
-// core: pixel containers, palettes, errors, seeded randomness
+// core: pixel containers, palettes, errors, seeded randomness, the skipped-file report
 export { errorMessage, SegkitError } from "./core/errors.js";
 export {
   createImage,
@@ -24,9 +24,10 @@ export {
 } from "./core/image.js";
 export { type Palette, VOC_PALETTE, vocPalette } from "./core/palette.js";
 export { createRng, deriveSeed, permutation, type Rng } from "./core/random.js";
+export type { SkippedSample } from "./core/skipped.js";
 // data: the Dataset contract, loaders, splits, augmentation, batching, inspection
 export { COCO_ANNOTATIONS_FILE, MAX_COCO_JSON_BYTES, openCoco } from "./data/coco.js";
-export { type Dataset, type Sample, type SkippedSample, subset } from "./data/dataset.js";
+export { type Dataset, type Sample, subset } from "./data/dataset.js";
 export { FileDataset, IMAGE_EXTENSIONS, pairFiles, type SampleFiles } from "./data/files.js";
 export {
   CAMVID_CLASSES,
@@ -87,56 +88,26 @@ export {
   type ExportTarget,
   exportDataset,
 } from "./export/dataset.js";
-// export: COCO RLE (column-major runs, pycocotools' counts string, size [h, w]) and polygons (pixel corners on the
-// integers, rasterised as pycocotools' frPyObjects)
-export {
-  type Contour,
-  contoursToRle,
-  DEFAULT_POLYGON_OPTIONS,
-  maskToPolygons,
-  type Polygon,
-  type PolygonOptions,
-  polygonsToMask,
-  polygonsToRle,
-  polygonToRle,
-  simplifyPolygon,
-} from "./export/polygon.js";
-export {
-  bboxIou,
-  type CompressedRle,
-  checkRle,
-  MAX_RLE_PIXELS,
-  type Rle,
-  rleArea,
-  rleDecode,
-  rleEncode,
-  rleFromString,
-  rleInvert,
-  rleIou,
-  rleMerge,
-  rlePaint,
-  rleToBbox,
-  rleToString,
-} from "./export/rle.js";
 export { yoloClassOf, yoloDataYaml, yoloLines } from "./export/yolo.js";
-// infer: prediction with a checkpoint (resize or tiled), engines onnx | tfjs, and files written from it
+// infer: prediction with a checkpoint (resize or tiled), engines onnx | tfjs, and files written from it; the driver of
+// batch jobs over a folder of images (predictFiles, generateMaskFiles)
 export {
+  type ImageFilesOptions,
+  type ImageFilesSummary,
+  type ImageJob,
   listImageFiles,
+  runImageFiles,
+} from "./infer/batch.js";
+export {
   type PredictFilesOptions,
   type PredictFilesSummary,
   predictFiles,
   probabilityNames,
   writePrediction,
 } from "./infer/files.js";
-export { logitsToMask, logitsToProbabilities, resizeBilinear } from "./infer/logits.js";
-// inference on onnxruntime-node of a model exported to ONNX
+export { logitsToMask, logitsToProbabilities } from "./infer/logits.js";
 export {
   createOnnxPredictor,
-  DEFAULT_ONNX_PREDICTOR_OPTIONS,
-  type OnnxPredictor,
-  type OnnxPredictorOptions,
-} from "./infer/onnx-session.js";
-export {
   DEFAULT_PREDICTOR_OPTIONS,
   loadPredictor,
   PREDICT_ENGINES,
@@ -192,6 +163,46 @@ export {
   validateFocalOptions,
 } from "./losses/options.js";
 export { createLoss, LOSS_NAMES, type LossConfig, type LossName } from "./losses/registry.js";
+// masks: masks as data, pure TypeScript: COCO RLE (column-major runs, pycocotools' counts string, size [h, w]),
+// polygons (pixel corners on the integers, rasterised as pycocotools' frPyObjects), connected components, and the one
+// bilinear resize of float planes (HWC; torch's float32 arithmetic, as SAM's reference needs, as an option)
+export { type Components, type ComponentsOptions, connectedComponents } from "./masks/components.js";
+export {
+  type Contour,
+  contoursToRle,
+  DEFAULT_POLYGON_OPTIONS,
+  maskToPolygons,
+  type Polygon,
+  type PolygonOptions,
+  polygonsToMask,
+  polygonsToRle,
+  polygonToRle,
+  simplifyPolygon,
+} from "./masks/polygon.js";
+export {
+  type BilinearPrecision,
+  type BilinearTaps,
+  bilinearTaps,
+  type ResizeBilinearOptions,
+  resizeBilinear,
+} from "./masks/resize.js";
+export {
+  bboxIou,
+  type CompressedRle,
+  checkRle,
+  MAX_RLE_PIXELS,
+  type Rle,
+  rleArea,
+  rleDecode,
+  rleEncode,
+  rleFromString,
+  rleInvert,
+  rleIou,
+  rleMerge,
+  rlePaint,
+  rleToBbox,
+  rleToString,
+} from "./masks/rle.js";
 export {
   type BinaryScores,
   binaryScores,
@@ -242,6 +253,8 @@ export {
   type UnetOptions,
 } from "./models/registry.js";
 export { encoderLayers, freezeEncoder, loadEncoderWeights } from "./models/weights.js";
+// onnx: the one place onnxruntime is imported; the predictor of a model exported to ONNX
+export { DEFAULT_ONNX_PREDICTOR_OPTIONS, type OnnxPredictor, type OnnxPredictorOptions } from "./onnx/predictor.js";
 // sam: automatic mask generation (segment-anything's SamAutomaticMaskGenerator): amg.py's helpers as pure functions
 // (boxes x1,y1,x2,y2 with inclusive maxima from masks, RLEs column-major) and one pipeline writing its records
 export {
@@ -253,7 +266,6 @@ export {
   buildAllLayerPointGrids,
   buildPointGrid,
   calculateStabilityScore,
-  connectedComponents,
   generateCropBoxes,
   isBoxNearCropEdge,
   maskToBox,

@@ -31,7 +31,7 @@ export interface InitBackendOptions {
    */
   threads?: number;
   /**
-   * wasm only: run each convolution (forward and both gradients) on onnxruntime-node's native kernels when that is
+   * wasm only: run each convolution (forward and both gradients) on onnxruntime's native kernels when that is
    * faster for its shapes, timed on its first call (see `onnx-conv.ts`). Default true.
    */
   onnxConv?: boolean;

@@ -1,6 +1,6 @@
 /**
  * Convolutions of the wasm backend run by onnxruntime's native CPU kernels (MLAS) where they are faster.
- * The wasm backend's XNNPACK kernels run 128-bit SIMD without FMA; onnxruntime-node runs AVX2/AVX-512 code, and on
+ * The wasm backend's XNNPACK kernels run 128-bit SIMD without FMA; onnxruntime runs AVX2/AVX-512 code, and on
  * deep layers (many channels, small maps) and strided gradients it is 2-9x faster. On wide shallow layers (128x128
  * maps, 16-32 channels), which are memory-bound, wasm is as fast or faster. So each kernel call signature (kernel,
  * shapes, attributes) is tuned once: its first call runs wasm and each candidate graph, times them, and keeps the
@@ -12,13 +12,13 @@
  *   Conv2DBackpropFilter: a Conv of x as [Ci, N, H, W] with dy as the filter [Co, N, Ho, Wo], dilation = stride;
  *     or tap by tap, a Slice and a Gemm per filter tap, all NHWC ("taps", usually the faster).
  * Inputs and outputs are copied between the wasm heap and onnxruntime (about 1 ms per 8 MB; the tuning counts it).
- * Synchronous (tfjs kernels cannot await): onnxruntime-node's native binding, see `createSyncOnnxSession`.
+ * Synchronous (tfjs kernels cannot await): onnxruntime's native binding, see `createSyncOnnxSession` (onnx/native.ts).
  */
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import onnxProto from "onnx-proto";
-import { valueInfo } from "../models/onnx.js";
-import { createSyncOnnxSession, onnxRuntimeAvailable, type SyncOnnxSession } from "../sam/runtime.js";
+import { createSyncOnnxSession, onnxRuntimeAvailable, type SyncOnnxSession } from "../onnx/native.js";
+import { tensorProto, valueInfo } from "../onnx/proto.js";
 import { type ConvAttrs, convInfo } from "./conv-grads.js";
 import type { Info } from "./wasm-ops.js";
 
@@ -54,12 +54,8 @@ const transpose = (input: string, output: string, perm: number[]): Node => ({
   attribute: [ints("perm", perm)],
 });
 
-const int64s = (name: string, values: number[]) => ({
-  name,
-  dims: [values.length],
-  dataType: onnx.TensorProto.DataType.INT64,
-  rawData: new Uint8Array(new BigInt64Array(values.map(BigInt)).buffer),
-});
+const int64s = (name: string, values: number[]) =>
+  tensorProto(name, { dims: [values.length], data: new BigInt64Array(values.map(BigInt)) });
 
 /** A model of `nodes` reading `inputs` (by name, their shapes) and writing "y" of shape `output`. */
 function encode(
@@ -456,7 +452,7 @@ function dispatch(plan: (args: KernelArgs) => Plan | null, wasm: tf.KernelFunc):
 /**
  * Kernel configs for the wasm backend that dispatch Conv2D, FusedConv2D, Conv2DBackpropInput and
  * Conv2DBackpropFilter between onnxruntime and `current` (the wasm kernels registered before these: the stock
- * forward convolutions, segkit's gradients), keeping each current kernel's setup. Empty when onnxruntime-node's
+ * forward convolutions, segkit's gradients), keeping each current kernel's setup. Empty when onnxruntime's
  * binding cannot load.
  */
 export function onnxConvKernels(current: (name: string) => tf.KernelConfig | undefined): tf.KernelConfig[] {

@@ -1,4 +1,4 @@
-import { type Command, InvalidArgumentError, Option } from "commander";
+import { type Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import {
   DEFAULT_PREDICTOR_OPTIONS,
   DEFAULT_TILE_OPTIONS,
@@ -10,7 +10,7 @@ import {
   type SkippedSample,
   type TileBlend,
 } from "../index.js";
-import { type CliIo, int } from "./options.js";
+import { abortOnSigint, type CliIo, int } from "./options.js";
 import { createProgress } from "./progress.js";
 
 interface PredictFlags {
@@ -75,19 +75,27 @@ export function registerPredict(program: Command, io: CliIo): void {
       try {
         if (predictor.fallbackReason) io.err(`segkit: predicting on tfjs: no onnx (${predictor.fallbackReason})`);
         const progress = createProgress("predict", "images");
+        const interrupt = abortOnSigint(io, "batch");
         const skipped: SkippedSample[] = [];
         let summary: Awaited<ReturnType<typeof predictFiles>>;
         try {
           summary = await predictFiles(predictor, flags.input, flags.out, {
             overlay: Boolean(flags.overlay),
             probs: Boolean(flags.probs),
+            signal: interrupt.signal,
             onProgress: (done, total) => progress.update(done, total),
             onSkip: (s) => void skipped.push(s),
           });
         } finally {
           progress.stop();
+          interrupt.release();
         }
         for (const s of skipped) io.err(`skipped ${s.path}: ${s.reason}`);
+        if (summary.stopped) {
+          const images = `${summary.predicted} image${summary.predicted === 1 ? "" : "s"}`;
+          io.err(`interrupted with ${images} predicted: their files are in ${flags.out}`);
+          throw new CommanderError(130, "segkit.interrupted", "interrupted");
+        }
         if (summary.predicted === 0) {
           throw new SegkitError(`no image could be predicted (${skipped.length} skipped)`, {
             file: flags.input,

@@ -2,12 +2,22 @@
 // the run directory and the printed summary, flags over the config file, --resume, Ctrl-C, and bad config files.
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
-import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
-import { CHECKPOINT_FILES, type EpochMetrics, initBackend, type TrainState, validateTrainConfig } from "../index.js";
+import {
+  CHECKPOINT_FILES,
+  createImage,
+  createMask,
+  type EpochMetrics,
+  encodePng,
+  initBackend,
+  type TrainState,
+  validateTrainConfig,
+  writeMaskPng,
+} from "../index.js";
 import { runCli as run } from "../test-utils/cli.js";
 import { readTrainConfig } from "./train.js";
 
@@ -234,6 +244,30 @@ describe("segkit train", () => {
       ["unet", "ce+dice", "adam", "cosine"],
     );
     assert.deepEqual([cfg.inputSize, cfg.classWeights, cfg.earlyStopping], [[128, 128], "auto", { patience: 8 }]);
+  });
+
+  it("takes the dataset as --data as well as [path]; two different ones are an error", async () => {
+    const data = join(dir, "folder-data");
+    await mkdir(join(data, "images"), { recursive: true });
+    await mkdir(join(data, "masks"), { recursive: true });
+    for (let k = 0; k < 4; k++) {
+      const pixels = new Uint8Array(32 * 32 * 3).map((_, i) => (i * (k + 3)) % 256);
+      await writeFile(join(data, "images", `s${k}.png`), await encodePng(createImage(32, 32, pixels)));
+      const mask = createMask(32, 32);
+      mask.data.fill(1, 0, 16 * 32 * (k % 2));
+      await writeMaskPng(join(data, "masks", `s${k}.png`), mask);
+    }
+    const out = join(dir, "data-flag");
+    const args = ["--classes", "background,thing", "--size", "32", "--epochs", "1", "--val-fraction", "0.5"];
+    const r = await run(["train", "--data", data, ...args, "--config", jsonConfig, "--out", out]);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.errLines[0] ?? "", /^training unet at 32x32 on 2 folder samples, validating on 2 /);
+    assert.equal(readJson<{ path: string }>(join(out, "data.json")).path, data);
+    const same = await run(["train", data, "--data", join(data, "."), ...args, "--out", join(dir, "same")]);
+    assert.equal(same.code, 0, same.err);
+    const two = await run(["train", data, "--data", dir, ...args, "--out", join(dir, "two")]);
+    assert.equal(two.code, 1);
+    assert.equal(two.err, `segkit: two datasets given: ${data} and --data ${dir}. give one of them`);
   });
 
   it("checks the validation options", async () => {

@@ -68,6 +68,7 @@ const DATA_FILE = "data.json";
 
 interface TrainFlags extends DatasetFlags {
   out: string;
+  data?: string;
   config?: string;
   model?: string;
   size?: [number, number];
@@ -398,6 +399,7 @@ export function registerTrain(program: Command, io: CliIo): void {
       .command("train")
       .description("train a segmentation model: checkpoints, metrics and a report in --out")
       .argument("[path]", "dataset directory (omit with --format synthetic, or with --resume)")
+      .option("--data <path>", "the dataset directory, as an option (the same as [path])")
       .requiredOption("-o, --out <dir>", "run directory: last/ and best/ checkpoints, metrics.jsonl, report.html")
       .option(
         "-c, --config <file>",
@@ -422,9 +424,12 @@ export function registerTrain(program: Command, io: CliIo): void {
   const seed = cmd.options.find((o) => o.long === "--seed");
   if (seed)
     seed.description = "training seed (weights, shuffle, augmentation, held-out split); synthetic: also the data";
-  cmd.exitOverride().action(async (path: string | undefined, f: TrainFlags) => {
+  cmd.exitOverride().action(async (arg: string | undefined, f: TrainFlags) => {
+    if (arg !== undefined && f.data !== undefined && resolve(arg) !== resolve(f.data)) {
+      throw new SegkitError(`two datasets given: ${arg} and --data ${f.data}`, { hint: "give one of them" });
+    }
     // 1. the configuration and data of the run to start or continue
-    const plan = await planRun(path, f);
+    const plan = await planRun(arg ?? f.data, f);
     const cfg = validateTrainConfig(plan.config);
     const backend = await initBackend({ backend: f.backend });
     const { train, val, how } = await openData(plan.spec);

@@ -4,11 +4,12 @@ import { extname, isAbsolute, join, relative, resolve } from "node:path";
 import { z } from "zod";
 import { SegkitError } from "../core/errors.js";
 import { createMask, type Mask } from "../core/image.js";
-import { polygonsToRle } from "../export/polygon.js";
-import { checkRle, rleFromString, rlePaint } from "../export/rle.js";
+import type { SkippedSample } from "../core/skipped.js";
 import { readJson } from "../io/fs.js";
 import { readImage, readImageSize } from "../io/image.js";
-import type { Dataset, Sample, SkippedSample } from "./dataset.js";
+import { polygonsToRle } from "../masks/polygon.js";
+import { checkRle, rleFromString, rlePaint } from "../masks/rle.js";
+import type { Dataset, Sample } from "./dataset.js";
 
 /**
  * The `coco` dataset format: a directory with `annotations.json` (COCO instances: images, categories, annotations

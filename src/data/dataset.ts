@@ -1,18 +1,13 @@
 import { errorMessage, SegkitError } from "../core/errors.js";
 import type { Mask, RgbImage } from "../core/image.js";
 import type { Palette } from "../core/palette.js";
+import type { SkippedSample } from "../core/skipped.js";
 
 /** One training pair at its stored size: image RGB uint8 HWC, mask class indices H x W (same H, W). */
 export interface Sample {
   readonly id: string;
   readonly image: RgbImage;
   readonly mask: Mask;
-}
-
-/** A sample that a loader could not use: the file it concerns and why, in words. */
-export interface SkippedSample {
-  readonly path: string;
-  readonly reason: string;
 }
 
 /**

@@ -1,11 +1,12 @@
-import { readdir } from "node:fs/promises";
 import { extname, join } from "node:path";
 import { SegkitError } from "../core/errors.js";
 import type { Mask } from "../core/image.js";
 import type { Palette } from "../core/palette.js";
+import type { SkippedSample } from "../core/skipped.js";
+import { listFiles } from "../io/fs.js";
 import { readImage, readImageSize } from "../io/image.js";
 import { type MaskEncoding, readMask } from "../io/mask.js";
-import type { Dataset, Sample, SkippedSample } from "./dataset.js";
+import type { Dataset, Sample } from "./dataset.js";
 
 /** File extensions taken as images when listing a folder (decoding itself goes by content). */
 export const IMAGE_EXTENSIONS = [".jpg", ".jpeg", ".jpe", ".png", ".gif", ".tif", ".tiff", ".webp"];
@@ -18,14 +19,13 @@ export interface SampleFiles {
   valid?: string;
 }
 
-/** Sorted names of the visible files in a directory; a missing directory is an error naming it. */
+/**
+ * Sorted names of the visible files in a directory (symbolic links followed); a missing directory is an error
+ * naming it.
+ */
 export async function listDir(dir: string): Promise<string[]> {
   try {
-    const entries = await readdir(dir, { withFileTypes: true });
-    return entries
-      .filter((e) => e.isFile() && !e.name.startsWith("."))
-      .map((e) => e.name)
-      .sort();
+    return await listFiles(dir);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     throw new SegkitError(code === "ENOENT" ? "directory not found" : `cannot list directory (${code})`, {

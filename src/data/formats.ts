@@ -5,9 +5,10 @@ import { z } from "zod";
 import { SegkitError } from "../core/errors.js";
 import { DEFAULT_IGNORE_INDEX } from "../core/image.js";
 import { type Palette, PET_PALETTE } from "../core/palette.js";
+import type { SkippedSample } from "../core/skipped.js";
 import { readJson } from "../io/fs.js";
 import { COCO_ANNOTATIONS_FILE, openCoco } from "./coco.js";
-import type { Dataset, SkippedSample } from "./dataset.js";
+import type { Dataset } from "./dataset.js";
 import { FileDataset, type FileDatasetInfo, pairFiles, type SampleFiles } from "./files.js";
 import { createSyntheticDataset } from "./synthetic.js";
 

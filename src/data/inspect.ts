@@ -1,5 +1,6 @@
 import { maskHistogram } from "../core/image.js";
-import { type Dataset, type SkippedSample, skippedFrom } from "./dataset.js";
+import type { SkippedSample } from "../core/skipped.js";
+import { type Dataset, skippedFrom } from "./dataset.js";
 
 export interface SizeStats {
   min: number;

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { SegkitError } from "../core/errors.js";
 import { createImage, createMask } from "../core/image.js";
-import type { Dataset, Sample, SkippedSample } from "./dataset.js";
+import type { SkippedSample } from "../core/skipped.js";
+import type { Dataset, Sample } from "./dataset.js";
 import { type Batch, batches, splitDataset, splitIndices } from "./loader.js";
 
 /** A dataset of n 4x4 samples; sample i has every pixel = i (image) and i % 3 (mask); `bad` ones throw. */

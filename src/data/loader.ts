@@ -1,7 +1,8 @@
 import { SegkitError } from "../core/errors.js";
 import { createRng, deriveSeed, permutation } from "../core/random.js";
+import type { SkippedSample } from "../core/skipped.js";
 import type { ImageResample } from "../io/resize.js";
-import { type Dataset, type Sample, type SkippedSample, skippedFrom, subset } from "./dataset.js";
+import { type Dataset, type Sample, skippedFrom, subset } from "./dataset.js";
 import { type AugmentOptions, transformSample } from "./transforms.js";
 
 /**

@@ -1,7 +1,8 @@
 import type { RgbImage } from "../core/image.js";
 import { createRng, permutation } from "../core/random.js";
+import type { SkippedSample } from "../core/skipped.js";
 import { makeGrid, overlayMask } from "../io/write.js";
-import { type Dataset, type SkippedSample, subset } from "./dataset.js";
+import { type Dataset, subset } from "./dataset.js";
 import { batches } from "./loader.js";
 import type { AugmentOptions } from "./transforms.js";
 

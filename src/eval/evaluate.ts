@@ -1,7 +1,8 @@
 import { extname, join } from "node:path";
 import { SegkitError } from "../core/errors.js";
 import type { Mask } from "../core/image.js";
-import { type Dataset, type SkippedSample, skippedFrom } from "../data/dataset.js";
+import type { SkippedSample } from "../core/skipped.js";
+import { type Dataset, skippedFrom } from "../data/dataset.js";
 import { IMAGE_EXTENSIONS, listDir, stem } from "../data/files.js";
 import { readMask } from "../io/mask.js";
 import { BoundaryMetrics, type BoundaryOptions } from "../metrics/boundary.js";

@@ -1,7 +1,13 @@
 import { z } from "zod";
 import { type Mask, maskHistogram } from "../core/image.js";
-import { contoursToRle, DEFAULT_POLYGON_OPTIONS, maskToPolygons, type Polygon, polygonsToRle } from "./polygon.js";
-import { type CompressedRle, type Rle, rleArea, rleEncode, rleToBbox, rleToString } from "./rle.js";
+import {
+  contoursToRle,
+  DEFAULT_POLYGON_OPTIONS,
+  maskToPolygons,
+  type Polygon,
+  polygonsToRle,
+} from "../masks/polygon.js";
+import { type CompressedRle, type Rle, rleArea, rleEncode, rleToBbox, rleToString } from "../masks/rle.js";
 
 /**
  * COCO instances JSON from class-index masks, and the schema it keeps.

@@ -1,6 +1,6 @@
 import { stringify } from "yaml";
 import { type Mask, maskHistogram } from "../core/image.js";
-import { DEFAULT_POLYGON_OPTIONS, maskToPolygons } from "./polygon.js";
+import { DEFAULT_POLYGON_OPTIONS, maskToPolygons } from "../masks/polygon.js";
 
 /**
  * YOLO segmentation labels (Ultralytics): one text file per image, one line per instance,

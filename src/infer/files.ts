@@ -1,13 +1,10 @@
-import { readdir, stat } from "node:fs/promises";
-import { basename, extname, join, resolve } from "node:path";
+import { join } from "node:path";
 import { encode as encodePngRaw } from "fast-png";
-import { errorMessage, SegkitError } from "../core/errors.js";
 import type { RgbImage } from "../core/image.js";
-import type { SkippedSample } from "../data/dataset.js";
-import { IMAGE_EXTENSIONS } from "../data/files.js";
+import type { SkippedSample } from "../core/skipped.js";
 import { writeFileAtomic } from "../io/fs.js";
-import { readImage } from "../io/image.js";
 import { overlayMask, writeImagePng, writeMaskPng } from "../io/write.js";
+import { runImageFiles } from "./batch.js";
 import type { Prediction, Predictor } from "./predict.js";
 
 /**
@@ -26,6 +23,8 @@ export interface PredictFilesOptions {
   probs?: boolean;
   onProgress?: (done: number, total: number) => void;
   onSkip?: (skip: SkippedSample) => void;
+  /** Stops before the next batch; the files written stay. */
+  signal?: AbortSignal;
 }
 
 export interface PredictFilesSummary {
@@ -34,33 +33,9 @@ export interface PredictFilesSummary {
   skipped: SkippedSample[];
   /** Files written, in order. */
   written: string[];
+  /** True when the signal stopped the run before every image was done. */
+  stopped: boolean;
   seconds: number;
-}
-
-/**
- * The image files `input` names: the file itself, or a directory's files (not its subdirectories, not hidden
- * files), sorted; files without an image extension are returned as skipped.
- */
-export async function listImageFiles(input: string): Promise<{ files: string[]; skipped: SkippedSample[] }> {
-  let isDir: boolean;
-  try {
-    isDir = (await stat(input)).isDirectory();
-  } catch {
-    throw new SegkitError("not found", { file: input, hint: "give an image file or a directory of images" });
-  }
-  if (!isDir) return { files: [input], skipped: [] };
-  const entries = (await readdir(input, { withFileTypes: true }))
-    .filter((e) => e.isFile() && !e.name.startsWith("."))
-    .map((e) => e.name)
-    .sort();
-  const files: string[] = [];
-  const skipped: SkippedSample[] = [];
-  for (const name of entries) {
-    const ext = extname(name).toLowerCase();
-    if (IMAGE_EXTENSIONS.includes(ext)) files.push(join(input, name));
-    else skipped.push({ path: join(input, name), reason: `not an image file (extension ${ext || "none"})` });
-  }
-  return { files, skipped };
 }
 
 /** File-name parts for the probability maps of `classes` (see the module doc). */
@@ -118,40 +93,10 @@ export async function writePrediction(
 }
 
 /**
- * The images of `input` (a file or a directory, `listImageFiles`) that a batch job writing per-image outputs into
- * `outDir` processes, each with its base name: unreadable entries and files whose base name repeats an earlier one
- * (their outputs would collide) go to `skip`. Throws when `outDir` holds an input image (outputs could replace
- * inputs, or be read as inputs next time), with `hint`.
- */
-export async function inputFiles(
-  input: string,
-  outDir: string,
-  skip: (s: SkippedSample) => void,
-  hint: string,
-): Promise<{ path: string; name: string }[]> {
-  const listed = await listImageFiles(input);
-  if (listed.files.some((f) => resolve(f, "..") === resolve(outDir))) {
-    throw new SegkitError("the output directory is the input directory", { file: outDir, hint });
-  }
-  for (const s of listed.skipped) skip(s);
-  const byName = new Map<string, string>();
-  const files: { path: string; name: string }[] = [];
-  for (const path of listed.files) {
-    const name = basename(path, extname(path));
-    const first = byName.get(name);
-    if (first) skip({ path, reason: `its outputs (${name}.*) would replace those of ${first}` });
-    else {
-      byName.set(name, path);
-      files.push({ path, name });
-    }
-  }
-  return files;
-}
-
-/**
  * Predicts an image file or a directory of images (see `listImageFiles`) into `outDir`, `predictor.batchSize`
- * images at a time. Bad files are reported and skipped; files whose base names collide (`a.jpg`, `a.png`) keep
- * the first. Throws when `outDir` is the input directory (masks would replace images of the same name).
+ * images at a time (`runImageFiles`). Bad files are reported and skipped; files whose base names collide (`a.jpg`,
+ * `a.png`) keep the first. Throws when `outDir` is the input directory (masks would replace images of the same
+ * name). An aborted `signal` stops before the next batch and keeps the files written.
  */
 export async function predictFiles(
   predictor: Predictor,
@@ -159,45 +104,29 @@ export async function predictFiles(
   outDir: string,
   options: PredictFilesOptions = {},
 ): Promise<PredictFilesSummary> {
-  const started = performance.now();
-  const skipped: SkippedSample[] = [];
-  const skip = (s: SkippedSample) => {
-    skipped.push(s);
-    options.onSkip?.(s);
-  };
-  const files = await inputFiles(input, outDir, skip, "write predictions to another directory, e.g. --out predictions");
-
   const written: string[] = [];
-  let predicted = 0;
-  let done = 0;
-  const total = files.length;
-  options.onProgress?.(0, total);
-  for (let start = 0; start < files.length; start += predictor.batchSize) {
-    const group = files.slice(start, start + predictor.batchSize);
-    // 1. read (in parallel), reporting bad files in file order
-    const read = await Promise.all(
-      group.map(async (f): Promise<{ path: string; name: string; image: RgbImage } | SkippedSample> => {
-        try {
-          return { ...f, image: await readImage(f.path) };
-        } catch (err) {
-          return { path: f.path, reason: err instanceof SegkitError ? err.message : errorMessage(err) };
-        }
-      }),
-    );
-    const good = read.filter((r) => "image" in r);
-    for (const r of read) if (!("image" in r)) skip(r);
-    // 2. predict the readable ones together, 3. write their files
-    const predictions = await predictor.predictBatch(
-      good.map((r) => r.image),
-      { probs: Boolean(options.probs) },
-    );
-    for (const [i, r] of good.entries()) {
-      const p = predictions[i] as Prediction;
-      written.push(...(await writePrediction(predictor, outDir, r.name, r.image, p, options)));
-      predicted++;
-    }
-    done += group.length;
-    options.onProgress?.(done, total);
-  }
-  return { predicted, skipped, written, seconds: (performance.now() - started) / 1000 };
+  const summary = await runImageFiles(
+    input,
+    outDir,
+    "write predictions to another directory, e.g. --out predictions",
+    async (jobs) => {
+      // predict the group together, then write each image's files
+      const predictions = await predictor.predictBatch(
+        jobs.map((j) => j.image),
+        { probs: Boolean(options.probs) },
+      );
+      for (const [i, j] of jobs.entries()) {
+        const p = predictions[i] as Prediction;
+        written.push(...(await writePrediction(predictor, outDir, j.name, j.image, p, options)));
+      }
+    },
+    {
+      batchSize: predictor.batchSize,
+      signal: options.signal,
+      onProgress: options.onProgress,
+      onSkip: options.onSkip,
+    },
+  );
+  const { processed: predicted, skipped, stopped, seconds } = summary;
+  return { predicted, skipped, written, stopped, seconds };
 }

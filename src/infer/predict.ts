@@ -9,10 +9,18 @@ import { type Palette, VOC_PALETTE } from "../core/palette.js";
 import { pathExists, readJson } from "../io/fs.js";
 import { type ImageSource, readImage } from "../io/image.js";
 import { resizeImage } from "../io/resize.js";
+import { resizeBilinear } from "../masks/resize.js";
 import { loadModel } from "../models/io.js";
+import { exportOnnx } from "../models/onnx.js";
+import {
+  DEFAULT_ONNX_PREDICTOR_OPTIONS,
+  type OnnxPredictor,
+  type OnnxPredictorOptions,
+  openOnnxPredictor,
+} from "../onnx/predictor.js";
 import { checkpointDir } from "../train/checkpoint.js";
-import { logitsToMask, logitsToProbabilities, resizeBilinear } from "./logits.js";
-import { createOnnxPredictor, DEFAULT_ONNX_PREDICTOR_OPTIONS } from "./onnx-session.js";
+import { logitsToMask, logitsToProbabilities } from "./logits.js";
+
 import { blendWeights, type TileOptions, validateTileOptions, windowGrid } from "./tiling.js";
 
 /**
@@ -30,7 +38,7 @@ import { blendWeights, type TileOptions, validateTileOptions, windowGrid } from 
  * - `tile`: the image is not rescaled; windows of the model's input size slide over it with overlap and their
  *   logits are blended (see `tiling.ts`). For images much larger than the model input, where downscaling would
  *   lose detail; the model then sees objects at the image's own scale, so this suits models trained on crops.
- * Engines: `onnx` (the model exported with `exportOnnx`, run on onnxruntime-node, several times faster) or `tfjs`
+ * Engines: `onnx` (the model exported with `exportOnnx`, run on onnxruntime, several times faster) or `tfjs`
  * (the model as loaded, on segkit's tfjs backend); `auto` takes onnx and falls back to tfjs when the model does
  * not export or the session does not start (`fallbackReason` says why).
  */
@@ -290,6 +298,17 @@ function tileJob(
 }
 
 const isImage = (x: RgbImage | ImageSource): x is RgbImage => typeof x !== "string" && !(x instanceof Uint8Array);
+
+/**
+ * An onnxruntime predictor for a tfjs model built by `createModel` (written with `exportOnnx`, batch dynamic) or for
+ * ONNX bytes written by `exportOnnx` (input `image`, output `logits`); shapes in onnx/predictor.ts.
+ */
+export async function createOnnxPredictor(
+  model: tf.LayersModel | Uint8Array,
+  options: OnnxPredictorOptions = {},
+): Promise<OnnxPredictor> {
+  return openOnnxPredictor(model instanceof Uint8Array ? model : exportOnnx(model), options);
+}
 
 /**
  * A predictor for the checkpoint in `dir` (or a run directory: its `best/`). Reads `card.json` for the classes,

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { SegkitError } from "../core/errors.js";
-import { createOnnxPredictor } from "../infer/onnx-session.js";
+import { createOnnxPredictor } from "../infer/predict.js";
 import { exportOnnx } from "./onnx.js";
 import { createModel, type ModelArch, type ModelOptions } from "./registry.js";
 

@@ -1,6 +1,7 @@
 import type * as tf from "@tensorflow/tfjs";
 import onnxProto from "onnx-proto";
 import { SegkitError } from "../core/errors.js";
+import { type TensorData, tensorProto, valueInfo } from "../onnx/proto.js";
 import { VERSION } from "../version.js";
 
 /**
@@ -49,7 +50,6 @@ function validateExportOnnxOptions(options: ExportOnnxOptions): Required<ExportO
 // The graph being written
 
 type Attr = { i: number } | { ints: number[] } | { f: number } | { s: string };
-type Data = Float32Array | BigInt64Array;
 
 /** The weights of a convolution node, kept mutable until serialisation so that a batch norm can fold into them. */
 interface ConvWeights {
@@ -62,7 +62,7 @@ interface ConvWeights {
 
 class Graph {
   readonly nodes: onnxProto.onnx.INodeProto[] = [];
-  readonly initializers = new Map<string, { dims: number[]; data: Data }>();
+  readonly initializers = new Map<string, { dims: number[]; data: TensorData }>();
   /** ONNX tensor name of each tfjs symbolic tensor (by id). */
   readonly names = new Map<number, string>();
   /** Number of layers (and model outputs) reading each tfjs symbolic tensor (by id). */
@@ -87,7 +87,7 @@ class Graph {
     return output;
   }
 
-  constant(name: string, dims: number[], data: Data): string {
+  constant(name: string, dims: number[], data: TensorData): string {
     this.initializers.set(name, { dims, data });
     return name;
   }
@@ -370,22 +370,6 @@ const EMITTERS: Record<string, Emitter> = {
 };
 
 // ---------------------------------------------------------------------------------------------------------------
-
-/** A float32 graph input or output of the given shape (a string is a named, dynamic dimension). */
-export function valueInfo(name: string, shape: (number | string)[]): onnxProto.onnx.IValueInfoProto {
-  const dim = shape.map((d) => (typeof d === "string" ? { dimParam: d } : { dimValue: d }));
-  return { name, type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim } } } };
-}
-
-function tensorProto(name: string, { dims, data }: { dims: number[]; data: Data }): onnxProto.onnx.ITensorProto {
-  const T = onnx.TensorProto.DataType;
-  return {
-    name,
-    dims,
-    dataType: data instanceof Float32Array ? T.FLOAT : T.INT64,
-    rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), // little-endian, as ONNX stores it
-  };
-}
 
 /**
  * Writes `model` (built by `createModel`, or any functional tfjs model of the layer classes in `EMITTERS`, one

@@ -25,12 +25,12 @@
  */
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { mkdir, open, rename, rm, stat } from "node:fs/promises";
+import { mkdir, open, rm, stat } from "node:fs/promises";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { z } from "zod";
 import { SegkitError } from "../core/errors.js";
-import { writeFileAtomic } from "../io/fs.js";
+import { renameDurably, syncFile, writeFileAtomic } from "../io/fs.js";
 
 /** The files a SAM model needs: ONNX graphs, their external weights, configs (`onnx/...` included). */
 export const SAM_FILE_PATTERNS: readonly string[] = ["*.onnx", "*.onnx_data", "*.onnx.data", "*.json"];
@@ -502,7 +502,8 @@ export async function pullModel(repoId: string, options: PullOptions = {}): Prom
       });
     }
     await mkdir(dirname(file), { recursive: true });
-    await rename(part, file);
+    await syncFile(part);
+    await renameDurably(part, file);
     const status: PullStatus = attempt.resumed ? "resumed" : "downloaded";
     files.push({ path, file, bytes: attempt.bytes, status, checksum: attempt.checksum });
   }

@@ -5,7 +5,7 @@ import { dirname, join } from "node:path";
 import { after, describe, test } from "node:test";
 import onnxProto from "onnx-proto";
 import { SegkitError } from "../core/errors.js";
-import { valueInfo } from "../models/onnx.js";
+import { valueInfo } from "../onnx/proto.js";
 import { loadSamModel, SAM_PREPROCESS, type SamModel } from "./model.js";
 
 // Tiny models from scripts/make_sam_fixtures.py. Their low-res logit of channel k at low-res pixel (i, j), centre

@@ -32,10 +32,10 @@
  * `image_embeddings` (exports also call it `embeddings` or `output`), so SAM-HQ's extra `interm_embeddings` flows
  * through unchanged. Declared shapes of an encoder output and the decoder input it feeds must agree.
  */
-import { readdir, stat } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import { basename, join, relative } from "node:path";
 import { SegkitError } from "../core/errors.js";
-import { pathExists, readJson } from "../io/fs.js";
+import { listFiles, pathExists, readJson } from "../io/fs.js";
 import {
   createOnnxSession,
   DEFAULT_ONNX_SESSION_OPTIONS,
@@ -44,7 +44,7 @@ import {
   type Int64Input,
   type OnnxSession,
   type OnnxValueInfo,
-} from "./runtime.js";
+} from "../onnx/session.js";
 import { SAM_IMAGE_SIZE, SAM_PIXEL_MEAN, SAM_PIXEL_STD } from "./transforms.js";
 
 export type { ExecutionProvider };
@@ -640,8 +640,8 @@ async function findGraphs(dir: string, variant: string | undefined): Promise<{ e
   if (!info?.isDirectory()) throw new SegkitError(info ? "not a directory" : "no such directory", { file: dir });
   const files: string[] = [];
   for (const sub of [dir, join(dir, "onnx")]) {
-    const entries = await readdir(sub, { withFileTypes: true }).catch(() => []);
-    for (const e of entries) if (e.isFile() && e.name.toLowerCase().endsWith(".onnx")) files.push(join(sub, e.name));
+    const names = await listFiles(sub).catch(() => []);
+    for (const name of names) if (name.toLowerCase().endsWith(".onnx")) files.push(join(sub, name));
   }
   const stem = (f: string) => basename(f).slice(0, -".onnx".length).toLowerCase();
   const endsWith = (f: string, suffix: string) => new RegExp(`[._-]${suffix}$`).test(stem(f));

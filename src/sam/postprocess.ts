@@ -1,6 +1,7 @@
 import { SegkitError } from "../core/errors.js";
-import { type Rle, rleCountsBuilder } from "../export/rle.js";
 import type { Rect } from "../io/resize.js";
+import { bilinearTaps, resizeBilinear } from "../masks/resize.js";
+import { type Rle, rleCountsBuilder } from "../masks/rle.js";
 import { SAM_IMAGE_SIZE, SAM_LOW_RES_SIZE, type SamSize } from "./transforms.js";
 
 /**
@@ -13,8 +14,8 @@ import { SAM_IMAGE_SIZE, SAM_LOW_RES_SIZE, type SamSize } from "./transforms.js"
  * CHW float32: `data[(c * height + y) * width + x]`.
  *
  * Three ways, same semantics:
- * - `postprocessMasks`: the reference, stage by stage, in float32 with torch's index and weight arithmetic (the
- *   crop is fused: only the kept 1024-frame pixels are computed);
+ * - `postprocessMasks`: the reference, stage by stage, in float32 with torch's index and weight arithmetic
+ *   (`resizeBilinear` with `precision: "float32"`; the crop is fused: only the kept 1024-frame pixels are computed);
  * - `upscaleMasks`: what a viewer needs per click: both bilinear stages folded into one separable kernel per axis
  *   (at most 4 low-res taps per output pixel, weights multiplied in doubles), applied only to the chosen channels,
  *   at any output size (e.g. the display size; the final interpolation then targets that size instead of `(H, W)`)
@@ -24,63 +25,6 @@ import { SAM_IMAGE_SIZE, SAM_LOW_RES_SIZE, type SamSize } from "./transforms.js"
  *   area and stability counts, computing only the output pixels that can reach the stability floor (the same
  *   float32 values there): what automatic mask generation needs per candidate.
  */
-
-/** Torch's `upsample_bilinear2d` source indices and weights along one axis, in float32 (`align_corners=False`). */
-interface Taps {
-  i0: Int32Array;
-  i1: Int32Array;
-  w0: Float32Array;
-  w1: Float32Array;
-}
-
-/**
- * Taps of the first `count` outputs of a resize `inSize -> outSize`: `src = max(0, scale * (i + 0.5) - 0.5)` with
- * `scale` a float32 and `src` in doubles, weights float32: the variant that matches torch 1.13's output best
- * (max |diff| 9.5e-7 on logits up to ~10, against 3.7e-5 with `src` in float32).
- */
-function torchTaps(inSize: number, outSize: number, count = outSize): Taps {
-  const f = Math.fround;
-  const scale = f(inSize / outSize);
-  const t: Taps = {
-    i0: new Int32Array(count),
-    i1: new Int32Array(count),
-    w0: new Float32Array(count),
-    w1: new Float32Array(count),
-  };
-  for (let i = 0; i < count; i++) {
-    let src = scale * (i + 0.5) - 0.5;
-    if (src < 0) src = 0;
-    const i0 = Math.min(Math.floor(src), inSize - 1);
-    const l1 = Math.min(Math.max(f(src - i0), 0), 1);
-    t.i0[i] = i0;
-    t.i1[i] = i0 < inSize - 1 ? i0 + 1 : i0;
-    t.w0[i] = f(1 - l1);
-    t.w1[i] = l1;
-  }
-  return t;
-}
-
-/** One plane `src` (row length `inW`) resampled with `ty` x `tx` taps into `out` at `offset`, float32 as torch. */
-function interpolatePlane(src: Float32Array, inW: number, ty: Taps, tx: Taps, out: Float32Array, offset: number) {
-  const f = Math.fround;
-  const outW = tx.i0.length;
-  let o = offset;
-  for (let y = 0; y < ty.i0.length; y++) {
-    const r0 = (ty.i0[y] as number) * inW;
-    const r1 = (ty.i1[y] as number) * inW;
-    const wy0 = ty.w0[y] as number;
-    const wy1 = ty.w1[y] as number;
-    for (let x = 0; x < outW; x++) {
-      const x0 = tx.i0[x] as number;
-      const x1 = tx.i1[x] as number;
-      const wx0 = tx.w0[x] as number;
-      const wx1 = tx.w1[x] as number;
-      const t0 = f(f((src[r0 + x0] as number) * wx0) + f((src[r0 + x1] as number) * wx1));
-      const t1 = f(f((src[r1 + x0] as number) * wx0) + f((src[r1 + x1] as number) * wx1));
-      out[o++] = f(t0 * wy0) + f(t1 * wy1);
-    }
-  }
-}
 
 function checkInputs(lowRes: Float32Array, inputSize: SamSize, originalSize: SamSize): number {
   const plane = SAM_LOW_RES_SIZE * SAM_LOW_RES_SIZE;
@@ -106,18 +50,19 @@ function checkInputs(lowRes: Float32Array, inputSize: SamSize, originalSize: Sam
 export function postprocessMasks(lowRes: Float32Array, inputSize: SamSize, originalSize: SamSize): Float32Array {
   const planes = checkInputs(lowRes, inputSize, originalSize);
   const low = SAM_LOW_RES_SIZE;
-  // stage 1 fused with the crop: the 1024 x 1024 upscale, only rows < inputSize.height and columns < inputSize.width
-  const ty1 = torchTaps(low, SAM_IMAGE_SIZE, inputSize.height);
-  const tx1 = torchTaps(low, SAM_IMAGE_SIZE, inputSize.width);
-  // stage 2: the cropped input-frame logits to the original size
-  const ty2 = torchTaps(inputSize.height, originalSize.height);
-  const tx2 = torchTaps(inputSize.width, originalSize.width);
-  const mid = new Float32Array(inputSize.height * inputSize.width);
+  const { height: inH, width: inW } = inputSize;
   const area = originalSize.height * originalSize.width;
   const out = new Float32Array(planes * area);
   for (let c = 0; c < planes; c++) {
-    interpolatePlane(lowRes.subarray(c * low * low, (c + 1) * low * low), low, ty1, tx1, mid, 0);
-    interpolatePlane(mid, inputSize.width, ty2, tx2, out, c * area);
+    const plane = lowRes.subarray(c * low * low, (c + 1) * low * low);
+    // stage 1 fused with the crop: the 1024 x 1024 upscale, only rows < inputSize.height and columns < inputSize.width
+    const mid = resizeBilinear(plane, low, low, 1, SAM_IMAGE_SIZE, SAM_IMAGE_SIZE, {
+      precision: "float32",
+      crop: inputSize,
+    });
+    // stage 2: the cropped input-frame logits to the original size
+    const full = resizeBilinear(mid, inW, inH, 1, originalSize.width, originalSize.height, { precision: "float32" });
+    out.set(full, c * area);
   }
   return out;
 }
@@ -147,8 +92,8 @@ interface ComposedTaps {
 
 /** The composed kernel of outputs `start .. start + count - 1` of the two-stage resize `low -> 1024 -> crop -> outLen`. */
 function composedTaps(low: number, cropLen: number, outLen: number, start: number, count: number): ComposedTaps {
-  const t2 = torchTaps(cropLen, outLen, start + count);
-  const t1 = torchTaps(low, SAM_IMAGE_SIZE, cropLen);
+  const t2 = bilinearTaps(cropLen, outLen, "float32", start + count);
+  const t1 = bilinearTaps(low, SAM_IMAGE_SIZE, "float32", cropLen);
   const idx = new Int32Array(count * 4);
   const w = new Float64Array(count * 4);
   for (let o = 0; o < count; o++) {

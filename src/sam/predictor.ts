@@ -23,21 +23,13 @@
  * masks: `upscaleToRle`, which computes only where a mask can be, took 30.6 ms instead of 9.9 ms for bench/sam's 3
  * noisy masks at 640 x 480).
  *
- * Embedding cache: in memory, the most recently used images (by the SHA-256 of their RGB pixels and size); with
- * `cacheDir`, also on disk, one file per image and model, `<sha256(image hash, model identity)>.emb`, written
- * atomically. The model identity is the encoder file's resolved path, size and modification time plus the layout,
- * input form and preprocessing: replacing the encoder file invalidates its entries. The file: magic `SKEMB001`,
- * a uint32 LE JSON header length, the JSON `{ model, image, tensors: [{ name, dims }] }` padded with spaces to a
- * multiple of 4 bytes, then each tensor's float32 values (little-endian) in header order. An unreadable or foreign
- * file counts as a miss and is rewritten.
+ * Embeddings are cached in memory and optionally on disk (`embedding-cache.ts`).
  */
-import { createHash } from "node:crypto";
-import { readFile, realpath, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { SegkitError } from "../core/errors.js";
 import { createMask, type Mask, type RgbImage } from "../core/image.js";
-import { writeFileAtomic } from "../io/fs.js";
 import { type ImageSource, readImage } from "../io/image.js";
+import { createEmbeddingCache, imageHash } from "./embedding-cache.js";
 import { type LoadSamModelOptions, loadSamModel, type SamEmbeddings, type SamModel, type SamTensor } from "./model.js";
 import { upscaleMasks } from "./postprocess.js";
 import {
@@ -146,7 +138,6 @@ export interface SamPredictor {
 }
 
 const LOW_AREA = SAM_LOW_RES_SIZE * SAM_LOW_RES_SIZE;
-const MAGIC = "SKEMB001";
 
 /**
  * A predictor on the model in `model` (a directory, loaded with `options` and owned by the predictor) or on an open
@@ -169,28 +160,13 @@ export async function createSamPredictor(
     throw err;
   }
   const longest = m.preprocess.longestSide;
-  const memory = new Map<string, SamEmbeddings>();
-  let identity: string | undefined;
+  const cache = createEmbeddingCache(m, { memoryCache, cacheDir });
   let current: { info: SamImageInfo; embeddings: SamEmbeddings } | undefined;
   let disposed = false;
 
   const alive = () => {
     if (disposed) throw new SegkitError("this SamPredictor was disposed");
   };
-  const remember = (hash: string, e: SamEmbeddings) => {
-    memory.delete(hash);
-    memory.set(hash, e);
-    for (const key of memory.keys()) {
-      if (memory.size <= memoryCache) break;
-      memory.delete(key);
-    }
-  };
-  const diskFile = async (hash: string) => {
-    identity ??= await modelIdentity(m);
-    const key = createHash("sha256").update(`${hash}\n${identity}`).digest("hex");
-    return { file: join(cacheDir as string, `${key}.emb`), identity };
-  };
-
   const decode = async (request: SamPredictRequest): Promise<SamLowResPrediction> => {
     alive();
     if (!current) throw new SegkitError("no image: call setImage before predict");
@@ -250,22 +226,13 @@ export async function createSamPredictor(
       const hash = imageHash(img);
       const originalSize = { height: img.height, width: img.width };
       const inputSize = preprocessShape(img.height, img.width, longest);
-      let source: SamImageInfo["source"] = "memory";
-      let embeddings = memory.get(hash);
-      if (!embeddings && cacheDir) {
-        const { file, identity: id } = await diskFile(hash);
-        embeddings = await readEmbeddings(file, id, hash);
-        source = "disk";
-      }
+      const cached = await cache.get(hash);
+      const source: SamImageInfo["source"] = cached?.source ?? "encoder";
+      let embeddings = cached?.embeddings;
       if (!embeddings) {
         embeddings = await m.encode(encoderInput(m, img));
-        source = "encoder";
-        if (cacheDir) {
-          const { file, identity: id } = await diskFile(hash);
-          await writeFileAtomic(file, encodeEmbeddings(embeddings, id, hash));
-        }
+        await cache.put(hash, embeddings);
       }
-      remember(hash, embeddings);
       const info = { hash, originalSize, inputSize, source, ms: performance.now() - t0 };
       current = { info, embeddings };
       return info;
@@ -291,7 +258,7 @@ export async function createSamPredictor(
     async dispose() {
       if (disposed) return;
       disposed = true;
-      memory.clear();
+      cache.clear();
       current = undefined;
       if (owned) await m.dispose();
     },
@@ -316,11 +283,6 @@ function checkPreprocess(m: SamModel): void {
   }
 }
 
-/** SHA-256 of `WxH\n` and the RGB bytes. */
-function imageHash(img: RgbImage): string {
-  return createHash("sha256").update(`${img.width}x${img.height}\n`).update(img.data).digest("hex");
-}
-
 /** The encoder input in the model's form (see model.ts): normalised padded NCHW, or resized HWC 0..255. */
 function encoderInput(m: SamModel, img: RgbImage): SamTensor {
   if (m.encoderInput === "nchw") {
@@ -329,13 +291,6 @@ function encoderInput(m: SamModel, img: RgbImage): SamTensor {
   }
   const r = resizeLongestSide(img, m.preprocess.longestSide);
   return { data: Float32Array.from(r.data), dims: [r.height, r.width, 3] };
-}
-
-/** Identity of the encoder for the disk cache: resolved path, size, mtime, layout, input form and preprocessing. */
-async function modelIdentity(m: SamModel): Promise<string> {
-  const file = await realpath(m.files.encoder);
-  const s = await stat(file);
-  return JSON.stringify([file, s.size, s.mtimeMs, m.layout, m.encoderInput, m.preprocess]);
 }
 
 /**
@@ -377,56 +332,4 @@ function chooseChannels(m: SamModel, count: number, multimask: boolean, scores: 
   let best = 0;
   for (let i = 1; i < count; i++) if ((scores[i] as number) > (scores[best] as number)) best = i;
   return [best];
-}
-
-/** The disk cache file of `embeddings` (format in the module comment). */
-function encodeEmbeddings(embeddings: SamEmbeddings, model: string, image: string): Uint8Array {
-  const names = Object.keys(embeddings).sort();
-  const tensors = names.map((name) => ({ name, dims: (embeddings[name] as SamTensor).dims }));
-  const raw = JSON.stringify({ model, image, tensors });
-  // MAGIC and the length take 12 bytes: padding the JSON to a multiple of 4 aligns the float32 data
-  const json = raw + " ".repeat((4 - (Buffer.byteLength(raw, "utf8") % 4)) % 4);
-  const head = Buffer.from(`${MAGIC}----${json}`, "utf8");
-  head.writeUInt32LE(Buffer.byteLength(json, "utf8"), MAGIC.length);
-  const parts: Uint8Array[] = [head];
-  for (const name of names) {
-    const d = (embeddings[name] as SamTensor).data;
-    parts.push(Buffer.from(d.buffer, d.byteOffset, d.byteLength));
-  }
-  return Buffer.concat(parts);
-}
-
-/** The cached embeddings in `file` when it holds this model's embeddings of this image; otherwise undefined. */
-async function readEmbeddings(file: string, model: string, image: string): Promise<SamEmbeddings | undefined> {
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(file);
-  } catch {
-    return undefined;
-  }
-  try {
-    if (bytes.toString("latin1", 0, MAGIC.length) !== MAGIC) return undefined;
-    const len = bytes.readUInt32LE(MAGIC.length);
-    let offset = MAGIC.length + 4 + len;
-    const head = JSON.parse(bytes.toString("utf8", MAGIC.length + 4, offset)) as {
-      model: string;
-      image: string;
-      tensors: { name: string; dims: number[] }[];
-    };
-    if (head.model !== model || head.image !== image) return undefined;
-    const out: Record<string, SamTensor> = {};
-    for (const { name, dims } of head.tensors) {
-      const count = dims.reduce((a, b) => a * b, 1);
-      if (offset + 4 * count > bytes.length) return undefined;
-      // a copy: readFile's buffer may not be 4-byte aligned
-      out[name] = {
-        data: new Float32Array(bytes.buffer.slice(bytes.byteOffset + offset, bytes.byteOffset + offset + 4 * count)),
-        dims,
-      };
-      offset += 4 * count;
-    }
-    return offset === bytes.length ? out : undefined;
-  } catch {
-    return undefined;
-  }
 }

@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { SegkitError } from "../core/errors.js";
 import { createImage, type RgbImage } from "../core/image.js";
-import { rleEncode } from "../export/rle.js";
+import { rleEncode } from "../masks/rle.js";
 import { maskToBox, uncroppedMaskToRle } from "./amg/amg.js";
 import { pillowResizeBilinear } from "./pillow-resize.js";
 import { postprocessMasks, upscaleMasks, upscaleToRle } from "./postprocess.js";

@@ -162,7 +162,7 @@ export interface SamPrompt {
   maskInput?: Float32Array;
 }
 
-/** One named float32 tensor, as `OnnxSession.run` takes it (runtime.ts `Float32Input`, model.ts `SamTensor`). */
+/** One named float32 tensor, as `OnnxSession.run` takes it (onnx/session.ts `Float32Input`, model.ts `SamTensor`). */
 interface Tensor {
   data: Float32Array;
   dims: number[];

@@ -2,7 +2,7 @@ import { readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { SegkitError } from "../core/errors.js";
-import { pathExists, readJson, writeFileAtomic } from "../io/fs.js";
+import { pathExists, readJson, renameDurably, writeFileAtomic } from "../io/fs.js";
 import { saveModel } from "../models/io.js";
 import type { TrainOptimizer } from "./optimizer.js";
 
@@ -71,7 +71,7 @@ export async function writeCheckpoint(
     await rm(old, { recursive: true, force: true });
     await rename(target, old);
   }
-  await rename(fresh, target);
+  await renameDurably(fresh, target);
   await rm(old, { recursive: true, force: true });
   return target;
 }

@@ -1,5 +1,6 @@
 import type { Mask } from "../core/image.js";
-import { type Dataset, type SkippedSample, skippedFrom } from "../data/dataset.js";
+import type { SkippedSample } from "../core/skipped.js";
+import { type Dataset, skippedFrom } from "../data/dataset.js";
 
 /**
  * Class pixel statistics of a dataset and median-frequency balancing (Eigen & Fergus 2015, as SegNet weights

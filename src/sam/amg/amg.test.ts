@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { createMask, type Mask } from "../../core/image.js";
-import { rleArea, rleEncode } from "../../export/rle.js";
+import { rleArea, rleEncode } from "../../masks/rle.js";
 import {
   batchedMaskToBox,
   batchedNms,
@@ -10,7 +10,6 @@ import {
   buildAllLayerPointGrids,
   buildPointGrid,
   calculateStabilityScore,
-  connectedComponents,
   generateCropBoxes,
   isBoxNearCropEdge,
   maskToBox,
@@ -204,11 +203,6 @@ describe("batched NMS (torchvision semantics)", () => {
 describe("small regions (8-connected, as cv2.connectedComponents)", () => {
   // a ring of 8 with a 1-pixel hole, a lone pixel at (5, 2) and a 2x2 block; background 22 pixels
   const m = maskOf("111000", "101000", "111001", "000000", "000011", "000011");
-  test("components: diagonal pixels connect, sizes per label", () => {
-    const { sizes } = connectedComponents(m);
-    assert.deepEqual(sizes, [8, 1, 4]);
-    assert.deepEqual(connectedComponents(maskOf("100", "010", "001")).sizes, [3]);
-  });
   test("holes below the area are filled", () => {
     const r = removeSmallRegions(m, 2, "holes");
     assert.equal(r.changed, true);

@@ -7,14 +7,15 @@
  *   mask at (3, 5) has box `[3, 5, 3, 5]`), so a record's XYWH `bbox` is one short of the pixel extent, as the
  *   reference writes it. Crop boxes are `x0, y0, x1, y1` with exclusive ends (`image[y0:y1, x0:x1]`).
  * - Points are flat `(x, y)` pairs: grids in `[0, 1]`, scaled by a crop's `(width, height)` in pixels.
- * - Masks are `core` `Mask`s (row-major, non-zero = inside); RLEs are src/export/rle.ts `Rle`s (column-major counts
+ * - Masks are `core` `Mask`s (row-major, non-zero = inside); RLEs are src/masks/rle.ts `Rle`s (column-major counts
  *   starting with a run of zeros, `size: [h, w]`), which is exactly amg.py's `mask_to_rle_pytorch` output.
  * - Boxes and scores go through NMS as float32, as torchvision's kernel sees them (`boxes.float()`): integer box
  *   coordinates are exact, the overlap `inter / (areaA + areaB - inter)` is rounded to float32 and compared with `>`.
  */
 import { SegkitError } from "../../core/errors.js";
 import { createMask, type Mask } from "../../core/image.js";
-import { type Rle, rleCountsBuilder } from "../../export/rle.js";
+import { connectedComponents } from "../../masks/components.js";
+import { type Rle, rleCountsBuilder } from "../../masks/rle.js";
 import { stabilityScore } from "../transforms.js";
 
 /**
@@ -237,59 +238,6 @@ export function batchedNms(
     }
   }
   return keep;
-}
-
-/**
- * 8-connected components of the non-zero pixels, as cv2.connectedComponentsWithStats: `labels` 0 for background,
- * 1..n for components; `sizes[k]` the pixel count of label k + 1. Labels are numbered in the order OpenCV's
- * block-based scan (2x2 blocks, block rows top to bottom, left to right) first meets each component; the 4 pixels of
- * a 2x2 block are always 8-connected, so that order is the order of each component's first block.
- */
-export function connectedComponents(mask: Mask): { labels: Int32Array; sizes: number[] } {
-  const { width: w, height: h, data } = mask;
-  const labels = new Int32Array(w * h);
-  const sizes: number[] = [];
-  const firstBlock: number[] = [];
-  const bw = Math.ceil(w / 2);
-  const stack: number[] = [];
-  for (let start = 0; start < w * h; start++) {
-    if (data[start] === 0 || labels[start] !== 0) continue;
-    const label = sizes.length + 1;
-    let size = 0;
-    let block = Infinity;
-    labels[start] = label;
-    stack.push(start);
-    while (stack.length) {
-      const p = stack.pop() as number;
-      const x = p % w;
-      const y = (p - x) / w;
-      size++;
-      block = Math.min(block, (y >> 1) * bw + (x >> 1));
-      for (let dy = -1; dy <= 1; dy++) {
-        for (let dx = -1; dx <= 1; dx++) {
-          const nx = x + dx;
-          const ny = y + dy;
-          if (nx < 0 || ny < 0 || nx >= w || ny >= h) continue;
-          const q = ny * w + nx;
-          if (data[q] !== 0 && labels[q] === 0) {
-            labels[q] = label;
-            stack.push(q);
-          }
-        }
-      }
-    }
-    sizes.push(size);
-    firstBlock.push(block);
-  }
-  // renumber in block order (the raster order above already agrees except for components starting in a block's
-  // second row left of one that starts in its first row)
-  const order = Array.from(sizes.keys()).sort((a, b) => (firstBlock[a] as number) - (firstBlock[b] as number) || a - b);
-  const relabel = new Int32Array(sizes.length + 1);
-  order.forEach((old, k) => {
-    relabel[old + 1] = k + 1;
-  });
-  for (let i = 0; i < labels.length; i++) labels[i] = relabel[labels[i] as number] as number;
-  return { labels, sizes: order.map((k) => sizes[k] as number) };
 }
 
 /**

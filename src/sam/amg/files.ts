@@ -16,19 +16,17 @@
  * an earlier one are reported (`onSkip`) and skipped (a failing model ends the run); an aborted `signal` stops at the
  * next decoder call and keeps what is finished (`annotations.json` lists the finished images).
  */
-import { stat } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { z } from "zod";
-import { errorMessage, SegkitError } from "../../core/errors.js";
+import { SegkitError } from "../../core/errors.js";
 import { createMask, type RgbImage } from "../../core/image.js";
 import type { Palette } from "../../core/palette.js";
-import type { SkippedSample } from "../../data/dataset.js";
+import type { SkippedSample } from "../../core/skipped.js";
 import { CocoAnnotationSchema, CocoInstancesSchema } from "../../export/coco.js";
-import { type Rle, rleArea, rlePaint, rleToBbox, rleToString } from "../../export/rle.js";
-import { inputFiles } from "../../infer/files.js";
+import { type ImageJob, runImageFiles } from "../../infer/batch.js";
 import { writeFileAtomic } from "../../io/fs.js";
-import { readImage } from "../../io/image.js";
 import { encodeMaskPng, overlayMask, writeImagePng } from "../../io/write.js";
+import { type Rle, rleArea, rlePaint, rleToBbox, rleToString } from "../../masks/rle.js";
 import type { SamPredictor } from "../predictor.js";
 import { samInputShape } from "../transforms.js";
 import { type AmgOptions, type AmgProgress, type AmgRecord, generateMasks, validateAmgOptions } from "./generator.js";
@@ -152,19 +150,6 @@ export async function generateMaskFiles(
   const started = performance.now();
   const { masksPng, onProgress, onSkip, ...amg } = options;
   validateAmgOptions(amg);
-  const isDir = (await stat(input).catch(() => undefined))?.isDirectory() ?? false;
-  const skipped: SkippedSample[] = [];
-  const skip = (s: SkippedSample) => {
-    skipped.push(s);
-    onSkip?.(s);
-  };
-  const files = await inputFiles(
-    input,
-    outDir,
-    skip,
-    "write the masks to another directory (the overlays would be read as images on the next run)",
-  );
-
   const written: string[] = [];
   const write = async (file: string, data: Uint8Array | string) => {
     await writeFileAtomic(join(outDir, file), data);
@@ -172,45 +157,41 @@ export async function generateMaskFiles(
   };
   const done: Parameters<typeof amgCoco>[0][number][] = [];
   let masks = 0;
-  let stopped = false;
-  for (const [index, { path, name }] of files.entries()) {
-    // 1. read: in a directory, a bad image (unreadable, or too elongated for SAM's frame) is reported and skipped
-    let image: RgbImage;
-    try {
-      image = await readImage(path);
-      samInputShape(image);
-    } catch (err) {
-      if (!isDir) throw err;
-      skip({ path, reason: err instanceof SegkitError ? err.message : errorMessage(err) });
-      continue;
-    }
-    // 2. masks as uncompressed RLEs; an abort keeps the finished images
-    let records: AmgRecord[];
-    try {
-      records = await generateMasks(predictor, image, {
+  // 1. the images (in a directory, a bad image, unreadable or too elongated for SAM's frame, is reported and skipped)
+  const summary = await runImageFiles(
+    input,
+    outDir,
+    "write the masks to another directory (the overlays would be read as images on the next run)",
+    async ([job], { total: images, isDir }) => {
+      const { path, name, index, image } = job as ImageJob;
+      // 2. masks as uncompressed RLEs; an abort stops at the next decoder call
+      const records = await generateMasks(predictor, image, {
         ...amg,
         outputMode: "uncompressed_rle",
-        onProgress: (p) => onProgress?.({ ...p, file: path, image: index, images: files.length }),
+        onProgress: (p) => onProgress?.({ ...p, file: path, image: index, images }),
       });
-    } catch (err) {
-      if (!amg.signal?.aborted) throw err;
-      stopped = true;
-      break;
-    }
-    // 3. this image's files
-    if (!isDir) await write(`${name}.json`, `${JSON.stringify(amgRecordsJson(records))}\n`);
-    await writeImagePng(join(outDir, `${name}.overlay.png`), amgOverlay(image, records));
-    written.push(`${name}.overlay.png`);
-    if (masksPng) {
-      for (const [k, r] of records.entries()) {
-        const mask = rlePaint(createMask(image.width, image.height), rleOf(r), 255);
-        await write(join(name, `mask-${k}.png`), encodeMaskPng(mask, { palette: GRAY }));
+      // 3. this image's files
+      if (!isDir) await write(`${name}.json`, `${JSON.stringify(amgRecordsJson(records))}\n`);
+      await writeImagePng(join(outDir, `${name}.overlay.png`), amgOverlay(image, records));
+      written.push(`${name}.overlay.png`);
+      if (masksPng) {
+        for (const [k, r] of records.entries()) {
+          const mask = rlePaint(createMask(image.width, image.height), rleOf(r), 255);
+          await write(join(name, `mask-${k}.png`), encodeMaskPng(mask, { palette: GRAY }));
+        }
       }
-    }
-    done.push({ fileName: basename(path), width: image.width, height: image.height, records });
-    masks += records.length;
-  }
+      done.push({ fileName: basename(path), width: image.width, height: image.height, records });
+      masks += records.length;
+    },
+    {
+      check: (image) => void samInputShape(image),
+      throwOnSingleFile: true,
+      signal: amg.signal,
+      onSkip,
+    },
+  );
   // 4. a directory's COCO file, of the images finished
-  if (isDir && done.length > 0) await write(AMG_COCO_FILE, `${JSON.stringify(amgCoco(done))}\n`);
+  if (summary.isDir && done.length > 0) await write(AMG_COCO_FILE, `${JSON.stringify(amgCoco(done))}\n`);
+  const { skipped, stopped } = summary;
   return { images: done.length, masks, skipped, written, stopped, seconds: (performance.now() - started) / 1000 };
 }

@@ -25,9 +25,9 @@
  */
 import { SegkitError } from "../../core/errors.js";
 import type { Mask, RgbImage } from "../../core/image.js";
-import { type CompressedRle, type Rle, rleArea, rleDecode, rleEncode, rleToString } from "../../export/rle.js";
 import { type ImageSource, readImage } from "../../io/image.js";
 import { cropImage } from "../../io/resize.js";
+import { type CompressedRle, type Rle, rleArea, rleDecode, rleEncode, rleToString } from "../../masks/rle.js";
 import type { SamModel } from "../model.js";
 import { upscaleToRle } from "../postprocess.js";
 import { createSamPredictor, type SamPredictor } from "../predictor.js";

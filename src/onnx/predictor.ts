@@ -1,11 +1,9 @@
-import type * as tf from "@tensorflow/tfjs";
 import { SegkitError } from "../core/errors.js";
-import { exportOnnx } from "../models/onnx.js";
-import { createOnnxSession, DEFAULT_ONNX_SESSION_OPTIONS, type OnnxSessionOptions } from "../sam/runtime.js";
+import { createOnnxSession, DEFAULT_ONNX_SESSION_OPTIONS, type OnnxSessionOptions } from "./session.js";
 
 /**
- * Inference of a segkit model on onnxruntime-node (CPU, graph optimisations on): the model is written to ONNX by
- * `exportOnnx` (or given as ONNX bytes from it) and run there, typically several times faster than tfjs.
+ * Inference of a segkit model on onnxruntime (CPU, graph optimisations on): the ONNX bytes `exportOnnx` writes
+ * (`createOnnxPredictor` in infer/predict.ts exports a tfjs model first), typically several times faster than tfjs.
  */
 
 export type OnnxPredictorOptions = OnnxSessionOptions;
@@ -20,15 +18,9 @@ export interface OnnxPredictor {
   dispose(): Promise<void>;
 }
 
-/**
- * An onnxruntime-node predictor for a tfjs model built by `createModel` (exported with `exportOnnx`, batch
- * dynamic) or for ONNX bytes written by `exportOnnx` (input `image`, output `logits`).
- */
-export async function createOnnxPredictor(
-  model: tf.LayersModel | Uint8Array,
-  options: OnnxPredictorOptions = {},
-): Promise<OnnxPredictor> {
-  const session = await createOnnxSession(model instanceof Uint8Array ? model : exportOnnx(model), options);
+/** A predictor over ONNX bytes written by `exportOnnx` (input `image`, output `logits`, batch dynamic or fixed). */
+export async function openOnnxPredictor(model: Uint8Array, options: OnnxPredictorOptions = {}): Promise<OnnxPredictor> {
+  const session = await createOnnxSession(model, options);
   const [inputName = "image"] = session.inputNames;
   const [outputName = "logits"] = session.outputNames;
   return {

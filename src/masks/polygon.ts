@@ -1,5 +1,6 @@
 import { SegkitError } from "../core/errors.js";
 import type { Mask } from "../core/image.js";
+import { connectedComponents } from "./components.js";
 import { type Rle, rleDecode, rleInvert, rleMerge } from "./rle.js";
 
 /**
@@ -47,7 +48,7 @@ export function maskToPolygons(mask: Mask, options: PolygonOptions = {}): Contou
   const tolerance = options.tolerance ?? DEFAULT_POLYGON_OPTIONS.tolerance;
   if (!(tolerance >= 0)) throw new SegkitError(`polygon tolerance must be >= 0 pixels, got ${tolerance}`);
   const { width: w, height: h } = mask;
-  const labels = labelComponents(mask, options.value);
+  const { labels } = connectedComponents(mask, { connectivity: 4, value: options.value });
   const at = (x: number, y: number) => (x < 0 || y < 0 || x >= w || y >= h ? 0 : (labels[y * w + x] as number));
   // out[(vy * (w + 1) + vx) * 4 + d]: label of the boundary edge leaving corner (vx, vy) in direction d, or 0
   const out = new Int32Array((w + 1) * (h + 1) * 4);
@@ -92,31 +93,6 @@ export function maskToPolygons(mask: Mask, options: PolygonOptions = {}): Contou
     }
   }
   return [...contours.values()];
-}
-
-/** 4-connected component labels 1..n of the foreground (0 = background), row-major, numbered in raster order. */
-function labelComponents(mask: Mask, value: number | undefined): Int32Array {
-  const { width: w, height: h, data } = mask;
-  const labels = new Int32Array(w * h);
-  const on = (i: number) => (value === undefined ? data[i] !== 0 : data[i] === value);
-  const stack: number[] = [];
-  let n = 0;
-  for (let s = 0; s < w * h; s++) {
-    if (labels[s] !== 0 || !on(s)) continue;
-    labels[s] = ++n;
-    stack.push(s);
-    while (stack.length > 0) {
-      const i = stack.pop() as number;
-      const x = i % w;
-      for (const j of [x > 0 ? i - 1 : -1, x < w - 1 ? i + 1 : -1, i - w, i + w]) {
-        if (j >= 0 && j < w * h && labels[j] === 0 && on(j)) {
-          labels[j] = n;
-          stack.push(j);
-        }
-      }
-    }
-  }
-  return labels;
 }
 
 /** Twice the shoelace area of a flat ring; positive for clockwise on screen (y down). */

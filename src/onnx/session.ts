@@ -1,10 +1,9 @@
 /**
- * The one place segkit imports onnxruntime-node: sessions for SAM's networks, for segkit's own models exported
- * to ONNX (`createOnnxPredictor`) and for the convolution kernels the wasm backend hands to onnxruntime
- * (`backend/onnx-conv.ts`, through the synchronous session below). Callers see plain typed arrays, never
- * onnxruntime's types.
+ * onnxruntime sessions (src/onnx/ is the one place segkit imports onnxruntime-node): for SAM's networks, for segkit's
+ * own models exported to ONNX (`predictor.ts`) and, synchronously, for the convolution kernels the wasm backend hands
+ * to onnxruntime (`native.ts`). Threads and execution providers are set here, the graph's declared inputs and outputs
+ * are read here, and tensors are converted here: callers see plain typed arrays, never onnxruntime's types.
  */
-import { createRequire } from "node:module";
 import * as ort from "onnxruntime-node";
 import { SegkitError } from "../core/errors.js";
 
@@ -62,10 +61,23 @@ export interface OnnxSession {
   dispose(): Promise<void>;
 }
 
-function valueInfo(meta: readonly ort.InferenceSession.ValueMetadata[]): OnnxValueInfo[] {
+/** The graph's declared inputs or outputs (onnxruntime's metadata) in segkit's form. */
+function declaredValues(meta: readonly ort.InferenceSession.ValueMetadata[]): OnnxValueInfo[] {
   return meta.map((m) =>
     m.isTensor ? { name: m.name, type: m.type, shape: [...m.shape] } : { name: m.name, type: "non-tensor", shape: [] },
   );
+}
+
+/** Inputs as onnxruntime tensors (float32 or int64, the arrays shared, not copied). */
+export function toOrtFeeds(inputs: Record<string, Float32Input | Int64Input>): Record<string, ort.Tensor> {
+  const feeds: Record<string, ort.Tensor> = {};
+  for (const [name, t] of Object.entries(inputs)) {
+    feeds[name] =
+      t.data instanceof BigInt64Array
+        ? new ort.Tensor("int64", t.data, t.dims)
+        : new ort.Tensor("float32", t.data, t.dims);
+  }
+  return feeds;
 }
 
 /**
@@ -107,16 +119,10 @@ export async function createOnnxSession(
   return {
     inputNames: session.inputNames,
     outputNames: session.outputNames,
-    inputs: valueInfo(session.inputMetadata),
-    outputs: valueInfo(session.outputMetadata),
+    inputs: declaredValues(session.inputMetadata),
+    outputs: declaredValues(session.outputMetadata),
     async run(inputs, outputNames) {
-      const feeds: Record<string, ort.Tensor> = {};
-      for (const [name, t] of Object.entries(inputs)) {
-        feeds[name] =
-          t.data instanceof BigInt64Array
-            ? new ort.Tensor("int64", t.data, t.dims)
-            : new ort.Tensor("float32", t.data, t.dims);
-      }
+      const feeds = toOrtFeeds(inputs);
       const outputs = outputNames ? await session.run(feeds, [...outputNames]) : await session.run(feeds);
       const result: Record<string, Float32Input> = {};
       for (const [name, t] of Object.entries(outputs)) {
@@ -126,78 +132,5 @@ export async function createOnnxSession(
       return result;
     },
     dispose: () => session.release(),
-  };
-}
-
-/** onnxruntime-node's native session object (`dist/binding`): synchronous load and run. */
-interface NativeSession {
-  readonly outputMetadata: { name: string }[];
-  loadModel(buffer: ArrayBufferLike, byteOffset: number, byteLength: number, options: object): void;
-  run(feeds: Record<string, ort.Tensor>, fetches: Record<string, ort.Tensor | null>, options: object): object;
-  dispose(): void;
-}
-interface NativeBinding {
-  binding: { InferenceSession: new () => NativeSession };
-  initOrt(): void;
-}
-
-let native: NativeBinding | null | undefined;
-
-/**
- * onnxruntime-node's synchronous binding (the package's public `run` is the same call wrapped in a Promise),
- * or null where it cannot load. Needed where the caller cannot await: inside a tfjs kernel.
- */
-function nativeBinding(): NativeBinding | null {
-  if (native === undefined) {
-    try {
-      native = createRequire(import.meta.url)("onnxruntime-node/dist/binding") as NativeBinding;
-      native.initOrt();
-    } catch {
-      native = null;
-    }
-  }
-  return native;
-}
-
-/** Whether onnxruntime-node's native binding loads on this machine. */
-export function onnxRuntimeAvailable(): boolean {
-  return nativeBinding() !== null;
-}
-
-export interface SyncOnnxSession {
-  /**
-   * Runs the graph on float32 inputs; returns the float32 outputs. onnxruntime-node refuses arrays over a
-   * SharedArrayBuffer (a threaded wasm heap): pass copies of those.
-   */
-  run(inputs: Record<string, Float32Input>): Record<string, Float32Array>;
-  dispose(): void;
-}
-
-/**
- * A synchronous CPU session (null when onnxruntime-node's binding cannot load). Its threads do not spin
- * between runs, so they leave the cores to whatever runs next (the wasm backend's own threads).
- */
-export function createSyncOnnxSession(model: Uint8Array, options: OnnxSessionOptions = {}): SyncOnnxSession | null {
-  const b = nativeBinding();
-  if (!b) return null;
-  const { threads } = { ...DEFAULT_ONNX_SESSION_OPTIONS, ...options };
-  const session = new b.binding.InferenceSession();
-  session.loadModel(model.buffer, model.byteOffset, model.byteLength, {
-    intraOpNumThreads: threads,
-    interOpNumThreads: 1,
-    executionMode: "sequential",
-    graphOptimizationLevel: "all",
-    extra: { session: { intra_op: { allow_spinning: "0" }, inter_op: { allow_spinning: "0" } } },
-  });
-  const outputNames = session.outputMetadata.map((m) => m.name);
-  return {
-    run(inputs) {
-      const feeds: Record<string, ort.Tensor> = {};
-      for (const [name, v] of Object.entries(inputs)) feeds[name] = new ort.Tensor("float32", v.data, v.dims);
-      const fetches = Object.fromEntries(outputNames.map((name) => [name, null]));
-      const outputs = session.run(feeds, fetches, {}) as Record<string, { data: Float32Array }>;
-      return Object.fromEntries(Object.entries(outputs).map(([name, t]) => [name, t.data]));
-    },
-    dispose: () => session.dispose(),
   };
 }
