@@ -152,6 +152,8 @@ for (const arch of models) {
     PASSES,
   );
   await mine.dispose();
+  // printed as soon as measured: a long run interrupted later still leaves this model's figures
+  for (const [side, summary] of Object.entries(measured)) console.log(`  ${side}: ${formatSummary(summary)} images/s`);
   const pick = (prefix: string) =>
     Object.fromEntries(
       Object.entries(measured)
