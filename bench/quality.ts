@@ -8,7 +8,9 @@
  *   90% of the official trainval split (the other 10%, seeded, is `fit`'s validation set), scored on the official
  *   test split. No augmentation, so both sides see exactly the same pixels: the images are resized once and the
  *   arrays fed both to `fit` and to the peer, bench/peers/torch_quality.py (same U-Net, init, batch norm, loss,
- *   optimizer, schedule, batch and epochs in PyTorch); the peer's predicted labels are scored here too.
+ *   optimizer, schedule, batch and epochs in PyTorch); the peer's predicted labels are scored here too. Each side
+ *   trains --seeds times (default 3: seeds 0, 1, 2 for initialisation and batch order, the split fixed), the two
+ *   alternating seed by seed; reported: mean mIoU over the seeds, its sample sd and range, per side.
  * - isbi: ISBI 2012 membranes, 30 images 512x512: trained on images 0-21, scored on 22-29 (membrane F1 and IoU),
  *   as 4x4 tiles of 128x128 at full resolution (small tiles: more steps per epoch for the same pixels), with
  *   augmentation (`fit`'s default: flip, scale-crop, rotation, brightness/contrast) and median-frequency class
@@ -23,7 +25,7 @@
  * Writes bench/results/quality.json (entries of the datasets run replace those of earlier runs) and the table
  * bench/results/quality.md made from it. `--quick`: 1 epoch on a few images, written to quality-quick.*.
  *
- *   npm run bench:quality -- --dataset pet|isbi|camvid|drive|all [--epochs N] [--quick]
+ *   npm run bench:quality -- --dataset pet|isbi|camvid|drive|all [--epochs N] [--seeds 3] [--quick]
  *     [--root ../shared/datasets] [--runs <tmp>/segkit-quality] [--threads 2]
  */
 import { existsSync } from "node:fs";
@@ -61,6 +63,7 @@ const { values: args } = parseArgs({
     root: { type: "string", default: join(here, "..", "..", "shared", "datasets") },
     runs: { type: "string", default: join(tmpdir(), "segkit-quality") },
     threads: { type: "string", default: "2" },
+    seeds: { type: "string", default: "3" },
   },
 });
 const DATASETS = ["pet", "isbi", "camvid", "drive"] as const;
@@ -71,6 +74,8 @@ if (unknown.length > 0) throw new Error(`unknown dataset ${unknown.join(", ")}; 
 const QUICK = args.quick;
 const SEED = 0;
 const THREADS = Number(args.threads);
+/** Pet only: seeds SEED..SEED+SEEDS-1 per side (weight initialisation and batch order; the split stays seed 0's). */
+const SEEDS = Number(args.seeds);
 
 /** The recipe every dataset shares; each adds input size, epochs, augmentation and class weights. */
 const COMMON = {
@@ -171,6 +176,31 @@ function binary(cm: ConfusionMatrix) {
   return { f1: b.dice, iou: b.iou, precision: b.precision, recall: b.recall, accuracy: b.pixelAccuracy };
 }
 
+/** Mean, sample standard deviation, lowest and highest of `xs`. */
+function spread(xs: number[]) {
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const sd = xs.length > 1 ? Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (xs.length - 1)) : 0;
+  return { mean, sd, min: Math.min(...xs), max: Math.max(...xs) };
+}
+
+/** Per-seed multiclass figures (and timings) averaged over the seeds; `miouSpread` gives mean, sd and range. */
+function overSeeds<T extends ReturnType<typeof multiclass>>(runs: (T & Record<string, unknown>)[]) {
+  const mean = (key: string) => spread(runs.map((r) => r[key] as number)).mean;
+  const first = runs[0] as T;
+  return {
+    miou: mean("miou"),
+    miouSpread: spread(runs.map((r) => r.miou)),
+    pixelAccuracy: mean("pixelAccuracy"),
+    classAverageAccuracy: mean("classAverageAccuracy"),
+    iou: Object.fromEntries(
+      Object.keys(first.iou).map((c) => [c, spread(runs.map((r) => r.iou[c] ?? Number.NaN)).mean]),
+    ),
+    trainSeconds: mean("trainSeconds"),
+    imagesPerSecond: mean("imagesPerSecond"),
+    seeds: runs,
+  };
+}
+
 async function pet() {
   const size: [number, number] = [128, 128];
   const epochs = epochsOf("pet");
@@ -178,57 +208,72 @@ async function pet() {
   const trainval = few(await openDataset(root, { format: "oxford-pet", split: "trainval" }), 24);
   const testSet = few(await openDataset(root, { format: "oxford-pet", split: "test" }), 16);
   const [trainPart, valPart] = splitDataset(trainval, [0.9, 0.1], SEED) as [Dataset, Dataset];
-  // 1. resize once: the arrays both sides train and are scored on
+  // 1. resize once: the arrays both sides train and are scored on (the split is seed 0's for every run)
   const [trainA, valA, testA] = [
     await loadArrays(trainPart, size, onSkip),
     await loadArrays(valPart, size, onSkip),
     await loadArrays(testSet, size, onSkip),
   ];
   const test = arraysDataset(testSet, testA);
-  // 2. segkit
-  const run = await train("pet", arraysDataset(trainval, trainA), arraysDataset(trainval, valA), {
-    inputSize: size,
-    epochs,
-    augment: false,
-  });
-  const segkit = { ...multiclass(await confusion(run.model, test, size), test.classNames), ...run.timing };
-  run.model.dispose();
-  // 3. the PyTorch peer on the same arrays, its labels scored here
   const dir = await mkdtemp(join(tmpdir(), "segkit-quality-pet-"));
-  let pytorch: Record<string, unknown> | null = null;
+  const mine: (ReturnType<typeof multiclass> & Record<string, unknown>)[] = [];
+  const theirs: (ReturnType<typeof multiclass> & Record<string, unknown>)[] = [];
+  let peerMissing = false;
   try {
-    const manifest = {
-      size,
-      classes: test.classNames.length,
-      ignoreIndex: test.ignoreIndex,
-      epochs,
-      batchSize: COMMON.batchSize,
-      lr: COMMON.optimizer.lr,
-      beta1: 0.9,
-      beta2: 0.999,
-      epsilon: 1e-7,
-      seed: SEED,
-      threads: THREADS,
-      train: await writeArrays(dir, "train", trainA),
-      test: await writeArrays(dir, "test", testA),
-      predictions: join(dir, "predictions.bin"),
-    };
-    await writeFile(join(dir, "manifest.json"), JSON.stringify(manifest));
-    console.log(`  PyTorch peer: ${trainA.n} train images, ${epochs} epochs (no output until it ends)`);
-    const peer = runPythonPeer<{ trainSeconds: number; wallSeconds: number; imagesPerSecond: number }>(
-      join(here, "peers", "torch_quality.py"),
-      [join(dir, "manifest.json")],
-      "apt-get install -y python3-torch python3-numpy",
-    );
-    if (peer) {
+    const arrays = { train: await writeArrays(dir, "train", trainA), test: await writeArrays(dir, "test", testA) };
+    // 2. per seed (weight initialisation and batch order), segkit then the PyTorch peer on the same arrays, its
+    // labels scored here: the two sides alternate, so that a slower stretch of the machine falls on both
+    for (let seed = SEED; seed < SEED + SEEDS; seed++) {
+      console.log(`  seed ${seed} (${seed - SEED + 1}/${SEEDS})`);
+      const run = await train("pet", arraysDataset(trainval, trainA), arraysDataset(trainval, valA), {
+        inputSize: size,
+        epochs,
+        augment: false,
+        seed,
+      });
+      mine.push({
+        seed,
+        ...multiclass(await confusion(run.model, test, size), test.classNames),
+        ...run.timing,
+        history: run.history,
+      });
+      run.model.dispose();
+      if (peerMissing) continue;
+      const manifest = {
+        size,
+        classes: test.classNames.length,
+        ignoreIndex: test.ignoreIndex,
+        epochs,
+        batchSize: COMMON.batchSize,
+        lr: COMMON.optimizer.lr,
+        beta1: 0.9,
+        beta2: 0.999,
+        epsilon: 1e-7,
+        seed,
+        threads: THREADS,
+        ...arrays,
+        predictions: join(dir, "predictions.bin"),
+      };
+      await writeFile(join(dir, "manifest.json"), JSON.stringify(manifest));
+      console.log(`  PyTorch peer: ${trainA.n} train images, ${epochs} epochs, seed ${seed} (no output until it ends)`);
+      const peer = runPythonPeer<{ trainSeconds: number; wallSeconds: number; imagesPerSecond: number }>(
+        join(here, "peers", "torch_quality.py"),
+        [join(dir, "manifest.json")],
+        "apt-get install -y python3-torch python3-numpy",
+      );
+      if (!peer) {
+        peerMissing = true;
+        continue;
+      }
       const cm = new ConfusionMatrix(test.classNames.length, { ignoreIndex: test.ignoreIndex });
       cm.update(testA.masks, new Uint8Array(await readFile(manifest.predictions)), undefined, "PyTorch predictions");
-      pytorch = { ...multiclass(cm, test.classNames), ...peer };
+      theirs.push({ seed, ...multiclass(cm, test.classNames), ...peer });
     }
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
-  const peerMiou = pytorch?.miou as number | undefined;
+  const segkit = overSeeds(mine);
+  const pytorch = theirs.length > 0 ? overSeeds(theirs) : null;
   return {
     title: "Oxford-IIIT Pet, 3-class trimaps (pet, background, border)",
     split: `official trainval: ${trainA.n} train + ${valA.n} val (seeded 90/10, val only watched); official test: ${testA.n}`,
@@ -237,13 +282,12 @@ async function pet() {
     augment: false,
     classWeights: null,
     epochs,
-    metric: "test mIoU",
+    seeds: SEEDS,
+    metric: `test mIoU, mean over ${SEEDS} seed${SEEDS > 1 ? "s" : ""} per side`,
     segkit,
     pytorch,
-    difference: peerMiou === undefined ? null : { miou: segkit.miou - peerMiou },
-    goal: "segkit mIoU >= PyTorch mIoU - 0.02",
-    history: run.history,
-    runDir: run.runDir,
+    difference: pytorch ? { miou: segkit.miou - pytorch.miou } : null,
+    goal: "segkit mean mIoU >= PyTorch mean mIoU - 0.02",
   };
 }
 
@@ -387,6 +431,8 @@ interface Figures {
   accuracy: number;
   trainSeconds: number;
   imagesPerSecond: number;
+  /** Pet: mean, sample sd and range of the seeds' mIoU. */
+  miouSpread?: { mean: number; sd: number; min: number; max: number };
 }
 
 /** bench/results/quality.md: the summary table, then IoU per class for Pet and CamVid. */
@@ -412,9 +458,13 @@ function markdown(entries: Record<string, Record<string, unknown>>): string {
     let value = "";
     let reference = "";
     if (name === "pet") {
-      value = `mIoU ${f(s.miou)}`;
+      const pm = (x: Figures) => {
+        const sp = x.miouSpread;
+        return sp ? `${f(sp.mean)} ± ${f(sp.sd)} (${f(sp.min)}-${f(sp.max)}, ${e.seeds} seeds)` : f(x.miou);
+      };
+      value = `mIoU ${pm(s)}`;
       const diff = p ? s.miou - p.miou : Number.NaN;
-      reference = p ? `PyTorch ${f(p.miou)} (segkit ${diff >= 0 ? "+" : ""}${f(diff)})` : "PyTorch not run";
+      reference = p ? `PyTorch ${pm(p)}; segkit ${diff >= 0 ? "+" : ""}${f(diff)}` : "PyTorch not run";
     } else if (name === "camvid") {
       value = `mIoU ${f(s.miou)}, class avg ${f(s.classAverageAccuracy)}`;
       reference = seg

@@ -2,19 +2,23 @@
  * Segment Anything latency at the real model sizes, random weights (speed does not depend on weight values):
  * SAM's ViT-B image encoder and the ~4M-parameter prompt encoder + mask decoder, defined in PyTorch by the peer
  * bench/peers/torch_sam.py (segment-anything's modules written out), exported there with `torch.onnx.export`
- * (opset 17, the decoder with the official export's I/O) into a temp directory in the `split` layout, then:
- * - segkit (`loadSamModel` via `createSamPredictor`, onnxruntime-node, --threads 2): the encoder on a
- *   [1,3,1024,1024] tensor (`model.encode`) and `setImage` on a --width x --height image (preprocessing
- *   included, a new image each run); per click, the predictor path (`predict`: low-res decode + upscaling of the
- *   returned masks only) and the official full-size path (`model.decode` with `fullSize`: the graph's `masks`
- *   output, all 4 channels upscaled in graph);
- * - PyTorch (same run, torch.set_num_threads(--threads)): the encoder forward on [1,3,1024,1024], the full
- *   `SamOnnxModel` forward per click and its low-res part.
- * Medians of --encoder-runs / --decoder-runs runs after warm-up. Targets (issue 6): per-click under 50 ms, encoder
- * faster than PyTorch. Writes bench/results/sam.json.
+ * (opset 17, the decoder with the official export's I/O; Debian's torch) into a temp directory in the `split`
+ * layout. segkit (`createSamPredictor`, onnxruntime-node, --threads) and the PyTorch peers (Debian's python3-torch
+ * and, when present, a newer torch; torch.set_num_threads(--threads)) stay loaded and their runs alternate:
+ * - encoder: a [1,3,1024,1024] tensor (`model.encode` / the module's forward), one run per side per pass;
+ * - per click, three like-for-like pairs (--decoder-runs clicks per side per pass):
+ *   low-res decode: `model.decode` vs the peer's prompt encoding + `predict_masks` (4 channels, 256 x 256);
+ *   predictor: `predict` (low-res decode, the 3 multimask channels upscaled in JavaScript, thresholded, plus their
+ *   stability scores) vs `SamPredictor.predict`'s work (low-res part, `postprocess_masks` on the 3 channels,
+ *   threshold);
+ *   full-size graph: `model.decode` with `fullSize` (the graph's `masks`: 4 channels upscaled in graph) vs the
+ *   `SamOnnxModel` forward it was exported from.
+ * Also `setImage` on a new image (preprocessing + encoder, segkit only) and the single-mask `predict`.
+ * Medians and the range of the pass medians. Targets (issue 6): per click under 50 ms, encoder faster than PyTorch.
+ * Writes bench/results/sam.json.
  *
- *   npm run bench:sam -- [--threads 2] [--encoder-runs 3] [--decoder-runs 10] [--width 640] [--height 480]
- *                        [--model DIR (skip the export, reuse a split directory)] [--keep]
+ *   npm run bench:sam -- [--threads 2] [--encoder-runs 3 (0: clicks only)] [--passes 5] [--decoder-runs 10] [--width 640]
+ *                        [--height 480] [--model DIR (skip the export, reuse a split directory)] [--keep]
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -23,7 +27,8 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import type { SamDecodePrompt, SamTensor } from "../src/sam/model.js";
 import { createSamPredictor } from "../src/sam/predictor.js";
-import { machine, runPythonPeer, writeResults } from "./common.js";
+import { machine, writeResults } from "./common.js";
+import { formatSummary, interleave, median, PeerServer, peerPythons, type Side, type Summary } from "./side-by-side.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const { values: args } = parseArgs({
@@ -31,8 +36,7 @@ const { values: args } = parseArgs({
     threads: { type: "string", default: "2" },
     "encoder-runs": { type: "string", default: "3" },
     "decoder-runs": { type: "string", default: "10" },
-    "torch-encoder-runs": { type: "string" },
-    "torch-encoder-warmup": { type: "string", default: "1" },
+    passes: { type: "string", default: "5" },
     width: { type: "string", default: "640" },
     height: { type: "string", default: "480" },
     model: { type: "string" },
@@ -45,38 +49,19 @@ const ENCODER_RUNS = Number(args["encoder-runs"]);
 const DECODER_RUNS = Number(args["decoder-runs"]);
 const WIDTH = Number(args.width);
 const HEIGHT = Number(args.height);
+const PASSES = Number(args.passes);
 const TARGET_CLICK_MS = 50;
 
-interface Peer {
-  versions: { python: string; torch: string };
-  threads: number;
-  params: { encoder: number; decoder: number };
-  imageSize: [number, number];
-  outputs: { masks: number[]; lowResMasks: number[] };
-  encoderMs: number;
-  encoderRuns: number[];
-  decoderFullMs: number;
-  decoderFullRuns: number[];
-  decoderLowResMs: number;
-  decoderLowResRuns: number[];
-}
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
-};
-
-/** Median milliseconds of `fn` over `runs` calls after `warmup` calls; `fn(k)` gets the call's index. */
-async function time(fn: (k: number) => Promise<unknown>, runs: number, warmup: number) {
-  for (let k = 0; k < warmup; k++) await fn(k);
+/** Milliseconds of `runs` calls of `fn`; `fn(k)` gets a running call index (a new click or image each call). */
+let calls = 0;
+async function times(fn: (k: number) => Promise<unknown>, runs: number): Promise<number[]> {
   const all: number[] = [];
   for (let k = 0; k < runs; k++) {
     const t = performance.now();
-    await fn(warmup + k);
+    await fn(calls++);
     all.push(performance.now() - t);
   }
-  return { ms: median(all), runs: all };
+  return all;
 }
 
 /** Deterministic pseudo-random fill (xorshift), different per seed. */
@@ -92,34 +77,29 @@ function noise(n: number, seed: number, scale: number): Float32Array {
   return out;
 }
 
-// The peer exports the graphs (unless --model is given) and times PyTorch, before segkit runs: never both at once.
+// The first peer exports the graphs (unless --model is given) before segkit loads them.
 const dir = args.model ?? (await mkdtemp(join(tmpdir(), "segkit-bench-sam-")));
-console.log(
-  args.model ? `using ${dir}` : `exporting ViT-B encoder + decoder to ${dir} and timing PyTorch (a few minutes)...`,
-);
-const peer = runPythonPeer<Peer>(
-  join(here, "peers", "torch_sam.py"),
-  [
-    ...(args.model ? [] : ["--export", dir]),
-    "--threads",
-    String(THREADS),
-    "--encoder-runs",
-    args["torch-encoder-runs"] ?? String(ENCODER_RUNS),
-    "--encoder-warmup",
-    args["torch-encoder-warmup"],
-    "--decoder-runs",
-    String(DECODER_RUNS),
-    "--width",
-    String(WIDTH),
-    "--height",
-    String(HEIGHT),
-  ],
-  "apt-get install -y python3-torch",
-);
-if (!peer && !args.model) {
-  await rm(dir, { recursive: true, force: true });
-  throw new Error("the PyTorch peer did not run, so there are no graphs to load (pass --model DIR to reuse some)");
+console.log(args.model ? `using ${dir}` : `exporting ViT-B encoder + decoder to ${dir} (a few minutes)...`);
+const peers: PeerServer[] = [];
+for (const python of peerPythons()) {
+  const exporting = !args.model && peers.length === 0;
+  const peer = await PeerServer.start(
+    python,
+    join(here, "peers", "torch_sam.py"),
+    [
+      ...(exporting ? ["--export", dir] : []),
+      ...["--threads", String(THREADS), "--width", String(WIDTH), "--height", String(HEIGHT)],
+    ],
+    "apt-get install -y python3-torch libopenblas0-pthread",
+  );
+  if (peer) peers.push(peer);
+  if (peer) console.log(`peer: ${peer.label}${exporting ? " (exported the graphs)" : ""}`);
 }
+if (peers.length === 0 && !args.model) {
+  await rm(dir, { recursive: true, force: true });
+  throw new Error("no PyTorch peer ran, so there are no graphs to load (pass --model DIR to reuse some)");
+}
+type PeerReady = PeerServer["ready"] & { params: { encoder: number; decoder: number } };
 
 const predictor = await createSamPredictor(dir, { threads: THREADS, memoryCache: 1 });
 const model = predictor.model;
@@ -128,8 +108,23 @@ console.log(`segkit: ${model.layout} layout, encoder input ${model.encoderInput}
 // Encoder on a ready [1,3,1024,1024] tensor: what the PyTorch forward is timed on.
 const S = model.preprocess.padSize;
 const tensor: SamTensor = { data: noise(3 * S * S, 1, 2), dims: [1, 3, S, S] };
-const encode = await time(() => model.encode(tensor), ENCODER_RUNS, 1);
-console.log(`encoder (model.encode): ${encode.ms.toFixed(0)} ms`);
+const peerSides = (request: Record<string, unknown>, name: string): Side[] =>
+  peers.map((p) => ({
+    name: `${p.peer.id}.${name}`,
+    pass: async () => (await p.call<{ ms: number[] }>(request)).ms,
+  }));
+// --encoder-runs 0: clicks only (setImage still runs once: predict needs an image)
+console.log(`encoder: 1 warm-up + ${ENCODER_RUNS} passes, one run per side each`);
+const encoder =
+  ENCODER_RUNS === 0
+    ? {}
+    : await interleave(
+        [
+          { name: "segkit.encoder", pass: () => times(() => model.encode(tensor), 1) },
+          ...peerSides({ op: "encoder", runs: 1 }, "encoder"),
+        ],
+        ENCODER_RUNS,
+      );
 
 // setImage on a new image each run (no cache hit): preprocessing + encoder.
 const image = (k: number) => ({
@@ -137,42 +132,21 @@ const image = (k: number) => ({
   width: WIDTH,
   height: HEIGHT,
 });
-const setImage = await time(
+const setImage = await times(
   async (k) => {
     const info = await predictor.setImage(image(k));
     if (info.source !== "encoder") throw new Error(`setImage hit the ${info.source} cache`);
   },
-  ENCODER_RUNS,
-  0,
+  Math.max(1, ENCODER_RUNS),
 );
-console.log(`setImage (${WIDTH}x${HEIGHT}): ${setImage.ms.toFixed(0)} ms`);
+console.log(`setImage (${WIDTH}x${HEIGHT}): ${median(setImage).toFixed(0)} ms`);
 
-// Clicks at different places, one predict per click, as an interactive session makes them.
+// Clicks at different places, one per call, as an interactive session makes them.
 const click = (k: number) => ({
   x: Math.round(((0.2 + 0.6 * ((k * 0.37) % 1)) * WIDTH) % WIDTH),
   y: Math.round(((0.2 + 0.6 * ((k * 0.61) % 1)) * HEIGHT) % HEIGHT),
   label: 1 as const,
 });
-const decodeMs: number[] = [];
-const upscaleMs: number[] = [];
-const perClick = await time(
-  async (k) => {
-    const p = await predictor.predict({ points: [click(k)] });
-    if (k >= 2) {
-      decodeMs.push(p.timings.decodeMs);
-      upscaleMs.push(p.timings.upscaleMs);
-    }
-  },
-  DECODER_RUNS,
-  2,
-);
-const perClickSingle = await time((k) => predictor.predict({ points: [click(k)], multimask: false }), DECODER_RUNS, 2);
-console.log(
-  `per click (predict, 3 masks): ${perClick.ms.toFixed(1)} ms (decode ${median(decodeMs).toFixed(1)}, upscale ` +
-    `${median(upscaleMs).toFixed(1)}); single mask ${perClickSingle.ms.toFixed(1)} ms`,
-);
-
-// The official full-size path: the decoder's `masks` output (4 channels upscaled to the image in graph).
 const embeddings = await model.encode(tensor);
 const scale = model.preprocess.longestSide / Math.max(WIDTH, HEIGHT);
 const prompt = (k: number): SamDecodePrompt => {
@@ -183,80 +157,122 @@ const prompt = (k: number): SamDecodePrompt => {
     origSize: [HEIGHT, WIDTH],
   };
 };
+const decodeMs: number[] = [];
+const upscaleMs: number[] = [];
 let fullDims: number[] = [];
-const full = await time(
-  async (k) => {
-    const d = await model.decode(embeddings, prompt(k), { fullSize: true });
-    fullDims = d.masks?.dims ?? [];
-  },
-  DECODER_RUNS,
-  2,
-);
-const lowOnly = await time((k) => model.decode(embeddings, prompt(k)), DECODER_RUNS, 2);
-console.log(
-  `decoder full-size (masks ${fullDims.join("x")}): ${full.ms.toFixed(1)} ms; low-res only ${lowOnly.ms.toFixed(1)} ms`,
+const R = DECODER_RUNS;
+console.log(`per click: 1 warm-up + ${PASSES} passes of ${R} clicks per side and path`);
+const clicks = await interleave(
+  [
+    {
+      name: "segkit.predictor",
+      pass: () =>
+        times(async (k) => {
+          const p = await predictor.predict({ points: [click(k)] });
+          decodeMs.push(p.timings.decodeMs);
+          upscaleMs.push(p.timings.upscaleMs);
+        }, R),
+    },
+    {
+      name: "segkit.predictorSingle",
+      pass: () => times((k) => predictor.predict({ points: [click(k)], multimask: false }), R),
+    },
+    { name: "segkit.lowres", pass: () => times((k) => model.decode(embeddings, prompt(k)), R) },
+    {
+      name: "segkit.full",
+      pass: () =>
+        times(async (k) => {
+          const d = await model.decode(embeddings, prompt(k), { fullSize: true });
+          fullDims = d.masks?.dims ?? [];
+        }, R),
+    },
+    ...(["predictor", "lowres", "full"] as const).flatMap((mode) => peerSides({ op: "decoder", mode, runs: R }, mode)),
+  ],
+  PASSES,
 );
 await predictor.dispose();
+await Promise.all(peers.map((p) => p.close()));
 if (!args.model && !args.keep) await rm(dir, { recursive: true, force: true });
 
-const ratio = (a: number | undefined, b: number) => (a ? a / b : null);
-const f = (v: number | null | undefined, d = 1) => (v === null || v === undefined ? "n/a" : v.toFixed(d));
-const ratios = {
-  /** > 1: segkit faster. */
-  encoderSpeedupVsPytorch: ratio(peer?.encoderMs, encode.ms),
-  perClickSpeedupVsPytorchFull: ratio(peer?.decoderFullMs, perClick.ms),
-  perClickSpeedupVsPytorchLowRes: ratio(peer?.decoderLowResMs, perClick.ms),
-  fullSizeSpeedupVsPytorchFull: ratio(peer?.decoderFullMs, full.ms),
-  lowResSpeedupVsPytorchLowRes: ratio(peer?.decoderLowResMs, lowOnly.ms),
-};
+const all = { ...encoder, ...clicks };
+const get = (side: string, name: string) => all[`${side}.${name}`];
+/** PyTorch ms / segkit ms (> 1: segkit faster), medians. */
+const ratio = (p: Summary | undefined, s: Summary | undefined) => (p && s ? p.median / s.median : null);
+const PAIRS = [
+  ["encoder", "encoder", "encoder [1,3,1024,1024]"],
+  ["lowres", "lowres", "per click, low-res decode (4 masks at 256x256)"],
+  ["predictor", "predictor", `per click, predictor (3 masks at ${WIDTH}x${HEIGHT})`],
+  ["full", "full", `per click, full-size graph (4 masks at ${WIDTH}x${HEIGHT})`],
+] as const;
+const ratios: Record<string, Record<string, number | null>> = {};
+for (const p of peers)
+  ratios[p.peer.id] = Object.fromEntries(PAIRS.map(([s, q]) => [q, ratio(get(p.peer.id, q), get("segkit", s))]));
+const segkitClick = get("segkit", "predictor") as Summary;
+const segkitEncoder = get("segkit", "encoder");
 const targets = {
-  perClickUnder50ms: perClick.ms < TARGET_CLICK_MS,
-  encoderFasterThanPytorch: peer ? encode.ms < peer.encoderMs : null,
+  perClickUnder50ms: segkitClick.median < TARGET_CLICK_MS,
+  encoderFasterThanPytorch:
+    peers[0] && segkitEncoder ? segkitEncoder.median < (get(peers[0].peer.id, "encoder") as Summary).median : null,
 };
 
-console.log("\n                                   segkit ms  PyTorch ms  speedup (PyTorch / segkit)");
-const row = (name: string, s: number, p: number | undefined) =>
-  console.log(`${name.padEnd(34)} ${f(s).padStart(9)} ${f(p).padStart(11)}  ${f(ratio(p, s), 2).padStart(8)}`);
-row("encoder [1,3,1024,1024]", encode.ms, peer?.encoderMs);
-row(`per click, predictor (${WIDTH}x${HEIGHT})`, perClick.ms, peer?.decoderFullMs);
-row("per click, official full-size", full.ms, peer?.decoderFullMs);
-row("per click, low-res decode only", lowOnly.ms, peer?.decoderLowResMs);
+const f = (v: number | null | undefined, d = 2) => (v === null || v === undefined ? "n/a" : v.toFixed(d));
+console.log(`\nms: median (range of the pass medians); speedup = PyTorch / segkit (> 1: segkit faster)`);
+for (const [s, q, title] of PAIRS) {
+  console.log(`${title}\n  segkit ${formatSummary(get("segkit", s))}`);
+  for (const p of peers)
+    console.log(`  ${p.label} ${formatSummary(get(p.peer.id, q))}  speedup ${f(ratios[p.peer.id]?.[q])}`);
+}
+console.log(
+  `segkit predictor: decode ${median(decodeMs).toFixed(1)} + upscale ${median(upscaleMs).toFixed(1)} ms; single mask ` +
+    `${formatSummary(get("segkit", "predictorSingle"))} ms; full-size masks ${fullDims.join("x")}`,
+);
 console.log(
   `targets: per click < ${TARGET_CLICK_MS} ms: ${targets.perClickUnder50ms ? "met" : "NOT met"}; ` +
     `encoder faster than PyTorch: ${targets.encoderFasterThanPytorch === null ? "n/a" : targets.encoderFasterThanPytorch ? "met" : "NOT met"}`,
 );
 
 await writeResults(args.out, {
+  date: new Date().toISOString(),
   machine: machine(),
-  config: {
-    threads: THREADS,
-    encoderRuns: ENCODER_RUNS,
-    torchEncoderRuns: Number(args["torch-encoder-runs"] ?? ENCODER_RUNS),
-    torchEncoderWarmup: Number(args["torch-encoder-warmup"]),
-    decoderRuns: DECODER_RUNS,
-    image: [HEIGHT, WIDTH],
-  },
+  config: { threads: THREADS, encoderPasses: ENCODER_RUNS, passes: PASSES, clicksPerPass: R, image: [HEIGHT, WIDTH] },
   model: {
     source: "bench/peers/torch_sam.py (segment-anything ViT-B + prompt encoder/mask decoder, random weights)",
-    params: peer?.params ?? null,
+    params: (peers[0]?.ready as PeerReady | undefined)?.params ?? null,
     layout: "split",
+  },
+  method: {
+    interleaving:
+      "every side stays loaded; 1 warm-up pass, then passes in which every side runs once (encoder: 1 run; clicks: --decoder-runs clicks), the order rotating; median of all runs and the range of the pass medians",
+    lowres:
+      "segkit model.decode (low_res_masks and iou_predictions fetched; onnxruntime still computes the graph's masks output, at 256x256) vs PyTorch prompt encoding + predict_masks",
+    predictor:
+      "segkit predict (low-res decode, 3 multimask channels upscaled in JavaScript (upscaleMasks: bilinear to 1024, crop, bilinear to the image), thresholded, stability scores) vs PyTorch SamPredictor.predict's work (low-res part, postprocess_masks on the 3 channels, > 0; no stability scores)",
+    full: "segkit model.decode with fullSize (the exported graph: 4 channels upscaled in graph, onnxruntime) vs the SamOnnxModel forward it was exported from",
   },
   segkit: {
     engine: "onnxruntime-node",
-    encoderMs: encode.ms,
-    encoderRuns: encode.runs,
-    setImageMs: setImage.ms,
-    setImageRuns: setImage.runs,
-    perClickMs: perClick.ms,
-    perClickRuns: perClick.runs,
-    perClickDecodeMs: median(decodeMs),
-    perClickUpscaleMs: median(upscaleMs),
-    perClickSingleMaskMs: perClickSingle.ms,
-    fullSizeDecodeMs: full.ms,
-    fullSizeDecodeRuns: full.runs,
-    lowResDecodeMs: lowOnly.ms,
+    encoder: segkitEncoder,
+    setImageMs: setImage,
+    predictor: segkitClick,
+    predictorDecodeMs: median(decodeMs),
+    predictorUpscaleMs: median(upscaleMs),
+    predictorSingleMask: get("segkit", "predictorSingle"),
+    lowres: get("segkit", "lowres"),
+    full: get("segkit", "full"),
   },
-  pytorch: peer,
+  peers: Object.fromEntries(
+    peers.map((p) => [
+      p.peer.id,
+      {
+        python: p.peer.python,
+        ...p.ready,
+        encoder: get(p.peer.id, "encoder"),
+        lowres: get(p.peer.id, "lowres"),
+        predictor: get(p.peer.id, "predictor"),
+        full: get(p.peer.id, "full"),
+      },
+    ]),
+  ),
   ratios,
   targets,
 });

@@ -14,21 +14,25 @@ keep some of them (speed does not depend on weight values, but the work after th
   on 0.9 (so that the 0.88 threshold keeps part of the candidates).
 
 With --export DIR writes DIR/encoder.onnx and DIR/decoder.onnx (the official decoder export's I/O, opset 17), the
-layout segkit's `loadSamModel` reads. Then runs `SamAutomaticMaskGenerator.generate` as the reference does it
-(`_process_crop` / `_process_batch`, written out from segment-anything's automatic_mask_generator.py and
-utils/amg.py; box NMS from torchvision): a --points-per-side grid in batches of --points-per-batch, each batch
-through the decoder with `multimask_output=True`, masks upscaled to the image (`postprocess_masks`), filters
-predicted IoU > 0.88, stability >= 0.95 (offset 1), crop-edge, then RLE and box NMS 0.7; the whole image only
-(crop_n_layers 0). Prints one JSON line: timings, peak memory (the peak RSS during generation over the RSS before it) and the records (area, bbox,
-predicted_iou, stability_score, point) for bench/amg.ts to compare with segkit's.
+layout segkit's `loadSamModel` reads, and the weights and embeddings to --weights FILE; without --export it loads
+them from --weights FILE (so that a second peer on another torch runs the very same decoder). Then serves requests
+from bench/amg.ts (--serve, bench/peers/serve.py): {"op": "generate", "prefilter": false|true} runs
+`SamAutomaticMaskGenerator.generate` as the reference does it (`_process_crop` / `_process_batch`, written out from
+segment-anything's automatic_mask_generator.py and utils/amg.py; box NMS from torchvision, or where torchvision
+does not load, the same greedy NMS in torch, named in the answer): a --points-per-side grid in batches of
+--points-per-batch, each batch through the decoder with `multimask_output=True`, masks upscaled to the image
+(`postprocess_masks`), filters predicted IoU > 0.88, stability >= 0.95 (offset 1), crop-edge, then RLE and box
+NMS 0.7; the whole image only (crop_n_layers 0). With "prefilter": true the predicted-IoU filter runs BEFORE the
+upscaling (segkit's order: only the candidates that pass it are upscaled), nothing else changes, so the records
+are the same. Answers one JSON line: timings (decoder, upscaling, filters + RLE, NMS), peak memory (the peak RSS
+during generation over the RSS before it) and the records (area, bbox, predicted_iou, stability_score, point) for
+bench/amg.ts to compare with segkit's.
 
-    /usr/bin/python3 bench/peers/torch_amg.py --export /tmp/amg --width 1024 --height 768
+    /usr/bin/python3 bench/peers/torch_amg.py --serve --export /tmp/amg/model --weights /tmp/amg/weights.pt
 """
 
 import argparse
-import json
 import os
-import platform
 import sys
 import time
 
@@ -42,7 +46,36 @@ import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from serve import serve, versions  # noqa: E402
 from torch_sam import EMBED_SIZE, IMG_SIZE, PROMPT_DIM, MaskDecoder, PromptEncoder, SamOnnxModel, export  # noqa: E402
+
+try:
+    from torchvision.ops import batched_nms
+
+    NMS = "torchvision.ops.batched_nms"
+except Exception:  # noqa: BLE001 - a torchvision build that does not match torch fails in many ways
+
+    def batched_nms(boxes, scores, idxs, iou_threshold):
+        """torchvision's batched_nms for one category (idxs all equal, as here): greedy by descending score, a box
+        suppressed when its IoU with a kept box is > iou_threshold; torchvision's box area (x1 - x0) * (y1 - y0)."""
+        order = scores.argsort(descending=True)
+        boxes = boxes[order]
+        area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+        lt = torch.max(boxes[:, None, :2], boxes[None, :, :2])
+        rb = torch.min(boxes[:, None, 2:], boxes[None, :, 2:])
+        wh = (rb - lt).clamp(min=0)
+        inter = wh[..., 0] * wh[..., 1]
+        iou = inter / (area[:, None] + area[None, :] - inter)
+        suppressed = torch.zeros(len(boxes), dtype=torch.bool)
+        keep = []
+        for i in range(len(boxes)):
+            if suppressed[i]:
+                continue
+            keep.append(i)
+            suppressed |= iou[i] > iou_threshold
+        return order[torch.tensor(keep, dtype=torch.long)]
+
+    NMS = "greedy NMS in torch (torchvision did not load)"
 
 MASK_THRESHOLD = 0.0
 
@@ -169,10 +202,9 @@ def mask_to_rle(masks):
     return out
 
 
-def generate(decoder, embeddings, height, width, a, timings):
-    """One crop (the whole image): `_process_crop` with its `_process_batch` calls, then the records."""
-    from torchvision.ops import batched_nms
-
+def generate(decoder, embeddings, height, width, a, timings, prefilter):
+    """One crop (the whole image): `_process_crop` with its `_process_batch` calls, then the records. `prefilter`:
+    the predicted-IoU filter before the upscaling instead of after it."""
     points = build_point_grid(a.points_per_side) * np.array([[width, height]])
     input_pe = decoder.prompt_encoder.get_dense_pe()
     kept = {"iou": [], "stability": [], "boxes": [], "points": [], "rles": []}
@@ -189,16 +221,26 @@ def generate(decoder, embeddings, height, width, a, timings):
         dense = decoder.prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(1, -1, EMBED_SIZE, EMBED_SIZE)
         low, iou = decoder.mask_decoder.predict_masks(embeddings, input_pe, sparse, dense)
         low, iou = low[:, 1:], iou[:, 1:]
-        masks = F.interpolate(low, (IMG_SIZE, IMG_SIZE), mode="bilinear", align_corners=False)
-        masks = masks[..., : input_size[0], : input_size[1]]
-        masks = F.interpolate(masks, (height, width), mode="bilinear", align_corners=False)
+        pts = torch.as_tensor(batch.repeat(3, axis=0))
         timings["decode"] += time.perf_counter() - t
         t = time.perf_counter()
-        masks = masks.flatten(0, 1)
-        iou = iou.flatten(0, 1)
-        pts = torch.as_tensor(batch.repeat(3, axis=0))
-        keep = iou > a.pred_iou_thresh
-        masks, iou, pts = masks[keep], iou[keep], pts[keep]
+        if prefilter:
+            # one plane per candidate, in the order of masks.flatten(0, 1) below
+            low, iou = low.flatten(0, 1)[:, None], iou.flatten(0, 1)
+            keep = iou > a.pred_iou_thresh
+            low, iou, pts = low[keep], iou[keep], pts[keep]
+        if len(low):
+            masks = F.interpolate(low, (IMG_SIZE, IMG_SIZE), mode="bilinear", align_corners=False)
+            masks = masks[..., : input_size[0], : input_size[1]]
+            masks = F.interpolate(masks, (height, width), mode="bilinear", align_corners=False)
+        else:  # older torch refuses to interpolate an empty batch
+            masks = low.new_zeros((0, 1, height, width))
+        masks, iou = masks.flatten(0, 1), iou.flatten()
+        timings["upscale"] += time.perf_counter() - t
+        t = time.perf_counter()
+        if not prefilter:
+            keep = iou > a.pred_iou_thresh
+            masks, iou, pts = masks[keep], iou[keep], pts[keep]
         stability = calculate_stability_score(masks, MASK_THRESHOLD, 1.0)
         keep = stability >= a.stability_score_thresh
         masks, iou, pts, stability = masks[keep], iou[keep], pts[keep], stability[keep]
@@ -254,7 +296,9 @@ def status_kb(field):
 
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--serve", action="store_true", required=True)
     ap.add_argument("--export", help="directory to write encoder.onnx and decoder.onnx into")
+    ap.add_argument("--weights", required=True, help="file the weights are written to (--export) or read from")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--width", type=int, default=1024)
     ap.add_argument("--height", type=int, default=768)
@@ -269,11 +313,12 @@ def main():
 
     torch.manual_seed(0)
     torch.set_num_threads(a.threads)
-    embeddings = voronoi_embeddings(a.regions, torch.Generator().manual_seed(1))
     decoder = SamOnnxModel(PromptEncoder(), MaskDecoder()).eval()
-    shape_weights(decoder)
-    calibrate(decoder, embeddings, a.mask_fraction)
     if a.export:
+        embeddings = voronoi_embeddings(a.regions, torch.Generator().manual_seed(1))
+        shape_weights(decoder)
+        calibrate(decoder, embeddings, a.mask_fraction)
+        torch.save({"decoder": decoder.state_dict(), "embeddings": embeddings}, a.weights)
         os.makedirs(a.export, exist_ok=True)
         image = torch.zeros(1, 3, IMG_SIZE, IMG_SIZE)
         export(ConstantEncoder(embeddings), (image,), os.path.join(a.export, "encoder.onnx"), ["image"], ["image_embeddings"])
@@ -293,30 +338,39 @@ def main():
             ["masks", "iou_predictions", "low_res_masks"],
             {"point_coords": {1: "num_points"}, "point_labels": {1: "num_points"}},
         )
+    else:
+        saved = torch.load(a.weights)
+        decoder.load_state_dict(saved["decoder"])
+        embeddings = saved["embeddings"]
 
-    timings = {"decode": 0.0, "filter": 0.0, "nms": 0.0}
-    rss0 = reset_peak_rss_kb()
-    t = time.perf_counter()
-    with torch.no_grad():
-        records, candidates = generate(decoder, embeddings, a.height, a.width, a, timings)
-    total = time.perf_counter() - t
-    peak = status_kb("VmHWM")
-    print(
-        json.dumps(
-            {
-                "versions": {"python": platform.python_version(), "torch": torch.__version__},
-                "threads": torch.get_num_threads(),
-                "imageSize": [a.height, a.width],
-                "points": a.points_per_side**2,
-                "candidates": 3 * a.points_per_side**2,
-                "afterFilters": candidates,
-                "seconds": total,
-                "timings": timings,
-                "rssBeforeMB": rss0 / 1024,
-                "peakGrowthMB": max(0, peak - rss0) / 1024,
-                "records": records,
-            }
-        )
+    def run(req):
+        timings = {"decode": 0.0, "upscale": 0.0, "filter": 0.0, "nms": 0.0}
+        rss0 = reset_peak_rss_kb()
+        t = time.perf_counter()
+        with torch.no_grad():
+            records, candidates = generate(decoder, embeddings, a.height, a.width, a, timings, req["prefilter"])
+        total = time.perf_counter() - t
+        peak = status_kb("VmHWM")
+        return {
+            "prefilter": req["prefilter"],
+            "afterFilters": candidates,
+            "seconds": total,
+            "timings": timings,
+            "rssBeforeMB": rss0 / 1024,
+            "peakGrowthMB": max(0, peak - rss0) / 1024,
+            "records": records,
+        }
+
+    serve(
+        {"generate": run},
+        {
+            "versions": versions(),
+            "threads": torch.get_num_threads(),
+            "nms": NMS,
+            "imageSize": [a.height, a.width],
+            "points": a.points_per_side**2,
+            "candidates": 3 * a.points_per_side**2,
+        },
     )
 
 

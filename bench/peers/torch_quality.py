@@ -28,6 +28,9 @@ import platform
 import sys
 import time
 
+# As the other peers: OpenMP threads wait passively instead of spinning on the cores.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 try:
     import numpy as np
     import torch

@@ -10,20 +10,25 @@ depth 2, 8 heads, MLP 2048; 4 mask tokens; hypernetwork MLPs; IoU head). Speed d
 With --export DIR, exports both (opset 17) in segkit's `split` layout: DIR/encoder.onnx (image [1,3,1024,1024] ->
 image_embeddings [1,256,64,64]) and DIR/decoder.onnx with the official export's I/O (image_embeddings,
 point_coords, point_labels, mask_input, has_mask_input, orig_im_size -> masks, iou_predictions, low_res_masks).
-Then times, with torch.set_num_threads(--threads) and torch.no_grad(): the encoder forward on [1,3,1024,1024]
-(median of --encoder-runs after --encoder-warmup warm-ups) and the decoder per click on an --height x --width image (median of
---decoder-runs after two warm-ups): the full `SamOnnxModel` forward (low-res masks upscaled to the image in
-graph) and the low-res part alone (prompt encoding + `predict_masks`). Prints one JSON line.
+Then serves timing requests from bench/sam.ts (--serve, bench/peers/serve.py), with
+torch.set_num_threads(--threads) and torch.no_grad(), so that its runs alternate with segkit's:
+- {"op": "encoder", "runs": n}: the encoder forward on [1,3,1024,1024];
+- {"op": "decoder", "mode": m, "runs": n}: one click on an --height x --width image, per mode m:
+  `lowres` the low-res part (prompt encoding + `predict_masks`: 4 mask channels at 256 x 256 and IoU scores);
+  `predictor` what `SamPredictor.predict(multimask_output=True)` does after the image is set: the low-res part, the
+  3 multimask channels through `postprocess_masks` (bilinear to 1024 x 1024, crop, bilinear to the image) and
+  thresholded at 0; `full` the whole `SamOnnxModel` forward (all 4 channels upscaled that way in graph, no
+  threshold): the graph segkit runs as the official full-size path.
+Each answer is the list of milliseconds per run. Without --export it builds the same modules (random weights) and
+only times them: the second peer on a newer torch does that.
 
-    /usr/bin/python3 bench/peers/torch_sam.py --export /tmp/sam-vitb --threads 2
+    /usr/bin/python3 bench/peers/torch_sam.py --serve --export /tmp/sam-vitb --threads 2
 """
 
 import argparse
-import json
+import inspect
 import math
 import os
-import platform
-import statistics
 import sys
 import time
 
@@ -34,6 +39,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from serve import serve, versions  # noqa: E402
 
 IMG_SIZE = 1024
 EMBED_SIZE = 64
@@ -426,6 +434,13 @@ class SamOnnxModel(nn.Module):
             dense_prompt_embeddings=dense,
         )
 
+    def predictor(self, image_embeddings, point_coords, point_labels, mask_input, has_mask_input, orig_im_size):
+        """SamPredictor.predict(multimask_output=True) after set_image: the 3 multimask channels upscaled and
+        thresholded (`predict_torch` + `postprocess_masks` + `> mask_threshold`)."""
+        masks, scores = self.low_res(image_embeddings, point_coords, point_labels, mask_input, has_mask_input)
+        masks, scores = masks[:, 1:], scores[:, 1:]
+        return self.mask_postprocessing(masks, orig_im_size) > 0.0, scores, masks
+
     def forward(self, image_embeddings, point_coords, point_labels, mask_input, has_mask_input, orig_im_size):
         masks, scores = self.low_res(image_embeddings, point_coords, point_labels, mask_input, has_mask_input)
         upscaled = self.mask_postprocessing(masks, orig_im_size)
@@ -439,15 +454,13 @@ def params(module):
     return sum(p.numel() for p in module.parameters())
 
 
-def median_ms(fn, runs, warmup):
-    for _ in range(warmup):
-        fn()
+def times_ms(fn, runs):
     times = []
     for _ in range(runs):
         t = time.perf_counter()
         fn()
         times.append((time.perf_counter() - t) * 1000)
-    return statistics.median(times), times
+    return times
 
 
 def export(model, args, path, input_names, output_names, dynamic_axes=None):
@@ -462,17 +475,17 @@ def export(model, args, path, input_names, output_names, dynamic_axes=None):
             dynamic_axes=dynamic_axes,
             opset_version=17,
             do_constant_folding=True,
+            # torch >= 2.9 exports through dynamo by default; the TorchScript exporter is the one 1.13 has
+            **({"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}),
         )
     print(f"exported {path} ({os.path.getsize(path)} bytes) in {time.perf_counter() - t:.1f} s", file=sys.stderr)
 
 
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--serve", action="store_true", required=True)
     ap.add_argument("--export", help="directory to write encoder.onnx and decoder.onnx into")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--encoder-runs", type=int, default=3)
-    ap.add_argument("--encoder-warmup", type=int, default=1)
-    ap.add_argument("--decoder-runs", type=int, default=10)
     ap.add_argument("--height", type=int, default=480)
     ap.add_argument("--width", type=int, default=640)
     a = ap.parse_args()
@@ -510,29 +523,35 @@ def main():
             {"point_coords": {1: "num_points"}, "point_labels": {1: "num_points"}},
         )
 
-    with torch.no_grad():
-        enc_ms, enc_runs = median_ms(lambda: encoder(image), a.encoder_runs, a.encoder_warmup)
-        full_ms, full_runs = median_ms(lambda: decoder(*dec_args), a.decoder_runs, 2)
-        low_ms, low_runs = median_ms(lambda: decoder.low_res(*dec_args[:5]), a.decoder_runs, 2)
-        masks, _, low = decoder(*dec_args)
-
-    result = {
-        "versions": {"python": platform.python_version(), "torch": torch.__version__},
-        "threads": torch.get_num_threads(),
-        "params": {
-            "encoder": params(encoder),
-            "decoder": params(decoder.prompt_encoder) + params(decoder.mask_decoder),
-        },
-        "imageSize": [a.height, a.width],
-        "outputs": {"masks": list(masks.shape), "lowResMasks": list(low.shape)},
-        "encoderMs": enc_ms,
-        "encoderRuns": enc_runs,
-        "decoderFullMs": full_ms,
-        "decoderFullRuns": full_runs,
-        "decoderLowResMs": low_ms,
-        "decoderLowResRuns": low_runs,
+    modes = {
+        "full": lambda: decoder(*dec_args),
+        "lowres": lambda: decoder.low_res(*dec_args[:5]),
+        "predictor": lambda: decoder.predictor(*dec_args),
     }
-    print(json.dumps(result))
+
+    def timed(fn, runs):
+        with torch.no_grad():
+            return {"ms": times_ms(fn, runs)}
+
+    with torch.no_grad():
+        masks, _, low = decoder(*dec_args)
+        picked, _, _ = decoder.predictor(*dec_args)
+    serve(
+        {
+            "encoder": lambda req: timed(lambda: encoder(image), req["runs"]),
+            "decoder": lambda req: timed(modes[req["mode"]], req["runs"]),
+        },
+        {
+            "versions": versions(),
+            "threads": torch.get_num_threads(),
+            "params": {
+                "encoder": params(encoder),
+                "decoder": params(decoder.prompt_encoder) + params(decoder.mask_decoder),
+            },
+            "imageSize": [a.height, a.width],
+            "outputs": {"masks": list(masks.shape), "lowResMasks": list(low.shape), "predictor": list(picked.shape)},
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -11,15 +11,21 @@ ConvTranspose + ReLU and a 3x3 stride-2 ConvTranspose + ReLU; 3x3 conv head to 3
 Inputs are rescaled to [0, 1] inside both (as segkit's Rescaling layer).
 
 Training: batch 8 of 128x128 RGB, cross-entropy on 3 classes, Adam (lr 1e-3). Inference: eval mode, no grad.
-Per model: warm-up steps, then timed steps; prints one JSON line with images/s.
+Run by bench/train.ts with --serve (bench/peers/serve.py): requests {"op": "setup", "model": name}, then
+{"op": "train", "steps": n} and {"op": "infer", "steps": n}, each answered with the images/s of n timed batches;
+bench/train.ts alternates them with segkit's passes. Runs on Debian's /usr/bin/python3 (python3-torch) and on a
+second interpreter with a newer torch when there is one.
 
-Usage: /usr/bin/python3 torch_train.py [--threads 2] [--batch 8] [--size 128] [--steps 10] [--models unet,encoder-decoder]
+Usage: python3 torch_train.py --serve [--threads 2] [--batch 8] [--size 128]
 """
 import argparse
 import json
-import platform
+import os
 import sys
 import time
+
+# As the other peers: OpenMP threads wait passively, so that they do not spin on the cores between calls.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 try:
     import torch
@@ -28,6 +34,9 @@ try:
 except ImportError as err:
     print(json.dumps({"error": f"missing module: {err.name}"}))
     sys.exit(3)
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from serve import serve, versions  # noqa: E402
 
 
 def conv_bn_relu(cin, cout):
@@ -79,9 +88,7 @@ class EncoderDecoder(nn.Module):
         return self.net(x / 255.0)
 
 
-def rate(fn, batch, warmup, steps):
-    for _ in range(warmup):
-        fn()
+def timed_rate(fn, batch, steps):
     start = time.perf_counter()
     for _ in range(steps):
         fn()
@@ -90,35 +97,44 @@ def rate(fn, batch, warmup, steps):
 
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--serve", action="store_true", required=True)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--size", type=int, default=128)
-    ap.add_argument("--steps", type=int, default=10)
-    ap.add_argument("--models", default="unet,encoder-decoder")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     x = torch.rand(a.batch, 3, a.size, a.size) * 255
     y = torch.randint(0, 3, (a.batch, a.size, a.size))
-    out = {}
-    for name in a.models.split(","):
-        model = UNet() if name == "unet" else EncoderDecoder()
-        params = sum(p.numel() for p in model.parameters())
-        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    state = {}
 
-        def train_step():
-            opt.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(model(x), y)
-            loss.backward()
-            opt.step()
+    def setup(req):
+        model = UNet() if req["model"] == "unet" else EncoderDecoder()
+        state["model"] = model
+        state["opt"] = torch.optim.Adam(model.parameters(), lr=1e-3)
+        return {"params": sum(p.numel() for p in model.parameters())}
 
-        model.train()
-        train = rate(train_step, a.batch, 2, a.steps)
+    def train_step():
+        model, opt = state["model"], state["opt"]
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+
+    def train(req):
+        state["model"].train()
+        return {"imagesPerSecond": timed_rate(train_step, a.batch, req["steps"])}
+
+    def infer(req):
+        model = state["model"]
         model.eval()
         with torch.no_grad():
-            infer = rate(lambda: model(x), a.batch, 2, a.steps * 2)
-        out[name] = {"trainImagesPerSecond": train, "inferImagesPerSecond": infer, "params": params}
-    print(json.dumps({"versions": {"python": platform.python_version(), "torch": torch.__version__}, "threads": a.threads, "results": out}))
+            return {"imagesPerSecond": timed_rate(lambda: model(x), a.batch, req["steps"])}
+
+    serve(
+        {"setup": setup, "train": train, "infer": infer},
+        {"versions": versions(), "threads": torch.get_num_threads()},
+    )
 
 
 if __name__ == "__main__":
