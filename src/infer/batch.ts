@@ -18,14 +18,16 @@ import { readImage } from "../io/image.js";
  * The image files `input` names: the file itself, or a directory's files (not its subdirectories, not hidden
  * files; symbolic links followed), sorted; files without an image extension are returned as skipped.
  */
-export async function listImageFiles(input: string): Promise<{ files: string[]; skipped: SkippedSample[] }> {
+export async function listImageFiles(
+  input: string,
+): Promise<{ files: string[]; skipped: SkippedSample[]; isDir: boolean }> {
   let isDir: boolean;
   try {
     isDir = (await stat(input)).isDirectory();
   } catch {
     throw new SegkitError("not found", { file: input, hint: "give an image file or a directory of images" });
   }
-  if (!isDir) return { files: [input], skipped: [] };
+  if (!isDir) return { files: [input], skipped: [], isDir };
   const entries = await listFiles(input);
   const files: string[] = [];
   const skipped: SkippedSample[] = [];
@@ -34,7 +36,7 @@ export async function listImageFiles(input: string): Promise<{ files: string[]; 
     if (IMAGE_EXTENSIONS.includes(ext)) files.push(join(input, name));
     else skipped.push({ path: join(input, name), reason: `not an image file (extension ${ext || "none"})` });
   }
-  return { files, skipped };
+  return { files, skipped, isDir };
 }
 
 /**
@@ -48,7 +50,7 @@ export async function inputFiles(
   outDir: string,
   skip: (s: SkippedSample) => void,
   hint: string,
-): Promise<{ path: string; name: string }[]> {
+): Promise<{ files: { path: string; name: string }[]; isDir: boolean }> {
   const listed = await listImageFiles(input);
   if (listed.files.some((f) => resolve(f, "..") === resolve(outDir))) {
     throw new SegkitError("the output directory is the input directory", { file: outDir, hint });
@@ -65,7 +67,7 @@ export async function inputFiles(
       files.push({ path, name });
     }
   }
-  return files;
+  return { files, isDir: listed.isDir };
 }
 
 /** One readable image of a batch job: its file, its base name (for output names), its index among the job's files. */
@@ -116,13 +118,12 @@ export async function runImageFiles(
 ): Promise<ImageFilesSummary> {
   const started = performance.now();
   const { batchSize = 1, check, throwOnSingleFile = false, signal, onProgress, onSkip } = options;
-  const isDir = (await stat(input).catch(() => undefined))?.isDirectory() ?? false;
   const skipped: SkippedSample[] = [];
   const skip = (s: SkippedSample) => {
     skipped.push(s);
     onSkip?.(s);
   };
-  const files = await inputFiles(input, outDir, skip, sameDirHint);
+  const { files, isDir } = await inputFiles(input, outDir, skip, sameDirHint);
   const total = files.length;
   let processed = 0;
   let done = 0;

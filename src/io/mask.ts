@@ -12,7 +12,6 @@ import { decodeError, type ImageSource, MAX_INPUT_PIXELS, readBytes, sourceName 
  * - `threshold`: stored value >= threshold -> 1, else 0 (binary masks saved as 0/255, possibly with JPEG noise).
  * - neither: stored values are class indices already; `numClasses`, when given, bounds them.
  * A stored value outside the map (or >= numClasses) is an error naming the file and the values found.
- * An encoding object is compiled into a lookup table on first use: make a new one rather than changing it.
  */
 export interface MaskEncoding {
   values?: Readonly<Record<number, number>>;
@@ -283,18 +282,21 @@ function readGifMask(bytes: Uint8Array, name: string): RawMask {
   return paletteValues(indices, frame.colorTable, width, height, frame.transparentIndex);
 }
 
-/** Lookups already built, per encoding object (a dataset passes the same one for every mask). */
-const luts = new WeakMap<MaskEncoding, Int16Array>();
+/** Lookups already built, by the encoding's content (a dataset reads every mask with the same one); a few kept. */
+const luts = new Map<string, Int16Array>();
 
 /**
- * A 65536-entry lookup: stored value -> class index, or -1 when the value is not allowed. Built once per encoding
- * object: 128 KB per mask would otherwise be most of what the garbage collector sees while loading.
+ * A 65536-entry lookup: stored value -> class index, or -1 when the value is not allowed. Built once per encoding:
+ * 128 KB per mask would otherwise be most of what the garbage collector sees while loading.
  */
 function encodingLut(enc: MaskEncoding): Int16Array {
-  const known = luts.get(enc);
-  if (known) return known;
-  const lut = buildLut(enc);
-  luts.set(enc, lut);
+  const key = JSON.stringify([enc.values, enc.threshold, enc.numClasses, enc.ignoreIndex]);
+  let lut = luts.get(key);
+  if (!lut) {
+    if (luts.size >= 8) luts.clear();
+    lut = buildLut(enc);
+    luts.set(key, lut);
+  }
   return lut;
 }
 
