@@ -11,7 +11,7 @@ describe("renderConfusionHeatmap", () => {
         [0, 0],
       ],
       ["road", "<sky & co>"],
-      { cell: 50 },
+      { cell: 50, title: "short" },
     );
     const { data, info } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
     // Layout: labels take `left` = 20 + 7 * 10 + 10 = 100 px; cells start at x = 100, y = 40 + 90 = 130.
@@ -36,7 +36,7 @@ describe("renderConfusionHeatmap", () => {
       [9, 0],
       [0, 5],
     ];
-    const png = await renderConfusionHeatmap(m, ["a", "b"], { cell: 50, missed: [9, 0] });
+    const png = await renderConfusionHeatmap(m, ["a", "b"], { cell: 50, missed: [9, 0], title: "short" });
     const { data, info } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
     const left = 20 + 7 * 9 + 10; // the "(missing)" label (9 characters) sets the label width
     assert.equal(info.width, left + 3 * 50 + 20); // three columns: a, b, (missing)
@@ -44,5 +44,17 @@ describe("renderConfusionHeatmap", () => {
     const px = (x: number, y: number) => data[(y * info.width + x) * info.channels] as number;
     const top = 40 + 20 + 7 * 9;
     assert.ok(px(left + 3, top + 3) > 80 && px(left + 3, top + 3) < 200, `a/a cell red ${px(left + 3, top + 3)}`);
+  });
+
+  it("is wide enough for its title on a small matrix, the grid centred under it", async () => {
+    const png = await renderConfusionHeatmap([[1]], ["x"], { cell: 50 });
+    const { data, info } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
+    const title = "Confusion matrix (rows: truth, normalised; columns: prediction)";
+    assert.equal(info.width, 9 * title.length + 40); // the grid alone would be 20 + 7 * 4 + 10 + 50 + 20 = 128
+    const shift = Math.floor((info.width - 128) / 2);
+    // the 1.00 cell (dark blue) starts at x = 58 + shift, y = 40 + 48
+    const px = (x: number, y: number) => data[(y * info.width + x) * info.channels] as number;
+    assert.ok(px(58 + shift + 3, 88 + 3) < 60, `cell red ${px(58 + shift + 3, 88 + 3)}`);
+    assert.equal(px(58 + 3, 88 + 3), 255); // where the grid was before: white
   });
 });

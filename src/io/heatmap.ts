@@ -35,14 +35,15 @@ export async function renderConfusionHeatmap(
   const cell = options.cell ?? (n > 12 ? 36 : 52);
   const label = Math.min(180, 20 + 7 * Math.max(4, ...columns.map((s) => s.length)));
   const top = 40 + label;
-  const left = label + 10;
-  const width = left + m * cell + 20;
+  const title = options.title ?? "Confusion matrix (rows: truth, normalised; columns: prediction)";
+  // wide enough for the title too (15 px DejaVu Sans: under 9 px a character), the grid centred under it
+  const gridWidth = label + 10 + m * cell + 20;
+  const width = Math.max(gridWidth, 9 * title.length + 40);
+  const left = label + 10 + Math.floor((width - gridWidth) / 2);
   const height = top + n * cell + 40;
   const parts: string[] = [
     `<rect width="${width}" height="${height}" fill="white"/>`,
-    `<text x="${width / 2}" y="24" ${FONT} font-size="15" text-anchor="middle">${escapeXml(
-      options.title ?? "Confusion matrix (rows: truth, normalised; columns: prediction)",
-    )}</text>`,
+    `<text x="${width / 2}" y="24" ${FONT} font-size="15" text-anchor="middle">${escapeXml(title)}</text>`,
   ];
   rows.forEach((row, t) => {
     const sum = row.reduce((a, b) => a + b, 0);
