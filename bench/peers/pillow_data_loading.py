@@ -2,9 +2,8 @@
 
 Per sample: image decoded, converted to RGB and resized bilinear; trimap resized nearest; both to uint8 arrays;
 class = trimap - 1. Samples are collated into batches of 8 (np.stack), as a PyTorch DataLoader does.
-Modes: `single` (one process, num_workers=0), `pool2` (a persistent Pool of 2 worker processes, num_workers=2, each
-worker producing whole batches), and `pool2-icc`: pool2 that also applies an image's embedded ICC profile
-(ImageCms, to sRGB, perceptual intent), as segkit's decoder does; plain Pillow ignores the profile.
+Modes: `single` (one process, num_workers=0) and `pool2` (a persistent Pool of 2 worker processes, num_workers=2,
+each worker producing whole batches). Neither applies an embedded ICC profile, and neither does segkit.
 
 The bench drives the passes so that both sides alternate: it writes `SIZE MODE` lines to stdin and reads one JSON
 line per pass, `{"images": N, "seconds": S, "cpuSeconds": C}` (C: CPU time of the worker(s) making the batches
@@ -15,7 +14,6 @@ Usage: /usr/bin/python3 pillow_data_loading.py DATASET [--batch 8]
 """
 
 import argparse
-import io
 import json
 import os
 import platform
@@ -26,13 +24,10 @@ from multiprocessing import Pool
 try:
     import numpy as np
     import PIL
-    from PIL import Image, ImageCms
+    from PIL import Image
 except ImportError as err:
     print(json.dumps({"error": f"missing module: {err.name}", "python": platform.python_version()}), flush=True)
     sys.exit(3)
-
-SRGB = None  # created lazily in each worker: ImageCms profiles do not pickle
-
 
 def pairs(root):
     """(image, trimap) paths: every trimap PNG with an image of the same stem, sorted (as segkit pairs them)."""
@@ -46,25 +41,13 @@ def pairs(root):
     return found
 
 
-def read_rgb(path, icc):
-    global SRGB
-    img = Image.open(path)
-    profile = img.info.get("icc_profile") if icc else None
-    img = img.convert("RGB")
-    if profile:
-        SRGB = SRGB or ImageCms.createProfile("sRGB")
-        source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
-        img = ImageCms.profileToProfile(img, source, SRGB, renderingIntent=ImageCms.Intent.PERCEPTUAL)
-    return img
-
-
 def load_batch(job):
     """One batch, and the CPU seconds the process that made it spent on it."""
-    size, icc, group = job
+    size, group = job
     cpu = time.process_time()
     images, masks = [], []
     for image, trimap in group:
-        images.append(np.asarray(read_rgb(image, icc).resize((size, size), Image.BILINEAR)))
+        images.append(np.asarray(Image.open(image).convert("RGB").resize((size, size), Image.BILINEAR)))
         masks.append(np.asarray(Image.open(trimap).resize((size, size), Image.NEAREST)) - np.uint8(1))
     return np.stack(images), np.stack(masks), time.process_time() - cpu
 
@@ -80,7 +63,7 @@ def main():
     with Pool(2) as pool:
         for line in sys.stdin:
             size, mode = line.split()
-            jobs = [(int(size), mode == "pool2-icc", found[i : i + args.batch]) for i in range(0, len(found), args.batch)]
+            jobs = [(int(size), found[i : i + args.batch]) for i in range(0, len(found), args.batch)]
             run = map if mode == "single" else pool.imap
             start, parent_cpu = time.perf_counter(), time.process_time()
             count, cpu = 0, 0.0

@@ -5,8 +5,7 @@ import type { Palette } from "../core/palette.js";
 import type { SkippedSample } from "../core/skipped.js";
 import { listFiles } from "../io/fs.js";
 import { readImage, readImageSize } from "../io/image.js";
-import { type MaskEncoding, readMask } from "../io/mask.js";
-import { resizeMask } from "../io/resize.js";
+import { applyEncoding, type MaskEncoding, type RawMask, readRawMask } from "../io/mask.js";
 import type { Dataset, Sample } from "./dataset.js";
 
 /** File extensions taken as images when listing a folder (decoding itself goes by content). */
@@ -155,42 +154,49 @@ export class FileDataset implements Dataset {
   }
 
   /**
-   * Sample i; with `size`, resized to it while decoding (`readImage`'s one-pipeline resize, then `resizeMask`),
-   * the sizes still checked against the files' own.
+   * Sample i; with `size`, resized to it while decoding (`readImage`'s one-pipeline resize; the masks by nearest
+   * neighbour before their values are mapped), the sizes still checked against the files' own.
    */
   async get(i: number, size?: { width: number; height: number }): Promise<Sample> {
     const s = this.at(i);
     if (!size) {
-      const [image, mask] = await Promise.all([readImage(s.image), this.readMaskOf(s)]);
-      this.checkSize(s, image, mask.mask, mask.valid);
-      return { id: s.id, image, mask: mask.mask };
+      const [image, raw] = await Promise.all([readImage(s.image), this.readRawMasks(s)]);
+      return { id: s.id, image, mask: this.classMask(s, image, raw) };
     }
-    const [{ originalSize, ...image }, mask] = await Promise.all([readImage(s.image, size), this.readMaskOf(s)]);
-    this.checkSize(s, originalSize, mask.mask, mask.valid);
-    return { id: s.id, image, mask: resizeMask(mask.mask, size.width, size.height) };
+    const [{ originalSize, ...image }, raw] = await Promise.all([readImage(s.image, size), this.readRawMasks(s)]);
+    return { id: s.id, image, mask: this.classMask(s, originalSize, raw, size) };
   }
 
   /** Only the mask of sample i (the image's size read from its header), for evaluation. */
   async getMask(i: number): Promise<Mask> {
     const s = this.at(i);
-    const [size, mask] = await Promise.all([readImageSize(s.image), this.readMaskOf(s)]);
-    this.checkSize(s, size, mask.mask, mask.valid);
-    return mask.mask;
+    const [size, raw] = await Promise.all([readImageSize(s.image), this.readRawMasks(s)]);
+    return this.classMask(s, size, raw);
   }
 
-  /** The class-index mask with the valid region applied (the valid mask is returned too, for the size check). */
-  private async readMaskOf(s: SampleFiles): Promise<{ mask: Mask; valid: Mask | undefined }> {
-    const [mask, valid] = await Promise.all([
-      readMask(s.mask, this.encoding),
-      s.valid ? readMask(s.valid, { threshold: 1 }) : undefined,
-    ]);
-    if (valid && valid.width === mask.width && valid.height === mask.height) {
-      applyValidRegion(mask, valid, this.ignoreIndex);
-    }
+  private async readRawMasks(s: SampleFiles): Promise<{ mask: RawMask; valid: RawMask | undefined }> {
+    const [mask, valid] = await Promise.all([readRawMask(s.mask), s.valid ? readRawMask(s.valid) : undefined]);
     return { mask, valid };
   }
 
-  private checkSize(s: SampleFiles, image: { width: number; height: number }, mask: Mask, valid?: Mask): void {
+  /**
+   * The class-index mask (at `size` when given) with the valid region applied, after checking both files' sizes
+   * against the image's (`imageSize`: before any resize).
+   */
+  private classMask(
+    s: SampleFiles,
+    imageSize: { width: number; height: number },
+    raw: { mask: RawMask; valid: RawMask | undefined },
+    size?: { width: number; height: number },
+  ): Mask {
+    this.checkSize(s, imageSize, raw.mask, raw.valid);
+    const mask = applyEncoding(raw.mask, this.encoding, s.mask, size);
+    if (raw.valid && s.valid)
+      applyValidRegion(mask, applyEncoding(raw.valid, { threshold: 1 }, s.valid, size), this.ignoreIndex);
+    return mask;
+  }
+
+  private checkSize(s: SampleFiles, image: { width: number; height: number }, mask: RawMask, valid?: RawMask): void {
     for (const [other, path] of [
       [mask, s.mask],
       [valid, s.valid],

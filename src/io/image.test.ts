@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { encode as encodePng } from "fast-png";
+import { decode as decodePng, encode as encodePng } from "fast-png";
 import sharp from "sharp";
 import { SegkitError } from "../core/errors.js";
 import type { RgbImage } from "../core/image.js";
@@ -192,6 +192,22 @@ describe("readImage: EXIF orientation", () => {
         });
       }
     }
+  });
+});
+
+describe("readImage: colour profiles", () => {
+  it("gives the stored values of an image with an embedded (Display P3) profile, not a conversion to sRGB", async () => {
+    const px = (x: number, y: number): Rgb => [40 + x * 40, 220 - y * 40, 120 + ((x + y) % 2) * 90];
+    const png = await fromRaw(4, 4, px).withIccProfile("p3").png().toBuffer();
+    assert.ok((await sharp(png).metadata()).icc, "fixture carries its profile");
+    const stored = decodePng(png);
+    assert.equal(stored.channels, 3);
+    const img = await readImage(png);
+    assert.deepEqual([...img.data], [...stored.data], "the file's own values, as Pillow, OpenCV and torchvision give");
+    const converted = await sharp(png).toColourspace("srgb").raw().toBuffer();
+    assert.notDeepEqual([...img.data], [...converted], "the profile would have changed them");
+    const resized = await readImage(png, { width: 2, height: 2 });
+    assert.deepEqual(resized.data, (await resizeImage(img, 2, 2)).data, "the one-pipeline resize ignores it too");
   });
 });
 

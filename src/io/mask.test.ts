@@ -10,6 +10,7 @@ import { SegkitError } from "../core/errors.js";
 import { VOC_PALETTE } from "../core/palette.js";
 import { readImage } from "./image.js";
 import { applyEncoding, describeEncoding, type MaskEncoding, type RawMask, readMask, readRawMask } from "./mask.js";
+import { resizeMask } from "./resize.js";
 
 let dir: string;
 before(async () => {
@@ -364,6 +365,20 @@ describe("applyEncoding / readMask value maps", () => {
   it("maps the Oxford-IIIT Pet trimap {1: 0, 2: 1, 3: 2}", () => {
     const m = applyEncoding(raw([1, 2, 3, 2, 1, 3], 3, 2), { values: { 1: 0, 2: 1, 3: 2 } });
     assert.deepEqual([m.width, m.height, [...m.data]], [3, 2, [0, 1, 2, 1, 0, 2]]);
+  });
+
+  it("with a size, samples the pixel centres first (as resizeMask) yet still checks every stored value", () => {
+    // 4x2 -> 2x1 keeps the pixel centres (1, 1) and (3, 1): stored 3 and 1.
+    const trimap = { values: { 1: 0, 2: 1, 3: 2, 4: 2 } };
+    const small = applyEncoding(raw([1, 2, 3, 4, 3, 3, 1, 1], 4, 2), trimap, "t.png", { width: 2, height: 1 });
+    assert.deepEqual([small.width, small.height, [...small.data]], [2, 1, [2, 0]]);
+    const full = applyEncoding(raw([1, 2, 3, 4, 3, 3, 1, 1], 4, 2), trimap);
+    assert.deepEqual(small.data, resizeMask(full, 2, 1).data);
+    // 9 sits at (0, 0), a pixel the 2x1 output does not keep: still an error naming the file.
+    assert.throws(
+      () => applyEncoding(raw([9, 2, 3, 4, 3, 3, 1, 1], 4, 2), trimap, "t.png", { width: 2, height: 1 }),
+      (err: unknown) => err instanceof SegkitError && err.file === "t.png" && /mask value 9 not in/.test(err.message),
+    );
   });
 
   it("maps ISBI {0: 1, 255: 0}", async () => {

@@ -5,6 +5,7 @@ import sharp from "sharp";
 import { SegkitError } from "../core/errors.js";
 import { createMask, DEFAULT_IGNORE_INDEX, type Mask } from "../core/image.js";
 import { decodeError, type ImageSource, MAX_INPUT_PIXELS, readBytes, sourceName } from "./image.js";
+import { sampleNearest } from "./resize.js";
 
 /**
  * How the stored values of a mask file become class indices.
@@ -336,12 +337,25 @@ function mapValues<T extends Uint8Array | Uint16Array>(data: T, lut: Int16Array,
   return bad < 0;
 }
 
-/** Applies a value map to stored values; throws naming the file and every stored value the map does not cover. */
-export function applyEncoding(raw: RawMask, enc: MaskEncoding, name = "<mask>"): Mask {
+/**
+ * Applies a value map to stored values; throws naming the file and every stored value the map does not cover.
+ * With `size`, the result is resized to it by nearest neighbour (`resizeMask`'s sampling) while every stored value
+ * is still checked: the same mask as `resizeMask(applyEncoding(raw, enc), width, height)`, mapping only the pixels
+ * kept.
+ */
+export function applyEncoding(
+  raw: RawMask,
+  enc: MaskEncoding,
+  name = "<mask>",
+  size?: { width: number; height: number },
+): Mask {
   const lut = encodingLut(enc);
-  const out = new Uint8Array(raw.data.length);
+  const resized = size && (size.width !== raw.width || size.height !== raw.height);
+  const kept = resized ? { data: sampleNearest(raw, size.width, size.height), ...size } : raw;
+  const out = new Uint8Array(kept.data.length);
   // One loop per array type keeps each loop monomorphic (several times faster than one over the union).
-  const bad = raw.data instanceof Uint8Array ? mapValues(raw.data, lut, out) : mapValues(raw.data, lut, out);
+  let bad = kept.data instanceof Uint8Array ? mapValues(kept.data, lut, out) : mapValues(kept.data, lut, out);
+  if (resized && !bad) bad = raw.data instanceof Uint8Array ? anyBad(raw.data, lut) : anyBad(raw.data, lut);
   if (bad) {
     const found = [...new Set(raw.data)].sort((a, b) => a - b);
     const outside = found.filter((v) => (lut[v] as number) < 0);
@@ -350,7 +364,14 @@ export function applyEncoding(raw: RawMask, enc: MaskEncoding, name = "<mask>"):
       { file: name, hint: "add them to the value map, or map them to the ignore index" },
     );
   }
-  return createMask(raw.width, raw.height, out);
+  return createMask(kept.width, kept.height, out);
+}
+
+/** Whether some stored value maps to -1 (not allowed). */
+function anyBad<T extends Uint8Array | Uint16Array>(data: T, lut: Int16Array): boolean {
+  let bad = 0;
+  for (let i = 0; i < data.length; i++) bad |= lut[data[i] as number] as number;
+  return bad < 0;
 }
 
 /** Reads a mask file into class indices (H x W uint8) through a value map. */

@@ -116,21 +116,37 @@ function areaWeights(inSize: number, outSize: number): AreaSpan[] {
  * so crop and resize are one pass.
  */
 export function resizeMask(mask: Mask, width: number, height: number, rect?: Rect): Mask {
-  const r = rect ?? { x: 0, y: 0, width: mask.width, height: mask.height };
   if (!rect && mask.width === width && mask.height === height) return mask;
+  return createMask(width, height, sampleNearest(mask, width, height, rect));
+}
+
+/**
+ * `resizeMask`'s sampling on any row-major single-channel plane (8- or 16-bit stored values): the values at the
+ * output's pixel centres, in a new array of the input's type.
+ */
+export function sampleNearest<T extends Uint8Array | Uint16Array>(
+  plane: { data: T; width: number; height: number },
+  width: number,
+  height: number,
+  rect?: Rect,
+): T {
+  const r = rect ?? { x: 0, y: 0, width: plane.width, height: plane.height };
   const { x, y, width: rw, height: rh } = r;
   const whole = [x, y, rw, rh].every(Number.isInteger);
-  if (!whole || x < 0 || y < 0 || rw < 1 || rh < 1 || x + rw > mask.width || y + rh > mask.height) {
+  if (!whole || x < 0 || y < 0 || rw < 1 || rh < 1 || x + rw > plane.width || y + rh > plane.height) {
     // Outside the mask the lookup would read other rows or undefined (stored as 0): values the mask does not hold.
-    throw new RangeError(`resizeMask: rect ${x},${y} ${rw}x${rh} is not inside the ${mask.width}x${mask.height} mask`);
+    throw new RangeError(
+      `resizeMask: rect ${x},${y} ${rw}x${rh} is not inside the ${plane.width}x${plane.height} mask`,
+    );
   }
-  const out = new Uint8Array(width * height);
+  const src = plane.data;
+  const out = (src instanceof Uint16Array ? new Uint16Array(width * height) : new Uint8Array(width * height)) as T;
   const cols = new Int32Array(width);
   for (let x = 0; x < width; x++) cols[x] = r.x + Math.min(r.width - 1, Math.floor(((x + 0.5) * r.width) / width));
   for (let y = 0; y < height; y++) {
     const sy = r.y + Math.min(r.height - 1, Math.floor(((y + 0.5) * r.height) / height));
-    const row = sy * mask.width;
-    for (let x = 0; x < width; x++) out[y * width + x] = mask.data[row + (cols[x] as number)] as number;
+    const row = sy * plane.width;
+    for (let x = 0; x < width; x++) out[y * width + x] = src[row + (cols[x] as number)] as number;
   }
-  return createMask(width, height, out);
+  return out;
 }
