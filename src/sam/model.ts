@@ -45,24 +45,14 @@ import {
   type OnnxSession,
   type OnnxValueInfo,
 } from "../onnx/session.js";
+import type { SamEmbeddings, SamLayout, SamTensor } from "./decoder-feeds.js";
 import { SAM_IMAGE_SIZE, SAM_PIXEL_MEAN, SAM_PIXEL_STD } from "./transforms.js";
 
-export type { ExecutionProvider };
-
-export type SamLayout = "split" | "transformers";
+export type { ExecutionProvider, SamEmbeddings, SamLayout, SamTensor };
 export const SAM_LAYOUTS: readonly SamLayout[] = ["split", "transformers"];
 
 /** "nchw": [1,3,S,S] normalised and padded; "hwc": [H,W,3] RGB 0..255, longest side S, not padded. */
 export type SamEncoderInput = "nchw" | "hwc";
-
-/** Row-major float32 data and its dims. */
-export interface SamTensor {
-  data: Float32Array;
-  dims: number[];
-}
-
-/** The encoder's outputs by the decoder input names they feed (always `image_embeddings` [1,256,64,64]). */
-export type SamEmbeddings = Readonly<Record<string, SamTensor>>;
 
 /** How the image reaches the encoder: resize so the longest side is `longestSide`, normalise, pad to `padSize`. */
 export interface SamPreprocess {
