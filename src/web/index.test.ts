@@ -39,36 +39,46 @@ interface PageResult {
   isolated: boolean;
   threads: number;
   predictions: { masks: number[][]; scores: number[]; lowRes: number[][] }[];
+  errors: { emptyPrompt: string; afterDispose: string };
 }
 
-/** Runs the requests in the page on `decoderUrl` and the embedding at `embeddingUrl`. */
-function predictInPage(
-  browser: Browser,
-  server: StaticServer,
-  args: { decoder: string; embedding: string; requests: PageRequest[] },
-) {
+/** Runs the requests in the page on the fixture `name`'s decoder and embedding (served under `/<name>/`). */
+function predictInPage(browser: Browser, server: StaticServer, name: string, requests: PageRequest[]) {
   return openPage(browser, `${server.url}/`, async (page) => {
     await page.waitForFunction(() => "segkit" in globalThis);
-    return page.evaluate(async ({ decoder, embedding, requests }): Promise<PageResult> => {
-      // biome-ignore lint/suspicious/noExplicitAny: the page's globals
-      const { ort, web } = (globalThis as any).segkit;
-      const d = await web.createWebSamDecoder({ decoder, ort });
-      const e = web.decodeEmbeddingWire(new Uint8Array(await (await fetch(embedding)).arrayBuffer()));
-      const predictions = [];
-      for (const r of requests) {
-        const request = { ...r, ...(r.maskInput ? { maskInput: Float32Array.from(r.maskInput) } : {}) };
-        const p = await d.predict(e.embeddings, e.originalSize, request);
-        predictions.push({
-          masks: p.masks.map((m: Uint8Array) => Array.from(m)),
-          scores: p.scores,
-          lowRes: p.lowRes.map((l: Float32Array) => Array.from(l)),
-        });
-      }
-      await d.dispose();
-      const { layout, acceptsBox, acceptsMaskInput } = d;
-      const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
-      return { layout, acceptsBox, acceptsMaskInput, isolated, threads: ort.env.wasm.numThreads, predictions };
-    }, args);
+    return page.evaluate(
+      async ({ name, requests }): Promise<PageResult> => {
+        // biome-ignore lint/suspicious/noExplicitAny: the page's globals
+        const { ort, web } = (globalThis as any).segkit;
+        const d = await web.createWebSamDecoder({ decoder: `/${name}/decoder.onnx`, ort });
+        const e = web.decodeEmbeddingWire(new Uint8Array(await (await fetch(`/${name}/embedding`)).arrayBuffer()));
+        // (no named functions in here: tsx's __name helper does not exist in the page)
+        const asText = [() => "no error", (err: Error) => `${err.name}: ${err.message}`] as const;
+        const emptyPrompt = await d.predict(e.embeddings, e.originalSize, {}).then(...asText);
+        const predictions = [];
+        for (const r of requests) {
+          const request = { ...r, ...(r.maskInput ? { maskInput: Float32Array.from(r.maskInput) } : {}) };
+          const p = await d.predict(e.embeddings, e.originalSize, request);
+          predictions.push({
+            masks: p.masks.map((m: Uint8Array) => Array.from(m)),
+            scores: p.scores,
+            lowRes: p.lowRes.map((l: Float32Array) => Array.from(l)),
+          });
+        }
+        await d.dispose();
+        const errors = {
+          emptyPrompt,
+          afterDispose: await d
+            .predict(e.embeddings, e.originalSize, { points: [{ x: 1, y: 1, label: 1 }] })
+            .then(...asText),
+        };
+        const { layout, acceptsBox, acceptsMaskInput } = d;
+        const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
+        const threads = ort.env.wasm.numThreads;
+        return { layout, acceptsBox, acceptsMaskInput, isolated, threads, predictions, errors };
+      },
+      { name, requests },
+    );
   });
 }
 
@@ -224,11 +234,7 @@ describe("segkit/web in chromium", () => {
     // the next click refines with the previous best low-res mask, as the studio does
     const maskInput = Array.from(node[1]?.lowRes[0] ?? []);
     const requests = [...first, { points: [POS, NEG, { x: 30, y: 20, label: 1 as const }], maskInput }];
-    const web = await predictInPage(browser, server, {
-      decoder: "/split/decoder.onnx",
-      embedding: "/split/embedding",
-      requests,
-    });
+    const web = await predictInPage(browser, server, "split", requests);
     assert.equal(web.layout, "split");
     assert.equal(web.acceptsMaskInput, true);
     assert.equal(web.isolated, true);
@@ -242,18 +248,18 @@ describe("segkit/web in chromium", () => {
     // the prompts differ: not every request gives the same first mask (the comparison is not vacuous)
     const firsts = new Set(web.predictions.map((p) => p.masks[0]?.join("")));
     assert.ok(firsts.size > 1);
-    assert.ok(web.predictions.some((p) => p.masks.some((m) => m.includes(1)) && p.masks.some((m) => m.includes(0))));
+    assert.ok(web.predictions.some((p) => p.masks.some((m) => m.includes(1) && m.includes(0))));
+    assert.deepEqual(web.errors, {
+      emptyPrompt: "SegkitError: an empty prompt: give points, a box or a mask input",
+      afterDispose: "SegkitError: this WebSamDecoder was disposed",
+    });
   });
 
   it("transformers.js decoder: points, multimask off picks the best candidate, box when it takes one", async () => {
     const model = models.transformers as SamModel;
     const requests: PageRequest[] = [{ points: [POS] }, { points: [POS, NEG], multimask: false }];
     if (model.acceptsBox) requests.push({ box: BOX });
-    const web = await predictInPage(browser, server, {
-      decoder: "/transformers/decoder.onnx",
-      embedding: "/transformers/embedding",
-      requests,
-    });
+    const web = await predictInPage(browser, server, "transformers", requests);
     assert.equal(web.layout, "transformers");
     assert.equal(web.acceptsMaskInput, false);
     assert.equal(web.acceptsBox, model.acceptsBox);
