@@ -113,8 +113,13 @@ export async function serveStatic(routes: Readonly<Record<string, StaticRoute>>)
     createReadStream(file).pipe(res);
   };
   const server = createServer((req, res) => {
-    const path = decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname);
     if (req.method !== "GET" && req.method !== "HEAD") return send(res, 405, "only GET\n");
+    let path: string;
+    try {
+      path = decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname);
+    } catch {
+      return send(res, 400, "bad path encoding\n");
+    }
     const route = routes[path];
     if (route && "body" in route) {
       const body = typeof route.body === "string" ? Buffer.from(route.body) : route.body;
