@@ -107,6 +107,7 @@ export const LAYERS = [
   ["train"], // fit, optimizer, schedules, reports
   ["infer"], // predict with a trained model; the batch driver over folders of images
   ["sam"], // Segment Anything
+  ["web"], // segkit/web, the browser entry: core, masks and the pure parts of sam only (no Node modules)
   ["index"], // the public barrel
   ["cli"], // commands, on the public API only
   ["test-utils"], // helpers of the tests

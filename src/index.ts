@@ -417,6 +417,13 @@ export {
   stabilityScore,
   thresholdMasks,
 } from "./sam/transforms.js";
+// sam: one image's embeddings as bytes (application/x-segkit-embedding), what segkit/web decodes in the browser
+export {
+  decodeEmbeddingWire,
+  EMBEDDING_WIRE_TYPE,
+  type EmbeddingWire,
+  encodeEmbeddingWire,
+} from "./sam/wire.js";
 
 // train: the fit loop (Keras-style fit with checkpoints, resume, early stopping), its config, schedules, model card
 // and run reports (curves.png, samples.png, report.html)

@@ -40,29 +40,30 @@ import {
   createOnnxSession,
   DEFAULT_ONNX_SESSION_OPTIONS,
   type ExecutionProvider,
-  type Float32Input,
-  type Int64Input,
   type OnnxSession,
-  type OnnxValueInfo,
 } from "../onnx/session.js";
+import {
+  decoderFeeds,
+  decoderOutputs,
+  describeDecoder,
+  listNames,
+  PROMPT_INPUTS,
+  rejectSam2,
+  type SamDecoded,
+  type SamDecodeOptions,
+  type SamDecodePrompt,
+  type SamEmbeddings,
+  type SamLayout,
+  type SamTensor,
+  shapeText,
+} from "./decoder-feeds.js";
 import { SAM_IMAGE_SIZE, SAM_PIXEL_MEAN, SAM_PIXEL_STD } from "./transforms.js";
 
-export type { ExecutionProvider };
-
-export type SamLayout = "split" | "transformers";
+export type { ExecutionProvider, SamDecoded, SamDecodeOptions, SamDecodePrompt, SamEmbeddings, SamLayout, SamTensor };
 export const SAM_LAYOUTS: readonly SamLayout[] = ["split", "transformers"];
 
 /** "nchw": [1,3,S,S] normalised and padded; "hwc": [H,W,3] RGB 0..255, longest side S, not padded. */
 export type SamEncoderInput = "nchw" | "hwc";
-
-/** Row-major float32 data and its dims. */
-export interface SamTensor {
-  data: Float32Array;
-  dims: number[];
-}
-
-/** The encoder's outputs by the decoder input names they feed (always `image_embeddings` [1,256,64,64]). */
-export type SamEmbeddings = Readonly<Record<string, SamTensor>>;
 
 /** How the image reaches the encoder: resize so the longest side is `longestSide`, normalise, pad to `padSize`. */
 export interface SamPreprocess {
@@ -101,47 +102,6 @@ export const DEFAULT_LOAD_SAM_MODEL_OPTIONS: Readonly<{ threads: number }> = {
   threads: DEFAULT_ONNX_SESSION_OPTIONS.threads,
 };
 
-/** One prompt for one decoder run. Coordinates are in the resized frame (after resize-longest-side, 0..S). */
-export interface SamDecodePrompt {
-  /** [N,2] (x, y) pairs, N >= 1. */
-  points: Float32Array;
-  /**
-   * [N] labels as the layout's decoder reads them. split: 1 foreground, 0 background, 2 / 3 box top-left /
-   * bottom-right, -1 not a point (the padding point). transformers: 1, 0, -1 not a point, -10 padding (ignored).
-   */
-  labels: Float32Array;
-  /**
-   * transformers layout only (fed as input_boxes [1,1,4]): x1, y1, x2, y2. The split layout takes a box as two
-   * points labelled 2 and 3.
-   */
-  box?: readonly [number, number, number, number];
-  /**
-   * Decoders with a `mask_input` (the official split form) only: a previous low-res logit plane [256,256] over the
-   * padded square (has_mask_input = 1).
-   */
-  maskInput?: Float32Array;
-  /** (H, W) of the original image: the official decoder's `orig_im_size`, the size of `masks`. */
-  origSize: readonly [number, number];
-}
-
-export interface SamDecodeOptions {
-  /**
-   * Official split decoder: also fetch `masks`, the logits of all channels upscaled to `origSize` inside the graph.
-   * Off by default: onnxruntime computes every output whatever is fetched, so without it the graph is given
-   * `orig_im_size` 256 x 256, which sizes only `masks` (scores and low-res masks do not depend on it).
-   */
-  fullSize?: boolean;
-}
-
-export interface SamDecoded {
-  /** [C] predicted IoU per mask channel. */
-  scores: Float32Array;
-  /** [C,256,256] mask logits over the padded S x S square (threshold 0). */
-  lowRes: SamTensor;
-  /** [C,H,W] mask logits at `origSize` (official split decoder with `fullSize` only; EdgeSAM has none). */
-  masks?: SamTensor;
-}
-
 export interface SamModel {
   readonly dir: string;
   readonly layout: SamLayout;
@@ -165,62 +125,8 @@ export interface SamModel {
   dispose(): Promise<void>;
 }
 
-const OFFICIAL_EXPECTED =
-  "expected the official SAM decoder inputs image_embeddings [1,256,64,64], point_coords [1,N,2], point_labels [1,N], " +
-  "mask_input [1,1,256,256], has_mask_input [1], orig_im_size [2] and outputs iou_predictions, low_res_masks, masks " +
-  "(or EdgeSAM's: inputs image_embeddings, point_coords, point_labels and outputs scores, masks [1,4,256,256])";
-const EDGESAM_EXPECTED =
-  "expected EdgeSAM's decoder inputs image_embeddings [1,256,64,64], point_coords [1,N,2], point_labels [1,N] and " +
-  "outputs scores [1,4], masks [1,4,256,256]";
-const TRANSFORMERS_EXPECTED =
-  "expected the transformers.js decoder inputs input_points [B,P,N,2], input_labels [B,P,N], " +
-  "image_embeddings [B,256,64,64], image_positional_embeddings [B,256,64,64] (input_boxes [B,nb,4] optional) " +
-  "and outputs iou_scores, pred_masks";
-
-/** The decoder forms (see the module comment): required inputs, the outputs read, the axis of the mask channels. */
-const DECODERS = {
-  official: {
-    inputs: ["image_embeddings", "point_coords", "point_labels", "mask_input", "has_mask_input", "orig_im_size"],
-    scores: "iou_predictions",
-    lowRes: "low_res_masks",
-    channelAxis: 1,
-    expected: OFFICIAL_EXPECTED,
-  },
-  edgesam: {
-    inputs: ["image_embeddings", "point_coords", "point_labels"],
-    scores: "scores",
-    lowRes: "masks",
-    channelAxis: 1,
-    expected: EDGESAM_EXPECTED,
-  },
-  transformers: {
-    inputs: ["input_points", "input_labels", "image_embeddings", "image_positional_embeddings"],
-    scores: "iou_scores",
-    lowRes: "pred_masks",
-    channelAxis: 2,
-    expected: TRANSFORMERS_EXPECTED,
-  },
-} as const;
-type DecoderForm = keyof typeof DECODERS;
-const PROMPT_INPUTS = new Set([
-  "point_coords",
-  "point_labels",
-  "mask_input",
-  "has_mask_input",
-  "orig_im_size",
-  "input_points",
-  "input_labels",
-  "input_boxes",
-]);
-
 /** File-name suffixes of alternative exports of one graph (transformers.js, samexporter, optimum). */
 const VARIANT_SUFFIXES = ["quantized", "quant", "fp16", "int8", "uint8", "q4", "q4f16", "bnb4", "q8"];
-/** Input / output names only SAM 2 exports have (samexporter's and transformers.js's). */
-const SAM2_NAMES = ["image_embed", "high_res_feats_0", "high_res_feats_1", "image_embeddings.0", "object_score_logits"];
-const LOW_RES = 256;
-/** The `mask_input` fed when there is none (has_mask_input 0): zeros, shared, never written. */
-const NO_MASK_INPUT = new Float32Array(LOW_RES * LOW_RES);
-
 /**
  * Finds, checks and opens the two graphs of a SAM model in `dir`. Throws a SegkitError naming the file and the
  * expected input or output when the directory does not hold exactly one usable encoder and decoder.
@@ -252,30 +158,13 @@ async function assemble(
   encoder: OnnxSession,
   decoder: OnnxSession,
 ): Promise<SamModel> {
-  rejectSam2(decoder, files.decoder);
+  const graph = describeDecoder(decoder, files.decoder);
   rejectSam2(encoder, files.encoder);
-  const { form, channels } = decoderForm(decoder, files.decoder);
-  const layout: SamLayout = form === "transformers" ? "transformers" : "split";
-  const names = DECODERS[form];
+  const { layout, acceptsBox, acceptsMaskInput } = graph;
   const preprocess = layout === "transformers" ? await readPreprocess(dir) : { ...SAM_PREPROCESS };
   const enc = encoderSignature(encoder, files.encoder, preprocess);
   checkEmbeddings(encoder, enc, decoder, files);
-  const inputType = new Map(decoder.inputs.map((i) => [i.name, i.type]));
-  const acceptsBox = decoder.inputNames.includes("input_boxes");
-  const acceptsMaskInput = form === "official";
   const S = preprocess.padSize;
-
-  /** The low-res output without its leading batch axes: [C,256,256], or an error naming it. */
-  const lowRes = (out: Record<string, SamTensor>): SamTensor => {
-    const t = squeeze(required(out, names.lowRes, files.decoder), names.channelAxis);
-    if (t.dims.length !== 3 || t.dims[1] !== LOW_RES || t.dims[2] !== LOW_RES) {
-      throw new SegkitError(`output \`${names.lowRes}\` has ${t.dims.length} dims after the batch axes, [${t.dims}]`, {
-        file: files.decoder,
-        hint: `expected low-res logits [C,${LOW_RES},${LOW_RES}] per prompt`,
-      });
-    }
-    return t;
-  };
 
   return {
     dir,
@@ -283,7 +172,7 @@ async function assemble(
     encoderInput: enc.form,
     files,
     preprocess,
-    maskChannels: channels,
+    maskChannels: graph.maskChannels,
     acceptsBox,
     acceptsMaskInput,
 
@@ -310,78 +199,8 @@ async function assemble(
     },
 
     async decode(embeddings, prompt, options = {}) {
-      const n = prompt.labels.length;
-      if (n < 1 || prompt.points.length !== 2 * n) {
-        throw new SegkitError(`a prompt needs N >= 1 points and N labels, got ${prompt.points.length / 2} and ${n}`, {
-          file: files.decoder,
-        });
-      }
-      if (prompt.maskInput && !acceptsMaskInput) {
-        throw new SegkitError("this decoder has no mask_input: a previous mask cannot be given", {
-          file: files.decoder,
-          hint: `the graph has inputs ${listNames(decoder.inputNames)}`,
-        });
-      }
-      const feeds: Record<string, Float32Input | Int64Input> = {};
-      for (const input of decoder.inputNames) {
-        if (PROMPT_INPUTS.has(input)) continue;
-        const t = embeddings[input];
-        if (!t)
-          throw new SegkitError(`embeddings lack \`${input}\`: they come from another model`, { file: files.decoder });
-        feeds[input] = t;
-      }
-      const typed = (name: string, data: Float32Array, dims: number[]) =>
-        inputType.get(name) === "int64"
-          ? { data: BigInt64Array.from(data, (v) => BigInt(Math.round(v))), dims }
-          : { data, dims };
-
-      if (layout === "split") {
-        if (prompt.box) {
-          throw new SegkitError("this decoder takes a box as two points labelled 2 and 3, not `box`", {
-            file: files.decoder,
-          });
-        }
-        feeds.point_coords = typed("point_coords", prompt.points, [1, n, 2]);
-        feeds.point_labels = typed("point_labels", prompt.labels, [1, n]);
-        const fetch: string[] = [names.scores, names.lowRes];
-        if (acceptsMaskInput) {
-          const mask = prompt.maskInput;
-          if (mask && mask.length !== LOW_RES * LOW_RES) {
-            throw new SegkitError(`mask_input must hold ${LOW_RES}x${LOW_RES} values, got ${mask.length}`, {
-              file: files.decoder,
-            });
-          }
-          feeds.mask_input = { data: mask ?? NO_MASK_INPUT, dims: [1, 1, LOW_RES, LOW_RES] };
-          feeds.has_mask_input = { data: new Float32Array([mask ? 1 : 0]), dims: [1] };
-          // onnxruntime runs every node whatever is fetched: without `fullSize`, `masks` is made at 256 x 256 (its
-          // only use of orig_im_size) instead of the image size (measured: 32 -> 25 ms a decode at 2048 x 1536)
-          const size = options.fullSize ? prompt.origSize : [LOW_RES, LOW_RES];
-          feeds.orig_im_size = typed("orig_im_size", new Float32Array(size), [2]);
-          if (options.fullSize) fetch.push("masks");
-        }
-        const out = await runGraph(decoder, files.decoder, feeds, fetch);
-        const masks = acceptsMaskInput ? out.masks : undefined;
-        return {
-          scores: required(out, names.scores, files.decoder).data,
-          lowRes: lowRes(out),
-          ...(masks ? { masks: squeeze(masks, 1) } : {}),
-        };
-      }
-
-      if (prompt.box && !acceptsBox) {
-        throw new SegkitError("this decoder has no input_boxes: boxes cannot be given", {
-          file: files.decoder,
-          hint: `the graph has inputs ${listNames(decoder.inputNames)}; give points instead`,
-        });
-      }
-      feeds.input_points = typed("input_points", prompt.points, [1, 1, n, 2]);
-      feeds.input_labels = typed("input_labels", prompt.labels, [1, 1, n]);
-      if (acceptsBox) {
-        const box = prompt.box ? new Float32Array(prompt.box) : new Float32Array(0);
-        feeds.input_boxes = typed("input_boxes", box, [1, prompt.box ? 1 : 0, 4]);
-      }
-      const out = await runGraph(decoder, files.decoder, feeds, [names.scores, names.lowRes]);
-      return { scores: required(out, names.scores, files.decoder).data, lowRes: lowRes(out) };
+      const { feeds, fetch } = decoderFeeds(graph, embeddings, prompt, options);
+      return decoderOutputs(graph, await runGraph(decoder, files.decoder, feeds, fetch));
     },
 
     async dispose() {
@@ -389,22 +208,6 @@ async function assemble(
       await decoder.dispose();
     },
   };
-}
-
-/** Throws for a SAM 2 export, naming the file and the SAM 2 input or output it has. */
-function rejectSam2(session: OnnxSession, file: string): void {
-  for (const [kind, names] of [
-    ["input", session.inputNames],
-    ["output", session.outputNames],
-  ] as const) {
-    const name = names.find((n) => SAM2_NAMES.includes(n));
-    if (name) {
-      throw new SegkitError(`SAM 2 models are not supported (this graph has the SAM 2 ${kind} \`${name}\`)`, {
-        file,
-        hint: "segkit runs SAM 1 exports: SAM, MobileSAM, EdgeSAM, SlimSAM, SAM-HQ",
-      });
-    }
-  }
 }
 
 /**
@@ -443,81 +246,6 @@ function checkEmbeddings(
       );
     }
   }
-}
-
-/** Drops `count` leading dims of size 1 (the batch and point-batch axes). */
-function squeeze(t: SamTensor, count: number): SamTensor {
-  return { data: t.data, dims: t.dims.slice(count) };
-}
-
-function required(out: Record<string, SamTensor>, name: string, file: string): SamTensor {
-  const t = out[name];
-  if (!t) throw new SegkitError(`output \`${name}\` missing from the decoder's results`, { file });
-  return t;
-}
-
-function listNames(names: readonly string[]): string {
-  return names.length ? names.map((n) => `\`${n}\``).join(", ") : "(none)";
-}
-
-function shapeText(v: OnnxValueInfo | undefined): string {
-  return v ? `[${v.shape.join(",")}]` : "?";
-}
-
-/**
- * The decoder form its inputs and outputs declare and its mask channel count (declared, else 4 split / 3
- * transformers), or an error naming what is missing.
- */
-function decoderForm(decoder: OnnxSession, file: string): { form: DecoderForm; channels: number } {
-  const inputs = decoder.inputNames;
-  const outputs = decoder.outputNames;
-  if (!inputs.includes("input_points") && !inputs.includes("point_coords")) {
-    throw new SegkitError(
-      `input \`point_coords\` (or transformers.js \`input_points\`) missing; ${OFFICIAL_EXPECTED}`,
-      {
-        file,
-        hint: `the graph has inputs ${listNames(inputs)}`,
-      },
-    );
-  }
-  const form: DecoderForm = inputs.includes("input_points")
-    ? "transformers"
-    : !inputs.includes("mask_input") && outputs.includes("scores")
-      ? "edgesam"
-      : "official";
-  const d = DECODERS[form];
-  for (const name of d.inputs) {
-    if (!inputs.includes(name)) {
-      throw new SegkitError(`input \`${name}\` missing; ${d.expected}`, {
-        file,
-        hint: `the graph has inputs ${listNames(inputs)}`,
-      });
-    }
-  }
-  for (const name of [d.scores, d.lowRes]) {
-    if (!outputs.includes(name)) {
-      throw new SegkitError(`output \`${name}\` missing; ${d.expected}`, {
-        file,
-        hint: `the graph has outputs ${listNames(outputs)}`,
-      });
-    }
-  }
-  const low = decoder.outputs.find((o) => o.name === d.lowRes);
-  const declared = low?.shape[d.channelAxis];
-  const channels = typeof declared === "number" ? declared : form === "transformers" ? 3 : 4;
-  // (a --return-extra-metrics export has 5 outputs and stability scores [1,C] under the name low_res_masks)
-  const shape = low?.shape ?? [];
-  const lowResShape =
-    !shape.length ||
-    (shape.length === d.channelAxis + 3 && shape.slice(-2).every((x) => typeof x !== "number" || x === LOW_RES));
-  if (!lowResShape || (form !== "transformers" && channels !== 4 && channels !== 1)) {
-    const want = form === "transformers" ? "[B,P,C,256,256]" : "[1,C,256,256] with C = 4 or 1";
-    throw new SegkitError(`output \`${d.lowRes}\` is ${shapeText(low)}; expected low-res mask logits ${want}`, {
-      file,
-      hint: d.expected,
-    });
-  }
-  return { form, channels };
 }
 
 interface EncoderSignature {

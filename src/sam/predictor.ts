@@ -29,12 +29,11 @@ import { join } from "node:path";
 import { SegkitError } from "../core/errors.js";
 import { createMask, type Mask, type RgbImage } from "../core/image.js";
 import { type ImageSource, readImage } from "../io/image.js";
+import { chooseMaskChannels, samDecodePrompt } from "./decoder-feeds.js";
 import { createEmbeddingCache, imageHash } from "./embedding-cache.js";
 import { type LoadSamModelOptions, loadSamModel, type SamEmbeddings, type SamModel, type SamTensor } from "./model.js";
 import { upscaleMasks } from "./postprocess.js";
 import {
-  applyBoxes,
-  decoderInputs,
   preprocessImage,
   preprocessShape,
   resizeLongestSide,
@@ -45,7 +44,6 @@ import {
   type SamBox,
   type SamPoint,
   type SamSize,
-  selectMaskChannels,
   stabilityScore,
   thresholdMasks,
 } from "./transforms.js";
@@ -183,15 +181,17 @@ export async function createSamPredictor(
     let channels: number[] = [];
     let decodeMs = 0;
     for (const b of promptBoxes) {
-      const prompt = decodePrompt(
-        m,
+      const prompt = samDecodePrompt(
+        m.layout,
         { points, ...(b ? { box: b } : {}), ...(maskInput ? { maskInput } : {}) },
-        { originalSize, longest },
+        originalSize,
+        longest,
       );
       const t = performance.now();
       const decoded = await m.decode(current.embeddings, prompt);
       decodeMs += performance.now() - t;
-      channels = chooseChannels(m, decoded.lowRes.dims[0] ?? 0, multimask, decoded.scores);
+      const count = decoded.lowRes.dims[0] ?? 0;
+      channels = chooseMaskChannels({ layout: m.layout, file: m.files.decoder }, count, multimask, decoded.scores);
       for (const c of channels) {
         scores.push(decoded.scores[c] as number);
         lowRes.push(decoded.lowRes.data.subarray(c * LOW_AREA, (c + 1) * LOW_AREA));
@@ -291,45 +291,4 @@ function encoderInput(m: SamModel, img: RgbImage): SamTensor {
   }
   const r = resizeLongestSide(img, m.preprocess.longestSide);
   return { data: Float32Array.from(r.data), dims: [r.height, r.width, 3] };
-}
-
-/**
- * One prompt in the decoder's frame and labels. Both layouts go through `decoderInputs` (validation, `applyCoords`);
- * split takes its packing as is (points, then the box corners labelled 2 and 3 or the padding point labelled -1).
- * The transformers.js decoder takes the user's points unpadded (a lone label -10 point, which it ignores, when there
- * are none) and the box as `input_boxes`.
- */
-function decodePrompt(
-  m: SamModel,
-  prompt: { points: readonly SamPoint[]; box?: SamBox; maskInput?: Float32Array },
-  frame: { originalSize: SamSize; longest: number },
-) {
-  const packed = decoderInputs(prompt, frame.originalSize, frame.longest);
-  const origSize = [frame.originalSize.height, frame.originalSize.width] as const;
-  const maskInput = prompt.maskInput ? { maskInput: prompt.maskInput } : {};
-  if (m.layout === "split") {
-    return { points: packed.point_coords.data, labels: packed.point_labels.data, origSize, ...maskInput };
-  }
-  const n = prompt.points.length;
-  const points = n ? packed.point_coords.data.slice(0, 2 * n) : new Float32Array(2);
-  const labels = n ? packed.point_labels.data.slice(0, n) : Float32Array.of(-10);
-  const b = prompt.box ? applyBoxes(prompt.box, frame.originalSize, frame.longest) : undefined;
-  const box = b ? { box: [b[0] as number, b[1] as number, b[2] as number, b[3] as number] as const } : {};
-  return { points, labels, origSize, ...maskInput, ...box };
-}
-
-/** The decoder channels `predict` returns (see the module comment). */
-function chooseChannels(m: SamModel, count: number, multimask: boolean, scores: Float32Array): number[] {
-  if (count === 1) return [0];
-  if (m.layout === "split") {
-    if (count === 4) return selectMaskChannels(multimask);
-    throw new SegkitError(
-      `the decoder returned ${count} masks; expected 4, or 1 (SAM-HQ, a --return-single-mask export)`,
-      { file: m.files.decoder },
-    );
-  }
-  if (multimask) return Array.from({ length: count }, (_, i) => i);
-  let best = 0;
-  for (let i = 1; i < count; i++) if ((scores[i] as number) > (scores[best] as number)) best = i;
-  return [best];
 }
