@@ -107,6 +107,7 @@ export const LAYERS = [
   ["train"], // fit, optimizer, schedules, reports
   ["infer"], // predict with a trained model; the batch driver over folders of images
   ["sam"], // Segment Anything
+  ["studio"], // segkit studio: the labelling server, its project store and encoder queue
   ["index"], // the public barrel
   ["cli"], // commands, on the public API only
   ["test-utils"], // helpers of the tests
