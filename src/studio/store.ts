@@ -164,6 +164,8 @@ export interface ProjectStore {
   annotations(id: string): ImageAnnotations | undefined;
   /** Validates and applies a change, writes the file; resolves after the write with the image's new revision. */
   put(id: string, change: unknown): Promise<{ revision: number }>;
+  /** Resolves when every change given so far is written (or refused). */
+  idle(): Promise<void>;
 }
 
 interface ImageRecord extends ImageAnnotations {
@@ -307,6 +309,7 @@ export async function openProjectStore(options: ProjectStoreOptions): Promise<Pr
       queue = result.catch(() => undefined);
       return result;
     },
+    idle: () => queue.then(() => undefined),
   };
 }
 
