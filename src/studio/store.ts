@@ -20,7 +20,7 @@
  * - Opening an existing project continues it: the file is checked (schema, counts, RLE sizes) and a bad file is an
  *   error naming it, never overwritten. Records of images no longer in the directory are kept as they are.
  */
-import { readdir, readFile, realpath } from "node:fs/promises";
+import { readdir, readFile, realpath, rm } from "node:fs/promises";
 import { basename, dirname, extname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { z } from "zod";
 import { SegkitError } from "../core/errors.js";
@@ -171,7 +171,12 @@ export interface ProjectStore {
 interface ImageRecord extends ImageAnnotations {
   width: number;
   height: number;
+  /** Area and bbox of each instance, computed once when it is accepted or loaded. */
+  geometry: Geometry[];
 }
+
+type Geometry = Pick<CocoAnnotation, "area" | "bbox">;
+const geometryOf = (rle: Rle): Geometry => ({ area: rleArea(rle), bbox: rleToBbox(rle) });
 
 const hex = (n: number) => n.toString(16).padStart(2, "0");
 const colorOf = (id: number) => `#${(VOC_PALETTE[id % 256] ?? [0, 0, 0]).map(hex).join("")}`;
@@ -238,6 +243,10 @@ export async function openProjectStore(options: ProjectStoreOptions): Promise<Pr
   const classes = classNames.map((n, i) => ({ id: i + 1, name: n, color: colorOf(i + 1) }));
   let queue: Promise<unknown> = Promise.resolve();
 
+  // temporary files of writes a kill cut short (writeFileAtomic's `.<name>.<random>.tmp`)
+  for (const f of await readdir(outDir).catch(() => [] as string[])) {
+    if (f.startsWith(`.${COCO_ANNOTATIONS_FILE}.`) && f.endsWith(".tmp")) await rm(join(outDir, f), { force: true });
+  }
   const write = () => writeFileAtomic(file, JSON.stringify(projectJson(images, records, classes, revision)));
   if (!existed || added) await write();
 
@@ -251,6 +260,7 @@ export async function openProjectStore(options: ProjectStoreOptions): Promise<Pr
     const now = current?.revision ?? 0;
     if (change.baseRevision !== now) throw new StudioConflict(id, now, change.baseRevision);
     const seen = new Set<string>();
+    const geometry: Geometry[] = [];
     const instances = change.instances.map((inst, k): StudioInstance => {
       const where = `instance ${k} (${inst.id})`;
       if (seen.has(inst.id)) throw new SegkitError(`${where}: the id is used twice`);
@@ -262,8 +272,9 @@ export async function openProjectStore(options: ProjectStoreOptions): Promise<Pr
       if (h !== img.height || w !== img.width) {
         throw new SegkitError(`${where}: RLE size [${h}, ${w}] is not the image's [${img.height}, ${img.width}]`);
       }
-      const rle = toCompressed(inst.rle, where);
-      return { ...inst, rle, ...(inst.score !== undefined ? { score: inst.score } : {}) };
+      const { compressed, plain } = checkedRle(inst.rle, where);
+      geometry.push(geometryOf(plain));
+      return { ...inst, rle: compressed, ...(inst.score !== undefined ? { score: inst.score } : {}) };
     });
     const next: ImageRecord = {
       width: img.width,
@@ -271,6 +282,7 @@ export async function openProjectStore(options: ProjectStoreOptions): Promise<Pr
       revision: now + 1,
       state: change.state,
       instances,
+      geometry,
     };
     records.set(id, next);
     revision++;
@@ -313,16 +325,19 @@ export async function openProjectStore(options: ProjectStoreOptions): Promise<Pr
   };
 }
 
-/** A checked compressed RLE (counts given as a string or as numbers). */
-function toCompressed(rle: { size: [number, number]; counts: string | number[] }, where: string): CompressedRle {
+/** A checked RLE (counts given as a string or as numbers), compressed and plain. */
+function checkedRle(
+  rle: { size: [number, number]; counts: string | number[] },
+  where: string,
+): { compressed: CompressedRle; plain: Rle } {
   try {
     if (typeof rle.counts === "string") {
-      rleFromString({ size: rle.size, counts: rle.counts });
-      return { size: rle.size, counts: rle.counts };
+      const compressed = { size: rle.size, counts: rle.counts };
+      return { compressed, plain: rleFromString(compressed) };
     }
     const plain: Rle = { size: rle.size, counts: rle.counts };
     checkRle(plain);
-    return rleToString(plain);
+    return { compressed: rleToString(plain), plain };
   } catch (err) {
     throw new SegkitError(`${where}: ${(err as Error).message}`);
   }
@@ -363,15 +378,13 @@ function projectJson(
     if (r.state === "new" && r.instances.length === 0) continue;
     const imageId = coco.images.length + 1;
     coco.images.push({ id: imageId, file_name: id, width: r.width, height: r.height });
-    for (const inst of r.instances) {
-      const rle = rleFromString(inst.rle);
+    for (const [k, inst] of r.instances.entries()) {
       const annotation: CocoAnnotation = {
         id: coco.annotations.length + 1,
         image_id: imageId,
         category_id: inst.classId,
         segmentation: { size: [inst.rle.size[0], inst.rle.size[1]], counts: inst.rle.counts },
-        area: rleArea(rle),
-        bbox: rleToBbox(rle),
+        ...(r.geometry[k] as Geometry),
         iscrowd: 0,
       };
       coco.annotations.push(annotation);
@@ -412,12 +425,13 @@ async function loadProject(
     }
     if (!img && s.state !== "new") throw bad(`image ${id} is not in "images"`);
     if (!img) continue;
+    const geometry: Geometry[] = [];
     const instances = anns.map((a, k): StudioInstance => {
       const seg = a.segmentation;
       if (Array.isArray(seg) || typeof seg.counts !== "string") throw bad(`annotation ${a.id}: not compressed RLE`);
       const rle = { size: seg.size, counts: seg.counts };
       try {
-        rleFromString(rle, file);
+        geometry.push(geometryOf(rleFromString(rle, file)));
       } catch (err) {
         throw bad(`annotation ${a.id}: ${(err as Error).message}`);
       }
@@ -430,7 +444,8 @@ async function loadProject(
         ...(m.score !== undefined ? { score: m.score } : {}),
       };
     });
-    records.set(id, { width: img.width, height: img.height, revision: s.revision, state: s.state, instances });
+    const { width, height } = img;
+    records.set(id, { width, height, revision: s.revision, state: s.state, instances, geometry });
   }
   return { records, classNames: categories.map((c) => c.name), revision: meta.data.revision };
 }
