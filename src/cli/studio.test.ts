@@ -6,7 +6,7 @@ import { request } from "node:http";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { openCoco, openProjectStore } from "../index.js";
+import { initBackend, openCoco, openProjectStore } from "../index.js";
 import { runCli } from "../test-utils/cli.js";
 import { makeImagesDir, rectRle } from "../test-utils/studio.js";
 
@@ -112,23 +112,61 @@ describe("segkit studio", () => {
     assert.match(missing.err, /nope: images directory not found/);
   });
 
-  test("serves until SIGTERM, then finishes and exits 0; a classes file names the classes", async () => {
+  test("serves until SIGTERM, then finishes and exits 0; segkit train --format coco trains on the project", async () => {
     const classes = join(root, "classes.txt");
     await writeFile(classes, "cat\ndog\n");
     const out = join(root, "term");
     const s = await startStudio([images, "--port", "0", "--classes-file", classes, "--out", out]);
-    const r = await put(s.url, "b.png", { baseRevision: 0, state: "done", instances: [] });
-    assert.deepEqual(r, { status: 200, body: { revision: 1 } });
+    const a = [{ id: "c", classId: 1, rle: rectRle(120, 90, 10, 10, 60, 50), source: "sam" }];
+    const b = [{ id: "d", classId: 2, rle: rectRle(30, 20, 5, 5, 20, 15), source: "manual" }];
+    assert.deepEqual(await put(s.url, "a.png", { baseRevision: 0, state: "done", instances: a }), {
+      status: 200,
+      body: { revision: 1 },
+    });
+    assert.deepEqual(await put(s.url, "b.png", { baseRevision: 0, state: "done", instances: b }), {
+      status: 200,
+      body: { revision: 1 },
+    });
     s.child.kill("SIGTERM");
     const e = await s.exited;
     assert.equal(e.code, 0, e.stderr);
     assert.match(e.stdout, /segkit studio: 2 images in .*photos, no model \(manual tools only\)/);
-    assert.match(e.stdout, /stopped \(SIGTERM\); 1 changes saved/);
+    assert.match(e.stdout, /stopped \(SIGTERM\); 2 changes saved/);
     const json = JSON.parse(await readFile(join(out, "annotations.json"), "utf8"));
     assert.deepEqual(json.categories, [
       { id: 1, name: "cat" },
       { id: 2, name: "dog" },
     ]);
+
+    await initBackend();
+    const config = join(root, "tiny.json");
+    await writeFile(
+      config,
+      JSON.stringify({ model: { arch: "unet", options: { baseFilters: 4, depth: 2 } }, batchSize: 1, augment: false }),
+    );
+    const run = join(root, "run");
+    const args = [
+      "--format",
+      "coco",
+      out,
+      "--images",
+      images,
+      "--size",
+      "32",
+      "--epochs",
+      "1",
+      "--val-fraction",
+      "0.5",
+    ];
+    const trained = await runCli(["train", ...args, "--config", config, "--out", run]);
+    assert.equal(trained.code, 0, trained.err);
+    // trained on the project: 1 image of 2 validated, the classes background + the studio's
+    assert.match(
+      trained.out,
+      /best epoch 1 of 1: val mIoU [\d.]+ \(background [\d.]+, cat [\d.]+, dog (n\/a|[\d.]+)\)/,
+    );
+    const data = JSON.parse(await readFile(join(run, "data.json"), "utf8"));
+    assert.deepEqual(data.dataset, { format: "coco", images });
   });
 
   test("killed (SIGKILL) during writes, annotations.json is a committed state: acknowledged changes in, at most the ones under way more", async () => {
