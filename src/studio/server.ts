@@ -29,7 +29,7 @@ import { rleEncode, rleToString } from "../masks/rle.js";
 import { SAM_LOW_RES_SIZE } from "../sam/transforms.js";
 import type { EncoderQueue } from "./encoder-queue.js";
 import { exportProject } from "./export.js";
-import { isInside, type ProjectStore, StudioConflict } from "./store.js";
+import { isInside, type ProjectStore, StudioConflict, zodProblem } from "./store.js";
 import { EMBEDDING_WIRE_TYPE } from "./wire-draft.js";
 
 /** The app's files, served at `/`, `/app.js` and `/style.css`. */
@@ -136,11 +136,6 @@ function fromBase64Plane(s: string): Float32Array {
   }
   return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));
 }
-
-const zodMessage = (error: z.ZodError) => {
-  const issue = error.issues[0];
-  return `${issue?.path.join(".") || "body"}: ${issue?.message ?? "invalid"}`;
-};
 
 const digest = (s: string) => createHash("sha256").update(s).digest();
 
@@ -251,7 +246,7 @@ export async function startStudioServer(options: StudioServerOptions): Promise<S
         allow("POST");
         const q = needEncoder();
         const parsed = DecodeSchema.safeParse(await readBody(req, SMALL_BODY_BYTES));
-        if (!parsed.success) throw new HttpError(400, zodMessage(parsed.error));
+        if (!parsed.success) throw new HttpError(400, zodProblem(parsed.error));
         const { points, box, maskInput, multimask } = parsed.data;
         const p = await q.decode(id, {
           ...(points ? { points } : {}),
@@ -342,7 +337,7 @@ export async function startStudioServer(options: StudioServerOptions): Promise<S
       case "export": {
         if (method !== "POST") throw new HttpError(405, `${method} is not allowed here (POST)`);
         const parsed = ExportSchema.safeParse(await readBody(req, SMALL_BODY_BYTES));
-        if (!parsed.success) throw new HttpError(400, zodMessage(parsed.error));
+        if (!parsed.success) throw new HttpError(400, zodProblem(parsed.error));
         const { dir, files } = await exportProject(store, parsed.data.format);
         return send(res, 200, { dir, files });
       }
@@ -403,7 +398,9 @@ export async function startStudioServer(options: StudioServerOptions): Promise<S
 
   const inFlight = new Set<Promise<void>>();
   const server = createServer((req, res) => {
-    const p = handle(req, res);
+    const p = handle(req, res).catch(() => {
+      res.destroy();
+    });
     inFlight.add(p);
     void p.finally(() => inFlight.delete(p));
   });

@@ -343,7 +343,8 @@ function checkedRle(
   }
 }
 
-const zodProblem = (error: z.ZodError): string => {
+/** The first problem zod found, with its path: `instances.0.classId: ...`. */
+export const zodProblem = (error: z.ZodError): string => {
   const issue = error.issues[0];
   return `${issue?.path.join(".") || "top level"}: ${issue?.message ?? "invalid"}`;
 };
