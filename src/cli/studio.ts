@@ -100,6 +100,7 @@ export function registerStudio(program: Command, io: CliIo): void {
       io.out(`project: ${store.file}`);
       io.out(`open ${server.url}`);
       const signal = await untilStopped();
+      io.err(encoder ? "stopping (after the image being encoded; again to quit at once)" : "stopping");
       await server.close();
       await encoder?.close();
       io.out(`stopped (${signal}); ${store.revision} changes saved in ${store.file}`);
