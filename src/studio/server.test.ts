@@ -316,6 +316,7 @@ describe("studio server", () => {
         assert.equal((await raw(s.url, "/api/project?token=s3cret-t0ke")).status, 401);
         assert.equal((await raw(s.url, "/api/project", { headers: { "X-Segkit-Token": "nope" } })).status, 401);
         assert.equal((await raw(s.url, "/api/project", { headers: { Cookie: "segkit_token=nope" } })).status, 401);
+        assert.equal((await raw(s.url, "/api/project", { headers: { Cookie: "segkit_token=%E0%A4%A" } })).status, 401);
         const put = await raw(s.url, "/api/images/a.png/annotations", {
           method: "PUT",
           ...json({ baseRevision: 0, state: "done", instances: [] }),

@@ -188,7 +188,13 @@ export async function startStudioServer(options: StudioServerOptions): Promise<S
     const h = req.headers["x-segkit-token"];
     if (typeof h === "string") return { value: h, fromQuery: false };
     const cookie = /(?:^|;\s*)segkit_token=([^;]*)/.exec(req.headers.cookie ?? "")?.[1];
-    return { ...(cookie !== undefined ? { value: decodeURIComponent(cookie) } : {}), fromQuery: false };
+    let value: string | undefined;
+    try {
+      value = cookie === undefined ? undefined : decodeURIComponent(cookie);
+    } catch {
+      value = undefined; // a malformed cookie is no token
+    }
+    return { ...(value !== undefined ? { value } : {}), fromQuery: false };
   };
 
   const readBody = async (req: IncomingMessage, limit: number): Promise<unknown> => {
