@@ -6,6 +6,7 @@
  * waits for the image being encoded, then runs before the next one.
  */
 import type { SegkitError } from "../core/errors.js";
+import { type AmgOptions, type AmgRecord, generateMasks } from "../sam/amg/generator.js";
 import { createEmbeddingCache } from "../sam/embedding-cache.js";
 import { type LoadSamModelOptions, loadSamModel, type SamLayout, type SamModel } from "../sam/model.js";
 import { createSamPredictor, type SamPrediction, type SamPredictRequest } from "../sam/predictor.js";
@@ -43,6 +44,8 @@ export interface EncoderQueue {
   embedding(id: string): Promise<{ wire: Uint8Array } | { status: "queued" | "running"; position: number }>;
   /** Runs a prompt on the image with the Node predictor (encoding it first when needed). */
   decode(id: string, request: SamPredictRequest): Promise<SamPrediction>;
+  /** Segment-everything (`generateMasks`) on the image, masks as COCO compressed RLE. */
+  amg(id: string, options: Omit<AmgOptions, "outputMode">): Promise<AmgRecord[]>;
   progress(): EncoderProgress;
   /** Resolves when no image is queued or being encoded. */
   idle(): Promise<void>;
@@ -156,6 +159,13 @@ export async function createEncoderQueue(options: EncoderQueueOptions): Promise<
         if (closed) throw new Error("the encoder queue is closed");
         await setImage(id);
         return predictor.predict(request);
+      }),
+    amg: (id, amgOptions) =>
+      exclusive(async () => {
+        if (closed) throw new Error("the encoder queue is closed");
+        const img = byId.get(id);
+        if (!img) throw new Error(`no image ${id}`);
+        return generateMasks(predictor, img.path, { ...amgOptions, outputMode: "coco_rle" });
       }),
     progress: () => ({ done: encoded.size, total: images.length, current: running, failed: failed.size }),
     idle: () =>

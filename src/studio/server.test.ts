@@ -404,6 +404,11 @@ describe("studio server", () => {
           [raw(s.url, "/api/images/a.png/embedding"), 409, /--model/],
           [raw(s.url, "/api/images/a.png/decode", { method: "POST", ...json({ points: [] }) }), 409, /--model/],
           [raw(s.url, "/model/decoder.onnx"), 409, /--model/],
+          [
+            raw(s.url, "/api/images/a.png/prelabel", { method: "POST", ...json({ baseRevision: 0, classId: 1 }) }),
+            409,
+            /--model/,
+          ],
           [raw(s.url, "/api/export", { method: "POST", ...json({ format: "tiff" }) }), 400, /format/],
           [raw(s.url, "/api/whatever"), 404, /not found/],
         ];
@@ -436,7 +441,7 @@ describe("studio server", () => {
           return model.encode(x);
         },
       };
-      const store = await openProjectStore({ imagesDir: images, outDir: join(root, "emb"), classes: ["cat"] });
+      const store = await openProjectStore({ imagesDir: images, outDir: join(root, "emb"), classes: ["cat", "dog"] });
       const events: string[] = [];
       const onChange = (id: string, st: EmbeddingStatus) => events.push(`${id} ${st}`);
       const cacheDir = join(store.outDir, "embeddings");
@@ -516,6 +521,40 @@ describe("studio server", () => {
           assert.equal(r.status, 400, r.body.toString());
           assert.match(String(r.json().error), message);
         }
+
+        // pre-labels: segment-everything on the image, appended as "prelabel" suggestions in one revisioned change
+        const amg = { classId: 2, pointsPerSide: 2, predIouThresh: 0, stabilityScoreThresh: 0 };
+        const pre = await raw(server.url, "/api/images/b.png/prelabel", {
+          method: "POST",
+          ...json({ baseRevision: 0, ...amg }),
+        });
+        assert.equal(pre.status, 200, pre.body.toString());
+        const { revision, added } = pre.json() as { revision: number; added: number };
+        assert.equal(revision, 1);
+        assert.ok(added >= 1);
+        const labelled = (await raw(server.url, "/api/images/b.png/annotations")).json() as {
+          state: string;
+          instances: { id: string; classId: number; source: string; score: number; rle: { size: number[] } }[];
+        };
+        assert.equal(labelled.state, "in-progress");
+        assert.equal(labelled.instances.length, added);
+        for (const [k, inst] of labelled.instances.entries()) {
+          assert.deepEqual(
+            [inst.id, inst.classId, inst.source, inst.rle.size],
+            [`prelabel-1-${k}`, 2, "prelabel", [5, 7]],
+          );
+          assert.equal(typeof inst.score, "number");
+        }
+        const stalePre = await raw(server.url, "/api/images/b.png/prelabel", {
+          method: "POST",
+          ...json({ baseRevision: 0, ...amg }),
+        });
+        assert.equal(stalePre.status, 409);
+        const badClass = await raw(server.url, "/api/images/b.png/prelabel", {
+          method: "POST",
+          ...json({ ...amg, baseRevision: 1, classId: 7 }),
+        });
+        assert.deepEqual([badClass.status, badClass.json().error], [400, "class 7 does not exist"]);
       } finally {
         await server.close();
         await encoder.close();

@@ -122,6 +122,16 @@ const DecodeSchema = z
     multimask: z.boolean().optional(),
   })
   .strict();
+const PrelabelSchema = z
+  .object({
+    baseRevision: z.number().int().min(0),
+    classId: z.number().int().min(1),
+    pointsPerSide: z.number().int().min(1).max(64).optional(),
+    predIouThresh: z.number().min(0).max(1).optional(),
+    stabilityScoreThresh: z.number().min(0).max(1).optional(),
+    minMaskRegionArea: z.number().int().min(0).optional(),
+  })
+  .strict();
 const ExportSchema = z.object({ format: z.enum(EXPORT_TARGETS) }).strict();
 
 const LOW_BYTES = 4 * SAM_LOW_RES_SIZE * SAM_LOW_RES_SIZE;
@@ -266,6 +276,28 @@ export async function startStudioServer(options: StudioServerOptions): Promise<S
           masks: p.masks.map((m) => rleToString(rleEncode(m))),
           lowRes: p.masks.map((_, i) => toBase64(p.lowResLogits.data.subarray(i * area, (i + 1) * area))),
         });
+      }
+      case "prelabel": {
+        allow("POST");
+        const q = needEncoder();
+        const parsed = PrelabelSchema.safeParse(await readBody(req, SMALL_BODY_BYTES));
+        if (!parsed.success) throw new HttpError(400, zodProblem(parsed.error));
+        const { baseRevision, classId, ...amgOptions } = parsed.data;
+        const before = store.annotations(id);
+        if (before && before.revision !== baseRevision) throw new StudioConflict(id, before.revision, baseRevision);
+        if (!store.classes.some((c) => c.id === classId)) throw new HttpError(400, `class ${classId} does not exist`);
+        const records = await q.amg(id, amgOptions);
+        const now = store.annotations(id) ?? { revision: 0, state: "new", instances: [] };
+        const added = records.map((r, k) => ({
+          id: `prelabel-${baseRevision + 1}-${k}`,
+          classId,
+          rle: r.segmentation,
+          source: "prelabel" as const,
+          score: r.predicted_iou,
+        }));
+        const state = now.state === "new" ? "in-progress" : now.state;
+        const result = await store.put(id, { baseRevision, state, instances: [...now.instances, ...added] });
+        return send(res, 200, { ...result, added: added.length });
       }
       default:
         throw new HttpError(404, "not found");
