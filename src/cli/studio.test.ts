@@ -167,6 +167,29 @@ describe("segkit studio", () => {
     );
     const data = JSON.parse(await readFile(join(run, "data.json"), "utf8"));
     assert.deepEqual(data.dataset, { format: "coco", images });
+
+    // the trained model offers pre-labels: what it predicts for b.png, as instances of the project's classes
+    const again = await startStudio([images, "--port", "0", "--out", out, "--prelabel-model", run]);
+    const { hostname, port } = new URL(again.url);
+    const pre = await fetch(`http://${hostname}:${port}/api/images/b.png/prelabel`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ baseRevision: 1, from: "model" }),
+    });
+    const answer = (await pre.json()) as { revision: number; added: number };
+    assert.equal(pre.status, 200, JSON.stringify(answer));
+    assert.equal(answer.revision, 2);
+    const saved = (await (await fetch(`http://${hostname}:${port}/api/images/b.png/annotations`)).json()) as {
+      instances: { classId: number; source: string }[];
+    };
+    assert.equal(saved.instances.length, 1 + answer.added);
+    assert.deepEqual(saved.instances[0], { ...b[0] });
+    for (const inst of saved.instances.slice(1)) {
+      assert.equal(inst.source, "prelabel");
+      assert.ok(inst.classId === 1 || inst.classId === 2);
+    }
+    again.child.kill("SIGTERM");
+    assert.equal((await again.exited).code, 0);
   });
 
   test("killed (SIGKILL) during writes, annotations.json is a committed state: acknowledged changes in, at most the ones under way more", async () => {

@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import {
   createEncoderQueue,
   type EncoderQueue,
+  loadPredictor,
   openProjectStore,
   readClassesFile,
   SegkitError,
@@ -24,6 +25,7 @@ interface StudioFlags {
   port: number;
   host: string;
   threads?: number;
+  prelabelModel?: string;
 }
 
 /** The default port of `segkit studio`. */
@@ -55,6 +57,10 @@ export function registerStudio(program: Command, io: CliIo): void {
     .option("--port <n>", "port (0: any free one)", int("--port", 0), STUDIO_DEFAULT_PORT)
     .option("--host <host>", "address to bind; other than loopback requires the printed token", "127.0.0.1")
     .option("--threads <n>", "onnxruntime threads of the encoder", positive("--threads"))
+    .option(
+      "--prelabel-model <dir>",
+      "a trained segkit model (run or checkpoint) whose predictions the app can offer as pre-labels",
+    )
     .exitOverride()
     .action(async (images: string, flags: StudioFlags) => {
       if (flags.classes !== undefined && flags.classesFile !== undefined) {
@@ -81,13 +87,16 @@ export function registerStudio(program: Command, io: CliIo): void {
           ...(flags.threads ? { threads: flags.threads } : {}),
         });
       }
+      const prelabelModel = flags.prelabelModel !== undefined ? await loadPredictor(flags.prelabelModel) : undefined;
       const server = await startStudioServer({
         store,
         host: flags.host,
         port: flags.port,
         ...(encoder ? { encoder } : {}),
+        ...(prelabelModel ? { prelabelModel } : {}),
       }).catch(async (err: NodeJS.ErrnoException) => {
         await encoder?.close();
+        await prelabelModel?.dispose();
         if (err.code === "EADDRINUSE") {
           throw new SegkitError(`port ${flags.port} is in use`, {
             hint: "choose another with --port (0: any free one)",
@@ -103,6 +112,7 @@ export function registerStudio(program: Command, io: CliIo): void {
       io.err(encoder ? "stopping (after the image being encoded; again to quit at once)" : "stopping");
       await server.close();
       await encoder?.close();
+      await prelabelModel?.dispose();
       io.out(`stopped (${signal}); ${store.revision} changes saved in ${store.file}`);
     });
 }

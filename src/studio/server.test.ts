@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { openCoco } from "../data/coco.js";
 import { exportDataset } from "../export/dataset.js";
+import type { Predictor } from "../infer/predict.js";
 import { rleDecode, rleFromString } from "../masks/rle.js";
 import { loadSamModel, type SamModel } from "../sam/model.js";
 import { makeImagesDir, rectRle } from "../test-utils/studio.js";
@@ -570,6 +571,56 @@ describe("studio server", () => {
     } finally {
       await model.dispose();
     }
+  });
+
+  test("pre-labels from a trained model: each connected component of a class the project has, matched by name", async () => {
+    // the model's 7x5 prediction of b.png, classes background, Dog (1), cat (2: two components), bird (3)
+    const rows = ["2200022", "2200022", "0011000", "0011003", "0000003"];
+    const data = Uint8Array.from(rows.join(""), (c) => Number(c));
+    const model = {
+      classes: ["background", "Dog", "cat", "bird"],
+      backgroundClass: 0,
+      predict: async (path: string) => {
+        assert.equal(path, join(images, "b.png"));
+        return { mask: { width: 7, height: 5, data } };
+      },
+    } as unknown as Predictor;
+    await withServer(
+      "model-prelabel",
+      async (s) => {
+        const r = await raw(s.url, "/api/images/b.png/prelabel", {
+          method: "POST",
+          ...json({ baseRevision: 0, from: "model" }),
+        });
+        assert.equal(r.status, 200, r.body.toString());
+        assert.deepEqual(r.json(), { revision: 1, added: 3 });
+        const got = (await raw(s.url, "/api/images/b.png/annotations")).json() as {
+          instances: { id: string; classId: number; rle: { size: [number, number]; counts: string }; source: string }[];
+        };
+        // project classes: cat 1, dog 2; "bird" is not in the project and is left out
+        const painted = got.instances.map((i) => {
+          const m = rleDecode(rleFromString(i.rle));
+          return [i.id, i.classId, i.source, Array.from(m.data).join("")];
+        });
+        const flat = (r: string[]) => r.join("");
+        assert.deepEqual(painted, [
+          ["prelabel-1-0", 2, "prelabel", flat(["0000000", "0000000", "0011000", "0011000", "0000000"])],
+          ["prelabel-1-1", 1, "prelabel", flat(["1100000", "1100000", "0000000", "0000000", "0000000"])],
+          ["prelabel-1-2", 1, "prelabel", flat(["0000011", "0000011", "0000000", "0000000", "0000000"])],
+        ]);
+      },
+      { prelabelModel: model },
+    );
+    await withServer("model-prelabel-none", async (s) => {
+      const r = await raw(s.url, "/api/images/b.png/prelabel", {
+        method: "POST",
+        ...json({ baseRevision: 0, from: "model" }),
+      });
+      assert.deepEqual(
+        [r.status, r.json().error],
+        [409, "no pre-label model: start the studio with --prelabel-model DIR"],
+      );
+    });
   });
 
   test("a restart on the same project serves the saved annotations and continues the revisions", async () => {

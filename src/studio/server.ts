@@ -25,10 +25,12 @@ import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { errorMessage, SegkitError } from "../core/errors.js";
 import { EXPORT_TARGETS } from "../export/dataset.js";
+import type { Predictor } from "../infer/predict.js";
 import { rleEncode, rleToString } from "../masks/rle.js";
 import { SAM_LOW_RES_SIZE } from "../sam/transforms.js";
 import type { EncoderQueue } from "./encoder-queue.js";
 import { exportProject } from "./export.js";
+import { modelPrelabels } from "./prelabel.js";
 import { isInside, type ProjectStore, StudioConflict, zodProblem } from "./store.js";
 import { EMBEDDING_WIRE_TYPE } from "./wire-draft.js";
 
@@ -60,6 +62,8 @@ export interface StudioServerOptions {
   appFile?: (name: StudioAppFile) => Promise<Uint8Array | string | undefined>;
   /** onnxruntime-web's `dist` directory (default: resolved from node_modules). */
   ortDir?: string;
+  /** A trained segkit model for `POST /api/images/:id/prelabel` with `from: "model"` (`loadPredictor`). */
+  prelabelModel?: Predictor;
   /** Largest annotations body in bytes (default `DEFAULT_MAX_BODY_BYTES`). */
   maxBodyBytes?: number;
 }
@@ -125,7 +129,8 @@ const DecodeSchema = z
 const PrelabelSchema = z
   .object({
     baseRevision: z.number().int().min(0),
-    classId: z.number().int().min(1),
+    from: z.enum(["amg", "model"]).optional(),
+    classId: z.number().int().min(1).optional(),
     pointsPerSide: z.number().int().min(1).max(64).optional(),
     predIouThresh: z.number().min(0).max(1).optional(),
     stabilityScoreThresh: z.number().min(0).max(1).optional(),
@@ -279,21 +284,27 @@ export async function startStudioServer(options: StudioServerOptions): Promise<S
       }
       case "prelabel": {
         allow("POST");
-        const q = needEncoder();
         const parsed = PrelabelSchema.safeParse(await readBody(req, SMALL_BODY_BYTES));
         if (!parsed.success) throw new HttpError(400, zodProblem(parsed.error));
-        const { baseRevision, classId, ...amgOptions } = parsed.data;
+        const { baseRevision, classId, from = "amg", ...amgOptions } = parsed.data;
         const before = store.annotations(id);
         if (before && before.revision !== baseRevision) throw new StudioConflict(id, before.revision, baseRevision);
-        if (!store.classes.some((c) => c.id === classId)) throw new HttpError(400, `class ${classId} does not exist`);
-        const records = await q.amg(id, amgOptions);
+        let found: { classId: number; rle: unknown; score?: number }[];
+        if (from === "model") {
+          if (!options.prelabelModel)
+            throw new HttpError(409, "no pre-label model: start the studio with --prelabel-model DIR");
+          found = await modelPrelabels(options.prelabelModel, img, store.classes);
+        } else {
+          if (classId === undefined) throw new HttpError(400, "classId: the class of the suggestions is required");
+          if (!store.classes.some((c) => c.id === classId)) throw new HttpError(400, `class ${classId} does not exist`);
+          const records = await needEncoder().amg(id, amgOptions);
+          found = records.map((r) => ({ classId, rle: r.segmentation, score: r.predicted_iou }));
+        }
         const now = store.annotations(id) ?? { revision: 0, state: "new", instances: [] };
-        const added = records.map((r, k) => ({
+        const added = found.map((f, k) => ({
           id: `prelabel-${baseRevision + 1}-${k}`,
-          classId,
-          rle: r.segmentation,
+          ...f,
           source: "prelabel" as const,
-          score: r.predicted_iou,
         }));
         const state = now.state === "new" ? "in-progress" : now.state;
         const result = await store.put(id, { baseRevision, state, instances: [...now.instances, ...added] });
