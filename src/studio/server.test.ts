@@ -573,6 +573,44 @@ describe("studio server", () => {
     }
   });
 
+  test("an image the encoder cannot read is marked failed, its embedding a 500 naming the problem", async () => {
+    const dir = await makeImagesDir({ "ok.png": [6, 4], "cut.png": [6, 4] });
+    try {
+      const cut = join(dir.images, "cut.png");
+      const bytes = await readFile(cut);
+      await writeFile(cut, bytes.subarray(0, bytes.length - 20)); // the header (size) survives, the pixels do not
+      const store = await openProjectStore({ imagesDir: dir.images });
+      assert.deepEqual(
+        store.images.map((i) => i.id),
+        ["cut.png", "ok.png"],
+      );
+      const encoder = await createEncoderQueue({
+        model: FIXTURE_MODEL,
+        cacheDir: join(store.outDir, "emb"),
+        images: store.images,
+      });
+      const server = await startStudioServer({ store, encoder, appDir });
+      try {
+        await encoder.idle();
+        assert.deepEqual(encoder.progress(), { done: 1, total: 2, current: null, failed: 1 });
+        const list = (await raw(server.url, "/api/images")).json().images as { embedding: string }[];
+        assert.deepEqual(
+          list.map((i) => i.embedding),
+          ["failed", "ready"],
+        );
+        const r = await raw(server.url, "/api/images/cut.png/embedding");
+        assert.equal(r.status, 500);
+        assert.match(String(r.json().error), /the encoder failed on this image: .*cut\.png/);
+        assert.equal((await raw(server.url, "/api/images/ok.png/embedding")).status, 200);
+      } finally {
+        await server.close();
+        await encoder.close();
+      }
+    } finally {
+      await rm(dir.root, { recursive: true, force: true });
+    }
+  });
+
   test("pre-labels from a trained model: each connected component of a class the project has, matched by name", async () => {
     // the model's 7x5 prediction of b.png, classes background, Dog (1), cat (2: two components), bird (3)
     const rows = ["2200022", "2200022", "0011000", "0011003", "0000003"];

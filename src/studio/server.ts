@@ -259,7 +259,11 @@ export async function startStudioServer(options: StudioServerOptions): Promise<S
       }
       case "embedding": {
         allow("GET");
-        const e = await needEncoder().embedding(id);
+        const e = await needEncoder()
+          .embedding(id)
+          .catch((err: unknown) => {
+            throw new HttpError(500, `the encoder failed on this image: ${errorMessage(err)}`);
+          });
         if ("wire" in e) return sendBytes(res, EMBEDDING_WIRE_TYPE, e.wire);
         return send(res, 202, e);
       }
