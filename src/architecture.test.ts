@@ -108,6 +108,7 @@ export const LAYERS = [
   ["infer"], // predict with a trained model; the batch driver over folders of images
   ["sam"], // Segment Anything
   ["web"], // segkit/web, the browser entry: core, masks and the pure parts of sam only (no Node modules)
+  ["studio"], // segkit studio: the labelling server, its project store and encoder queue
   ["index"], // the public barrel
   ["cli"], // commands, on the public API only
   ["test-utils"], // helpers of the tests

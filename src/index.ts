@@ -425,6 +425,45 @@ export {
   encodeEmbeddingWire,
 } from "./sam/wire.js";
 
+// studio: the labelling server (`segkit studio`): project store (annotations.json), background encoder, HTTP API
+export {
+  createEncoderQueue,
+  type EmbeddingStatus,
+  type EncoderProgress,
+  type EncoderQueue,
+  type EncoderQueueOptions,
+} from "./studio/encoder-queue.js";
+export { exportProject } from "./studio/export.js";
+export {
+  accessToken,
+  DEFAULT_MAX_BODY_BYTES,
+  isLoopback,
+  STUDIO_APP_FILES,
+  type StudioAppFile,
+  type StudioServer,
+  type StudioServerOptions,
+  startStudioServer,
+} from "./studio/server.js";
+export {
+  type AnnotationsChange,
+  AnnotationsChangeSchema,
+  IMAGE_STATES,
+  type ImageAnnotations,
+  type ImageState,
+  INSTANCE_SOURCES,
+  type InstanceSource,
+  listImages,
+  MAX_INSTANCES,
+  openProjectStore,
+  type ProjectStore,
+  type ProjectStoreOptions,
+  readClassesFile,
+  type StudioClass,
+  StudioConflict,
+  type StudioImage,
+  type StudioInstance,
+} from "./studio/store.js";
+
 // train: the fit loop (Keras-style fit with checkpoints, resume, early stopping), its config, schedules, model card
 // and run reports (curves.png, samples.png, report.html)
 export { type ModelCard, modelCard } from "./train/card.js";

@@ -20,6 +20,7 @@ import { type DatasetFlags, datasetOptions, int, openForCli, positive, requirePa
 import { registerPredict } from "./predict.js";
 import { createProgress } from "./progress.js";
 import { registerSam } from "./sam.js";
+import { registerStudio } from "./studio.js";
 import { registerTrain } from "./train.js";
 
 const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
@@ -196,6 +197,7 @@ export function buildProgram(out: (s: string) => void, err: (s: string) => void)
   registerDemo(program, io);
   registerSam(program, io);
   registerExport(program, io);
+  registerStudio(program, io);
 
   program.addHelpText(
     "after",
