@@ -107,6 +107,7 @@ export const LAYERS = [
   ["train"], // fit, optimizer, schedules, reports
   ["infer"], // predict with a trained model; the batch driver over folders of images
   ["sam"], // Segment Anything
+  ["studio"], // the labelling studio (studio/app: the browser app, bundled by esbuild; core, masks and web only)
   ["index"], // the public barrel
   ["cli"], // commands, on the public API only
   ["test-utils"], // helpers of the tests
