@@ -514,6 +514,7 @@ class Studio {
     drawScene(ctx, this.view, dpr, cur.img, [this.#layer, proposal ? this.#proposalLayer : null]);
     this.drawPrompts();
     canvas.dataset.drawn = String(Number(canvas.dataset.drawn ?? 0) + 1);
+    canvas.dataset.drawnView = JSON.stringify(this.view);
   }
 
   drawPrompts() {
@@ -563,8 +564,7 @@ class Studio {
     }
   }
 
-  dragBox(): [number, number, number, number] | null {
-    const d = this.#drag;
+  dragBox(d = this.#drag): [number, number, number, number] | null {
     if (!d) return null;
     return [
       Math.min(d.start.x, d.last.x),
@@ -676,7 +676,7 @@ class Studio {
     const p = this.pointerImage(e);
     const moved = Math.hypot(p.x - d.start.x, p.y - d.start.y) * this.view.scale;
     if (moved > 4) {
-      this.box = this.dragBox() ?? null;
+      this.box = this.dragBox({ ...d, last: p });
     } else {
       this.points.push({ x: d.start.x, y: d.start.y, label: d.button === 2 || d.shift ? 0 : 1 });
     }
