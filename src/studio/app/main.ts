@@ -16,7 +16,7 @@ import { createSegmenter, type ImageDecoder, type Prediction, type PromptRequest
 import { History } from "./history.js";
 import { type Action, actionFor, keyName, SHORTCUTS } from "./keymap.js";
 import { countPixels, maskToRle, polygonMask, rleToMask, strokeSegment, union } from "./mask-edit.js";
-import { drawScene, hexColor, layerCanvas, paintLayer } from "./render.js";
+import { drawScene, hexColor, type LayerMask, MaskLayer, type Rect } from "./render.js";
 import { fitView, panBy, toImage, toScreen, type View, zoomAt } from "./view.js";
 
 interface Instance {
@@ -60,6 +60,17 @@ const swatch = (color: string) => {
 };
 const newId = () => `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
 
+const areas = new WeakMap<Uint8Array, number>();
+/** Pixel count of an instance mask (masks of committed instances never change: cached). */
+const areaOf = (mask: Uint8Array) => {
+  let n = areas.get(mask);
+  if (n === undefined) {
+    n = countPixels(mask);
+    areas.set(mask, n);
+  }
+  return n;
+};
+
 const BRUSH_SIZES = [1, 2, 3, 5, 8, 12, 16, 24, 32, 48, 64, 96, 128];
 
 class Studio {
@@ -81,8 +92,12 @@ class Studio {
   #abort = new AbortController();
   #promptSeq = 0;
   #saving: Promise<void> = Promise.resolve();
-  #layer: HTMLCanvasElement | null = null;
-  #proposalLayer: HTMLCanvasElement | null = null;
+  #layer: MaskLayer | null = null;
+  /** What of #layer needs repainting: all of it, one region, or nothing. */
+  #dirty: Rect | "all" | null = "all";
+  #proposalLayer: MaskLayer | null = null;
+  #proposalDirty = true;
+  #clickTime: number | null = null;
   #frame = 0;
   #space = false;
   #drag: null | {
@@ -179,7 +194,7 @@ class Studio {
         const li = el("li", {}, "instance-row");
         li.dataset.id = inst.id;
         li.dataset.classId = String(inst.classId);
-        li.dataset.area = String(countPixels(inst.mask));
+        li.dataset.area = String(areaOf(inst.mask));
         li.dataset.source = inst.source;
         li.ariaSelected = String(inst.id === this.selected);
         li.append(
@@ -221,7 +236,7 @@ class Studio {
   /** Every accepted change: a new state on the image's stack, saved at once. */
   commit(next: readonly Instance[]) {
     if (!this.current) return;
-    this.current.history.push(next.filter((i) => countPixels(i.mask) > 0));
+    this.current.history.push(next.filter((i) => areaOf(i.mask) > 0));
     this.changed();
   }
 
@@ -352,7 +367,7 @@ class Studio {
     this.prediction = null;
     this.candidate = 0;
     this.#promptSeq++;
-    this.#proposalLayer = null;
+    this.#proposalDirty = true;
     this.renderProposal();
     this.invalidate();
   }
@@ -379,7 +394,7 @@ class Studio {
       if (seq !== this.#promptSeq || this.current !== cur) return;
       this.prediction = pred;
       this.candidate = 0;
-      this.#proposalLayer = null;
+      this.#proposalDirty = true;
       this.renderProposal();
       this.invalidate();
     } catch (err) {
@@ -467,9 +482,12 @@ class Studio {
   }
 
   // ---- drawing ----
+  /** Schedules a redraw; `layers`: the instances changed (their layer is repainted and their list rebuilt). */
   invalidate(layers = true) {
-    if (layers) this.#layer = null;
-    this.renderInstances();
+    if (layers) {
+      this.#dirty = "all";
+      this.renderInstances();
+    }
     this.updateToolbar();
     if (!this.#frame) this.#frame = requestAnimationFrame(() => this.draw());
   }
@@ -488,30 +506,41 @@ class Studio {
     if (!cur) return;
     const { width, height } = cur.entry;
     const color = (classId: number) => hexColor(this.project.classes.find((c) => c.id === classId)?.color ?? "#ff00ff");
-    if (!this.#layer) {
+    if (this.#layer?.width !== width || this.#layer.height !== height) {
+      this.#layer = new MaskLayer(width, height);
+      this.#proposalLayer = new MaskLayer(width, height);
+      this.#dirty = "all";
+      this.#proposalDirty = true;
+    }
+    if (this.#dirty) {
       const drag = this.#drag?.work;
       const list = this.instances().map((i) => (drag && i.id === drag.id ? drag : i));
       if (drag && this.#drag?.isNew) list.push(drag);
-      this.#layer = layerCanvas(
-        paintLayer(
-          list.map((i) => ({
-            mask: i.mask,
-            color: color(i.classId),
-            fill: i.id === this.selected ? 140 : 90,
-            ...(i.id === this.selected ? { outline: [255, 255, 255] as const } : {}),
-          })),
-          width,
-          height,
-        ),
+      const masks = list.map(
+        (i): LayerMask =>
+          i.id === this.selected
+            ? { mask: i.mask, color: color(i.classId), fill: 140, outline: [255, 255, 255] }
+            : { mask: i.mask, color: color(i.classId), fill: 90 },
       );
+      this.#layer.paint(masks, this.#dirty === "all" ? undefined : this.#dirty);
+      this.#dirty = null;
     }
     const proposal = this.prediction?.masks[this.candidate];
-    if (proposal && !this.#proposalLayer) {
-      this.#proposalLayer = layerCanvas(
-        paintLayer([{ mask: proposal, color: color(this.classId), fill: 120, outline: [255, 255, 0] }], width, height),
-      );
+    if (this.#proposalDirty) {
+      const masks: LayerMask[] = proposal
+        ? [{ mask: proposal, color: color(this.classId), fill: 120, outline: [255, 255, 0] }]
+        : [];
+      this.#proposalLayer?.paint(masks);
+      this.#proposalDirty = false;
     }
-    drawScene(ctx, this.view, dpr, cur.img, [this.#layer, proposal ? this.#proposalLayer : null]);
+    drawScene(ctx, this.view, dpr, cur.img, [
+      this.#layer.canvas,
+      proposal ? (this.#proposalLayer?.canvas ?? null) : null,
+    ]);
+    if (proposal && this.#clickTime !== null) {
+      $("proposal").dataset.clickToMaskMs = (performance.now() - this.#clickTime).toFixed(1);
+      this.#clickTime = null;
+    }
     this.drawPrompts();
     canvas.dataset.drawn = String(Number(canvas.dataset.drawn ?? 0) + 1);
     canvas.dataset.drawnView = JSON.stringify(this.view);
@@ -638,7 +667,25 @@ class Studio {
     const cur = this.current;
     if (!d?.work || !cur) return;
     strokeSegment(d.work.mask, cur.entry.width, cur.entry.height, a, b, this.brushSize, this.tool === "eraser" ? 0 : 1);
-    this.#layer = null;
+    const r = this.brushSize / 2 + 2; // the disc and the outline around it
+    const rect = {
+      x0: Math.min(a.x, b.x) - r,
+      y0: Math.min(a.y, b.y) - r,
+      x1: Math.max(a.x, b.x) + r,
+      y1: Math.max(a.y, b.y) + r,
+    };
+    const old = this.#dirty;
+    this.#dirty =
+      old === "all"
+        ? "all"
+        : old
+          ? {
+              x0: Math.min(old.x0, rect.x0),
+              y0: Math.min(old.y0, rect.y0),
+              x1: Math.max(old.x1, rect.x1),
+              y1: Math.max(old.y1, rect.y1),
+            }
+          : rect;
     this.invalidate(false);
   }
 
@@ -681,6 +728,7 @@ class Studio {
       this.points.push({ x: d.start.x, y: d.start.y, label: d.button === 2 || d.shift ? 0 : 1 });
     }
     this.invalidate(false);
+    this.#clickTime = e.timeStamp;
     void this.runPrompt();
   }
 
@@ -696,7 +744,7 @@ class Studio {
         if (this.prediction) {
           const n = this.prediction.masks.length;
           this.candidate = (this.candidate + d + n) % n;
-          this.#proposalLayer = null;
+          this.#proposalDirty = true;
           this.renderProposal();
           this.invalidate(false);
         } else {

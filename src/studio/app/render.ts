@@ -21,43 +21,71 @@ export function hexColor(hex: string): [number, number, number] {
     : [255, 0, 255];
 }
 
-/** The RGBA pixels of `masks` over a transparent `width` x `height` frame, in order (the last on top). */
-export function paintLayer(masks: readonly LayerMask[], width: number, height: number): ImageData {
-  const out = new ImageData(width, height);
-  const px = out.data;
-  for (const { mask, color, fill, outline } of masks) {
-    const edge = outline ?? color;
-    for (let y = 0; y < height; y++) {
-      for (let x = 0; x < width; x++) {
-        const i = y * width + x;
-        if (!mask[i]) continue;
-        const border =
-          x === 0 ||
-          y === 0 ||
-          x === width - 1 ||
-          y === height - 1 ||
-          !mask[i - 1] ||
-          !mask[i + 1] ||
-          !mask[i - width] ||
-          !mask[i + width];
-        const c = border ? edge : color;
-        px[4 * i] = c[0];
-        px[4 * i + 1] = c[1];
-        px[4 * i + 2] = c[2];
-        px[4 * i + 3] = border ? 255 : fill;
-      }
-    }
-  }
-  return out;
+/** A region of image pixels, `x0..x1` and `y0..y1` exclusive. */
+export interface Rect {
+  x0: number;
+  y0: number;
+  x1: number;
+  y1: number;
 }
 
-/** A canvas holding `data`, to be drawn with the view transform. */
-export function layerCanvas(data: ImageData): HTMLCanvasElement {
-  const c = document.createElement("canvas");
-  c.width = data.width;
-  c.height = data.height;
-  c.getContext("2d")?.putImageData(data, 0, 0);
-  return c;
+/**
+ * An image-resolution RGBA layer of masks, in order (the last on top), each filled and outlined (a mask pixel with
+ * a 4-neighbour outside the mask, or on the frame, is outline). `paint` redraws the whole layer or one region of it
+ * (a brush stroke touches only its neighbourhood).
+ */
+export class MaskLayer {
+  readonly canvas: HTMLCanvasElement;
+  readonly #ctx: CanvasRenderingContext2D;
+  readonly #pixels: ImageData;
+
+  constructor(
+    readonly width: number,
+    readonly height: number,
+  ) {
+    this.canvas = document.createElement("canvas");
+    this.canvas.width = width;
+    this.canvas.height = height;
+    const ctx = this.canvas.getContext("2d");
+    if (!ctx) throw new Error("no 2D canvas");
+    this.#ctx = ctx;
+    this.#pixels = new ImageData(width, height);
+  }
+
+  paint(masks: readonly LayerMask[], rect: Rect = { x0: 0, y0: 0, x1: this.width, y1: this.height }): void {
+    const { width, height } = this;
+    const x0 = Math.max(0, Math.floor(rect.x0));
+    const y0 = Math.max(0, Math.floor(rect.y0));
+    const x1 = Math.min(width, Math.ceil(rect.x1));
+    const y1 = Math.min(height, Math.ceil(rect.y1));
+    if (x1 <= x0 || y1 <= y0) return;
+    const px = this.#pixels.data;
+    for (let y = y0; y < y1; y++) px.fill(0, 4 * (y * width + x0), 4 * (y * width + x1));
+    for (const { mask, color, fill, outline } of masks) {
+      const edge = outline ?? color;
+      for (let y = y0; y < y1; y++) {
+        for (let x = x0; x < x1; x++) {
+          const i = y * width + x;
+          if (!mask[i]) continue;
+          const border =
+            x === 0 ||
+            y === 0 ||
+            x === width - 1 ||
+            y === height - 1 ||
+            !mask[i - 1] ||
+            !mask[i + 1] ||
+            !mask[i - width] ||
+            !mask[i + width];
+          const c = border ? edge : color;
+          px[4 * i] = c[0];
+          px[4 * i + 1] = c[1];
+          px[4 * i + 2] = c[2];
+          px[4 * i + 3] = border ? 255 : fill;
+        }
+      }
+    }
+    this.#ctx.putImageData(this.#pixels, 0, 0, x0, y0, x1 - x0, y1 - y0);
+  }
 }
 
 /** Clears the canvas and draws the image and layers with `view` (CSS pixels; `dpr` device pixels per CSS pixel). */
@@ -66,7 +94,7 @@ export function drawScene(
   view: View,
   dpr: number,
   image: CanvasImageSource | null,
-  layers: readonly (HTMLCanvasElement | null)[],
+  layers: readonly (CanvasImageSource | null)[],
 ): void {
   ctx.setTransform(1, 0, 0, 1, 0, 0);
   ctx.clearRect(0, 0, ctx.canvas.width, ctx.canvas.height);

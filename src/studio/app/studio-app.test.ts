@@ -471,6 +471,69 @@ describe("studio app in Chromium", { timeout: 120_000 }, () => {
     });
   });
 
+  it("polygon, relabel, reorder, Alt+click select, delete and done each save the image at once", async () => {
+    await openApp(browser, async (page, fake) => {
+      await page.keyboard.press("+");
+      await page.keyboard.press("+");
+      await page.keyboard.press("p");
+      for (const [x, y] of [
+        [10, 10],
+        [20, 10],
+        [20, 20],
+        [10, 20],
+      ] as const) {
+        await clickImage(page, x, y);
+      }
+      await page.keyboard.press("Enter");
+      await waitPuts(page, fake, 1);
+      const [poly] = fake.puts[0]?.body.instances ?? [];
+      assert.equal(poly?.source, "manual");
+      assert.equal(poly?.classId, 1);
+      const m = decodeRle(poly?.rle ?? { size: [0, 0], counts: "" });
+      assert.equal(area(m), 100); // pixels 10..19 x 10..19
+      assert.equal(m[10 * 64 + 10], 1);
+      assert.equal(m[20 * 64 + 20], 0);
+
+      await page.keyboard.press("2"); // relabels the selected (new) instance
+      await waitPuts(page, fake, 2);
+      assert.deepEqual(
+        fake.puts[1]?.body.instances.map((i) => [i.id, i.classId]),
+        [[poly?.id, 2]],
+      );
+
+      await page.keyboard.press("s");
+      await clickImage(page, 40.5, 30.5);
+      await page.waitForSelector('[data-testid="proposal"]:not([hidden])');
+      await page.keyboard.press("Enter");
+      await waitPuts(page, fake, 3);
+      const sam = fake.puts[2]?.body.instances[1];
+      assert.equal(sam?.source, "sam");
+      assert.equal(sam?.classId, 2);
+      assert.equal(sam?.score, 0.9);
+
+      await page.keyboard.press("PageDown"); // the new instance goes under the polygon
+      await waitPuts(page, fake, 4);
+      assert.deepEqual(
+        fake.puts[3]?.body.instances.map((i) => i.id),
+        [sam?.id, poly?.id],
+      );
+
+      await clickImage(page, 15, 15, { modifiers: ["Alt"] });
+      await page.waitForSelector(`[data-testid="instance-row"][data-id="${poly?.id}"][aria-selected="true"]`);
+      await page.keyboard.press("Delete");
+      await waitPuts(page, fake, 5);
+      assert.deepEqual(
+        fake.puts[4]?.body.instances.map((i) => i.id),
+        [sam?.id],
+      );
+
+      await page.keyboard.press("d");
+      await waitPuts(page, fake, 6);
+      assert.equal(fake.puts[5]?.body.state, "done");
+      await page.waitForSelector('[data-testid="image-row"][data-id="a.png"][data-state="done"]');
+    });
+  });
+
   it("a save against a stale revision (another tab) gets 409: the app says so, reloads, and saves on the new revision", async () => {
     await openApp(
       browser,
