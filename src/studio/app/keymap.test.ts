@@ -47,7 +47,8 @@ describe("studio keymap", () => {
       ["?", "help"],
     ];
     for (const [key, action] of cases) assert.equal(actionFor(key), action, key);
-    assert.equal(actionFor("x"), undefined);
+    assert.equal(actionFor("q"), undefined);
+    assert.equal(actionFor("x"), "rejectSuggestion");
     const keys = SHORTCUTS.flatMap((s) => s.keys ?? []);
     assert.equal(new Set(keys).size, keys.length, "a key bound twice");
     for (const s of SHORTCUTS) assert.equal(s.keys === undefined, s.action === undefined, s.label);

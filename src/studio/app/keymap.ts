@@ -25,6 +25,11 @@ export type Action =
   | "zoomIn"
   | "zoomOut"
   | "fit"
+  | "acceptSuggestion"
+  | "acceptAllSuggestions"
+  | "rejectSuggestion"
+  | "rejectAllSuggestions"
+  | "mode"
   | "help";
 
 export interface Shortcut {
@@ -60,6 +65,11 @@ export const SHORTCUTS: readonly Shortcut[] = [
   { label: "Del", keys: ["delete", "backspace"], action: "delete", help: "Delete the selected instance" },
   { label: "PageUp", keys: ["pageup"], action: "raise", help: "Bring the selected instance forward" },
   { label: "PageDown", keys: ["pagedown"], action: "lower", help: "Send the selected instance back" },
+  { label: "A", keys: ["a"], action: "acceptSuggestion", help: "Accept the selected pre-label suggestion" },
+  { label: "Shift+A", keys: ["shift+a"], action: "acceptAllSuggestions", help: "Accept every suggestion on the image" },
+  { label: "X", keys: ["x"], action: "rejectSuggestion", help: "Reject (delete) the selected suggestion" },
+  { label: "Shift+X", keys: ["shift+x"], action: "rejectAllSuggestions", help: "Reject every suggestion on the image" },
+  { label: "M", keys: ["m"], action: "mode", help: "Instance / semantic mode" },
   { label: "Ctrl+Z", keys: ["ctrl+z"], action: "undo", help: "Undo" },
   { label: "Ctrl+Shift+Z", keys: ["ctrl+shift+z", "ctrl+y"], action: "redo", help: "Redo" },
   { label: "N / →", keys: ["n", "arrowright"], action: "next", help: "Next image" },

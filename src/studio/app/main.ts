@@ -15,7 +15,7 @@ import {
 import { createSegmenter, type ImageDecoder, type Prediction, type PromptRequest, type Segmenter } from "./decoder.js";
 import { History } from "./history.js";
 import { type Action, actionFor, keyName, SHORTCUTS } from "./keymap.js";
-import { countPixels, maskToRle, polygonMask, rleToMask, strokeSegment, union } from "./mask-edit.js";
+import { countPixels, maskToRle, paintClass, polygonMask, rleToMask, strokeSegment, union } from "./mask-edit.js";
 import { drawScene, hexColor, type LayerMask, MaskLayer, type Rect } from "./render.js";
 import { fitView, panBy, toImage, toScreen, type View, zoomAt } from "./view.js";
 
@@ -81,6 +81,8 @@ class Studio {
   classId = 1;
   selected: string | null = null;
   tool: Tool = "sam";
+  /** Instance mode: every accepted mask is an object. Semantic: one mask per class, each pixel one class. */
+  mode: "instance" | "semantic";
   brushSize = 8;
   view: View = { scale: 1, ox: 0, oy: 0 };
   points: (Point & { label: 0 | 1 })[] = [];
@@ -108,6 +110,7 @@ class Studio {
     shift: boolean;
     work?: Instance;
     isNew?: boolean;
+    semantic?: boolean;
   } = null;
   #hover: Point | null = null;
 
@@ -119,6 +122,7 @@ class Studio {
     if (!ctx) throw new Error("no 2D canvas");
     this.ctx = ctx;
     this.classId = project.classes[0]?.id ?? 1;
+    this.mode = project.mode;
   }
 
   // ---- status line and messages ----
@@ -143,6 +147,9 @@ class Studio {
     z.textContent = `${Math.round(this.view.scale * 100)}%`;
     this.canvas.dataset.view = JSON.stringify(this.view);
     this.canvas.dataset.tool = this.tool;
+    const mode = $("mode");
+    mode.textContent = this.mode;
+    mode.dataset.mode = this.mode;
   }
 
   // ---- lists ----
@@ -201,6 +208,19 @@ class Studio {
           swatch(cls?.color ?? "#f0f"),
           el("span", { textContent: `#${i + 1} ${cls?.name ?? inst.classId} · ${li.dataset.area} px` }),
         );
+        if (inst.source === "prelabel") {
+          const yes = el("button", { type: "button", textContent: "✓", title: "Accept (A)" }, "suggestion-accept");
+          const no = el("button", { type: "button", textContent: "✗", title: "Reject (X)" }, "suggestion-reject");
+          yes.addEventListener("click", (e) => {
+            e.stopPropagation();
+            this.review([inst.id], true);
+          });
+          no.addEventListener("click", (e) => {
+            e.stopPropagation();
+            this.review([inst.id], false);
+          });
+          li.append(el("span", { className: "tag", textContent: "suggestion" }), yes, no);
+        }
         li.addEventListener("click", () => this.select(inst.id));
         return li;
       }),
@@ -413,6 +433,11 @@ class Studio {
       source: "sam",
       ...(score === undefined ? {} : { score }),
     };
+    if (this.mode === "semantic") {
+      this.clearPrompt();
+      this.paintClass(mask, false);
+      return;
+    }
     this.clearPrompt();
     this.selected = inst.id;
     this.commit([...this.instances(), inst]);
@@ -426,10 +451,20 @@ class Studio {
     this.commit(next);
   }
 
+  /** Semantic mode: `mask` painted with (or erased from) the current class, taken from the others. */
+  paintClass(mask: Uint8Array, erase: boolean) {
+    const create = (m: Uint8Array): Instance => ({ id: newId(), classId: this.classId, mask: m, source: "manual" });
+    this.selected = null;
+    this.commit(paintClass(this.instances(), this.classId, mask, erase, create));
+  }
+
   chooseClass(id: number) {
     if (!this.project.classes.some((c) => c.id === id)) return;
     this.classId = id;
     this.renderClasses();
+    this.#proposalDirty = true;
+    this.invalidate(false);
+    if (this.mode === "semantic") return;
     const sel = this.selectedInstance();
     if (sel && sel.classId !== id) this.replaceInstance(sel.id, (i) => ({ ...i, classId: id }));
   }
@@ -440,12 +475,31 @@ class Studio {
     const mask = polygonMask(this.polygon, cur.entry.width, cur.entry.height);
     this.polygon = [];
     const sel = this.selectedInstance();
-    if (sel) this.replaceInstance(sel.id, (i) => ({ ...i, mask: union(i.mask, mask), source: "manual" }));
+    if (this.mode === "semantic") this.paintClass(mask, false);
+    else if (sel) this.replaceInstance(sel.id, (i) => ({ ...i, mask: union(i.mask, mask), source: "manual" }));
     else {
       const inst: Instance = { id: newId(), classId: this.classId, mask, source: "manual" };
       this.selected = inst.id;
       this.commit([...this.instances(), inst]);
     }
+  }
+
+  /** Pre-label suggestions accepted (kept as the person's own, source "manual") or rejected (removed). */
+  review(ids: readonly string[], accept: boolean) {
+    const set = new Set(ids.filter((id) => this.instances().some((i) => i.id === id && i.source === "prelabel")));
+    if (set.size === 0) {
+      this.toast("No pre-label suggestion selected");
+      return;
+    }
+    this.commit(
+      this.instances().flatMap((i) => (!set.has(i.id) ? [i] : accept ? [{ ...i, source: "manual" as const }] : [])),
+    );
+  }
+
+  suggestions(): string[] {
+    return this.instances()
+      .filter((i) => i.source === "prelabel")
+      .map((i) => i.id);
   }
 
   move(delta: number) {
@@ -516,12 +570,15 @@ class Studio {
       const drag = this.#drag?.work;
       const list = this.instances().map((i) => (drag && i.id === drag.id ? drag : i));
       if (drag && this.#drag?.isNew) list.push(drag);
-      const masks = list.map(
-        (i): LayerMask =>
-          i.id === this.selected
-            ? { mask: i.mask, color: color(i.classId), fill: 140, outline: [255, 255, 255] }
-            : { mask: i.mask, color: color(i.classId), fill: 90 },
-      );
+      const erasing = this.#drag?.semantic && this.tool === "eraser" ? drag : undefined;
+      const masks = list.map((i): LayerMask => {
+        const prelabel = i.source === "prelabel";
+        if (i === erasing) return { mask: i.mask, color: [0, 0, 0], fill: 160, outline: [255, 80, 80] };
+        if (i.id === this.selected) {
+          return { mask: i.mask, color: color(i.classId), fill: 140, outline: [255, 255, 255], dotted: prelabel };
+        }
+        return { mask: i.mask, color: color(i.classId), fill: prelabel ? 60 : 90, dotted: prelabel };
+      });
       this.#layer.paint(masks, this.#dirty === "all" ? undefined : this.#dirty);
       this.#dirty = null;
     }
@@ -639,6 +696,18 @@ class Studio {
     if (this.tool === "brush" || this.tool === "eraser") {
       if (e.button !== 0) return;
       const cur = this.current;
+      if (this.mode === "semantic") {
+        // the stroke alone, in the class's colour; on release painted into (or erased from) the class map
+        const work: Instance = {
+          id: newId(),
+          classId: this.classId,
+          mask: new Uint8Array(cur.entry.width * cur.entry.height),
+          source: "manual",
+        };
+        this.#drag = { kind: "paint", start: p, last: p, button: 0, shift: false, work, isNew: true, semantic: true };
+        this.paint(p, p);
+        return;
+      }
       let work = this.selectedInstance();
       let isNew = false;
       if (!work) {
@@ -666,7 +735,8 @@ class Studio {
     const d = this.#drag;
     const cur = this.current;
     if (!d?.work || !cur) return;
-    strokeSegment(d.work.mask, cur.entry.width, cur.entry.height, a, b, this.brushSize, this.tool === "eraser" ? 0 : 1);
+    const value = this.tool === "eraser" && !d.semantic ? 0 : 1;
+    strokeSegment(d.work.mask, cur.entry.width, cur.entry.height, a, b, this.brushSize, value);
     const r = this.brushSize / 2 + 2; // the disc and the outline around it
     const rect = {
       x0: Math.min(a.x, b.x) - r,
@@ -713,6 +783,10 @@ class Studio {
     if (!d || !this.current) return;
     if (d.kind === "paint" && d.work) {
       const work = d.work;
+      if (d.semantic) {
+        this.paintClass(work.mask, this.tool === "eraser");
+        return;
+      }
       if (d.isNew) {
         this.selected = work.id;
         this.commit([...this.instances(), work]);
@@ -797,8 +871,18 @@ class Studio {
       case "previous":
         this.step(action === "next" ? 1 : -1);
         break;
+      case "acceptSuggestion":
+      case "rejectSuggestion":
+        this.review(sel ? [sel.id] : [], action === "acceptSuggestion");
+        break;
+      case "acceptAllSuggestions":
+      case "rejectAllSuggestions":
+        this.review(this.suggestions(), action === "acceptAllSuggestions");
+        break;
       case "done":
-        if (this.current) {
+        if (this.current?.state !== "done" && this.suggestions().length > 0) {
+          this.toast(`${this.suggestions().length} pre-label suggestions are not reviewed yet (A / X)`, "error");
+        } else if (this.current) {
           this.current.state = this.current.state === "done" ? "in-progress" : "done";
           this.save(this.current);
         }
@@ -809,6 +893,16 @@ class Studio {
         break;
       case "fit":
         this.fit();
+        break;
+      case "mode":
+        this.mode = this.mode === "instance" ? "semantic" : "instance";
+        this.selected = null;
+        this.toast(
+          this.mode === "semantic"
+            ? "Semantic mode: one mask per class; SAM, brush and polygon paint the current class"
+            : "Instance mode: every accepted mask is an object",
+        );
+        this.invalidate();
         break;
       case "help":
         $("help").hidden = !$("help").hidden;

@@ -1,6 +1,16 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { countPixels, maskToRle, polygonMask, rleToMask, stampDisc, strokeSegment, union } from "./mask-edit.js";
+import {
+  countPixels,
+  maskToRle,
+  paintClass,
+  polygonMask,
+  rleToMask,
+  stampDisc,
+  strokeSegment,
+  subtract,
+  union,
+} from "./mask-edit.js";
 
 describe("studio mask editing", () => {
   it("stamps discs by pixel centre: 21 pixels for a 5 px brush, 9 for 3 px, 1 for 1 px", () => {
@@ -51,5 +61,48 @@ describe("studio mask editing", () => {
     const dot = new Uint8Array(30);
     dot[0] = 1;
     assert.equal(countPixels(union(square, dot)), 7);
+  });
+});
+
+describe("studio semantic painting", () => {
+  type Item = { id: string; classId: number; mask: Uint8Array };
+  const m = (...bits: number[]) => Uint8Array.from(bits);
+  const create = (mask: Uint8Array): Item => ({ id: "new", classId: 3, mask });
+
+  it("merges the class's masks, takes the pixels from other classes, and erases from the class only", () => {
+    const list: Item[] = [
+      { id: "a", classId: 1, mask: m(1, 1, 0, 0) },
+      { id: "b", classId: 2, mask: m(0, 0, 1, 0) },
+      { id: "c", classId: 1, mask: m(0, 0, 0, 1) },
+    ];
+    const painted = paintClass(list, 1, m(0, 0, 1, 0), false, create);
+    assert.deepEqual(
+      painted.map((i) => [i.id, [...i.mask]]),
+      [
+        ["a", [1, 1, 1, 1]],
+        ["b", [0, 0, 0, 0]],
+      ],
+    );
+    const erased = paintClass(painted, 1, m(1, 0, 0, 0), true, create);
+    assert.deepEqual(
+      erased.map((i) => [i.id, [...i.mask]]),
+      [
+        ["a", [0, 1, 1, 1]],
+        ["b", [0, 0, 0, 0]],
+      ],
+    );
+    assert.equal(erased[1], painted[1]); // untouched by an erase
+    const added = paintClass(list, 3, m(1, 0, 0, 0), false, create);
+    assert.deepEqual(
+      added.map((i) => [i.id, [...i.mask]]),
+      [
+        ["a", [0, 1, 0, 0]],
+        ["b", [0, 0, 1, 0]],
+        ["c", [0, 0, 0, 1]],
+        ["new", [1, 0, 0, 0]],
+      ],
+    );
+    assert.equal(added[1], list[1]); // no overlap: the same item
+    assert.equal(subtract(m(1, 0), m(0, 1)).length, 2);
   });
 });

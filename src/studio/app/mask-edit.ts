@@ -97,3 +97,41 @@ export function union(a: Uint8Array, b: Uint8Array): Uint8Array {
   for (let i = 0; i < a.length; i++) out[i] = a[i] || b[i] ? 1 : 0;
   return out;
 }
+
+/** `a & !b`; `a` itself when they do not overlap. */
+export function subtract(a: Uint8Array, b: Uint8Array): Uint8Array {
+  let out: Uint8Array | null = null;
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] && b[i]) {
+      out ??= a.slice();
+      out[i] = 0;
+    }
+  }
+  return out ?? a;
+}
+
+/**
+ * Semantic mode: each pixel has at most one class, each class one mask. Painting `mask` with `classId` merges the
+ * class's masks with it (kept in the place of the first, or appended through `create`) and takes its pixels away
+ * from every other class; erasing takes them from the class only. Returns the new list (unchanged items reused).
+ */
+export function paintClass<T extends { readonly classId: number; readonly mask: Uint8Array }>(
+  list: readonly T[],
+  classId: number,
+  mask: Uint8Array,
+  erase: boolean,
+  create: (mask: Uint8Array) => T,
+): T[] {
+  const mine = list.filter((i) => i.classId === classId);
+  const merged = mine.slice(1).reduce((m, i) => union(m, i.mask), mine[0]?.mask ?? new Uint8Array(mask.length));
+  const target = erase ? subtract(merged, mask) : union(merged, mask);
+  const out: T[] = [];
+  for (const item of list) {
+    if (item.classId !== classId) {
+      const rest = erase ? item.mask : subtract(item.mask, mask);
+      out.push(rest === item.mask ? item : { ...item, mask: rest });
+    } else if (item === mine[0]) out.push({ ...item, mask: target });
+  }
+  if (!mine[0] && !erase) out.push(create(target));
+  return out;
+}

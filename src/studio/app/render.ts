@@ -12,6 +12,8 @@ export interface LayerMask {
   readonly fill: number;
   /** Outline colour, when not the fill colour (the selected instance, the proposal). */
   readonly outline?: readonly [number, number, number];
+  /** A dotted outline (suggestions not yet reviewed). */
+  readonly dotted?: boolean;
 }
 
 export function hexColor(hex: string): [number, number, number] {
@@ -61,7 +63,7 @@ export class MaskLayer {
     if (x1 <= x0 || y1 <= y0) return;
     const px = this.#pixels.data;
     for (let y = y0; y < y1; y++) px.fill(0, 4 * (y * width + x0), 4 * (y * width + x1));
-    for (const { mask, color, fill, outline } of masks) {
+    for (const { mask, color, fill, outline, dotted } of masks) {
       const edge = outline ?? color;
       for (let y = y0; y < y1; y++) {
         for (let x = x0; x < x1; x++) {
@@ -76,6 +78,7 @@ export class MaskLayer {
             !mask[i + 1] ||
             !mask[i - width] ||
             !mask[i + width];
+          if (border && dotted && (x + y) & 2) continue;
           const c = border ? edge : color;
           px[4 * i] = c[0];
           px[4 * i + 1] = c[1];

@@ -167,8 +167,10 @@ async function openApp(
   browser: Browser,
   fn: (page: Page, fake: Fake) => Promise<void>,
   expectedErrors?: RegExp,
+  setup?: (fake: Fake) => void,
 ): Promise<void> {
   const fake = await startFake();
+  setup?.(fake);
   const context = await browser.newContext({ viewport: { width: 1100, height: 700 }, deviceScaleFactor: 1 });
   const page = await context.newPage();
   const errors: string[] = [];
@@ -531,6 +533,105 @@ describe("studio app in Chromium", { timeout: 120_000 }, () => {
       await waitPuts(page, fake, 6);
       assert.equal(fake.puts[5]?.body.state, "done");
       await page.waitForSelector('[data-testid="image-row"][data-id="a.png"][data-state="done"]');
+    });
+  });
+
+  it("pre-label suggestions: drawn and listed as such, accepted with A, rejected with the list button; D waits for them", async () => {
+    const suggestion = (id: string, x0: number, x1: number): InstanceRecord => ({
+      id,
+      classId: 1,
+      rle: maskToRle(
+        new Uint8Array(48 * 64).map((_, i) => (i % 64 >= x0 && i % 64 < x1 ? 1 : 0)),
+        64,
+        48,
+      ),
+      source: "prelabel",
+      score: 0.8,
+    });
+    await openApp(
+      browser,
+      async (page, fake) => {
+        await page.waitForSelector('[data-testid="instance-row"][data-source="prelabel"] >> nth=1');
+        await page.keyboard.press("d");
+        await page.waitForSelector('[data-testid="toast"][data-kind="error"]:not([hidden])');
+        assert.match(
+          (await page.textContent('[data-testid="toast"]')) ?? "",
+          /2 pre-label suggestions are not reviewed/,
+        );
+        assert.equal(fake.puts.length, 0);
+        await page.keyboard.press("Tab"); // selects the first instance
+        await page.keyboard.press("a");
+        await waitPuts(page, fake, 1);
+        assert.deepEqual(
+          fake.puts[0]?.body.instances.map((i) => [i.id, i.source]),
+          [
+            ["p1", "manual"],
+            ["p2", "prelabel"],
+          ],
+        );
+        await page.click('[data-testid="instance-row"][data-id="p2"] [data-testid="suggestion-reject"]');
+        await waitPuts(page, fake, 2);
+        assert.deepEqual(
+          fake.puts[1]?.body.instances.map((i) => [i.id, i.source]),
+          [["p1", "manual"]],
+        );
+        await page.keyboard.press("d");
+        await waitPuts(page, fake, 3);
+        assert.equal(fake.puts[2]?.body.state, "done");
+      },
+      undefined,
+      (fake) =>
+        fake.store.set("a.png", {
+          revision: 3,
+          state: "in-progress",
+          instances: [suggestion("p1", 0, 4), suggestion("p2", 10, 12)],
+        }),
+    );
+  });
+
+  it("semantic mode: each class one mask, a pixel in one class; SAM and the brush take pixels from the other classes", async () => {
+    await openApp(browser, async (page, fake) => {
+      await page.keyboard.press("m");
+      await page.waitForSelector('[data-testid="mode"][data-mode="semantic"]');
+      await page.keyboard.press("Escape"); // drops nothing: no proposal, no selection
+      await page.keyboard.press("+");
+      await page.keyboard.press("+");
+      await clickImage(page, 20.5, 20.5);
+      await page.waitForSelector('[data-testid="proposal"]:not([hidden])');
+      await page.keyboard.press("Enter");
+      await waitPuts(page, fake, 1);
+      const disc1 = decodeRle(fake.puts[0]?.body.instances[0]?.rle ?? { size: [0, 0], counts: "" });
+      await page.keyboard.press("2");
+      await clickImage(page, 26.5, 20.5);
+      await page.waitForSelector('[data-testid="proposal"]:not([hidden])');
+      await page.keyboard.press("Enter");
+      await waitPuts(page, fake, 2);
+      const disc2 = Uint8Array.from((await decoderCalls(page))[1]?.mask ?? []);
+      const byClass = (k: number) =>
+        new Map((fake.puts[k]?.body.instances ?? []).map((i) => [i.classId, decodeRle(i.rle)] as const));
+      const after2 = byClass(1);
+      assert.deepEqual([...after2.keys()], [1, 2]);
+      const c1 = after2.get(1) as Uint8Array;
+      const c2 = after2.get(2) as Uint8Array;
+      assert.deepEqual(c2, disc2);
+      assert.deepEqual(
+        c1,
+        disc1.map((v, i) => (v && !disc2[i] ? 1 : 0)),
+      );
+      assert.ok(area(c1) < area(disc1));
+
+      await page.keyboard.press("1");
+      await page.keyboard.press("b");
+      await page.keyboard.press("[");
+      await clickImage(page, 26.5, 20.5);
+      await waitPuts(page, fake, 3);
+      const after3 = byClass(2);
+      const d1 = after3.get(1) as Uint8Array;
+      const d2 = after3.get(2) as Uint8Array;
+      const gained = area(d1) - area(c1);
+      assert.ok(gained >= 20 && gained <= 22, String(gained));
+      assert.equal(area(c2) - area(d2), gained);
+      assert.ok(d1.every((v, i) => !(v && d2[i])));
     });
   });
 
