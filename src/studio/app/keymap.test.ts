@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
 import { describe, it } from "node:test";
 import { type Action, actionFor, keyName, SHORTCUTS } from "./keymap.js";
 
@@ -52,5 +53,15 @@ describe("studio keymap", () => {
     const keys = SHORTCUTS.flatMap((s) => s.keys ?? []);
     assert.equal(new Set(keys).size, keys.length, "a key bound twice");
     for (const s of SHORTCUTS) assert.equal(s.keys === undefined, s.action === undefined, s.label);
+  });
+});
+
+describe("studio keymap in the README", () => {
+  it("README's keyboard table is the shortcut table", async () => {
+    const readme = await readFile(new URL("../../../README.md", import.meta.url), "utf8");
+    const rows = SHORTCUTS.map((s) => `| ${s.label.replaceAll("|", "\\|")} | ${s.help} |`);
+    const at = readme.indexOf(rows[0] as string);
+    assert.ok(at >= 0, "README lacks the studio keyboard table");
+    assert.equal(readme.slice(at).split("\n").slice(0, rows.length).join("\n"), rows.join("\n"));
   });
 });

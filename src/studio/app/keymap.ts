@@ -59,7 +59,12 @@ export const SHORTCUTS: readonly Shortcut[] = [
   { label: "S", keys: ["s"], action: "samTool", help: "SAM prompt tool" },
   { label: "B", keys: ["b"], action: "brush", help: "Brush: paint the selected instance (a new one if none)" },
   { label: "E", keys: ["e"], action: "eraser", help: "Eraser on the selected instance" },
-  { label: "P", keys: ["p"], action: "polygon", help: "Polygon: click vertices, Enter closes" },
+  {
+    label: "P",
+    keys: ["p"],
+    action: "polygon",
+    help: "Polygon: click vertices, Enter closes (adds to the selected instance, else a new one)",
+  },
   { label: "[", keys: ["["], action: "smaller", help: "Smaller brush" },
   { label: "]", keys: ["]"], action: "larger", help: "Larger brush" },
   { label: "Del", keys: ["delete", "backspace"], action: "delete", help: "Delete the selected instance" },
