@@ -94,6 +94,7 @@ class Studio {
   #abort = new AbortController();
   #promptSeq = 0;
   #saving: Promise<void> = Promise.resolve();
+  #pending = 0;
   #layer: MaskLayer | null = null;
   /** What of #layer needs repainting: all of it, one region, or nothing. */
   #dirty: Rect | "all" | null = "all";
@@ -271,8 +272,10 @@ class Studio {
 
   save(cur: OpenImage) {
     const { width, height } = cur.entry;
+    this.#pending++;
+    document.body.dataset.saving = String(this.#pending);
     this.#saving = this.#saving.then(async () => {
-      if (this.current !== cur) return;
+      // the image's own revision and state: a save still goes out after the person moved to another image
       const snapshot = cur.history.current;
       const instances: InstanceRecord[] = snapshot.map((i) => ({
         id: i.id,
@@ -303,6 +306,9 @@ class Studio {
         } else {
           this.toast(`Saving failed: ${(err as Error).message}`, "error");
         }
+      } finally {
+        this.#pending--;
+        document.body.dataset.saving = String(this.#pending);
       }
     });
   }
@@ -912,6 +918,11 @@ class Studio {
 
   onKey(e: KeyboardEvent) {
     if (e.target instanceof HTMLInputElement) return;
+    if (!$("help").hidden && e.type === "keydown" && (e.key === "Escape" || e.key === "?")) {
+      $("help").hidden = true;
+      e.preventDefault();
+      return;
+    }
     if (e.key === " ") {
       this.#space = e.type === "keydown";
       this.canvas.classList.toggle("panning", this.#space);
@@ -958,6 +969,9 @@ class Studio {
       },
       { passive: false },
     );
+    window.addEventListener("beforeunload", (e) => {
+      if (this.#pending > 0) e.preventDefault(); // a save still in flight: the browser asks before leaving
+    });
     window.addEventListener("keydown", (e) => this.onKey(e));
     window.addEventListener("keyup", (e) => this.onKey(e));
     new ResizeObserver(() => this.invalidate(false)).observe(c);

@@ -675,7 +675,7 @@ describe("studio app in Chromium", { timeout: 120_000 }, () => {
   });
 
   it("the help overlay lists every shortcut of the table; N and the list move between images", async () => {
-    await openApp(browser, async (page) => {
+    await openApp(browser, async (page, fake) => {
       await page.keyboard.press("?");
       await page.waitForSelector('[data-testid="help"]:not([hidden])');
       const rows = await page.$$eval('[data-testid="help-row"] td:first-child', (els) => els.map((e) => e.textContent));
@@ -683,12 +683,24 @@ describe("studio app in Chromium", { timeout: 120_000 }, () => {
         rows,
         SHORTCUTS.map((s) => s.label),
       );
-      await page.keyboard.press("?");
+      await page.keyboard.press("Escape");
       await page.waitForSelector('[data-testid="help"]', { state: "hidden" });
       await page.keyboard.press("n");
       await page.waitForSelector('[data-testid="canvas"][data-image-id="sub/b.png"]');
       await page.keyboard.press("Shift+N");
       await page.waitForSelector('[data-testid="canvas"][data-image-id="a.png"]');
+      // moving on right after accepting still saves the image left behind
+      await clickImage(page, 20.5, 20.5);
+      await page.waitForSelector('[data-testid="proposal"]:not([hidden])');
+      await page.keyboard.press("Enter");
+      await page.keyboard.press("n");
+      await page.waitForSelector('[data-testid="canvas"][data-image-id="sub/b.png"]');
+      await page.waitForSelector('body[data-saving="0"]');
+      assert.deepEqual(
+        fake.puts.map((p) => [p.id, p.body.instances.length]),
+        [["a.png", 1]],
+      );
+      await page.waitForSelector('[data-testid="image-row"][data-id="a.png"][data-state="in-progress"]');
       await page.fill('[data-testid="image-filter"]', "sub/");
       assert.deepEqual(
         await page.$$eval('[data-testid="image-row"]', (els) => els.map((e) => e.getAttribute("data-id"))),
