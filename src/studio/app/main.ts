@@ -95,6 +95,8 @@ class Studio {
   #promptSeq = 0;
   #saving: Promise<void> = Promise.resolve();
   #pending = 0;
+  /** Predictions received on this page (tests wait on it). */
+  #predictions = 0;
   #layer: MaskLayer | null = null;
   /** What of #layer needs repainting: all of it, one region, or nothing. */
   #dirty: Rect | "all" | null = "all";
@@ -420,6 +422,7 @@ class Studio {
       if (seq !== this.#promptSeq || this.current !== cur) return;
       this.prediction = pred;
       this.candidate = 0;
+      $("proposal").dataset.predictions = String(++this.#predictions);
       this.#proposalDirty = true;
       this.renderProposal();
       this.invalidate();

@@ -82,6 +82,7 @@ interface Fake {
   url: string;
   puts: { id: string; body: { baseRevision: number; state: string; instances: InstanceRecord[] } }[];
   store: Map<string, Annotations>;
+  decodes: { points?: { x: number; y: number; label: number }[]; box?: number[]; maskInput?: string }[];
   close(): Promise<void>;
 }
 
@@ -90,6 +91,7 @@ let bundle: string;
 async function startFake(): Promise<Fake> {
   const store = new Map<string, Annotations>(IMAGES.map((i) => [i.id, { revision: 0, state: "new", instances: [] }]));
   const puts: Fake["puts"] = [];
+  const decodes: Fake["decodes"] = [];
   const asked = new Set<string>();
   const html = await readFile(join(HERE, "index.html"));
   const css = await readFile(join(HERE, "style.css"));
@@ -128,7 +130,7 @@ async function startFake(): Promise<Fake> {
       }));
       return json(res, 200, { images });
     }
-    const m = /^\/api\/images\/([^/]+)\/(file|annotations|embedding)$/.exec(path);
+    const m = /^\/api\/images\/([^/]+)\/(file|annotations|embedding|decode)$/.exec(path);
     const image = m && IMAGES.find((i) => i.id === decodeURIComponent(m[1] ?? ""));
     if (!m || !image) return json(res, 404, { error: `no route ${path}` });
     if (m[2] === "file") return send(res, 200, imagePng(image), "image/png");
@@ -139,6 +141,22 @@ async function startFake(): Promise<Fake> {
         return json(res, 202, { status: "queued", position: 0 });
       }
       return send(res, 200, `embedding of ${image.id}`, "application/x-segkit-embedding");
+    }
+    if (m[2] === "decode") {
+      // the server-side decode: a 5x5 square at the last positive point; lowRes filled with the call number
+      const body = await readBody(req);
+      decodes.push(body);
+      const mask = new Uint8Array(image.width * image.height);
+      const p = (body.points ?? []).filter((q: { label: number }) => q.label === 1).at(-1);
+      if (p)
+        for (let y = -2; y <= 2; y++)
+          mask.fill(
+            1,
+            (Math.floor(p.y) + y) * image.width + Math.floor(p.x) - 2,
+            (Math.floor(p.y) + y) * image.width + Math.floor(p.x) + 3,
+          );
+      const low = Buffer.from(new Float32Array(256 * 256).fill(decodes.length).buffer).toString("base64");
+      return json(res, 200, { scores: [0.7], masks: [maskToRle(mask, image.width, image.height)], lowRes: [low] });
     }
     const current = store.get(image.id) as Annotations;
     if (req.method === "GET") return json(res, 200, current);
@@ -155,6 +173,7 @@ async function startFake(): Promise<Fake> {
     url: `http://127.0.0.1:${port}/`,
     puts,
     store,
+    decodes,
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }
@@ -168,6 +187,7 @@ async function openApp(
   fn: (page: Page, fake: Fake) => Promise<void>,
   expectedErrors?: RegExp,
   setup?: (fake: Fake) => void,
+  testDecoder = true,
 ): Promise<void> {
   const fake = await startFake();
   setup?.(fake);
@@ -178,7 +198,7 @@ async function openApp(
   page.on("console", (m) => {
     if (m.type() === "error") errors.push(m.text());
   });
-  await page.addInitScript(FAKE_DECODER);
+  if (testDecoder) await page.addInitScript(FAKE_DECODER);
   try {
     await page.goto(fake.url);
     await ready(page);
@@ -633,6 +653,34 @@ describe("studio app in Chromium", { timeout: 120_000 }, () => {
       assert.equal(area(c2) - area(d2), gained);
       assert.ok(d1.every((v, i) => !(v && d2[i])));
     });
+  });
+
+  it("without a browser decoder the app decodes on the server: prompts and the previous low-res mask go out, the mask comes back", async () => {
+    await openApp(
+      browser,
+      async (page, fake) => {
+        assert.equal(await page.textContent('[data-testid="sam-status"]'), "SAM ready (server)");
+        await clickImage(page, 20.5, 20.5);
+        await page.waitForSelector('[data-testid="proposal"][data-area="25"]');
+        await clickImage(page, 30.5, 10.5, { modifiers: ["Shift"] });
+        await page.waitForSelector('[data-testid="proposal"][data-predictions="2"]');
+        assert.equal(fake.decodes.length, 2);
+        const second = fake.decodes[1];
+        assert.deepEqual(
+          second?.points?.map((p) => p.label),
+          [1, 0],
+        );
+        const low = new Float32Array(Buffer.from(second?.maskInput ?? "", "base64").buffer.slice(0));
+        assert.equal(low.length, 256 * 256);
+        assert.equal(low[0], 1); // the first answer's low-res mask, fed back
+        await page.keyboard.press("Enter");
+        await waitPuts(page, fake, 1);
+        assert.equal(area(decodeRle(fake.puts[0]?.body.instances[0]?.rle ?? { size: [0, 0], counts: "" })), 25);
+      },
+      undefined,
+      undefined,
+      false,
+    );
   });
 
   it("a save against a stale revision (another tab) gets 409: the app says so, reloads, and saves on the new revision", async () => {
