@@ -82,6 +82,9 @@ interface Fake {
   url: string;
   puts: { id: string; body: { baseRevision: number; state: string; instances: InstanceRecord[] } }[];
   store: Map<string, Annotations>;
+  /** When set, every request must carry it (?token= or X-Segkit-Token), as the server requires beyond loopback. */
+  token: string | null;
+  requests: string[];
   decodes: { points?: { x: number; y: number; label: number }[]; box?: number[]; maskInput?: string }[];
   close(): Promise<void>;
 }
@@ -92,6 +95,7 @@ async function startFake(): Promise<Fake> {
   const store = new Map<string, Annotations>(IMAGES.map((i) => [i.id, { revision: 0, state: "new", instances: [] }]));
   const puts: Fake["puts"] = [];
   const decodes: Fake["decodes"] = [];
+  const fake = { token: null, requests: [] } as unknown as Fake;
   const asked = new Set<string>();
   const html = await readFile(join(HERE, "index.html"));
   const css = await readFile(join(HERE, "style.css"));
@@ -114,6 +118,9 @@ async function startFake(): Promise<Fake> {
   const server: Server = createServer(async (req, res) => {
     const url = new URL(req.url ?? "/", "http://x");
     const path = url.pathname;
+    const given = url.searchParams.get("token") ?? req.headers["x-segkit-token"];
+    if (fake.token !== null && given !== fake.token) return json(res, 401, { error: "token required" });
+    fake.requests.push(`${req.method} ${url.pathname}${url.search}`);
     if (path === "/") return send(res, 200, html, "text/html");
     if (path === "/app.js") return send(res, 200, bundle, "text/javascript");
     if (path === "/style.css") return send(res, 200, css, "text/css");
@@ -169,13 +176,14 @@ async function startFake(): Promise<Fake> {
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
-  return {
+  Object.assign(fake, {
     url: `http://127.0.0.1:${port}/`,
     puts,
     store,
     decodes,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
-  };
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  });
+  return fake;
 }
 
 const decodeRle = (rle: CompressedRle) => rleDecode(rleFromString(rle)).data;
@@ -200,7 +208,7 @@ async function openApp(
   });
   if (testDecoder) await page.addInitScript(FAKE_DECODER);
   try {
-    await page.goto(fake.url);
+    await page.goto(fake.token ? `${fake.url}?token=${fake.token}` : fake.url);
     await ready(page);
     await fn(page, fake);
     assert.deepEqual(
@@ -680,6 +688,34 @@ describe("studio app in Chromium", { timeout: 120_000 }, () => {
       undefined,
       undefined,
       false,
+    );
+  });
+
+  it("with a token every request carries it: the page's ?token= to the app, the stylesheet, the API and the image", async () => {
+    await openApp(
+      browser,
+      async (page, fake) => {
+        await clickImage(page, 20.5, 20.5);
+        await page.waitForSelector('[data-testid="proposal"]:not([hidden])');
+        await page.keyboard.press("Enter");
+        await waitPuts(page, fake, 1);
+        const seen = new Set(fake.requests.map((r) => r.replace(/\?.*/, "")));
+        for (const r of [
+          "GET /app.js",
+          "GET /style.css",
+          "GET /api/project",
+          "GET /api/images/a.png/file",
+          "PUT /api/images/a.png/annotations",
+        ]) {
+          assert.ok(seen.has(r), `${r} not seen (or refused): ${[...seen].join(", ")}`);
+        }
+        assert.ok(fake.requests.includes("GET /app.js?token=s3cret"));
+        assert.ok(fake.requests.includes("GET /api/images/a.png/file?token=s3cret"));
+      },
+      undefined,
+      (fake) => {
+        fake.token = "s3cret";
+      },
     );
   });
 
