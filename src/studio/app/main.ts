@@ -420,7 +420,8 @@ class Studio {
     try {
       const pred = await dec.predict(request);
       if (seq !== this.#promptSeq || this.current !== cur) return;
-      this.prediction = pred;
+      // copies: the decoder may reuse its buffers, and masks kept here (cached areas and boxes) must not change
+      this.prediction = { ...pred, masks: pred.masks.map((m) => m.slice()), lowRes: pred.lowRes.map((l) => l.slice()) };
       this.candidate = 0;
       $("proposal").dataset.predictions = String(++this.#predictions);
       this.#proposalDirty = true;
@@ -582,7 +583,12 @@ class Studio {
       const erasing = this.#drag?.semantic && this.tool === "eraser" ? drag : undefined;
       const masks = list.map((i): LayerMask => {
         const prelabel = i.source === "prelabel";
-        if (i === erasing) return { mask: i.mask, color: [0, 0, 0], fill: 160, outline: [255, 80, 80] };
+        if (i === drag) {
+          const base = { mask: i.mask, color: color(i.classId), fill: 140, changing: true };
+          return i === erasing
+            ? { ...base, color: [0, 0, 0], fill: 160, outline: [255, 80, 80] }
+            : { ...base, outline: [255, 255, 255] };
+        }
         if (i.id === this.selected) {
           return { mask: i.mask, color: color(i.classId), fill: 140, outline: [255, 255, 255], dotted: prelabel };
         }

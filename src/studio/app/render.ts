@@ -14,6 +14,8 @@ export interface LayerMask {
   readonly outline?: readonly [number, number, number];
   /** A dotted outline (suggestions not yet reviewed). */
   readonly dotted?: boolean;
+  /** The mask is being edited (a stroke): not measured, since it will still change. */
+  readonly changing?: boolean;
 }
 
 export function hexColor(hex: string): [number, number, number] {
@@ -31,15 +33,46 @@ export interface Rect {
   y1: number;
 }
 
+const union = (a: Rect | null, b: Rect | null): Rect | null =>
+  !a
+    ? b
+    : !b
+      ? a
+      : { x0: Math.min(a.x0, b.x0), y0: Math.min(a.y0, b.y0), x1: Math.max(a.x1, b.x1), y1: Math.max(a.y1, b.y1) };
+
+const boundsCache = new WeakMap<Uint8Array, Rect | null>();
+
+/** The bounding box of a mask's pixels (null when empty), cached: a mask given here must not change afterwards. */
+export function maskBounds(mask: Uint8Array, width: number): Rect | null {
+  if (boundsCache.has(mask)) return boundsCache.get(mask) ?? null;
+  let r: Rect | null = null;
+  for (let i = 0; i < mask.length; i++) {
+    if (!mask[i]) continue;
+    const x = i % width;
+    const y = (i - x) / width;
+    if (!r) r = { x0: x, y0: y, x1: x + 1, y1: y + 1 };
+    else {
+      r.x0 = Math.min(r.x0, x);
+      r.x1 = Math.max(r.x1, x + 1);
+      r.y1 = y + 1;
+    }
+  }
+  boundsCache.set(mask, r);
+  return r;
+}
+
 /**
  * An image-resolution RGBA layer of masks, in order (the last on top), each filled and outlined (a mask pixel with
- * a 4-neighbour outside the mask, or on the frame, is outline). `paint` redraws the whole layer or one region of it
- * (a brush stroke touches only its neighbourhood).
+ * a 4-neighbour outside the mask, or on the frame, is outline). `paint` redraws the masks' boxes and what was
+ * drawn before, or only `rect` (a brush stroke touches only its neighbourhood), so the cost follows the masks'
+ * extent, not the image's.
  */
 export class MaskLayer {
   readonly canvas: HTMLCanvasElement;
   readonly #ctx: CanvasRenderingContext2D;
   readonly #pixels: ImageData;
+  /** Where the layer may hold pixels. */
+  #painted: Rect | null = null;
 
   constructor(
     readonly width: number,
@@ -54,19 +87,26 @@ export class MaskLayer {
     this.#pixels = new ImageData(width, height);
   }
 
-  paint(masks: readonly LayerMask[], rect: Rect = { x0: 0, y0: 0, x1: this.width, y1: this.height }): void {
+  /** Repaints; a mask marked `changing` (a stroke in progress) is painted over the whole region, never measured. */
+  paint(masks: readonly LayerMask[], rect?: Rect): void {
     const { width, height } = this;
-    const x0 = Math.max(0, Math.floor(rect.x0));
-    const y0 = Math.max(0, Math.floor(rect.y0));
-    const x1 = Math.min(width, Math.ceil(rect.x1));
-    const y1 = Math.min(height, Math.ceil(rect.y1));
+    const full = { x0: 0, y0: 0, x1: width, y1: height };
+    const boxes = masks.map((m) => (m.changing ? full : maskBounds(m.mask, width)));
+    const wanted = rect ?? union(this.#painted, boxes.reduce<Rect | null>(union, null));
+    if (!wanted) return;
+    const x0 = Math.max(0, Math.floor(wanted.x0));
+    const y0 = Math.max(0, Math.floor(wanted.y0));
+    const x1 = Math.min(width, Math.ceil(wanted.x1));
+    const y1 = Math.min(height, Math.ceil(wanted.y1));
     if (x1 <= x0 || y1 <= y0) return;
     const px = this.#pixels.data;
     for (let y = y0; y < y1; y++) px.fill(0, 4 * (y * width + x0), 4 * (y * width + x1));
-    for (const { mask, color, fill, outline, dotted } of masks) {
+    for (const [k, { mask, color, fill, outline, dotted }] of masks.entries()) {
+      const box = boxes[k];
+      if (!box) continue;
       const edge = outline ?? color;
-      for (let y = y0; y < y1; y++) {
-        for (let x = x0; x < x1; x++) {
+      for (let y = Math.max(y0, box.y0); y < Math.min(y1, box.y1); y++) {
+        for (let x = Math.max(x0, box.x0); x < Math.min(x1, box.x1); x++) {
           const i = y * width + x;
           if (!mask[i]) continue;
           const border =
@@ -88,6 +128,7 @@ export class MaskLayer {
       }
     }
     this.#ctx.putImageData(this.#pixels, 0, 0, x0, y0, x1 - x0, y1 - y0);
+    this.#painted = rect ? union(this.#painted, { x0, y0, x1, y1 }) : boxes.reduce<Rect | null>(union, null);
   }
 }
 

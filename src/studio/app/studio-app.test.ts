@@ -296,6 +296,18 @@ const pixelAt = async (page: Page, p: { x: number; y: number }) => {
   );
 };
 
+/** Waits until the canvas pixel at page point `p` has each RGB channel within its [min, max]. */
+const waitForPixel = (page: Page, p: { x: number; y: number }, ranges: [number, number][]) =>
+  page.waitForFunction(
+    ([x, y, want]) => {
+      const c = document.querySelector<HTMLCanvasElement>('[data-testid="canvas"]');
+      const r = c?.getBoundingClientRect();
+      const d = r && c?.getContext("2d")?.getImageData(Math.floor(x - r.left), Math.floor(y - r.top), 1, 1).data;
+      return !!d && want.every(([lo, hi], k) => (d[k] ?? -1) >= lo && (d[k] ?? -1) <= hi);
+    },
+    [p.x, p.y, ranges] as const,
+  );
+
 describe("studio app in Chromium", { timeout: 120_000 }, () => {
   let browser: Browser;
   before(async () => {
@@ -455,6 +467,12 @@ describe("studio app in Chromium", { timeout: 120_000 }, () => {
       assert.equal(area(m1), 21); // a 5 px disc by pixel centres
       assert.equal(m1[20 * 64 + 22], 1);
       assert.equal(m1[20 * 64 + 23], 0);
+      const centre = await screenOf(page, 20.5, 20.5);
+      await waitForPixel(page, centre, [
+        [150, 255],
+        [0, 100],
+        [0, 100],
+      ]); // red class over grey
 
       await page.keyboard.press("e");
       await page.keyboard.press("[");
@@ -466,6 +484,11 @@ describe("studio app in Chromium", { timeout: 120_000 }, () => {
       assert.equal(area(m2), 12);
       assert.equal(m2[20 * 64 + 20], 0);
       assert.equal(m2[20 * 64 + 22], 1);
+      await waitForPixel(page, centre, [
+        [128, 128],
+        [128, 128],
+        [128, 128],
+      ]); // the erased centre shows the image again
 
       // a dragged eraser stroke along row 20 removes what is left of the row
       const from = await screenOf(page, 17.5, 20.5);
