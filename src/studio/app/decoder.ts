@@ -2,7 +2,8 @@
  * Prompt -> masks for the app, the one module that runs SAM. Three ways, chosen once per page:
  * - a test decoder the page was given (`window.__segkitTestDecoder`, set by the browser tests before the app loads);
  * - segkit/web in the browser (onnxruntime-web loaded from /vendor/ort/, the decoder graph from the project's URL);
- * - the server's decode (POST /api/images/:id/decode) when the browser cannot (no segkit/web, no wasm, a failure).
+ * - the server's decode (POST /api/images/:id/decode) when the browser cannot (no segkit/web, no wasm, a failure),
+ *   or when the page was opened with `?decode=server`.
  * Each waits for the image's embedding first (GET .../embedding answers 202 while the encoder works on it).
  */
 import { rleDecode, rleFromString } from "../../masks/rle.js";
@@ -103,6 +104,7 @@ function serverSegmenter(api: Api, model: { acceptsBox: boolean; acceptsMaskInpu
 export async function createSegmenter(
   api: Api,
   project: { model: (Parameters<typeof serverSegmenter>[1] & { decoderUrl: string }) | null },
+  where: "auto" | "server" = "auto",
 ): Promise<Segmenter | null> {
   const test = (globalThis as { __segkitTestDecoder?: TestDecoder }).__segkitTestDecoder;
   if (test) {
@@ -118,7 +120,7 @@ export async function createSegmenter(
   }
   const model = project.model;
   if (!model) return null;
-  if (webSam) {
+  if (webSam && where === "auto") {
     try {
       const ort = (await import(/* @vite-ignore */ api.url("/vendor/ort/ort.wasm.min.mjs"))) as {
         env: { wasm: { wasmPaths?: unknown } };

@@ -95,6 +95,8 @@ class Studio {
   #promptSeq = 0;
   #saving: Promise<void> = Promise.resolve();
   #pending = 0;
+  /** Saves finished (answered or failed) on this page. */
+  #saves = 0;
   /** Predictions received on this page (tests wait on it). */
   #predictions = 0;
   #layer: MaskLayer | null = null;
@@ -311,6 +313,7 @@ class Studio {
       } finally {
         this.#pending--;
         document.body.dataset.saving = String(this.#pending);
+        document.body.dataset.saves = String(++this.#saves);
       }
     });
   }
@@ -1011,7 +1014,8 @@ class Studio {
     this.wire();
     $("project-name").textContent = this.project.name;
     this.renderClasses();
-    this.segmenter = await createSegmenter(this.api, this.project);
+    const where = new URLSearchParams(location.search).get("decode") === "server" ? "server" : "auto";
+    this.segmenter = await createSegmenter(this.api, this.project, where);
     this.images = await this.api.images();
     this.renderImageList();
     void this.pollStatus();

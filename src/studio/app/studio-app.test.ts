@@ -208,7 +208,8 @@ async function openApp(
   });
   if (testDecoder) await page.addInitScript(FAKE_DECODER);
   try {
-    await page.goto(fake.token ? `${fake.url}?token=${fake.token}` : fake.url);
+    const query = [fake.token ? `token=${fake.token}` : "", testDecoder ? "" : "decode=server"].filter(Boolean);
+    await page.goto(query.length ? `${fake.url}?${query.join("&")}` : fake.url);
     await ready(page);
     await fn(page, fake);
     assert.deepEqual(
@@ -268,14 +269,10 @@ const waitCalls = (page: Page, n: number) =>
     (k) => (window as unknown as { __segkitDecoderCalls: unknown[] }).__segkitDecoderCalls.length >= k,
     n,
   );
+/** Waits until the app has finished `n` saves (each one PUT, answered or failed). */
 const waitPuts = async (page: Page, fake: Fake, n: number) => {
-  await page.waitForFunction(
-    (k) =>
-      Number(document.querySelector('[data-testid="save-status"]')?.getAttribute("data-revision") ?? 0) >= k ||
-      document.querySelector('[data-testid="toast"][data-kind="error"]:not([hidden])') !== null,
-    n,
-  );
-  assert.ok(fake.puts.length >= n, `expected ${n} PUTs, got ${fake.puts.length}`);
+  await page.waitForFunction((k) => Number(document.body.dataset.saves ?? 0) >= k, n);
+  assert.equal(fake.puts.length, n);
 };
 
 /** RGBA of the canvas at page point (x, y), once the canvas shows its current view. */
@@ -378,10 +375,10 @@ describe("studio app in Chromium", { timeout: 120_000 }, () => {
     await openApp(browser, async (page) => {
       const v0 = await viewOf(page);
       await page.keyboard.press("+");
-      await page.keyboard.press("+");
       const v1 = await viewOf(page);
-      assert.equal(v1.scale, v0.scale * 4);
-      // sharp at 400%: the red block's edge x = 48 falls between two screen pixels, no blend across it
+      assert.equal(v1.scale, v0.scale * 2);
+      assert.equal(v1.scale, 8); // the 64x48 image fits at 4x (the fit's limit), + doubles it
+      // sharp when enlarged: the red block's edge x = 48 falls between two screen pixels, no blend across it
       const inside = await pixelAt(page, await screenOf(page, 47.8, 12));
       const outside = await pixelAt(page, await screenOf(page, 48.2, 12));
       assert.deepEqual(inside.slice(0, 3), [255, 0, 0]);
@@ -452,8 +449,7 @@ describe("studio app in Chromium", { timeout: 120_000 }, () => {
 
   it("brush and eraser change the saved RLE pixel by pixel; undo and redo restore the exact RLEs", async () => {
     await openApp(browser, async (page, fake) => {
-      await page.keyboard.press("+");
-      await page.keyboard.press("+"); // 400%: each image pixel is 4x4 screen pixels
+      await page.keyboard.press("+"); // 8x: twice the fit
       await page.keyboard.press("b");
       await page.keyboard.press("[");
       await page.waitForSelector('[data-testid="brush-size"]:text("5px")');
@@ -526,7 +522,6 @@ describe("studio app in Chromium", { timeout: 120_000 }, () => {
 
   it("polygon, relabel, reorder, Alt+click select, delete and done each save the image at once", async () => {
     await openApp(browser, async (page, fake) => {
-      await page.keyboard.press("+");
       await page.keyboard.press("+");
       await page.keyboard.press("p");
       for (const [x, y] of [
@@ -646,7 +641,6 @@ describe("studio app in Chromium", { timeout: 120_000 }, () => {
       await page.waitForSelector('[data-testid="mode"][data-mode="semantic"]');
       await page.keyboard.press("Escape"); // drops nothing: no proposal, no selection
       await page.keyboard.press("+");
-      await page.keyboard.press("+");
       await clickImage(page, 20.5, 20.5);
       await page.waitForSelector('[data-testid="proposal"]:not([hidden])');
       await page.keyboard.press("Enter");
@@ -686,7 +680,7 @@ describe("studio app in Chromium", { timeout: 120_000 }, () => {
     });
   });
 
-  it("without a browser decoder the app decodes on the server: prompts and the previous low-res mask go out, the mask comes back", async () => {
+  it("with ?decode=server (and whenever the browser cannot) the app decodes on the server: prompts and the previous low-res mask go out, the mask comes back", async () => {
     await openApp(
       browser,
       async (page, fake) => {

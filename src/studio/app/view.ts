@@ -11,9 +11,12 @@ export interface View {
 export const MIN_SCALE = 0.02;
 export const MAX_SCALE = 32;
 
-/** The whole image centred in a `viewW` x `viewH` canvas, never enlarged beyond 100% by the fit itself. */
+/** Largest zoom the fit itself chooses (a small image is enlarged to fill the view, up to this). */
+export const MAX_FIT_SCALE = 4;
+
+/** The whole image centred in a `viewW` x `viewH` canvas, as large as fits (at most `MAX_FIT_SCALE`). */
 export function fitView(imageW: number, imageH: number, viewW: number, viewH: number): View {
-  const scale = Math.min(1, viewW / imageW, viewH / imageH);
+  const scale = Math.min(MAX_FIT_SCALE, viewW / imageW, viewH / imageH);
   return { scale, ox: (viewW - imageW * scale) / 2, oy: (viewH - imageH * scale) / 2 };
 }
 
