@@ -95,6 +95,7 @@ class Studio {
   #promptSeq = 0;
   #saving: Promise<void> = Promise.resolve();
   #pending = 0;
+  #projectRevision: number | null = null;
   /** Saves finished (answered or failed) on this page. */
   #saves = 0;
   /** Predictions received on this page (tests wait on it). */
@@ -958,8 +959,23 @@ class Studio {
       node.dataset.total = String(total);
       node.textContent = `Encoder ${done}/${total}${failed ? `, ${failed} failed` : ""}${current ? " · working" : ""}`;
       $<HTMLProgressElement>("encoder-progress").value = total ? done / total : 1;
+      if (this.#projectRevision !== null && s.revision !== this.#projectRevision) await this.refreshImages();
+      this.#projectRevision = s.revision;
     } catch {}
     setTimeout(() => void this.pollStatus(), 2000);
+  }
+
+  /** The project changed elsewhere (another tab, a script pushing pre-labels): the list's states and counts. */
+  async refreshImages() {
+    const fresh = new Map((await this.api.images()).map((i) => [i.id, i]));
+    for (const entry of this.images) {
+      const f = fresh.get(entry.id);
+      if (!f || (entry === this.current?.entry && this.#pending > 0)) continue;
+      entry.state = f.state;
+      entry.instances = f.instances;
+      entry.embedding = f.embedding;
+    }
+    this.renderImageList();
   }
 
   wire() {

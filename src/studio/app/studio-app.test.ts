@@ -125,8 +125,10 @@ async function startFake(): Promise<Fake> {
     if (path === "/app.js") return send(res, 200, bundle, "text/javascript");
     if (path === "/style.css") return send(res, 200, css, "text/css");
     if (path === "/api/project") return json(res, 200, PROJECT);
-    if (path === "/api/status")
-      return json(res, 200, { encoder: { done: 1, total: 2, current: "sub/b.png", failed: 0 }, revision: 0 });
+    if (path === "/api/status") {
+      const revision = [...store.values()].reduce((n, a) => n + a.revision, 0);
+      return json(res, 200, { encoder: { done: 1, total: 2, current: "sub/b.png", failed: 0 }, revision });
+    }
     if (path === "/api/images") {
       const images: ImageEntry[] = IMAGES.map((i) => ({
         ...i,
@@ -734,6 +736,15 @@ describe("studio app in Chromium", { timeout: 120_000 }, () => {
         fake.token = "s3cret";
       },
     );
+  });
+
+  it("the image list follows changes made elsewhere (the project revision in /api/status)", async () => {
+    await openApp(browser, async (page, fake) => {
+      await page.waitForSelector('[data-testid="encoder-status"][data-done="1"]');
+      fake.store.set("sub/b.png", { revision: 1, state: "done", instances: [] });
+      await page.waitForSelector('[data-testid="image-row"][data-id="sub/b.png"][data-state="done"]');
+      assert.equal(await page.textContent('[data-testid="image-count"]'), "1/2 done");
+    });
   });
 
   it("a save against a stale revision (another tab) gets 409: the app says so, reloads, and saves on the new revision", async () => {
