@@ -37,6 +37,8 @@ interface OpenImage {
   state: ImageState;
   readonly history: History<readonly Instance[]>;
   decoder: ImageDecoder | null;
+  /** A save of it met a conflict: it was replaced by the saved version, its later saves are dropped. */
+  stale?: boolean;
 }
 
 const $ = <T extends HTMLElement>(testid: string) => {
@@ -280,7 +282,9 @@ class Studio {
     this.#pending++;
     document.body.dataset.saving = String(this.#pending);
     this.#saving = this.#saving.then(async () => {
-      // the image's own revision and state: a save still goes out after the person moved to another image
+      // the image's own revision and state: a save still goes out after the person moved to another image;
+      // none after a conflict on it (the image was reloaded: these changes were made on the replaced version)
+      if (cur.stale) return;
       const snapshot = cur.history.current;
       const instances: InstanceRecord[] = snapshot.map((i) => ({
         id: i.id,
@@ -303,11 +307,12 @@ class Studio {
         this.renderImageList();
       } catch (err) {
         if (err instanceof ApiError && err.status === 409) {
+          cur.stale = true;
           this.toast(
             `${cur.entry.file} was changed elsewhere: reloaded the saved version (your last change was not saved)`,
             "error",
           );
-          if (this.current === cur) await this.open(cur.entry.id, true);
+          if (this.current === cur) await this.open(cur.entry.id, { keepView: true, fromSave: true });
         } else {
           this.toast(`Saving failed: ${(err as Error).message}`, "error");
         }
@@ -320,12 +325,16 @@ class Studio {
   }
 
   // ---- images ----
-  async open(id: string, keepView = false) {
+  /** Opens an image; `fromSave`: called by the save chain itself (which must not wait for itself). */
+  async open(id: string, { keepView = false, fromSave = false } = {}) {
     const entry = this.images.find((i) => i.id === id);
     if (!entry) return;
     this.#abort.abort();
     const abort = new AbortController();
     this.#abort = abort;
+    // the image's saves still in flight land first: its annotations are read after them
+    if (!fromSave) await this.#saving;
+    if (abort.signal.aborted) return;
     this.clearPrompt();
     this.polygon = [];
     this.selected = null;
