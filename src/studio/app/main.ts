@@ -284,16 +284,16 @@ class Studio {
     this.#saving = this.#saving.then(async () => {
       // the image's own revision and state: a save still goes out after the person moved to another image;
       // none after a conflict on it (the image was reloaded: these changes were made on the replaced version)
-      if (cur.stale) return;
-      const snapshot = cur.history.current;
-      const instances: InstanceRecord[] = snapshot.map((i) => ({
-        id: i.id,
-        classId: i.classId,
-        rle: maskToRle(i.mask, width, height),
-        source: i.source,
-        ...(i.score === undefined ? {} : { score: i.score }),
-      }));
       try {
+        if (cur.stale) return;
+        const snapshot = cur.history.current;
+        const instances: InstanceRecord[] = snapshot.map((i) => ({
+          id: i.id,
+          classId: i.classId,
+          rle: maskToRle(i.mask, width, height),
+          source: i.source,
+          ...(i.score === undefined ? {} : { score: i.score }),
+        }));
         const res = await this.api.saveAnnotations(cur.entry.id, {
           baseRevision: cur.revision,
           state: cur.state,

@@ -85,6 +85,8 @@ interface Fake {
   /** When set, every request must carry it (?token= or X-Segkit-Token), as the server requires beyond loopback. */
   token: string | null;
   requests: string[];
+  /** While set, PUT answers wait for it. */
+  gate: Promise<void> | undefined;
   decodes: { points?: { x: number; y: number; label: number }[]; box?: number[]; maskInput?: string }[];
   close(): Promise<void>;
 }
@@ -171,6 +173,7 @@ async function startFake(): Promise<Fake> {
     if (req.method === "GET") return json(res, 200, current);
     const body = await readBody(req);
     puts.push({ id: image.id, body });
+    await fake.gate; // a test may hold the answers back
     if (body.baseRevision !== current.revision)
       return json(res, 409, { error: "stale revision", revision: current.revision });
     store.set(image.id, { revision: current.revision + 1, state: body.state, instances: body.instances });
@@ -765,11 +768,21 @@ describe("studio app in Chromium", { timeout: 120_000 }, () => {
         fake.store.set("a.png", { revision: 5, state: "in-progress", instances: [otherInst] });
         await clickImage(page, 30.5, 30.5);
         await page.waitForSelector('[data-testid="proposal"]:not([hidden])');
+        let release = () => {};
+        fake.gate = new Promise((resolve) => {
+          release = resolve;
+        });
         await page.keyboard.press("Enter");
+        await page.keyboard.press("Delete"); // a second change on the version about to be replaced: never sent
+        await page.waitForSelector('body[data-saving="2"]');
+        fake.gate = undefined;
+        release();
         await page.waitForSelector('[data-testid="toast"][data-kind="error"]:not([hidden])');
         assert.match((await page.textContent('[data-testid="toast"]')) ?? "", /changed elsewhere/);
         assert.equal(fake.puts[0]?.body.baseRevision, 0);
         await page.waitForSelector('[data-testid="canvas"][data-revision="5"]');
+        await page.waitForSelector('body[data-saving="0"]');
+        assert.equal(fake.puts.length, 1);
         const rows = await page.$$eval('[data-testid="instance-row"]', (els) =>
           els.map((e) => e.getAttribute("data-id")),
         );
