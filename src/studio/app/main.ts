@@ -433,8 +433,16 @@ class Studio {
     try {
       const pred = await dec.predict(request);
       if (seq !== this.#promptSeq || this.current !== cur) return;
-      // copies: the decoder may reuse its buffers, and masks kept here (cached areas and boxes) must not change
-      this.prediction = { ...pred, masks: pred.masks.map((m) => m.slice()), lowRes: pred.lowRes.map((l) => l.slice()) };
+      // best first whatever order the decoder answered in; copies: the decoder may reuse its buffers, and masks
+      // kept here (cached areas and boxes) must not change
+      const order = pred.scores.map((_, i) => i).sort((a, b) => (pred.scores[b] ?? 0) - (pred.scores[a] ?? 0));
+      const pick = <T>(list: T[], copy: (t: T) => T) => order.flatMap((i) => (list[i] ? [copy(list[i])] : []));
+      this.prediction = {
+        ...pred,
+        scores: order.map((i) => pred.scores[i] ?? 0),
+        masks: pick(pred.masks, (m) => m.slice()),
+        lowRes: pick(pred.lowRes, (l) => l.slice()),
+      };
       this.candidate = 0;
       $("proposal").dataset.predictions = String(++this.#predictions);
       this.#proposalDirty = true;

@@ -154,20 +154,25 @@ async function startFake(): Promise<Fake> {
       return send(res, 200, `embedding of ${image.id}`, "application/x-segkit-embedding");
     }
     if (m[2] === "decode") {
-      // the server-side decode: a 5x5 square at the last positive point; lowRes filled with the call number
+      // the server-side decode, worst candidate first: the point's pixel alone (0.3), then a 5x5 square about it
+      // (0.7); the lowRes of the best filled with the call number, of the other with -1
       const body = await readBody(req);
       decodes.push(body);
-      const mask = new Uint8Array(image.width * image.height);
       const p = (body.points ?? []).filter((q: { label: number }) => q.label === 1).at(-1);
-      if (p)
-        for (let y = -2; y <= 2; y++)
-          mask.fill(
-            1,
-            (Math.floor(p.y) + y) * image.width + Math.floor(p.x) - 2,
-            (Math.floor(p.y) + y) * image.width + Math.floor(p.x) + 3,
-          );
-      const low = Buffer.from(new Float32Array(256 * 256).fill(decodes.length).buffer).toString("base64");
-      return json(res, 200, { scores: [0.7], masks: [maskToRle(mask, image.width, image.height)], lowRes: [low] });
+      const square = (r: number) => {
+        const mask = new Uint8Array(image.width * image.height);
+        for (let y = -r; p && y <= r; y++) {
+          const row = (Math.floor(p.y) + y) * image.width + Math.floor(p.x);
+          mask.fill(1, row - r, row + r + 1);
+        }
+        return maskToRle(mask, image.width, image.height);
+      };
+      const low = (v: number) => Buffer.from(new Float32Array(256 * 256).fill(v).buffer).toString("base64");
+      return json(res, 200, {
+        scores: [0.3, 0.7],
+        masks: [square(0), square(2)],
+        lowRes: [low(-1), low(decodes.length)],
+      });
     }
     const current = store.get(image.id) as Annotations;
     if (req.method === "GET") return json(res, 200, current);
