@@ -101,6 +101,8 @@ export interface Api {
   embedding(id: string): Promise<EmbeddingAnswer>;
   decode(id: string, request: ServerDecodeRequest): Promise<ServerDecodeResponse>;
   status(): Promise<EncoderStatus>;
+  /** Writes the project's export under `<out>/export/<format>/`. */
+  exportProject(format: "coco" | "png" | "yolo"): Promise<{ dir: string; files: string[] }>;
 }
 
 export function createApi(token: string | null, base = ""): Api {
@@ -150,5 +152,6 @@ export function createApi(token: string | null, base = ""): Api {
     },
     decode: (id, req) => json<ServerDecodeResponse>(`${image(id)}/decode`, send("POST", req)),
     status: () => json<EncoderStatus>(`${base}/api/status`),
+    exportProject: (format) => json(`${base}/api/export`, send("POST", { format })),
   };
 }

@@ -1021,6 +1021,15 @@ class Studio {
     window.addEventListener("keyup", (e) => this.onKey(e));
     new ResizeObserver(() => this.invalidate(false)).observe(c);
     $<HTMLInputElement>("image-filter").addEventListener("input", () => this.renderImageList());
+    $("export").addEventListener("click", async () => {
+      const format = $<HTMLSelectElement>("export-format").value as "coco" | "png" | "yolo";
+      try {
+        const res = await this.api.exportProject(format);
+        this.toast(`Exported ${format}: ${res.files.length} files in ${res.dir}`);
+      } catch (err) {
+        this.toast(`Export failed: ${(err as Error).message}`, "error");
+      }
+    });
     $("next").addEventListener("click", () => this.step(1));
     $("prev").addEventListener("click", () => this.step(-1));
     $("toast").addEventListener("click", () => {

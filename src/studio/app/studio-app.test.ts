@@ -131,6 +131,10 @@ async function startFake(): Promise<Fake> {
       const revision = [...store.values()].reduce((n, a) => n + a.revision, 0);
       return json(res, 200, { encoder: { done: 1, total: 2, current: "sub/b.png", failed: 0 }, revision });
     }
+    if (path === "/api/export") {
+      const { format } = await readBody(req);
+      return json(res, 200, { dir: `/out/export/${format}`, files: [`${format}-1`, `${format}-2`] });
+    }
     if (path === "/api/images") {
       const images: ImageEntry[] = IMAGES.map((i) => ({
         ...i,
@@ -804,7 +808,7 @@ describe("studio app in Chromium", { timeout: 120_000 }, () => {
     );
   });
 
-  it("the help overlay lists every shortcut of the table; N and the list move between images", async () => {
+  it("the help overlay lists every shortcut of the table; N and the list move between images; export", async () => {
     await openApp(browser, async (page, fake) => {
       await page.keyboard.press("?");
       await page.waitForSelector('[data-testid="help"]:not([hidden])');
@@ -831,6 +835,9 @@ describe("studio app in Chromium", { timeout: 120_000 }, () => {
         [["a.png", 1]],
       );
       await page.waitForSelector('[data-testid="image-row"][data-id="a.png"][data-state="in-progress"]');
+      await page.selectOption('[data-testid="export-format"]', "yolo");
+      await page.click('[data-testid="export"]');
+      await page.waitForSelector('[data-testid="toast"]:has-text("Exported yolo: 2 files in /out/export/yolo")');
       await page.fill('[data-testid="image-filter"]', "sub/");
       assert.deepEqual(
         await page.$$eval('[data-testid="image-row"]', (els) => els.map((e) => e.getAttribute("data-id"))),
