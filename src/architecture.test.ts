@@ -108,7 +108,7 @@ export const LAYERS = [
   ["infer"], // predict with a trained model; the batch driver over folders of images
   ["sam"], // Segment Anything
   ["web"], // segkit/web, the browser entry: core, masks and the pure parts of sam only (no Node modules)
-  ["studio"], // segkit studio: the labelling server, its project store and encoder queue
+  ["studio"], // segkit studio: the server, project store, encoder queue; studio/app is the browser app (esbuild)
   ["index"], // the public barrel
   ["cli"], // commands, on the public API only
   ["test-utils"], // helpers of the tests

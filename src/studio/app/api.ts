@@ -1,0 +1,157 @@
+/**
+ * The studio's HTTP API as the app uses it (STUDIO.md "HTTP API"): the one module that talks to the server. Every
+ * request carries the page's `?token=` as the `X-Segkit-Token` header; URLs handed to the browser itself (image
+ * and model files, which cannot carry a header) get it as a query parameter instead.
+ */
+import type { CompressedRle } from "../../masks/rle.js";
+
+export type ImageState = "new" | "in-progress" | "done";
+export type EmbeddingState = "none" | "queued" | "running" | "ready" | "failed";
+
+export interface ProjectClass {
+  readonly id: number;
+  readonly name: string;
+  readonly color: string;
+}
+
+export interface ProjectInfo {
+  readonly name: string;
+  readonly imagesDir: string;
+  readonly outDir: string;
+  readonly mode: "instance" | "semantic";
+  readonly classes: readonly ProjectClass[];
+  readonly model: null | {
+    readonly layout: "split" | "transformers";
+    readonly acceptsBox: boolean;
+    readonly acceptsMaskInput: boolean;
+    readonly decoderUrl: string;
+  };
+}
+
+export interface ImageEntry {
+  readonly id: string;
+  readonly file: string;
+  readonly width: number;
+  readonly height: number;
+  state: ImageState;
+  instances: number;
+  embedding: EmbeddingState;
+}
+
+export interface InstanceRecord {
+  readonly id: string;
+  readonly classId: number;
+  readonly rle: CompressedRle;
+  readonly source: "sam" | "manual" | "prelabel";
+  readonly score?: number;
+}
+
+export interface Annotations {
+  readonly revision: number;
+  readonly state: ImageState;
+  readonly instances: readonly InstanceRecord[];
+}
+
+export interface EncoderStatus {
+  readonly encoder: { done: number; total: number; current: string | null; failed: number };
+  readonly revision: number;
+}
+
+export interface ServerDecodeRequest {
+  points?: { x: number; y: number; label: 0 | 1 }[];
+  box?: readonly [number, number, number, number];
+  maskInput?: string;
+  multimask?: boolean;
+}
+
+export interface ServerDecodeResponse {
+  readonly scores: number[];
+  readonly masks: CompressedRle[];
+  readonly lowRes: string[];
+}
+
+/** A non-2xx answer: the status and the server's `{ error }` message. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly body: unknown,
+  ) {
+    super(message);
+  }
+}
+
+/** Embedding of one image: the wire bytes when ready, else the queue state the server reported. */
+export type EmbeddingAnswer =
+  | { readonly ready: true; readonly bytes: Uint8Array }
+  | { readonly ready: false; readonly status: string; readonly position?: number };
+
+export interface Api {
+  /** `path` with the token as a query parameter, for URLs the browser fetches by itself. */
+  url(path: string): string;
+  project(): Promise<ProjectInfo>;
+  images(): Promise<ImageEntry[]>;
+  imageUrl(id: string): string;
+  annotations(id: string): Promise<Annotations>;
+  /** Saves the image's annotations; throws an `ApiError` with status 409 when `baseRevision` is stale. */
+  saveAnnotations(
+    id: string,
+    body: { baseRevision: number; state: ImageState; instances: readonly InstanceRecord[] },
+  ): Promise<{ revision: number }>;
+  embedding(id: string): Promise<EmbeddingAnswer>;
+  decode(id: string, request: ServerDecodeRequest): Promise<ServerDecodeResponse>;
+  status(): Promise<EncoderStatus>;
+  /** Writes the project's export under `<out>/export/<format>/`. */
+  exportProject(format: "coco" | "png" | "yolo"): Promise<{ dir: string; files: string[] }>;
+}
+
+export function createApi(token: string | null, base = ""): Api {
+  const headers: Record<string, string> = token ? { "X-Segkit-Token": token } : {};
+  const image = (id: string) => `${base}/api/images/${encodeURIComponent(id)}`;
+  const url = (path: string) =>
+    token ? `${path}${path.includes("?") ? "&" : "?"}token=${encodeURIComponent(token)}` : path;
+
+  async function request(path: string, init: RequestInit = {}): Promise<Response> {
+    const res = await fetch(path, { ...init, headers: { ...headers, ...(init.headers as Record<string, string>) } });
+    if (!res.ok) {
+      const text = await res.text();
+      let body: unknown = text;
+      try {
+        body = JSON.parse(text);
+      } catch {}
+      const message = (body as { error?: unknown })?.error;
+      throw new ApiError(res.status, typeof message === "string" ? message : `${res.status} ${res.statusText}`, body);
+    }
+    return res;
+  }
+  const json = async <T>(path: string, init?: RequestInit) => (await (await request(path, init)).json()) as T;
+  const send = (method: string, body: unknown): RequestInit => ({
+    method,
+    body: JSON.stringify(body),
+    headers: { "Content-Type": "application/json" },
+  });
+
+  return {
+    url,
+    project: () => json<ProjectInfo>(`${base}/api/project`),
+    images: async () => (await json<{ images: ImageEntry[] }>(`${base}/api/images`)).images,
+    imageUrl: (id) => url(`${image(id)}/file`),
+    annotations: (id) => json<Annotations>(`${image(id)}/annotations`),
+    saveAnnotations: (id, body) => json<{ revision: number }>(`${image(id)}/annotations`, send("PUT", body)),
+    async embedding(id) {
+      const res = await request(`${image(id)}/embedding`);
+      if (res.status === 202) {
+        const body = (await res.json()) as { status: string; position?: number };
+        return {
+          ready: false,
+          status: body.status,
+          ...(body.position === undefined ? {} : { position: body.position }),
+        };
+      }
+      return { ready: true, bytes: new Uint8Array(await res.arrayBuffer()) };
+    },
+    decode: (id, req) => json<ServerDecodeResponse>(`${image(id)}/decode`, send("POST", req)),
+    status: () => json<EncoderStatus>(`${base}/api/status`),
+    exportProject: (format) => json(`${base}/api/export`, send("POST", { format })),
+  };
+}

@@ -1,0 +1,148 @@
+/**
+ * Prompt -> masks for the app, the one module that runs SAM. Three ways, chosen once per page:
+ * - a test decoder the page was given (`window.__segkitTestDecoder`, set by the browser tests before the app loads);
+ * - segkit/web in the browser (onnxruntime-web loaded from /vendor/ort/, the decoder graph from the project's URL);
+ * - the server's decode (POST /api/images/:id/decode) when the browser cannot (no segkit/web, no wasm, a failure),
+ *   or when the page was opened with `?decode=server`.
+ * Each waits for the image's embedding first (GET .../embedding answers 202 while the encoder works on it).
+ */
+import { rleDecode, rleFromString } from "../../masks/rle.js";
+import type { Api, ImageEntry } from "./api.js";
+import { type WebSamPrediction, type WebSamRequest, webSam } from "./web-entry.js";
+
+export type { WebSamPrediction as Prediction, WebSamRequest as PromptRequest } from "./web-entry.js";
+
+/** The page-injected decoder of the browser tests: gets the embedding bytes as the server sent them. */
+export interface TestDecoder {
+  acceptsBox?: boolean;
+  acceptsMaskInput?: boolean;
+  predict(
+    embedding: Uint8Array,
+    image: { width: number; height: number },
+    request: WebSamRequest,
+  ): WebSamPrediction | Promise<WebSamPrediction>;
+}
+
+/** SAM bound to one image whose embedding is loaded. */
+export interface ImageDecoder {
+  predict(request: WebSamRequest): Promise<WebSamPrediction>;
+}
+
+export interface Segmenter {
+  readonly kind: "test" | "browser" | "server";
+  readonly acceptsBox: boolean;
+  readonly acceptsMaskInput: boolean;
+  /** Loads the image's embedding, waiting (and reporting through `onWait`) while the server computes it. */
+  forImage(image: ImageEntry, onWait: (status: string) => void, signal: AbortSignal): Promise<ImageDecoder>;
+}
+
+const pause = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve, reject) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => {
+      clearTimeout(t);
+      reject(signal.reason);
+    });
+  });
+
+async function embeddingBytes(
+  api: Api,
+  image: ImageEntry,
+  onWait: (s: string) => void,
+  signal: AbortSignal,
+): Promise<Uint8Array> {
+  for (;;) {
+    signal.throwIfAborted();
+    const answer = await api.embedding(image.id);
+    if (answer.ready) return answer.bytes;
+    if (answer.status === "failed") throw new Error(`the encoder failed on ${image.file}`);
+    onWait(answer.position === undefined ? answer.status : `${answer.status}, ${answer.position} ahead`);
+    await pause(400, signal);
+  }
+}
+
+const toBase64 = (f: Float32Array) => {
+  const bytes = new Uint8Array(f.buffer, f.byteOffset, f.byteLength);
+  let s = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(s);
+};
+
+const fromBase64 = (s: string) => {
+  const bin = atob(s);
+  const bytes = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+  return new Float32Array(bytes.buffer);
+};
+
+function serverSegmenter(api: Api, model: { acceptsBox: boolean; acceptsMaskInput: boolean }): Segmenter {
+  return {
+    kind: "server",
+    ...model,
+    async forImage(image, onWait, signal) {
+      await embeddingBytes(api, image, onWait, signal); // the server decodes from its cache: wait until it is there
+      return {
+        async predict(req) {
+          const res = await api.decode(image.id, {
+            ...(req.points ? { points: req.points } : {}),
+            ...(req.box ? { box: req.box } : {}),
+            ...(req.maskInput ? { maskInput: toBase64(req.maskInput) } : {}),
+            ...(req.multimask === undefined ? {} : { multimask: req.multimask }),
+          });
+          return {
+            scores: res.scores,
+            masks: res.masks.map((m) => rleDecode(rleFromString(m)).data),
+            lowRes: res.lowRes.map(fromBase64),
+          };
+        },
+      };
+    },
+  };
+}
+
+/** The segmenter for this page, or null when the project has no model. */
+export async function createSegmenter(
+  api: Api,
+  project: { model: (Parameters<typeof serverSegmenter>[1] & { decoderUrl: string }) | null },
+  where: "auto" | "server" = "auto",
+): Promise<Segmenter | null> {
+  const test = (globalThis as { __segkitTestDecoder?: TestDecoder }).__segkitTestDecoder;
+  if (test) {
+    return {
+      kind: "test",
+      acceptsBox: test.acceptsBox ?? true,
+      acceptsMaskInput: test.acceptsMaskInput ?? true,
+      async forImage(image, onWait, signal) {
+        const bytes = await embeddingBytes(api, image, onWait, signal);
+        return { predict: async (req) => test.predict(bytes, image, req) };
+      },
+    };
+  }
+  const model = project.model;
+  if (!model) return null;
+  if (webSam && where === "auto") {
+    try {
+      const ort = (await import(/* @vite-ignore */ api.url("/vendor/ort/ort.wasm.min.mjs"))) as {
+        env: { wasm: { wasmPaths?: unknown } };
+      };
+      ort.env.wasm.wasmPaths = {
+        mjs: api.url("/vendor/ort/ort-wasm-simd-threaded.mjs"),
+        wasm: api.url("/vendor/ort/ort-wasm-simd-threaded.wasm"),
+      };
+      const web = webSam;
+      const dec = await web.createWebSamDecoder({ decoder: api.url(model.decoderUrl), ort });
+      return {
+        kind: "browser",
+        acceptsBox: dec.acceptsBox,
+        acceptsMaskInput: dec.acceptsMaskInput,
+        async forImage(image, onWait, signal) {
+          const { embeddings } = web.decodeEmbeddingWire(await embeddingBytes(api, image, onWait, signal));
+          return { predict: (req) => dec.predict(embeddings, image, req) };
+        },
+      };
+    } catch (err) {
+      console.warn("segkit studio: browser decoding unavailable, decoding on the server:", err);
+    }
+  }
+  return serverSegmenter(api, model);
+}

@@ -1,0 +1,50 @@
+/**
+ * Undo / redo as a stack of whole states, one stack per image: every action replaces the state with a new value
+ * (instances are immutable; an edit copies only the mask it changes), so undo restores exactly what was there.
+ */
+export class History<S> {
+  #past: S[] = [];
+  #future: S[] = [];
+  #current: S;
+
+  constructor(initial: S) {
+    this.#current = initial;
+  }
+
+  get current(): S {
+    return this.#current;
+  }
+
+  get canUndo(): boolean {
+    return this.#past.length > 0;
+  }
+
+  get canRedo(): boolean {
+    return this.#future.length > 0;
+  }
+
+  /** Makes `next` the current state; the redo branch is dropped. */
+  push(next: S): S {
+    this.#past.push(this.#current);
+    this.#future = [];
+    this.#current = next;
+    return next;
+  }
+
+  /** The previous state (now current), or undefined when there is none. */
+  undo(): S | undefined {
+    const prev = this.#past.pop();
+    if (prev === undefined) return undefined;
+    this.#future.push(this.#current);
+    this.#current = prev;
+    return prev;
+  }
+
+  redo(): S | undefined {
+    const next = this.#future.pop();
+    if (next === undefined) return undefined;
+    this.#past.push(this.#current);
+    this.#current = next;
+    return next;
+  }
+}
