@@ -77,7 +77,8 @@ export interface StudioServer {
   close(): Promise<void>;
 }
 
-const TYPES: Record<string, string> = {
+/** Content types of the files the studio (and the tests' static servers) send. */
+export const CONTENT_TYPES: Readonly<Record<string, string>> = {
   ".html": "text/html; charset=utf-8",
   ".js": "text/javascript; charset=utf-8",
   ".mjs": "text/javascript; charset=utf-8",
@@ -92,8 +93,18 @@ const TYPES: Record<string, string> = {
   ".webp": "image/webp",
   ".tif": "image/tiff",
   ".tiff": "image/tiff",
+  ".json": "application/json",
+  ".map": "application/json",
 };
-const typeOf = (file: string) => TYPES[extname(file).toLowerCase()] ?? "application/octet-stream";
+/** The content type of `file` by its extension. */
+export const contentType = (file: string) => CONTENT_TYPES[extname(file).toLowerCase()] ?? "application/octet-stream";
+
+/** The headers that make a page cross-origin isolated (COOP/COEP, needed for wasm threads) and keep files same-origin. */
+export const ISOLATION_HEADERS: Readonly<Record<string, string>> = {
+  "Cross-Origin-Opener-Policy": "same-origin",
+  "Cross-Origin-Embedder-Policy": "require-corp",
+  "Cross-Origin-Resource-Policy": "same-origin",
+};
 
 /** Whether `host` is a loopback address or name. */
 export function isLoopback(host: string): boolean {
@@ -184,7 +195,7 @@ export async function startStudioServer(options: StudioServerOptions): Promise<S
   const sendFile = async (res: ServerResponse, file: string) => {
     const s = await stat(file).catch(() => undefined);
     if (!s?.isFile()) throw new HttpError(404, "not found");
-    res.writeHead(200, { "Content-Type": typeOf(file), "Content-Length": s.size, "Cache-Control": "no-cache" });
+    res.writeHead(200, { "Content-Type": contentType(file), "Content-Length": s.size, "Cache-Control": "no-cache" });
     await new Promise<void>((done, fail) => {
       const stream = createReadStream(file);
       stream.on("error", fail);
@@ -332,7 +343,7 @@ export async function startStudioServer(options: StudioServerOptions): Promise<S
       if (bytes === undefined) {
         throw new HttpError(404, `the studio app is not built (${join(appDir, name)} missing): run npm run build`);
       }
-      return sendBytes(res, typeOf(name), bytes);
+      return sendBytes(res, contentType(name), bytes);
     }
     if (a === "vendor" && b === "ort" && parts.length === 3 && c !== undefined && ortFiles.has(c)) {
       get();
@@ -400,9 +411,7 @@ export async function startStudioServer(options: StudioServerOptions): Promise<S
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
-    res.setHeader("Cross-Origin-Opener-Policy", "same-origin");
-    res.setHeader("Cross-Origin-Embedder-Policy", "require-corp");
-    res.setHeader("Cross-Origin-Resource-Policy", "same-origin");
+    for (const [name, value] of Object.entries(ISOLATION_HEADERS)) res.setHeader(name, value);
     res.setHeader("X-Content-Type-Options", "nosniff");
     try {
       const raw = req.url ?? "/";

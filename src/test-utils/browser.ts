@@ -8,8 +8,9 @@ import { stat } from "node:fs/promises";
 import { createServer, type ServerResponse } from "node:http";
 import { createRequire } from "node:module";
 import type { AddressInfo } from "node:net";
-import { dirname, extname, resolve, sep } from "node:path";
+import { dirname, resolve, sep } from "node:path";
 import { type Browser, chromium, type Page } from "playwright-core";
+import { contentType, ISOLATION_HEADERS } from "../studio/server.js";
 
 export const CHROMIUM = process.env.SEGKIT_CHROMIUM ?? "/usr/bin/chromium";
 
@@ -17,11 +18,7 @@ export const CHROMIUM = process.env.SEGKIT_CHROMIUM ?? "/usr/bin/chromium";
 export const ORT_WEB_DIST = dirname(createRequire(import.meta.url).resolve("onnxruntime-web"));
 
 /** Headers every test response carries (as the studio server's): the page is cross-origin isolated. */
-export const ISOLATION_HEADERS: Readonly<Record<string, string>> = {
-  "Cross-Origin-Opener-Policy": "same-origin",
-  "Cross-Origin-Embedder-Policy": "require-corp",
-  "Cross-Origin-Resource-Policy": "same-origin",
-};
+export { ISOLATION_HEADERS };
 
 /** A headless chromium (the caller closes it; `withBrowser` does that itself). */
 export function launchBrowser(): Promise<Browser> {
@@ -87,17 +84,6 @@ export interface StaticServer {
   close(): Promise<void>;
 }
 
-const TYPES: Record<string, string> = {
-  ".html": "text/html; charset=utf-8",
-  ".js": "text/javascript; charset=utf-8",
-  ".mjs": "text/javascript; charset=utf-8",
-  ".css": "text/css; charset=utf-8",
-  ".json": "application/json",
-  ".wasm": "application/wasm",
-  ".map": "application/json",
-};
-const typeOf = (path: string) => TYPES[extname(path)] ?? "application/octet-stream";
-
 /**
  * A static server on 127.0.0.1 (a free port) answering GET for exact paths (`/index.html`) and, for routes ending in
  * `/`, the files of a directory; every response with `ISOLATION_HEADERS`; 404 / 405 with a message otherwise.
@@ -123,16 +109,16 @@ export async function serveStatic(routes: Readonly<Record<string, StaticRoute>>)
     const route = routes[path];
     if (route && "body" in route) {
       const body = typeof route.body === "string" ? Buffer.from(route.body) : route.body;
-      res.writeHead(200, { ...ISOLATION_HEADERS, "Content-Type": route.type ?? typeOf(path) }).end(body);
+      res.writeHead(200, { ...ISOLATION_HEADERS, "Content-Type": route.type ?? contentType(path) }).end(body);
       return;
     }
-    if (route && "file" in route) return void sendFile(res, route.file, route.type ?? typeOf(route.file));
+    if (route && "file" in route) return void sendFile(res, route.file, route.type ?? contentType(route.file));
     for (const [prefix, r] of Object.entries(routes)) {
       if (!prefix.endsWith("/") || !path.startsWith(prefix) || !("dir" in r)) continue;
       const rest = path.slice(prefix.length);
       const file = resolve(r.dir, rest);
       if (rest.split("/").includes("..") || !file.startsWith(r.dir + sep)) return send(res, 404, "not found\n");
-      return void sendFile(res, file, typeOf(file));
+      return void sendFile(res, file, contentType(file));
     }
     send(res, 404, `no route for ${path}\n`);
   });

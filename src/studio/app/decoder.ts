@@ -2,15 +2,23 @@
  * Prompt -> masks for the app, the one module that runs SAM. Three ways, chosen once per page:
  * - a test decoder the page was given (`window.__segkitTestDecoder`, set by the browser tests before the app loads);
  * - segkit/web in the browser (onnxruntime-web loaded from /vendor/ort/, the decoder graph from the project's URL);
- * - the server's decode (POST /api/images/:id/decode) when the browser cannot (no segkit/web, no wasm, a failure),
+ * - the server's decode (POST /api/images/:id/decode) when the browser cannot (no wasm, a failure),
  *   or when the page was opened with `?decode=server`.
  * Each waits for the image's embedding first (GET .../embedding answers 202 while the encoder works on it).
  */
 import { rleDecode, rleFromString } from "../../masks/rle.js";
+import {
+  createWebSamDecoder,
+  decodeEmbeddingWire,
+  type WebSamPrediction as WebPrediction,
+  type WebSamDecoderOptions,
+  type WebSamRequest,
+} from "../../web/index.js";
 import type { Api, ImageEntry } from "./api.js";
-import { type WebSamPrediction, type WebSamRequest, webSam } from "./web-entry.js";
 
-export type { WebSamPrediction as Prediction, WebSamRequest as PromptRequest } from "./web-entry.js";
+/** What every way of decoding gives (the browser decoder also reports its timings). */
+export type Prediction = Omit<WebPrediction, "timings">;
+export type { WebSamRequest as PromptRequest };
 
 /** The page-injected decoder of the browser tests: gets the embedding bytes as the server sent them. */
 export interface TestDecoder {
@@ -20,12 +28,12 @@ export interface TestDecoder {
     embedding: Uint8Array,
     image: { width: number; height: number },
     request: WebSamRequest,
-  ): WebSamPrediction | Promise<WebSamPrediction>;
+  ): Prediction | Promise<Prediction>;
 }
 
 /** SAM bound to one image whose embedding is loaded. */
 export interface ImageDecoder {
-  predict(request: WebSamRequest): Promise<WebSamPrediction>;
+  predict(request: WebSamRequest): Promise<Prediction>;
 }
 
 export interface Segmenter {
@@ -120,7 +128,7 @@ export async function createSegmenter(
   }
   const model = project.model;
   if (!model) return null;
-  if (webSam && where === "auto") {
+  if (where === "auto") {
     try {
       const ort = (await import(/* @vite-ignore */ api.url("/vendor/ort/ort.wasm.min.mjs"))) as {
         env: { wasm: { wasmPaths?: unknown } };
@@ -129,14 +137,16 @@ export async function createSegmenter(
         mjs: api.url("/vendor/ort/ort-wasm-simd-threaded.mjs"),
         wasm: api.url("/vendor/ort/ort-wasm-simd-threaded.wasm"),
       };
-      const web = webSam;
-      const dec = await web.createWebSamDecoder({ decoder: api.url(model.decoderUrl), ort });
+      const dec = await createWebSamDecoder({
+        decoder: api.url(model.decoderUrl),
+        ort: ort as unknown as WebSamDecoderOptions["ort"],
+      });
       return {
         kind: "browser",
         acceptsBox: dec.acceptsBox,
         acceptsMaskInput: dec.acceptsMaskInput,
         async forImage(image, onWait, signal) {
-          const { embeddings } = web.decodeEmbeddingWire(await embeddingBytes(api, image, onWait, signal));
+          const { embeddings } = decodeEmbeddingWire(await embeddingBytes(api, image, onWait, signal));
           return { predict: (req) => dec.predict(embeddings, image, req) };
         },
       };
