@@ -245,6 +245,9 @@ class Studio {
     p.dataset.count = String(pred.masks.length);
     p.dataset.area = String(mask ? countPixels(mask) : 0);
     p.dataset.points = JSON.stringify(this.points); // the prompt in image pixels (tests compare with Node's predictor)
+    // where a click's time went, when the decoder says (segkit/web: the decoder run, upscaling and thresholding)
+    p.dataset.decodeMs = pred.timings ? pred.timings.decodeMs.toFixed(1) : "";
+    p.dataset.postprocessMs = pred.timings ? pred.timings.postprocessMs.toFixed(1) : "";
     p.textContent = `Proposal ${this.candidate + 1}/${pred.masks.length} · score ${(pred.scores[this.candidate] ?? 0).toFixed(3)} · ${p.dataset.area} px — Enter accepts, Tab cycles, Esc drops`;
   }
 
