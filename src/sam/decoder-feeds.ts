@@ -387,6 +387,11 @@ export function samDecodePrompt(
   return { points, labels, origSize, ...maskInput, ...box };
 }
 
+/** `indices` ordered by `scores[index]`, best first; a stable sort keeps the given order on ties. */
+export function orderByScore(indices: readonly number[], scores: ArrayLike<number>): number[] {
+  return [...indices].sort((a, b) => (scores[b] as number) - (scores[a] as number));
+}
+
 /**
  * The decoder channels a prediction returns, in order: split 4 channels -> `[1, 2, 3]` with `multimask`, else
  * `[0]`; transformers' 3 candidates -> all, else the best-scoring one (first on ties); a 1-channel decoder -> `[0]`.

@@ -3,11 +3,13 @@ import { mkdir, readFile, rename, rm, symlink, writeFile } from "node:fs/promise
 import { request } from "node:http";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import type { Mask } from "../core/image.js";
 import { openCoco } from "../data/coco.js";
 import { exportDataset } from "../export/dataset.js";
 import type { Predictor } from "../infer/predict.js";
-import { rleDecode, rleFromString } from "../masks/rle.js";
+import { rleDecode, rleEncode, rleFromString, rleToString } from "../masks/rle.js";
 import { loadSamModel, type SamModel } from "../sam/model.js";
+import { createSamPredictor } from "../sam/predictor.js";
 import { decodeEmbeddingWire } from "../sam/wire.js";
 import { makeImagesDir, rectRle } from "../test-utils/studio.js";
 import { createEncoderQueue, type EmbeddingStatus } from "./encoder-queue.js";
@@ -505,6 +507,28 @@ describe("studio server", () => {
         const m = rleDecode(rleFromString(out.masks[0] as { size: [number, number]; counts: string }));
         assert.deepEqual([m.width, m.height, m.data[3 * 8 + 4]], [8, 6, 1]);
         assert.equal(Buffer.from(out.lowRes[0] as string, "base64").length, 256 * 256 * 4);
+        // best first, as segkit/web answers: the Node predictor's candidates (in the graph's order, which here is
+        // not best first) sorted by score, each with its own mask and low-res plane
+        const node = await createSamPredictor(model);
+        const ref = await node
+          .setImage(join(images, "a.png"))
+          .then(() => node.predict({ points: [{ x: 4, y: 3, label: 1 }] }))
+          .finally(() => node.dispose());
+        const order = [0, 1, 2].sort((i, j) => (ref.scores[j] as number) - (ref.scores[i] as number));
+        assert.notDeepEqual(order, [0, 1, 2]);
+        assert.deepEqual(
+          out.scores,
+          order.map((i) => ref.scores[i]),
+        );
+        assert.deepEqual(
+          out.masks,
+          order.map((i) => rleToString(rleEncode(ref.masks[i] as Mask))),
+        );
+        const plane = (i: number) => ref.lowResLogits.data.subarray(i * 256 * 256, (i + 1) * 256 * 256);
+        assert.deepEqual(
+          out.lowRes.map((b) => new Float32Array(new Uint8Array(Buffer.from(b, "base64")).buffer)),
+          order.map(plane),
+        );
         const again = await raw(server.url, "/api/images/a.png/decode", {
           method: "POST",
           ...json({ points: [{ x: 4, y: 3, label: 1 }], maskInput: out.lowRes[0], multimask: false }),

@@ -24,9 +24,11 @@ import { dirname, extname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { errorMessage, SegkitError } from "../core/errors.js";
+import type { Mask } from "../core/image.js";
 import { EXPORT_TARGETS } from "../export/dataset.js";
 import type { Predictor } from "../infer/predict.js";
 import { rleEncode, rleToString } from "../masks/rle.js";
+import { orderByScore } from "../sam/decoder-feeds.js";
 import { SAM_LOW_RES_SIZE } from "../sam/transforms.js";
 import { EMBEDDING_WIRE_TYPE } from "../sam/wire.js";
 import type { EncoderQueue } from "./encoder-queue.js";
@@ -290,11 +292,13 @@ export async function startStudioServer(options: StudioServerOptions): Promise<S
           ...(maskInput !== undefined ? { maskInput: fromBase64Plane(maskInput) } : {}),
           ...(multimask !== undefined ? { multimask } : {}),
         });
+        // best first, as segkit/web answers (the predictor keeps the decoder's order)
+        const order = orderByScore([...p.scores.keys()], p.scores);
         const area = SAM_LOW_RES_SIZE * SAM_LOW_RES_SIZE;
         return send(res, 200, {
-          scores: Array.from(p.scores),
-          masks: p.masks.map((m) => rleToString(rleEncode(m))),
-          lowRes: p.masks.map((_, i) => toBase64(p.lowResLogits.data.subarray(i * area, (i + 1) * area))),
+          scores: order.map((i) => p.scores[i] as number),
+          masks: order.map((i) => rleToString(rleEncode(p.masks[i] as Mask))),
+          lowRes: order.map((i) => toBase64(p.lowResLogits.data.subarray(i * area, (i + 1) * area))),
         });
       }
       case "prelabel": {

@@ -16,6 +16,7 @@ import {
   decoderOutputs,
   describeDecoder,
   type GraphValueInfo,
+  orderByScore,
   type SamDecoderGraph,
   type SamEmbeddings,
   type SamTensor,
@@ -163,8 +164,7 @@ export async function createWebSamDecoder(options: WebSamDecoderOptions): Promis
     const decoded = decoderOutputs(graph, out);
     const count = decoded.lowRes.dims[0] ?? 0;
     const chosen = chooseMaskChannels(graph, count, multimask, decoded.scores);
-    // best first; a stable sort keeps the decoder's order on ties
-    const order = [...chosen].sort((a, b) => (decoded.scores[b] as number) - (decoded.scores[a] as number));
+    const order = orderByScore(chosen, decoded.scores);
     const up = upscaleMasks(decoded.lowRes.data, inputSize, originalSize, { channels: order }).data;
     const area = originalSize.height * originalSize.width;
     const masks = order.map((_, k) => thresholdMasks(up.subarray(k * area, (k + 1) * area)));

@@ -17,7 +17,7 @@ import {
 import type { Api, ImageEntry } from "./api.js";
 
 /** What every way of decoding gives (the browser decoder also reports its timings). */
-export type Prediction = Omit<WebPrediction, "timings">;
+export type Prediction = Omit<WebPrediction, "timings"> & { readonly timings?: WebPrediction["timings"] };
 export type { WebSamRequest as PromptRequest };
 
 /** The page-injected decoder of the browser tests: gets the embedding bytes as the server sent them. */

@@ -244,6 +244,10 @@ class Studio {
     p.dataset.candidate = String(this.candidate);
     p.dataset.count = String(pred.masks.length);
     p.dataset.area = String(mask ? countPixels(mask) : 0);
+    p.dataset.points = JSON.stringify(this.points); // the prompt in image pixels (tests compare with Node's predictor)
+    // where a click's time went, when the decoder says (segkit/web: the decoder run, upscaling and thresholding)
+    p.dataset.decodeMs = pred.timings ? pred.timings.decodeMs.toFixed(1) : "";
+    p.dataset.postprocessMs = pred.timings ? pred.timings.postprocessMs.toFixed(1) : "";
     p.textContent = `Proposal ${this.candidate + 1}/${pred.masks.length} · score ${(pred.scores[this.candidate] ?? 0).toFixed(3)} · ${p.dataset.area} px — Enter accepts, Tab cycles, Esc drops`;
   }
 
@@ -1058,6 +1062,7 @@ class Studio {
     this.renderClasses();
     const where = new URLSearchParams(location.search).get("decode") === "server" ? "server" : "auto";
     this.segmenter = await createSegmenter(this.api, this.project, where);
+    $("sam-status").dataset.decoder = this.segmenter?.kind ?? "none";
     this.images = await this.api.images();
     this.renderImageList();
     void this.pollStatus();

@@ -12,6 +12,7 @@ import { build } from "esbuild";
 import { encode as encodePng } from "fast-png";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { type CompressedRle, rleDecode, rleFromString } from "../../masks/rle.js";
+import { pixelAt, ready, screenOf, viewOf } from "../../test-utils/studio-page.js";
 import type { Annotations, ImageEntry, InstanceRecord, ProjectInfo } from "./api.js";
 import { SHORTCUTS } from "./keymap.js";
 import { maskToRle } from "./mask-edit.js";
@@ -236,21 +237,6 @@ async function openApp(
   }
 }
 
-const ready = (page: Page) =>
-  page.waitForSelector('body[data-ready="true"] [data-testid="sam-status"][data-ready="true"]', { state: "attached" });
-
-type ViewState = { scale: number; ox: number; oy: number };
-const viewOf = async (page: Page): Promise<ViewState> =>
-  JSON.parse((await page.getAttribute('[data-testid="canvas"]', "data-view")) ?? "null");
-
-/** Page coordinates of image pixel position (x, y) under the canvas' current view. */
-async function screenOf(page: Page, x: number, y: number) {
-  const v = await viewOf(page);
-  const box = await page.locator('[data-testid="canvas"]').boundingBox();
-  assert.ok(box);
-  return { x: box.x + x * v.scale + v.ox, y: box.y + y * v.scale + v.oy };
-}
-
 async function clickImage(
   page: Page,
   x: number,
@@ -287,24 +273,6 @@ const waitCalls = (page: Page, n: number) =>
 const waitPuts = async (page: Page, fake: Fake, n: number) => {
   await page.waitForFunction((k) => Number(document.body.dataset.saves ?? 0) >= k, n);
   assert.equal(fake.puts.length, n);
-};
-
-/** RGBA of the canvas at page point (x, y), once the canvas shows its current view. */
-const pixelAt = async (page: Page, p: { x: number; y: number }) => {
-  await page.waitForFunction(() => {
-    const c = document.querySelector<HTMLCanvasElement>('[data-testid="canvas"]');
-    return c?.dataset.view !== undefined && c.dataset.view === c.dataset.drawnView;
-  });
-  return page.evaluate(
-    ([x, y]) => {
-      const c = document.querySelector('[data-testid="canvas"]') as HTMLCanvasElement;
-      const r = c.getBoundingClientRect();
-      return Array.from(
-        c.getContext("2d")?.getImageData(Math.floor(x - r.left), Math.floor(y - r.top), 1, 1).data ?? [],
-      );
-    },
-    [p.x, p.y] as const,
-  );
 };
 
 /** Waits until the canvas pixel at page point `p` has each RGB channel within its [min, max]. */
