@@ -131,6 +131,7 @@ class Studio {
     this.ctx = ctx;
     this.classId = project.classes[0]?.id ?? 1;
     this.mode = project.mode;
+    if (!project.model) this.tool = "brush"; // no SAM: start on a tool that works
   }
 
   // ---- status line and messages ----
@@ -978,8 +979,10 @@ class Studio {
       const node = $("encoder-status");
       node.dataset.done = String(done);
       node.dataset.total = String(total);
-      node.textContent = `Encoder ${done}/${total}${failed ? `, ${failed} failed` : ""}${current ? " · working" : ""}`;
-      $<HTMLProgressElement>("encoder-progress").value = total ? done / total : 1;
+      node.textContent = this.project.model
+        ? `Encoder ${done}/${total}${failed ? `, ${failed} failed` : ""}${current ? " · working" : ""}`
+        : "Encoder: no SAM model";
+      $<HTMLProgressElement>("encoder-progress").value = total ? done / total : 0;
       if (this.#projectRevision !== null && s.revision !== this.#projectRevision) await this.refreshImages();
       this.#projectRevision = s.revision;
     } catch {}
