@@ -86,10 +86,14 @@ export async function createEncoderQueue(options: EncoderQueueOptions): Promise<
     lock = result.catch(() => undefined);
     return result;
   };
+  /** The image the predictor holds: a decode on it skips `setImage` (reading and hashing the file again). */
+  let held: string | null = null;
   const setImage = async (id: string) => {
     const img = byId.get(id);
     if (!img) throw new Error(`no image ${id}`);
+    held = null;
     const info = await predictor.setImage(img.path);
+    held = id;
     encoded.set(id, { hash: info.hash, originalSize: info.originalSize, inputSize: info.inputSize });
   };
   const pump = async (): Promise<void> => {
@@ -157,7 +161,7 @@ export async function createEncoderQueue(options: EncoderQueueOptions): Promise<
     decode: (id, request) =>
       exclusive(async () => {
         if (closed) throw new Error("the encoder queue is closed");
-        await setImage(id);
+        if (held !== id || !encoded.has(id)) await setImage(id);
         return predictor.predict(request);
       }),
     amg: (id, amgOptions) =>
@@ -165,6 +169,7 @@ export async function createEncoderQueue(options: EncoderQueueOptions): Promise<
         if (closed) throw new Error("the encoder queue is closed");
         const img = byId.get(id);
         if (!img) throw new Error(`no image ${id}`);
+        held = null; // generateMasks sets the image itself
         return generateMasks(predictor, img.path, { ...amgOptions, outputMode: "coco_rle" });
       }),
     progress: () => ({ done: encoded.size, total: images.length, current: running, failed: failed.size }),

@@ -535,6 +535,16 @@ describe("studio server", () => {
         });
         assert.equal(again.status, 200, again.body.toString());
         assert.equal((again.json().scores as number[]).length, 1);
+        // the predictor holds a.png: the next decode on it neither reads nor hashes the file (garbage bytes now)
+        const png = await readFile(join(images, "a.png"));
+        await writeFile(join(images, "a.png"), "not a png");
+        const held = await raw(server.url, "/api/images/a.png/decode", {
+          method: "POST",
+          ...json({ points: [{ x: 4, y: 3, label: 1 }], maskInput: out.lowRes[0], multimask: false }),
+        });
+        await writeFile(join(images, "a.png"), png);
+        assert.equal(held.status, 200, held.body.toString());
+        assert.deepEqual(held.json().scores, again.json().scores);
         const bad = [
           [{ maskInput: "AAAA" }, /maskInput must be 256x256/],
           [{ points: [{ x: 1, y: 1, label: 2 }] }, /points/],

@@ -1,9 +1,13 @@
 /**
- * Prompt -> masks for the app, the one module that runs SAM. Three ways, chosen once per page:
+ * Prompt -> masks for the app, the one module that runs SAM. Three ways:
  * - a test decoder the page was given (`window.__segkitTestDecoder`, set by the browser tests before the app loads);
  * - segkit/web in the browser (onnxruntime-web loaded from /vendor/ort/, the decoder graph from the project's URL);
- * - the server's decode (POST /api/images/:id/decode) when the browser cannot (no wasm, a failure),
- *   or when the page was opened with `?decode=server`.
+ * - the server's decode (POST /api/images/:id/decode, onnxruntime-node).
+ * `?decode=browser` or `?decode=server` picks one. By default (`auto`) a page served from this machine (127.0.0.1,
+ * localhost, [::1]) decodes on the server: there onnxruntime-node runs the same graph on the same CPU 2-3x faster than
+ * wasm (bench/README.md, studio), and the page loads no wasm. A page from another host (`--host 0.0.0.0`) decodes in
+ * the browser, so clicks cost no round trip and many labellers do not queue on one server. When the browser cannot
+ * decode (no wasm, a failure), the server does.
  * Each waits for the image's embedding first (GET .../embedding answers 202 while the encoder works on it).
  */
 import { rleDecode, rleFromString } from "../../masks/rle.js";
@@ -108,11 +112,20 @@ function serverSegmenter(api: Api, model: { acceptsBox: boolean; acceptsMaskInpu
   };
 }
 
+/** Host names of a page served by a studio on this machine (`auto` decodes there). */
+const LOOPBACK = new Set(["127.0.0.1", "localhost", "[::1]"]);
+
+/** Where a page decodes, from its `?decode=` (auto when absent or unknown) and its host name. */
+export function decodeWhere(asked: string | null, hostname: string): "browser" | "server" {
+  if (asked === "browser" || asked === "server") return asked;
+  return LOOPBACK.has(hostname) ? "server" : "browser";
+}
+
 /** The segmenter for this page, or null when the project has no model. */
 export async function createSegmenter(
   api: Api,
   project: { model: (Parameters<typeof serverSegmenter>[1] & { decoderUrl: string }) | null },
-  where: "auto" | "server" = "auto",
+  where: "browser" | "server",
 ): Promise<Segmenter | null> {
   const test = (globalThis as { __segkitTestDecoder?: TestDecoder }).__segkitTestDecoder;
   if (test) {
@@ -128,31 +141,35 @@ export async function createSegmenter(
   }
   const model = project.model;
   if (!model) return null;
-  if (where === "auto") {
-    try {
-      const ort = (await import(/* @vite-ignore */ api.url("/vendor/ort/ort.wasm.min.mjs"))) as {
-        env: { wasm: { wasmPaths?: unknown } };
-      };
-      ort.env.wasm.wasmPaths = {
-        mjs: api.url("/vendor/ort/ort-wasm-simd-threaded.mjs"),
-        wasm: api.url("/vendor/ort/ort-wasm-simd-threaded.wasm"),
-      };
-      const dec = await createWebSamDecoder({
-        decoder: api.url(model.decoderUrl),
-        ort: ort as unknown as WebSamDecoderOptions["ort"],
-      });
-      return {
-        kind: "browser",
-        acceptsBox: dec.acceptsBox,
-        acceptsMaskInput: dec.acceptsMaskInput,
-        async forImage(image, onWait, signal) {
-          const { embeddings } = decodeEmbeddingWire(await embeddingBytes(api, image, onWait, signal));
-          return { predict: (req) => dec.predict(embeddings, image, req) };
-        },
-      };
-    } catch (err) {
-      console.warn("segkit studio: browser decoding unavailable, decoding on the server:", err);
-    }
+  const server = serverSegmenter(api, model);
+  if (where === "server") return server;
+  try {
+    return await browserSegmenter(api, model.decoderUrl);
+  } catch (err) {
+    console.warn("segkit studio: browser decoding unavailable, decoding on the server:", err);
+    return server;
   }
-  return serverSegmenter(api, model);
+}
+
+async function browserSegmenter(api: Api, decoderUrl: string): Promise<Segmenter> {
+  const ort = (await import(/* @vite-ignore */ api.url("/vendor/ort/ort.wasm.min.mjs"))) as {
+    env: { wasm: { wasmPaths?: unknown } };
+  };
+  ort.env.wasm.wasmPaths = {
+    mjs: api.url("/vendor/ort/ort-wasm-simd-threaded.mjs"),
+    wasm: api.url("/vendor/ort/ort-wasm-simd-threaded.wasm"),
+  };
+  const dec = await createWebSamDecoder({
+    decoder: api.url(decoderUrl),
+    ort: ort as unknown as WebSamDecoderOptions["ort"],
+  });
+  return {
+    kind: "browser",
+    acceptsBox: dec.acceptsBox,
+    acceptsMaskInput: dec.acceptsMaskInput,
+    async forImage(image, onWait, signal) {
+      const { embeddings } = decodeEmbeddingWire(await embeddingBytes(api, image, onWait, signal));
+      return { predict: (req) => dec.predict(embeddings, image, req) };
+    },
+  };
 }

@@ -12,7 +12,14 @@ import {
   type InstanceRecord,
   type ProjectInfo,
 } from "./api.js";
-import { createSegmenter, type ImageDecoder, type Prediction, type PromptRequest, type Segmenter } from "./decoder.js";
+import {
+  createSegmenter,
+  decodeWhere,
+  type ImageDecoder,
+  type Prediction,
+  type PromptRequest,
+  type Segmenter,
+} from "./decoder.js";
 import { History } from "./history.js";
 import { type Action, actionFor, keyName, SHORTCUTS } from "./keymap.js";
 import { countPixels, maskToRle, paintClass, polygonMask, rleToMask, strokeSegment, union } from "./mask-edit.js";
@@ -1063,7 +1070,7 @@ class Studio {
     this.wire();
     $("project-name").textContent = this.project.name;
     this.renderClasses();
-    const where = new URLSearchParams(location.search).get("decode") === "server" ? "server" : "auto";
+    const where = decodeWhere(new URLSearchParams(location.search).get("decode"), location.hostname);
     this.segmenter = await createSegmenter(this.api, this.project, where);
     $("sam-status").dataset.decoder = this.segmenter?.kind ?? "none";
     this.images = await this.api.images();
