@@ -648,7 +648,7 @@ class Studio {
       const conflict =
         err instanceof ApiError &&
         err.status === 409 &&
-        typeof (err.body as { revision?: unknown }).revision === "number";
+        typeof (err.body as { revision?: unknown } | null)?.revision === "number";
       if (!retry || !conflict) throw err;
       if (this.current?.entry === entry) await this.open(entry.id, { keepView: true });
       return this.prelabelImage(entry, request, false);
@@ -661,7 +661,11 @@ class Studio {
   async prelabelCurrent() {
     const entry = this.current?.entry;
     const request = this.prelabelRequest();
-    if (!entry || !request || this.#prelabelling) return;
+    if (!entry || !request) return;
+    if (this.#prelabelling) {
+      this.toast("Pre-labelling is under way");
+      return;
+    }
     this.#prelabelling = "one";
     this.setPrelabelStatus(`Pre-labelling ${entry.file}…`, { state: "running" });
     try {
@@ -681,7 +685,11 @@ class Studio {
   /** Pre-labels every image in list order, one at a time, with progress; Cancel or Escape stops it (Shift+L). */
   async prelabelAll() {
     const request = this.prelabelRequest();
-    if (!request || this.#prelabelling) return;
+    if (!request) return;
+    if (this.#prelabelling) {
+      this.toast("Pre-labelling is under way");
+      return;
+    }
     const run = new AbortController();
     this.#prelabelling = run;
     const list = [...this.images];
