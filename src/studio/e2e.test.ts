@@ -1,8 +1,10 @@
 // The studio end to end with nothing faked: the real server, project store and encoder queue on the tiny SAM fixture
 // (onnxruntime-node encodes), the app bundled from src and decoding in Chromium with segkit/web (onnxruntime-web).
 // A click on a disc, Enter, a reload, annotations.json on disk, the exports; the saved mask is exactly what the Node
-// predictor gives for the same model, image and point.
+// predictor gives for the same model, image and point. Then SAM pre-labels of a second image, accepted, and
+// `segkit train --format coco` on the project.
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -10,15 +12,19 @@ import { after, before, describe, it } from "node:test";
 import { parse as parseYaml } from "yaml";
 import { bundleBrowser } from "../../scripts/build-web.mjs";
 import { createImage, type Mask } from "../core/image.js";
+import { openDataset } from "../data/formats.js";
 import type { CocoInstances } from "../export/coco.js";
 import { readMask } from "../io/mask.js";
 import { encodePng } from "../io/write.js";
 import { polygonsToMask } from "../masks/polygon.js";
 import { rleEncode, rleToString } from "../masks/rle.js";
+import { CHECKPOINT_FILES } from "../models/checkpoint.js";
 import { createSamPredictor } from "../sam/predictor.js";
 import type { SamPoint } from "../sam/transforms.js";
 import { launchBrowser, openPage } from "../test-utils/browser.js";
+import { runCli } from "../test-utils/cli.js";
 import { pixelAt, ready, screenOf } from "../test-utils/studio-page.js";
+import type { ModelCard } from "../train/card.js";
 import { createEncoderQueue, type EncoderQueue } from "./encoder-queue.js";
 import { type StudioAppFile, type StudioServer, startStudioServer } from "./server.js";
 import { openProjectStore, type ProjectStore } from "./store.js";
@@ -81,7 +87,9 @@ describe("studio end to end (real server, encoder, segkit/web in Chromium)", { t
     });
     const app = bundleBrowser("src/studio/app/main.ts");
     const appFile = async (name: StudioAppFile) => (name === "app.js" ? app : readFile(join(APP_DIR, name)));
-    server = await startStudioServer({ store, encoder, appFile });
+    // segment-everything pre-labels on a 2 x 2 grid, every mask kept (the tiny model's scores are low)
+    const prelabelAmg = { pointsPerSide: 2, predIouThresh: 0, stabilityScoreThresh: 0 };
+    server = await startStudioServer({ store, encoder, appFile, prelabelAmg });
   });
 
   after(async () => {
@@ -90,7 +98,7 @@ describe("studio end to end (real server, encoder, segkit/web in Chromium)", { t
     await rm(root, { recursive: true, force: true });
   });
 
-  it("by default a page from 127.0.0.1 decodes on the server (Node's onnxruntime, faster than wasm on the same CPU), the same mask as in the browser", async () => {
+  it("by default a page from 127.0.0.1 decodes on the server (Node's onnxruntime, faster than wasm on the same CPU)", async () => {
     const browser = await launchBrowser();
     const requests: string[] = [];
     try {
@@ -113,8 +121,9 @@ describe("studio end to end (real server, encoder, segkit/web in Chromium)", { t
     );
   });
 
-  it("click on the disc, Enter: saved as COCO RLE of class 2 equal to the Node predictor's mask; still there after a reload; PNG and YOLO exports", async () => {
+  it("click on the disc, Enter: saved as COCO RLE of class 2 equal to the Node predictor's mask; still there after a reload; PNG and YOLO exports; SAM pre-labels of another image; segkit train on the project", async () => {
     const requests: string[] = [];
+    let suggested: { id: string; classId: number; source: string }[] = [];
     const browser = await launchBrowser();
     let point: SamPoint | undefined;
     let classColor: [number, number, number] | undefined;
@@ -175,6 +184,37 @@ describe("studio end to end (real server, encoder, segkit/web in Chromium)", { t
           await page.click('[data-testid="export"]');
           await page.waitForSelector(`[data-testid="toast"]:has-text("Exported ${format}")`);
         }
+
+        // z.png pre-labelled by SAM (segment everything) as suggestions of the current class, then all accepted
+        assert.deepEqual(
+          await page.$$eval('[data-testid="prelabel-from"] option', (els) => els.map((e) => e.textContent)),
+          ["SAM (segment everything, current class)"], // no --prelabel-model
+        );
+        await page.click('[data-testid="image-row"][data-id="z.png"]');
+        await page.waitForSelector('[data-testid="canvas"][data-image-id="z.png"]');
+        await page.keyboard.press("1");
+        await page.click('[data-testid="prelabel-current"]');
+        await page.waitForSelector('[data-testid="prelabel-status"][data-state="finished"]', { state: "attached" });
+        const annotations = (id: string) =>
+          page.evaluate(async (u) => (await fetch(u)).json(), `/api/images/${encodeURIComponent(id)}/annotations`);
+        const saved = (await annotations("z.png")) as { revision: number; instances: typeof suggested };
+        suggested = saved.instances;
+        assert.equal(saved.revision, 1);
+        assert.equal(suggested.length, 12); // 4 points x 3 candidates: none dropped at thresholds 0
+        assert.ok(suggested.every((i) => i.classId === 1 && i.source === "prelabel"));
+        const rows = await page.$$eval('[data-testid="instance-row"]', (els) =>
+          els.map((e) => [e.getAttribute("data-id"), e.getAttribute("data-class-id"), e.getAttribute("data-source")]),
+        );
+        assert.deepEqual(
+          rows,
+          suggested.map((i) => [i.id, "1", "prelabel"]),
+        );
+        await page.keyboard.press("Shift+A");
+        await page.waitForSelector('[data-testid="save-status"][data-revision="2"]', { state: "attached" });
+        assert.deepEqual(
+          ((await annotations("z.png")) as typeof saved).instances.map((i) => [i.id, i.source]),
+          suggested.map((i) => [i.id, "manual"]),
+        );
       });
     } finally {
       await browser.close();
@@ -207,12 +247,13 @@ describe("studio end to end (real server, encoder, segkit/web in Chromium)", { t
     const image = coco.images.find((i) => i.file_name === TARGET.id);
     assert.deepEqual(
       coco.images.map((i) => i.file_name),
-      [TARGET.id], // only images with instances or a state (untouched ones are no background to train on)
+      [TARGET.id, "z.png"], // only images with instances or a state (untouched ones are no background to train on)
     );
     assert.ok(image);
     assert.deepEqual([image.width, image.height], [width, height]);
-    assert.equal(coco.annotations.length, 1);
-    const ann = coco.annotations[0];
+    const target = coco.annotations.filter((a) => a.image_id === image.id);
+    assert.equal(target.length, 1);
+    const ann = target[0];
     assert.ok(ann);
     assert.equal(ann.image_id, image.id);
     assert.equal(ann.category_id, 2);
@@ -242,5 +283,51 @@ describe("studio end to end (real server, encoder, segkit/web in Chromium)", { t
     assert.ok(iou(traced.data, best.data) > 0.9, `YOLO polygon IoU ${iou(traced.data, best.data)}`);
     const data = parseYaml(await readFile(join(yolo, "data.yaml"), "utf8")) as { names: Record<string, string> };
     assert.deepEqual(data.names, { 0: "cat", 1: "ball" });
+    const z = coco.images.find((i) => i.file_name === "z.png");
+    assert.deepEqual(
+      coco.annotations.filter((a) => a.image_id === z?.id).map((a) => a.category_id),
+      suggested.map(() => 1),
+    );
+
+    // segkit train --format coco on the project, as README says (file_names relative to the images directory):
+    // one epoch of a tiny U-Net at 32 x 32, one image to train and one to validate
+    const run = join(root, "run");
+    const config = join(root, "tiny.json");
+    await writeFile(config, JSON.stringify({ model: { arch: "unet", options: { baseFilters: 4, depth: 2 } } }));
+    const trained = await runCli([
+      "train",
+      store.outDir,
+      "--format",
+      "coco",
+      "--images",
+      "../photos",
+      "--config",
+      config,
+      "--size",
+      "32",
+      "--epochs",
+      "1",
+      "--batch-size",
+      "1",
+      "--val-fraction",
+      "0.5",
+      "--out",
+      run,
+    ]);
+    assert.equal(trained.code, 0, trained.err);
+    assert.match(trained.err, /on 1 coco samples, validating on 1/);
+    for (const file of CHECKPOINT_FILES) assert.ok(existsSync(join(run, "last", file)), file);
+    const card = JSON.parse(await readFile(join(run, "last", "card.json"), "utf8")) as ModelCard;
+    assert.deepEqual(card.classes, ["background", "cat", "ball"]);
+    assert.deepEqual(card.data, { format: "coco", trainSamples: 1, valSamples: 1 });
+    // what it trained on: the two labelled images, the disc as class 2 (ball) pixel for pixel
+    const dataset = await openDataset(store.outDir, { format: "coco", images: "../photos" });
+    assert.deepEqual(dataset.classNames, ["background", "cat", "ball"]);
+    assert.equal(dataset.length, 2);
+    const disc = await dataset.get([0, 1].find((i) => dataset.id(i).includes("disc")) ?? -1);
+    assert.deepEqual(
+      disc.mask.data,
+      best.data.map((v) => v * 2),
+    );
   });
 });

@@ -114,6 +114,7 @@ describe("studio server", () => {
           { id: 2, name: "dog", color: "#008000" },
         ],
         model: null,
+        prelabel: { amg: false, model: false },
       });
       const list = (await raw(s.url, "/api/images")).json();
       assert.deepEqual(list.images, [
@@ -449,9 +450,12 @@ describe("studio server", () => {
       const onChange = (id: string, st: EmbeddingStatus) => events.push(`${id} ${st}`);
       const cacheDir = join(store.outDir, "embeddings");
       const encoder = await createEncoderQueue({ model: gated, cacheDir, images: store.images, onChange });
-      const server = await startStudioServer({ store, encoder, appDir });
+      // segment-everything settings for requests that give none (the request's own win)
+      const prelabelAmg = { pointsPerSide: 2, predIouThresh: 0, stabilityScoreThresh: 0 };
+      const server = await startStudioServer({ store, encoder, appDir, prelabelAmg });
       try {
         const project = (await raw(server.url, "/api/project")).json();
+        assert.deepEqual(project.prelabel, { amg: true, model: false });
         assert.deepEqual(project.model, {
           layout: "split",
           acceptsBox: true,
@@ -558,10 +562,10 @@ describe("studio server", () => {
         }
 
         // pre-labels: segment-everything on the image, appended as "prelabel" suggestions in one revisioned change
-        const amg = { classId: 2, pointsPerSide: 2, predIouThresh: 0, stabilityScoreThresh: 0 };
+        const amg = { classId: 2, ...prelabelAmg };
         const pre = await raw(server.url, "/api/images/b.png/prelabel", {
           method: "POST",
-          ...json({ baseRevision: 0, ...amg }),
+          ...json({ baseRevision: 0, classId: 2 }), // the server's settings
         });
         assert.equal(pre.status, 200, pre.body.toString());
         const { revision, added } = pre.json() as { revision: number; added: number };
@@ -660,6 +664,7 @@ describe("studio server", () => {
     await withServer(
       "model-prelabel",
       async (s) => {
+        assert.deepEqual((await raw(s.url, "/api/project")).json().prelabel, { amg: false, model: true });
         const r = await raw(s.url, "/api/images/b.png/prelabel", {
           method: "POST",
           ...json({ baseRevision: 0, from: "model" }),

@@ -66,6 +66,8 @@ export interface StudioServerOptions {
   ortDir?: string;
   /** A trained segkit model for `POST /api/images/:id/prelabel` with `from: "model"` (`loadPredictor`). */
   prelabelModel?: Predictor;
+  /** Segment-everything settings of `from: "amg"` pre-labels when the request gives none (default: `generateMasks`'). */
+  prelabelAmg?: PrelabelAmgOptions;
   /** Largest annotations body in bytes (default `DEFAULT_MAX_BODY_BYTES`). */
   maxBodyBytes?: number;
 }
@@ -150,6 +152,10 @@ const PrelabelSchema = z
     minMaskRegionArea: z.number().int().min(0).optional(),
   })
   .strict();
+/** The segment-everything settings a pre-label request may give. */
+export type PrelabelAmgOptions = Partial<
+  Pick<z.infer<typeof PrelabelSchema>, "pointsPerSide" | "predIouThresh" | "stabilityScoreThresh" | "minMaskRegionArea">
+>;
 const ExportSchema = z.object({ format: z.enum(EXPORT_TARGETS) }).strict();
 
 const LOW_BYTES = 4 * SAM_LOW_RES_SIZE * SAM_LOW_RES_SIZE;
@@ -316,7 +322,7 @@ export async function startStudioServer(options: StudioServerOptions): Promise<S
         } else {
           if (classId === undefined) throw new HttpError(400, "classId: the class of the suggestions is required");
           if (!store.classes.some((c) => c.id === classId)) throw new HttpError(400, `class ${classId} does not exist`);
-          const records = await needEncoder().amg(id, amgOptions);
+          const records = await needEncoder().amg(id, { ...options.prelabelAmg, ...amgOptions });
           found = records.map((r) => ({ classId, rle: r.segmentation, score: r.predicted_iou }));
         }
         const now = store.annotations(id) ?? { revision: 0, state: "new", instances: [] };
@@ -378,6 +384,7 @@ export async function startStudioServer(options: StudioServerOptions): Promise<S
                 decoderUrl: "/model/decoder.onnx",
               }
             : null,
+          prelabel: { amg: encoder !== undefined, model: options.prelabelModel !== undefined },
         });
       }
       case "images": {

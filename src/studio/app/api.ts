@@ -26,6 +26,8 @@ export interface ProjectInfo {
     readonly acceptsMaskInput: boolean;
     readonly decoderUrl: string;
   };
+  /** What pre-labels the server can make: `amg` with a SAM model, `model` with `--prelabel-model`. */
+  readonly prelabel: { readonly amg: boolean; readonly model: boolean };
 }
 
 export interface ImageEntry {
@@ -51,6 +53,8 @@ export interface Annotations {
   readonly state: ImageState;
   readonly instances: readonly InstanceRecord[];
 }
+
+export type PrelabelSource = "amg" | "model";
 
 export interface EncoderStatus {
   readonly encoder: { done: number; total: number; current: string | null; failed: number };
@@ -101,6 +105,14 @@ export interface Api {
   embedding(id: string): Promise<EmbeddingAnswer>;
   decode(id: string, request: ServerDecodeRequest): Promise<ServerDecodeResponse>;
   status(): Promise<EncoderStatus>;
+  /**
+   * Appends pre-label suggestions to the image's annotations in one change (`from: "amg"`: segment-everything, each
+   * mask of class `classId`; `"model"`: the server's pre-label model); 409 when `baseRevision` is stale.
+   */
+  prelabel(
+    id: string,
+    body: { baseRevision: number; from: PrelabelSource; classId?: number },
+  ): Promise<{ revision: number; added: number }>;
   /** Writes the project's export under `<out>/export/<format>/`. */
   exportProject(format: "coco" | "png" | "yolo"): Promise<{ dir: string; files: string[] }>;
 }
@@ -151,6 +163,7 @@ export function createApi(token: string | null, base = ""): Api {
       return { ready: true, bytes: new Uint8Array(await res.arrayBuffer()) };
     },
     decode: (id, req) => json<ServerDecodeResponse>(`${image(id)}/decode`, send("POST", req)),
+    prelabel: (id, body) => json(`${image(id)}/prelabel`, send("POST", body)),
     status: () => json<EncoderStatus>(`${base}/api/status`),
     exportProject: (format) => json(`${base}/api/export`, send("POST", { format })),
   };

@@ -43,6 +43,8 @@ describe("studio keymap", () => {
       ["shift+n", "previous"],
       ["arrowleft", "previous"],
       ["d", "done"],
+      ["l", "prelabel"],
+      ["shift+l", "prelabelAll"],
       ["+", "zoomIn"],
       ["-", "zoomOut"],
       ["?", "help"],

@@ -29,6 +29,8 @@ export type Action =
   | "acceptAllSuggestions"
   | "rejectSuggestion"
   | "rejectAllSuggestions"
+  | "prelabel"
+  | "prelabelAll"
   | "mode"
   | "help";
 
@@ -55,7 +57,12 @@ export const SHORTCUTS: readonly Shortcut[] = [
   { label: "Tab", keys: ["tab"], action: "cycle", help: "Next mask candidate (or select the next instance)" },
   { label: "Shift+Tab", keys: ["shift+tab"], action: "cycleBack", help: "Previous candidate (or instance)" },
   { label: "Enter", keys: ["enter"], action: "accept", help: "Accept the proposal as an instance / close the polygon" },
-  { label: "Escape", keys: ["escape"], action: "drop", help: "Drop the proposal or polygon, else deselect" },
+  {
+    label: "Escape",
+    keys: ["escape"],
+    action: "drop",
+    help: "Drop the proposal or polygon, else stop pre-labelling all images, else deselect",
+  },
   { label: "S", keys: ["s"], action: "samTool", help: "SAM prompt tool" },
   { label: "B", keys: ["b"], action: "brush", help: "Brush: paint the selected instance (a new one if none)" },
   { label: "E", keys: ["e"], action: "eraser", help: "Eraser on the selected instance" },
@@ -74,6 +81,13 @@ export const SHORTCUTS: readonly Shortcut[] = [
   { label: "Shift+A", keys: ["shift+a"], action: "acceptAllSuggestions", help: "Accept every suggestion on the image" },
   { label: "X", keys: ["x"], action: "rejectSuggestion", help: "Reject (delete) the selected suggestion" },
   { label: "Shift+X", keys: ["shift+x"], action: "rejectAllSuggestions", help: "Reject every suggestion on the image" },
+  { label: "L", keys: ["l"], action: "prelabel", help: "Pre-label the image (suggestions from SAM or the model)" },
+  {
+    label: "Shift+L",
+    keys: ["shift+l"],
+    action: "prelabelAll",
+    help: "Pre-label all images (skips done ones and ones with suggestions)",
+  },
   { label: "M", keys: ["m"], action: "mode", help: "Instance / semantic mode" },
   { label: "Ctrl+Z", keys: ["ctrl+z"], action: "undo", help: "Undo" },
   { label: "Ctrl+Shift+Z", keys: ["ctrl+shift+z", "ctrl+y"], action: "redo", help: "Redo" },

@@ -10,6 +10,7 @@ import {
   type ImageEntry,
   type ImageState,
   type InstanceRecord,
+  type PrelabelSource,
   type ProjectInfo,
 } from "./api.js";
 import {
@@ -82,6 +83,25 @@ const areaOf = (mask: Uint8Array) => {
 
 const BRUSH_SIZES = [1, 2, 3, 5, 8, 12, 16, 24, 32, 48, 64, 96, 128];
 
+/** A saved instance as the app holds it (the mask decoded at the image's size). */
+const instanceOf = (r: InstanceRecord, entry: ImageEntry): Instance => ({
+  id: r.id,
+  classId: r.classId,
+  mask: rleToMask(r.rle, entry.width, entry.height),
+  source: r.source,
+  ...(r.score === undefined ? {} : { score: r.score }),
+});
+
+/** Why an image gets no pre-labels: it is done, or it has suggestions not reviewed yet; null when it can. */
+const prelabelSkip = (state: ImageState, instances: readonly { source: InstanceRecord["source"] }[]) =>
+  state === "done"
+    ? "it is marked done"
+    : instances.some((i) => i.source === "prelabel")
+      ? "it has suggestions to review"
+      : null;
+
+type PrelabelRequest = { from: PrelabelSource; classId?: number };
+
 class Studio {
   readonly canvas = $<HTMLCanvasElement>("canvas");
   readonly ctx: CanvasRenderingContext2D;
@@ -128,6 +148,8 @@ class Studio {
     semantic?: boolean;
   } = null;
   #hover: Point | null = null;
+  /** A pre-label request under way: of the open image ("one"), or of all images (Cancel / Escape abort it). */
+  #prelabelling: "one" | AbortController | null = null;
 
   constructor(
     readonly api: Api,
@@ -361,13 +383,7 @@ class Studio {
       return;
     }
     if (abort.signal.aborted) return;
-    const instances = ann.instances.map((r) => ({
-      id: r.id,
-      classId: r.classId,
-      mask: rleToMask(r.rle, entry.width, entry.height),
-      source: r.source,
-      ...(r.score === undefined ? {} : { score: r.score }),
-    }));
+    const instances = ann.instances.map((r) => instanceOf(r, entry));
     this.current = {
       entry,
       img,
@@ -543,6 +559,188 @@ class Studio {
     return this.instances()
       .filter((i) => i.source === "prelabel")
       .map((i) => i.id);
+  }
+
+  // ---- pre-labels ----
+  /** The pre-label controls offer what the server has (`project.prelabel`); without either they are disabled. */
+  setupPrelabel() {
+    const { amg, model } = this.project.prelabel;
+    const from = $<HTMLSelectElement>("prelabel-from");
+    for (const o of [...from.options]) if (!(o.value === "model" ? model : amg)) o.remove();
+    if (!amg && !model) {
+      const why =
+        "No pre-labels: start the studio with --model DIR (SAM, segment everything) or --prelabel-model DIR (a trained segkit model)";
+      for (const c of [from, $<HTMLButtonElement>("prelabel-current"), $<HTMLButtonElement>("prelabel-all")]) {
+        c.disabled = true;
+        c.title = why;
+      }
+    }
+  }
+
+  /** What a pre-label request asks for, from the controls; null when the server offers nothing. */
+  prelabelRequest(): PrelabelRequest | null {
+    const from = $<HTMLSelectElement>("prelabel-from").value as PrelabelSource | "";
+    if (!from) return null;
+    return from === "amg" ? { from, classId: this.classId } : { from };
+  }
+
+  setPrelabelStatus(text: string, data: Record<string, string | number> = {}) {
+    const s = $("prelabel-status");
+    s.textContent = text;
+    for (const [k, v] of Object.entries(data)) s.dataset[k] = String(v);
+  }
+
+  /** Runs `fn` on the save chain: after the saves under way, before those to come. */
+  #afterSaves<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#saving.then(fn);
+    this.#saving = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  /**
+   * Suggestions the server saved as `revision` on top of `base` join the open image's history (its view refreshes),
+   * when the image is still at `base`; otherwise its next save meets the conflict and reloads. On the save chain.
+   */
+  async #adopt(cur: OpenImage, base: number, revision: number) {
+    if (cur.stale || cur.revision !== base) return;
+    const ann = await this.api.annotations(cur.entry.id);
+    if (ann.revision !== revision) return; // changed again elsewhere meanwhile
+    const known = new Set(cur.history.current.map((i) => i.id));
+    const fresh = ann.instances.filter((r) => r.source === "prelabel" && !known.has(r.id));
+    cur.revision = revision;
+    if (cur.state === "new") cur.state = "in-progress";
+    cur.history.push([...cur.history.current, ...fresh.map((r) => instanceOf(r, cur.entry))]);
+    cur.entry.state = cur.state;
+    cur.entry.instances = cur.history.current.length;
+    if (this.current === cur) {
+      this.canvas.dataset.revision = String(revision);
+      this.invalidate();
+    }
+  }
+
+  /**
+   * Pre-labels one image on the revision the app last knew of it: the open image's, after its saves (on the save
+   * chain, so the changes to come build on the result), else the one read from the server just before. A 409
+   * conflict (changed elsewhere) reloads the image's annotations and tries once more. Resolves to the number of
+   * suggestions added, or to why the image was skipped.
+   */
+  async prelabelImage(entry: ImageEntry, request: PrelabelRequest, retry = true): Promise<number | string> {
+    try {
+      if (this.current?.entry === entry) {
+        const added = await this.#afterSaves(async () => {
+          const cur = this.current;
+          if (cur?.entry !== entry || cur.stale) return undefined; // no longer open as it was: read from the server
+          const skip = prelabelSkip(cur.state, cur.history.current);
+          if (skip) return skip;
+          const base = cur.revision;
+          const res = await this.api.prelabel(entry.id, { ...request, baseRevision: base });
+          await this.#adopt(cur, base, res.revision);
+          return res.added;
+        });
+        if (added !== undefined) return added;
+      }
+      const ann = await this.api.annotations(entry.id);
+      const skip = prelabelSkip(ann.state, ann.instances);
+      if (skip) return skip;
+      const res = await this.api.prelabel(entry.id, { ...request, baseRevision: ann.revision });
+      entry.state = ann.state === "new" ? "in-progress" : ann.state;
+      entry.instances = ann.instances.length + res.added;
+      const cur = this.current;
+      if (cur?.entry === entry) await this.#afterSaves(() => this.#adopt(cur, ann.revision, res.revision));
+      return res.added;
+    } catch (err) {
+      const conflict =
+        err instanceof ApiError &&
+        err.status === 409 &&
+        typeof (err.body as { revision?: unknown } | null)?.revision === "number";
+      if (!retry || !conflict) throw err;
+      if (this.current?.entry === entry) await this.open(entry.id, { keepView: true });
+      return this.prelabelImage(entry, request, false);
+    } finally {
+      this.renderImageList();
+    }
+  }
+
+  /** Pre-labels the open image (L). */
+  async prelabelCurrent() {
+    const entry = this.current?.entry;
+    const request = this.prelabelRequest();
+    if (!entry || !request) return;
+    if (this.#prelabelling) {
+      this.toast("Pre-labelling is under way");
+      return;
+    }
+    this.#prelabelling = "one";
+    this.setPrelabelStatus(`Pre-labelling ${entry.file}…`, { state: "running" });
+    try {
+      const r = await this.prelabelImage(entry, request);
+      const text =
+        typeof r === "string" ? `${entry.file} not pre-labelled: ${r}` : `${r} suggestions on ${entry.file} (A / X)`;
+      this.setPrelabelStatus(text, { state: "finished" });
+      this.toast(text);
+    } catch (err) {
+      this.setPrelabelStatus(`Pre-labelling ${entry.file} failed`, { state: "failed" });
+      this.toast(`Pre-labelling ${entry.file} failed: ${(err as Error).message}`, "error");
+    } finally {
+      this.#prelabelling = null;
+    }
+  }
+
+  /** Pre-labels every image in list order, one at a time, with progress; Cancel or Escape stops it (Shift+L). */
+  async prelabelAll() {
+    const request = this.prelabelRequest();
+    if (!request) return;
+    if (this.#prelabelling) {
+      this.toast("Pre-labelling is under way");
+      return;
+    }
+    const run = new AbortController();
+    this.#prelabelling = run;
+    const list = [...this.images];
+    const total = list.length;
+    let done = 0;
+    let added = 0;
+    let skipped = 0;
+    const failed: string[] = [];
+    const progress = $<HTMLProgressElement>("prelabel-progress");
+    progress.max = Math.max(total, 1);
+    const show = (state: string) => {
+      progress.value = done;
+      const text =
+        `Pre-labels ${done}/${total}${state === "cancelled" ? " (cancelled)" : ""}: ${added} suggestions` +
+        `${skipped ? `, ${skipped} images skipped` : ""}${failed.length ? `, ${failed.length} failed` : ""}`;
+      this.setPrelabelStatus(text, { state, done, total, added, skipped, failed: failed.length });
+      return text;
+    };
+    $("prelabel-run").hidden = false;
+    show("running");
+    for (const entry of list) {
+      if (run.signal.aborted) break;
+      try {
+        const r = await this.prelabelImage(entry, request);
+        if (typeof r === "string") skipped++;
+        else added += r;
+      } catch (err) {
+        failed.push(`${entry.file}: ${(err as Error).message}`);
+      }
+      done++;
+      show("running");
+    }
+    this.#prelabelling = null;
+    $("prelabel-run").hidden = true;
+    const text = show(run.signal.aborted ? "cancelled" : "finished");
+    const more = failed.length > 3 ? `; ${failed.length - 3} more` : "";
+    this.toast(
+      failed.length ? `${text} (${failed.slice(0, 3).join("; ")}${more})` : text,
+      failed.length ? "error" : "info",
+    );
+  }
+
+  cancelPrelabel() {
+    if (this.#prelabelling instanceof AbortController) this.#prelabelling.abort();
   }
 
   move(delta: number) {
@@ -886,6 +1084,8 @@ class Studio {
         else if (this.polygon.length) {
           this.polygon = [];
           this.invalidate(false);
+        } else if (this.#prelabelling instanceof AbortController && !this.#prelabelling.signal.aborted) {
+          this.cancelPrelabel();
         } else this.select(null);
         break;
       case "samTool":
@@ -926,6 +1126,12 @@ class Studio {
       case "acceptAllSuggestions":
       case "rejectAllSuggestions":
         this.review(this.suggestions(), action === "acceptAllSuggestions");
+        break;
+      case "prelabel":
+        void this.prelabelCurrent();
+        break;
+      case "prelabelAll":
+        void this.prelabelAll();
         break;
       case "done":
         if (this.current?.state !== "done" && this.suggestions().length > 0) {
@@ -1044,6 +1250,9 @@ class Studio {
         this.toast(`Export failed: ${(err as Error).message}`, "error");
       }
     });
+    $("prelabel-current").addEventListener("click", () => void this.prelabelCurrent());
+    $("prelabel-all").addEventListener("click", () => void this.prelabelAll());
+    $("prelabel-cancel").addEventListener("click", () => this.cancelPrelabel());
     $("next").addEventListener("click", () => this.step(1));
     $("prev").addEventListener("click", () => this.step(-1));
     $("toast").addEventListener("click", () => {
@@ -1070,6 +1279,7 @@ class Studio {
     this.wire();
     $("project-name").textContent = this.project.name;
     this.renderClasses();
+    this.setupPrelabel();
     const where = decodeWhere(new URLSearchParams(location.search).get("decode"), location.hostname);
     this.segmenter = await createSegmenter(this.api, this.project, where);
     $("sam-status").dataset.decoder = this.segmenter?.kind ?? "none";

@@ -39,6 +39,7 @@ const PROJECT: ProjectInfo = {
     { id: 2, name: "dog", color: "#0000ff" },
   ],
   model: { layout: "split", acceptsBox: true, acceptsMaskInput: true, decoderUrl: "/model/decoder.onnx" },
+  prelabel: { amg: true, model: false },
 };
 
 /** Grey 128 with a red 8x8 block at x 40..47, y 8..15 (where it fits). */
@@ -89,16 +90,54 @@ interface Fake {
   /** While set, PUT answers wait for it. */
   gate: Promise<void> | undefined;
   decodes: { points?: { x: number; y: number; label: number }[]; box?: number[]; maskInput?: string }[];
+  /** What `/api/project` answers (a test may change it before the page opens). */
+  project: ProjectInfo;
+  /** The images (a test may add some before the page opens; their annotations start empty). */
+  images: ImageSpec[];
+  /** Every pre-label request: the image and the body. */
+  prelabels: { id: string; body: PrelabelBody }[];
+  /** Called on each pre-label request before it is answered; an answer it returns replaces the fake's own. */
+  onPrelabel?: (id: string, body: PrelabelBody) => Promise<{ status: number; error: string } | undefined> | undefined;
   close(): Promise<void>;
+}
+type PrelabelBody = { baseRevision: number; from: "amg" | "model"; classId?: number };
+
+/**
+ * The fake's pre-labels: `amg` two suggestions of `classId`, columns 0..3 and 8..11; `model` one of class 2,
+ * rows 0..1. Ids as the server makes them (`prelabel-<revision>-<k>`).
+ */
+function fakePrelabels(image: ImageSpec, body: PrelabelBody, revision: number): InstanceRecord[] {
+  const { width: w, height: h } = image;
+  const mask = (inside: (x: number, y: number) => boolean) =>
+    maskToRle(
+      new Uint8Array(w * h).map((_, i) => (inside(i % w, Math.floor(i / w)) ? 1 : 0)),
+      w,
+      h,
+    );
+  const rles = body.from === "amg" ? [mask((x) => x < 4), mask((x) => x >= 8 && x < 12)] : [mask((_, y) => y < 2)];
+  return rles.map((rle, k) => ({
+    id: `prelabel-${revision}-${k}`,
+    classId: body.from === "amg" ? (body.classId ?? -1) : 2,
+    rle,
+    source: "prelabel",
+    score: 0.5,
+  }));
 }
 
 let bundle: string;
 
 async function startFake(): Promise<Fake> {
-  const store = new Map<string, Annotations>(IMAGES.map((i) => [i.id, { revision: 0, state: "new", instances: [] }]));
+  const store = new Map<string, Annotations>();
   const puts: Fake["puts"] = [];
   const decodes: Fake["decodes"] = [];
-  const fake = { token: null, requests: [] } as unknown as Fake;
+  const fake = {
+    token: null,
+    requests: [],
+    project: structuredClone(PROJECT),
+    images: [...IMAGES],
+    prelabels: [],
+  } as unknown as Fake;
+  const annotationsOf = (id: string) => store.get(id) ?? { revision: 0, state: "new" as const, instances: [] };
   const asked = new Set<string>();
   const html = await readFile(join(HERE, "index.html"));
   const css = await readFile(join(HERE, "style.css"));
@@ -127,7 +166,7 @@ async function startFake(): Promise<Fake> {
     if (path === "/") return send(res, 200, html, "text/html");
     if (path === "/app.js") return send(res, 200, bundle, "text/javascript");
     if (path === "/style.css") return send(res, 200, css, "text/css");
-    if (path === "/api/project") return json(res, 200, PROJECT);
+    if (path === "/api/project") return json(res, 200, fake.project);
     if (path === "/api/status") {
       const revision = [...store.values()].reduce((n, a) => n + a.revision, 0);
       return json(res, 200, { encoder: { done: 1, total: 2, current: "sub/b.png", failed: 0 }, revision });
@@ -137,17 +176,17 @@ async function startFake(): Promise<Fake> {
       return json(res, 200, { dir: `/out/export/${format}`, files: [`${format}-1`, `${format}-2`] });
     }
     if (path === "/api/images") {
-      const images: ImageEntry[] = IMAGES.map((i) => ({
+      const images: ImageEntry[] = fake.images.map((i) => ({
         ...i,
         file: i.id,
-        state: store.get(i.id)?.state ?? "new",
-        instances: store.get(i.id)?.instances.length ?? 0,
+        state: annotationsOf(i.id).state,
+        instances: annotationsOf(i.id).instances.length,
         embedding: "ready",
       }));
       return json(res, 200, { images });
     }
-    const m = /^\/api\/images\/([^/]+)\/(file|annotations|embedding|decode)$/.exec(path);
-    const image = m && IMAGES.find((i) => i.id === decodeURIComponent(m[1] ?? ""));
+    const m = /^\/api\/images\/([^/]+)\/(file|annotations|embedding|decode|prelabel)$/.exec(path);
+    const image = m && fake.images.find((i) => i.id === decodeURIComponent(m[1] ?? ""));
     if (!m || !image) return json(res, 404, { error: `no route ${path}` });
     if (m[2] === "file") return send(res, 200, imagePng(image), "image/png");
     if (m[2] === "embedding") {
@@ -179,7 +218,20 @@ async function startFake(): Promise<Fake> {
         lowRes: [low(-1), low(decodes.length)],
       });
     }
-    const current = store.get(image.id) as Annotations;
+    if (m[2] === "prelabel") {
+      const body = (await readBody(req)) as PrelabelBody;
+      fake.prelabels.push({ id: image.id, body });
+      const answer = await fake.onPrelabel?.(image.id, body);
+      if (answer) return json(res, answer.status, { error: answer.error });
+      const now = annotationsOf(image.id);
+      if (body.baseRevision !== now.revision)
+        return json(res, 409, { error: "stale revision", revision: now.revision });
+      const added = fakePrelabels(image, body, now.revision + 1);
+      const state = now.state === "new" ? "in-progress" : now.state;
+      store.set(image.id, { revision: now.revision + 1, state, instances: [...now.instances, ...added] });
+      return json(res, 200, { revision: now.revision + 1, added: added.length });
+    }
+    const current = annotationsOf(image.id);
     if (req.method === "GET") return json(res, 200, current);
     const body = await readBody(req);
     puts.push({ id: image.id, body });
@@ -614,6 +666,228 @@ describe("studio app in Chromium", { timeout: 120_000 }, () => {
           state: "in-progress",
           instances: [suggestion("p1", 0, 4), suggestion("p2", 10, 12)],
         }),
+    );
+  });
+
+  it("pre-label the open image with SAM (button, L): suggestions of the current class appear on the saved revision; skipped while some are unreviewed", async () => {
+    await openApp(browser, async (page, fake) => {
+      const options = () =>
+        page.$$eval('[data-testid="prelabel-from"] option', (els) => els.map((e) => (e as HTMLOptionElement).value));
+      assert.deepEqual(await options(), ["amg"]); // no pre-label model on this server: SAM only
+      await page.keyboard.press("2");
+      await page.click('[data-testid="prelabel-current"]');
+      await page.waitForSelector('[data-testid="instance-row"][data-source="prelabel"] >> nth=1');
+      assert.deepEqual(fake.prelabels, [{ id: "a.png", body: { from: "amg", classId: 2, baseRevision: 0 } }]);
+      const rows = () =>
+        page.$$eval('[data-testid="instance-row"]', (els) =>
+          els.map((e) => [e.getAttribute("data-id"), e.getAttribute("data-class-id"), e.getAttribute("data-source")]),
+        );
+      assert.deepEqual(await rows(), [
+        ["prelabel-1-0", "2", "prelabel"],
+        ["prelabel-1-1", "2", "prelabel"],
+      ]);
+      assert.equal(await page.getAttribute('[data-testid="instance-row"] >> nth=0', "data-area"), String(4 * 48));
+      assert.equal(await page.getAttribute('[data-testid="canvas"]', "data-revision"), "1");
+      assert.match((await page.textContent('[data-testid="prelabel-status"]')) ?? "", /2 suggestions on a\.png/);
+
+      // accepting one saves on the pre-label's revision; L again skips the image while a suggestion is unreviewed
+      await page.keyboard.press("Tab");
+      await page.keyboard.press("a");
+      await waitPuts(page, fake, 1);
+      assert.equal(fake.puts[0]?.body.baseRevision, 1);
+      assert.deepEqual(
+        fake.puts[0]?.body.instances.map((i) => [i.id, i.source]),
+        [
+          ["prelabel-1-0", "manual"],
+          ["prelabel-1-1", "prelabel"],
+        ],
+      );
+      await page.keyboard.press("l");
+      await page.waitForSelector('[data-testid="prelabel-status"]:has-text("it has suggestions to review")');
+      assert.equal(fake.prelabels.length, 1);
+
+      // reject the rest, then L at once: the pre-label waits for that save and goes out on its revision
+      await page.keyboard.press("Shift+X");
+      await page.keyboard.press("l");
+      await page.waitForSelector('[data-testid="instance-row"][data-id="prelabel-4-1"]');
+      assert.deepEqual(
+        fake.puts.map((p) => p.body.baseRevision),
+        [1, 2],
+      );
+      assert.deepEqual(
+        fake.prelabels.map((p) => p.body.baseRevision),
+        [0, 3],
+      );
+      assert.deepEqual(await rows(), [
+        ["prelabel-1-0", "2", "manual"],
+        ["prelabel-4-0", "2", "prelabel"],
+        ["prelabel-4-1", "2", "prelabel"],
+      ]);
+      assert.deepEqual(
+        fake.store.get("a.png")?.instances.map((i) => i.id),
+        ["prelabel-1-0", "prelabel-4-0", "prelabel-4-1"],
+      );
+    });
+  });
+
+  it("pre-label controls follow the server: the model option only with a pre-label model; without any, disabled and saying how", async () => {
+    await openApp(
+      browser,
+      async (page, fake) => {
+        assert.deepEqual(
+          await page.$$eval('[data-testid="prelabel-from"] option', (els) => els.map((e) => e.textContent)),
+          ["Model (--prelabel-model)"],
+        );
+        await page.keyboard.press("l");
+        await page.waitForSelector('[data-testid="instance-row"][data-source="prelabel"]');
+        assert.deepEqual(fake.prelabels, [{ id: "a.png", body: { from: "model", baseRevision: 0 } }]);
+        assert.equal(await page.getAttribute('[data-testid="instance-row"]', "data-class-id"), "2");
+        assert.equal(await page.getAttribute('[data-testid="instance-row"]', "data-area"), String(2 * 64));
+      },
+      undefined,
+      (fake) => {
+        fake.project = { ...fake.project, prelabel: { amg: false, model: true } };
+      },
+    );
+    await openApp(
+      browser,
+      async (page, fake) => {
+        for (const id of ["prelabel-from", "prelabel-current", "prelabel-all"]) {
+          assert.equal(await page.isDisabled(`[data-testid="${id}"]`), true, id);
+          assert.match(
+            (await page.getAttribute(`[data-testid="${id}"]`, "title")) ?? "",
+            /start the studio with --model DIR .* or --prelabel-model DIR/,
+          );
+        }
+        await page.keyboard.press("l");
+        await page.keyboard.press("Shift+L");
+        await page.keyboard.press("d"); // a request after the keys: they sent none
+        await waitPuts(page, fake, 1);
+        assert.deepEqual(fake.prelabels, []);
+      },
+      undefined,
+      (fake) => {
+        fake.project = { ...fake.project, prelabel: { amg: false, model: false } };
+      },
+    );
+  });
+
+  it("pre-label all images: progress to the total, done images and ones with suggestions skipped, a conflict re-read and retried, a failure reported at the end", async () => {
+    const column = (id: string, source: InstanceRecord["source"]): InstanceRecord => ({
+      id,
+      classId: 1,
+      rle: maskToRle(
+        new Uint8Array(24 * 32).map((_, i) => (i % 32 === 5 ? 1 : 0)),
+        32,
+        24,
+      ),
+      source,
+    });
+    let eRequests = 0;
+    await openApp(
+      browser,
+      async (page, fake) => {
+        await page.keyboard.press("Shift+L");
+        await page.waitForSelector('[data-testid="prelabel-status"][data-state="finished"]');
+        const status = await page.$eval('[data-testid="prelabel-status"]', (e) => ({ ...(e as HTMLElement).dataset }));
+        assert.deepEqual(status, {
+          testid: "prelabel-status",
+          state: "finished",
+          done: "5",
+          total: "5",
+          added: "4",
+          skipped: "2",
+          failed: "1",
+        });
+        assert.equal(await page.$eval('[data-testid="prelabel-progress"]', (e) => (e as HTMLProgressElement).value), 5);
+        assert.equal(await page.isHidden('[data-testid="prelabel-run"]'), true);
+        // b (done) and c (a suggestion) got no request; e was re-read after its 409 and retried on revision 1
+        assert.deepEqual(
+          fake.prelabels.map((p) => [p.id, p.body.baseRevision, p.body.classId]),
+          [
+            ["a.png", 0, 1],
+            ["d.png", 0, 1],
+            ["e.png", 0, 1],
+            ["e.png", 1, 1],
+          ],
+        );
+        assert.deepEqual(
+          fake.store.get("e.png")?.instances.map((i) => [i.id, i.source]),
+          [
+            ["other-tab", "manual"],
+            ["prelabel-2-0", "prelabel"],
+            ["prelabel-2-1", "prelabel"],
+          ],
+        );
+        assert.equal(fake.store.get("d.png"), undefined);
+        // the open image shows its suggestions
+        assert.deepEqual(
+          await page.$$eval('[data-testid="instance-row"]', (els) => els.map((e) => e.getAttribute("data-id"))),
+          ["prelabel-1-0", "prelabel-1-1"],
+        );
+        assert.equal(await page.textContent('[data-testid="image-row"][data-id="e.png"] .count'), "3");
+        assert.equal(await page.getAttribute('[data-testid="toast"]', "data-kind"), "error");
+        assert.match((await page.textContent('[data-testid="toast"]')) ?? "", /1 failed \(d\.png: the model failed\)/);
+      },
+      /status of (500|409)/,
+      (fake) => {
+        fake.images.push(
+          { id: "c.png", width: 32, height: 24 },
+          { id: "d.png", width: 32, height: 24 },
+          { id: "e.png", width: 32, height: 24 },
+        );
+        fake.store.set("sub/b.png", { revision: 2, state: "done", instances: [] });
+        fake.store.set("c.png", { revision: 1, state: "in-progress", instances: [column("c-1", "prelabel")] });
+        fake.onPrelabel = (id) => {
+          if (id === "d.png") return Promise.resolve({ status: 500, error: "the model failed" });
+          if (id === "e.png" && eRequests++ === 0) {
+            // another tab saved e.png after the app read it
+            fake.store.set("e.png", { revision: 1, state: "in-progress", instances: [column("other-tab", "manual")] });
+          }
+          return undefined;
+        };
+      },
+    );
+  });
+
+  it("pre-label all images stops after the image under way on Escape", async () => {
+    let arrive = () => {};
+    const arrived = new Promise<void>((resolve) => {
+      arrive = resolve;
+    });
+    let release = () => {};
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    await openApp(
+      browser,
+      async (page, fake) => {
+        await page.click('[data-testid="prelabel-all"]');
+        await arrived;
+        assert.equal(await page.isVisible('[data-testid="prelabel-cancel"]'), true);
+        await page.waitForSelector('[data-testid="prelabel-status"]:has-text("Pre-labels 0/2")');
+        await page.keyboard.press("Escape");
+        release();
+        await page.waitForSelector('[data-testid="prelabel-status"][data-state="cancelled"]');
+        assert.equal(await page.getAttribute('[data-testid="prelabel-status"]', "data-done"), "1");
+        assert.match(
+          (await page.textContent('[data-testid="prelabel-status"]')) ?? "",
+          /^Pre-labels 1\/2 \(cancelled\)/,
+        );
+        assert.deepEqual(
+          fake.prelabels.map((p) => p.id),
+          ["a.png"],
+        );
+        await page.waitForSelector('[data-testid="instance-row"][data-source="prelabel"] >> nth=1');
+      },
+      undefined,
+      (fake) => {
+        fake.onPrelabel = async () => {
+          arrive();
+          await released;
+          return undefined;
+        };
+      },
     );
   });
 
