@@ -154,6 +154,12 @@ export interface SamDecoderGraph {
   readonly inputs: readonly GraphValueInfo[];
 }
 
+/** The outputs a decode without `fullSize` fetches: the IoU scores and the low-res masks. */
+export function lowResOutputs(graph: SamDecoderGraph): [string, string] {
+  const names = DECODERS[graph.form];
+  return [names.scores, names.lowRes];
+}
+
 /**
  * The decoder form its declared inputs and outputs show and its mask channel count (declared, else 4 split / 3
  * transformers), or a SegkitError naming `file` and what is missing (SAM 2 exports refused).

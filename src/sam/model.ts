@@ -32,10 +32,11 @@
  * `image_embeddings` (exports also call it `embeddings` or `output`), so SAM-HQ's extra `interm_embeddings` flows
  * through unchanged. Declared shapes of an encoder output and the decoder input it feeds must agree.
  */
-import { stat } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { basename, join, relative } from "node:path";
 import { SegkitError } from "../core/errors.js";
 import { listFiles, pathExists, readJson } from "../io/fs.js";
+import { pruneOnnx } from "../onnx/prune.js";
 import {
   createOnnxSession,
   DEFAULT_ONNX_SESSION_OPTIONS,
@@ -47,6 +48,7 @@ import {
   decoderOutputs,
   describeDecoder,
   listNames,
+  lowResOutputs,
   PROMPT_INPUTS,
   rejectSam2,
   type SamDecoded,
@@ -143,12 +145,34 @@ export async function loadSamModel(dir: string, options: LoadSamModelOptions = {
     await encoderSession.dispose();
     throw err;
   }
+  const lean = await leanDecoder(found.decoder, decoderSession, sessionOptions);
   try {
-    return await assemble(dir, found, encoderSession, decoderSession);
+    return await assemble(dir, found, encoderSession, decoderSession, lean);
   } catch (err) {
     await encoderSession.dispose();
     await decoderSession.dispose();
+    await lean?.dispose();
     throw err;
+  }
+}
+
+/**
+ * The decoder cut down to the outputs a decode without `fullSize` fetches (`pruneOnnx`): onnxruntime runs every
+ * node, and the official export's full-size `masks` branch is ~15% of a click (measured 38.8 -> 32.7 ms, identical
+ * outputs). Undefined when there is nothing to cut or the graph cannot be cut (then the whole graph runs).
+ */
+async function leanDecoder(
+  file: string,
+  session: OnnxSession,
+  options: { threads: number; executionProviders?: readonly ExecutionProvider[] },
+): Promise<OnnxSession | undefined> {
+  try {
+    const keep = lowResOutputs(describeDecoder(session, file));
+    if (session.outputNames.every((o) => keep.includes(o))) return undefined;
+    const bytes = pruneOnnx(await readFile(file), keep, file);
+    return bytes ? await createOnnxSession(bytes, options) : undefined;
+  } catch {
+    return undefined; // assemble reports what is wrong with the graph; an uncut graph still runs
   }
 }
 
@@ -157,6 +181,7 @@ async function assemble(
   files: { encoder: string; decoder: string },
   encoder: OnnxSession,
   decoder: OnnxSession,
+  lean?: OnnxSession,
 ): Promise<SamModel> {
   const graph = describeDecoder(decoder, files.decoder);
   rejectSam2(encoder, files.encoder);
@@ -200,12 +225,14 @@ async function assemble(
 
     async decode(embeddings, prompt, options = {}) {
       const { feeds, fetch } = decoderFeeds(graph, embeddings, prompt, options);
-      return decoderOutputs(graph, await runGraph(decoder, files.decoder, feeds, fetch));
+      const session = options.fullSize ? decoder : (lean ?? decoder);
+      return decoderOutputs(graph, await runGraph(session, files.decoder, feeds, fetch));
     },
 
     async dispose() {
       await encoder.dispose();
       await decoder.dispose();
+      await lean?.dispose();
     },
   };
 }

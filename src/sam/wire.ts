@@ -1,6 +1,7 @@
 /**
  * The embedding wire format, `application/x-segkit-embedding`: one image's SAM embeddings as the studio server
- * sends them to the browser. Pure (no Node modules): the browser bundle decodes it.
+ * sends them to the browser (and, as `application/x-segkit-low-res`, a decoder's low-res answer). Pure (no Node
+ * modules): the browser bundle decodes it.
  *
  * Bytes: `SKE1` (4), u32 little-endian header length N, N bytes of UTF-8 JSON
  * `{ layout, originalSize: { height, width }, inputSize: { height, width },
@@ -12,6 +13,11 @@ import type { SamEmbeddings, SamLayout, SamTensor } from "./decoder-feeds.js";
 import type { SamSize } from "./transforms.js";
 
 export const EMBEDDING_WIRE_TYPE = "application/x-segkit-embedding";
+/**
+ * A decoder's low-res answer in the same bytes: tensors `scores` `[n]` and `low_res_masks` `[n, 256, 256]` (logits),
+ * best score first, with the image's sizes (what `POST /api/images/:id/decode` sends for this `Accept`).
+ */
+export const LOW_RES_WIRE_TYPE = "application/x-segkit-low-res";
 
 /** One image's embeddings with the sizes the decoder's geometry needs. */
 export interface EmbeddingWire {

@@ -9,7 +9,12 @@ import type { SegkitError } from "../core/errors.js";
 import { type AmgOptions, type AmgRecord, generateMasks } from "../sam/amg/generator.js";
 import { createEmbeddingCache } from "../sam/embedding-cache.js";
 import { type LoadSamModelOptions, loadSamModel, type SamLayout, type SamModel } from "../sam/model.js";
-import { createSamPredictor, type SamPrediction, type SamPredictRequest } from "../sam/predictor.js";
+import {
+  createSamPredictor,
+  type SamLowResPrediction,
+  type SamPrediction,
+  type SamPredictRequest,
+} from "../sam/predictor.js";
 import type { SamSize } from "../sam/transforms.js";
 import { encodeEmbeddingWire } from "../sam/wire.js";
 import type { StudioImage } from "./store.js";
@@ -44,6 +49,8 @@ export interface EncoderQueue {
   embedding(id: string): Promise<{ wire: Uint8Array } | { status: "queued" | "running"; position: number }>;
   /** Runs a prompt on the image with the Node predictor (encoding it first when needed). */
   decode(id: string, request: SamPredictRequest): Promise<SamPrediction>;
+  /** The same, the decoder's low-res answer only (`SamPredictor.decode`: no upscaling). */
+  decodeLowRes(id: string, request: SamPredictRequest): Promise<SamLowResPrediction>;
   /** Segment-everything (`generateMasks`) on the image, masks as COCO compressed RLE. */
   amg(id: string, options: Omit<AmgOptions, "outputMode">): Promise<AmgRecord[]>;
   progress(): EncoderProgress;
@@ -96,6 +103,13 @@ export async function createEncoderQueue(options: EncoderQueueOptions): Promise<
     held = id;
     encoded.set(id, { hash: info.hash, originalSize: info.originalSize, inputSize: info.inputSize });
   };
+  /** Runs `fn` on the predictor holding image `id`. */
+  const onImage = <T>(id: string, fn: () => Promise<T>) =>
+    exclusive(async () => {
+      if (closed) throw new Error("the encoder queue is closed");
+      if (held !== id || !encoded.has(id)) await setImage(id);
+      return fn();
+    });
   const pump = async (): Promise<void> => {
     while (!closed && running === null) {
       const id = pending.shift();
@@ -158,12 +172,8 @@ export async function createEncoderQueue(options: EncoderQueueOptions): Promise<
       void pump();
       return running === id ? { status: "running", position: 0 } : { status: "queued", position: 1 };
     },
-    decode: (id, request) =>
-      exclusive(async () => {
-        if (closed) throw new Error("the encoder queue is closed");
-        if (held !== id || !encoded.has(id)) await setImage(id);
-        return predictor.predict(request);
-      }),
+    decode: (id, request) => onImage(id, () => predictor.predict(request)),
+    decodeLowRes: (id, request) => onImage(id, () => predictor.decode(request)),
     amg: (id, amgOptions) =>
       exclusive(async () => {
         if (closed) throw new Error("the encoder queue is closed");

@@ -10,8 +10,9 @@ import type { Predictor } from "../infer/predict.js";
 import { rleDecode, rleEncode, rleFromString, rleToString } from "../masks/rle.js";
 import { loadSamModel, type SamModel } from "../sam/model.js";
 import { createSamPredictor } from "../sam/predictor.js";
-import { decodeEmbeddingWire } from "../sam/wire.js";
+import { decodeEmbeddingWire, LOW_RES_WIRE_TYPE } from "../sam/wire.js";
 import { makeImagesDir, rectRle } from "../test-utils/studio.js";
+import { lowResMasks } from "../web/index.js";
 import { createEncoderQueue, type EmbeddingStatus } from "./encoder-queue.js";
 import { accessToken, isLoopback, type StudioServer, startStudioServer } from "./server.js";
 import { openProjectStore, type ProjectStore } from "./store.js";
@@ -532,6 +533,32 @@ describe("studio server", () => {
         assert.deepEqual(
           out.lowRes.map((b) => new Float32Array(new Uint8Array(Buffer.from(b, "base64")).buffer)),
           order.map(plane),
+        );
+        // what the app asks for: the low-res answer alone, binary; the page's masks from it are the JSON's masks
+        const binary = await raw(server.url, "/api/images/a.png/decode", {
+          method: "POST",
+          headers: { ...json({}).headers, Accept: LOW_RES_WIRE_TYPE },
+          body: JSON.stringify({ points: [{ x: 4, y: 3, label: 1 }] }),
+        });
+        assert.equal(binary.status, 200, binary.body.toString());
+        assert.equal(binary.headers["content-type"], LOW_RES_WIRE_TYPE);
+        assert.match(String(binary.headers["server-timing"]), /^decode;dur=\d+(\.\d)?$/);
+        const answer = decodeEmbeddingWire(new Uint8Array(binary.body));
+        assert.deepEqual(answer.originalSize, { height: 6, width: 8 });
+        assert.deepEqual(Array.from(answer.embeddings.scores?.data ?? []), out.scores);
+        assert.deepEqual(answer.embeddings.low_res_masks?.dims, [3, 256, 256]);
+        const low = answer.embeddings.low_res_masks?.data ?? new Float32Array();
+        assert.deepEqual(
+          out.lowRes.map((b, k) =>
+            [...new Float32Array(new Uint8Array(Buffer.from(b, "base64")).buffer)].every(
+              (v, i) => v === low[k * 65536 + i],
+            ),
+          ),
+          [true, true, true],
+        );
+        assert.deepEqual(
+          lowResMasks(low, answer.originalSize),
+          out.masks.map((r) => rleDecode(rleFromString(r)).data),
         );
         const again = await raw(server.url, "/api/images/a.png/decode", {
           method: "POST",

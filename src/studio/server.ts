@@ -30,7 +30,7 @@ import type { Predictor } from "../infer/predict.js";
 import { rleEncode, rleToString } from "../masks/rle.js";
 import { orderByScore } from "../sam/decoder-feeds.js";
 import { SAM_LOW_RES_SIZE } from "../sam/transforms.js";
-import { EMBEDDING_WIRE_TYPE } from "../sam/wire.js";
+import { EMBEDDING_WIRE_TYPE, encodeEmbeddingWire, LOW_RES_WIRE_TYPE } from "../sam/wire.js";
 import type { EncoderQueue } from "./encoder-queue.js";
 import { exportProject } from "./export.js";
 import { modelPrelabels } from "./prelabel.js";
@@ -292,19 +292,40 @@ export async function startStudioServer(options: StudioServerOptions): Promise<S
         const parsed = DecodeSchema.safeParse(await readBody(req, SMALL_BODY_BYTES));
         if (!parsed.success) throw new HttpError(400, zodProblem(parsed.error));
         const { points, box, maskInput, multimask } = parsed.data;
-        const p = await q.decode(id, {
+        const request = {
           ...(points ? { points } : {}),
           ...(box ? { box } : {}),
           ...(maskInput !== undefined ? { maskInput: fromBase64Plane(maskInput) } : {}),
           ...(multimask !== undefined ? { multimask } : {}),
-        });
-        // best first, as segkit/web answers (the predictor keeps the decoder's order)
-        const order = orderByScore([...p.scores.keys()], p.scores);
+        };
         const area = SAM_LOW_RES_SIZE * SAM_LOW_RES_SIZE;
+        // best first, as segkit/web answers (the predictor keeps the decoder's order)
+        const best = (scores: Float32Array) => orderByScore([...scores.keys()], scores);
+        const plane = (data: Float32Array, i: number) => data.subarray(i * area, (i + 1) * area);
+        if (req.headers.accept === LOW_RES_WIRE_TYPE) {
+          // the decoder's answer alone, in binary: the page upscales (what the app asks for)
+          const p = await q.decodeLowRes(id, request);
+          const order = best(p.scores);
+          const low = new Float32Array(order.length * area);
+          for (const [k, i] of order.entries()) low.set(plane(p.lowResLogits.data, i), k * area);
+          const embeddings = {
+            scores: { data: Float32Array.from(order, (i) => p.scores[i] as number), dims: [order.length] },
+            low_res_masks: { data: low, dims: [order.length, SAM_LOW_RES_SIZE, SAM_LOW_RES_SIZE] },
+          };
+          const { originalSize, inputSize } = p;
+          res.setHeader("Server-Timing", `decode;dur=${p.timings.decodeMs.toFixed(1)}`);
+          return sendBytes(
+            res,
+            LOW_RES_WIRE_TYPE,
+            encodeEmbeddingWire({ layout: q.model.layout, originalSize, inputSize, embeddings }),
+          );
+        }
+        const p = await q.decode(id, request);
+        const order = best(p.scores);
         return send(res, 200, {
           scores: order.map((i) => p.scores[i] as number),
           masks: order.map((i) => rleToString(rleEncode(p.masks[i] as Mask))),
-          lowRes: order.map((i) => toBase64(p.lowResLogits.data.subarray(i * area, (i + 1) * area))),
+          lowRes: order.map((i) => toBase64(plane(p.lowResLogits.data, i))),
         });
       }
       case "prelabel": {

@@ -27,7 +27,13 @@ import { SAM_IMAGE_SIZE, SAM_LOW_RES_SIZE, samInputShape, thresholdMasks } from 
 
 export type { SamEmbeddings, SamLayout, SamTensor } from "../sam/decoder-feeds.js";
 export type { SamSize } from "../sam/transforms.js";
-export { decodeEmbeddingWire, EMBEDDING_WIRE_TYPE, type EmbeddingWire, encodeEmbeddingWire } from "../sam/wire.js";
+export {
+  decodeEmbeddingWire,
+  EMBEDDING_WIRE_TYPE,
+  type EmbeddingWire,
+  encodeEmbeddingWire,
+  LOW_RES_WIRE_TYPE,
+} from "../sam/wire.js";
 
 export interface WebSamDecoderOptions {
   /** URL of the decoder .onnx (fetched), or its bytes. */
@@ -133,7 +139,6 @@ export async function createWebSamDecoder(options: WebSamDecoderOptions): Promis
     }
     const multimask = request.multimask ?? (points.length === 1 && !box && !maskInput);
     const originalSize = { height: image.height, width: image.width };
-    const inputSize = samInputShape(originalSize, SAM_IMAGE_SIZE);
     const prompt = samDecodePrompt(
       graph.layout,
       { points, ...(box ? { box } : {}), ...(maskInput ? { maskInput } : {}) },
@@ -165,9 +170,7 @@ export async function createWebSamDecoder(options: WebSamDecoderOptions): Promis
     const count = decoded.lowRes.dims[0] ?? 0;
     const chosen = chooseMaskChannels(graph, count, multimask, decoded.scores);
     const order = orderByScore(chosen, decoded.scores);
-    const up = upscaleMasks(decoded.lowRes.data, inputSize, originalSize, { channels: order }).data;
-    const area = originalSize.height * originalSize.width;
-    const masks = order.map((_, k) => thresholdMasks(up.subarray(k * area, (k + 1) * area)));
+    const masks = lowResMasks(decoded.lowRes.data, image, order);
     const postprocessMs = performance.now() - t0 - decodeMs;
     return {
       masks,
@@ -193,6 +196,25 @@ export async function createWebSamDecoder(options: WebSamDecoderOptions): Promis
       await session.release();
     },
   };
+}
+
+/**
+ * Masks at the image's size from 256 x 256 low-res logits (planes back to back), as `predict` makes them: each plane
+ * upscaled as SAM does (through the 1024 frame) and thresholded at 0. `channels`: the planes to take, in this order
+ * (default all).
+ */
+export function lowResMasks(
+  lowRes: Float32Array,
+  image: { width: number; height: number },
+  channels?: readonly number[],
+): Uint8Array[] {
+  const originalSize = { height: image.height, width: image.width };
+  const order = channels ?? Array.from({ length: lowRes.length / LOW_AREA }, (_, c) => c);
+  const up = upscaleMasks(lowRes, samInputShape(originalSize, SAM_IMAGE_SIZE), originalSize, {
+    channels: order,
+  }).data;
+  const area = originalSize.height * originalSize.width;
+  return order.map((_, k) => thresholdMasks(up.subarray(k * area, (k + 1) * area)));
 }
 
 async function fetchGraph(url: string): Promise<Uint8Array> {

@@ -4,6 +4,7 @@
  * and model files, which cannot carry a header) get it as a query parameter instead.
  */
 import type { CompressedRle } from "../../masks/rle.js";
+import { LOW_RES_WIRE_TYPE } from "../../web/index.js";
 
 export type ImageState = "new" | "in-progress" | "done";
 export type EmbeddingState = "none" | "queued" | "running" | "ready" | "failed";
@@ -68,10 +69,10 @@ export interface ServerDecodeRequest {
   multimask?: boolean;
 }
 
-export interface ServerDecodeResponse {
-  readonly scores: number[];
-  readonly masks: CompressedRle[];
-  readonly lowRes: string[];
+/** The server's decode as the app asks for it: the low-res answer's wire bytes and the decoder's ms (Server-Timing). */
+export interface ServerDecodeAnswer {
+  readonly bytes: Uint8Array;
+  readonly decodeMs?: number;
 }
 
 /** A non-2xx answer: the status and the server's `{ error }` message. */
@@ -103,7 +104,7 @@ export interface Api {
     body: { baseRevision: number; state: ImageState; instances: readonly InstanceRecord[] },
   ): Promise<{ revision: number }>;
   embedding(id: string): Promise<EmbeddingAnswer>;
-  decode(id: string, request: ServerDecodeRequest): Promise<ServerDecodeResponse>;
+  decode(id: string, request: ServerDecodeRequest): Promise<ServerDecodeAnswer>;
   status(): Promise<EncoderStatus>;
   /**
    * Appends pre-label suggestions to the image's annotations in one change (`from: "amg"`: segment-everything, each
@@ -162,7 +163,15 @@ export function createApi(token: string | null, base = ""): Api {
       }
       return { ready: true, bytes: new Uint8Array(await res.arrayBuffer()) };
     },
-    decode: (id, req) => json<ServerDecodeResponse>(`${image(id)}/decode`, send("POST", req)),
+    async decode(id, req) {
+      const init = send("POST", req);
+      const res = await request(`${image(id)}/decode`, {
+        ...init,
+        headers: { ...(init.headers as Record<string, string>), Accept: LOW_RES_WIRE_TYPE },
+      });
+      const timing = /decode;dur=([\d.]+)/.exec(res.headers.get("Server-Timing") ?? "");
+      return { bytes: new Uint8Array(await res.arrayBuffer()), ...(timing ? { decodeMs: Number(timing[1]) } : {}) };
+    },
     prelabel: (id, body) => json(`${image(id)}/prelabel`, send("POST", body)),
     status: () => json<EncoderStatus>(`${base}/api/status`),
     exportProject: (format) => json(`${base}/api/export`, send("POST", { format })),

@@ -10,18 +10,52 @@
  * decode (no wasm, a failure), the server does.
  * Each waits for the image's embedding first (GET .../embedding answers 202 while the encoder works on it).
  */
-import { rleDecode, rleFromString } from "../../masks/rle.js";
 import {
   createWebSamDecoder,
   decodeEmbeddingWire,
+  lowResMasks,
   type WebSamPrediction as WebPrediction,
   type WebSamDecoderOptions,
   type WebSamRequest,
 } from "../../web/index.js";
 import type { Api, ImageEntry } from "./api.js";
 
-/** What every way of decoding gives (the browser decoder also reports its timings). */
-export type Prediction = Omit<WebPrediction, "timings"> & { readonly timings?: WebPrediction["timings"] };
+/** A decoder's answer for the app: candidates best first; masks made on first use (upscaling is most of a click). */
+export interface Prediction {
+  readonly scores: readonly number[];
+  /** 256 x 256 logits per candidate (the next click's mask input). */
+  readonly lowRes: readonly Float32Array[];
+  /** Candidate k's 0/1 mask at the image's size. */
+  mask(k: number): Uint8Array | undefined;
+  /** Where the time went, when the decoding side says (the decoder run; upscaling the best candidate). */
+  readonly timings?: WebPrediction["timings"];
+}
+
+/** What a test decoder answers: every mask made, in any order. */
+export type TestPrediction = Omit<WebPrediction, "timings">;
+
+/** The candidates of `p` best first, copied (a decoder may reuse its buffers; masks kept by the app must not change). */
+function bestFirst(p: TestPrediction): Prediction {
+  const order = p.scores.map((_, i) => i).sort((a, b) => (p.scores[b] ?? 0) - (p.scores[a] ?? 0));
+  const masks = order.map((i) => p.masks[i]?.slice());
+  return {
+    scores: order.map((i) => p.scores[i] ?? 0),
+    lowRes: order.flatMap((i) => (p.lowRes[i] ? [p.lowRes[i].slice()] : [])),
+    mask: (k) => masks[k],
+  };
+}
+
+/** Masks made from the low-res logits (best first) one candidate at a time, as they are asked for. */
+function lazyMasks(low: Float32Array, size: { width: number; height: number }): (k: number) => Uint8Array | undefined {
+  const made: Uint8Array[] = [];
+  const count = low.length / LOW_AREA;
+  return (k) => {
+    if (!(k >= 0 && k < count)) return undefined;
+    made[k] ??= lowResMasks(low, size, [k])[0] as Uint8Array;
+    return made[k];
+  };
+}
+
 export type { WebSamRequest as PromptRequest };
 
 /** The page-injected decoder of the browser tests: gets the embedding bytes as the server sent them. */
@@ -32,7 +66,7 @@ export interface TestDecoder {
     embedding: Uint8Array,
     image: { width: number; height: number },
     request: WebSamRequest,
-  ): Prediction | Promise<Prediction>;
+  ): TestPrediction | Promise<TestPrediction>;
 }
 
 /** SAM bound to one image whose embedding is loaded. */
@@ -73,19 +107,16 @@ async function embeddingBytes(
   }
 }
 
+/** Base64 of the float32 bytes (the native `Uint8Array.prototype.toBase64` where the browser has it). */
 const toBase64 = (f: Float32Array) => {
-  const bytes = new Uint8Array(f.buffer, f.byteOffset, f.byteLength);
+  const bytes = new Uint8Array(f.buffer, f.byteOffset, f.byteLength) as Uint8Array & { toBase64?: () => string };
+  if (bytes.toBase64) return bytes.toBase64();
   let s = "";
   for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
   return btoa(s);
 };
 
-const fromBase64 = (s: string) => {
-  const bin = atob(s);
-  const bytes = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-  return new Float32Array(bytes.buffer);
-};
+const LOW_AREA = 256 * 256;
 
 function serverSegmenter(api: Api, model: { acceptsBox: boolean; acceptsMaskInput: boolean }): Segmenter {
   return {
@@ -95,16 +126,27 @@ function serverSegmenter(api: Api, model: { acceptsBox: boolean; acceptsMaskInpu
       await embeddingBytes(api, image, onWait, signal); // the server decodes from its cache: wait until it is there
       return {
         async predict(req) {
-          const res = await api.decode(image.id, {
+          const answer = await api.decode(image.id, {
             ...(req.points ? { points: req.points } : {}),
             ...(req.box ? { box: req.box } : {}),
             ...(req.maskInput ? { maskInput: toBase64(req.maskInput) } : {}),
             ...(req.multimask === undefined ? {} : { multimask: req.multimask }),
           });
+          // the decoder's answer (best first); masks made here as segkit/web makes them
+          const t0 = performance.now();
+          const { embeddings, originalSize } = decodeEmbeddingWire(answer.bytes);
+          const scores = embeddings.scores?.data;
+          const low = embeddings.low_res_masks?.data;
+          if (!scores || !low || low.length !== scores.length * LOW_AREA) {
+            throw new Error("the server's decode answer lacks scores or low-res masks");
+          }
+          const mask = lazyMasks(low, originalSize);
+          mask(0); // the best, shown at once: its upscaling counted
           return {
-            scores: res.scores,
-            masks: res.masks.map((m) => rleDecode(rleFromString(m)).data),
-            lowRes: res.lowRes.map(fromBase64),
+            scores: [...scores],
+            lowRes: [...scores].map((_, k) => low.subarray(k * LOW_AREA, (k + 1) * LOW_AREA)),
+            mask,
+            timings: { decodeMs: answer.decodeMs ?? Number.NaN, postprocessMs: performance.now() - t0 },
           };
         },
       };
@@ -135,7 +177,7 @@ export async function createSegmenter(
       acceptsMaskInput: test.acceptsMaskInput ?? true,
       async forImage(image, onWait, signal) {
         const bytes = await embeddingBytes(api, image, onWait, signal);
-        return { predict: async (req) => test.predict(bytes, image, req) };
+        return { predict: async (req) => bestFirst(await test.predict(bytes, image, req)) };
       },
     };
   }
@@ -169,7 +211,12 @@ async function browserSegmenter(api: Api, decoderUrl: string): Promise<Segmenter
     acceptsMaskInput: dec.acceptsMaskInput,
     async forImage(image, onWait, signal) {
       const { embeddings } = decodeEmbeddingWire(await embeddingBytes(api, image, onWait, signal));
-      return { predict: (req) => dec.predict(embeddings, image, req) };
+      return {
+        async predict(req) {
+          const p = await dec.predict(embeddings, image, req); // best first, every mask made
+          return { ...p, mask: (k) => p.masks[k] };
+        },
+      };
     },
   };
 }

@@ -270,15 +270,15 @@ class Studio {
     const pred = this.prediction;
     p.hidden = !pred;
     if (!pred) return;
-    const mask = pred.masks[this.candidate];
+    const mask = pred.mask(this.candidate);
     p.dataset.candidate = String(this.candidate);
-    p.dataset.count = String(pred.masks.length);
+    p.dataset.count = String(pred.scores.length);
     p.dataset.area = String(mask ? countPixels(mask) : 0);
     p.dataset.points = JSON.stringify(this.points); // the prompt in image pixels (tests compare with Node's predictor)
     // where a click's time went, when the decoder says (segkit/web: the decoder run, upscaling and thresholding)
     p.dataset.decodeMs = pred.timings ? pred.timings.decodeMs.toFixed(1) : "";
     p.dataset.postprocessMs = pred.timings ? pred.timings.postprocessMs.toFixed(1) : "";
-    p.textContent = `Proposal ${this.candidate + 1}/${pred.masks.length} · score ${(pred.scores[this.candidate] ?? 0).toFixed(3)} · ${p.dataset.area} px — Enter accepts, Tab cycles, Esc drops`;
+    p.textContent = `Proposal ${this.candidate + 1}/${pred.scores.length} · score ${(pred.scores[this.candidate] ?? 0).toFixed(3)} · ${p.dataset.area} px — Enter accepts, Tab cycles, Esc drops`;
   }
 
   // ---- instances and history ----
@@ -461,16 +461,7 @@ class Studio {
     try {
       const pred = await dec.predict(request);
       if (seq !== this.#promptSeq || this.current !== cur) return;
-      // best first whatever order the decoder answered in; copies: the decoder may reuse its buffers, and masks
-      // kept here (cached areas and boxes) must not change
-      const order = pred.scores.map((_, i) => i).sort((a, b) => (pred.scores[b] ?? 0) - (pred.scores[a] ?? 0));
-      const pick = <T>(list: T[], copy: (t: T) => T) => order.flatMap((i) => (list[i] ? [copy(list[i])] : []));
-      this.prediction = {
-        ...pred,
-        scores: order.map((i) => pred.scores[i] ?? 0),
-        masks: pick(pred.masks, (m) => m.slice()),
-        lowRes: pick(pred.lowRes, (l) => l.slice()),
-      };
+      this.prediction = pred; // best first
       this.candidate = 0;
       $("proposal").dataset.predictions = String(++this.#predictions);
       this.#proposalDirty = true;
@@ -482,7 +473,7 @@ class Studio {
   }
 
   accept() {
-    const mask = this.prediction?.masks[this.candidate];
+    const mask = this.prediction?.mask(this.candidate);
     if (!mask || !this.current) return;
     const score = this.prediction?.scores[this.candidate];
     const inst: Instance = {
@@ -828,7 +819,7 @@ class Studio {
       this.#layer.paint(masks, this.#dirty === "all" ? undefined : this.#dirty);
       this.#dirty = null;
     }
-    const proposal = this.prediction?.masks[this.candidate];
+    const proposal = this.prediction?.mask(this.candidate);
     if (this.#proposalDirty) {
       const masks: LayerMask[] = proposal
         ? [{ mask: proposal, color: color(this.classId), fill: 120, outline: [255, 255, 0] }]
@@ -1062,7 +1053,7 @@ class Studio {
       case "cycleBack": {
         const d = action === "cycle" ? 1 : -1;
         if (this.prediction) {
-          const n = this.prediction.masks.length;
+          const n = this.prediction.scores.length;
           this.candidate = (this.candidate + d + n) % n;
           this.#proposalDirty = true;
           this.renderProposal();

@@ -12,6 +12,8 @@ import { build } from "esbuild";
 import { encode as encodePng } from "fast-png";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { type CompressedRle, rleDecode, rleFromString } from "../../masks/rle.js";
+import { samInputShape } from "../../sam/transforms.js";
+import { encodeEmbeddingWire, LOW_RES_WIRE_TYPE } from "../../sam/wire.js";
 import { pixelAt, ready, screenOf, viewOf } from "../../test-utils/studio-page.js";
 import type { Annotations, ImageEntry, InstanceRecord, ProjectInfo } from "./api.js";
 import { SHORTCUTS } from "./keymap.js";
@@ -198,25 +200,23 @@ async function startFake(): Promise<Fake> {
       return send(res, 200, `embedding of ${image.id}`, "application/x-segkit-embedding");
     }
     if (m[2] === "decode") {
-      // the server-side decode, worst candidate first: the point's pixel alone (0.3), then a 5x5 square about it
-      // (0.7); the lowRes of the best filled with the call number, of the other with -1
+      // the server-side decode as the app asks for it (the low-res answer), best first as the server answers:
+      // logits equal to the call number everywhere (0.7: the whole image once upscaled), then -1 everywhere (0.3)
+      assert.equal(req.headers.accept, LOW_RES_WIRE_TYPE);
       const body = await readBody(req);
       decodes.push(body);
-      const p = (body.points ?? []).filter((q: { label: number }) => q.label === 1).at(-1);
-      const square = (r: number) => {
-        const mask = new Uint8Array(image.width * image.height);
-        for (let y = -r; p && y <= r; y++) {
-          const row = (Math.floor(p.y) + y) * image.width + Math.floor(p.x);
-          mask.fill(1, row - r, row + r + 1);
-        }
-        return maskToRle(mask, image.width, image.height);
-      };
-      const low = (v: number) => Buffer.from(new Float32Array(256 * 256).fill(v).buffer).toString("base64");
-      return json(res, 200, {
-        scores: [0.3, 0.7],
-        masks: [square(0), square(2)],
-        lowRes: [low(-1), low(decodes.length)],
+      const low = new Float32Array(2 * 256 * 256).fill(decodes.length).fill(-1, 256 * 256);
+      const size = { height: image.height, width: image.width };
+      const wire = encodeEmbeddingWire({
+        layout: "split",
+        originalSize: size,
+        inputSize: samInputShape(size, 1024),
+        embeddings: {
+          scores: { data: Float32Array.of(0.7, 0.3), dims: [2] },
+          low_res_masks: { data: low, dims: [2, 256, 256] },
+        },
       });
+      return send(res, 200, wire, LOW_RES_WIRE_TYPE);
     }
     if (m[2] === "prelabel") {
       const body = (await readBody(req)) as PrelabelBody;
@@ -942,7 +942,7 @@ describe("studio app in Chromium", { timeout: 120_000 }, () => {
       async (page, fake) => {
         assert.equal(await page.textContent('[data-testid="sam-status"]'), "SAM ready (server)");
         await clickImage(page, 20.5, 20.5);
-        await page.waitForSelector('[data-testid="proposal"][data-area="25"]');
+        await page.waitForSelector('[data-testid="proposal"][data-area="3072"]'); // 64 x 48
         await clickImage(page, 30.5, 10.5, { modifiers: ["Shift"] });
         await page.waitForSelector('[data-testid="proposal"][data-predictions="2"]');
         assert.equal(fake.decodes.length, 2);
@@ -956,7 +956,7 @@ describe("studio app in Chromium", { timeout: 120_000 }, () => {
         assert.equal(low[0], 1); // the first answer's low-res mask, fed back
         await page.keyboard.press("Enter");
         await waitPuts(page, fake, 1);
-        assert.equal(area(decodeRle(fake.puts[0]?.body.instances[0]?.rle ?? { size: [0, 0], counts: "" })), 25);
+        assert.equal(area(decodeRle(fake.puts[0]?.body.instances[0]?.rle ?? { size: [0, 0], counts: "" })), 3072);
       },
       undefined,
       undefined,
