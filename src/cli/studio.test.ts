@@ -103,13 +103,16 @@ const instancesOf = (k: number) =>
   }));
 
 describe("segkit studio", () => {
-  test("refuses --classes with --classes-file, and a missing images directory, with one line", async () => {
+  test("refuses --classes with --classes-file, a missing images directory and --prelabel-points 0, with one line", async () => {
     const both = await runCli(["studio", images, "--classes", "a", "--classes-file", "f.txt", "--port", "0"]);
     assert.equal(both.code, 1);
     assert.match(both.err, /give --classes or --classes-file, not both/);
     const missing = await runCli(["studio", join(root, "nope"), "--port", "0"]);
     assert.equal(missing.code, 1);
     assert.match(missing.err, /nope: images directory not found/);
+    const points = await runCli(["studio", images, "--prelabel-points", "0", "--port", "0"]);
+    assert.equal(points.code, 1);
+    assert.match(points.err, /--prelabel-points must be an integer >= 1/);
   });
 
   test("serves until SIGTERM, then finishes and exits 0; segkit train --format coco trains on the project", async () => {

@@ -26,7 +26,11 @@ interface StudioFlags {
   host: string;
   threads?: number;
   prelabelModel?: string;
+  prelabelPoints: number;
 }
+
+/** Grid points per side of the studio's segment-everything pre-labels: a quarter of `segkit sam auto`'s 32 x 32. */
+export const STUDIO_PRELABEL_POINTS = 16;
 
 /** The default port of `segkit studio`. */
 export const STUDIO_DEFAULT_PORT = 8700;
@@ -61,6 +65,12 @@ export function registerStudio(program: Command, io: CliIo): void {
       "--prelabel-model <dir>",
       "a trained segkit model (run or checkpoint) whose predictions the app can offer as pre-labels",
     )
+    .option(
+      "--prelabel-points <n>",
+      "grid points per side of SAM (segment-everything) pre-labels",
+      int("--prelabel-points", 1),
+      STUDIO_PRELABEL_POINTS,
+    )
     .exitOverride()
     .action(async (images: string, flags: StudioFlags) => {
       if (flags.classes !== undefined && flags.classesFile !== undefined) {
@@ -94,6 +104,7 @@ export function registerStudio(program: Command, io: CliIo): void {
         port: flags.port,
         ...(encoder ? { encoder } : {}),
         ...(prelabelModel ? { prelabelModel } : {}),
+        prelabelAmg: { pointsPerSide: flags.prelabelPoints },
       }).catch(async (err: NodeJS.ErrnoException) => {
         await encoder?.close();
         await prelabelModel?.dispose();

@@ -28,6 +28,7 @@ import type { Mask } from "../core/image.js";
 import { EXPORT_TARGETS } from "../export/dataset.js";
 import type { Predictor } from "../infer/predict.js";
 import { rleEncode, rleToString } from "../masks/rle.js";
+import { pruneOnnx } from "../onnx/prune.js";
 import { orderByScore } from "../sam/decoder-feeds.js";
 import { SAM_LOW_RES_SIZE } from "../sam/transforms.js";
 import { EMBEDDING_WIRE_TYPE, encodeEmbeddingWire, LOW_RES_WIRE_TYPE } from "../sam/wire.js";
@@ -199,6 +200,21 @@ export async function startStudioServer(options: StudioServerOptions): Promise<S
   const sendBytes = (res: ServerResponse, type: string, bytes: Uint8Array | string) => {
     res.writeHead(200, { "Content-Type": type, "Cache-Control": "no-cache" });
     res.end(bytes);
+  };
+  /**
+   * The decoder graph pages run: the official export without its full-size `masks`, which segkit/web does not fetch
+   * and onnxruntime-web would compute on every click (`pruneOnnx`); other decoders as they are. Read once.
+   */
+  let pageDecoderBytes: Promise<Uint8Array> | undefined;
+  const pageDecoder = (file: string) => {
+    pageDecoderBytes ??= readFile(file).then((bytes) => {
+      try {
+        return pruneOnnx(bytes, ["iou_predictions", "low_res_masks"], file) ?? bytes;
+      } catch {
+        return bytes; // not the official decoder's outputs: nothing to cut
+      }
+    });
+    return pageDecoderBytes;
   };
   const sendFile = async (res: ServerResponse, file: string) => {
     const s = await stat(file).catch(() => undefined);
@@ -382,7 +398,7 @@ export async function startStudioServer(options: StudioServerOptions): Promise<S
     }
     if (a === "model" && b === "decoder.onnx" && parts.length === 2) {
       get();
-      return sendFile(res, needEncoder().model.decoderFile);
+      return sendBytes(res, "application/octet-stream", await pageDecoder(needEncoder().model.decoderFile));
     }
     if (a !== "api") throw new HttpError(404, "not found");
     if (b === "images" && c !== undefined && d !== undefined && rest.length === 0) return imageRoute(req, res, c, d);
