@@ -106,7 +106,7 @@ export const LAYERS = [
   ["eval"], // score a model, score prediction files
   ["train"], // fit, optimizer, schedules, reports
   ["infer"], // predict with a trained model; the batch driver over folders of images
-  ["sam"], // Segment Anything
+  ["sam", "instances"], // Segment Anything; instance models and their results
   ["web"], // segkit/web, the browser entry: core, masks and the pure parts of sam only (no Node modules)
   ["studio"], // segkit studio: the server, project store, encoder queue; studio/app is the browser app (esbuild)
   ["index"], // the public barrel

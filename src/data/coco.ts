@@ -7,8 +7,8 @@ import { createMask, type Mask } from "../core/image.js";
 import type { SkippedSample } from "../core/skipped.js";
 import { readJson } from "../io/fs.js";
 import { readImage, readImageSize } from "../io/image.js";
-import { polygonsToRle } from "../masks/polygon.js";
-import { checkRle, rleFromString, rlePaint } from "../masks/rle.js";
+import { segmentationToRle } from "../masks/polygon.js";
+import { rlePaint } from "../masks/rle.js";
 import type { Dataset, Sample } from "./dataset.js";
 
 /**
@@ -235,13 +235,7 @@ class CocoDataset implements Dataset {
     const mask = createMask(s.width, s.height);
     for (const [value, seg, name] of s.annotations) {
       try {
-        const rle = Array.isArray(seg)
-          ? polygonsToRle(seg, s.height, s.width, this.file)
-          : typeof seg.counts === "string"
-            ? rleFromString({ size: [seg.size[0] ?? -1, seg.size[1] ?? -1], counts: seg.counts }, this.file)
-            : { size: [seg.size[0] ?? -1, seg.size[1] ?? -1] as const, counts: seg.counts };
-        checkRle(rle, this.file);
-        rlePaint(mask, rle, value);
+        rlePaint(mask, segmentationToRle(seg, s.height, s.width, this.file), value);
       } catch (err) {
         if (!(err instanceof SegkitError)) throw err;
         throw new SegkitError(`${name} of ${s.id}: ${err.message}`, { file: this.file });

@@ -1,7 +1,7 @@
 import { SegkitError } from "../core/errors.js";
 import type { Mask } from "../core/image.js";
 import { connectedComponents } from "./components.js";
-import { type Rle, rleDecode, rleInvert, rleMerge } from "./rle.js";
+import { checkRle, type Rle, rleDecode, rleFromString, rleInvert, rleMerge } from "./rle.js";
 
 /**
  * Polygons from masks and back, in COCO's convention.
@@ -267,6 +267,25 @@ function checkPolygon(polygon: readonly number[], height: number, width: number,
 export function polygonsToRle(polygons: readonly Polygon[], height: number, width: number, file?: string): Rle {
   if (polygons.length === 0) return { size: [height, width], counts: [height * width] };
   return rleMerge(polygons.map((p) => polygonToRle(p, height, width, file)));
+}
+
+/** A COCO annotation's `segmentation` (polygons, compressed or uncompressed RLE) as an RLE of the image's size, checked. */
+export function segmentationToRle(
+  seg: readonly Polygon[] | { readonly size: readonly number[]; readonly counts: string | readonly number[] },
+  height: number,
+  width: number,
+  file?: string,
+): Rle {
+  if (Array.isArray(seg)) return polygonsToRle(seg, height, width, file);
+  const { size, counts } = seg as { readonly size: readonly number[]; readonly counts: string | readonly number[] };
+  const sized = [size[0] ?? -1, size[1] ?? -1] as [number, number];
+  const rle =
+    typeof counts === "string" ? rleFromString({ size: sized, counts }, file) : { size: sized, counts: [...counts] };
+  checkRle(rle, file);
+  if (rle.size[0] !== height || rle.size[1] !== width) {
+    throw new SegkitError(`RLE size [${rle.size.join(", ")}] is not the image's [${height}, ${width}]`, { file });
+  }
+  return rle;
 }
 
 /** `polygonsToRle` as a mask of 0 and 1. */
