@@ -7,6 +7,7 @@ import { createMask, type Mask } from "../core/image.js";
 import type { SkippedSample } from "../core/skipped.js";
 import { readJson } from "../io/fs.js";
 import { readImage, readImageSize } from "../io/image.js";
+import { type Instances, instancesFromCoco } from "../masks/instances.js";
 import { segmentationToRle } from "../masks/polygon.js";
 import { rlePaint } from "../masks/rle.js";
 import type { Dataset, Sample } from "./dataset.js";
@@ -50,6 +51,8 @@ const AnnotationSchema = z.looseObject({
   id: z.number().int().optional(),
   image_id: z.number().int(),
   category_id: z.number().int(),
+  iscrowd: z.union([z.literal(0), z.literal(1)]).optional(),
+  bbox: z.array(z.number()).length(4).optional(),
   segmentation: z.union([
     z.object({ size: z.array(z.number()), counts: z.union([z.string(), z.array(z.number())]) }),
     z.array(z.array(z.number())),
@@ -57,13 +60,23 @@ const AnnotationSchema = z.looseObject({
 });
 type Segmentation = z.infer<typeof AnnotationSchema>["segmentation"];
 
+interface CocoImageAnnotation {
+  classIndex: number;
+  categoryId: number;
+  segmentation: Segmentation;
+  /** `annotation <id>`, for errors. */
+  name: string;
+  iscrowd: boolean;
+  bbox?: readonly number[];
+}
+
 interface CocoImage {
   id: string;
   path: string;
   width: number;
   height: number;
-  /** [class index, segmentation, annotation id] in file order */
-  annotations: [number, Segmentation, string][];
+  /** In file order. */
+  annotations: CocoImageAnnotation[];
 }
 
 const zodProblem = (error: z.ZodError): string => {
@@ -79,7 +92,13 @@ const zodProblem = (error: z.ZodError): string => {
  */
 export async function openCoco(
   root: string,
-  options: { ignoreIndex: number; strict?: boolean; annotations?: string; images?: string },
+  options: {
+    ignoreIndex: number;
+    strict?: boolean;
+    annotations?: string;
+    images?: string;
+    task?: "semantic" | "instance";
+  },
 ): Promise<Dataset> {
   const file = options.annotations ?? join(root, COCO_ANNOTATIONS_FILE);
   const size = await stat(file).then(
@@ -171,13 +190,28 @@ export async function openCoco(
       bad.set(imageId, problem);
       images.delete(imageId);
     } else if (image && ann.success) {
-      image.annotations.push([classOf.get(ann.data.category_id) as number, ann.data.segmentation, name]);
+      const { category_id, segmentation, iscrowd, bbox } = ann.data;
+      image.annotations.push({
+        classIndex: classOf.get(category_id) as number,
+        categoryId: category_id,
+        segmentation,
+        name,
+        iscrowd: iscrowd === 1,
+        ...(bbox ? { bbox } : {}),
+      });
     }
   });
   for (const [imageId, reason] of bad) skipped.push({ path: file, reason: `image ${imageId}: ${reason}` });
   const first = skipped[0];
   if (options.strict && first) throw new SegkitError(first.reason, { file: first.path });
-  return new CocoDataset([...images.values()], classNames, options.ignoreIndex, skipped, file);
+  return new CocoDataset(
+    [...images.values()],
+    classNames,
+    options.ignoreIndex,
+    skipped,
+    file,
+    options.task ?? "semantic",
+  );
 }
 
 class CocoDataset implements Dataset {
@@ -191,9 +225,13 @@ class CocoDataset implements Dataset {
     readonly ignoreIndex: number,
     readonly skipped: readonly SkippedSample[],
     private readonly file: string,
+    readonly task: "semantic" | "instance",
   ) {
     this.length = images.length;
+    if (task === "instance") this.getInstances = async (i) => this.instances(this.at(i));
   }
+
+  getInstances?: (i: number) => Promise<Instances>;
 
   private at(i: number): CocoImage {
     const s = this.images[i];
@@ -213,7 +251,26 @@ class CocoDataset implements Dataset {
     const s = this.at(i);
     const image = await readImage(s.path);
     this.checkSize(s, image);
-    return { id: s.id, image, mask: this.rasterise(s) };
+    const mask = this.rasterise(s);
+    return this.task === "instance"
+      ? { id: s.id, image, mask, instances: this.instances(s) }
+      : { id: s.id, image, mask };
+  }
+
+  /** The image's annotations as instances (category ids; crowd kept), in file order. */
+  private instances(s: CocoImage): Instances {
+    const anns = s.annotations.map((a) => ({
+      category_id: a.categoryId,
+      segmentation: a.segmentation,
+      iscrowd: a.iscrowd ? 1 : 0,
+      ...(a.bbox ? { bbox: a.bbox } : {}),
+    }));
+    try {
+      return instancesFromCoco(anns, s, this.file);
+    } catch (err) {
+      if (!(err instanceof SegkitError)) throw err;
+      throw new SegkitError(`${s.id}: ${err.message}`, { file: this.file });
+    }
   }
 
   async getMask(i: number): Promise<Mask> {
@@ -233,9 +290,9 @@ class CocoDataset implements Dataset {
 
   private rasterise(s: CocoImage): Mask {
     const mask = createMask(s.width, s.height);
-    for (const [value, seg, name] of s.annotations) {
+    for (const { classIndex, segmentation, name } of s.annotations) {
       try {
-        rlePaint(mask, segmentationToRle(seg, s.height, s.width, this.file), value);
+        rlePaint(mask, segmentationToRle(segmentation, s.height, s.width, this.file), classIndex);
       } catch (err) {
         if (!(err instanceof SegkitError)) throw err;
         throw new SegkitError(`${name} of ${s.id}: ${err.message}`, { file: this.file });

@@ -2,12 +2,17 @@ import { errorMessage, SegkitError } from "../core/errors.js";
 import type { Mask, RgbImage } from "../core/image.js";
 import type { Palette } from "../core/palette.js";
 import type { SkippedSample } from "../core/skipped.js";
+import type { Instances } from "../masks/instances.js";
 
-/** One training pair at its stored size: image RGB uint8 HWC, mask class indices H x W (same H, W). */
+/**
+ * One training pair at its stored size: image RGB uint8 HWC, mask class indices H x W (same H, W); for an instance
+ * dataset (`task: "instance"`) also the image's object instances (category ids, crowd regions kept).
+ */
 export interface Sample {
   readonly id: string;
   readonly image: RgbImage;
   readonly mask: Mask;
+  readonly instances?: Instances;
 }
 
 /**
@@ -41,6 +46,8 @@ export interface Dataset {
   get(i: number, size?: { width: number; height: number }): Promise<Sample>;
   /** Only the mask of sample i, when the dataset can read it without decoding the image (evaluation uses it). */
   getMask?(i: number): Promise<Mask>;
+  /** Instance datasets: the instances of sample i without decoding the image. */
+  getInstances?(i: number): Promise<Instances>;
 }
 
 /** What a view of `ds` (a subset, a cache, tiles) keeps of it: format, classes, ignore index, palette, skipped. */
@@ -71,6 +78,9 @@ export function subset(ds: Dataset, indices: readonly number[]): Dataset {
     files: (i) => ds.files(at(i)),
     get: (i, size) => ds.get(at(i), size),
     ...(ds.getMask ? { getMask: (i: number) => (ds.getMask as (j: number) => Promise<Mask>)(at(i)) } : {}),
+    ...(ds.getInstances
+      ? { getInstances: (i: number) => (ds.getInstances as (j: number) => Promise<Instances>)(at(i)) }
+      : {}),
   };
 }
 

@@ -42,6 +42,8 @@ export const OpenDatasetOptionsSchema = z
     ignoreIndex: z.number().int().min(0).max(255).default(DEFAULT_IGNORE_INDEX),
     /** oxford-pet: `trimap` (pet, background, border) or `binary` (background, pet: pet + border). */
     mode: z.enum(["trimap", "binary"]).default("trimap"),
+    /** coco: `semantic` (class maps, default) or `instance` (samples also carry their `instances`). */
+    task: z.enum(["semantic", "instance"]).optional(),
     /** synthetic: seed, number of samples and image size. */
     seed: z.number().int().min(0).optional(),
     length: z.number().int().min(1).optional(),
@@ -374,12 +376,13 @@ export const DATASET_FORMATS: Readonly<Record<string, DatasetFormat>> = {
     description:
       `COCO instances: ${COCO_ANNOTATIONS_FILE} or --annotations FILE (RLE or polygons) + images at its file_names ` +
       "(under the dataset or --images DIR); 0 = background",
-    options: ["annotations", "images", "ignoreIndex"],
+    options: ["annotations", "images", "ignoreIndex", "task"],
     detect: (root) => has(root, COCO_ANNOTATIONS_FILE),
     open: (root, o) =>
       openCoco(root, {
         ignoreIndex: o.ignoreIndex,
         strict: o.strict,
+        ...(o.task ? { task: o.task } : {}),
         ...(o.annotations ? { annotations: resolve(root, o.annotations) } : {}),
         ...(o.images ? { images: resolve(root, o.images) } : {}),
       }),
