@@ -10,7 +10,8 @@ import { readJson } from "../io/fs.js";
 import { COCO_ANNOTATIONS_FILE, openCoco } from "./coco.js";
 import type { Dataset } from "./dataset.js";
 import { FileDataset, type FileDatasetInfo, pairFiles, type SampleFiles } from "./files.js";
-import { createSyntheticDataset } from "./synthetic.js";
+import { createSyntheticDataset, type SyntheticOptions } from "./synthetic.js";
+import { createSyntheticInstances } from "./synthetic-instances.js";
 
 /**
  * Options of `openDataset`. Which apply depends on the format; unknown keys are rejected.
@@ -53,6 +54,21 @@ export const OpenDatasetOptionsSchema = z
 
 export type OpenDatasetOptions = z.input<typeof OpenDatasetOptionsSchema>;
 type Options = z.output<typeof OpenDatasetOptionsSchema>;
+
+/** A generated set's `open`: seed, length and size from the options; a bad value is a SegkitError. */
+const generated =
+  (create: (o: SyntheticOptions) => Dataset) =>
+  async (_root: string, o: Options): Promise<Dataset> => {
+    try {
+      return create({
+        ...(o.seed !== undefined ? { seed: o.seed } : {}),
+        ...(o.length !== undefined ? { length: o.length } : {}),
+        ...(o.size !== undefined ? { size: o.size } : {}),
+      });
+    } catch (err) {
+      throw new SegkitError(err instanceof Error ? err.message : String(err));
+    }
+  };
 
 /** Options every format takes. */
 const COMMON_OPTIONS = ["format", "strict"];
@@ -391,17 +407,13 @@ export const DATASET_FORMATS: Readonly<Record<string, DatasetFormat>> = {
     description: "built-in demo data generated from a seed (no files; the path is ignored)",
     options: ["seed", "length", "size"],
     detect: () => false,
-    open: async (_root, o) => {
-      try {
-        return createSyntheticDataset({
-          ...(o.seed !== undefined ? { seed: o.seed } : {}),
-          ...(o.length !== undefined ? { length: o.length } : {}),
-          ...(o.size !== undefined ? { size: o.size } : {}),
-        });
-      } catch (err) {
-        throw new SegkitError(err instanceof Error ? err.message : String(err));
-      }
-    },
+    open: generated(createSyntheticDataset),
+  },
+  "synthetic-instances": {
+    description: "built-in instance data: touching and overlapping discs, boxes and triangles from a seed (no files)",
+    options: ["seed", "length", "size"],
+    detect: () => false,
+    open: generated(createSyntheticInstances),
   },
 };
 
@@ -444,7 +456,7 @@ export async function openDataset(root: string, options: OpenDatasetOptions = {}
       hint: format.options.length ? `${name} takes: ${format.options.join(", ")}` : `${name} takes no options`,
     });
   }
-  if (name !== "synthetic" && !isDirectory(root)) {
+  if (!name.startsWith("synthetic") && !isDirectory(root)) {
     throw new SegkitError("dataset directory not found", { file: root });
   }
   return format.open(root, o);

@@ -122,7 +122,8 @@ function syntheticId(i: number): string {
   return `synthetic-${String(i).padStart(4, "0")}`;
 }
 
-function option(value: number | undefined, name: string, fallback: number, min: number, max: number): number {
+/** An integer option in [min, max] (RangeError naming it), or `fallback` when absent. */
+export function option(value: number | undefined, name: string, fallback: number, min: number, max: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
     throw new RangeError(`synthetic: ${name} must be an integer from ${min} to ${max}, got ${String(value)}`);
@@ -130,10 +131,10 @@ function option(value: number | undefined, name: string, fallback: number, min: 
   return value;
 }
 
-type Rgb = [number, number, number];
+export type Rgb = [number, number, number];
 
 /** A muted random colour: a grey level plus a moderate tint. */
-function randomColour(rng: Rng): Rgb {
+export function randomColour(rng: Rng): Rgb {
   const grey = rng.uniform(30, 225);
   const tint = rng.uniform(10, 80);
   return [grey + tint * rng.uniform(-1, 1), grey + tint * rng.uniform(-1, 1), grey + tint * rng.uniform(-1, 1)];
@@ -211,7 +212,8 @@ function planeWave(rng: Rng, size: number, minPeriod: number, maxPeriod: number)
   return w;
 }
 
-function drawBackground(rng: Rng, size: number, rgb: Float32Array): void {
+/** A textured background (two or three colours, value noise, a plane wave, lighting) into `rgb` (0..255 floats). */
+export function drawBackground(rng: Rng, size: number, rgb: Float32Array): void {
   const c0 = randomColour(rng);
   const c1 = randomColour(rng);
   const c2 = randomColour(rng);
