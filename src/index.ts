@@ -38,6 +38,7 @@ export {
   openDataset,
 } from "./data/formats.js";
 export { type DatasetReport, inspectDataset } from "./data/inspect.js";
+export { instanceTargetDataset } from "./data/instance-targets.js";
 export {
   type Batch,
   type BatchOptions,
@@ -48,6 +49,11 @@ export {
 } from "./data/loader.js";
 export { DEFAULT_PREVIEW, type PreviewOptions, previewGrid } from "./data/preview.js";
 export { createSyntheticDataset, DEFAULT_SYNTHETIC_OPTIONS, syntheticSample } from "./data/synthetic.js";
+export {
+  createSyntheticInstances,
+  SYNTHETIC_INSTANCE_CLASSES,
+  syntheticInstanceSample,
+} from "./data/synthetic-instances.js";
 export {
   type AugmentOptions,
   adjustColor,
@@ -169,6 +175,24 @@ export { createLoss, LOSS_NAMES, type LossConfig, type LossName } from "./losses
 // bilinear resize of float planes (HWC; torch's float32 arithmetic, as SAM's reference needs, as an option)
 export { type Components, type ComponentsOptions, connectedComponents } from "./masks/components.js";
 export {
+  BOUNDARY_CLASS,
+  instancesToTargets,
+  instanceTargetClasses,
+  type TargetsToInstancesOptions,
+  targetsToInstances,
+} from "./masks/instance-targets.js";
+export {
+  type Box,
+  type CocoAnnotationIn,
+  countInstances,
+  type InstanceAnnotation,
+  type Instances,
+  instancesFromCoco,
+  instancesFromMasks,
+  instancesToCoco,
+  maskBox,
+} from "./masks/instances.js";
+export {
   type Contour,
   contoursToRle,
   DEFAULT_POLYGON_OPTIONS,
@@ -178,6 +202,7 @@ export {
   polygonsToMask,
   polygonsToRle,
   polygonToRle,
+  segmentationToRle,
   simplifyPolygon,
 } from "./masks/polygon.js";
 export {

@@ -61,6 +61,10 @@ describe("coco with task instance", () => {
     // classes: background, then the categories by id (cat = 1, dog = 2)
     assert.deepEqual([s.mask.data[0], s.mask.data[5], s.mask.data[2]], [2, 1, 0]);
     assert.deepEqual(await ds.getInstances?.(0), inst);
+    assert.deepEqual(ds.categories, [
+      { id: 3, name: "cat" },
+      { id: 18, name: "dog" },
+    ]);
     assert.deepEqual((await ds.get(1)).instances?.masks, []);
     assert.deepEqual(await subset(ds, [1, 0]).getInstances?.(1), inst);
   });

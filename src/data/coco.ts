@@ -211,6 +211,7 @@ export async function openCoco(
     skipped,
     file,
     options.task ?? "semantic",
+    categories.map((c) => ({ id: c.id, name: c.name })),
   );
 }
 
@@ -226,12 +227,17 @@ class CocoDataset implements Dataset {
     readonly skipped: readonly SkippedSample[],
     private readonly file: string,
     readonly task: "semantic" | "instance",
+    categories: readonly { id: number; name: string }[],
   ) {
     this.length = images.length;
-    if (task === "instance") this.getInstances = async (i) => this.instances(this.at(i));
+    if (task === "instance") {
+      this.getInstances = async (i) => this.instances(this.at(i));
+      this.categories = categories;
+    }
   }
 
   getInstances?: (i: number) => Promise<Instances>;
+  categories?: readonly { id: number; name: string }[];
 
   private at(i: number): CocoImage {
     const s = this.images[i];

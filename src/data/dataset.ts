@@ -48,6 +48,8 @@ export interface Dataset {
   getMask?(i: number): Promise<Mask>;
   /** Instance datasets: the instances of sample i without decoding the image. */
   getInstances?(i: number): Promise<Instances>;
+  /** Instance datasets: the categories their instances' `classIds` refer to. */
+  readonly categories?: readonly { readonly id: number; readonly name: string }[];
 }
 
 /** What a view of `ds` (a subset, a cache, tiles) keeps of it: format, classes, ignore index, palette, skipped. */
@@ -73,6 +75,7 @@ export function subset(ds: Dataset, indices: readonly number[]): Dataset {
   };
   return {
     ...viewInfo(ds),
+    ...(ds.categories ? { categories: ds.categories } : {}),
     length: indices.length,
     id: (i) => ds.id(at(i)),
     files: (i) => ds.files(at(i)),

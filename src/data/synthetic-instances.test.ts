@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { instancesToTargets } from "../masks/instance-targets.js";
 import { rleArea, rleDecode, rleIou } from "../masks/rle.js";
 import { openDataset } from "./formats.js";
+import { instanceTargetDataset } from "./instance-targets.js";
 import { createSyntheticInstances, syntheticInstanceSample } from "./synthetic-instances.js";
 
 describe("synthetic-instances", () => {
@@ -46,5 +48,23 @@ describe("synthetic-instances", () => {
 
   it("options are checked like synthetic's", () => {
     assert.throws(() => createSyntheticInstances({ size: 8 }), /size must be an integer from 32 to 1024, got 8/);
+  });
+});
+
+describe("instanceTargetDataset", () => {
+  it("the class maps of the instances: background, boundary, interiors; from get and getMask alike", async () => {
+    const ds = instanceTargetDataset(createSyntheticInstances({ length: 3, size: 64 }));
+    assert.deepEqual(ds.classNames, ["background", "boundary", "disc", "box", "triangle"]);
+    const s = await ds.get(1);
+    assert.deepEqual(s.mask, await ds.getMask?.(1));
+    const inst = s.instances;
+    assert.ok(inst);
+    assert.deepEqual(s.mask, instancesToTargets(inst, [1, 2, 3], { ignoreIndex: 255 }));
+    const seen = new Set(s.mask.data);
+    assert.ok(seen.has(0) && seen.has(1) && [2, 3, 4].some((c) => seen.has(c)));
+    assert.throws(
+      () => instanceTargetDataset({ ...ds, categories: undefined, format: "folder" }),
+      /format folder has no instances/,
+    );
   });
 });

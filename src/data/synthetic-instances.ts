@@ -54,6 +54,7 @@ export function createSyntheticInstances(options: SyntheticOptions = {}): Datase
     get: async (i) => sample(i),
     getMask: async (i) => sample(i).mask,
     getInstances: async (i) => sample(i).instances as Instances,
+    categories: SYNTHETIC_INSTANCE_CLASSES.slice(1).map((name, k) => ({ id: k + 1, name })),
   };
 }
 
