@@ -66,7 +66,10 @@ describe("segkit CLI", () => {
     assert.notEqual(a.classes[0].pixelFraction, b.classes[0].pixelFraction);
     const bad = await run("data", "inspect", "--format", "synthetic", "--mode", "binary");
     assert.equal(bad.code, 1);
-    assert.equal(bad.err, "segkit: option mode do not apply to format synthetic. synthetic takes: seed, length, size");
+    assert.equal(
+      bad.err,
+      "segkit: option mode does not apply to format synthetic. synthetic takes: seed, length, size",
+    );
   });
 
   it("refuses a dataset without a single pair, saying why", async () => {

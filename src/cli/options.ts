@@ -1,5 +1,12 @@
 import { type Command, InvalidArgumentError, Option } from "commander";
-import { DATASET_FORMAT_NAMES, type Dataset, type OpenDatasetOptions, openDataset, SegkitError } from "../index.js";
+import {
+  DATASET_FORMAT_NAMES,
+  type Dataset,
+  instanceTargetDataset,
+  type OpenDatasetOptions,
+  openDataset,
+  SegkitError,
+} from "../index.js";
 
 /** Option parsers and the dataset options shared by the CLI's commands. */
 
@@ -41,6 +48,7 @@ export interface DatasetFlags {
   mode?: "trimap" | "binary";
   seed?: number;
   length?: number;
+  task?: "semantic" | "instance";
 }
 
 /** Every key of `DatasetFlags` (the compiler checks the list is complete). */
@@ -59,6 +67,7 @@ const DATASET_FLAG_KEYS = [
   "mode",
   "seed",
   "length",
+  "task",
 ] as const satisfies readonly (keyof DatasetFlags)[];
 const everyDatasetFlag: Exclude<keyof DatasetFlags, (typeof DATASET_FLAG_KEYS)[number]> extends never ? true : never =
   true;
@@ -110,13 +119,15 @@ export function toOpenOptions(f: DatasetFlags): OpenDatasetOptions {
     ...(f.mode ? { mode: f.mode } : {}),
     ...(f.seed !== undefined ? { seed: f.seed } : {}),
     ...(f.length !== undefined ? { length: f.length } : {}),
+    ...(f.task ? { task: f.task } : {}),
   };
 }
 
 /** Opens the dataset a command names; a dataset without a single pair is an error that lists why. */
 export async function openForCli(path: string | undefined, f: DatasetFlags): Promise<Dataset> {
   const root = requirePath(path, f);
-  const ds = await openDataset(root, toOpenOptions(f));
+  const opened = await openDataset(root, toOpenOptions(f));
+  const ds = f.task === "instance" ? instanceTargetDataset(opened) : opened;
   if (ds.length === 0) {
     const why = ds.skipped.slice(0, 5).map((s) => `${s.path}: ${s.reason}`);
     throw new SegkitError(
@@ -132,7 +143,7 @@ export async function openForCli(path: string | undefined, f: DatasetFlags): Pro
 
 export function requirePath(path: string | undefined, f: DatasetFlags): string {
   if (path) return path;
-  if (f.format === "synthetic") return "synthetic";
+  if (f.format?.startsWith("synthetic")) return f.format;
   throw new SegkitError("missing dataset path", { hint: "give a directory, or --format synthetic for the demo data" });
 }
 

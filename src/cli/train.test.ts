@@ -149,6 +149,28 @@ describe("segkit train", () => {
     assert.equal(trainState(out).epoch, 3);
   });
 
+  it("--task instance learns instances as background / boundary / interior maps; data.json keeps the task", async () => {
+    const out = join(dir, "instances");
+    const data = ["--format", "synthetic-instances", "--task", "instance", "--length", "8", "--size", "32"];
+    const r = await run(["train", ...data, "--epochs", "1", "--config", jsonConfig, "--out", out]);
+    assert.equal(r.code, 0, r.err);
+    assert.match(
+      r.errLines[0] ?? "",
+      /^training unet at 32x32 on 6 synthetic-instances samples, validating on 2 \(20% held out/,
+    );
+    assert.match(r.out, /best epoch 1 of 1: val mIoU [\d.]+ \(background [\d.]+, boundary [\d.]+, disc /);
+    assert.deepEqual(readJson<{ dataset: unknown }>(join(out, "data.json")).dataset, {
+      format: "synthetic-instances",
+      length: 8,
+      task: "instance",
+    });
+    const card = readJson<{ classes: string[] }>(join(out, "best", "card.json"));
+    assert.deepEqual(card.classes, ["background", "boundary", "disc", "box", "triangle"]);
+    const folder = await run(["train", ...DATA, "--task", "instance", "--out", join(dir, "not-instances")]);
+    assert.equal(folder.code, 1);
+    assert.match(folder.err, /option task does not apply to format synthetic/);
+  });
+
   it("lets flags override the config file, and holds out --val-fraction", async () => {
     const out = join(dir, "flags");
     const r = await run([

@@ -220,9 +220,10 @@ function dataSpec(path: string | undefined, f: TrainFlags, seed: number): DataSp
     format,
     ...(split !== undefined ? { split } : {}),
   };
-  if (format !== "synthetic") delete dataset.seed; // --seed seeds training; only the synthetic set takes it too
+  const generated = format.startsWith("synthetic");
+  if (!generated) delete dataset.seed; // --seed seeds training; only the synthetic sets take it too
   return {
-    path: format === "synthetic" ? root : resolve(root),
+    path: generated ? root : resolve(root),
     dataset,
     validation:
       valSplit !== undefined ? { split: valSplit } : { fraction: f.valFraction ?? DEFAULT_VAL_FRACTION, seed },
@@ -424,6 +425,12 @@ export function registerTrain(program: Command, io: CliIo): void {
           ...MODEL_ARCHS,
           ...ENCODER_NAMES.flatMap((e) => DECODER_NAMES.map((d) => `${e}+${d}`)),
         ]),
+      )
+      .addOption(
+        new Option(
+          "--task <task>",
+          "instance: learn the instances of coco or synthetic-instances data as background / boundary / interior maps",
+        ).choices(["semantic", "instance"]),
       )
       .option("--size <N|HxW>", "model input size (samples are resized to it): 128 or 96x128 (height x width)", sizeArg)
       .option("--epochs <n>", "passes over the training set (with --resume: the new total)", int("--epochs", 1))

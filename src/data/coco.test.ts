@@ -75,7 +75,7 @@ describe("coco with task instance", () => {
     assert.equal(ds.getInstances, undefined);
     await assert.rejects(
       openDataset(dir, { format: "folder", task: "instance" }),
-      (e: unknown) => e instanceof SegkitError && /option task do(es)? not apply to format folder/.test(e.message),
+      (e: unknown) => e instanceof SegkitError && /option task does not apply to format folder/.test(e.message),
     );
   });
 });

@@ -411,7 +411,7 @@ export const DATASET_FORMATS: Readonly<Record<string, DatasetFormat>> = {
   },
   "synthetic-instances": {
     description: "built-in instance data: touching and overlapping discs, boxes and triangles from a seed (no files)",
-    options: ["seed", "length", "size"],
+    options: ["seed", "length", "size", "task"],
     detect: () => false,
     open: generated(createSyntheticInstances),
   },
@@ -452,9 +452,12 @@ export async function openDataset(root: string, options: OpenDatasetOptions = {}
     (k) => !COMMON_OPTIONS.includes(k) && !format.options.includes(k as keyof OpenDatasetOptions),
   );
   if (unused.length > 0) {
-    throw new SegkitError(`option${unused.length > 1 ? "s" : ""} ${unused.join(", ")} do not apply to format ${name}`, {
-      hint: format.options.length ? `${name} takes: ${format.options.join(", ")}` : `${name} takes no options`,
-    });
+    throw new SegkitError(
+      `option${unused.length > 1 ? "s" : ""} ${unused.join(", ")} ${unused.length > 1 ? "do" : "does"} not apply to format ${name}`,
+      {
+        hint: format.options.length ? `${name} takes: ${format.options.join(", ")}` : `${name} takes no options`,
+      },
+    );
   }
   if (!name.startsWith("synthetic") && !isDirectory(root)) {
     throw new SegkitError("dataset directory not found", { file: root });
