@@ -264,6 +264,14 @@ describe("Mask R-CNN (torchvision's ONNX export)", () => {
       ["labels.json", JSON.stringify([1, 2]), /a list of class names/],
       ["labels.json", JSON.stringify({ cat: "1" }), /a list of class names/],
       ["labels.json", "[not json", /not valid JSON/],
+      [
+        "labels.json",
+        JSON.stringify([
+          { id: 1, name: "cat" },
+          { id: 1, name: "dog" },
+        ]),
+        /^label id 1 is named twice$/,
+      ],
       ["config.json", JSON.stringify({ id2label: ["cat"] }), /id2label must map label ids to names/],
     ];
     for (const [name, text, message] of cases) {

@@ -80,8 +80,8 @@ function maskRcnnOutputs(session: OnnxSession): Outputs | undefined {
   const named = OUTPUTS.map((name) => session.outputs.find((o) => o.name === name));
   const chosen = named.every((o) => o) ? named : session.outputs.length === 4 ? [...session.outputs] : [];
   if (chosen.length !== 4 || !chosen.every((o, k) => fits(o, EXPECTED[k] as [string, number]))) return undefined;
-  const [boxes, labels, scores, masks] = chosen.map((o) => o?.name ?? "");
-  return { boxes: boxes ?? "", labels: labels ?? "", scores: scores ?? "", masks: masks ?? "" };
+  const [boxes = "", labels = "", scores = "", masks = ""] = chosen.map((o) => o?.name ?? "");
+  return { boxes, labels, scores, masks };
 }
 
 /** Whether `session` looks like torchvision's Mask R-CNN export (see `maskRcnnOutputs`). */
@@ -99,15 +99,18 @@ const LabelsSchema = z.union([
 ]);
 const ConfigSchema = z.looseObject({ id2label: z.record(z.string().regex(/^\d+$/), z.string()).optional() });
 
-/** Categories in id order, without the background and "N/A" entries. */
-function toCategories(labels: z.infer<typeof LabelsSchema>): Category[] {
+/** Categories in id order, without the background and "N/A" entries; an id named twice is an error. */
+function toCategories(labels: z.infer<typeof LabelsSchema>, file?: string): Category[] {
   const pairs: [number, string][] = Array.isArray(labels)
     ? labels.map((entry, index) => (typeof entry === "string" ? [index, entry] : [entry.id, entry.name]))
     : Object.entries(labels).map(([id, name]) => [Number(id), name]);
-  return pairs
+  const categories = pairs
     .filter(([id, name]) => !NOT_CATEGORY.has(name) && id <= MAX_ID)
     .sort((a, b) => a[0] - b[0])
     .map(([id, name]) => ({ id, name }));
+  const twice = categories.find((c, k) => k > 0 && categories[k - 1]?.id === c.id);
+  if (twice) throw new SegkitError(`label id ${twice.id} is named twice`, file ? { file } : {});
+  return categories;
 }
 
 /** The classes of the graph (background included): the rows of torchvision's `roi_heads.box_predictor.cls_score`. */
@@ -131,13 +134,13 @@ export async function maskRcnnCategories(dir: string, file: string): Promise<Cat
         file: labelsFile,
       });
     }
-    return toCategories(parsed.data);
+    return toCategories(parsed.data, labelsFile);
   }
   const configFile = join(dir, "config.json");
   if (existsSync(configFile)) {
     const parsed = ConfigSchema.safeParse(await readJson(configFile));
     if (!parsed.success) throw new SegkitError("id2label must map label ids to names", { file: configFile });
-    if (parsed.data.id2label) return toCategories(parsed.data.id2label);
+    if (parsed.data.id2label) return toCategories(parsed.data.id2label, configFile);
   }
   const classes = await countClasses(file);
   if (classes === 91) return toCategories([...COCO_91_NAMES]);
