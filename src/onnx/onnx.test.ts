@@ -69,6 +69,23 @@ describe("onnx sessions", () => {
     }
   });
 
+  it("createOnnxSession: an int64 output comes back as float32 values", async () => {
+    const shapeGraph = model({
+      name: "shape",
+      node: [{ opType: "Shape", input: ["x"], output: ["s"] }],
+      input: [valueInfo("x", ["batch", 3])],
+      output: [{ name: "s", type: { tensorType: { elemType: onnx.TensorProto.DataType.INT64 } } }],
+    });
+    const session = await createOnnxSession(shapeGraph);
+    try {
+      const { s } = await session.run({ x: { data: new Float32Array(15), dims: [5, 3] } });
+      assert.ok(s?.data instanceof Float32Array);
+      assert.deepEqual([...(s?.data ?? [])], [5, 3]);
+    } finally {
+      await session.dispose();
+    }
+  });
+
   it("createOnnxSession: an unknown execution provider and a bad thread count are one clear error", async () => {
     await assert.rejects(
       createOnnxSession(addGraph(), { executionProviders: ["nosuch"] }),

@@ -51,7 +51,7 @@ export interface OnnxSession {
   readonly outputs: readonly OnnxValueInfo[];
   /**
    * Runs the graph on float32 (or int64) inputs; returns the requested outputs (all when `outputNames` is absent)
-   * as float32 data with their dims.
+   * as float32 data with their dims (int64 / int32 outputs converted, exact up to 2^24).
    */
   run(
     inputs: Record<string, Float32Input | Int64Input>,
@@ -78,6 +78,22 @@ export function toOrtFeeds(inputs: Record<string, Float32Input | Int64Input>): R
         : new ort.Tensor("float32", t.data, t.dims);
   }
   return feeds;
+}
+
+/**
+ * An output's data as float32: float32 as it is; int64 / int32 (class labels, indices: torchvision's detection
+ * exports) converted, exact for magnitudes up to 2^24, an error beyond.
+ */
+function floatData(name: string, t: ort.Tensor): Float32Array {
+  if (t.type === "float32") return t.data as Float32Array;
+  if (t.type === "int64" || t.type === "int32") {
+    const data = Float32Array.from(t.data as BigInt64Array | Int32Array, Number);
+    if (data.some((v) => Math.abs(v) > 2 ** 24)) {
+      throw new SegkitError(`ONNX output ${name} (${t.type}) has values beyond 2^24, not exact as float32`);
+    }
+    return data;
+  }
+  throw new SegkitError(`ONNX output ${name} is ${t.type}, expected float32 (or int64 / int32)`);
 }
 
 /**
@@ -125,10 +141,7 @@ export async function createOnnxSession(
       const feeds = toOrtFeeds(inputs);
       const outputs = outputNames ? await session.run(feeds, [...outputNames]) : await session.run(feeds);
       const result: Record<string, Float32Input> = {};
-      for (const [name, t] of Object.entries(outputs)) {
-        if (t.type !== "float32") throw new SegkitError(`ONNX output ${name} is ${t.type}, expected float32`);
-        result[name] = { data: t.data as Float32Array, dims: [...t.dims] };
-      }
+      for (const [name, t] of Object.entries(outputs)) result[name] = { data: floatData(name, t), dims: [...t.dims] };
       return result;
     },
     dispose: () => session.release(),
