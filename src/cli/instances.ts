@@ -7,12 +7,11 @@ import {
   loadInstanceModel,
   runImageFiles,
   SegkitError,
-  type SkippedSample,
   writeFileAtomic,
 } from "../index.js";
 import { type InstanceAnnotation, instancesToCoco } from "../instances/instances.js";
-import { abortOnSigint, type CliIo, int } from "./options.js";
-import { createProgress } from "./progress.js";
+import { type CliIo, int } from "./options.js";
+import { runBatch } from "./progress.js";
 
 interface InstancesFlags {
   model: string;
@@ -72,12 +71,8 @@ async function runInstances(model: InstanceModel, flags: InstancesFlags, io: Cli
     categories: model.categories.map((c) => ({ id: c.id, name: c.name })),
     annotations: [],
   };
-  const progress = createProgress("instances", "images");
-  const interrupt = abortOnSigint(io, "image");
-  const skipped: SkippedSample[] = [];
-  let summary: Awaited<ReturnType<typeof runImageFiles>>;
-  try {
-    summary = await runImageFiles(
+  const { result: summary, skipped } = await runBatch(io, "instances", "image", (hooks) =>
+    runImageFiles(
       flags.input,
       flags.out,
       "give another --out: overlays would be written among the images",
@@ -96,18 +91,9 @@ async function runInstances(model: InstanceModel, flags: InstancesFlags, io: Cli
           }
         }
       },
-      {
-        throwOnSingleFile: true,
-        signal: interrupt.signal,
-        onProgress: (done, total) => progress.update(done, total),
-        onSkip: (s) => void skipped.push(s),
-      },
-    );
-  } finally {
-    progress.stop();
-    interrupt.release();
-  }
-  for (const s of skipped) io.err(`skipped ${s.path}: ${s.reason}`);
+      { throwOnSingleFile: true, ...hooks },
+    ),
+  );
   const file = join(flags.out, INSTANCES_FILE);
   if (coco.images.length > 0) await writeFileAtomic(file, `${JSON.stringify(coco)}\n`);
   if (summary.stopped) {
