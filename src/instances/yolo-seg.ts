@@ -26,7 +26,7 @@
 import onnxProto from "onnx-proto";
 import { SegkitError } from "../core/errors.js";
 import { createMask, type RgbImage } from "../core/image.js";
-import { resizeBilinear } from "../masks/resize.js";
+import { bilinearTaps, resizeBilinear } from "../masks/resize.js";
 import { type Rle, rleEncode } from "../masks/rle.js";
 import type { OnnxSession } from "../onnx/session.js";
 import type { Box, Instances } from "./instances.js";
@@ -186,8 +186,28 @@ export function yoloNms(
 }
 
 /**
+ * The outputs `[start, end)` of a bilinear resize `inSize -> outSize` (torch's float32 taps) that read an input in
+ * `[lo, hi)`: outside them, a plane that is zero outside `[lo, hi)` resizes to exactly zero.
+ */
+function reach(inSize: number, outSize: number, lo: number, hi: number): [number, number] {
+  const t = bilinearTaps(inSize, outSize, "float32");
+  let start = -1;
+  let end = 0;
+  for (let i = 0; i < outSize; i++) {
+    const a = t.i0[i] as number;
+    const b = t.i1[i] as number;
+    if ((a >= lo && a < hi) || (b >= lo && b < hi)) {
+      if (start < 0) start = i;
+      end = i + 1;
+    }
+  }
+  return start < 0 ? [0, 0] : [start, end];
+}
+
+/**
  * `process_mask(upsample=True)` then `scale_masks` for one detection: the mask at the original size, as an RLE.
- * `protos` is `[nm, mh, mw]`; `coef` the detection's nm coefficients.
+ * `protos` is `[nm, mh, mw]`; `coef` the detection's nm coefficients. Both resizes are computed only where they can
+ * be non-zero (the crop box and the pixels whose bilinear taps reach it): the same values as the full planes.
  */
 function detectionMask(
   protos: Float32Array,
@@ -201,25 +221,32 @@ function detectionMask(
 ): Rle {
   const { width: iw, height: ih } = lb;
   const plane = mw * mh;
+  const bits = new Uint8Array(orig.width * orig.height);
+  const done = () => rleEncode(createMask(orig.width, orig.height, bits));
+  // crop_mask on the prototype grid: integer x with x >= x1 && x < x2, i.e. ceil(x1) <= x < ceil(x2)
   const rx = f32(mw / iw);
   const ry = f32(mh / ih);
-  const [x1, y1, x2, y2] = [
-    f32((box[0] as number) * rx),
-    f32((box[1] as number) * ry),
-    f32((box[2] as number) * rx),
-    f32((box[3] as number) * ry),
-  ];
+  const px0 = Math.max(0, Math.ceil(f32((box[0] as number) * rx)));
+  const py0 = Math.max(0, Math.ceil(f32((box[1] as number) * ry)));
+  const px1 = Math.min(mw, Math.ceil(f32((box[2] as number) * rx)));
+  const py1 = Math.min(mh, Math.ceil(f32((box[3] as number) * ry)));
+  if (px1 <= px0 || py1 <= py0) return done();
   const logits = new Float32Array(plane);
-  for (let y = 0; y < mh; y++) {
-    if (!(y >= y1 && y < y2)) continue;
-    for (let x = 0; x < mw; x++) {
-      if (!(x >= x1 && x < x2)) continue;
+  for (let y = py0; y < py1; y++) {
+    for (let x = px0; x < px1; x++) {
       let acc = 0;
       for (let k = 0; k < nm; k++) acc += (coef[k] as number) * (protos[k * plane + y * mw + x] as number);
       logits[y * mw + x] = acc;
     }
   }
-  const up = resizeBilinear(logits, mw, mh, 1, iw, ih, { precision: "float32" });
+  // bilinear to the input size, > 0, only where the taps reach the box
+  const [ux0, ux1] = reach(mw, iw, px0, px1);
+  const [uy0, uy1] = reach(mh, ih, py0, py1);
+  const uw = ux1 - ux0;
+  const up = resizeBilinear(logits, mw, mh, 1, iw, ih, {
+    precision: "float32",
+    crop: { x: ux0, y: uy0, width: uw, height: uy1 - uy0 },
+  });
   // scale_masks: crop the padding (int() of the float padding), bilinear to the original size, > 0.5
   const gain = Math.min(ih / orig.height, iw / orig.width);
   const padW = (iw - orig.width * gain) / 2;
@@ -228,14 +255,30 @@ function detectionMask(
   const left = Math.trunc(padW);
   const cw = Math.trunc(iw - padW) - left;
   const ch = Math.trunc(ih - padH) - top;
-  const cropped = new Float32Array(cw * ch);
-  for (let y = 0; y < ch; y++) {
-    for (let x = 0; x < cw; x++) cropped[y * cw + x] = (up[(y + top) * iw + x + left] as number) > 0 ? 1 : 0;
+  const bx0 = Math.max(ux0, left) - left;
+  const bx1 = Math.min(ux1, left + cw) - left;
+  const by0 = Math.max(uy0, top) - top;
+  const by1 = Math.min(uy1, top + ch) - top;
+  if (bx1 <= bx0 || by1 <= by0) return done();
+  const binary = new Float32Array(cw * ch);
+  for (let y = by0; y < by1; y++) {
+    for (let x = bx0; x < bx1; x++) {
+      binary[y * cw + x] = (up[(y + top - uy0) * uw + x + left - ux0] as number) > 0 ? 1 : 0;
+    }
   }
-  const full = resizeBilinear(cropped, cw, ch, 1, orig.width, orig.height, { precision: "float32" });
-  const bits = new Uint8Array(full.length);
-  for (let i = 0; i < full.length; i++) bits[i] = (full[i] as number) > 0.5 ? 1 : 0;
-  return rleEncode(createMask(orig.width, orig.height, bits));
+  const [fx0, fx1] = reach(cw, orig.width, bx0, bx1);
+  const [fy0, fy1] = reach(ch, orig.height, by0, by1);
+  const fw = fx1 - fx0;
+  const full = resizeBilinear(binary, cw, ch, 1, orig.width, orig.height, {
+    precision: "float32",
+    crop: { x: fx0, y: fy0, width: fw, height: fy1 - fy0 },
+  });
+  for (let y = fy0; y < fy1; y++) {
+    for (let x = fx0; x < fx1; x++) {
+      bits[y * orig.width + x] = (full[(y - fy0) * fw + x - fx0] as number) > 0.5 ? 1 : 0;
+    }
+  }
+  return done();
 }
 
 /** `scale_boxes` (float32, as torch on a float32 tensor) then `clip_boxes`. */
