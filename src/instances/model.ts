@@ -58,7 +58,7 @@ export async function loadInstanceModel(dir: string, options: { threads?: number
     throw new SegkitError("onnxruntime cannot load the model", { file, cause: err });
   }
   try {
-    if (isYoloSegGraph(session)) return await createYoloSegModel(session, dir, file, bytes);
+    if (isYoloSegGraph(session)) return createYoloSegModel(session, dir, file, bytes);
     // mask-rcnn: merged by the lead — `if (isMaskRcnnGraph(session)) return await createMaskRcnnModel(session, dir, file);`
     if (session.inputs.length === 1 && session.inputs[0]?.shape.length === 3 && session.outputs.length >= 4) {
       throw new SegkitError("Mask R-CNN models are not supported yet", { file });

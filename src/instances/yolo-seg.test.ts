@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import onnxProto from "onnx-proto";
 import { SegkitError } from "../core/errors.js";
 import { readImage } from "../io/image.js";
 import { rleArea } from "../masks/rle.js";
@@ -12,6 +13,7 @@ import { letterbox, onnxMetadata, parseYoloNames, yoloNms } from "./yolo-seg.js"
 
 // Made by scripts/fixtures/make_yolo_seg.py: a random-weight YOLO-seg-shaped model (S = 96, 3 classes), three images
 // and Ultralytics' post-processing of them, transcribed in torch (conf 0.25, iou 0.7, class-aware NMS).
+const { onnx } = onnxProto;
 const FIXTURES = fileURLToPath(new URL("./fixtures/yolo-seg/", import.meta.url));
 
 interface RefImage {
@@ -161,6 +163,27 @@ describe("loadInstanceModel errors", () => {
       assert.match(e.hint ?? "", /inputs: image_embeddings \[1, 256, 64, 64\]/);
       return true;
     });
+  });
+
+  it("Ultralytics metadata that does not fit: another task, names that are not a dict or not the classes", async () => {
+    const bytes = await readFile(join(FIXTURES, "yolo-seg.onnx"));
+    const cases: [Record<string, string>, RegExp][] = [
+      [{ task: "detect" }, /task is "detect", segkit instances needs "segment"/],
+      [{ names: "['cat', 'dog']" }, /metadata `names` is not a Python dict/],
+      [{ names: "{0: 'cat', 1: 'dog'}" }, /output0 has 3 classes, its metadata names 2/],
+    ];
+    for (const [k, [change, message]] of cases.entries()) {
+      const model = onnx.ModelProto.decode(bytes);
+      for (const p of model.metadataProps) if (p.key && p.key in change) p.value = change[p.key] as string;
+      const sub = await mkdtemp(join(dir, `meta-${k}-`));
+      await writeFile(join(sub, "m.onnx"), onnx.ModelProto.encode(model).finish());
+      await assert.rejects(loadInstanceModel(sub), (e: unknown) => {
+        assert.ok(e instanceof SegkitError);
+        assert.equal(e.file, join(sub, "m.onnx"));
+        assert.match(e.message, message);
+        return true;
+      });
+    }
   });
 
   it("a file that is not ONNX: onnxruntime's refusal as a SegkitError naming it", async () => {

@@ -300,12 +300,7 @@ function scaleBox(box: readonly number[], lb: Letterbox, orig: { width: number; 
  * A YOLO-seg InstanceModel over an open session (which it then owns and disposes); `bytes` are the model file's
  * (for its metadata).
  */
-export function createYoloSegModel(
-  session: OnnxSession,
-  dir: string,
-  file: string,
-  bytes: Uint8Array,
-): Promise<InstanceModel> {
+export function createYoloSegModel(session: OnnxSession, dir: string, file: string, bytes: Uint8Array): InstanceModel {
   const meta = onnxMetadata(bytes);
   const input = session.inputs[0];
   const [out0, out1] = session.outputs;
@@ -314,8 +309,8 @@ export function createYoloSegModel(
     throw new SegkitError(`the YOLO model's task is "${meta.task}", segkit instances needs "segment"`, { file });
   }
   const [, , dh, dw] = input.shape;
-  const imgsz = meta.imgsz ? (JSON.parse(meta.imgsz) as unknown) : undefined;
-  const metaSize = Array.isArray(imgsz) && imgsz.length === 2 ? (imgsz as number[]) : undefined;
+  const imgsz = /^\[\s*(\d+)\s*,\s*(\d+)\s*\]$/.exec(meta.imgsz?.trim() ?? "");
+  const metaSize = imgsz ? [Number(imgsz[1]), Number(imgsz[2])] : undefined;
   const height = typeof dh === "number" ? dh : metaSize?.[0];
   const width = typeof dw === "number" ? dw : metaSize?.[1];
   if (!height || !width) {
@@ -340,13 +335,14 @@ export function createYoloSegModel(
   }
   const categories = Array.from({ length: nClasses }, (_, i) => ({ id: i + 1, name: names?.[i] ?? `class${i}` }));
   let disposed = false;
-  return Promise.resolve({
+  return {
     kind: "yolo-seg",
     dir,
     categories,
     async predict(image, options = {}) {
       if (disposed) throw new SegkitError("the YOLO model was disposed", { file });
       const conf = options.scoreThreshold ?? YOLO_DEFAULTS.conf;
+      if (!(conf >= 0 && conf <= 1)) throw new SegkitError(`scoreThreshold must be in 0..1, got ${conf}`);
       const lb = letterbox(image, width, height);
       const outs = await session.run({ [input.name]: { data: lb.data, dims: [1, 3, height, width] } }, [
         out0.name,
@@ -386,5 +382,5 @@ export function createYoloSegModel(
       disposed = true;
       await session.dispose();
     },
-  });
+  };
 }
