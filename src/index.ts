@@ -132,6 +132,18 @@ export {
   windowGrid,
   windowStarts,
 } from "./infer/tiling.js";
+// instances: instance segmentation models (YOLO-seg as Ultralytics exports it, post-processed as its predictor) behind
+// one interface, loaded from a directory; overlays of instances
+export { type InstanceModel, loadInstanceModel } from "./instances/model.js";
+export { instancesOverlayPng } from "./instances/overlay.js";
+export {
+  createYoloSegModel,
+  isYoloSegGraph,
+  letterbox as yoloLetterbox,
+  onnxMetadata,
+  parseYoloNames,
+  YOLO_DEFAULTS,
+} from "./instances/yolo-seg.js";
 // io: images and masks on disk
 export { writeFileAtomic } from "./io/fs.js";
 export { type HeatmapOptions, renderConfusionHeatmap } from "./io/heatmap.js";

@@ -16,6 +16,7 @@ import {
 } from "../index.js";
 import { registerDemo } from "./demo.js";
 import { registerExport } from "./export.js";
+import { registerInstances } from "./instances.js";
 import { type DatasetFlags, datasetOptions, int, openForCli, positive, requirePath } from "./options.js";
 import { registerPredict } from "./predict.js";
 import { createProgress } from "./progress.js";
@@ -196,6 +197,7 @@ export function buildProgram(out: (s: string) => void, err: (s: string) => void)
   registerPredict(program, io);
   registerDemo(program, io);
   registerSam(program, io);
+  registerInstances(program, io);
   registerExport(program, io);
   registerStudio(program, io);
 

@@ -7,11 +7,10 @@ import {
   type PredictEngine,
   predictFiles,
   SegkitError,
-  type SkippedSample,
   type TileBlend,
 } from "../index.js";
-import { abortOnSigint, type CliIo, int } from "./options.js";
-import { createProgress } from "./progress.js";
+import { type CliIo, int } from "./options.js";
+import { runBatch } from "./progress.js";
 
 interface PredictFlags {
   model: string;
@@ -74,23 +73,13 @@ export function registerPredict(program: Command, io: CliIo): void {
       });
       try {
         if (predictor.fallbackReason) io.err(`segkit: predicting on tfjs: no onnx (${predictor.fallbackReason})`);
-        const progress = createProgress("predict", "images");
-        const interrupt = abortOnSigint(io, "batch");
-        const skipped: SkippedSample[] = [];
-        let summary: Awaited<ReturnType<typeof predictFiles>>;
-        try {
-          summary = await predictFiles(predictor, flags.input, flags.out, {
+        const { result: summary, skipped } = await runBatch(io, "predict", "batch", (hooks) =>
+          predictFiles(predictor, flags.input, flags.out, {
             overlay: Boolean(flags.overlay),
             probs: Boolean(flags.probs),
-            signal: interrupt.signal,
-            onProgress: (done, total) => progress.update(done, total),
-            onSkip: (s) => void skipped.push(s),
-          });
-        } finally {
-          progress.stop();
-          interrupt.release();
-        }
-        for (const s of skipped) io.err(`skipped ${s.path}: ${s.reason}`);
+            ...hooks,
+          }),
+        );
         if (summary.stopped) {
           const images = `${summary.predicted} image${summary.predicted === 1 ? "" : "s"}`;
           io.err(`interrupted with ${images} predicted: their files are in ${flags.out}`);

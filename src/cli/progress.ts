@@ -1,4 +1,6 @@
 import cliProgress from "cli-progress";
+import type { SkippedSample } from "../index.js";
+import { abortOnSigint, type CliIo } from "./options.js";
 
 /** A progress reporter: a bar with rate and ETA on a terminal, nothing in CI logs or pipes. */
 export interface Progress {
@@ -35,4 +37,39 @@ export function createProgress(label: string, unit = "items"): Progress {
       if (started) bar.stop();
     },
   };
+}
+
+/** What a batch job over image files gets from `runBatch`: the Ctrl-C signal, progress and skip callbacks. */
+export interface BatchHooks {
+  signal: AbortSignal;
+  onProgress: (done: number, total: number) => void;
+  onSkip: (s: SkippedSample) => void;
+}
+
+/**
+ * Runs a batch job over image files (`predictFiles`, `runImageFiles`) with a progress bar `label` counting `unit`,
+ * Ctrl-C stopping at the next `where`, and the skipped files reported on stderr when it ends.
+ */
+export async function runBatch<T>(
+  io: CliIo,
+  label: string,
+  where: string,
+  job: (hooks: BatchHooks) => Promise<T>,
+): Promise<{ result: T; skipped: SkippedSample[] }> {
+  const progress = createProgress(label, "images");
+  const interrupt = abortOnSigint(io, where);
+  const skipped: SkippedSample[] = [];
+  let result: T;
+  try {
+    result = await job({
+      signal: interrupt.signal,
+      onProgress: (done, total) => progress.update(done, total),
+      onSkip: (s) => void skipped.push(s),
+    });
+  } finally {
+    progress.stop();
+    interrupt.release();
+  }
+  for (const s of skipped) io.err(`skipped ${s.path}: ${s.reason}`);
+  return { result, skipped };
 }

@@ -32,3 +32,14 @@ export const PET_PALETTE: Palette = [
   [0, 0, 0],
   [255, 220, 0],
 ];
+
+/** Overlay colours for instances, index 1..254 (0 untinted, 255 the ignore index): hues a golden angle apart, so neighbours differ. */
+export const INSTANCE_PALETTE: Palette = Array.from({ length: 256 }, (_, k) => {
+  const h = ((k * 0.618033988749895) % 1) * 6;
+  const [s, v] = [0.85, 0.95];
+  const f = (n: number) => {
+    const x = (n + h) % 6;
+    return Math.round(255 * v * (1 - s * Math.max(0, Math.min(1, x, 4 - x))));
+  };
+  return [f(5), f(3), f(1)] as const;
+});

@@ -22,6 +22,7 @@ import {
   MASK_THRESHOLD,
   maskRcnnCategories,
 } from "./mask-rcnn.js";
+import { loadInstanceModel } from "./model.js";
 
 const FIXTURE = join(import.meta.dirname, "fixtures", "mask-rcnn");
 const MODEL = join(FIXTURE, "model.onnx");
@@ -87,9 +88,7 @@ describe("Mask R-CNN (torchvision's ONNX export)", () => {
   after(() => rm(tmp, { recursive: true, force: true }));
 
   it("gives torchvision's detections on the fixture: order, labels, boxes (2e-4 px), scores, masks (IoU >= 0.999)", async () => {
-    const session = await createOnnxSession(MODEL, { threads: 1 });
-    assert.equal(isMaskRcnnGraph(session), true);
-    const model = await createMaskRcnnModel(session, FIXTURE, MODEL);
+    const model = await loadInstanceModel(FIXTURE, { threads: 1 }); // told from the graph
     try {
       assert.equal(model.kind, "mask-rcnn");
       let total = 0;

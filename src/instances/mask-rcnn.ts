@@ -23,18 +23,7 @@ import { readJson } from "../io/fs.js";
 import { type Rle, rleEncode } from "../masks/rle.js";
 import type { OnnxSession, OnnxValueInfo } from "../onnx/session.js";
 import type { Box, Instances } from "./instances.js";
-
-// InstanceModel: from ./model.js after merge
-export interface InstanceModel {
-  readonly kind: "mask-rcnn" | "yolo-seg";
-  readonly dir: string;
-  /** COCO-style categories; Instances.classIds are these ids. YOLO: id = class index + 1. Mask R-CNN: the label. */
-  readonly categories: readonly { id: number; name: string }[];
-  /** Instances of one RGB image (segkit's RgbImage from src/core/image.ts), best score first, at the image's size. */
-  predict(image: RgbImage, options?: { scoreThreshold?: number }): Promise<Instances>;
-  dispose(): Promise<void>;
-}
-// end of InstanceModel block
+import type { InstanceModel } from "./model.js";
 
 /** torchvision's `_COCO_CATEGORIES`: the names of labels 0..90 ("__background__" and the "N/A" gaps included). */
 // biome-ignore format: the 91 names, several to a line

@@ -78,12 +78,17 @@ describe("resizeBilinear precision float32 (torch's arithmetic) and crop", () =>
     assert.deepEqual([d.i0[3], d.w1[3], d.i0[6], d.w1[6]], [1, 0, 2, 0]);
   });
 
-  it("crop is exactly the top-left of the whole output, in both precisions", () => {
+  it("crop is exactly its rectangle of the whole output (top-left by default), in both precisions", () => {
     for (const precision of ["float32", "float64"] as const) {
       const whole = resizeBilinear(x, 4, 3, 1, 5, 7, { precision });
       const part = resizeBilinear(x, 4, 3, 1, 5, 7, { precision, crop: { height: 4, width: 3 } });
       assert.equal(part.length, 12);
       for (let y = 0; y < 4; y++) assert.deepEqual(part.subarray(y * 3, y * 3 + 3), whole.subarray(y * 5, y * 5 + 3));
+      // a rectangle elsewhere: columns 2..4, rows 3..5
+      const mid = resizeBilinear(x, 4, 3, 1, 5, 7, { precision, crop: { x: 2, y: 3, height: 3, width: 3 } });
+      for (let y = 0; y < 3; y++) {
+        assert.deepEqual(mid.subarray(y * 3, y * 3 + 3), whole.subarray((y + 3) * 5 + 2, (y + 3) * 5 + 5));
+      }
     }
   });
 });

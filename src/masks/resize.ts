@@ -17,8 +17,11 @@ export type BilinearPrecision = "float64" | "float32";
 export interface ResizeBilinearOptions {
   /** The arithmetic (see the module doc); default "float64". */
   precision?: BilinearPrecision;
-  /** Compute only the top-left `height` x `width` of the output (a crop fused into the resize); default all of it. */
-  crop?: { readonly height: number; readonly width: number };
+  /**
+   * Compute only this `height` x `width` rectangle of the output (a crop fused into the resize), at `x`, `y`
+   * (default 0: the top-left corner); default all of it.
+   */
+  crop?: { readonly height: number; readonly width: number; readonly x?: number; readonly y?: number };
 }
 
 /** Source indices and weights of a resize along one axis: output i = w0[i] * in[i0[i]] + w1[i] * in[i1[i]]. */
@@ -29,12 +32,16 @@ export interface BilinearTaps {
   w1: Float32Array;
 }
 
-/** Taps of the first `count` outputs of a resize `inSize -> outSize` in the given arithmetic (see the module doc). */
+/**
+ * Taps of `count` outputs from `start` (default the first) of a resize `inSize -> outSize` in the given arithmetic
+ * (see the module doc).
+ */
 export function bilinearTaps(
   inSize: number,
   outSize: number,
   precision: BilinearPrecision = "float64",
   count = outSize,
+  start = 0,
 ): BilinearTaps {
   const f = Math.fround;
   const scale = precision === "float32" ? f(inSize / outSize) : inSize / outSize;
@@ -44,23 +51,24 @@ export function bilinearTaps(
     w0: new Float32Array(count),
     w1: new Float32Array(count),
   };
-  for (let i = 0; i < count; i++) {
+  for (let k = 0; k < count; k++) {
+    const i = start + k;
     if (precision === "float32") {
       let src = scale * (i + 0.5) - 0.5;
       if (src < 0) src = 0;
       const i0 = Math.min(Math.floor(src), inSize - 1);
       const l1 = Math.min(Math.max(f(src - i0), 0), 1);
-      t.i0[i] = i0;
-      t.i1[i] = i0 < inSize - 1 ? i0 + 1 : i0;
-      t.w0[i] = f(1 - l1);
-      t.w1[i] = l1;
+      t.i0[k] = i0;
+      t.i1[k] = i0 < inSize - 1 ? i0 + 1 : i0;
+      t.w0[k] = f(1 - l1);
+      t.w1[k] = l1;
     } else {
       const s = Math.min(inSize - 1, Math.max(0, ((i + 0.5) * inSize) / outSize - 0.5));
       const i0 = Math.floor(s);
-      t.i0[i] = i0;
-      t.i1[i] = Math.min(inSize - 1, i0 + 1);
-      t.w1[i] = s - i0;
-      t.w0[i] = 1 - (t.w1[i] as number);
+      t.i0[k] = i0;
+      t.i1[k] = Math.min(inSize - 1, i0 + 1);
+      t.w1[k] = s - i0;
+      t.w0[k] = 1 - (t.w1[k] as number);
     }
   }
   return t;
@@ -84,8 +92,8 @@ export function resizeBilinear(
   }
   const { precision = "float64", crop } = options;
   if (!crop && width === outWidth && height === outHeight) return src.slice();
-  const tx = bilinearTaps(width, outWidth, precision, crop?.width ?? outWidth);
-  const ty = bilinearTaps(height, outHeight, precision, crop?.height ?? outHeight);
+  const tx = bilinearTaps(width, outWidth, precision, crop?.width ?? outWidth, crop?.x ?? 0);
+  const ty = bilinearTaps(height, outHeight, precision, crop?.height ?? outHeight, crop?.y ?? 0);
   const f = Math.fround;
   const exact = precision === "float32";
   const ow = tx.i0.length;

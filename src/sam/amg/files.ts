@@ -20,7 +20,7 @@ import { basename, join } from "node:path";
 import { z } from "zod";
 import { SegkitError } from "../../core/errors.js";
 import { createMask, type RgbImage } from "../../core/image.js";
-import type { Palette } from "../../core/palette.js";
+import { INSTANCE_PALETTE, type Palette } from "../../core/palette.js";
 import type { SkippedSample } from "../../core/skipped.js";
 import { CocoAnnotationSchema, CocoInstancesSchema } from "../../export/coco.js";
 import { type ImageJob, runImageFiles } from "../../infer/batch.js";
@@ -72,17 +72,6 @@ export interface AmgFilesSummary {
 /** Gray levels: mask value 255 is written as white. */
 const GRAY: Palette = Array.from({ length: 256 }, (_, i) => [i, i, i] as const);
 
-/** Overlay colours 1..254 (0 untinted, 255 the ignore index): hues a golden angle apart, so neighbours differ. */
-const MASK_COLOURS: Palette = Array.from({ length: 256 }, (_, k) => {
-  const h = ((k * 0.618033988749895) % 1) * 6;
-  const [s, v] = [0.85, 0.95];
-  const f = (n: number) => {
-    const x = (n + h) % 6;
-    return Math.round(255 * v * (1 - s * Math.max(0, Math.min(1, x, 4 - x))));
-  };
-  return [f(5), f(3), f(1)] as const;
-});
-
 /**
  * `image` with every record's mask tinted (alpha 0.5), largest area first so later, smaller masks paint over it;
  * record colours cycle through 254 hues in that order. Records hold uncompressed RLEs at the image size.
@@ -94,7 +83,7 @@ export function amgOverlay(image: RgbImage, records: readonly AmgRecord[]): RgbI
     const label = (k % 254) + 1;
     rlePaint(labels, rleOf(records[i] as AmgRecord), label);
   }
-  return overlayMask(image, labels, { palette: MASK_COLOURS, skipClasses: [0] });
+  return overlayMask(image, labels, { palette: INSTANCE_PALETTE, skipClasses: [0] });
 }
 
 function rleOf(record: AmgRecord): Rle {
