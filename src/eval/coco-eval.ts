@@ -544,8 +544,20 @@ export function formatCocoSummary(stats: readonly number[]): string[] {
   });
 }
 
-/** The JSON report of one IoU type: the twelve numbers by name, per-class AP by category name. */
-export function cocoEvalReport(r: CocoEvalResult): Record<CocoStatName, number> & { perClass: Record<string, number> } {
+/** One IoU type's JSON report (see `cocoEvalReport`). */
+export type CocoEvalReport = Record<CocoStatName, number> & {
+  /** AP per category name (`name (id)` when two share a name); -1: no non-ignored ground truth. */
+  perClass: Record<string, number>;
+  /** `precision[t][r][k]` at area all, maxDets 100 (IoU thresholds x 101 recall points x categories; -1 undefined). */
+  precision: number[][][];
+  /** `recall[t][k][a][m]` (IoU thresholds x categories x area ranges x maxDets). */
+  recall: number[][][][];
+  params: { iouThrs: readonly number[]; recThrs: readonly number[]; maxDets: readonly number[]; catIds: number[] };
+};
+
+/** The JSON report of one IoU type: the twelve numbers by name, per-class AP, the precision and recall arrays. */
+export function cocoEvalReport(r: CocoEvalResult): CocoEvalReport {
+  const [T, R, K, A, M] = r.counts;
   const named = Object.fromEntries(COCO_STAT_NAMES.map((n, i) => [n, r.stats[i] as number])) as Record<
     CocoStatName,
     number
@@ -554,7 +566,21 @@ export function cocoEvalReport(r: CocoEvalResult): Record<CocoStatName, number> 
   const perClass = Object.fromEntries(
     r.perClass.map((c) => [names.indexOf(c.name) === names.lastIndexOf(c.name) ? c.name : `${c.name} (${c.id})`, c.ap]),
   );
-  return { ...named, perClass };
+  const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+  const precision = range(T).map((t) =>
+    range(R).map((q) => range(K).map((k) => r.precision[(((t * R + q) * K + k) * A + 0) * M + (M - 1)] as number)),
+  );
+  const recall = range(T).map((t) =>
+    range(K).map((k) => range(A).map((a) => range(M).map((m) => r.recall[((t * K + k) * A + a) * M + m] as number))),
+  );
+  const { iouThrs, recThrs, maxDets } = COCO_PARAMS;
+  return {
+    ...named,
+    perClass,
+    precision,
+    recall,
+    params: { iouThrs, recThrs, maxDets, catIds: r.perClass.map((c) => c.id) },
+  };
 }
 
 /** `segkit eval --task instance`: the prediction file (results list or COCO file) scored against a COCO instances file. */
