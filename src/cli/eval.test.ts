@@ -21,9 +21,9 @@ describe("segkit eval --task instance", () => {
     const json = join(dir, "report.json");
     const r = await runCli(["eval", "--task", "instance", "--pred", PRED, "--gt", GT, "--json", json]);
     assert.equal(r.code, 0, r.err);
-    const ref = REF.full as Record<string, { stats: number[]; perClass: number[] }>;
-    for (const t of ["segm", "bbox"]) {
-      const ap = (ref[t]?.stats[0] as number).toFixed(3);
+    const ref = REF.full as Record<"segm" | "bbox", { stats: number[]; perClass: number[] }>;
+    for (const t of ["segm", "bbox"] as const) {
+      const ap = (ref[t].stats[0] as number).toFixed(3);
       assert.ok(
         r.outLines.includes(` Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ] = ${ap}`),
         r.out,
@@ -34,13 +34,13 @@ describe("segkit eval --task instance", () => {
     assert.equal(r.outLines.filter((l) => l.startsWith(" Average")).length, 24);
     const report = JSON.parse(readFileSync(json, "utf8"));
     assert.deepEqual(Object.keys(report), ["segm", "bbox"]);
-    for (const t of ["segm", "bbox"]) {
+    for (const t of ["segm", "bbox"] as const) {
       const names = ["AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"];
       names.forEach((n, i) => {
-        assert.ok(Math.abs(report[t][n] - (ref[t]?.stats[i] as number)) < 1e-6, `${t} ${n}`);
+        assert.ok(Math.abs(report[t][n] - (ref[t].stats[i] as number)) < 1e-6, `${t} ${n}`);
       });
       assert.deepEqual(Object.keys(report[t].perClass), ["cat", "dog", "ball", "kite", "unused"]);
-      assert.ok(Math.abs(report[t].perClass.dog - (ref[t]?.perClass[1] as number)) < 1e-6);
+      assert.ok(Math.abs(report[t].perClass.dog - (ref[t].perClass[1] as number)) < 1e-6);
       assert.equal(report[t].precision.length, 10); // [T][R][K] at area all, maxDets 100
       assert.equal(report[t].precision[0].length, 101);
       assert.equal(report[t].recall[0][0].length, 4); // [T][K][A][M]
