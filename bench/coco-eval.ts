@@ -222,7 +222,7 @@ async function main(): Promise<void> {
     report.stats = stats;
     await writeResults(args.out, report);
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    if (!process.env.SEGKIT_BENCH_KEEP) rmSync(dir, { recursive: true, force: true });
   }
 }
 

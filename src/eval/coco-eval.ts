@@ -494,9 +494,25 @@ function meanDefined(values: readonly number[]): number {
   return n === 0 ? -1 : sum / n;
 }
 
+/** `_summarizeDets`' twelve calls: AP or AR, IoU threshold (all when undefined), area range, maxDets. */
+const SUMMARY: readonly (readonly [boolean, number | undefined, string, number])[] = [
+  [true, undefined, "all", 100],
+  [true, 0.5, "all", 100],
+  [true, 0.75, "all", 100],
+  [true, undefined, "small", 100],
+  [true, undefined, "medium", 100],
+  [true, undefined, "large", 100],
+  [false, undefined, "all", 1],
+  [false, undefined, "all", 10],
+  [false, undefined, "all", 100],
+  [false, undefined, "small", 100],
+  [false, undefined, "medium", 100],
+  [false, undefined, "large", 100],
+];
+
 function summarize(r: Accumulated): number[] {
   const { iouThrs, maxDets, areaRngLbl } = COCO_PARAMS;
-  const one = (ap: boolean, iouThr: number | undefined, area: string, maxDet: number): number => {
+  return SUMMARY.map(([ap, iouThr, area, maxDet]) => {
     const a = areaRngLbl.indexOf(area as (typeof areaRngLbl)[number]);
     const m = maxDets.indexOf(maxDet as (typeof maxDets)[number]);
     // exact equality, as numpy's where(iouThr == iouThrs)
@@ -504,42 +520,14 @@ function summarize(r: Accumulated): number[] {
     if (t === -1) return -1;
     const at = t === undefined ? { a, m } : { a, m, t };
     return meanDefined(ap ? precisionAt(r, at) : recallAt(r, at));
-  };
-  const [d1, d10, d100] = maxDets;
-  return [
-    one(true, undefined, "all", d100),
-    one(true, 0.5, "all", d100),
-    one(true, 0.75, "all", d100),
-    one(true, undefined, "small", d100),
-    one(true, undefined, "medium", d100),
-    one(true, undefined, "large", d100),
-    one(false, undefined, "all", d1),
-    one(false, undefined, "all", d10),
-    one(false, undefined, "all", d100),
-    one(false, undefined, "small", d100),
-    one(false, undefined, "medium", d100),
-    one(false, undefined, "large", d100),
-  ];
+  });
 }
 
 /** pycocotools' summarize lines (` Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ] = 0.378`). */
 export function formatCocoSummary(stats: readonly number[]): string[] {
-  const rows: [boolean, string, string, number][] = [
-    [true, "0.50:0.95", "all", 100],
-    [true, "0.50", "all", 100],
-    [true, "0.75", "all", 100],
-    [true, "0.50:0.95", "small", 100],
-    [true, "0.50:0.95", "medium", 100],
-    [true, "0.50:0.95", "large", 100],
-    [false, "0.50:0.95", "all", 1],
-    [false, "0.50:0.95", "all", 10],
-    [false, "0.50:0.95", "all", 100],
-    [false, "0.50:0.95", "small", 100],
-    [false, "0.50:0.95", "medium", 100],
-    [false, "0.50:0.95", "large", 100],
-  ];
-  return rows.map(([ap, iou, area, det], n) => {
+  return SUMMARY.map(([ap, iouThr, area, det], n) => {
     const title = (ap ? "Average Precision" : "Average Recall").padEnd(18);
+    const iou = iouThr === undefined ? "0.50:0.95" : iouThr.toFixed(2);
     return ` ${title} ${ap ? "(AP)" : "(AR)"} @[ IoU=${iou.padEnd(9)} | area=${area.padStart(6)} | maxDets=${String(det).padStart(3)} ] = ${(stats[n] as number).toFixed(3)}`;
   });
 }
