@@ -135,6 +135,7 @@ function makeSet(seed: number) {
 
 interface PeerAnswer {
   seconds: number;
+  cpuSeconds: number;
   stats: number[];
 }
 
@@ -162,13 +163,22 @@ async function main(): Promise<void> {
     if (versions)
       console.log(`peer: pycocotools ${versions.pycocotools}, numpy ${versions.numpy}, Python ${versions.python}`);
     const stats: Record<string, number[]> = {};
+    // CPU seconds of each pass (segkit: its whole process, GC threads included; the peer: its process): moves less
+    // than wall time when other processes load the machine
+    const cpu: Record<string, number[]> = {};
+    const addCpu = (name: string, s: number) => {
+      cpu[name] = [...(cpu[name] ?? []), s];
+    };
     const sides: Side[] = [];
     for (const iouType of ["segm", "bbox"] as const) {
       sides.push({
         name: `segkit ${iouType}`,
         pass: async () => {
           const start = performance.now();
+          const used = process.cpuUsage();
           const [r] = await evaluateCocoFiles(dtFile, gtFile, [iouType]);
+          const { user, system } = process.cpuUsage(used);
+          addCpu(`segkit ${iouType}`, (user + system) / 1e6);
           stats[`segkit ${iouType}`] = [...(r?.stats ?? [])];
           return [(performance.now() - start) / 1000];
         },
@@ -179,6 +189,7 @@ async function main(): Promise<void> {
           pass: async () => {
             const a = await peer.call<PeerAnswer>({ op: "eval", gt: gtFile, dt: dtFile, iouType });
             stats[`pycocotools ${iouType}`] = a.stats;
+            addCpu(`pycocotools ${iouType}`, a.cpuSeconds);
             return [a.seconds];
           },
         });
@@ -194,15 +205,18 @@ async function main(): Promise<void> {
       seconds: summaries,
     };
     console.log(
-      "\n| iouType | segkit s median (range) | pycocotools s | speed-up (pycocotools / segkit) | max |stats diff| |",
+      "\n| iouType | segkit s median (range) | pycocotools s | speed-up (pycocotools / segkit) | CPU s segkit / pycocotools (ratio) | max |stats diff| |",
     );
-    console.log("|---|---|---|---|---|");
+    console.log("|---|---|---|---|---|---|");
     const ratios: Record<string, unknown> = {};
     for (const iouType of ["segm", "bbox"]) {
       const ours = summaries[`segkit ${iouType}`];
       const theirs = summaries[`pycocotools ${iouType}`];
       let ratio = "n/a";
       let diff = "n/a";
+      const cpuOurs = median(cpu[`segkit ${iouType}`] ?? []);
+      const cpuTheirs = median(cpu[`pycocotools ${iouType}`] ?? []);
+      const cpuCell = `${cpuOurs.toFixed(3)} / ${cpuTheirs.toFixed(3)} (${(cpuTheirs / cpuOurs).toFixed(2)}x)`;
       if (ours && theirs) {
         const perPass = theirs.passMedians.map((t, p) => t / (ours.passMedians[p] as number));
         const r = { median: median(perPass), low: Math.min(...perPass), high: Math.max(...perPass), perPass };
@@ -215,10 +229,13 @@ async function main(): Promise<void> {
         diff = d.toExponential(1);
         if (!(d <= 1e-6)) console.log(`WARNING: ${iouType} stats differ from pycocotools by ${d}`);
       }
-      console.log(`| ${iouType} | ${formatSummary(ours, 3)} | ${formatSummary(theirs, 3)} | ${ratio} | ${diff} |`);
+      console.log(
+        `| ${iouType} | ${formatSummary(ours, 3)} | ${formatSummary(theirs, 3)} | ${ratio} | ${cpuCell} | ${diff} |`,
+      );
     }
     console.log(`segkit segm stats: ${(stats["segkit segm"] ?? []).map((v) => v.toFixed(3)).join(" ")}`);
     report.ratios = ratios;
+    report.cpuSeconds = cpu;
     report.stats = stats;
     await writeResults(args.out, report);
   } finally {
