@@ -160,6 +160,22 @@ describe("cocoEvaluate: hand-computed cases", () => {
     assert.deepEqual(cocoEvaluate(gt, dt, "bbox").stats, [0, 0, 0, 0, -1, -1, 0, 0, 0, 0, -1, -1]);
   });
 
+  it("a ground truth with annotation id 0 is never counted as matched, as in pycocotools (it stores matches as ids)", () => {
+    // pycocotools 2.0.11 on this case: [0, 0, 0, 0, -1, -1, 0, 0, 0, 0, -1, -1]
+    const { gt, dt } = tiny([[2, 2, 8, 8]], [[2, 2, 8, 8, 0.9]]);
+    const withId = (id: number) =>
+      cocoEvalGroundTruth({
+        images: gt.images,
+        categories: gt.categories,
+        annotations: [
+          { id, image_id: 1, category_id: 1, segmentation: [[2, 2, 8, 2, 8, 8, 2, 8]], area: 36, iscrowd: 0 },
+        ],
+      });
+    assert.ok((cocoEvaluate(withId(1), dt, "segm").stats[0] as number) > 0.999);
+    const zero = withId(0);
+    assert.deepEqual(cocoEvaluate(zero, dt, "segm").stats, [0, 0, 0, 0, -1, -1, 0, 0, 0, 0, -1, -1]);
+  });
+
   it("a false positive ranked first halves the precision at full recall", () => {
     // precision after interpolation: 0.5 at every recall point up to 1 -> AP 0.5
     const { gt, dt } = tiny(
