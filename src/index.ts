@@ -65,6 +65,21 @@ export {
   type TransformOptions,
   transformSample,
 } from "./data/transforms.js";
+// COCOeval (pycocotools' instance and box scoring) of a COCO results file against a COCO instances file
+export {
+  COCO_PARAMS,
+  COCO_STAT_NAMES,
+  type CocoEvalResult,
+  type CocoEvalSet,
+  type CocoIouType,
+  type CocoStatName,
+  cocoEvalDetections,
+  cocoEvalGroundTruth,
+  cocoEvalReport,
+  cocoEvaluate,
+  evaluateCocoFiles,
+  formatCocoSummary,
+} from "./eval/coco-eval.js";
 // eval: predictions on disk against a dataset; a model scored on a dataset (as fit validates)
 export {
   type ClassReport,

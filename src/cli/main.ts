@@ -15,6 +15,7 @@ import {
   type ZeroDivision,
 } from "../index.js";
 import { registerDemo } from "./demo.js";
+import { type EvalTask, evalInstances, evalTask, type InstanceEvalFlags, iouTypes } from "./eval.js";
 import { registerExport } from "./export.js";
 import { registerInstances } from "./instances.js";
 import { type DatasetFlags, datasetOptions, int, openForCli, positive, requirePath } from "./options.js";
@@ -40,9 +41,8 @@ function printReport(root: string, r: DatasetReport, out: (s: string) => void): 
   for (const s of r.skipped) out(`  ${s.path}: ${s.reason}`);
 }
 
-interface EvalFlags extends DatasetFlags {
-  pred: string;
-  gt?: string;
+interface EvalFlags extends DatasetFlags, InstanceEvalFlags {
+  task: EvalTask;
   json: string;
   heatmap: string;
   tolerance: number;
@@ -145,9 +145,14 @@ export function buildProgram(out: (s: string) => void, err: (s: string) => void)
   datasetOptions(
     program
       .command("eval")
-      .description("score predicted masks against a dataset (IoU, Dice, BF1)")
-      .requiredOption("--pred <dir>", "directory of predicted class-index masks, named by image base name")
-      .option("--gt <path>", "ground-truth dataset directory (omit with --format synthetic)")
+      .description("score predicted masks against a dataset (IoU, Dice, BF1; --task instance: COCO AP/AR)")
+      .requiredOption(
+        "--pred <path>",
+        "directory of predicted class-index masks, named by image base name (instance: COCO results JSON)",
+      )
+      .option("--gt <path>", "ground-truth dataset directory (omit with --format synthetic; instance: COCO JSON)")
+      .option("--task <task>", "semantic (masks against a dataset) or instance (COCOeval)", evalTask, "semantic")
+      .option("--iou-type <type>", "instance: segm, bbox or both", iouTypes)
       .option("--json <file>", "where to write the full report", "segkit-eval.json")
       .option("--heatmap <file.png>", "where to write the confusion-matrix heatmap", "segkit-eval-confusion.png")
       .option("--tolerance <px>", "boundary F1 match distance in pixels", positive("--tolerance"), 2)
@@ -171,6 +176,7 @@ export function buildProgram(out: (s: string) => void, err: (s: string) => void)
   )
     .exitOverride()
     .action(async (flags: EvalFlags) => {
+      if (flags.task === "instance") return evalInstances(flags, out);
       const ds = await openForCli(flags.gt, flags);
       const progress = createProgress("eval", "images");
       const boundary =

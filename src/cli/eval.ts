@@ -1,0 +1,53 @@
+/**
+ * `segkit eval --task instance`: COCO results (or a COCO file with scores, as `segkit instances` writes it) scored
+ * against a COCO instances file exactly as pycocotools' COCOeval, per IoU type. The semantic task stays in main.ts.
+ */
+import { InvalidArgumentError } from "commander";
+import {
+  type CocoIouType,
+  cocoEvalReport,
+  evaluateCocoFiles,
+  formatCocoSummary,
+  SegkitError,
+  writeFileAtomic,
+} from "../index.js";
+
+export type EvalTask = "semantic" | "instance";
+
+export const evalTask = (v: string): EvalTask => {
+  if (v === "semantic" || v === "instance") return v;
+  throw new InvalidArgumentError("expected semantic or instance");
+};
+
+export const iouTypes = (v: string): CocoIouType[] => {
+  if (v === "segm" || v === "bbox") return [v];
+  if (v === "both") return ["segm", "bbox"];
+  throw new InvalidArgumentError("expected segm, bbox or both");
+};
+
+export interface InstanceEvalFlags {
+  pred: string;
+  gt?: string;
+  json: string;
+  iouType?: CocoIouType[];
+}
+
+/** Scores `--pred` against `--gt`, prints summarize's twelve lines and per-class AP per IoU type, writes the report. */
+export async function evalInstances(flags: InstanceEvalFlags, out: (s: string) => void): Promise<void> {
+  if (!flags.gt) throw new SegkitError("--task instance needs --gt <instances.json> (COCO ground truth)");
+  const results = await evaluateCocoFiles(flags.pred, flags.gt, flags.iouType ?? ["segm", "bbox"]);
+  for (const r of results) {
+    out(`IoU type ${r.iouType} (${flags.pred} against ${flags.gt})`);
+    for (const line of formatCocoSummary(r.stats)) out(line);
+    out("per-class AP @[ IoU=0.50:0.95 | area=all | maxDets=100 ]");
+    const width = Math.max(5, ...r.perClass.map((c) => c.name.length));
+    out(`  ${"id".padStart(4)}  ${"class".padEnd(width)}  AP`);
+    for (const c of r.perClass) {
+      const ap = c.ap < 0 ? "-1 (no ground truth)" : c.ap.toFixed(3);
+      out(`  ${String(c.id).padStart(4)}  ${c.name.padEnd(width)}  ${ap}`);
+    }
+  }
+  const report = Object.fromEntries(results.map((r) => [r.iouType, cocoEvalReport(r)]));
+  await writeFileAtomic(flags.json, `${JSON.stringify(report)}\n`);
+  out(`wrote ${flags.json}`);
+}
