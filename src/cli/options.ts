@@ -119,7 +119,7 @@ export function toOpenOptions(f: DatasetFlags): OpenDatasetOptions {
     ...(f.mode ? { mode: f.mode } : {}),
     ...(f.seed !== undefined ? { seed: f.seed } : {}),
     ...(f.length !== undefined ? { length: f.length } : {}),
-    ...(f.task ? { task: f.task } : {}),
+    ...(f.task === "instance" ? { task: f.task } : {}), // semantic is every format's own
   };
 }
 
