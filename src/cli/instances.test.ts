@@ -88,6 +88,36 @@ describe("segkit instances", () => {
     assert.equal(ds.length, 3);
   });
 
+  it("segkit instances -> segkit eval --task instance: its detections scored against themselves give AP 1, against half of them less", async () => {
+    const out = join(dir, "scored");
+    // above 0.5: no empty masks (an empty mask matches nothing, itself included, as in pycocotools)
+    assert.equal((await run("instances", "-m", model, "-i", images, "-o", out, "--score", "0.5")).code, 0);
+    const pred = join(out, "annotations.json");
+    const coco = JSON.parse(await readFile(pred, "utf8")) as { annotations: Record<string, unknown>[] };
+    const truth = (keep: (k: number) => boolean) => ({
+      ...coco,
+      annotations: coco.annotations.filter((_, k) => keep(k)).map(({ score: _score, ...a }) => ({ ...a, iscrowd: 0 })),
+    });
+    const scores: Record<string, { AP: number; AR100: number }>[] = [];
+    for (const [name, keep] of [
+      ["all", () => true],
+      ["half", (k: number) => k % 2 === 0],
+    ] as const) {
+      const gt = join(dir, `gt-${name}.json`);
+      await writeFile(gt, JSON.stringify(truth(keep)));
+      const report = join(dir, `eval-${name}.json`);
+      const r = await run("eval", "--task", "instance", "--pred", pred, "--gt", gt, "--json", report);
+      assert.equal(r.code, 0, r.err);
+      assert.match(r.out, /Average Precision {2}\(AP\) @\[ IoU=0\.50:0\.95 \| area= {3}all \| maxDets=100 \] = /);
+      scores.push(JSON.parse(await readFile(report, "utf8")));
+    }
+    for (const t of ["segm", "bbox"]) {
+      assert.ok(Math.abs((scores[0]?.[t]?.AP ?? 0) - 1) < 1e-12, `${t} AP ${scores[0]?.[t]?.AP}`);
+      assert.ok(Math.abs((scores[0]?.[t]?.AR100 ?? 0) - 1) < 1e-12);
+      assert.ok((scores[1]?.[t]?.AP ?? 1) < 0.9, `${t} AP against half ${scores[1]?.[t]?.AP}`);
+    }
+  });
+
   it("--score keeps the instances above it; a single file names itself", async () => {
     const out = join(dir, "one");
     const r = await run("instances", "-m", model, "-i", join(images, "square.png"), "-o", out, "--score", "0.5");
