@@ -14,6 +14,8 @@ import {
   type EpochMetrics,
   encodePng,
   initBackend,
+  loadInstanceModel,
+  syntheticInstanceSample,
   type TrainState,
   validateTrainConfig,
   writeMaskPng,
@@ -164,8 +166,25 @@ describe("segkit train", () => {
       length: 8,
       task: "instance",
     });
-    const card = readJson<{ classes: string[] }>(join(out, "best", "card.json"));
+    const card = readJson<{ classes: string[]; instances: unknown }>(join(out, "best", "card.json"));
     assert.deepEqual(card.classes, ["background", "boundary", "disc", "box", "triangle"]);
+    const categories = [
+      { id: 1, name: "disc" },
+      { id: 2, name: "box" },
+      { id: 3, name: "triangle" },
+    ];
+    assert.deepEqual(card.instances, { categories, boundary: 1 });
+    // the run is an instance model: its maps split into instances of the categories
+    const model = await loadInstanceModel(out);
+    try {
+      assert.deepEqual([model.kind, model.categories], ["segkit", categories]);
+      const inst = await model.predict(syntheticInstanceSample(0, 0, 48).image);
+      assert.deepEqual([inst.width, inst.height], [48, 48]);
+      assert.ok(inst.classIds.every((c) => c >= 1 && c <= 3));
+      assert.ok(inst.scores.every((v, k) => v > 0 && v <= 1 && (k === 0 || v <= (inst.scores[k - 1] as number))));
+    } finally {
+      await model.dispose();
+    }
     const folder = await run(["train", ...DATA, "--task", "instance", "--out", join(dir, "not-instances")]);
     assert.equal(folder.code, 1);
     assert.match(folder.err, /option task does not apply to format synthetic/);

@@ -50,13 +50,23 @@ export interface Dataset {
   getInstances?(i: number): Promise<Instances>;
   /** Instance datasets: the categories their instances' `classIds` refer to. */
   readonly categories?: readonly { readonly id: number; readonly name: string }[];
+  /**
+   * Set by `instanceTargetDataset`: the class maps encode instances (background, boundary of `boundary` px, one
+   * interior class per category), so a model trained on them is an instance model.
+   */
+  readonly instanceTargets?: { readonly boundary: number };
 }
 
 /** What a view of `ds` (a subset, a cache, tiles) keeps of it: format, classes, ignore index, palette, skipped. */
 export function viewInfo(
   ds: Dataset,
-): Pick<Dataset, "format" | "classNames" | "ignoreIndex" | "palette" | "backgroundClass" | "skipped"> {
+): Pick<
+  Dataset,
+  "format" | "classNames" | "ignoreIndex" | "palette" | "backgroundClass" | "skipped" | "categories" | "instanceTargets"
+> {
   return {
+    ...(ds.categories ? { categories: ds.categories } : {}),
+    ...(ds.instanceTargets ? { instanceTargets: ds.instanceTargets } : {}),
     format: ds.format,
     classNames: ds.classNames,
     ignoreIndex: ds.ignoreIndex,
@@ -75,7 +85,6 @@ export function subset(ds: Dataset, indices: readonly number[]): Dataset {
   };
   return {
     ...viewInfo(ds),
-    ...(ds.categories ? { categories: ds.categories } : {}),
     length: indices.length,
     id: (i) => ds.id(at(i)),
     files: (i) => ds.files(at(i)),

@@ -14,7 +14,8 @@ export function instanceTargetDataset(ds: Dataset, options: { boundary?: number 
     });
   }
   const ids = categories.map((c) => c.id);
-  const targets = { ...options, ignoreIndex: ds.ignoreIndex };
+  const boundary = options.boundary ?? 1;
+  const targets = { boundary, ignoreIndex: ds.ignoreIndex };
   return {
     format: ds.format,
     classNames: instanceTargetClasses(categories.map((c) => c.name)),
@@ -23,6 +24,7 @@ export function instanceTargetDataset(ds: Dataset, options: { boundary?: number 
     skipped: ds.skipped,
     length: ds.length,
     categories,
+    instanceTargets: { boundary },
     id: (i) => ds.id(i),
     files: (i) => ds.files(i),
     getInstances,

@@ -95,6 +95,11 @@ export interface Predictor {
   readonly backgroundClass: number | null;
   /** [height, width] of the model input. */
   readonly inputSize: readonly [number, number];
+  /** An instance model's categories (its card's `instances`: `segkit train --task instance`), else null. */
+  readonly instances: {
+    readonly categories: readonly { id: number; name: string }[];
+    readonly boundary: number;
+  } | null;
   readonly batchSize: number;
   /** The tiling in use, or null for the default (resize) mode. */
   readonly tile: Required<TileOptions> | null;
@@ -115,6 +120,12 @@ const cardSchema = z.object({
   inputSize: z.tuple([z.number().int().min(1), z.number().int().min(1)]),
   ignoreIndex: byte.optional(),
   backgroundClass: byte.nullable().optional(),
+  instances: z
+    .object({
+      categories: z.array(z.object({ id: z.number().int(), name: z.string() })).min(1),
+      boundary: z.number().int().min(0),
+    })
+    .optional(),
 });
 type Card = z.infer<typeof cardSchema>;
 
@@ -386,6 +397,7 @@ export async function loadPredictor(dir: string, options: PredictorOptions = {})
     ignoreIndex: card.ignoreIndex ?? DEFAULT_IGNORE_INDEX,
     backgroundClass: card.backgroundClass ?? null,
     inputSize,
+    instances: card.instances ?? null,
     batchSize: o.batchSize,
     tile: o.tile,
     predictBatch,

@@ -1,19 +1,21 @@
 /**
  * Instance segmentation models behind one interface: `loadInstanceModel(dir)` finds the ONNX model in `dir`, opens it
  * and tells the kind from the graph's inputs and outputs (as SAM's loader does): YOLO-seg as Ultralytics exports it
- * (yolo-seg.ts), Mask R-CNN as torchvision exports it (mask-rcnn.ts).
+ * (yolo-seg.ts), Mask R-CNN as torchvision exports it (mask-rcnn.ts); and segkit's own instance models (segkit-model.ts).
  */
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { SegkitError } from "../core/errors.js";
 import type { RgbImage } from "../core/image.js";
+import { pathExists } from "../io/fs.js";
 import { createOnnxSession, type OnnxSession, type OnnxValueInfo } from "../onnx/session.js";
 import type { Instances } from "./instances.js";
 import { createMaskRcnnModel, isMaskRcnnGraph } from "./mask-rcnn.js";
+import { createSegkitInstanceModel } from "./segkit-model.js";
 import { createYoloSegModel, isYoloSegGraph } from "./yolo-seg.js";
 
 export interface InstanceModel {
-  readonly kind: "mask-rcnn" | "yolo-seg";
+  readonly kind: "mask-rcnn" | "yolo-seg" | "segkit";
   readonly dir: string;
   /** COCO-style categories; Instances.classIds are these ids. YOLO: id = class index + 1. Mask R-CNN: the label. */
   readonly categories: readonly { id: number; name: string }[];
@@ -45,10 +47,13 @@ async function findOnnx(dir: string): Promise<string> {
 }
 
 /**
- * The instance model in `dir` (one `.onnx` file): YOLO-seg (Ultralytics export) or Mask R-CNN (torchvision export),
- * told apart by the graph. Throws a SegkitError naming the file and its inputs and outputs when it is neither.
+ * The instance model in `dir`: a segkit run or checkpoint trained with `--task instance`, else one `.onnx` file,
+ * YOLO-seg (Ultralytics export) or Mask R-CNN (torchvision export), told apart by the graph. Throws a SegkitError naming the file and its inputs and outputs when it is neither.
  */
 export async function loadInstanceModel(dir: string, options: { threads?: number } = {}): Promise<InstanceModel> {
+  if ((await pathExists(join(dir, "card.json"))) || (await pathExists(join(dir, "best", "card.json")))) {
+    return createSegkitInstanceModel(dir, options); // a segkit checkpoint or run (segkit train --task instance)
+  }
   const file = await findOnnx(dir);
   const bytes = await readFile(file);
   let session: OnnxSession;

@@ -38,6 +38,11 @@ export interface ModelCard {
   /** The training configuration, with `classWeights` as the numbers used ("auto" resolved). */
   training: ResolvedTrainConfig & { classWeights: number[] | null; classWeightsFrom: "auto" | "config" | null };
   data: { format: string; trainSamples: number; valSamples: number };
+  /**
+   * An instance model (trained on `instanceTargetDataset`): the classes are background, boundary and one interior
+   * class per category, in `categories` order; `targetsToInstances` splits its maps into instances.
+   */
+  instances?: { categories: { id: number; name: string }[]; boundary: number };
   /** The tfjs backend it was trained on (`wasm`, `tensorflow`, `cpu`). */
   backend: string;
   /** The epoch (from 1) this checkpoint was saved at, and its metrics. */
@@ -99,6 +104,14 @@ export function modelCard(c: CardInputs): ModelCard {
       classWeightsFrom: c.config.classWeights === null ? null : c.config.classWeights === "auto" ? "auto" : "config",
     },
     data: { format: c.train.format, trainSamples: c.train.length, valSamples: c.val.length },
+    ...(c.train.instanceTargets && c.train.categories
+      ? {
+          instances: {
+            categories: c.train.categories.map((k) => ({ id: k.id, name: k.name })),
+            boundary: c.train.instanceTargets.boundary,
+          },
+        }
+      : {}),
     backend: tf.getBackend(),
     epoch: c.epoch,
     metrics: c.metrics,
