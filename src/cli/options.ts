@@ -82,8 +82,14 @@ export function datasetOptions(cmd: Command): Command {
       "--images <dir>",
       "folder: image directory (default: images); coco: the directory file_names are relative to (default: the dataset); relative to the dataset",
     )
-    .option("--annotations <file>", "coco: the annotations file, relative to the dataset (default: annotations.json)")
-    .option("--masks <dir>", "folder: mask directory, relative to the dataset (default: masks)")
+    .option(
+      "--annotations <file>",
+      "coco: the annotations file, relative to the dataset (default: annotations.json); coco-panoptic: the panoptic JSON",
+    )
+    .option(
+      "--masks <dir>",
+      "folder: mask directory, relative to the dataset (default: masks); coco-panoptic: the PNG folder",
+    )
     .option("--valid <dir>", "folder: directory of valid-region masks (0 = ignore), relative to the dataset")
     .option("--classes <names>", "folder: class names, comma-separated")
     .option("--values <map>", "folder: stored value -> class, e.g. 0:1,255:0", parseValueMap)
