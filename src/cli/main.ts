@@ -1,4 +1,4 @@
-import { Command, CommanderError, InvalidArgumentError } from "commander";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import {
   DATASET_FORMATS,
   type DatasetReport,
@@ -15,6 +15,7 @@ import {
   type ZeroDivision,
 } from "../index.js";
 import { registerDemo } from "./demo.js";
+import { runPanopticEval } from "./eval-panoptic.js";
 import { registerExport } from "./export.js";
 import { type DatasetFlags, datasetOptions, int, openForCli, positive, requirePath } from "./options.js";
 import { registerPredict } from "./predict.js";
@@ -40,6 +41,9 @@ function printReport(root: string, r: DatasetReport, out: (s: string) => void): 
 }
 
 interface EvalFlags extends DatasetFlags {
+  task: "semantic" | "panoptic";
+  predDir?: string;
+  gtDir?: string;
   pred: string;
   gt?: string;
   json: string;
@@ -144,9 +148,20 @@ export function buildProgram(out: (s: string) => void, err: (s: string) => void)
   datasetOptions(
     program
       .command("eval")
-      .description("score predicted masks against a dataset (IoU, Dice, BF1)")
-      .requiredOption("--pred <dir>", "directory of predicted class-index masks, named by image base name")
-      .option("--gt <path>", "ground-truth dataset directory (omit with --format synthetic)")
+      .description("score predicted masks against a dataset (IoU, Dice, BF1); --task panoptic: PQ as panopticapi")
+      .addOption(
+        new Option("--task <task>", "what the predictions are").choices(["semantic", "panoptic"]).default("semantic"),
+      )
+      .requiredOption(
+        "--pred <path>",
+        "directory of predicted class-index masks, named by image base name; panoptic: the predictions' COCO panoptic JSON",
+      )
+      .option(
+        "--gt <path>",
+        "ground-truth dataset directory (omit with --format synthetic); panoptic: the ground truth's COCO panoptic JSON",
+      )
+      .option("--pred-dir <dir>", "panoptic: the predictions' PNG folder (default: the JSON's path without .json)")
+      .option("--gt-dir <dir>", "panoptic: the ground truth's PNG folder (default: the JSON's path without .json)")
       .option("--json <file>", "where to write the full report", "segkit-eval.json")
       .option("--heatmap <file.png>", "where to write the confusion-matrix heatmap", "segkit-eval-confusion.png")
       .option("--tolerance <px>", "boundary F1 match distance in pixels", positive("--tolerance"), 2)
@@ -170,6 +185,7 @@ export function buildProgram(out: (s: string) => void, err: (s: string) => void)
   )
     .exitOverride()
     .action(async (flags: EvalFlags) => {
+      if (flags.task === "panoptic") return runPanopticEval(flags, { out, err });
       const ds = await openForCli(flags.gt, flags);
       const progress = createProgress("eval", "images");
       const boundary =

@@ -1,0 +1,83 @@
+import assert from "node:assert/strict";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { runCli } from "../test-utils/cli.js";
+
+const FIXTURES = join(import.meta.dirname, "..", "eval", "fixtures", "panoptic");
+
+describe("segkit eval --task panoptic", () => {
+  it("prints panopticapi's table and writes the JSON report", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "segkit-eval-pq-"));
+    try {
+      const json = join(dir, "pq.json");
+      const gt = join(FIXTURES, "panoptic_val.json");
+      const r = await runCli([
+        "eval",
+        "--task",
+        "panoptic",
+        "--pred",
+        join(FIXTURES, "pred.json"),
+        "--gt",
+        gt,
+        "--json",
+        json,
+      ]);
+      assert.equal(r.code, 0, r.err);
+      // the table pq_compute printed for these files (scripts/fixtures/panoptic_reference.py)
+      assert.deepEqual(r.outLines.slice(0, 5), [
+        "          |    PQ     SQ     RQ     N",
+        "--------------------------------------",
+        "All       |  35.4   52.9   46.2     6",
+        "Things    |  22.4   35.1   35.0     4",
+        "Stuff     |  61.4   88.5   68.6     2",
+      ]);
+      const want = JSON.parse(await readFile(join(FIXTURES, "expected.json"), "utf8"));
+      const got = JSON.parse(await readFile(json, "utf8"));
+      assert.equal(got.All.n, want.All.n);
+      assert.ok(Math.abs(got.Things.pq - want.Things.pq) < 1e-12);
+      assert.deepEqual(Object.keys(got.per_class).sort(), Object.keys(want.per_class).sort());
+
+      const other = await runCli([
+        "eval",
+        "--task",
+        "panoptic",
+        "--pred",
+        join(FIXTURES, "pred.json"),
+        "--gt",
+        gt,
+        "--pred-dir",
+        join(FIXTURES, "panoptic_val"),
+        "--json",
+        json,
+      ]);
+      assert.equal(other.code, 1);
+      assert.match(
+        other.err,
+        /^segkit: .*panoptic_val\/000001\.png: image 1: segment id \d+ is in the PNG but not in segments_info/,
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("reports a missing --gt or PNG folder in one line", async () => {
+    const noGt = await runCli(["eval", "--task", "panoptic", "--pred", join(FIXTURES, "pred.json")]);
+    assert.equal(noGt.code, 1);
+    assert.match(noGt.err, /^segkit: --task panoptic needs --gt/);
+    const noDir = await runCli([
+      "eval",
+      "--task",
+      "panoptic",
+      "--pred",
+      join(FIXTURES, "pred.json"),
+      "--gt",
+      join(FIXTURES, "panoptic_val.json"),
+      "--gt-dir",
+      join(FIXTURES, "missing"),
+    ]);
+    assert.equal(noDir.code, 1);
+    assert.match(noDir.err, /missing: folder with the ground-truth PNGs not found/);
+  });
+});

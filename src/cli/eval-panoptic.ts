@@ -1,0 +1,44 @@
+import { type PanopticQuality, pqCompute, SegkitError, writeFileAtomic } from "../index.js";
+import type { CliIo } from "./options.js";
+import { createProgress } from "./progress.js";
+
+/** The flags of `segkit eval --task panoptic`. */
+export interface PanopticEvalFlags {
+  pred: string;
+  gt?: string;
+  predDir?: string;
+  gtDir?: string;
+  json: string;
+}
+
+/** panopticapi's table: PQ, SQ, RQ in percent with one decimal, and N, for All, Things and Stuff. */
+export function pqTable(r: PanopticQuality): string[] {
+  const cell = (x: number) => (Number.isNaN(x) ? "nan" : (100 * x).toFixed(1)).padStart(5);
+  return [
+    `${"".padEnd(10)}| ${["PQ", "SQ", "RQ"].map((h) => h.padStart(5)).join("  ")} ${"N".padStart(5)}`,
+    "-".repeat(38),
+    ...(["All", "Things", "Stuff"] as const).map((name) => {
+      const s = r[name];
+      return `${name.padEnd(10)}| ${[s.pq, s.sq, s.rq].map(cell).join("  ")} ${String(s.n).padStart(5)}`;
+    }),
+  ];
+}
+
+/** `segkit eval --task panoptic`: pqCompute on the two COCO panoptic files, the table, the JSON report (atomic). */
+export async function runPanopticEval(flags: PanopticEvalFlags, io: CliIo): Promise<void> {
+  if (!flags.gt) {
+    throw new SegkitError("--task panoptic needs --gt", { hint: "give the ground truth's COCO panoptic JSON" });
+  }
+  const progress = createProgress("eval", "images");
+  const result = await pqCompute(flags.gt, flags.pred, {
+    ...(flags.gtDir ? { gtDir: flags.gtDir } : {}),
+    ...(flags.predDir ? { predDir: flags.predDir } : {}),
+    onProgress: (d, t) => progress.update(d, t),
+  });
+  progress.stop();
+  for (const line of pqTable(result)) io.out(line);
+  // NaN (a mean over no categories) is written as null
+  const json = JSON.stringify(result, (_k, v) => (typeof v === "number" && Number.isNaN(v) ? null : v), 2);
+  await writeFileAtomic(flags.json, `${json}\n`);
+  io.out(`wrote ${flags.json}`);
+}
