@@ -1,13 +1,12 @@
 import { existsSync, readdirSync } from "node:fs";
 import { stat } from "node:fs/promises";
 import { isAbsolute, join, relative, resolve } from "node:path";
-import { decode as decodePng } from "fast-png";
 import { z } from "zod";
 import { SegkitError } from "../core/errors.js";
-import { createMask, type Mask } from "../core/image.js";
+import { createMask, type Mask, type RgbImage } from "../core/image.js";
 import type { SkippedSample } from "../core/skipped.js";
 import { readJson } from "../io/fs.js";
-import { decodeError, MAX_INPUT_PIXELS, readBytes, readImage, readImageSize } from "../io/image.js";
+import { readBytes, readImage, readImageSize } from "../io/image.js";
 import { MAX_COCO_JSON_BYTES } from "./coco.js";
 import type { Dataset, Sample } from "./dataset.js";
 import { stem } from "./files.js";
@@ -158,38 +157,37 @@ export function panopticPngDir(jsonFile: string): string {
   return jsonFile.replace(/\.json$/i, "");
 }
 
+const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+
 /**
  * The segment ids of a panoptic PNG: R + 256 G + 256^2 B of each pixel (an alpha channel is ignored, a palette PNG
- * gives its colours). Anything but an 8-bit RGB(A) or palette PNG is an error naming the file.
+ * gives its colours), the file's own values (no colour management). Anything but an 8-bit RGB(A) or palette PNG is
+ * an error naming the file.
  */
 export async function readPanopticPng(path: string): Promise<{ ids: Uint32Array; width: number; height: number }> {
   const bytes = await readBytes(path);
-  if (bytes.length >= 24) {
-    const ihdr = new DataView(bytes.buffer, bytes.byteOffset + 16, 8);
-    if (ihdr.getUint32(0) * ihdr.getUint32(4) > MAX_INPUT_PIXELS) {
-      throw new SegkitError(`image is larger than ${MAX_INPUT_PIXELS} pixels`, { file: path });
-    }
+  // IHDR: bit depth at byte 24, colour type at 25 (2 RGB, 3 palette, 6 RGBA)
+  if (bytes.length < 33 || PNG_SIGNATURE.some((b, i) => bytes[i] !== b)) {
+    throw new SegkitError("not a PNG (a panoptic segmentation is an RGB PNG)", { file: path });
   }
-  let png: ReturnType<typeof decodePng>;
-  try {
-    png = decodePng(bytes);
-  } catch (err) {
-    throw decodeError(path, err);
-  }
-  const { width, height, data, channels, palette } = png;
-  const ids = new Uint32Array(width * height);
-  if (palette && png.depth === 8) {
-    const colours = palette.map((c) => (c[0] ?? 0) + 256 * (c[1] ?? 0) + 65536 * (c[2] ?? 0));
-    for (let i = 0; i < ids.length; i++) ids[i] = colours[data[i] as number] ?? 0;
-  } else if (png.depth === 8 && channels >= 3) {
-    for (let i = 0, j = 0; i < ids.length; i++, j += channels) {
-      ids[i] = (data[j] as number) | ((data[j + 1] as number) << 8) | ((data[j + 2] as number) << 16);
-    }
-  } else {
+  const depth = bytes[24];
+  const colourType = bytes[25] as number;
+  if (depth !== 8 || ![2, 3, 6].includes(colourType)) {
     throw new SegkitError(
-      `a panoptic PNG must be 8-bit RGB (id = R + 256 G + 256^2 B), this one has ${channels} channel(s) of ${png.depth} bits`,
+      `a panoptic PNG must be 8-bit RGB (id = R + 256 G + 256^2 B), this one is ${depth}-bit ${colourType === 0 || colourType === 4 ? "gray" : `colour type ${colourType}`}`,
       { file: path },
     );
+  }
+  let image: RgbImage;
+  try {
+    image = await readImage(bytes);
+  } catch (err) {
+    throw new SegkitError(err instanceof SegkitError ? err.message : String(err), { file: path, cause: err });
+  }
+  const { width, height, data } = image;
+  const ids = new Uint32Array(width * height);
+  for (let i = 0, j = 0; i < ids.length; i++, j += 3) {
+    ids[i] = (data[j] as number) | ((data[j + 1] as number) << 8) | ((data[j + 2] as number) << 16);
   }
   return { ids, width, height };
 }

@@ -56,6 +56,9 @@ export interface PanopticSources {
   imageId?: number | string;
 }
 
+/** Image pairs read ahead of the one being scored. */
+const PREFETCH = 4;
+
 const OFFSET = 0x1000000; // 256^3: a (gt id, pred id) pair as one number, gt * OFFSET + pred (< 2^48)
 
 /** The matching counts of panoptic quality, added up image by image (`add`), averaged by `scores`. */
@@ -264,16 +267,19 @@ export async function pqCompute(
     return { g, p, gtPng: pngPath(gtDir, g.fileName, gtJson), predPng: pngPath(predDir, p.fileName, predJson) };
   });
   const stat = new PqStat();
+  // PNGs decode on libuv's threads: keep a few pairs in flight while the counting runs here
   const read = (k: number) => {
     const pair = pairs[k];
-    return pair && Promise.all([readPanopticPng(pair.gtPng), readPanopticPng(pair.predPng)]);
+    if (!pair) return undefined;
+    const pending = Promise.all([readPanopticPng(pair.gtPng), readPanopticPng(pair.predPng)]);
+    pending.catch(() => undefined); // awaited in its turn; an error thrown before then must not go unhandled
+    return pending;
   };
-  let next = read(0);
+  const inFlight = Array.from({ length: PREFETCH }, (_, k) => read(k));
   for (let k = 0; k < pairs.length; k++) {
     const { g, p, gtPng, predPng } = pairs[k] as (typeof pairs)[number];
-    const [gtIds, predIds] = await (next as NonNullable<typeof next>);
-    next = read(k + 1);
-    next?.catch(() => undefined); // awaited next round; an error thrown before then must not go unhandled
+    const [gtIds, predIds] = await (inFlight.shift() as NonNullable<ReturnType<typeof read>>);
+    inFlight.push(read(k + PREFETCH));
     stat.add({ ...gtIds, segments: g.segments }, { ...predIds, segments: p.segments }, categories, {
       gt: gtPng,
       pred: predPng,
