@@ -6,24 +6,17 @@ import { describe, it } from "node:test";
 import { runCli } from "../test-utils/cli.js";
 
 const FIXTURES = join(import.meta.dirname, "..", "eval", "fixtures", "panoptic");
+const GT = join(FIXTURES, "panoptic_val.json");
+/** `segkit eval --task panoptic` on the fixtures' predictions and ground truth, with more flags. */
+const evalPanoptic = (...flags: string[]) =>
+  runCli(["eval", "--task", "panoptic", "--pred", join(FIXTURES, "pred.json"), "--gt", GT, ...flags]);
 
 describe("segkit eval --task panoptic", () => {
   it("prints panopticapi's table and writes the JSON report", async () => {
     const dir = await mkdtemp(join(tmpdir(), "segkit-eval-pq-"));
     try {
       const json = join(dir, "pq.json");
-      const gt = join(FIXTURES, "panoptic_val.json");
-      const r = await runCli([
-        "eval",
-        "--task",
-        "panoptic",
-        "--pred",
-        join(FIXTURES, "pred.json"),
-        "--gt",
-        gt,
-        "--json",
-        json,
-      ]);
+      const r = await evalPanoptic("--json", json);
       assert.equal(r.code, 0, r.err);
       // the table pq_compute printed for these files (scripts/fixtures/panoptic_reference.py)
       assert.deepEqual(r.outLines.slice(0, 5), [
@@ -39,19 +32,7 @@ describe("segkit eval --task panoptic", () => {
       assert.ok(Math.abs(got.Things.pq - want.Things.pq) < 1e-12);
       assert.deepEqual(Object.keys(got.per_class).sort(), Object.keys(want.per_class).sort());
 
-      const other = await runCli([
-        "eval",
-        "--task",
-        "panoptic",
-        "--pred",
-        join(FIXTURES, "pred.json"),
-        "--gt",
-        gt,
-        "--pred-dir",
-        join(FIXTURES, "panoptic_val"),
-        "--json",
-        json,
-      ]);
+      const other = await evalPanoptic("--pred-dir", join(FIXTURES, "panoptic_val"), "--json", json);
       assert.equal(other.code, 1);
       assert.match(
         other.err,
@@ -66,17 +47,7 @@ describe("segkit eval --task panoptic", () => {
     const noGt = await runCli(["eval", "--task", "panoptic", "--pred", join(FIXTURES, "pred.json")]);
     assert.equal(noGt.code, 1);
     assert.match(noGt.err, /^segkit: --task panoptic needs --gt/);
-    const noDir = await runCli([
-      "eval",
-      "--task",
-      "panoptic",
-      "--pred",
-      join(FIXTURES, "pred.json"),
-      "--gt",
-      join(FIXTURES, "panoptic_val.json"),
-      "--gt-dir",
-      join(FIXTURES, "missing"),
-    ]);
+    const noDir = await evalPanoptic("--gt-dir", join(FIXTURES, "missing"));
     assert.equal(noDir.code, 1);
     assert.match(noDir.err, /missing: folder with the ground-truth PNGs not found/);
   });
