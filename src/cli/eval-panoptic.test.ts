@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { runCli } from "../test-utils/cli.js";
+import { pythonFixed1 } from "./eval-panoptic.js";
 
 const FIXTURES = join(import.meta.dirname, "..", "eval", "fixtures", "panoptic");
 const GT = join(FIXTURES, "panoptic_val.json");
@@ -41,6 +42,18 @@ describe("segkit eval --task panoptic", () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  it("writes one decimal as Python's format does: exact ties to the even digit", () => {
+    // "{:.1f}".format(x) for each: 12.25 and 0.25 are exact ties, 12.35 is not (12.3499999...)
+    assert.deepEqual([12.25, 12.75, 0.25, 12.35, 99.95, 100].map(pythonFixed1), [
+      "12.2",
+      "12.8",
+      "0.2",
+      "12.3",
+      "100.0",
+      "100.0",
+    ]);
   });
 
   it("reports a missing --gt or PNG folder in one line", async () => {

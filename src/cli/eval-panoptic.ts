@@ -11,9 +11,15 @@ export interface PanopticEvalFlags {
   json: string;
 }
 
+/** `x` with one decimal as Python's `{:.1f}` writes it: an exact tie rounds to the even digit (toFixed rounds up). */
+export function pythonFixed1(x: number): string {
+  const tie = /^(\d+\.\d)50*$/.exec(x.toFixed(20));
+  return tie && Number(tie[1]?.at(-1)) % 2 === 0 ? (tie[1] as string) : x.toFixed(1);
+}
+
 /** panopticapi's table: PQ, SQ, RQ in percent with one decimal, and N, for All, Things and Stuff. */
 export function pqTable(r: PanopticQuality): string[] {
-  const cell = (x: number) => (Number.isNaN(x) ? "nan" : (100 * x).toFixed(1)).padStart(5);
+  const cell = (x: number) => (Number.isNaN(x) ? "nan" : pythonFixed1(100 * x)).padStart(5);
   return [
     `${"".padEnd(10)}| ${["PQ", "SQ", "RQ"].map((h) => h.padStart(5)).join("  ")} ${"N".padStart(5)}`,
     "-".repeat(38),

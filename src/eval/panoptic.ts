@@ -159,7 +159,8 @@ export class PqStat {
       let rq = 0;
       let n = 0;
       const perClass: Record<string, PqScores> = {};
-      for (const c of categories) {
+      // by id as panopticapi's dict of them: a repeated id counts once, with its last entry
+      for (const c of new Map(categories.map((c) => [c.id, c])).values()) {
         if (isthing !== undefined && c.isthing !== isthing) continue;
         const { iou, tp, fp, fn } = this.perCategory.get(c.id) ?? { iou: 0, tp: 0, fp: 0, fn: 0 };
         if (tp + fp + fn === 0) {
