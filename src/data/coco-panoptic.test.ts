@@ -30,6 +30,7 @@ describe("coco-panoptic dataset", () => {
     const ds = await open(dir);
     assert.deepEqual(ds.classNames, ["person", "car", "dog", "bicycle", "sky", "grass", "road"]);
     assert.deepEqual(ds.categoryIds, [1, 2, 3, 4, 10, 11, 12]);
+    assert.equal(ds.palette, undefined); // the fixture's categories have no colours
     assert.equal(ds.length, 4);
     assert.deepEqual(ds.skipped, []);
     assert.equal(ds.id(0), "000001");
@@ -68,10 +69,14 @@ describe("coco-panoptic dataset", () => {
       json.annotations[2].file_name = "../x.png";
       json.annotations.push({ image_id: 1234, file_name: "x.png", segments_info: [] });
       json.annotations.push({ image_id: 5, segments_info: [] });
+      json.categories.forEach((c: { color?: number[] }, k: number) => {
+        c.color = [k, 2 * k, 3 * k];
+      });
       await writeFile(join(bad, "panoptic_val.json"), JSON.stringify(json));
       await writeFile(join(bad, "panoptic_val", "000004.png"), "not a png");
       const ds = await open(bad);
       assert.equal(ds.length, 2);
+      assert.deepEqual(ds.palette?.[6], [6, 12, 18]); // COCO's category colours, by id
       const reasons = ds.skipped.map((s) => s.reason);
       assert.deepEqual(reasons, [
         "annotation #5 (image_id 5): file_name: Invalid input: expected string, received undefined",

@@ -4,6 +4,7 @@ import { isAbsolute, join, relative, resolve } from "node:path";
 import { z } from "zod";
 import { SegkitError } from "../core/errors.js";
 import { createMask, type Mask, type RgbImage } from "../core/image.js";
+import type { Palette } from "../core/palette.js";
 import type { SkippedSample } from "../core/skipped.js";
 import { readJson } from "../io/fs.js";
 import { readBytes, readImage, readImageSize } from "../io/image.js";
@@ -51,7 +52,14 @@ const PanopticFileSchema = z.object({
     .default([]),
   annotations: z.array(z.unknown()),
   categories: z
-    .array(z.looseObject({ id: z.number().int(), name: z.string(), isthing: z.union([z.number(), z.boolean()]) }))
+    .array(
+      z.looseObject({
+        id: z.number().int(),
+        name: z.string(),
+        isthing: z.union([z.number(), z.boolean()]),
+        color: z.tuple([z.number(), z.number(), z.number()]).optional(),
+      }),
+    )
     .default([]),
 });
 
@@ -76,6 +84,8 @@ export interface PanopticCategory {
   id: number;
   name: string;
   isthing: boolean;
+  /** The category's colour in COCO's panoptic files (`color`), if given. */
+  color?: [number, number, number];
 }
 
 /** One entry of a panoptic file's `annotations`. */
@@ -126,7 +136,12 @@ export async function readCocoPanopticJson(file: string): Promise<CocoPanopticFi
   const out: CocoPanopticFile = {
     file,
     images: images.map((i) => ({ id: i.id, fileName: i.file_name, width: i.width, height: i.height })),
-    categories: categories.map((c) => ({ id: c.id, name: c.name, isthing: c.isthing === 1 || c.isthing === true })),
+    categories: categories.map((c) => ({
+      id: c.id,
+      name: c.name,
+      isthing: c.isthing === 1 || c.isthing === true,
+      ...(c.color ? { color: c.color } : {}),
+    })),
     annotations: [],
     problems: [],
   };
@@ -292,10 +307,14 @@ export async function openCocoPanoptic(
   }
   const first = skipped[0];
   if (options.strict && first) throw new SegkitError(first.reason, { file: first.path });
+  const colours = categories.map((c) => c.color);
   return new CocoPanopticDataset(
     samples,
-    categories.map((c) => c.name),
-    categories.map((c) => c.id),
+    {
+      classNames: categories.map((c) => c.name),
+      categoryIds: categories.map((c) => c.id),
+      ...(colours.every((c) => c !== undefined) ? { palette: colours } : {}),
+    },
     options.ignoreIndex,
     skipped,
     file,
@@ -306,17 +325,23 @@ export async function openCocoPanoptic(
 export class CocoPanopticDataset implements Dataset {
   readonly format = "coco-panoptic";
   readonly length: number;
+  readonly classNames: readonly string[];
+  /** The category id of each class. */
+  readonly categoryIds: readonly number[];
+  /** The categories' `color`s when every category has one. */
+  readonly palette?: Palette;
 
   constructor(
     private readonly samples: readonly PanopticSample[],
-    readonly classNames: readonly string[],
-    /** The category id of each class. */
-    readonly categoryIds: readonly number[],
+    classes: { classNames: readonly string[]; categoryIds: readonly number[]; palette?: Palette },
     readonly ignoreIndex: number,
     readonly skipped: readonly SkippedSample[],
     private readonly file: string,
   ) {
     this.length = samples.length;
+    this.classNames = classes.classNames;
+    this.categoryIds = classes.categoryIds;
+    if (classes.palette) this.palette = classes.palette;
   }
 
   private at(i: number): PanopticSample {
