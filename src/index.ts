@@ -27,6 +27,18 @@ export { createRng, deriveSeed, permutation, type Rng } from "./core/random.js";
 export type { SkippedSample } from "./core/skipped.js";
 // data: the Dataset contract, loaders, splits, augmentation, batching, inspection
 export { COCO_ANNOTATIONS_FILE, MAX_COCO_JSON_BYTES, openCoco } from "./data/coco.js";
+export {
+  type CocoPanopticDataset,
+  type CocoPanopticFile,
+  openCocoPanoptic,
+  type PanopticAnnotation,
+  type PanopticCategory,
+  type PanopticSegment,
+  type PanopticSegmentation,
+  panopticPngDir,
+  readCocoPanopticJson,
+  readPanopticPng,
+} from "./data/coco-panoptic.js";
 export { type Dataset, type Sample, subset } from "./data/dataset.js";
 export { FileDataset, IMAGE_EXTENSIONS, pairFiles, type SampleFiles } from "./data/files.js";
 export {
@@ -89,6 +101,14 @@ export {
   type PredictionProblem,
 } from "./eval/evaluate.js";
 export { type EvaluateModelOptions, evaluateModel, type ModelScores } from "./eval/model.js";
+export {
+  type PanopticQuality,
+  type PanopticSources,
+  type PqComputeOptions,
+  type PqScores,
+  PqStat,
+  pqCompute,
+} from "./eval/panoptic.js";
 // export: COCO instances JSON (class -> category ids 1.., background not exported), YOLO labels, PNG folders; the
 // dataset exporter behind `segkit export`
 export {

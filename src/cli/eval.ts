@@ -12,11 +12,11 @@ import {
   writeFileAtomic,
 } from "../index.js";
 
-export type EvalTask = "semantic" | "instance";
+export type EvalTask = "semantic" | "instance" | "panoptic";
 
 export const evalTask = (v: string): EvalTask => {
-  if (v === "semantic" || v === "instance") return v;
-  throw new InvalidArgumentError("expected semantic or instance");
+  if (v === "semantic" || v === "instance" || v === "panoptic") return v;
+  throw new InvalidArgumentError("expected semantic, instance or panoptic");
 };
 
 export const iouTypes = (v: string): CocoIouType[] => {

@@ -1,4 +1,4 @@
-import { Command, CommanderError, InvalidArgumentError } from "commander";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import {
   DATASET_FORMATS,
   type DatasetReport,
@@ -16,6 +16,7 @@ import {
 } from "../index.js";
 import { registerDemo } from "./demo.js";
 import { type EvalTask, evalInstances, evalTask, type InstanceEvalFlags, iouTypes } from "./eval.js";
+import { runPanopticEval } from "./eval-panoptic.js";
 import { registerExport } from "./export.js";
 import { registerInstances } from "./instances.js";
 import { type DatasetFlags, datasetOptions, int, openForCli, positive, requirePath } from "./options.js";
@@ -43,6 +44,8 @@ function printReport(root: string, r: DatasetReport, out: (s: string) => void): 
 
 interface EvalFlags extends DatasetFlags, InstanceEvalFlags {
   task: EvalTask;
+  predDir?: string;
+  gtDir?: string;
   json: string;
   heatmap: string;
   tolerance: number;
@@ -145,14 +148,26 @@ export function buildProgram(out: (s: string) => void, err: (s: string) => void)
   datasetOptions(
     program
       .command("eval")
-      .description("score predicted masks against a dataset (IoU, Dice, BF1; --task instance: COCO AP/AR)")
+      .description(
+        "score predicted masks against a dataset (IoU, Dice, BF1); --task instance: COCO AP/AR; --task panoptic: PQ",
+      )
       .requiredOption(
         "--pred <path>",
-        "directory of predicted class-index masks, named by image base name (instance: COCO results JSON)",
+        "directory of predicted class-index masks, named by image base name (instance: COCO results JSON; panoptic: COCO panoptic JSON)",
       )
-      .option("--gt <path>", "ground-truth dataset directory (omit with --format synthetic; instance: COCO JSON)")
-      .option("--task <task>", "semantic (masks against a dataset) or instance (COCOeval)", evalTask, "semantic")
+      .option(
+        "--gt <path>",
+        "ground-truth dataset directory (omit with --format synthetic; instance: COCO JSON; panoptic: COCO panoptic JSON)",
+      )
+      .option(
+        "--task <task>",
+        "semantic (masks against a dataset), instance (COCOeval) or panoptic (PQ)",
+        evalTask,
+        "semantic",
+      )
       .option("--iou-type <type>", "instance: segm, bbox or both", iouTypes)
+      .option("--pred-dir <dir>", "panoptic: the predictions' PNG folder (default: the JSON's path without .json)")
+      .option("--gt-dir <dir>", "panoptic: the ground truth's PNG folder (default: the JSON's path without .json)")
       .option("--json <file>", "where to write the full report", "segkit-eval.json")
       .option("--heatmap <file.png>", "where to write the confusion-matrix heatmap", "segkit-eval-confusion.png")
       .option("--tolerance <px>", "boundary F1 match distance in pixels", positive("--tolerance"), 2)
@@ -177,6 +192,7 @@ export function buildProgram(out: (s: string) => void, err: (s: string) => void)
     .exitOverride()
     .action(async (flags: EvalFlags) => {
       if (flags.task === "instance") return evalInstances(flags, out);
+      if (flags.task === "panoptic") return runPanopticEval(flags, { out, err });
       const ds = await openForCli(flags.gt, flags);
       const progress = createProgress("eval", "images");
       const boundary =

@@ -48,7 +48,8 @@ export interface DatasetFlags {
   mode?: "trimap" | "binary";
   seed?: number;
   length?: number;
-  task?: "semantic" | "instance";
+  /** `instance`: the dataset's instances as target maps (`segkit train --task`; other commands' tasks pass by). */
+  task?: string;
 }
 
 /** Every key of `DatasetFlags` (the compiler checks the list is complete). */
@@ -91,8 +92,14 @@ export function datasetOptions(cmd: Command): Command {
       "--images <dir>",
       "folder: image directory (default: images); coco: the directory file_names are relative to (default: the dataset); relative to the dataset",
     )
-    .option("--annotations <file>", "coco: the annotations file, relative to the dataset (default: annotations.json)")
-    .option("--masks <dir>", "folder: mask directory, relative to the dataset (default: masks)")
+    .option(
+      "--annotations <file>",
+      "coco: the annotations file, relative to the dataset (default: annotations.json); coco-panoptic: the panoptic JSON",
+    )
+    .option(
+      "--masks <dir>",
+      "folder: mask directory, relative to the dataset (default: masks); coco-panoptic: the PNG folder",
+    )
     .option("--valid <dir>", "folder: directory of valid-region masks (0 = ignore), relative to the dataset")
     .option("--classes <names>", "folder: class names, comma-separated")
     .option("--values <map>", "folder: stored value -> class, e.g. 0:1,255:0", parseValueMap)
@@ -119,7 +126,7 @@ export function toOpenOptions(f: DatasetFlags): OpenDatasetOptions {
     ...(f.mode ? { mode: f.mode } : {}),
     ...(f.seed !== undefined ? { seed: f.seed } : {}),
     ...(f.length !== undefined ? { length: f.length } : {}),
-    ...(f.task === "instance" ? { task: f.task } : {}), // semantic is every format's own
+    ...(f.task === "instance" ? { task: "instance" as const } : {}), // semantic is every format's own
   };
 }
 

@@ -8,6 +8,7 @@ import { type Palette, PET_PALETTE } from "../core/palette.js";
 import type { SkippedSample } from "../core/skipped.js";
 import { readJson } from "../io/fs.js";
 import { COCO_ANNOTATIONS_FILE, openCoco } from "./coco.js";
+import { findPanopticJsonSync, openCocoPanoptic } from "./coco-panoptic.js";
 import type { Dataset } from "./dataset.js";
 import { FileDataset, type FileDatasetInfo, pairFiles, type SampleFiles } from "./files.js";
 import { createSyntheticDataset, type SyntheticOptions } from "./synthetic.js";
@@ -32,7 +33,8 @@ export const OpenDatasetOptionsSchema = z
     images: z.string().optional(),
     /** coco: the annotations file (default `annotations.json`), e.g. `annotations/instances_val2017.json`. */
     annotations: z.string().optional(),
-    masks: z.string().default("masks"),
+    /** folder: the mask directory (default `masks`); coco-panoptic: the PNG folder (default: the JSON's name). */
+    masks: z.string().optional(),
     valid: z.string().optional(),
     /** folder: class names (default: `class0..classN-1` from the value map, or 2 classes for a threshold). */
     classes: z.array(z.string().min(1)).min(1).optional(),
@@ -303,7 +305,7 @@ async function openFolder(root: string, options: Options): Promise<Dataset> {
   const saved =
     options.classes || options.values || options.threshold !== undefined ? undefined : await readClassesFile(root);
   if (saved) options = { ...options, classes: saved.classes };
-  const { pairs, skipped } = await pairFiles(at(options.images ?? "images"), at(options.masks), {
+  const { pairs, skipped } = await pairFiles(at(options.images ?? "images"), at(options.masks ?? "masks"), {
     ...(options.valid ? { validDir: at(options.valid) } : {}),
   });
   const values = options.values
@@ -400,6 +402,21 @@ export const DATASET_FORMATS: Readonly<Record<string, DatasetFormat>> = {
         strict: o.strict,
         ...(o.task ? { task: o.task } : {}),
         ...(o.annotations ? { annotations: resolve(root, o.annotations) } : {}),
+        ...(o.images ? { images: resolve(root, o.images) } : {}),
+      }),
+  },
+  "coco-panoptic": {
+    description:
+      "COCO panoptic: panoptic*.json (or --annotations FILE) + its PNG folder of the same name (or --masks DIR), " +
+      "images under the dataset or --images DIR; void = ignored",
+    options: ["annotations", "masks", "images", "ignoreIndex"],
+    detect: (root) => findPanopticJsonSync(root).length > 0,
+    open: (root, o) =>
+      openCocoPanoptic(root, {
+        ignoreIndex: o.ignoreIndex,
+        strict: o.strict,
+        ...(o.annotations ? { annotations: resolve(root, o.annotations) } : {}),
+        ...(o.masks ? { masks: resolve(root, o.masks) } : {}),
         ...(o.images ? { images: resolve(root, o.images) } : {}),
       }),
   },
