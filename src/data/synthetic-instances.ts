@@ -13,31 +13,14 @@ import { createRng, deriveSeed, type Rng } from "../core/random.js";
 import { type Instances, maskBox } from "../masks/instances.js";
 import { rleEncode } from "../masks/rle.js";
 import type { Dataset, Sample } from "./dataset.js";
-import {
-  DEFAULT_SYNTHETIC_OPTIONS,
-  drawBackground,
-  option,
-  randomColour,
-  SYNTHETIC_MAX_SIZE,
-  SYNTHETIC_MIN_SIZE,
-  type SyntheticOptions,
-} from "./synthetic.js";
+import { drawBackground, generatedSet, randomColour, type SyntheticOptions } from "./synthetic.js";
 
 export const SYNTHETIC_INSTANCE_CLASSES: readonly string[] = Object.freeze(["background", "disc", "box", "triangle"]);
 const SALT = 0x53494e53; // "SINS"
-const MAX_U32 = 0xffffffff;
 
 /** The generated instance set; options as `synthetic`'s (validated, RangeError). */
 export function createSyntheticInstances(options: SyntheticOptions = {}): Dataset {
-  const seed = option(options.seed, "seed", DEFAULT_SYNTHETIC_OPTIONS.seed, 0, MAX_U32);
-  const length = option(options.length, "length", DEFAULT_SYNTHETIC_OPTIONS.length, 1, MAX_U32 + 1);
-  const size = option(options.size, "size", DEFAULT_SYNTHETIC_OPTIONS.size, SYNTHETIC_MIN_SIZE, SYNTHETIC_MAX_SIZE);
-  const check = (i: number): number => {
-    if (!Number.isInteger(i) || i < 0 || i >= length) {
-      throw new RangeError(`synthetic-instances: sample ${i} out of range 0..${length - 1}`);
-    }
-    return i;
-  };
+  const { seed, length, size, check } = generatedSet(options, "synthetic-instances");
   const sample = (i: number) => syntheticInstanceSample(seed, check(i), size);
   return {
     format: "synthetic-instances",

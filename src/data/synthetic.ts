@@ -50,15 +50,7 @@ const MAX_U32 = 0xffffffff;
 
 /** Generated demo data; see the module comment. Options are validated (RangeError) and not modified. */
 export function createSyntheticDataset(options: SyntheticOptions = {}): Dataset {
-  const seed = option(options.seed, "seed", DEFAULT_SYNTHETIC_OPTIONS.seed, 0, MAX_U32);
-  const length = option(options.length, "length", DEFAULT_SYNTHETIC_OPTIONS.length, 1, MAX_U32 + 1);
-  const size = option(options.size, "size", DEFAULT_SYNTHETIC_OPTIONS.size, SYNTHETIC_MIN_SIZE, SYNTHETIC_MAX_SIZE);
-  const check = (i: number): number => {
-    if (!Number.isInteger(i) || i < 0 || i >= length) {
-      throw new RangeError(`synthetic: sample ${i} out of range 0..${length - 1}`);
-    }
-    return i;
-  };
+  const { seed, length, size, check } = generatedSet(options, "synthetic");
   return {
     format: "synthetic",
     classNames: CLASS_NAMES,
@@ -74,6 +66,20 @@ export function createSyntheticDataset(options: SyntheticOptions = {}): Dataset 
     },
     get: async (i) => syntheticSample(seed, check(i), size),
   };
+}
+
+/** A generated set's options, validated (RangeError), and its index check (`name` in the errors). */
+export function generatedSet(options: SyntheticOptions, name: string) {
+  const seed = option(options.seed, "seed", DEFAULT_SYNTHETIC_OPTIONS.seed, 0, MAX_U32);
+  const length = option(options.length, "length", DEFAULT_SYNTHETIC_OPTIONS.length, 1, MAX_U32 + 1);
+  const size = option(options.size, "size", DEFAULT_SYNTHETIC_OPTIONS.size, SYNTHETIC_MIN_SIZE, SYNTHETIC_MAX_SIZE);
+  const check = (i: number): number => {
+    if (!Number.isInteger(i) || i < 0 || i >= length) {
+      throw new RangeError(`${name}: sample ${i} out of range 0..${length - 1}`);
+    }
+    return i;
+  };
+  return { seed, length, size, check };
 }
 
 /** Sample `index` of the synthetic set with this seed, `size` x `size` pixels. Pure: same arguments, same bytes. */
@@ -123,7 +129,7 @@ function syntheticId(i: number): string {
 }
 
 /** An integer option in [min, max] (RangeError naming it), or `fallback` when absent. */
-export function option(value: number | undefined, name: string, fallback: number, min: number, max: number): number {
+function option(value: number | undefined, name: string, fallback: number, min: number, max: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
     throw new RangeError(`synthetic: ${name} must be an integer from ${min} to ${max}, got ${String(value)}`);

@@ -22,7 +22,7 @@ import type { RgbImage } from "../core/image.js";
 import { readJson } from "../io/fs.js";
 import { type Rle, rleEncode } from "../masks/rle.js";
 import type { OnnxSession, OnnxValueInfo } from "../onnx/session.js";
-import type { Box, Instances } from "./instances.js";
+import type { Box } from "./instances.js";
 import type { InstanceModel } from "./model.js";
 
 /** torchvision's `_COCO_CATEGORIES`: the names of labels 0..90 ("__background__" and the "N/A" gaps included). */
