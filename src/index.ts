@@ -183,6 +183,18 @@ export {
 export { writeFileAtomic } from "./io/fs.js";
 export { type HeatmapOptions, renderConfusionHeatmap } from "./io/heatmap.js";
 export { type ImageSource, MAX_INPUT_PIXELS, readImage, readImageSize } from "./io/image.js";
+// masks: masks as data, pure TypeScript: COCO RLE (column-major runs, pycocotools' counts string, size [h, w]),
+// polygons (pixel corners on the integers, rasterised as pycocotools' frPyObjects), connected components, and the one
+// bilinear resize of float planes (HWC; torch's float32 arithmetic, as SAM's reference needs, as an option)
+export {
+  encodeInstanceMap,
+  type InstanceMap,
+  type InstanceMapEncoding,
+  instanceMap,
+  instanceMapMasks,
+  readInstanceMap,
+  writeInstanceMap,
+} from "./io/instance-map.js";
 export { applyEncoding, type MaskEncoding, type RawMask, readMask, readRawMask } from "./io/mask.js";
 export { cropImage, type ImageResample, type Rect, resizeImage, resizeMask } from "./io/resize.js";
 export {
@@ -217,9 +229,6 @@ export {
   validateFocalOptions,
 } from "./losses/options.js";
 export { createLoss, LOSS_NAMES, type LossConfig, type LossName } from "./losses/registry.js";
-// masks: masks as data, pure TypeScript: COCO RLE (column-major runs, pycocotools' counts string, size [h, w]),
-// polygons (pixel corners on the integers, rasterised as pycocotools' frPyObjects), connected components, and the one
-// bilinear resize of float planes (HWC; torch's float32 arithmetic, as SAM's reference needs, as an option)
 export { type Components, type ComponentsOptions, connectedComponents } from "./masks/components.js";
 export {
   BOUNDARY_CLASS,
