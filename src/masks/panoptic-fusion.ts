@@ -1,0 +1,85 @@
+/**
+ * Panoptic fusion as Panoptic FPN (Detectron2's `combine_semantic_and_instance_outputs`) does it: instances ("things")
+ * first, best score first, each keeping only its pixels not yet taken (dropped when more than `overlapThreshold` of
+ * it is taken, or its score is under `scoreThreshold`); then the semantic map's classes ("stuff") fill what is left,
+ * each class one segment, dropped when smaller than `stuffAreaThreshold` pixels. The semantic map's `thingClasses`
+ * (Panoptic FPN's class 0: "some thing") never become segments.
+ */
+import type { Mask } from "../core/image.js";
+import type { Instances } from "./instances.js";
+import { rleDecode } from "./rle.js";
+
+export interface PanopticFusionOptions {
+  /** Instances scoring under this are left out (default 0.5). */
+  scoreThreshold?: number;
+  /** An instance whose pixels are taken by better ones beyond this fraction is left out (default 0.5). */
+  overlapThreshold?: number;
+  /** Stuff regions of fewer pixels are left out (default 4096, Detectron2's `stuff_area_thresh`). */
+  stuffAreaThreshold?: number;
+  /** Semantic classes that are not stuff (default [0]). */
+  thingClasses?: readonly number[];
+}
+
+export interface PanopticSegment {
+  /** 1, 2, ... in the order made. */
+  id: number;
+  /** Things: the instance's category id; stuff: the semantic class index. */
+  category: number;
+  isthing: boolean;
+  area: number;
+  /** Things: the instance's score and its index in `instances`. */
+  score?: number;
+  instance?: number;
+}
+
+/** The fused map (`ids[p]` = segment id, 0 none) and its segments. */
+export function fusePanoptic(
+  instances: Instances,
+  semantic: Mask,
+  options: PanopticFusionOptions = {},
+): { ids: Uint32Array; segments: PanopticSegment[] } {
+  const { scoreThreshold = 0.5, overlapThreshold = 0.5, stuffAreaThreshold = 4096, thingClasses = [0] } = options;
+  const n = semantic.width * semantic.height;
+  const ids = new Uint32Array(n);
+  const segments: PanopticSegment[] = [];
+  const order = instances.scores
+    .map((_, k) => k)
+    .sort((a, b) => (instances.scores[b] ?? 0) - (instances.scores[a] ?? 0));
+  for (const k of order) {
+    const score = instances.scores[k] as number;
+    if (score < scoreThreshold) break;
+    const mask = rleDecode(instances.masks[k] as Parameters<typeof rleDecode>[0]).data;
+    let area = 0;
+    let taken = 0;
+    for (let p = 0; p < n; p++) {
+      if (!mask[p]) continue;
+      area++;
+      if (ids[p] !== 0) taken++;
+    }
+    if (area === 0 || taken / area > overlapThreshold) continue;
+    const id = segments.length + 1;
+    for (let p = 0; p < n; p++) if (mask[p] && ids[p] === 0) ids[p] = id;
+    segments.push({
+      id,
+      category: instances.classIds[k] as number,
+      isthing: true,
+      area: area - taken,
+      score,
+      instance: k,
+    });
+  }
+  const counts = new Map<number, number>();
+  for (let p = 0; p < n; p++) {
+    if (ids[p] !== 0) continue;
+    const c = semantic.data[p] as number;
+    counts.set(c, (counts.get(c) ?? 0) + 1);
+  }
+  for (const c of [...counts.keys()].sort((a, b) => a - b)) {
+    const area = counts.get(c) as number;
+    if (thingClasses.includes(c) || area < stuffAreaThreshold) continue;
+    const id = segments.length + 1;
+    for (let p = 0; p < n; p++) if (ids[p] === 0 && semantic.data[p] === c) ids[p] = id;
+    segments.push({ id, category: c, isthing: false, area });
+  }
+  return { ids, segments };
+}
