@@ -248,7 +248,7 @@ export {
   instancesToCoco,
   maskBox,
 } from "./masks/instances.js";
-export { fusePanoptic, type PanopticFusionOptions, type PanopticSegment } from "./masks/panoptic-fusion.js";
+export { type FusedSegment, fusePanoptic, type PanopticFusionOptions } from "./masks/panoptic-fusion.js";
 export {
   type Contour,
   contoursToRle,

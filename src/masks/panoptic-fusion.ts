@@ -20,7 +20,7 @@ export interface PanopticFusionOptions {
   thingClasses?: readonly number[];
 }
 
-export interface PanopticSegment {
+export interface FusedSegment {
   /** 1, 2, ... in the order made. */
   id: number;
   /** Things: the instance's category id; stuff: the semantic class index. */
@@ -37,11 +37,11 @@ export function fusePanoptic(
   instances: Instances,
   semantic: Mask,
   options: PanopticFusionOptions = {},
-): { ids: Uint32Array; segments: PanopticSegment[] } {
+): { ids: Uint32Array; segments: FusedSegment[] } {
   const { scoreThreshold = 0.5, overlapThreshold = 0.5, stuffAreaThreshold = 4096, thingClasses = [0] } = options;
   const n = semantic.width * semantic.height;
   const ids = new Uint32Array(n);
-  const segments: PanopticSegment[] = [];
+  const segments: FusedSegment[] = [];
   const order = instances.scores
     .map((_, k) => k)
     .sort((a, b) => (instances.scores[b] ?? 0) - (instances.scores[a] ?? 0));
