@@ -277,6 +277,7 @@ async function main(): Promise<void> {
       );
     }
     if (difference !== null) console.log(`  largest difference between the results: ${difference}`);
+    if (difference !== null && !(difference <= 1e-6)) console.log("  WARNING: segkit and panopticapi disagree");
     if (ours)
       console.log(
         `  PQ ${ours.All.pq.toFixed(4)} (things ${ours.Things.pq.toFixed(4)}, stuff ${ours.Stuff.pq.toFixed(4)})`,

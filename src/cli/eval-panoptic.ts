@@ -40,8 +40,7 @@ export async function runPanopticEval(flags: PanopticEvalFlags, io: CliIo): Prom
     ...(flags.gtDir ? { gtDir: flags.gtDir } : {}),
     ...(flags.predDir ? { predDir: flags.predDir } : {}),
     onProgress: (d, t) => progress.update(d, t),
-  });
-  progress.stop();
+  }).finally(() => progress.stop());
   for (const line of pqTable(result)) io.out(line);
   // NaN (a mean over no categories) is written as null
   const json = JSON.stringify(result, (_k, v) => (typeof v === "number" && Number.isNaN(v) ? null : v), 2);

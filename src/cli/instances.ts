@@ -39,8 +39,13 @@ const score = (v: string) => {
 export function registerInstances(program: Command, io: CliIo): void {
   program
     .command("instances")
-    .description("detect and segment object instances in an image or a directory of images (YOLO-seg ONNX)")
-    .requiredOption("-m, --model <dir>", "directory holding the model's .onnx file (a YOLO-seg export)")
+    .description(
+      "detect and segment object instances in an image or a directory of images (YOLO-seg or Mask R-CNN ONNX, or a segkit --task instance run)",
+    )
+    .requiredOption(
+      "-m, --model <dir>",
+      "a directory holding one .onnx (YOLO-seg or torchvision Mask R-CNN export), or a segkit --task instance run",
+    )
     .requiredOption("-i, --input <path>", "an image file or a directory of images")
     .requiredOption("-o, --out <dir>", "output directory: annotations.json (COCO instances with scores)")
     .option(

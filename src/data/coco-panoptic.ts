@@ -244,6 +244,7 @@ async function decodeRgbPng(
   // one output chunk of the image's size: no 16 KiB chunks to gather and copy
   const data: Uint8Array = await inflateAsync(idat.length === 1 ? (idat[0] as Uint8Array) : Buffer.concat(idat), {
     chunkSize: Math.max(64, (row + 1) * height),
+    maxOutputLength: Math.max(64, (row + 1) * height), // a crafted stream inflates no further than the header says
   });
   if (data.length < (row + 1) * height) throw new SegkitError("PNG image data is cut short");
   for (let y = 0; y < height; y++) unfilterInPlace(data, y * (row + 1), row, channels, y > 0);

@@ -260,6 +260,7 @@ export async function pqCompute(
   firstProblem(pred);
   const gtDir = pngDir(gtJson, options.gtDir, "ground-truth");
   const predDir = pngDir(predJson, options.predDir, "prediction");
+  if (gt.categories.length === 0) throw new SegkitError("the ground truth has no categories", { file: gtJson });
   const categories = new Set(gt.categories.map((c) => c.id));
   const predByImage = new Map(pred.annotations.map((a) => [a.imageId, a]));
   const pairs = gt.annotations.map((g) => {

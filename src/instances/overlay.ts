@@ -8,7 +8,8 @@ import { type Box, countInstances, type Instances } from "./instances.js";
 
 /**
  * `image` with its instances drawn, as PNG bytes: each mask tinted in its own colour (alpha 0.5; the best score
- * painted last, on top), its box outlined in that colour and `name score` written at the box's top-left corner.
+ * painted last, on top), its box outlined in that colour and `name score` written on a strip of that colour at the
+ * box's top-left corner.
  * `categories` name the class ids (an unknown id is written as the number).
  */
 export async function instancesOverlayPng(
@@ -28,10 +29,16 @@ export async function instancesOverlayPng(
     const [r, g, b] = INSTANCE_PALETTE[(k % 254) + 1] ?? [255, 255, 255];
     const colour = `rgb(${r},${g},${b})`;
     const text = `${names.get(inst.classIds[k] as number) ?? inst.classIds[k]} ${(inst.scores[k] as number).toFixed(2)}`;
-    const ty = y1 >= size + 2 ? y1 - 3 : y1 + size;
+    // the label on a strip of the instance's colour, white text, above the box (inside it at the top edge), kept
+    // inside the image (its width estimated at 0.6 em a character)
+    const w = Math.ceil(0.6 * size * text.length) + 4;
+    const h = size + 3;
+    const lx = Math.max(0, Math.min(x1, image.width - w));
+    const ly = y1 >= h ? y1 - h : y1;
     parts.push(
       `<rect x="${x1}" y="${y1}" width="${x2 - x1}" height="${y2 - y1}" fill="none" stroke="${colour}" stroke-width="1.5"/>`,
-      `<text x="${x1 + 2}" y="${ty}" ${FONT} font-size="${size}" fill="${colour}" stroke="black" stroke-width="0.4" ` +
+      `<rect x="${lx}" y="${ly}" width="${w}" height="${h}" fill="${colour}" fill-opacity="0.85"/>`,
+      `<text x="${lx + 2}" y="${ly + size}" ${FONT} font-size="${size}" fill="white" stroke="black" stroke-width="0.6" ` +
         `paint-order="stroke">${escapeXml(text)}</text>`,
     );
   }

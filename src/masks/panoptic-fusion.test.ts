@@ -20,9 +20,10 @@ describe("fusePanoptic", () => {
     // 3 scores under 0.5. Stuff: class 1 has 1 px left (under 2), class 2 has 3, class 0 is "some thing"
     assert.deepEqual([...ids], [1, 1, 2, 0, 3, 3, 3, 0]);
     assert.deepEqual(segments, [
-      { id: 1, category: 7, isthing: true, area: 2, score: 0.9, instance: 0 },
-      { id: 2, category: 8, isthing: true, area: 1, score: 0.8, instance: 1 },
-      { id: 3, category: 2, isthing: false, area: 3 },
+      { id: 1, isthing: true, categoryId: 7, area: 2, score: 0.9, instance: 0 },
+      { id: 2, isthing: true, categoryId: 8, area: 1, score: 0.8, instance: 1 },
+      { id: 3, isthing: false, classIndex: 2, area: 3 },
     ]);
+    assert.throws(() => fusePanoptic(inst, createMask(4, 3)), /instances of a 4x2 image and a 4x3 semantic map/);
   });
 });

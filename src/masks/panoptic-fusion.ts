@@ -3,10 +3,12 @@
  * first, best score first, each keeping only its pixels not yet taken (dropped when more than `overlapThreshold` of
  * it is taken, or its score is under `scoreThreshold`); then the semantic map's classes ("stuff") fill what is left,
  * each class one segment, dropped when smaller than `stuffAreaThreshold` pixels. The semantic map's `thingClasses`
- * (Panoptic FPN's class 0: "some thing") never become segments.
+ * (Panoptic FPN's class 0: "some thing") never become segments. Instances and map are the same image's (same size).
  */
+
+import { SegkitError } from "../core/errors.js";
 import type { Mask } from "../core/image.js";
-import type { Instances } from "./instances.js";
+import { countInstances, type Instances } from "./instances.js";
 import { rleDecode } from "./rle.js";
 
 export interface PanopticFusionOptions {
@@ -20,17 +22,10 @@ export interface PanopticFusionOptions {
   thingClasses?: readonly number[];
 }
 
-export interface FusedSegment {
-  /** 1, 2, ... in the order made. */
-  id: number;
-  /** Things: the instance's category id; stuff: the semantic class index. */
-  category: number;
-  isthing: boolean;
-  area: number;
-  /** Things: the instance's score and its index in `instances`. */
-  score?: number;
-  instance?: number;
-}
+/** A segment of the fused map: a thing (an instance, by its category id) or stuff (a semantic class index). */
+export type FusedSegment =
+  | { id: number; isthing: true; categoryId: number; area: number; score: number; instance: number }
+  | { id: number; isthing: false; classIndex: number; area: number };
 
 /** The fused map (`ids[p]` = segment id, 0 none) and its segments. */
 export function fusePanoptic(
@@ -39,6 +34,12 @@ export function fusePanoptic(
   options: PanopticFusionOptions = {},
 ): { ids: Uint32Array; segments: FusedSegment[] } {
   const { scoreThreshold = 0.5, overlapThreshold = 0.5, stuffAreaThreshold = 4096, thingClasses = [0] } = options;
+  countInstances(instances);
+  if (instances.width !== semantic.width || instances.height !== semantic.height) {
+    throw new SegkitError(
+      `instances of a ${instances.width}x${instances.height} image and a ${semantic.width}x${semantic.height} semantic map`,
+    );
+  }
   const n = semantic.width * semantic.height;
   const ids = new Uint32Array(n);
   const segments: FusedSegment[] = [];
@@ -61,8 +62,8 @@ export function fusePanoptic(
     for (let p = 0; p < n; p++) if (mask[p] && ids[p] === 0) ids[p] = id;
     segments.push({
       id,
-      category: instances.classIds[k] as number,
       isthing: true,
+      categoryId: instances.classIds[k] as number,
       area: area - taken,
       score,
       instance: k,
@@ -79,7 +80,7 @@ export function fusePanoptic(
     if (thingClasses.includes(c) || area < stuffAreaThreshold) continue;
     const id = segments.length + 1;
     for (let p = 0; p < n; p++) if (ids[p] === 0 && semantic.data[p] === c) ids[p] = id;
-    segments.push({ id, category: c, isthing: false, area });
+    segments.push({ id, isthing: false, classIndex: c, area });
   }
   return { ids, segments };
 }

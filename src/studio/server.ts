@@ -207,13 +207,20 @@ export async function startStudioServer(options: StudioServerOptions): Promise<S
    */
   let pageDecoderBytes: Promise<Uint8Array> | undefined;
   const pageDecoder = (file: string) => {
-    pageDecoderBytes ??= readFile(file).then((bytes) => {
-      try {
-        return pruneOnnx(bytes, ["iou_predictions", "low_res_masks"], file) ?? bytes;
-      } catch {
-        return bytes; // not the official decoder's outputs: nothing to cut
-      }
-    });
+    pageDecoderBytes ??= readFile(file).then(
+      (bytes) => {
+        try {
+          return pruneOnnx(bytes, ["iou_predictions", "low_res_masks"], file) ?? bytes;
+        } catch (err) {
+          if (err instanceof SegkitError) return bytes; // not the official decoder's outputs: nothing to cut
+          throw err;
+        }
+      },
+      (err: unknown) => {
+        pageDecoderBytes = undefined; // read again on the next request
+        throw err;
+      },
+    );
     return pageDecoderBytes;
   };
   const sendFile = async (res: ServerResponse, file: string) => {
@@ -318,7 +325,8 @@ export async function startStudioServer(options: StudioServerOptions): Promise<S
         // best first, as segkit/web answers (the predictor keeps the decoder's order)
         const best = (scores: Float32Array) => orderByScore([...scores.keys()], scores);
         const plane = (data: Float32Array, i: number) => data.subarray(i * area, (i + 1) * area);
-        if (req.headers.accept === LOW_RES_WIRE_TYPE) {
+        const accepts = (req.headers.accept ?? "").split(",").map((t) => t.split(";")[0]?.trim());
+        if (accepts.includes(LOW_RES_WIRE_TYPE)) {
           // the decoder's answer alone, in binary: the page upscales (what the app asks for)
           const p = await q.decodeLowRes(id, request);
           const order = best(p.scores);
@@ -363,6 +371,7 @@ export async function startStudioServer(options: StudioServerOptions): Promise<S
           found = records.map((r) => ({ classId, rle: r.segmentation, score: r.predicted_iou }));
         }
         const now = store.annotations(id) ?? { revision: 0, state: "new", instances: [] };
+        if (found.length === 0) return send(res, 200, { revision: now.revision, added: 0 }); // nothing changes
         const added = found.map((f, k) => ({
           id: `prelabel-${baseRevision + 1}-${k}`,
           ...f,

@@ -10,6 +10,8 @@
  * decode (no wasm, a failure), the server does.
  * Each waits for the image's embedding first (GET .../embedding answers 202 while the encoder works on it).
  */
+import { orderByScore } from "../../sam/decoder-feeds.js";
+import { SAM_LOW_RES_SIZE } from "../../sam/transforms.js";
 import {
   createWebSamDecoder,
   decodeEmbeddingWire,
@@ -36,7 +38,7 @@ export type TestPrediction = Omit<WebPrediction, "timings">;
 
 /** The candidates of `p` best first, copied (a decoder may reuse its buffers; masks kept by the app must not change). */
 function bestFirst(p: TestPrediction): Prediction {
-  const order = p.scores.map((_, i) => i).sort((a, b) => (p.scores[b] ?? 0) - (p.scores[a] ?? 0));
+  const order = orderByScore([...p.scores.keys()], p.scores);
   const masks = order.map((i) => p.masks[i]?.slice());
   return {
     scores: order.map((i) => p.scores[i] ?? 0),
@@ -116,7 +118,7 @@ const toBase64 = (f: Float32Array) => {
   return btoa(s);
 };
 
-const LOW_AREA = 256 * 256;
+const LOW_AREA = SAM_LOW_RES_SIZE * SAM_LOW_RES_SIZE;
 
 function serverSegmenter(api: Api, model: { acceptsBox: boolean; acceptsMaskInput: boolean }): Segmenter {
   return {

@@ -273,7 +273,7 @@ class Studio {
     const mask = pred.mask(this.candidate);
     p.dataset.candidate = String(this.candidate);
     p.dataset.count = String(pred.scores.length);
-    p.dataset.area = String(mask ? countPixels(mask) : 0);
+    p.dataset.area = String(mask ? areaOf(mask) : 0);
     p.dataset.points = JSON.stringify(this.points); // the prompt in image pixels (tests compare with Node's predictor)
     // where a click's time went, when the decoder says (segkit/web: the decoder run, upscaling and thresholding)
     p.dataset.decodeMs = pred.timings ? pred.timings.decodeMs.toFixed(1) : "";
