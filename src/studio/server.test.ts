@@ -469,7 +469,7 @@ describe("studio server", () => {
         const graph = await readFile(join(FIXTURE_MODEL, "decoder.onnx"));
         assert.ok(decoder.body.length < graph.length);
         assert.deepEqual(decoder.body, Buffer.from(pruneOnnx(graph, ["iou_predictions", "low_res_masks"]) ?? []));
-        const wait = await raw(server.url, "/api/images/sub%2Fc.png/embedding");
+        const wait = await raw(server.url, "/api/images/sub%2Fc.png/embedding?status");
         assert.equal(wait.status, 202);
         assert.deepEqual(wait.json(), { status: "queued", position: 1 });
         const first = await raw(server.url, "/api/images/a.png/embedding");
@@ -489,6 +489,9 @@ describe("studio server", () => {
           encoder: { done: 4, total: 4, current: null, failed: 0 },
           revision: 0,
         });
+        // `?status` says ready without the bytes
+        const status = await raw(server.url, "/api/images/sub%2Fc.png/embedding?status");
+        assert.deepEqual([status.status, status.json()], [200, { status: "ready" }]);
         const ready = await raw(server.url, "/api/images/sub%2Fc.png/embedding");
         assert.equal(ready.status, 200);
         assert.equal(ready.headers["content-type"], "application/x-segkit-embedding");

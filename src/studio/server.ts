@@ -301,11 +301,14 @@ export async function startStudioServer(options: StudioServerOptions): Promise<S
       }
       case "embedding": {
         allow("GET");
-        const e = await needEncoder()
-          .embedding(id)
-          .catch((err: unknown) => {
-            throw new HttpError(500, `the encoder failed on this image: ${errorMessage(err)}`);
-          });
+        // `?status`: whether it is ready, without the bytes (a page decoding on the server only waits for it)
+        const q = needEncoder();
+        if (/[?&]status(=|&|$)/.test(req.url ?? "") && q.status(id) === "ready") {
+          return send(res, 200, { status: "ready" });
+        }
+        const e = await q.embedding(id).catch((err: unknown) => {
+          throw new HttpError(500, `the encoder failed on this image: ${errorMessage(err)}`);
+        });
         if ("wire" in e) return sendBytes(res, EMBEDDING_WIRE_TYPE, e.wire);
         return send(res, 202, e);
       }

@@ -103,7 +103,8 @@ export interface Api {
     id: string,
     body: { baseRevision: number; state: ImageState; instances: readonly InstanceRecord[] },
   ): Promise<{ revision: number }>;
-  embedding(id: string): Promise<EmbeddingAnswer>;
+  /** With `statusOnly`, a ready answer carries no bytes (`?status`: the page decodes on the server). */
+  embedding(id: string, statusOnly?: boolean): Promise<EmbeddingAnswer>;
   decode(id: string, request: ServerDecodeRequest): Promise<ServerDecodeAnswer>;
   status(): Promise<EncoderStatus>;
   /**
@@ -151,8 +152,9 @@ export function createApi(token: string | null, base = ""): Api {
     imageUrl: (id) => url(`${image(id)}/file`),
     annotations: (id) => json<Annotations>(`${image(id)}/annotations`),
     saveAnnotations: (id, body) => json<{ revision: number }>(`${image(id)}/annotations`, send("PUT", body)),
-    async embedding(id) {
-      const res = await request(`${image(id)}/embedding`);
+    async embedding(id, statusOnly = false) {
+      const res = await request(`${image(id)}/embedding${statusOnly ? "?status" : ""}`);
+      if (statusOnly && res.status === 200) return { ready: true, bytes: new Uint8Array() };
       if (res.status === 202) {
         const body = (await res.json()) as { status: string; position?: number };
         return {

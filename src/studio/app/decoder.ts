@@ -98,10 +98,11 @@ async function embeddingBytes(
   image: ImageEntry,
   onWait: (s: string) => void,
   signal: AbortSignal,
+  statusOnly = false,
 ): Promise<Uint8Array> {
   for (;;) {
     signal.throwIfAborted();
-    const answer = await api.embedding(image.id);
+    const answer = await api.embedding(image.id, statusOnly);
     if (answer.ready) return answer.bytes;
     if (answer.status === "failed") throw new Error(`the encoder failed on ${image.file}`);
     onWait(answer.position === undefined ? answer.status : `${answer.status}, ${answer.position} ahead`);
@@ -125,7 +126,7 @@ function serverSegmenter(api: Api, model: { acceptsBox: boolean; acceptsMaskInpu
     kind: "server",
     ...model,
     async forImage(image, onWait, signal) {
-      await embeddingBytes(api, image, onWait, signal); // the server decodes from its cache: wait until it is there
+      await embeddingBytes(api, image, onWait, signal, true); // the server decodes from its cache: wait for it
       return {
         async predict(req) {
           const answer = await api.decode(image.id, {
