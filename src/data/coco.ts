@@ -257,10 +257,11 @@ class CocoDataset implements Dataset {
     const s = this.at(i);
     const image = await readImage(s.path);
     this.checkSize(s, image);
-    const mask = this.rasterise(s);
-    return this.task === "instance"
-      ? { id: s.id, image, mask, instances: this.instances(s) }
-      : { id: s.id, image, mask };
+    if (this.task !== "instance") return { id: s.id, image, mask: this.rasterise(s) };
+    const instances = this.instances(s);
+    const mask = createMask(s.width, s.height); // painted from the instances' RLEs: each segmentation read once
+    for (const [k, rle] of instances.masks.entries()) rlePaint(mask, rle, s.annotations[k]?.classIndex ?? 0);
+    return { id: s.id, image, mask, instances };
   }
 
   /** The image's annotations as instances (category ids; crowd kept), in file order. */
