@@ -82,6 +82,15 @@ describe("cocoEvaluate: parity with pycocotools' COCOeval", () => {
     };
     const r = cocoEvaluate(gt, cocoEvalDetections(coco, gt, "pred.json"), "segm");
     close(r.stats, (REF.full as Record<CocoIouType, Reference>).segm.stats, "stats");
+    // an annotation on an image its own file does not list: one line naming the file
+    const stray = { ...coco, annotations: [{ ...coco.annotations[0], image_id: 7 }] };
+    assert.throws(
+      () => cocoEvalDetections(stray, gt, "pred.json"),
+      (e: unknown) =>
+        e instanceof SegkitError &&
+        e.file === "pred.json" &&
+        e.message === "image_id 7 is not an image of the predictions' own images list",
+    );
   });
 
   it("the thresholds are numpy's linspace values (AP75 found by exact equality)", () => {

@@ -276,7 +276,10 @@ function matchImages(images: unknown[], gt: CocoEvalSet, file: string | undefine
     }
     map.set(im.id, id);
   }
-  return (id) => (map.has(id) ? map.get(id) : `${JSON.stringify(id)} (no such image in the file)`);
+  return (id) => {
+    if (!map.has(id)) fail(file, `image_id ${JSON.stringify(id)} is not an image of the predictions' own images list`);
+    return map.get(id);
+  };
 }
 
 export interface CocoEvalResult {
