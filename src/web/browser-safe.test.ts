@@ -1,7 +1,7 @@
 // The browser bundles hold no Node module: the whole transitive import closure of src/web/index.ts (and of the
-// studio app, src/studio/app/main.ts, once it exists) as esbuild bundles it for the browser, read from its metafile.
+// studio app, src/studio/app/main.ts) as esbuild bundles it for the browser, read from its metafile.
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { describe, it } from "node:test";
