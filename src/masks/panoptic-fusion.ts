@@ -1,5 +1,5 @@
 /**
- * Panoptic fusion as Panoptic FPN (Detectron2's `combine_semantic_and_instance_outputs`) does it: instances ("things")
+ * Panoptic fusion as Panoptic FPN (Detectron2's `combine_semantic_and_instance_outputs`, read and followed rule by rule) does it: instances ("things")
  * first, best score first, each keeping only its pixels not yet taken (dropped when more than `overlapThreshold` of
  * it is taken, or its score is under `scoreThreshold`); then the semantic map's classes ("stuff") fill what is left,
  * each class one segment, dropped when smaller than `stuffAreaThreshold` pixels. The semantic map's `thingClasses`

@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { decodeEmbeddingWire, type EmbeddingWire, encodeEmbeddingWire } from "./wire.js";
+import {
+  decodeEmbeddingWire,
+  decodeLowResWire,
+  type EmbeddingWire,
+  encodeEmbeddingWire,
+  encodeLowResWire,
+  LOW_RES_WIRE_TYPE,
+} from "./wire.js";
 
 const sample = (): EmbeddingWire => ({
   layout: "split",
@@ -200,5 +207,35 @@ describe("embedding wire format", () => {
       decodeEmbeddingWire(bad(() => {})).embeddings.image_embeddings?.data,
       sample().embeddings.image_embeddings?.data,
     );
+  });
+});
+
+describe("low-res answer wire format", () => {
+  const area = 256 * 256;
+  const answer = {
+    layout: "split" as const,
+    originalSize: { height: 48, width: 64 },
+    inputSize: { height: 768, width: 1024 },
+    scores: Float32Array.of(0.9, 0.25),
+    lowRes: Float32Array.from({ length: 2 * area }, (_, i) => (i % 7) - 3.5),
+  };
+
+  it("round-trips scores and logits with the sizes", () => {
+    const back = decodeLowResWire(encodeLowResWire(answer));
+    assert.deepEqual(back, answer);
+  });
+
+  it("names its own type and the missing tensor in errors, not the embedding's", () => {
+    assert.throws(() => decodeLowResWire(new Uint8Array(3)), (err: Error) => err.message.includes(LOW_RES_WIRE_TYPE));
+    assert.throws(() => decodeLowResWire(encodeEmbeddingWire(sample())), /bad low-res answer .*lacks the `scores`/);
+    const short = encodeEmbeddingWire({
+      ...answer,
+      embeddings: {
+        scores: { data: answer.scores, dims: [2] },
+        low_res_masks: { data: answer.lowRes.subarray(0, area), dims: [1, 256, 256] },
+      },
+    });
+    assert.throws(() => decodeLowResWire(short), /65536 logits for 2 candidates of 65536/);
+    assert.throws(() => encodeLowResWire({ ...answer, scores: Float32Array.of(1) }), /131072 logits for 1 candidates/);
   });
 });

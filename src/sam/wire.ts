@@ -10,7 +10,7 @@
  */
 import { SegkitError } from "../core/errors.js";
 import type { SamEmbeddings, SamLayout, SamTensor } from "./decoder-feeds.js";
-import type { SamSize } from "./transforms.js";
+import { SAM_LOW_RES_SIZE, type SamSize } from "./transforms.js";
 
 export const EMBEDDING_WIRE_TYPE = "application/x-segkit-embedding";
 /**
@@ -39,11 +39,17 @@ const MAGIC = [0x53, 0x4b, 0x45, 0x31]; // "SKE1"
 const MAX_HEADER = 1 << 20;
 const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 
+const LOW_RES_AREA = SAM_LOW_RES_SIZE * SAM_LOW_RES_SIZE;
 const align4 = (n: number) => Math.ceil(n / 4) * 4;
-const fail = (problem: string) =>
-  new SegkitError(`bad embedding (${EMBEDDING_WIRE_TYPE}): ${problem}`, {
-    hint: "the body is truncated or was not written by encodeEmbeddingWire",
-  });
+type Fail = (problem: string) => SegkitError;
+const failFor =
+  (what: string, type: string, writer: string): Fail =>
+  (problem) =>
+    new SegkitError(`bad ${what} (${type}): ${problem}`, {
+      hint: `the body is truncated or was not written by ${writer}`,
+    });
+const fail = failFor("embedding", EMBEDDING_WIRE_TYPE, "encodeEmbeddingWire");
+const failLowRes = failFor("low-res answer", LOW_RES_WIRE_TYPE, "encodeLowResWire");
 
 /** The wire bytes of `e` (tensors in the record's order, back to back). */
 export function encodeEmbeddingWire(e: EmbeddingWire): Uint8Array {
@@ -79,6 +85,46 @@ export function encodeEmbeddingWire(e: EmbeddingWire): Uint8Array {
 
 /** Parses wire bytes; a SegkitError saying what is wrong for a truncated or inconsistent body. Data is copied. */
 export function decodeEmbeddingWire(bytes: Uint8Array): EmbeddingWire {
+  return decodeWire(bytes, fail);
+}
+
+/** A decoder's answer as `LOW_RES_WIRE_TYPE` carries it: candidates best first. */
+export interface LowResAnswer {
+  layout: SamLayout;
+  originalSize: SamSize;
+  inputSize: SamSize;
+  /** `[n]`, best first. */
+  scores: Float32Array;
+  /** `[n, 256, 256]` logits, in the order of `scores`. */
+  lowRes: Float32Array;
+}
+
+/** The `LOW_RES_WIRE_TYPE` bytes of an answer. */
+export function encodeLowResWire(a: LowResAnswer): Uint8Array {
+  const n = a.scores.length;
+  if (a.lowRes.length !== n * LOW_RES_AREA) {
+    throw new SegkitError(`low-res answer: ${a.lowRes.length} logits for ${n} candidates of ${LOW_RES_AREA}`);
+  }
+  const embeddings = {
+    scores: { data: a.scores, dims: [n] },
+    low_res_masks: { data: a.lowRes, dims: [n, SAM_LOW_RES_SIZE, SAM_LOW_RES_SIZE] },
+  };
+  return encodeEmbeddingWire({ layout: a.layout, originalSize: a.originalSize, inputSize: a.inputSize, embeddings });
+}
+
+/** Parses `LOW_RES_WIRE_TYPE` bytes; a SegkitError naming that type for a bad body. */
+export function decodeLowResWire(bytes: Uint8Array): LowResAnswer {
+  const { layout, originalSize, inputSize, embeddings } = decodeWire(bytes, failLowRes);
+  const scores = embeddings.scores?.data;
+  const lowRes = embeddings.low_res_masks?.data;
+  if (!scores || !lowRes) throw failLowRes("it lacks the `scores` or `low_res_masks` tensor");
+  if (lowRes.length !== scores.length * LOW_RES_AREA) {
+    throw failLowRes(`${lowRes.length} logits for ${scores.length} candidates of ${LOW_RES_AREA}`);
+  }
+  return { layout, originalSize, inputSize, scores, lowRes };
+}
+
+function decodeWire(bytes: Uint8Array, fail: Fail): EmbeddingWire {
   if (bytes.length < 8) throw fail(`${bytes.length} bytes, shorter than the 8-byte preamble`);
   if (!MAGIC.every((b, i) => bytes[i] === b)) throw fail("does not start with SKE1");
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -93,8 +139,8 @@ export function decodeEmbeddingWire(bytes: Uint8Array): EmbeddingWire {
   }
   if (!h || typeof h !== "object") throw fail("header is not a JSON object");
   if (h.layout !== "split" && h.layout !== "transformers") throw fail(`unknown layout ${JSON.stringify(h.layout)}`);
-  const originalSize = wireSize(h.originalSize, "originalSize");
-  const inputSize = wireSize(h.inputSize, "inputSize");
+  const originalSize = wireSize(h.originalSize, "originalSize", fail);
+  const inputSize = wireSize(h.inputSize, "inputSize", fail);
   if (!Array.isArray(h.tensors) || h.tensors.length === 0) throw fail("`tensors` must be a non-empty array");
   const start = align4(8 + n);
   const dataBytes = bytes.length - start;
@@ -125,7 +171,7 @@ export function decodeEmbeddingWire(bytes: Uint8Array): EmbeddingWire {
   return { layout: h.layout, originalSize, inputSize, embeddings };
 }
 
-function wireSize(v: unknown, key: string): SamSize {
+function wireSize(v: unknown, key: string, fail: Fail): SamSize {
   const s = v as Partial<SamSize> | null;
   const ok = (x: unknown) => Number.isInteger(x) && (x as number) > 0;
   if (!s || typeof s !== "object" || !ok(s.height) || !ok(s.width)) {

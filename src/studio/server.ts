@@ -31,7 +31,7 @@ import { rleEncode, rleToString } from "../masks/rle.js";
 import { pruneOnnx } from "../onnx/prune.js";
 import { orderByScore } from "../sam/decoder-feeds.js";
 import { SAM_LOW_RES_SIZE } from "../sam/transforms.js";
-import { EMBEDDING_WIRE_TYPE, encodeEmbeddingWire, LOW_RES_WIRE_TYPE } from "../sam/wire.js";
+import { EMBEDDING_WIRE_TYPE, encodeEmbeddingWire, encodeLowResWire, LOW_RES_WIRE_TYPE } from "../sam/wire.js";
 import type { EncoderQueue } from "./encoder-queue.js";
 import { exportProject } from "./export.js";
 import { modelPrelabels } from "./prelabel.js";
@@ -335,17 +335,11 @@ export async function startStudioServer(options: StudioServerOptions): Promise<S
           const order = best(p.scores);
           const low = new Float32Array(order.length * area);
           for (const [k, i] of order.entries()) low.set(plane(p.lowResLogits.data, i), k * area);
-          const embeddings = {
-            scores: { data: Float32Array.from(order, (i) => p.scores[i] as number), dims: [order.length] },
-            low_res_masks: { data: low, dims: [order.length, SAM_LOW_RES_SIZE, SAM_LOW_RES_SIZE] },
-          };
+          const scores = Float32Array.from(order, (i) => p.scores[i] as number);
           const { originalSize, inputSize } = p;
           res.setHeader("Server-Timing", `decode;dur=${p.timings.decodeMs.toFixed(1)}`);
-          return sendBytes(
-            res,
-            LOW_RES_WIRE_TYPE,
-            encodeEmbeddingWire({ layout: q.model.layout, originalSize, inputSize, embeddings }),
-          );
+          const wire = encodeLowResWire({ layout: q.model.layout, originalSize, inputSize, scores, lowRes: low });
+          return sendBytes(res, LOW_RES_WIRE_TYPE, wire);
         }
         const p = await q.decode(id, request);
         const order = best(p.scores);

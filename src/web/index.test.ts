@@ -30,6 +30,7 @@ interface PageRequest {
   box?: [number, number, number, number];
   maskInput?: number[];
   multimask?: boolean;
+  masks?: "all" | "best";
 }
 
 interface PageResult {
@@ -174,7 +175,7 @@ describe("segkit/web in chromium", () => {
       await predictor.setImage(img);
       const out = [];
       for (const r of requests) {
-        const { maskInput, ...rest } = r;
+        const { maskInput, masks: _, ...rest } = r;
         const request: SamPredictRequest = {
           ...rest,
           ...(maskInput ? { maskInput: Float32Array.from(maskInput) } : {}),
@@ -205,7 +206,7 @@ describe("segkit/web in chromium", () => {
     assert.equal(web.length, node.length);
     web.forEach((w, r) => {
       const n = node[r] as (typeof node)[number];
-      assert.equal(w.masks.length, n.masks.length, `request ${r}: mask count`);
+      assert.equal(w.scores.length, n.masks.length, `request ${r}: candidate count`);
       w.scores.forEach((s, k) => {
         assert.ok(Math.abs(s - (n.scores[k] as number)) <= 1e-4, `request ${r} score ${k}: ${s} vs ${n.scores[k]}`);
       });
@@ -233,7 +234,11 @@ describe("segkit/web in chromium", () => {
     const node = await nodePredictions(model, first);
     // the next click refines with the previous best low-res mask, as the studio does
     const maskInput = Array.from(node[1]?.lowRes[0] ?? []);
-    const requests = [...first, { points: [POS, NEG, { x: 30, y: 20, label: 1 as const }], maskInput }];
+    const requests = [
+      ...first,
+      { points: [POS, NEG, { x: 30, y: 20, label: 1 as const }], maskInput },
+      { points: [POS], box: BOX, multimask: true, masks: "best" as const }, // the best mask alone, all 3 scores
+    ];
     const web = await predictInPage(browser, server, "split", requests);
     assert.equal(web.layout, "split");
     assert.equal(web.acceptsMaskInput, true);
@@ -241,8 +246,9 @@ describe("segkit/web in chromium", () => {
     assert.equal(web.threads.set, web.threads.cores); // the default when cross-origin isolated
     assert.deepEqual(
       web.predictions.map((p) => p.masks.length),
-      [3, 1, 1, 3, 1],
+      [3, 1, 1, 3, 1, 1],
     );
+    assert.equal(web.predictions[5]?.scores.length, 3);
     const all = await nodePredictions(model, requests);
     assertSame(web.predictions, all);
     // the prompts differ: not every request gives the same first mask (the comparison is not vacuous)

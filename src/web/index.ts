@@ -29,10 +29,13 @@ export type { SamEmbeddings, SamLayout, SamTensor } from "../sam/decoder-feeds.j
 export type { SamSize } from "../sam/transforms.js";
 export {
   decodeEmbeddingWire,
+  decodeLowResWire,
   EMBEDDING_WIRE_TYPE,
   type EmbeddingWire,
   encodeEmbeddingWire,
+  encodeLowResWire,
   LOW_RES_WIRE_TYPE,
+  type LowResAnswer,
 } from "../sam/wire.js";
 
 export interface WebSamDecoderOptions {
@@ -60,10 +63,15 @@ export interface WebSamRequest {
    * Default: true for a prompt of one point alone (ambiguous), else false.
    */
   multimask?: boolean;
+  /**
+   * Which masks to make at the image's size: every candidate's (default) or the best one's alone (upscaling is most
+   * of a click's time; make the others with `lowResMasks` when they are wanted).
+   */
+  masks?: "all" | "best";
 }
 
 export interface WebSamPrediction {
-  /** Each H * W (original image size), 0/1, row-major; ordered by score, best first. */
+  /** Each H * W (original image size), 0/1, row-major; ordered by score, best first (the best alone if asked). */
   masks: Uint8Array[];
   /** Predicted IoU, same order. */
   scores: number[];
@@ -170,7 +178,7 @@ export async function createWebSamDecoder(options: WebSamDecoderOptions): Promis
     const count = decoded.lowRes.dims[0] ?? 0;
     const chosen = chooseMaskChannels(graph, count, multimask, decoded.scores);
     const order = orderByScore(chosen, decoded.scores);
-    const masks = lowResMasks(decoded.lowRes.data, image, order);
+    const masks = lowResMasks(decoded.lowRes.data, image, request.masks === "best" ? order.slice(0, 1) : order);
     const postprocessMs = performance.now() - t0 - decodeMs;
     return {
       masks,

@@ -15,6 +15,7 @@ import { SAM_LOW_RES_SIZE } from "../../sam/transforms.js";
 import {
   createWebSamDecoder,
   decodeEmbeddingWire,
+  decodeLowResWire,
   lowResMasks,
   type WebSamPrediction as WebPrediction,
   type WebSamDecoderOptions,
@@ -48,12 +49,15 @@ function bestFirst(p: TestPrediction): Prediction {
 }
 
 /** Masks made from the low-res logits (best first) one candidate at a time, as they are asked for. */
-function lazyMasks(low: Float32Array, size: { width: number; height: number }): (k: number) => Uint8Array | undefined {
-  const made: Uint8Array[] = [];
-  const count = low.length / LOW_AREA;
+function lazyMasks(
+  lowRes: readonly Float32Array[],
+  size: { width: number; height: number },
+  made: Uint8Array[] = [],
+): (k: number) => Uint8Array | undefined {
   return (k) => {
-    if (!(k >= 0 && k < count)) return undefined;
-    made[k] ??= lowResMasks(low, size, [k])[0] as Uint8Array;
+    const low = lowRes[k];
+    if (!low) return undefined;
+    made[k] ??= lowResMasks(low, size)[0] as Uint8Array;
     return made[k];
   };
 }
@@ -137,17 +141,13 @@ function serverSegmenter(api: Api, model: { acceptsBox: boolean; acceptsMaskInpu
           });
           // the decoder's answer (best first); masks made here as segkit/web makes them
           const t0 = performance.now();
-          const { embeddings, originalSize } = decodeEmbeddingWire(answer.bytes);
-          const scores = embeddings.scores?.data;
-          const low = embeddings.low_res_masks?.data;
-          if (!scores || !low || low.length !== scores.length * LOW_AREA) {
-            throw new Error("the server's decode answer lacks scores or low-res masks");
-          }
-          const mask = lazyMasks(low, originalSize);
+          const { scores, lowRes: low, originalSize } = decodeLowResWire(answer.bytes);
+          const lowRes = [...scores].map((_, k) => low.subarray(k * LOW_AREA, (k + 1) * LOW_AREA));
+          const mask = lazyMasks(lowRes, originalSize);
           mask(0); // the best, shown at once: its upscaling counted
           return {
             scores: [...scores],
-            lowRes: [...scores].map((_, k) => low.subarray(k * LOW_AREA, (k + 1) * LOW_AREA)),
+            lowRes,
             mask,
             timings: { decodeMs: answer.decodeMs ?? Number.NaN, postprocessMs: performance.now() - t0 },
           };
@@ -216,8 +216,8 @@ async function browserSegmenter(api: Api, decoderUrl: string): Promise<Segmenter
       const { embeddings } = decodeEmbeddingWire(await embeddingBytes(api, image, onWait, signal));
       return {
         async predict(req) {
-          const p = await dec.predict(embeddings, image, req); // best first, every mask made
-          return { ...p, mask: (k) => p.masks[k] };
+          const p = await dec.predict(embeddings, image, { ...req, masks: "best" }); // best first
+          return { ...p, mask: lazyMasks(p.lowRes, image, p.masks) };
         },
       };
     },
