@@ -226,7 +226,10 @@ describe("low-res answer wire format", () => {
   });
 
   it("names its own type and the missing tensor in errors, not the embedding's", () => {
-    assert.throws(() => decodeLowResWire(new Uint8Array(3)), (err: Error) => err.message.includes(LOW_RES_WIRE_TYPE));
+    assert.throws(
+      () => decodeLowResWire(new Uint8Array(3)),
+      (err: Error) => err.message.includes(LOW_RES_WIRE_TYPE),
+    );
     assert.throws(() => decodeLowResWire(encodeEmbeddingWire(sample())), /bad low-res answer .*lacks the `scores`/);
     const short = encodeEmbeddingWire({
       ...answer,

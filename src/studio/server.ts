@@ -31,7 +31,7 @@ import { rleEncode, rleToString } from "../masks/rle.js";
 import { pruneOnnx } from "../onnx/prune.js";
 import { orderByScore } from "../sam/decoder-feeds.js";
 import { SAM_LOW_RES_SIZE } from "../sam/transforms.js";
-import { EMBEDDING_WIRE_TYPE, encodeEmbeddingWire, encodeLowResWire, LOW_RES_WIRE_TYPE } from "../sam/wire.js";
+import { EMBEDDING_WIRE_TYPE, encodeLowResWire, LOW_RES_WIRE_TYPE } from "../sam/wire.js";
 import type { EncoderQueue } from "./encoder-queue.js";
 import { exportProject } from "./export.js";
 import { modelPrelabels } from "./prelabel.js";
