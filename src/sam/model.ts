@@ -120,6 +120,8 @@ export interface SamModel {
   readonly acceptsBox: boolean;
   /** Whether `decode` takes `prompt.maskInput` (a split decoder with a `mask_input` input: not EdgeSAM's). */
   readonly acceptsMaskInput: boolean;
+  /** The decoder's outputs a decode without `fullSize` fetches (IoU scores, low-res masks). */
+  readonly lowResOutputs: readonly string[];
   /** Runs the encoder on one image in `encoderInput` form (see the module comment for dims). */
   encode(image: SamTensor): Promise<SamEmbeddings>;
   /** Runs the decoder on one prompt. */
@@ -200,6 +202,7 @@ async function assemble(
     maskChannels: graph.maskChannels,
     acceptsBox,
     acceptsMaskInput,
+    lowResOutputs: lowResOutputs(graph),
 
     async encode(image) {
       const expected = enc.form === "nchw" ? `[1,3,${S},${S}]` : `[H,W,3] with max(H, W) = ${preprocess.longestSide}`;

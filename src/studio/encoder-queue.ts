@@ -40,7 +40,14 @@ export interface EncoderProgress {
 }
 
 export interface EncoderQueue {
-  readonly model: { layout: SamLayout; acceptsBox: boolean; acceptsMaskInput: boolean; decoderFile: string };
+  readonly model: {
+    layout: SamLayout;
+    acceptsBox: boolean;
+    acceptsMaskInput: boolean;
+    decoderFile: string;
+    /** What a page's decoder must compute (`SamModel.lowResOutputs`). */
+    lowResOutputs: readonly string[];
+  };
   status(id: string): EmbeddingStatus;
   /**
    * The image's embedding in the wire format when it is ready; otherwise the image moves to the front of the queue
@@ -150,6 +157,7 @@ export async function createEncoderQueue(options: EncoderQueueOptions): Promise<
       acceptsBox: model.layout === "split" || model.acceptsBox,
       acceptsMaskInput: model.acceptsMaskInput,
       decoderFile: model.files.decoder,
+      lowResOutputs: model.lowResOutputs,
     },
     status,
     async embedding(id) {

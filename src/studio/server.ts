@@ -206,13 +206,13 @@ export async function startStudioServer(options: StudioServerOptions): Promise<S
    * and onnxruntime-web would compute on every click (`pruneOnnx`); other decoders as they are. Read once.
    */
   let pageDecoderBytes: Promise<Uint8Array> | undefined;
-  const pageDecoder = (file: string) => {
+  const pageDecoder = ({ decoderFile: file, lowResOutputs }: EncoderQueue["model"]) => {
     pageDecoderBytes ??= readFile(file).then(
       (bytes) => {
         try {
-          return pruneOnnx(bytes, ["iou_predictions", "low_res_masks"], file) ?? bytes;
+          return pruneOnnx(bytes, lowResOutputs, file) ?? bytes;
         } catch (err) {
-          if (err instanceof SegkitError) return bytes; // not the official decoder's outputs: nothing to cut
+          if (err instanceof SegkitError) return bytes; // a graph pruneOnnx cannot cut runs whole
           throw err;
         }
       },
@@ -404,7 +404,7 @@ export async function startStudioServer(options: StudioServerOptions): Promise<S
     }
     if (a === "model" && b === "decoder.onnx" && parts.length === 2) {
       get();
-      return sendBytes(res, "application/octet-stream", await pageDecoder(needEncoder().model.decoderFile));
+      return sendBytes(res, "application/octet-stream", await pageDecoder(needEncoder().model));
     }
     if (a !== "api") throw new HttpError(404, "not found");
     if (b === "images" && c !== undefined && d !== undefined && rest.length === 0) return imageRoute(req, res, c, d);

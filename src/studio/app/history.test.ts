@@ -18,4 +18,13 @@ describe("studio history", () => {
     assert.deepEqual(h.undo(), ["a"]);
     assert.equal(h.canUndo, true);
   });
+
+  it("keeps at most `limit` undo steps, dropping the oldest", () => {
+    const h = new History(0, 3);
+    for (let i = 1; i <= 5; i++) h.push(i);
+    assert.deepEqual([h.undo(), h.undo(), h.undo(), h.undo()], [4, 3, 2, undefined]);
+    assert.equal(h.current, 2);
+    assert.deepEqual([h.redo(), h.redo(), h.redo(), h.redo()], [3, 4, 5, undefined]);
+    assert.throws(() => new History(0, 0), /undo limit must be a positive integer, got 0/);
+  });
 });
