@@ -202,7 +202,7 @@ describe("Mask R-CNN (torchvision's ONNX export)", () => {
   });
 
   it("class names: labels.json beside the model (torchvision's list, with background and N/A skipped)", async () => {
-    assert.deepEqual(await maskRcnnCategories(FIXTURE, MODEL), [
+    assert.deepEqual(await maskRcnnCategories(FIXTURE), [
       { id: 1, name: "circle" },
       { id: 2, name: "square" },
       { id: 3, name: "stripe" },
@@ -224,7 +224,7 @@ describe("Mask R-CNN (torchvision's ONNX export)", () => {
       const dir = await mkdtemp(join(tmp, "labels-"));
       await writeFile(join(dir, name), JSON.stringify(content));
       assert.deepEqual(
-        await maskRcnnCategories(dir, join(dir, "model.onnx")),
+        await maskRcnnCategories(dir),
         [
           { id: 1, name: "cat" },
           { id: 3, name: "dog" },
@@ -236,7 +236,10 @@ describe("Mask R-CNN (torchvision's ONNX export)", () => {
 
   it("class names: COCO's 91 ids for a 91-class graph without names, else class_<id>", async () => {
     assert.equal(COCO_91_NAMES.length, 91);
-    const coco = await maskRcnnCategories(tmp, await classCountFile(await mkdtemp(join(tmp, "coco-")), 91));
+    const coco = await maskRcnnCategories(
+      tmp,
+      await readFile(await classCountFile(await mkdtemp(join(tmp, "coco-")), 91)),
+    );
     assert.equal(coco.length, 80);
     assert.deepEqual(coco[0], { id: 1, name: "person" });
     assert.deepEqual(coco.at(-1), { id: 90, name: "toothbrush" });
@@ -250,7 +253,7 @@ describe("Mask R-CNN (torchvision's ONNX export)", () => {
     await copyFile(MODEL, join(dir, "model.onnx"));
     await writeFile(join(dir, "config.json"), JSON.stringify({ model_type: "mask_rcnn" }));
     const session = await createOnnxSession(join(dir, "model.onnx"), { threads: 1 });
-    const model = await createMaskRcnnModel(session, dir, "model.onnx");
+    const model = await createMaskRcnnModel(session, dir, "model.onnx", await readFile(MODEL));
     assert.deepEqual(
       model.categories.map((c) => `${c.id}:${c.name}`),
       ["1:class_1", "2:class_2", "3:class_3", "4:class_4"],
@@ -277,7 +280,7 @@ describe("Mask R-CNN (torchvision's ONNX export)", () => {
       const dir = await mkdtemp(join(tmp, "bad-"));
       await writeFile(join(dir, name), text);
       await assert.rejects(
-        maskRcnnCategories(dir, join(dir, "model.onnx")),
+        maskRcnnCategories(dir),
         (err: unknown) => err instanceof SegkitError && err.file === join(dir, name) && message.test(err.message),
         `${name}: ${text}`,
       );

@@ -13,7 +13,6 @@
  * gaps included) when the model has 91 classes, else `class_<id>`. Names "__background__" and "N/A" are no category.
  */
 import { existsSync } from "node:fs";
-import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import onnxProto from "onnx-proto";
 import { z } from "zod";
@@ -103,18 +102,17 @@ function toCategories(labels: z.infer<typeof LabelsSchema>, file?: string): Cate
 }
 
 /** The classes of the graph (background included): the rows of torchvision's `roi_heads.box_predictor.cls_score`. */
-async function countClasses(file: string): Promise<number | undefined> {
-  if (!existsSync(file)) return undefined;
-  const model = onnxProto.onnx.ModelProto.decode(await readFile(file));
+function countClasses(graph: Uint8Array): number | undefined {
+  const model = onnxProto.onnx.ModelProto.decode(graph);
   const bias = model.graph?.initializer?.find((t) => t.name?.endsWith("box_predictor.cls_score.bias"));
   return bias?.dims?.length === 1 ? Number(bias.dims[0]) : undefined;
 }
 
 /**
  * The model's categories: labels.json, else config.json's id2label, else COCO's when the graph has 91 classes, else
- * `class_<id>` for labels 1..classes-1 (none when the graph does not say how many classes it has).
+ * `class_<id>` for labels 1..classes-1 (none when the graph's bytes are not given or do not say how many classes).
  */
-export async function maskRcnnCategories(dir: string, file: string): Promise<Category[]> {
+export async function maskRcnnCategories(dir: string, graph?: Uint8Array): Promise<Category[]> {
   const labelsFile = join(dir, "labels.json");
   if (existsSync(labelsFile)) {
     const parsed = LabelsSchema.safeParse(await readJson(labelsFile));
@@ -131,7 +129,7 @@ export async function maskRcnnCategories(dir: string, file: string): Promise<Cat
     if (!parsed.success) throw new SegkitError("id2label must map label ids to names", { file: configFile });
     if (parsed.data.id2label) return toCategories(parsed.data.id2label, configFile);
   }
-  const classes = await countClasses(file);
+  const classes = graph ? countClasses(graph) : undefined;
   if (classes === 91) return toCategories([...COCO_91_NAMES]);
   return Array.from({ length: Math.max(0, (classes ?? 0) - 1) }, (_, k) => ({ id: k + 1, name: `class_${k + 1}` }));
 }
@@ -158,11 +156,16 @@ function maskRle(probs: Float32Array, k: number, width: number, height: number):
 }
 
 /**
- * An InstanceModel over a torchvision Mask R-CNN session (`file`: its .onnx, `dir`: the folder with labels.json or
- * config.json). The model owns the session: `dispose()` releases it. `predict`'s `scoreThreshold` keeps the
+ * An InstanceModel over a torchvision Mask R-CNN session (`file`: its .onnx, named in errors; `graph`: its bytes, for
+ * the class count when no labels are given; `dir`: the folder with labels.json or config.json). The model owns the session: `dispose()` releases it. `predict`'s `scoreThreshold` keeps the
  * detections scoring above it, on top of the graph's own `box_score_thresh` (0.05 by default).
  */
-export async function createMaskRcnnModel(session: OnnxSession, dir: string, file: string): Promise<InstanceModel> {
+export async function createMaskRcnnModel(
+  session: OnnxSession,
+  dir: string,
+  file: string,
+  graph?: Uint8Array,
+): Promise<InstanceModel> {
   const outputs = maskRcnnOutputs(session);
   if (!outputs) {
     const io = (vs: readonly OnnxValueInfo[]) => vs.map((v) => `${v.name} ${v.type} [${v.shape.join(",")}]`).join(", ");
@@ -174,8 +177,7 @@ export async function createMaskRcnnModel(session: OnnxSession, dir: string, fil
       },
     );
   }
-  const modelFile = existsSync(file) ? file : join(dir, file);
-  const categories = await maskRcnnCategories(dir, modelFile);
+  const categories = await maskRcnnCategories(dir, graph);
   const input = session.inputs[0] as OnnxValueInfo;
   const [, fixedH, fixedW] = input.shape;
   return {

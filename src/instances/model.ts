@@ -65,7 +65,7 @@ export async function loadInstanceModel(dir: string, options: { threads?: number
   }
   try {
     if (isYoloSegGraph(session)) return createYoloSegModel(session, dir, file, bytes);
-    if (isMaskRcnnGraph(session)) return await createMaskRcnnModel(session, dir, file);
+    if (isMaskRcnnGraph(session)) return await createMaskRcnnModel(session, dir, file, bytes);
     throw new SegkitError("not an instance segmentation model segkit knows", {
       file,
       hint:
