@@ -11,7 +11,8 @@ export class History<S> {
   readonly limit: number;
 
   constructor(initial: S, limit = 100) {
-    if (!(Number.isInteger(limit) && limit >= 1)) throw new Error(`undo limit must be a positive integer, got ${limit}`);
+    if (!(Number.isInteger(limit) && limit >= 1))
+      throw new Error(`undo limit must be a positive integer, got ${limit}`);
     this.#current = initial;
     this.limit = limit;
   }
