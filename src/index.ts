@@ -241,6 +241,7 @@ export {
   type Box,
   type CocoAnnotationIn,
   countInstances,
+  filterInstances,
   type InstanceAnnotation,
   type Instances,
   instancesFromCoco,

@@ -1,6 +1,7 @@
 import { SegkitError } from "../core/errors.js";
 import { loadPredictor } from "../infer/predict.js";
 import { targetsToInstances } from "../masks/instance-targets.js";
+import { filterInstances } from "../masks/instances.js";
 import type { InstanceModel } from "./model.js";
 
 /**
@@ -28,14 +29,7 @@ export async function createSegkitInstanceModel(
     async predict(image, opts = {}) {
       const { mask, probs } = await predictor.predict(image, { probs: true });
       const found = targetsToInstances(mask, ids, probs ? { probs } : {});
-      const keep = found.scores.map((s, k) => (s > (opts.scoreThreshold ?? 0) ? k : -1)).filter((k) => k >= 0);
-      return {
-        ...found,
-        masks: keep.map((k) => found.masks[k] as (typeof found.masks)[number]),
-        boxes: keep.map((k) => found.boxes[k] as (typeof found.boxes)[number]),
-        classIds: keep.map((k) => found.classIds[k] as number),
-        scores: keep.map((k) => found.scores[k] as number),
-      };
+      return filterInstances(found, (k) => (found.scores[k] as number) > (opts.scoreThreshold ?? 0));
     },
     dispose: () => predictor.dispose(),
   };

@@ -3,7 +3,13 @@ import { describe, it } from "node:test";
 import { SegkitError } from "../core/errors.js";
 import { createMask } from "../core/image.js";
 import { rleDecode } from "../masks/rle.js";
-import { countInstances, instancesFromCoco, instancesFromMasks, instancesToCoco } from "./instances.js";
+import {
+  countInstances,
+  filterInstances,
+  instancesFromCoco,
+  instancesFromMasks,
+  instancesToCoco,
+} from "./instances.js";
 
 /** A 6 x 4 mask with the rectangle [x1, x2) x [y1, y2) set. */
 function rect(x1: number, y1: number, x2: number, y2: number) {
@@ -13,6 +19,31 @@ function rect(x1: number, y1: number, x2: number, y2: number) {
 }
 
 describe("instances", () => {
+  it("filterInstances keeps the chosen ones in order, optional lists in step", () => {
+    const masks = [1, 2, 3].map((v) => {
+      const m = createMask(4, 2);
+      m.data[v] = 1;
+      return m;
+    });
+    const inst = {
+      ...instancesFromMasks(masks, { classIds: [5, 6, 7], scores: [0.9, 0.2, 0.6] }),
+      iscrowd: [false, true, false],
+      ids: [10, 11, 12],
+    };
+    const kept = filterInstances(inst, (k) => (inst.scores[k] as number) > 0.5);
+    assert.deepEqual(kept.classIds, [5, 7]);
+    assert.deepEqual(kept.scores, [0.9, 0.6]);
+    assert.deepEqual(kept.iscrowd, [false, false]);
+    assert.deepEqual(kept.ids, [10, 12]);
+    assert.deepEqual(kept.boxes, [inst.boxes[0], inst.boxes[2]]);
+    assert.deepEqual(
+      Array.from(rleDecode(kept.masks[1] as (typeof kept.masks)[number]).data),
+      Array.from(masks[2]?.data ?? []),
+    );
+    const plain = filterInstances(instancesFromMasks(masks, { classIds: [5, 6, 7] }), (k) => k > 0);
+    assert.deepEqual([plain.classIds, "ids" in plain, "iscrowd" in plain], [[6, 7], false, false]);
+  });
+
   it("from bitmaps to COCO annotations and back: masks, boxes, areas, classes, scores", () => {
     const inst = instancesFromMasks([rect(1, 0, 3, 2), rect(2, 1, 6, 4)], { classIds: [3, 7], scores: [0.9, 0.4] });
     assert.deepEqual(inst.boxes, [

@@ -54,6 +54,22 @@ export function countInstances(inst: Instances, file?: string): number {
   return n;
 }
 
+/** The instances `keep(k)` accepts, in their order; optional lists kept in step. */
+export function filterInstances(inst: Instances, keep: (k: number) => boolean): Instances {
+  const ks = inst.masks.map((_, k) => k).filter(keep);
+  const pick = <T>(list: readonly T[]) => ks.map((k) => list[k] as T);
+  return {
+    width: inst.width,
+    height: inst.height,
+    masks: pick(inst.masks),
+    boxes: pick(inst.boxes),
+    classIds: pick(inst.classIds),
+    scores: pick(inst.scores),
+    ...(inst.iscrowd ? { iscrowd: pick(inst.iscrowd) } : {}),
+    ...(inst.ids ? { ids: pick(inst.ids) } : {}),
+  };
+}
+
 /** Instances from 0/1 bitmaps at the image's size; boxes default to each mask's extent (`[0, 0, 0, 0]` when empty). */
 export function instancesFromMasks(
   masks: readonly Mask[],
