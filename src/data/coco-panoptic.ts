@@ -10,6 +10,7 @@ import type { Palette } from "../core/palette.js";
 import type { SkippedSample } from "../core/skipped.js";
 import { readJson } from "../io/fs.js";
 import { MAX_INPUT_PIXELS, readBytes, readImage, readImageSize } from "../io/image.js";
+import { type PngRows, plainPng, pngSize, unfilterPng } from "../io/png-rows.js";
 import { MAX_COCO_JSON_BYTES } from "./coco.js";
 import type { Dataset, Sample } from "./dataset.js";
 import { stem } from "./files.js";
@@ -174,8 +175,6 @@ export function panopticPngDir(jsonFile: string): string {
   return jsonFile.replace(/\.json$/i, "");
 }
 
-const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
-
 /**
  * The segment ids of a panoptic PNG: R + 256 G + 256^2 B of each pixel (an alpha channel is ignored, a palette PNG
  * gives its colours), the file's own values (no colour management). Anything but an 8-bit RGB(A) or palette PNG is
@@ -184,7 +183,7 @@ const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 export async function readPanopticPng(path: string): Promise<{ ids: Uint32Array; width: number; height: number }> {
   const bytes = await readBytes(path);
   // IHDR: bit depth at byte 24, colour type at 25 (2 RGB, 3 palette, 6 RGBA)
-  if (bytes.length < 33 || PNG_SIGNATURE.some((b, i) => bytes[i] !== b)) {
+  if (bytes.length < 33 || !pngSize(bytes)) {
     throw new SegkitError("not a PNG (a panoptic segmentation is an RGB PNG)", { file: path });
   }
   const depth = bytes[24];
@@ -195,7 +194,7 @@ export async function readPanopticPng(path: string): Promise<{ ids: Uint32Array;
       { file: path },
     );
   }
-  let image: { data: Uint8Array; width: number; height: number; channels: number; stride: number; offset: number };
+  let image: Pick<PngRows, "data" | "width" | "height" | "stride" | "offset"> & { channels: number };
   try {
     image = (await decodeRgbPng(bytes)) ?? { ...(await readImage(bytes)), channels: 3, stride: 0, offset: 0 };
   } catch (err) {
@@ -214,76 +213,13 @@ export async function readPanopticPng(path: string): Promise<{ ids: Uint32Array;
 
 const inflateAsync = promisify(inflate);
 
-/**
- * An 8-bit RGB or RGBA PNG without interlacing (what panoptic PNGs are) decoded with Node's zlib on libuv's threads
- * and unfiltered in place: rows of `stride` bytes (filter byte first) from `offset`. Undefined for other PNGs (sharp
- * reads those); sharp's fixed cost per call is most of the decode of a small PNG.
- */
-async function decodeRgbPng(
-  bytes: Uint8Array,
-): Promise<
-  { data: Uint8Array; width: number; height: number; channels: number; stride: number; offset: number } | undefined
-> {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const width = view.getUint32(16);
-  const height = view.getUint32(20);
-  const [depth, colourType, , , interlace] = bytes.subarray(24, 29);
-  if (depth !== 8 || (colourType !== 2 && colourType !== 6) || interlace !== 0) return undefined;
-  if (width * height > MAX_INPUT_PIXELS) throw new SegkitError(`more than ${MAX_INPUT_PIXELS} pixels`);
-  const idat: Uint8Array[] = [];
-  for (let at = 8; at + 12 <= bytes.length; ) {
-    const length = view.getUint32(at);
-    const type = String.fromCharCode(...bytes.subarray(at + 4, at + 8));
-    if (at + 12 + length > bytes.length) throw new SegkitError(`PNG chunk ${type} is cut short`);
-    if (type === "IDAT") idat.push(bytes.subarray(at + 8, at + 8 + length));
-    else if (type === "IEND") break;
-    at += 12 + length;
-  }
-  const channels = colourType === 2 ? 3 : 4;
-  const row = width * channels;
-  // one output chunk of the image's size: no 16 KiB chunks to gather and copy
-  const data: Uint8Array = await inflateAsync(idat.length === 1 ? (idat[0] as Uint8Array) : Buffer.concat(idat), {
-    chunkSize: Math.max(64, (row + 1) * height),
-    maxOutputLength: Math.max(64, (row + 1) * height), // a crafted stream inflates no further than the header says
-  });
-  if (data.length < (row + 1) * height) throw new SegkitError("PNG image data is cut short");
-  for (let y = 0; y < height; y++) unfilterInPlace(data, y * (row + 1), row, channels, y > 0);
-  return { data, width, height, channels, stride: row + 1, offset: 1 };
-}
-
-/**
- * Undoes the PNG filter of the row at `at` (its filter byte, then `row` bytes) in place, `bpp` bytes per pixel; the
- * row above, already unfiltered, ends just before it.
- */
-function unfilterInPlace(d: Uint8Array, at: number, row: number, bpp: number, hasUp: boolean): void {
-  const filter = d[at];
-  const s = at + 1;
-  const u = s - row - 1; // the row above
-  if (filter === 0 || (filter === 2 && !hasUp)) return;
-  if (filter === 1 || (filter === 4 && !hasUp)) {
-    // Sub (Paeth with no row above predicts from the left too)
-    for (let x = bpp; x < row; x++) d[s + x] = ((d[s + x] as number) + (d[s + x - bpp] as number)) & 255;
-  } else if (filter === 2) {
-    for (let x = 0; x < row; x++) d[s + x] = ((d[s + x] as number) + (d[u + x] as number)) & 255;
-  } else if (filter === 3) {
-    for (let x = 0; x < row; x++) {
-      const left = x >= bpp ? (d[s + x - bpp] as number) : 0;
-      const above = hasUp ? (d[u + x] as number) : 0;
-      d[s + x] = ((d[s + x] as number) + ((left + above) >> 1)) & 255;
-    }
-  } else if (filter === 4) {
-    for (let x = 0; x < bpp; x++) d[s + x] = ((d[s + x] as number) + (d[u + x] as number)) & 255; // left = upLeft = 0
-    for (let x = bpp; x < row; x++) {
-      const left = d[s + x - bpp] as number;
-      const above = d[u + x] as number;
-      const upLeft = d[u + x - bpp] as number;
-      // |p - left|, |p - above|, |p - upLeft| for the Paeth estimate p = left + above - upLeft
-      const pa = Math.abs(above - upLeft);
-      const pb = Math.abs(left - upLeft);
-      const pc = Math.abs(left + above - 2 * upLeft);
-      d[s + x] = ((d[s + x] as number) + (pa <= pb && pa <= pc ? left : pb <= pc ? above : upLeft)) & 255;
-    }
-  } else throw new SegkitError(`unknown PNG row filter ${filter}`);
+/** An 8-bit RGB(A) PNG through Node's zlib on libuv's threads (`plainPng`); undefined for others (sharp reads those). */
+async function decodeRgbPng(bytes: Uint8Array): Promise<PngRows | undefined> {
+  const png = plainPng(bytes, [2, 6], MAX_INPUT_PIXELS);
+  if (!png) return undefined;
+  // one output chunk of the image's size (no 16 KiB chunks to gather), and a crafted stream inflates no further
+  const size = Math.max(64, png.inflatedBytes);
+  return unfilterPng(png, await inflateAsync(png.idat, { chunkSize: size, maxOutputLength: size }));
 }
 
 /** `name` resolved inside `dir`, or undefined when it would leave it. */

@@ -73,4 +73,15 @@ describe("instance maps", () => {
       (e: unknown) => e instanceof SegkitError && /not a PNG instance map/.test(e.message),
     );
   });
+
+  it("a header over the pixel limit is refused before anything is decoded", async () => {
+    const png = encodeInstanceMap(INST, "rgb");
+    const view = new DataView(png.buffer, png.byteOffset, png.byteLength);
+    view.setUint32(16, 16385);
+    view.setUint32(20, 16385);
+    await assert.rejects(
+      readInstanceMap(png),
+      (e: unknown) => e instanceof SegkitError && /16385x16385, more than 268435456 pixels/.test(e.message),
+    );
+  });
 });

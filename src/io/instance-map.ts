@@ -9,9 +9,10 @@
 import { decode as decodePngRaw, encode as encodePngRaw } from "fast-png";
 import { SegkitError } from "../core/errors.js";
 import type { Instances } from "../masks/instances.js";
-import { type Rle, rleDecode, rleEncode } from "../masks/rle.js";
+import { type Rle, rleEncodeLabels, rlePaint } from "../masks/rle.js";
 import { writeFileAtomic } from "./fs.js";
-import { type ImageSource, readBytes, sourceName } from "./image.js";
+import { type ImageSource, MAX_INPUT_PIXELS, readBytes, sourceName } from "./image.js";
+import { pngSize } from "./png-rows.js";
 
 export type InstanceMapEncoding = "16bit" | "rgb";
 
@@ -24,12 +25,9 @@ export interface InstanceMap {
 
 /** The map of `inst`: pixel = index + 1 of the last instance covering it. */
 export function instanceMap(inst: Instances): InstanceMap {
-  const ids = new Uint32Array(inst.width * inst.height);
-  for (const [k, rle] of inst.masks.entries()) {
-    const m = rleDecode(rle).data;
-    for (let p = 0; p < m.length; p++) if (m[p]) ids[p] = k + 1;
-  }
-  return { width: inst.width, height: inst.height, ids };
+  const map = { width: inst.width, height: inst.height, data: new Uint32Array(inst.width * inst.height) };
+  for (const [k, rle] of inst.masks.entries()) rlePaint(map, rle, k + 1);
+  return { width: map.width, height: map.height, ids: map.data };
 }
 
 /** The PNG bytes of `inst`'s map in `encoding`. */
@@ -62,9 +60,16 @@ export async function writeInstanceMap(
 /** Reads an instance map PNG: 8- or 16-bit gray (the value is the id) or 8-bit RGB(A) (R + 256 G + 256^2 B). */
 export async function readInstanceMap(src: ImageSource): Promise<InstanceMap> {
   const name = sourceName(src);
+  const bytes = await readBytes(src);
+  const stated = pngSize(bytes);
+  if (stated && stated.width * stated.height > MAX_INPUT_PIXELS) {
+    throw new SegkitError(`the map is ${stated.width}x${stated.height}, more than ${MAX_INPUT_PIXELS} pixels`, {
+      file: name,
+    });
+  }
   let png: ReturnType<typeof decodePngRaw>;
   try {
-    png = decodePngRaw(await readBytes(src));
+    png = decodePngRaw(bytes);
   } catch (err) {
     throw new SegkitError(`not a PNG instance map (${(err as Error).message})`, { file: name, cause: err });
   }
@@ -91,13 +96,6 @@ export async function readInstanceMap(src: ImageSource): Promise<InstanceMap> {
 export function instanceMapMasks(map: InstanceMap): { ids: number[]; masks: Rle[] } {
   const present = [...new Set(map.ids)].filter((id) => id !== 0).sort((a, b) => a - b);
   const index = new Map(present.map((id, k) => [id, k]));
-  const masks = present.map(() => new Uint8Array(map.ids.length));
-  for (const [p, id] of map.ids.entries()) {
-    const k = index.get(id);
-    if (k !== undefined) (masks[k] as Uint8Array)[p] = 1;
-  }
-  return {
-    ids: present,
-    masks: masks.map((data) => rleEncode({ width: map.width, height: map.height, data })),
-  };
+  const labels = Int32Array.from(map.ids, (id) => index.get(id) ?? -1);
+  return { ids: present, masks: rleEncodeLabels(labels, map.width, map.height, present.length) };
 }

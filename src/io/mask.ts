@@ -5,6 +5,7 @@ import sharp from "sharp";
 import { SegkitError } from "../core/errors.js";
 import { createMask, DEFAULT_IGNORE_INDEX, type Mask } from "../core/image.js";
 import { decodeError, type ImageSource, MAX_INPUT_PIXELS, readBytes, sourceName } from "./image.js";
+import { plainPng, pngSize, unfilterPng } from "./png-rows.js";
 import { sampleNearest } from "./resize.js";
 
 /**
@@ -58,10 +59,8 @@ export async function readRawMask(src: ImageSource): Promise<RawMask> {
       });
     }
     // The size guard must run before fast-png allocates: IHDR width and height are bytes 16..23.
-    if (bytes.length >= 24) {
-      const ihdr = new DataView(bytes.buffer, bytes.byteOffset + 16, 8);
-      checkPixels(ihdr.getUint32(0), ihdr.getUint32(4), name);
-    }
+    const stated = pngSize(bytes);
+    if (stated) checkPixels(stated.width, stated.height, name);
     let png: ReturnType<typeof decodePng>;
     try {
       const plain = decodePlainPng(bytes);
@@ -102,76 +101,27 @@ export async function readRawMask(src: ImageSource): Promise<RawMask> {
 }
 
 /**
- * The common mask PNG (8-bit gray or palette, not interlaced) decoded with Node's native zlib, which is several
- * times faster than fast-png's JavaScript inflate; undefined for any other PNG (fast-png reads those). Gives what
- * the fast-png path gives: gray levels, or palette indices (gray levels when the whole palette is gray).
+ * The common mask PNG (8-bit gray or palette, not interlaced) through Node's zlib (`plainPng`); undefined for any
+ * other PNG (fast-png reads those). Gives what the fast-png path gives: gray levels, or palette indices (gray levels
+ * when the whole palette is gray).
  */
 function decodePlainPng(bytes: Uint8Array): RawMask | undefined {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (bytes.length < 33) return undefined;
-  const width = view.getUint32(16);
-  const height = view.getUint32(20);
-  const [depth, colourType, , , interlace] = bytes.subarray(24, 29);
-  if (depth !== 8 || (colourType !== 0 && colourType !== 3) || interlace !== 0) return undefined;
-  const idat: Uint8Array[] = [];
-  let palette: number[][] | undefined;
-  let alpha: Uint8Array | undefined;
-  for (let at = 8; at + 12 <= bytes.length; ) {
-    const length = view.getUint32(at);
-    const type = String.fromCharCode(...bytes.subarray(at + 4, at + 8));
-    const body = bytes.subarray(at + 8, at + 8 + length);
-    if (body.length !== length) throw new Error(`PNG chunk ${type} is cut short`);
-    if (type === "IDAT") idat.push(body);
-    else if (type === "PLTE")
-      palette = Array.from({ length: length / 3 }, (_, i) => [...body.subarray(3 * i, 3 * i + 3)]);
-    else if (type === "tRNS") alpha = body;
-    else if (type === "IEND") break;
-    at += 12 + length;
-  }
-  const filtered = inflateSync(idat.length === 1 ? (idat[0] as Uint8Array) : Buffer.concat(idat));
-  if (filtered.length < (width + 1) * height) throw new Error("PNG image data is cut short");
+  const png = plainPng(bytes, [0, 3], MAX_INPUT_PIXELS);
+  if (!png) return undefined;
+  const rows = unfilterPng(png, inflateSync(png.idat, { maxOutputLength: Math.max(64, png.inflatedBytes) }));
+  const { width, height, palette, alpha } = png;
   const data = new Uint8Array(width * height);
-  for (let y = 0; y < height; y++) unfilterRow(filtered, y * (width + 1), data, y * width, width, y > 0);
-  if (colourType === 0) return { data, width, height };
-  if (!palette) throw new Error("palette PNG without a PLTE chunk");
-  const rgba = palette.map((c, i) => [...c, alpha?.[i] ?? 255]);
-  return paletteValues(data, rgba, width, height);
-}
-
-/** Undoes one PNG row filter (1 byte per pixel): `src[from]` is the filter type, the row follows it. */
-function unfilterRow(src: Uint8Array, from: number, out: Uint8Array, to: number, width: number, hasUp: boolean): void {
-  const filter = src[from];
-  const s = from + 1;
-  const up = to - width;
-  if (filter === 0 || (filter === 2 && !hasUp)) {
-    out.set(src.subarray(s, s + width), to);
-  } else if (filter === 1 || (filter === 4 && !hasUp)) {
-    // Paeth with no row above predicts from the left, as Sub does.
-    let left = 0;
-    for (let x = 0; x < width; x++) left = out[to + x] = ((src[s + x] as number) + left) & 255;
-  } else if (filter === 2) {
-    for (let x = 0; x < width; x++) out[to + x] = (src[s + x] as number) + (out[up + x] as number);
-  } else if (filter === 3) {
-    let left = 0;
-    for (let x = 0; x < width; x++) {
-      const above = hasUp ? (out[up + x] as number) : 0;
-      left = out[to + x] = ((src[s + x] as number) + ((left + above) >> 1)) & 255;
-    }
-  } else if (filter === 4) {
-    let left = 0;
-    let upLeft = 0;
-    for (let x = 0; x < width; x++) {
-      const above = out[up + x] as number;
-      // |p - left|, |p - above|, |p - upLeft| for the Paeth estimate p = left + above - upLeft.
-      const pa = Math.abs(above - upLeft);
-      const pb = Math.abs(left - upLeft);
-      const pc = Math.abs(left + above - 2 * upLeft);
-      left = out[to + x] = ((src[s + x] as number) + (pa <= pb && pa <= pc ? left : pb <= pc ? above : upLeft)) & 255;
-      upLeft = above;
-    }
-  } else {
-    throw new Error(`PNG row filter ${filter} is not one of 0-4`);
+  for (let y = 0; y < height; y++) {
+    const at = rows.offset + y * rows.stride;
+    data.set(rows.data.subarray(at, at + width), y * width);
   }
+  if (png.colourType === 0) return { data, width, height };
+  if (!palette) throw new Error("palette PNG without a PLTE chunk");
+  const rgba = Array.from({ length: Math.floor(palette.length / 3) }, (_, i) => [
+    ...palette.subarray(3 * i, 3 * i + 3),
+    alpha?.[i] ?? 255,
+  ]);
+  return paletteValues(data, rgba, width, height);
 }
 
 function size(info: { width: number; height: number }) {

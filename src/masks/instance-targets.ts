@@ -11,7 +11,7 @@
 import { createMask, type Mask } from "../core/image.js";
 import { connectedComponents } from "./components.js";
 import { type Instances, maskBox } from "./instances.js";
-import { type Rle, rleDecode, rleEncode } from "./rle.js";
+import { type Rle, rleDecode, rleEncodeLabels } from "./rle.js";
 
 export const BOUNDARY_CLASS = 1;
 const FIRST_INTERIOR = 2;
@@ -120,12 +120,7 @@ export function targetsToInstances(
       queue.push(r);
     }
   }
-  const masks = seeds.map(() => createMask(w, h));
-  for (let p = 0; p < n; p++) {
-    const s = owner[p] as number;
-    if (s >= 0) (masks[s] as Mask).data[p] = 1;
-  }
-  const rles: Rle[] = masks.map((m) => rleEncode(m));
+  const rles = rleEncodeLabels(owner, w, h, seeds.length);
   const order = seeds.map((_, i) => i).sort((a, b) => (seeds[b]?.score ?? 0) - (seeds[a]?.score ?? 0));
   return {
     width: w,

@@ -10,6 +10,7 @@ import {
   rleArea,
   rleDecode,
   rleEncode,
+  rleEncodeLabels,
   rleFromString,
   rleInvert,
   rleIou,
@@ -83,6 +84,32 @@ describe("COCO RLE", () => {
     assert.deepEqual(rleToBbox(rle), [0, 0, 3, 3]);
     // pixel (0, 0) on: a zero-length first run
     assert.deepEqual(rleEncode(rows(["10", "00"])).counts, [0, 1, 3]);
+  });
+
+  it("encodes every label of a label map in one pass, as rleEncode does label by label", () => {
+    // 3x4 by hand: label 0 is the 3x4 mask above, label 1 where the map says 1; 9 and -1 are no label's
+    const labels = [9, 0, 0, 1, 1, 0, 1, 1, 0, 0, 1, -1];
+    const [a, b] = rleEncodeLabels(labels, 4, 3, 2);
+    assert.deepEqual(a?.counts, [2, 5, 5]);
+    assert.deepEqual(b?.counts, [1, 1, 5, 4, 1]); // columns: 9 1 0 | 0 0 0 | 0 1 1 | 1 1 -1
+    const rng = createRng(7);
+    for (const [w, h, count] of [
+      [1, 1, 1],
+      [5, 1, 3],
+      [1, 6, 2],
+      [13, 9, 4],
+    ] as const) {
+      const map = Int32Array.from({ length: w * h }, () => rng.int(-1, count));
+      const got = rleEncodeLabels(map, w, h, count);
+      for (let k = 0; k < count; k++) {
+        const mask = createMask(
+          w,
+          h,
+          Uint8Array.from(map, (v) => (v === k ? 1 : 0)),
+        );
+        assert.deepEqual(got[k], rleEncode(mask), `${w}x${h} label ${k}`);
+      }
+    }
   });
 
   it("writes the compressed string by hand: differences from index 3, 5-bit groups, sign, +48", () => {

@@ -58,6 +58,31 @@ export function rleEncode(mask: Mask, value?: number): Rle {
 }
 
 /**
+ * The RLE of each label 0..count-1 of a row-major label map (`labels[p]`; any other value is no label's), in one
+ * column-major pass, without a bitmap per label. Equal to `rleEncode` of each label's 0/1 mask.
+ */
+export function rleEncodeLabels(labels: ArrayLike<number>, width: number, height: number, count: number): Rle[] {
+  const runs: number[][] = Array.from({ length: count }, () => []);
+  const next = new Float64Array(count); // column-major position after each label's last pixel
+  let pos = 0;
+  for (let x = 0; x < width; x++) {
+    for (let y = 0; y < height; y++, pos++) {
+      const k = labels[y * width + x] as number;
+      const r = runs[k];
+      if (!r) continue;
+      const gap = pos - (next[k] as number);
+      if (gap > 0 || r.length === 0) r.push(gap, 1);
+      else r[r.length - 1] = (r[r.length - 1] as number) + 1;
+      next[k] = pos + 1;
+    }
+  }
+  return runs.map((r, k) => {
+    const tail = pos - (next[k] as number);
+    return { size: [height, width], counts: r.length === 0 ? [pos] : tail > 0 ? [...r, tail] : r };
+  });
+}
+
+/**
  * Counts built run by run in column-major order: `add(value, n)` appends `n` pixels of one value (runs of the same
  * value merge), `counts()` closes the last run. For RLEs written without a dense mask of the whole frame.
  */
@@ -86,10 +111,14 @@ export function rleDecode(rle: Rle): Mask {
 }
 
 /**
- * Sets the foreground pixels of `rle` (column-major runs) to `value` in the row-major `mask` of the same size, in
- * place; returns `mask`. The row and column are found once per run, then stepped.
+ * Sets the foreground pixels of `rle` (column-major runs) to `value` in the row-major `mask` (or label map) of the
+ * same size, in place; returns `mask`. The row and column are found once per run, then stepped.
  */
-export function rlePaint(mask: Mask, rle: Rle, value: number): Mask {
+export function rlePaint<M extends { width: number; height: number; data: Uint8Array | Uint16Array | Uint32Array }>(
+  mask: M,
+  rle: Rle,
+  value: number,
+): M {
   const [h, w] = rle.size;
   if (mask.height !== h || mask.width !== w) {
     throw new SegkitError(`an RLE of size [${h}, ${w}] cannot paint a ${mask.width}x${mask.height} mask`);
