@@ -80,4 +80,18 @@ describe("segkit eval --task instance", () => {
     assert.notEqual(badType.code, 0);
     assert.match(badType.err, /expected segm, bbox or both/);
   });
+
+  it("a flag of another task is an error naming it, not silently ignored", async () => {
+    const cases: [string[], string][] = [
+      [["--task", "instance", "--heatmap", "h.png"], "--heatmap applies to --task semantic, not instance"],
+      [["--task", "instance", "--gt-dir", "g"], "--gt-dir applies to --task panoptic, not instance"],
+      [["--task", "panoptic", "--iou-type", "bbox"], "--iou-type applies to --task instance, not panoptic"],
+      [["--iou-type", "segm"], "--iou-type applies to --task instance, not semantic"],
+    ];
+    for (const [args, message] of cases) {
+      const r = await runCli(["eval", ...args, "--pred", PRED, "--gt", GT, "--json", join(dir, "x.json")]);
+      assert.equal(r.code, 1, args.join(" "));
+      assert.deepEqual(r.errLines, [`segkit: ${message}`]);
+    }
+  });
 });

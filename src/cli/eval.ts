@@ -2,7 +2,7 @@
  * `segkit eval --task instance`: COCO results (or a COCO file with scores, as `segkit instances` writes it) scored
  * against a COCO instances file exactly as pycocotools' COCOeval, per IoU type. The semantic task stays in main.ts.
  */
-import { InvalidArgumentError } from "commander";
+import { type Command, InvalidArgumentError } from "commander";
 import {
   type CocoIouType,
   cocoEvalReport,
@@ -24,6 +24,24 @@ export const iouTypes = (v: string): CocoIouType[] => {
   if (v === "both") return ["segm", "bbox"];
   throw new InvalidArgumentError("expected segm, bbox or both");
 };
+
+/** The task an eval flag belongs to (undefined: every task's); by commander attribute name. */
+function flagTask(name: string): EvalTask | undefined {
+  if (name === "iouType") return "instance";
+  if (name === "predDir" || name === "gtDir") return "panoptic";
+  return ["pred", "gt", "task", "json"].includes(name) ? undefined : "semantic";
+}
+
+/** A flag typed for another task is an error naming it: silently ignoring it would mislead. */
+export function checkTaskFlags(task: EvalTask, cmd: Command): void {
+  for (const opt of cmd.options) {
+    const name = opt.attributeName();
+    const owner = flagTask(name);
+    if (owner && owner !== task && cmd.getOptionValueSource(name) === "cli") {
+      throw new SegkitError(`${opt.long} applies to --task ${owner}, not ${task}`);
+    }
+  }
+}
 
 export interface InstanceEvalFlags {
   pred: string;

@@ -15,7 +15,7 @@ import {
   type ZeroDivision,
 } from "../index.js";
 import { registerDemo } from "./demo.js";
-import { type EvalTask, evalInstances, evalTask, type InstanceEvalFlags, iouTypes } from "./eval.js";
+import { checkTaskFlags, type EvalTask, evalInstances, evalTask, type InstanceEvalFlags, iouTypes } from "./eval.js";
 import { runPanopticEval } from "./eval-panoptic.js";
 import { registerExport } from "./export.js";
 import { registerInstances } from "./instances.js";
@@ -190,7 +190,8 @@ export function buildProgram(out: (s: string) => void, err: (s: string) => void)
       ),
   )
     .exitOverride()
-    .action(async (flags: EvalFlags) => {
+    .action(async (flags: EvalFlags, cmd: Command) => {
+      checkTaskFlags(flags.task, cmd);
       if (flags.task === "instance") return evalInstances(flags, out);
       if (flags.task === "panoptic") return runPanopticEval(flags, { out, err });
       const ds = await openForCli(flags.gt, flags);
