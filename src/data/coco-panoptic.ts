@@ -1,6 +1,6 @@
 import { existsSync, readdirSync } from "node:fs";
 import { stat } from "node:fs/promises";
-import { isAbsolute, join, relative, resolve } from "node:path";
+import { join, relative, resolve } from "node:path";
 import { promisify } from "node:util";
 import { inflate } from "node:zlib";
 import { z } from "zod";
@@ -8,7 +8,7 @@ import { SegkitError } from "../core/errors.js";
 import { createMask, type Mask } from "../core/image.js";
 import type { Palette } from "../core/palette.js";
 import type { SkippedSample } from "../core/skipped.js";
-import { readJson } from "../io/fs.js";
+import { readJson, resolveInside } from "../io/fs.js";
 import { MAX_INPUT_PIXELS, readBytes, readImage, readImageSize } from "../io/image.js";
 import { type PngRows, plainPng, pngSize, unfilterPng } from "../io/png-rows.js";
 import { MAX_COCO_JSON_BYTES } from "./coco.js";
@@ -222,13 +222,6 @@ async function decodeRgbPng(bytes: Uint8Array): Promise<PngRows | undefined> {
   return unfilterPng(png, await inflateAsync(png.idat, { chunkSize: size, maxOutputLength: size }));
 }
 
-/** `name` resolved inside `dir`, or undefined when it would leave it. */
-function inside(dir: string, name: string): string | undefined {
-  const path = resolve(dir, name);
-  const rel = relative(dir, path);
-  return isAbsolute(name) || rel.startsWith("..") || isAbsolute(rel) ? undefined : path;
-}
-
 /** The panoptic JSON files (`panoptic*.json`) in `root` or `root/annotations`. */
 export function findPanopticJsonSync(root: string): string[] {
   for (const dir of [root, join(root, "annotations")]) {
@@ -294,8 +287,8 @@ export async function openCocoPanoptic(
   const samples: PanopticSample[] = [];
   for (const ann of pan.annotations) {
     const img = images.get(ann.imageId);
-    const image = img && inside(imageDir, img.fileName);
-    const png = inside(resolve(pngDir), ann.fileName);
+    const image = img && resolveInside(imageDir, img.fileName);
+    const png = resolveInside(resolve(pngDir), ann.fileName);
     const unknown = ann.segments.find((s) => !classOf.has(s.categoryId));
     const reason = seen.has(ann.imageId)
       ? "a second annotation for it"

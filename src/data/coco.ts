@@ -1,11 +1,11 @@
 import { existsSync } from "node:fs";
 import { stat } from "node:fs/promises";
-import { extname, isAbsolute, join, relative, resolve } from "node:path";
+import { extname, join, relative, resolve } from "node:path";
 import { z } from "zod";
 import { SegkitError } from "../core/errors.js";
 import { createMask, type Mask } from "../core/image.js";
 import type { SkippedSample } from "../core/skipped.js";
-import { readJson } from "../io/fs.js";
+import { readJson, resolveInside } from "../io/fs.js";
 import { readImage, readImageSize } from "../io/image.js";
 import { type Instances, instancesFromCoco } from "../masks/instances.js";
 import { segmentationToRle } from "../masks/polygon.js";
@@ -150,7 +150,7 @@ export async function openCoco(
     if (images.has(img.id) || bad.has(img.id)) {
       bad.set(img.id, `image id ${img.id} appears twice`);
       images.delete(img.id);
-    } else if (isAbsolute(img.file_name) || rel.startsWith("..") || isAbsolute(rel)) {
+    } else if (!resolveInside(top, img.file_name)) {
       bad.set(img.id, `file_name ${JSON.stringify(img.file_name)} is outside the image directory ${top}`);
     } else if (names.has(rel)) bad.set(img.id, `file_name ${img.file_name} appears twice`);
     else if (!existsSync(path)) {

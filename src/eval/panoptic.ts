@@ -1,5 +1,5 @@
 import { existsSync, statSync } from "node:fs";
-import { isAbsolute, relative, resolve } from "node:path";
+import { resolve } from "node:path";
 import { SegkitError } from "../core/errors.js";
 import {
   type CocoPanopticFile,
@@ -10,6 +10,7 @@ import {
   readCocoPanopticJson,
   readPanopticPng,
 } from "../data/coco-panoptic.js";
+import { resolveInside } from "../io/fs.js";
 
 /**
  * Panoptic quality (PQ = SQ x RQ) exactly as panopticapi's `pq_compute` computes it (Kirillov et al. 2019):
@@ -232,9 +233,8 @@ function pngDir(json: string, dir: string | undefined, what: string): string {
 }
 
 function pngPath(dir: string, name: string, json: string): string {
-  const path = resolve(dir, name);
-  const rel = relative(dir, path);
-  if (isAbsolute(name) || rel.startsWith("..") || isAbsolute(rel)) {
+  const path = resolveInside(dir, name);
+  if (!path) {
     throw new SegkitError(`file_name ${JSON.stringify(name)} is outside the PNG folder ${dir}`, { file: json });
   }
   return path;

@@ -1,10 +1,10 @@
 import { readFile } from "node:fs/promises";
-import { extname, isAbsolute, join, relative, resolve } from "node:path";
+import { extname, join, relative, resolve } from "node:path";
 import { SegkitError } from "../core/errors.js";
 import { DEFAULT_IGNORE_INDEX, type Mask } from "../core/image.js";
 import type { SkippedSample } from "../core/skipped.js";
 import { type Dataset, skippedFrom } from "../data/dataset.js";
-import { writeFileAtomic } from "../io/fs.js";
+import { isWithin, writeFileAtomic } from "../io/fs.js";
 import { encodeMaskPng, encodePng } from "../io/write.js";
 import { type CocoAnnotation, type CocoInstances, cocoCategories, maskToAnnotations } from "./coco.js";
 import { yoloClassOf, yoloDataYaml, yoloLines } from "./yolo.js";
@@ -100,8 +100,9 @@ export async function exportDataset(ds: Dataset, out: string, options: ExportOpt
     const ext = imageFile ? extname(imageFile) : ".png";
     let fileName = `images/${name}${ext}`;
     if (to === "coco" && imageFile && options.root) {
-      const rel = relative(resolve(options.root), resolve(imageFile));
-      if (!rel.startsWith("..") && !isAbsolute(rel)) fileName = rel.split("\\").join("/");
+      if (isWithin(options.root, imageFile)) {
+        fileName = relative(resolve(options.root), resolve(imageFile)).split("\\").join("/");
+      }
     }
     // two ids that flatten to one name (a/b, a__b) would write one file over the other
     const key = to === "coco" ? fileName : name;

@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { listFiles, renameDurably, writeFileAtomic } from "./fs.js";
+import { isWithin, listFiles, renameDurably, resolveInside, writeFileAtomic } from "./fs.js";
 
 let root: string;
 before(async () => {
@@ -50,5 +50,21 @@ describe("writeFileAtomic and renameDurably", () => {
     await writeFile(join(dir, "b.tmp"), "moved");
     await renameDurably(join(dir, "b.tmp"), join(dir, "b.json"));
     assert.deepEqual((await readdir(dir)).sort(), ["a.json", "b.json"]);
+  });
+});
+
+describe("isWithin and resolveInside", () => {
+  it("accept names below the folder (a name starting with '..' too), refuse escapes, absolute names and the folder itself", () => {
+    const dir = join(tmpdir(), "top");
+    assert.equal(resolveInside(dir, "a/b.png"), join(dir, "a", "b.png"));
+    assert.equal(resolveInside(dir, "..b.png"), join(dir, "..b.png"));
+    assert.equal(resolveInside(dir, "a/../b.png"), join(dir, "b.png"));
+    for (const bad of ["../b.png", "a/../../b.png", "/etc/passwd", "", ".", "a/.."]) {
+      assert.equal(resolveInside(dir, bad), undefined, JSON.stringify(bad));
+    }
+    assert.equal(isWithin(dir, dir), true);
+    assert.equal(isWithin(dir, join(dir, "x", "y")), true);
+    assert.equal(isWithin(dir, join(dir, "..", "top2")), false);
+    assert.equal(isWithin(dir, tmpdir()), false);
   });
 });

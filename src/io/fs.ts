@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, open, readdir, readFile, rename, rm, stat } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { SegkitError } from "../core/errors.js";
 
 /**
@@ -105,4 +105,20 @@ export async function readJson<T = unknown>(file: string): Promise<T> {
   } catch (err) {
     throw new SegkitError(`not valid JSON (${(err as Error).message})`, { file, cause: err });
   }
+}
+
+/** Whether `path` is `dir` or below it, by their names (links are not followed). */
+export function isWithin(dir: string, path: string): boolean {
+  const rel = relative(resolve(dir), resolve(path));
+  return rel !== ".." && !rel.startsWith(`..${sep}`) && !isAbsolute(rel);
+}
+
+/**
+ * `name` (a relative path from untrusted input: a JSON's file name, an archive member) resolved below `dir`, or
+ * undefined when it is absolute, leaves `dir` or names `dir` itself.
+ */
+export function resolveInside(dir: string, name: string): string | undefined {
+  if (isAbsolute(name)) return undefined;
+  const path = resolve(dir, name);
+  return path !== resolve(dir) && isWithin(dir, path) ? path : undefined;
 }

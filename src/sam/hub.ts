@@ -27,10 +27,10 @@ import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { mkdir, open, rm, stat } from "node:fs/promises";
 import { homedir } from "node:os";
-import { dirname, isAbsolute, join, relative, resolve } from "node:path";
+import { dirname, isAbsolute, join, resolve } from "node:path";
 import { z } from "zod";
 import { SegkitError } from "../core/errors.js";
-import { renameDurably, syncFile, writeFileAtomic } from "../io/fs.js";
+import { renameDurably, resolveInside, syncFile, writeFileAtomic } from "../io/fs.js";
 
 /** The files a SAM model needs: ONNX graphs, their external weights, configs (`onnx/...` included). */
 export const SAM_FILE_PATTERNS: readonly string[] = ["*.onnx", "*.onnx_data", "*.onnx.data", "*.json"];
@@ -185,11 +185,8 @@ export function repoCacheDir(cacheDir: string, repoId: string): string {
 
 /** `join(root, path)`, refused when the result is not inside `root`. */
 function inside(root: string, path: string): string {
-  const full = resolve(root, path);
-  const rel = relative(resolve(root), full);
-  if (rel === "" || rel.startsWith("..") || isAbsolute(rel)) {
-    throw new SegkitError(`refusing file name "${path}": it leaves ${root}`);
-  }
+  const full = resolveInside(root, path);
+  if (!full) throw new SegkitError(`refusing file name "${path}": it leaves ${root}`);
   return full;
 }
 

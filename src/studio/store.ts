@@ -21,14 +21,14 @@
  *   error naming it, never overwritten. Records of images no longer in the directory are kept as they are.
  */
 import { readdir, readFile, realpath, rm } from "node:fs/promises";
-import { basename, dirname, extname, isAbsolute, join, relative, resolve, sep } from "node:path";
+import { basename, dirname, extname, join, relative, resolve, sep } from "node:path";
 import { z } from "zod";
 import { SegkitError } from "../core/errors.js";
 import { VOC_PALETTE } from "../core/palette.js";
 import { COCO_ANNOTATIONS_FILE, MAX_COCO_JSON_BYTES } from "../data/coco.js";
 import { IMAGE_EXTENSIONS } from "../data/files.js";
 import { type CocoAnnotation, type CocoInstances, CocoInstancesSchema, CocoRleSchema } from "../export/coco.js";
-import { listFiles, pathExists, readJson, writeFileAtomic } from "../io/fs.js";
+import { isWithin, listFiles, pathExists, readJson, writeFileAtomic } from "../io/fs.js";
 import { readImageSize } from "../io/image.js";
 import {
   type CompressedRle,
@@ -497,6 +497,5 @@ export async function listImages(
 export async function isInside(top: string, path: string): Promise<boolean> {
   const real = await realpath(path).catch(() => undefined);
   if (real === undefined) return false;
-  const rel = relative(top, real);
-  return rel.split(sep)[0] !== ".." && !isAbsolute(rel);
+  return isWithin(top, real);
 }
