@@ -10,11 +10,13 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs";
+import { INSTANCE_PALETTE } from "../core/palette.js";
 import {
   createImage,
   encodeIdMap,
   encodePng,
   initBackend,
+  readImage,
   readImageSize,
   readPanopticPng,
   saveModel,
@@ -252,6 +254,7 @@ describe("segkit panoptic", () => {
 
   it("a hand-drawn scene: the segments known pixel for pixel, and PQ against a hand-made ground truth", async () => {
     const out = join(dir, "scene-out");
+    const tensors = tf.memory().numTensors;
     const { pred, pan } = await panoptic(
       out,
       [
@@ -267,6 +270,7 @@ describe("segkit panoptic", () => {
       ],
       /^5 segments \(3 things, 2 stuff\) in 1 image in [\d.]+ s \(segkit \+ (onnx|tfjs)\); wrote .*panoptic\.json, 1 PNG in .*panoptic and 1 overlay$/,
     );
+    assert.equal(tf.memory().numTensors, tensors, "both models disposed");
     // semantic classes: background (class 0) and apple (a thing's name) are not stuff; sky and ground get ids 3, 4
     assert.deepEqual(pan.categories, [
       { id: 1, name: "apple", isthing: 1 },
@@ -295,6 +299,18 @@ describe("segkit panoptic", () => {
     assert.deepEqual(
       [...png.ids],
       [...Array(S * S).keys()].map((p) => want(p % S, Math.floor(p / S))),
+    );
+
+    // the overlay: ground tinted half with its class colour (palette [80, 175, 128]), the void strip as it is, apple B
+    // half its instance colour (the second thing), each away from boxes and labels
+    const overlay = await readImage(join(out, "scene.overlay.png"));
+    const px = (x: number, y: number) => [...overlay.data.subarray((y * S + x) * 3, (y * S + x) * 3 + 3)];
+    assert.deepEqual(px(15, 30), [40, 88, 64]);
+    assert.deepEqual(px(29, 28), [...GREEN]);
+    const colour = INSTANCE_PALETTE[2] as readonly number[];
+    assert.deepEqual(
+      px(6, 23),
+      [...RED].map((v, ch) => Math.round(v * 0.5 + (colour[ch] as number) * 0.5)),
     );
 
     // the ground truth: apple A as predicted (IoU 1); apple B 2 columns wider (IoU 36/48 = 0.75); the leaf only its

@@ -59,6 +59,7 @@ const classList = (v: string) =>
 export function registerPanoptic(program: Command, io: CliIo): void {
   program
     .command("panoptic")
+    .summary("panoptic segmentation: an instance model's things and a segkit semantic model's stuff, as COCO panoptic")
     .description(
       "panoptic segmentation: an instance model's things and a segkit semantic model's stuff, fused as Panoptic FPN " +
         "does, written in COCO panoptic format. Categories: the instance model's (their ids, isthing 1), then the " +

@@ -10,7 +10,7 @@
  */
 
 import { SegkitError } from "../core/errors.js";
-import { createMask, type Mask, type RgbImage } from "../core/image.js";
+import { createMask, type RgbImage } from "../core/image.js";
 import type { Palette } from "../core/palette.js";
 import { overlayMask } from "../io/write.js";
 import { maskBox } from "../masks/instances.js";
@@ -101,17 +101,19 @@ export async function panopticOverlayPng(
   }
   const IGNORE = 255;
   const stuff = createMask(width, height, new Uint8Array(width * height).fill(IGNORE));
-  const bySegment = new Map(fused.segments.map((s) => [s.id, s]));
-  const things = fused.segments.filter((s) => s.isthing);
-  const thingMasks = new Map<number, Mask>(things.map((s) => [s.id, createMask(width, height)]));
+  const stuffClass = new Map(fused.segments.flatMap((s) => (s.isthing ? [] : [[s.id, s.classIndex] as const])));
   for (const [p, id] of fused.ids.entries()) {
-    const s = bySegment.get(id);
-    if (!s) continue;
-    if (s.isthing) (thingMasks.get(id) as Mask).data[p] = 1;
-    else stuff.data[p] = s.classIndex;
+    const c = stuffClass.get(id);
+    if (c !== undefined) stuff.data[p] = c;
   }
   const tinted = overlayMask(image, stuff, { palette: options.palette, ignoreIndex: IGNORE });
-  const masks = things.map((s) => rleEncode(thingMasks.get(s.id) as Mask));
+  // the pixels each thing kept, one bitmap at a time
+  const things = fused.segments.filter((s) => s.isthing);
+  const masks = things.map((s) => {
+    const m = createMask(width, height);
+    for (const [p, id] of fused.ids.entries()) if (id === s.id) m.data[p] = 1;
+    return rleEncode(m);
+  });
   const inst: Instances = {
     width,
     height,
