@@ -171,6 +171,14 @@ export {
 // one interface, loaded from a directory; overlays of instances
 export { type InstanceModel, loadInstanceModel } from "./instances/model.js";
 export { instancesOverlayPng } from "./instances/overlay.js";
+// panoptic results: the categories of an instance + semantic model pair, the overlay of a fused map
+export {
+  type PanopticCategories,
+  type PanopticCategoryEntry,
+  panopticCategories,
+  panopticOverlayPng,
+  segmentCategory,
+} from "./instances/panoptic.js";
 export {
   createYoloSegModel,
   isYoloSegGraph,
@@ -187,6 +195,7 @@ export { type ImageSource, MAX_INPUT_PIXELS, readImage, readImageSize } from "./
 // polygons (pixel corners on the integers, rasterised as pycocotools' frPyObjects), connected components, and the one
 // bilinear resize of float planes (HWC; torch's float32 arithmetic, as SAM's reference needs, as an option)
 export {
+  encodeIdMap,
   encodeInstanceMap,
   type InstanceMap,
   type InstanceMapEncoding,
@@ -249,6 +258,7 @@ export {
   instancesToCoco,
   maskBox,
 } from "./masks/instances.js";
+export { type PanopticSegmentInfo, panopticSegmentsInfo } from "./masks/panoptic-coco.js";
 export { type FusedSegment, fusePanoptic, type PanopticFusionOptions } from "./masks/panoptic-fusion.js";
 export {
   type Contour,

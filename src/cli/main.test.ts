@@ -32,7 +32,7 @@ describe("segkit CLI", () => {
         .split("\n")
         .filter((l) => /^ {2}\S/.test(l))
         .map((l) => l.trim().split(/\s+/)[0]),
-      ["data", "eval", "train", "predict", "demo", "sam", "instances", "export", "studio", "help"],
+      ["data", "eval", "train", "predict", "demo", "sam", "instances", "panoptic", "export", "studio", "help"],
     );
     assert.match(r.out, /oxford-pet\s+Oxford-IIIT Pet/);
     assert.equal((await run("--version")).out, VERSION);

@@ -20,6 +20,7 @@ import { runPanopticEval } from "./eval-panoptic.js";
 import { registerExport } from "./export.js";
 import { registerInstances } from "./instances.js";
 import { type DatasetFlags, datasetOptions, int, openForCli, positive, requirePath } from "./options.js";
+import { registerPanoptic } from "./panoptic.js";
 import { registerPredict } from "./predict.js";
 import { createProgress } from "./progress.js";
 import { registerSam } from "./sam.js";
@@ -221,6 +222,7 @@ export function buildProgram(out: (s: string) => void, err: (s: string) => void)
   registerDemo(program, io);
   registerSam(program, io);
   registerInstances(program, io);
+  registerPanoptic(program, io);
   registerExport(program, io);
   registerStudio(program, io);
 

@@ -32,13 +32,22 @@ export function instanceMap(inst: Instances): InstanceMap {
 
 /** The PNG bytes of `inst`'s map in `encoding`. */
 export function encodeInstanceMap(inst: Instances, encoding: InstanceMapEncoding = "16bit"): Uint8Array {
-  const { width, height, ids } = instanceMap(inst);
+  return encodeIdMap(instanceMap(inst), encoding);
+}
+
+/**
+ * The PNG bytes of an id map in `encoding` (a panoptic segmentation's ids: `rgb`, as COCO panoptic PNGs store them).
+ * An id above 65535 does not fit `16bit`.
+ */
+export function encodeIdMap(map: InstanceMap, encoding: InstanceMapEncoding = "16bit"): Uint8Array {
+  const { width, height, ids } = map;
   if (encoding === "16bit") {
-    if (inst.masks.length > 0xffff) {
-      throw new SegkitError(`${inst.masks.length} instances do not fit a 16-bit map`, { hint: "use the rgb encoding" });
+    if (ids.some((id) => id > 0xffff)) {
+      throw new SegkitError("ids above 65535 do not fit a 16-bit map", { hint: "use the rgb encoding" });
     }
     return encodePngRaw({ width, height, data: Uint16Array.from(ids), depth: 16, channels: 1 });
   }
+  if (ids.some((id) => id > 0xffffff)) throw new SegkitError("ids above 256^3 - 1 do not fit an RGB map");
   const rgb = new Uint8Array(ids.length * 3);
   for (const [p, id] of ids.entries()) {
     rgb[p * 3] = id & 255;
