@@ -14,14 +14,8 @@ import { readImage } from "../io/image.js";
 import { type Rle, rleIou } from "../masks/rle.js";
 import { tensorProto } from "../onnx/proto.js";
 import { createOnnxSession, type OnnxSession, type OnnxValueInfo } from "../onnx/session.js";
-import {
-  COCO_91_NAMES,
-  createMaskRcnnModel,
-  imageToChw,
-  isMaskRcnnGraph,
-  MASK_THRESHOLD,
-  maskRcnnCategories,
-} from "./mask-rcnn.js";
+import { COCO_91_NAMES } from "./coco-categories.js";
+import { createMaskRcnnModel, imageToChw, isMaskRcnnGraph, MASK_THRESHOLD, maskRcnnCategories } from "./mask-rcnn.js";
 import { loadInstanceModel } from "./model.js";
 
 const FIXTURE = join(import.meta.dirname, "fixtures", "mask-rcnn");

@@ -21,22 +21,9 @@ import type { RgbImage } from "../core/image.js";
 import { readJson } from "../io/fs.js";
 import { type Rle, rleEncode } from "../masks/rle.js";
 import type { OnnxSession, OnnxValueInfo } from "../onnx/session.js";
+import { COCO_91_NAMES } from "./coco-categories.js";
 import type { Box } from "./instances.js";
 import type { InstanceModel } from "./model.js";
-
-/** torchvision's `_COCO_CATEGORIES`: the names of labels 0..90 ("__background__" and the "N/A" gaps included). */
-// biome-ignore format: the 91 names, several to a line
-export const COCO_91_NAMES: readonly string[] = [
-  "__background__", "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat",
-  "traffic light", "fire hydrant", "N/A", "stop sign", "parking meter", "bench", "bird", "cat", "dog", "horse",
-  "sheep", "cow", "elephant", "bear", "zebra", "giraffe", "N/A", "backpack", "umbrella", "N/A", "N/A", "handbag",
-  "tie", "suitcase", "frisbee", "skis", "snowboard", "sports ball", "kite", "baseball bat", "baseball glove",
-  "skateboard", "surfboard", "tennis racket", "bottle", "N/A", "wine glass", "cup", "fork", "knife", "spoon", "bowl",
-  "banana", "apple", "sandwich", "orange", "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair",
-  "couch", "potted plant", "bed", "N/A", "dining table", "N/A", "N/A", "toilet", "N/A", "tv", "laptop", "mouse",
-  "remote", "keyboard", "cell phone", "microwave", "oven", "toaster", "sink", "refrigerator", "N/A", "book", "clock",
-  "vase", "scissors", "teddy bear", "hair drier", "toothbrush",
-];
 
 /** The mask probability at and above which a pixel is the instance's (torchvision's documented convention). */
 export const MASK_THRESHOLD = 0.5;

@@ -17,7 +17,7 @@ import { createYoloSegModel, isYoloSegGraph } from "./yolo-seg.js";
 export interface InstanceModel {
   readonly kind: "mask-rcnn" | "yolo-seg" | "segkit";
   readonly dir: string;
-  /** COCO-style categories; Instances.classIds are these ids. YOLO: id = class index + 1. Mask R-CNN: the label. */
+  /** COCO-style categories; Instances.classIds are these ids. YOLO: id = class index + 1 (COCO's ids for COCO's 80 classes). Mask R-CNN: the label. */
   readonly categories: readonly { id: number; name: string }[];
   /** Instances of one RGB image, best score first, at the image's size. */
   predict(image: RgbImage, options?: { scoreThreshold?: number }): Promise<Instances>;

@@ -29,6 +29,7 @@ import { createMask, type RgbImage } from "../core/image.js";
 import { bilinearTaps, resizeBilinear } from "../masks/resize.js";
 import { type Rle, rleEncode } from "../masks/rle.js";
 import type { OnnxSession } from "../onnx/session.js";
+import { cocoIdsOf } from "./coco-categories.js";
 import type { Box, Instances } from "./instances.js";
 import type { InstanceModel } from "./model.js";
 
@@ -333,7 +334,9 @@ export function createYoloSegModel(session: OnnxSession, dir: string, file: stri
   if (ncDeclared !== undefined && ncDeclared !== nClasses) {
     throw new SegkitError(`the model's output0 has ${ncDeclared} classes, its metadata names ${nClasses}`, { file });
   }
-  const categories = Array.from({ length: nClasses }, (_, i) => ({ id: i + 1, name: names?.[i] ?? `class${i}` }));
+  const classNames = Array.from({ length: nClasses }, (_, i) => names?.[i] ?? `class${i}`);
+  const ids = cocoIdsOf(classNames); // a COCO model's classes get COCO's ids, as Ultralytics writes COCO results
+  const categories = classNames.map((name, i) => ({ id: ids?.[i] ?? i + 1, name }));
   let disposed = false;
   return {
     kind: "yolo-seg",
