@@ -111,6 +111,7 @@ export function registerPanoptic(program: Command, io: CliIo): void {
           model.categories,
           predictor.classes,
           flags.thingClasses === undefined ? undefined : classList(flags.thingClasses),
+          predictor.classCategories,
         );
         await runPanoptic(model, predictor, cats, flags, io);
       } finally {

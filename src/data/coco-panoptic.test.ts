@@ -72,7 +72,10 @@ describe("coco-panoptic dataset", () => {
     assert.equal(detectFormat(dir), "coco-panoptic");
     const ds = await open(dir);
     assert.deepEqual(ds.classNames, ["person", "car", "dog", "bicycle", "sky", "grass", "road"]);
-    assert.deepEqual(ds.categoryIds, [1, 2, 3, 4, 10, 11, 12]);
+    assert.deepEqual(
+      ds.classCategories.map((c) => c.id),
+      [1, 2, 3, 4, 10, 11, 12],
+    );
     assert.equal(ds.palette, undefined); // the fixture's categories have no colours
     assert.equal(ds.length, 4);
     assert.deepEqual(ds.skipped, []);

@@ -12,7 +12,7 @@ import { readJson, resolveInside } from "../io/fs.js";
 import { MAX_INPUT_PIXELS, readBytes, readImage, readImageSize } from "../io/image.js";
 import { type PngRows, plainPng, pngSize, unfilterPng } from "../io/png-rows.js";
 import { MAX_COCO_JSON_BYTES } from "./coco.js";
-import type { Dataset, Sample } from "./dataset.js";
+import type { ClassCategory, Dataset, Sample } from "./dataset.js";
 import { stem } from "./files.js";
 
 /**
@@ -320,7 +320,7 @@ export async function openCocoPanoptic(
     samples,
     {
       classNames: categories.map((c) => c.name),
-      categoryIds: categories.map((c) => c.id),
+      classCategories: categories.map((c) => ({ id: c.id, isthing: c.isthing })),
       ...(colours.every((c) => c !== undefined) ? { palette: colours } : {}),
     },
     options.ignoreIndex,
@@ -334,21 +334,21 @@ export class CocoPanopticDataset implements Dataset {
   readonly format = "coco-panoptic";
   readonly length: number;
   readonly classNames: readonly string[];
-  /** The category id of each class. */
-  readonly categoryIds: readonly number[];
+  /** The category of each class (its id and whether it is a thing). */
+  readonly classCategories: readonly ClassCategory[];
   /** The categories' `color`s when every category has one. */
   readonly palette?: Palette;
 
   constructor(
     private readonly samples: readonly PanopticSample[],
-    classes: { classNames: readonly string[]; categoryIds: readonly number[]; palette?: Palette },
+    classes: { classNames: readonly string[]; classCategories: readonly ClassCategory[]; palette?: Palette },
     readonly ignoreIndex: number,
     readonly skipped: readonly SkippedSample[],
     private readonly file: string,
   ) {
     this.length = samples.length;
     this.classNames = classes.classNames;
-    this.categoryIds = classes.categoryIds;
+    this.classCategories = classes.classCategories;
     if (classes.palette) this.palette = classes.palette;
   }
 
@@ -400,7 +400,11 @@ export class CocoPanopticDataset implements Dataset {
   /** Class per pixel: its segment's category; void and unlisted ids the ignore index. */
   private classMask(pan: PanopticSegmentation): Mask {
     const classOf = new Map<number, number>();
-    for (const seg of pan.segments) classOf.set(seg.id, this.categoryIds.indexOf(seg.categoryId));
+    for (const seg of pan.segments)
+      classOf.set(
+        seg.id,
+        this.classCategories.findIndex((c) => c.id === seg.categoryId),
+      );
     const mask = createMask(pan.width, pan.height);
     let last = -1;
     let value = this.ignoreIndex;

@@ -71,6 +71,9 @@ describe("coco with task instance", () => {
 
   it("without the task: no instances; the task is refused by formats that have no instances", async () => {
     const ds = await openDataset(dir, { format: "coco" });
+    // the category behind each class (none for the background), kept by views and by model cards
+    const ids = [null, { id: 3 }, { id: 18 }];
+    assert.deepEqual([ds.classCategories, subset(ds, [1]).classCategories], [ids, ids]);
     assert.equal((await ds.get(0)).instances, undefined);
     assert.equal(ds.getInstances, undefined);
     await assert.rejects(

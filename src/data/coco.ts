@@ -10,7 +10,7 @@ import { readImage, readImageSize } from "../io/image.js";
 import { type Instances, instancesFromCoco } from "../masks/instances.js";
 import { segmentationToRle } from "../masks/polygon.js";
 import { rlePaint } from "../masks/rle.js";
-import type { Dataset, Sample } from "./dataset.js";
+import type { ClassCategory, Dataset, Sample } from "./dataset.js";
 
 /**
  * The `coco` dataset format: a directory with `annotations.json` (COCO instances: images, categories, annotations
@@ -230,6 +230,7 @@ class CocoDataset implements Dataset {
     categories: readonly { id: number; name: string }[],
   ) {
     this.length = images.length;
+    this.classCategories = [null, ...categories.map((c) => ({ id: c.id }))];
     if (task === "instance") {
       this.getInstances = async (i) => this.instances(this.at(i));
       this.categories = categories;
@@ -238,6 +239,7 @@ class CocoDataset implements Dataset {
 
   getInstances?: (i: number) => Promise<Instances>;
   categories?: readonly { id: number; name: string }[];
+  readonly classCategories: readonly (ClassCategory | null)[];
 
   private at(i: number): CocoImage {
     const s = this.images[i];

@@ -51,10 +51,21 @@ export interface Dataset {
   /** Instance datasets: the categories their instances' `classIds` refer to. */
   readonly categories?: readonly { readonly id: number; readonly name: string }[];
   /**
+   * The COCO category behind each class (index = class; null: none, e.g. a background class), for formats read
+   * from COCO files. A model card keeps it, so that results can be written with the dataset's own ids.
+   */
+  readonly classCategories?: readonly (ClassCategory | null)[];
+  /**
    * Set by `instanceTargetDataset`: the class maps encode instances (background, boundary of `boundary` px, one
    * interior class per category), so a model trained on them is an instance model.
    */
   readonly instanceTargets?: { readonly boundary: number };
+}
+
+/** A COCO category as a class stands for it (`isthing`: COCO panoptic's thing / stuff). */
+export interface ClassCategory {
+  readonly id: number;
+  readonly isthing?: boolean;
 }
 
 /** What a view of `ds` (a subset, a cache, tiles) keeps of it: format, classes, ignore index, palette, skipped. */
@@ -62,9 +73,18 @@ export function viewInfo(
   ds: Dataset,
 ): Pick<
   Dataset,
-  "format" | "classNames" | "ignoreIndex" | "palette" | "backgroundClass" | "skipped" | "categories" | "instanceTargets"
+  | "format"
+  | "classNames"
+  | "ignoreIndex"
+  | "palette"
+  | "backgroundClass"
+  | "skipped"
+  | "categories"
+  | "instanceTargets"
+  | "classCategories"
 > {
   return {
+    ...(ds.classCategories ? { classCategories: ds.classCategories } : {}),
     ...(ds.categories ? { categories: ds.categories } : {}),
     ...(ds.instanceTargets ? { instanceTargets: ds.instanceTargets } : {}),
     format: ds.format,

@@ -95,6 +95,8 @@ export interface Predictor {
   readonly backgroundClass: number | null;
   /** [height, width] of the model input. */
   readonly inputSize: readonly [number, number];
+  /** The COCO category behind each class (the card's `classCategories`: a model trained on COCO files), else null. */
+  readonly classCategories: readonly ({ readonly id: number; readonly isthing?: boolean } | null)[] | null;
   /** An instance model's categories (its card's `instances`: `segkit train --task instance`), else null. */
   readonly instances: {
     readonly categories: readonly { id: number; name: string }[];
@@ -113,20 +115,25 @@ export interface Predictor {
 
 const byte = z.number().int().min(0).max(255);
 /** The fields of `card.json` (`ModelCard`) prediction needs. */
-const cardSchema = z.object({
-  format: z.literal("segkit-model-card"),
-  classes: z.array(z.string()).min(1).max(256),
-  palette: z.array(z.tuple([byte, byte, byte])).optional(),
-  inputSize: z.tuple([z.number().int().min(1), z.number().int().min(1)]),
-  ignoreIndex: byte.optional(),
-  backgroundClass: byte.nullable().optional(),
-  instances: z
-    .object({
-      categories: z.array(z.object({ id: z.number().int(), name: z.string() })).min(1),
-      boundary: z.number().int().min(0),
-    })
-    .optional(),
-});
+const cardSchema = z
+  .object({
+    format: z.literal("segkit-model-card"),
+    classes: z.array(z.string()).min(1).max(256),
+    palette: z.array(z.tuple([byte, byte, byte])).optional(),
+    inputSize: z.tuple([z.number().int().min(1), z.number().int().min(1)]),
+    ignoreIndex: byte.optional(),
+    backgroundClass: byte.nullable().optional(),
+    classCategories: z.array(z.object({ id: z.number().int(), isthing: z.boolean().optional() }).nullable()).optional(),
+    instances: z
+      .object({
+        categories: z.array(z.object({ id: z.number().int(), name: z.string() })).min(1),
+        boundary: z.number().int().min(0),
+      })
+      .optional(),
+  })
+  .refine((c) => !c.classCategories || c.classCategories.length === c.classes.length, {
+    message: "classCategories must have one entry per class",
+  });
 type Card = z.infer<typeof cardSchema>;
 
 function validatePredictorOptions(options: PredictorOptions) {
@@ -398,6 +405,7 @@ export async function loadPredictor(dir: string, options: PredictorOptions = {})
     backgroundClass: card.backgroundClass ?? null,
     inputSize,
     instances: card.instances ?? null,
+    classCategories: card.classCategories ?? null,
     batchSize: o.batchSize,
     tile: o.tile,
     predictBatch,

@@ -3,10 +3,12 @@
  * them: the COCO panoptic categories of the pair, and the overlay picture of a fused map (`fusePanoptic`).
  *
  * Categories: the things are the instance model's categories with their ids (`isthing` 1); the stuff are the
- * semantic model's classes that are not "thing" classes, named as the model names them, with ids after the largest
- * thing id in class order (`isthing` 0). Thing classes (Panoptic FPN's class 0, "some thing", never a segment): by
- * default class 0 (a `coco` model's background) and every class named like one of the instance model's categories
- * (a model trained on `coco-panoptic` predicts the things too); or the classes given, by name or index.
+ * semantic model's classes that are not "thing" classes, named as the model names them (`isthing` 0), with the COCO
+ * ids of the dataset the model was trained on (its card's `classCategories`: a `coco` or `coco-panoptic` run), else
+ * ids after the largest thing id in class order. Thing classes (Panoptic FPN's class 0, "some thing", never a
+ * segment): by default every class named like one of the instance model's categories, and the classes the card
+ * says are no category (a `coco` model's background) or things (`coco-panoptic`), or class 0 when the card says
+ * nothing; or the classes given, by name or index.
  */
 
 import { SegkitError } from "../core/errors.js";
@@ -38,19 +40,24 @@ export interface PanopticCategories {
 
 /**
  * The categories of the pair: `things` the instance model's categories, `classes` the semantic model's class names,
- * `thingClasses` the semantic classes that are not stuff, by name or index (default: class 0 and the classes named
- * like a thing category). A name or index that is not a class is an error listing the classes.
+ * `thingClasses` the semantic classes that are not stuff, by name or index (default: see the module comment),
+ * `classCategories` the card's. A name or index that is not a class is an error listing the classes; a stuff class
+ * whose COCO id is a thing's, an error.
  */
 export function panopticCategories(
   things: readonly { id: number; name: string }[],
   classes: readonly string[],
   thingClasses?: readonly (string | number)[],
+  classCategories?: readonly ({ readonly id: number; readonly isthing?: boolean } | null)[] | null,
 ): PanopticCategories {
   const thingNames = new Set(things.map((t) => t.name));
   const chosen = new Set<number>();
   if (thingClasses === undefined) {
-    chosen.add(0);
-    for (const [k, name] of classes.entries()) if (thingNames.has(name)) chosen.add(k);
+    if (!classCategories) chosen.add(0);
+    for (const [k, name] of classes.entries()) {
+      const c = classCategories?.[k];
+      if (thingNames.has(name) || c === null || c?.isthing) chosen.add(k);
+    }
   } else {
     for (const c of thingClasses) {
       const k = typeof c === "number" ? c : classes.indexOf(c);
@@ -69,8 +76,14 @@ export function panopticCategories(
   const categories: PanopticCategoryEntry[] = things.map((t) => ({ id: t.id, name: t.name, isthing: 1 }));
   for (const [k, name] of classes.entries()) {
     if (chosen.has(k)) continue;
-    stuffIds.set(k, next);
-    categories.push({ id: next++, name, isthing: 0 });
+    const id = classCategories?.[k]?.id ?? next++;
+    if (ids.has(id)) {
+      throw new SegkitError(`stuff class ${k} (${name}) has COCO id ${id}, the id of a thing category`, {
+        hint: "name it in --thing-classes if it is a thing, or use models trained on one dataset's categories",
+      });
+    }
+    stuffIds.set(k, id);
+    categories.push({ id, name, isthing: 0 });
   }
   return { categories, thingClasses: [...chosen].sort((a, b) => a - b), stuffIds };
 }

@@ -25,6 +25,8 @@ export interface ModelCard {
   palette: [number, number, number][];
   ignoreIndex: number;
   backgroundClass: number | null;
+  /** The COCO category behind each class (`Dataset.classCategories`), for models trained on COCO files. */
+  classCategories?: ({ id: number; isthing?: boolean } | null)[];
   /** [height, width] of the model input. */
   inputSize: [number, number];
   input: {
@@ -85,6 +87,7 @@ export function modelCard(c: CardInputs): ModelCard {
     palette,
     ignoreIndex: c.train.ignoreIndex,
     backgroundClass: c.train.backgroundClass ?? null,
+    ...(c.train.classCategories ? { classCategories: c.train.classCategories.map((k) => (k ? { ...k } : null)) } : {}),
     inputSize: [...c.config.inputSize],
     input: {
       layout: "NHWC",
