@@ -320,6 +320,7 @@ describe("studio end to end (real server, encoder, segkit/web in Chromium)", { t
     const card = JSON.parse(await readFile(join(run, "last", "card.json"), "utf8")) as ModelCard;
     assert.deepEqual(card.classes, ["background", "cat", "ball"]);
     assert.deepEqual(card.data, { format: "coco", trainSamples: 1, valSamples: 1 });
+    assert.deepEqual(card.classCategories, [null, { id: 1 }, { id: 2 }]); // the project's category ids
     // what it trained on: the two labelled images, the disc as class 2 (ball) pixel for pixel
     const dataset = await openDataset(store.outDir, { format: "coco", images: "../photos" });
     assert.deepEqual(dataset.classNames, ["background", "cat", "ball"]);
