@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, it } from "node:test";
-import { bilinearTaps, resizeBilinear } from "./resize.js";
+import { bilinearTaps, resizeBilinear, resizeBilinearAntialias } from "./resize.js";
 
 const close = (a: ArrayLike<number>, b: readonly number[], tol = 1e-6) => {
   assert.equal(a.length, b.length);
@@ -90,5 +92,34 @@ describe("resizeBilinear precision float32 (torch's arithmetic) and crop", () =>
         assert.deepEqual(mid.subarray(y * 3, y * 3 + 3), whole.subarray((y + 3) * 5 + 2, (y + 3) * 5 + 5));
       }
     }
+  });
+});
+
+describe("resizeBilinearAntialias", () => {
+  it("equals torch's F.interpolate(antialias=True) when shrinking, enlarging and both (max |diff| 1e-6)", () => {
+    const ref = JSON.parse(readFileSync(join(import.meta.dirname, "fixtures", "resize-antialias.json"), "utf8")) as {
+      cases: {
+        height: number;
+        width: number;
+        outHeight: number;
+        outWidth: number;
+        input: number[];
+        output: number[];
+      }[];
+    };
+    for (const c of ref.cases) {
+      const got = resizeBilinearAntialias(Float32Array.from(c.input), c.width, c.height, 3, c.outWidth, c.outHeight);
+      assert.equal(got.length, c.output.length);
+      let worst = 0;
+      for (const [i, v] of got.entries()) worst = Math.max(worst, Math.abs(v - (c.output[i] as number)));
+      assert.ok(worst <= 1e-6, `${c.width}x${c.height} -> ${c.outWidth}x${c.outHeight}: max |diff| ${worst}`);
+    }
+  });
+
+  it("by hand: 4 -> 2, each output a triangle of half-width 2 over 3 inputs (weights 0.75, 0.75, 0.25, normalised)", () => {
+    // output 0: centre 1, inputs 0..2 (int(1 - 2 + 0.5) = 0, int(1 + 2 + 0.5) = 3): weights 0.75, 0.75, 0.25 / 1.75
+    const got = resizeBilinearAntialias(Float32Array.of(0, 4, 8, 12), 4, 1, 1, 2, 1);
+    assert.ok(Math.abs((got[0] as number) - (0 * 0.75 + 4 * 0.75 + 8 * 0.25) / 1.75) < 1e-6);
+    assert.ok(Math.abs((got[1] as number) - (4 * 0.25 + 8 * 0.75 + 12 * 0.75) / 1.75) < 1e-6);
   });
 });

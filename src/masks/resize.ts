@@ -132,3 +132,83 @@ export function resizeBilinear(
   }
   return out;
 }
+
+/**
+ * PyTorch's `F.interpolate(mode="bilinear", antialias=True, align_corners=False)` on float data (what torchvision's
+ * `Resize` runs on tensors, e.g. SAM 2's image transform): Pillow's triangle filter, widened by the scale when
+ * shrinking. Output `o` of an axis is centred on input `c = (o + 0.5) * scale` (`scale = in / out`, float32); it reads
+ * inputs `max(0, int(c - s + 0.5))` up to `min(in, int(c + s + 0.5))` with `s = max(scale, 1)`, input `j` weighted by
+ * `max(0, 1 - |(j - c + 0.5) / max(scale, 1)|)`, the weights divided by their sum. Width first, then height, each pass
+ * rounded to float32. HWC data, as `resizeBilinear`.
+ */
+export function resizeBilinearAntialias(
+  src: Float32Array,
+  width: number,
+  height: number,
+  channels: number,
+  outWidth: number,
+  outHeight: number,
+): Float32Array {
+  if (src.length !== width * height * channels) {
+    throw new RangeError(`resizeBilinearAntialias: ${src.length} values, expected ${width} x ${height} x ${channels}`);
+  }
+  // horizontal: rows of `width` -> `outWidth` (stride `channels`), then vertical on the result
+  const tx = antialiasTaps(width, outWidth);
+  const mid = new Float32Array(outWidth * height * channels);
+  for (let y = 0; y < height; y++) {
+    for (let o = 0; o < outWidth; o++) {
+      const from = tx.start[o] as number;
+      const n = tx.count[o] as number;
+      for (let k = 0; k < channels; k++) {
+        let acc = 0;
+        for (let j = 0; j < n; j++) {
+          acc += (src[((y * width + from + j) * channels + k) as number] as number) * (tx.w[o * tx.k + j] as number);
+        }
+        mid[(y * outWidth + o) * channels + k] = acc;
+      }
+    }
+  }
+  const ty = antialiasTaps(height, outHeight);
+  const out = new Float32Array(outWidth * outHeight * channels);
+  const row = outWidth * channels;
+  for (let o = 0; o < outHeight; o++) {
+    const from = ty.start[o] as number;
+    const n = ty.count[o] as number;
+    for (let i = 0; i < row; i++) {
+      let acc = 0;
+      for (let j = 0; j < n; j++) acc += (mid[(from + j) * row + i] as number) * (ty.w[o * ty.k + j] as number);
+      out[o * row + i] = acc;
+    }
+  }
+  return out;
+}
+
+/** Per output: the first input, the tap count, and `k` float32 weights (see `resizeBilinearAntialias`). */
+function antialiasTaps(
+  inSize: number,
+  outSize: number,
+): { start: Int32Array; count: Int32Array; w: Float32Array; k: number } {
+  const f = Math.fround;
+  const scale = f(inSize / outSize);
+  const support = scale >= 1 ? scale : 1;
+  const inv = scale >= 1 ? f(1 / scale) : 1;
+  const k = Math.ceil(support) * 2 + 1;
+  const start = new Int32Array(outSize);
+  const count = new Int32Array(outSize);
+  const w = new Float32Array(outSize * k);
+  for (let o = 0; o < outSize; o++) {
+    const center = f(scale * (o + 0.5));
+    const xmin = Math.max(Math.trunc(f(center - support + 0.5)), 0);
+    const n = Math.min(Math.trunc(f(center + support + 0.5)), inSize) - xmin;
+    let total = 0;
+    for (let j = 0; j < n; j++) {
+      const v = f(Math.max(0, 1 - Math.abs(f(f(j + xmin - center + 0.5) * inv))));
+      w[o * k + j] = v;
+      total = f(total + v);
+    }
+    if (total !== 0) for (let j = 0; j < n; j++) w[o * k + j] = f((w[o * k + j] as number) / total);
+    start[o] = xmin;
+    count[o] = n;
+  }
+  return { start, count, w, k };
+}
