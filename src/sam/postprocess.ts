@@ -26,15 +26,21 @@ import { SAM_IMAGE_SIZE, SAM_LOW_RES_SIZE, type SamSize } from "./transforms.js"
  *   float32 values there): what automatic mask generation needs per candidate.
  */
 
-function checkInputs(lowRes: Float32Array, inputSize: SamSize, originalSize: SamSize): number {
+/**
+ * Where the image sits in the model's frame: SAM's resized image in the padded 1024 square (`inputSize`, cropped
+ * after the 1024 upscale), or `"stretch"`: SAM 2's, the image stretched over the whole frame, whose masks go from
+ * 256 x 256 to the output in one resize (`SAM2Transforms.postprocess_masks`).
+ */
+export type SamMaskFrame = SamSize | "stretch";
+
+function checkInputs(lowRes: Float32Array, inputSize: SamMaskFrame, originalSize: SamSize): number {
   const plane = SAM_LOW_RES_SIZE * SAM_LOW_RES_SIZE;
   if (lowRes.length === 0 || lowRes.length % plane !== 0) {
     throw new SegkitError(`low-res masks must be [planes, 256, 256] float32, got ${lowRes.length} values`);
   }
-  for (const [what, s, max] of [
-    ["input size", inputSize, SAM_IMAGE_SIZE],
-    ["original size", originalSize, Infinity],
-  ] as const) {
+  const sizes = [["original size", originalSize, Infinity]] as [string, SamSize, number][];
+  if (inputSize !== "stretch") sizes.push(["input size", inputSize, SAM_IMAGE_SIZE]);
+  for (const [what, s, max] of sizes) {
     if (!Number.isInteger(s.height) || !Number.isInteger(s.width) || s.height < 1 || s.width < 1) {
       throw new SegkitError(`${what} must be positive integers, got ${s.height} x ${s.width} (H x W)`);
     }
@@ -90,12 +96,33 @@ interface ComposedTaps {
   w: Float64Array;
 }
 
-/** The composed kernel of outputs `start .. start + count - 1` of the two-stage resize `low -> 1024 -> crop -> outLen`. */
-function composedTaps(low: number, cropLen: number, outLen: number, start: number, count: number): ComposedTaps {
-  const t2 = bilinearTaps(cropLen, outLen, "float32", start + count);
-  const t1 = bilinearTaps(low, SAM_IMAGE_SIZE, "float32", cropLen);
+/**
+ * The composed kernel of outputs `start .. start + count - 1` of the two-stage resize `low -> 1024 -> crop -> outLen`,
+ * or of the one resize `low -> outLen` (`"stretch"`).
+ */
+function composedTaps(
+  low: number,
+  cropLen: number | "stretch",
+  outLen: number,
+  start: number,
+  count: number,
+): ComposedTaps {
   const idx = new Int32Array(count * 4);
   const w = new Float64Array(count * 4);
+  if (cropLen === "stretch") {
+    const t = bilinearTaps(low, outLen, "float32", count, start);
+    for (let o = 0; o < count; o++) {
+      idx[o * 4] = t.i0[o] as number;
+      idx[o * 4 + 1] = t.i1[o] as number;
+      idx[o * 4 + 2] = t.i0[o] as number;
+      idx[o * 4 + 3] = t.i1[o] as number;
+      w[o * 4] = t.w0[o] as number;
+      w[o * 4 + 1] = t.w1[o] as number;
+    }
+    return { idx, w };
+  }
+  const t2 = bilinearTaps(cropLen, outLen, "float32", start + count);
+  const t1 = bilinearTaps(low, SAM_IMAGE_SIZE, "float32", cropLen);
   for (let o = 0; o < count; o++) {
     const pairs: [number, number][] = [
       [t2.i0[start + o] as number, t2.w0[start + o] as number],
@@ -131,7 +158,7 @@ function horizontal(src: Float32Array, row: number, tx: ComposedTaps, out: Float
  */
 export function upscaleMasks(
   lowRes: Float32Array,
-  inputSize: SamSize,
+  inputSize: SamMaskFrame,
   originalSize: SamSize,
   options: UpscaleMasksOptions = {},
 ): UpscaledMasks {
@@ -160,8 +187,9 @@ export function upscaleMasks(
     }
   }
   const low = SAM_LOW_RES_SIZE;
-  const tx = composedTaps(low, inputSize.width, outSize.width, x, width);
-  const ty = composedTaps(low, inputSize.height, outSize.height, y, height);
+  const stretch = inputSize === "stretch";
+  const tx = composedTaps(low, stretch ? inputSize : inputSize.width, outSize.width, x, width);
+  const ty = composedTaps(low, stretch ? inputSize : inputSize.height, outSize.height, y, height);
   let rowMin = low;
   let rowMax = 0;
   for (const r of ty.idx) {
@@ -233,7 +261,7 @@ export interface UpscaledRle {
  */
 export function upscaleToRle(
   lowRes: Float32Array,
-  inputSize: SamSize,
+  inputSize: SamMaskFrame,
   originalSize: SamSize,
   options: UpscaleToRleOptions = {},
 ): UpscaledRle {
@@ -354,8 +382,9 @@ export function upscaleToRle(
 /** What `upscaleToRle` needs for one pair of sizes, kept for the next call (automatic masks repeat the sizes). */
 let geometry: { key: string; value: ReturnType<typeof makeRleGeometry> } | undefined;
 
-function rleGeometry(inputSize: SamSize, outSize: SamSize) {
-  const key = `${inputSize.height}x${inputSize.width}>${outSize.height}x${outSize.width}`;
+function rleGeometry(inputSize: SamMaskFrame, outSize: SamSize) {
+  const frame = inputSize === "stretch" ? inputSize : `${inputSize.height}x${inputSize.width}`;
+  const key = `${frame}>${outSize.height}x${outSize.width}`;
   if (geometry?.key !== key) geometry = { key, value: makeRleGeometry(inputSize, outSize) };
   return geometry.value;
 }
@@ -365,10 +394,10 @@ function rleGeometry(inputSize: SamSize, outSize: SamSize) {
  * last tap is >= r) to `lastY[r]` (the last whose first tap is <= r), as taps grow with the row; the scratch plane of
  * the horizontal pass.
  */
-function makeRleGeometry(inputSize: SamSize, { height: H, width: W }: SamSize) {
+function makeRleGeometry(inputSize: SamMaskFrame, { height: H, width: W }: SamSize) {
   const low = SAM_LOW_RES_SIZE;
-  const tx = composedTaps(low, inputSize.width, W, 0, W);
-  const ty = composedTaps(low, inputSize.height, H, 0, H);
+  const tx = composedTaps(low, inputSize === "stretch" ? inputSize : inputSize.width, W, 0, W);
+  const ty = composedTaps(low, inputSize === "stretch" ? inputSize : inputSize.height, H, 0, H);
   const firstY = new Int32Array(low).fill(H);
   const lastY = new Int32Array(low).fill(-1);
   for (let y = H - 1; y >= 0; y--) {

@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { SegkitError } from "../core/errors.js";
 import { createImage, type RgbImage } from "../core/image.js";
+import { resizeBilinear } from "../masks/resize.js";
 import { rleEncode } from "../masks/rle.js";
 import { maskToBox, uncroppedMaskToRle } from "./amg/amg.js";
 import { pillowResizeBilinear } from "./pillow-resize.js";
@@ -279,6 +280,21 @@ describe("postprocessMasks / upscaleMasks against torch F.interpolate (Sam.postp
   });
 });
 
+describe("upscaleMasks in SAM 2's stretched frame", () => {
+  it("is one bilinear resize 256 -> output, as SAM2Transforms.postprocess_masks (torch's arithmetic, 2e-6)", () => {
+    const low = Float32Array.from({ length: 2 * 256 * 256 }, (_, i) => Math.sin(i * 0.37) * 8 + ((i * 7919) % 13) - 6);
+    const out = { height: 300, width: 500 };
+    const got = upscaleMasks(low, "stretch", out, { channels: [1] }).data;
+    const want = resizeBilinear(low.subarray(256 * 256), 256, 256, 1, out.width, out.height, { precision: "float32" });
+    let worst = 0;
+    for (const [i, v] of got.entries()) worst = Math.max(worst, Math.abs(v - (want[i] as number)));
+    assert.ok(worst <= 2e-6, `max |diff| ${worst}`);
+    // a region of it is the same values
+    const part = upscaleMasks(low, "stretch", out, { channels: [1], region: { x: 100, y: 50, width: 7, height: 3 } });
+    assert.deepEqual([...part.data.subarray(0, 7)], [...got.subarray(50 * 500 + 100, 50 * 500 + 107)]);
+  });
+});
+
 describe("upscaleToRle: upscaleMasks, threshold, box, stability counts and RLE without the full plane", () => {
   /** xorshift in [0, 1) */
   const rand = (seed: number) => {
@@ -318,10 +334,11 @@ describe("upscaleToRle: upscaleMasks, threshold, box, stability counts and RLE w
     { original: { height: 480, width: 640 }, frame: undefined },
     { original: { height: 333, width: 97 }, frame: { x: 20, y: 7, height: 400, width: 150 } },
     { original: { height: 1024, width: 1024 }, frame: { x: 0, y: 1000, height: 2100, width: 1030 } },
+    { original: { height: 300, width: 500 }, frame: undefined, stretch: true },
   ];
-  for (const [k, { original, frame }] of cases.entries()) {
-    it(`${original.width}x${original.height}${frame ? ` at ${frame.x},${frame.y} of ${frame.width}x${frame.height}` : ""}: equal to the full-plane path`, () => {
-      const input = preprocessShape(original.height, original.width);
+  for (const [k, { original, frame, stretch }] of cases.entries()) {
+    it(`${original.width}x${original.height}${frame ? ` at ${frame.x},${frame.y} of ${frame.width}x${frame.height}` : ""}${stretch ? " (SAM 2's stretched frame)" : ""}: equal to the full-plane path`, () => {
+      const input = stretch ? "stretch" : preprocessShape(original.height, original.width);
       for (const [name, plane] of planes(rand(k + 1))) {
         const two = new Float32Array(2 * 256 * 256);
         two.set(plane, 256 * 256);
