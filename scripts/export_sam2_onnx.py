@@ -36,7 +36,8 @@ against the PyTorch module it came from on random inputs (max abs diff printed) 
 Without hydra-core / iopath / a working torchvision (the official package imports them), stand-ins are put into
 sys.modules before `sam2` is imported: hydra's initialize_config_module is a no-op (configs are not read), iopath's
 g_pathmgr is `open`, tqdm is the identity, and torchvision.transforms gets ToTensor / Resize (bilinear, antialias,
-as torchvision does on tensors) / Normalize.
+as torchvision does on tensors) / Normalize. On torch 1.x (Debian's 1.13) F.scaled_dot_product_attention is a plain
+softmax(q k^T / sqrt(d)) v; use --no-check there when onnxruntime is not installed.
 """
 
 import argparse
@@ -135,11 +136,25 @@ class _Normalize(torch.nn.Module):
         return (x - self.mean) / self.std
 
 
+def _sdpa(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):
+    """A plain scaled dot-product attention for torch < 2.0 (eval only: no dropout, no causal mask)."""
+    assert dropout_p == 0.0 and not is_causal, "the stand-in attention is for inference"
+    s = (q @ k.transpose(-2, -1)) * (scale if scale is not None else q.shape[-1] ** -0.5)
+    if attn_mask is not None:
+        s = s.masked_fill(~attn_mask, float("-inf")) if attn_mask.dtype == torch.bool else s + attn_mask
+    return torch.softmax(s, dim=-1) @ v
+
+
 def import_sam2(sam2_dir):
     """Make the official `sam2` package importable from the repository root `sam2_dir`."""
     if not os.path.isfile(os.path.join(sam2_dir, "sam2", "modeling", "sam2_base.py")):
         sys.exit(f"--sam2 {sam2_dir}: no sam2/modeling/sam2_base.py there (give the facebookresearch/sam2 root)")
     _shim_missing_modules()
+    if not hasattr(F, "scaled_dot_product_attention"):  # torch 1.x (e.g. Debian's 1.13)
+        F.scaled_dot_product_attention = _sdpa
+        # Hiera's window position embedding uses Tensor.tile, which torch 1.x cannot export; repeat is the same
+        # when every dimension is given
+        torch.Tensor.tile = lambda self, dims: self.repeat(*dims) if len(dims) == self.dim() else NotImplemented
     sys.path.insert(0, os.path.abspath(sam2_dir))
     import sam2.modeling.sam2_base  # noqa: F401
 
@@ -423,8 +438,10 @@ def export_onnx(module, inputs, path, input_names, output_names, dynamic_axes=No
     # eval first: the exporter restores the module's own training flag on the whole tree afterwards
     module.eval()
     with torch.no_grad():
+        # torch >= 2.9 defaults to the dynamo exporter; these graphs are traced (torch 1.x has no such argument)
+        legacy = {"dynamo": False} if int(torch.__version__.split(".")[0]) >= 2 else {}
         torch.onnx.export(module, inputs, path, input_names=input_names, output_names=output_names,
-                          dynamic_axes=dynamic_axes, opset_version=17, do_constant_folding=True, dynamo=False)
+                          dynamic_axes=dynamic_axes, opset_version=17, do_constant_folding=True, **legacy)
 
 
 def _flat(x):
@@ -520,6 +537,8 @@ def write_constants(model, path):
         "backbone_stride": model.backbone_stride,
         "num_maskmem": model.num_maskmem,
         "max_obj_ptrs_in_encoder": model.max_obj_ptrs_in_encoder,
+        "max_cond_frames_in_attn": model.max_cond_frames_in_attn,  # -1: every conditioning frame
+        "memory_temporal_stride_for_eval": model.memory_temporal_stride_for_eval,
         "sigmoid_scale_for_mem_enc": model.sigmoid_scale_for_mem_enc,
         "sigmoid_bias_for_mem_enc": model.sigmoid_bias_for_mem_enc,
         "dynamic_multimask_stability_delta": d.dynamic_multimask_stability_delta,
