@@ -122,11 +122,13 @@ async function samPredict(flags: SamFlags, io: CliIo): Promise<void> {
     const loadMs = performance.now() - t0;
     const image = await readImage(imagePath);
     const info = await predictor.setImage(image);
-    const originalSize = info.originalSize;
+    const { originalSize, inputSize } = info;
     const request: SamPredictRequest = {
       points: flags.point,
       ...(flags.box.length === 1 ? { box: flags.box[0] } : flags.box.length > 1 ? { boxes: flags.box } : {}),
-      ...(flags.maskInput ? { maskInput: await readMaskInput(flags.maskInput, originalSize, flags.maskIndex) } : {}),
+      ...(flags.maskInput
+        ? { maskInput: await readMaskInput(flags.maskInput, originalSize, flags.maskIndex, inputSize) }
+        : {}),
       multimask: Boolean(flags.multimask),
     };
     const prediction = await predictor.predict(request);

@@ -113,6 +113,8 @@ export async function createOnnxSession(
     interOpNumThreads: 1,
     executionMode: "sequential",
     graphOptimizationLevel: "all",
+    // onnxruntime's warnings (shape-inference merges, unused initialisers) say nothing a user can act on
+    logSeverityLevel: 3,
     ...(executionProviders
       ? { executionProviders: executionProviders as ort.InferenceSession.ExecutionProviderConfig[] }
       : {}),

@@ -4,7 +4,7 @@
  * outputs, packing a prompt into its feeds, reading its outputs, and choosing the masks a prediction returns. No
  * Node modules, no onnxruntime: callers wrap the plain typed arrays in their runtime's tensors.
  *
- * The decoder forms are described in model.ts's module comment (official split, EdgeSAM, transformers.js).
+ * The decoder forms are described in model.ts's module comment (official split, EdgeSAM, transformers.js, SAM 2).
  */
 import { SegkitError } from "../core/errors.js";
 import {
@@ -17,7 +17,11 @@ import {
   selectMaskChannels,
 } from "./transforms.js";
 
-export type SamLayout = "split" | "transformers";
+/**
+ * How a model's graphs are split and fed: SAM's official split (and EdgeSAM's), transformers.js's, or SAM 2's
+ * (samexporter's two graphs, or the 7-graph split behind `loadSamModel`'s SAM 2 support).
+ */
+export type SamLayout = "split" | "transformers" | "sam2";
 
 /** Row-major float32 data and its dims. */
 export interface SamTensor {
@@ -89,6 +93,9 @@ const OFFICIAL_EXPECTED =
 const EDGESAM_EXPECTED =
   "expected EdgeSAM's decoder inputs image_embeddings [1,256,64,64], point_coords [1,N,2], point_labels [1,N] and " +
   "outputs scores [1,4], masks [1,4,256,256]";
+const SAM2_EXPECTED =
+  "expected samexporter's SAM 2 decoder inputs image_embed, high_res_feats_0, high_res_feats_1, point_coords [N,P,2], " +
+  "point_labels [N,P], mask_input [N,1,256,256], has_mask_input [N] and outputs masks [N,3,256,256], iou_predictions [N,3]";
 const TRANSFORMERS_EXPECTED =
   "expected the transformers.js decoder inputs input_points [B,P,N,2], input_labels [B,P,N], " +
   "image_embeddings [B,256,64,64], image_positional_embeddings [B,256,64,64] (input_boxes [B,nb,4] optional) " +
@@ -109,6 +116,21 @@ const DECODERS = {
     lowRes: "masks",
     channelAxis: 1,
     expected: EDGESAM_EXPECTED,
+  },
+  sam2: {
+    inputs: [
+      "image_embed",
+      "high_res_feats_0",
+      "high_res_feats_1",
+      "point_coords",
+      "point_labels",
+      "mask_input",
+      "has_mask_input",
+    ],
+    scores: "iou_predictions",
+    lowRes: "masks",
+    channelAxis: 1,
+    expected: SAM2_EXPECTED,
   },
   transformers: {
     inputs: ["input_points", "input_labels", "image_embeddings", "image_positional_embeddings"],
@@ -132,8 +154,8 @@ export const PROMPT_INPUTS: ReadonlySet<string> = new Set([
   "input_boxes",
 ]);
 
-/** Input / output names only SAM 2 exports have (samexporter's and transformers.js's). */
-const SAM2_NAMES = ["image_embed", "high_res_feats_0", "high_res_feats_1", "image_embeddings.0", "object_score_logits"];
+/** Input / output names of SAM 2 exports segkit does not run (transformers.js's). */
+const SAM2_NAMES = ["image_embeddings.0"];
 const LOW_RES = SAM_LOW_RES_SIZE;
 const LOW_AREA = LOW_RES * LOW_RES;
 /** The `mask_input` fed when there is none (has_mask_input 0): zeros, shared, never written. */
@@ -145,11 +167,11 @@ export interface SamDecoderGraph {
   readonly file: string;
   readonly form: SamDecoderForm;
   readonly layout: SamLayout;
-  /** Channels a decode returns: split 4 (0 single-mask, 1-3 multimask) or 1, transformers 3. */
+  /** Channels a decode returns: split 4 (0 single-mask, 1-3 multimask) or 1, transformers 3, SAM 2 3 (or 4). */
   readonly maskChannels: number;
   /** Takes `prompt.box` (a transformers decoder with `input_boxes`). */
   readonly acceptsBox: boolean;
-  /** Takes `prompt.maskInput` (a split decoder with `mask_input`: not EdgeSAM's). */
+  /** Takes `prompt.maskInput` (a split or SAM 2 decoder with `mask_input`: not EdgeSAM's). */
   readonly acceptsMaskInput: boolean;
   readonly inputs: readonly GraphValueInfo[];
 }
@@ -182,9 +204,11 @@ export function describeDecoder(
   }
   const form: SamDecoderForm = inputs.includes("input_points")
     ? "transformers"
-    : !inputs.includes("mask_input") && outputs.includes("scores")
-      ? "edgesam"
-      : "official";
+    : inputs.includes("image_embed")
+      ? "sam2"
+      : !inputs.includes("mask_input") && outputs.includes("scores")
+        ? "edgesam"
+        : "official";
   const d = DECODERS[form];
   for (const name of d.inputs) {
     if (!inputs.includes(name)) {
@@ -204,14 +228,16 @@ export function describeDecoder(
   }
   const low = graph.outputs.find((o) => o.name === d.lowRes);
   const declared = low?.shape[d.channelAxis];
-  const channels = typeof declared === "number" ? declared : form === "transformers" ? 3 : 4;
+  const channels = typeof declared === "number" ? declared : form === "transformers" || form === "sam2" ? 3 : 4;
   // (a --return-extra-metrics export has 5 outputs and stability scores [1,C] under the name low_res_masks)
   const shape = low?.shape ?? [];
   const lowResShape =
     !shape.length ||
     (shape.length === d.channelAxis + 3 && shape.slice(-2).every((x) => typeof x !== "number" || x === LOW_RES));
-  if (!lowResShape || (form !== "transformers" && channels !== 4 && channels !== 1)) {
-    const want = form === "transformers" ? "[B,P,C,256,256]" : "[1,C,256,256] with C = 4 or 1";
+  const fits = form === "transformers" || (form === "sam2" ? channels === 3 : channels === 4 || channels === 1);
+  if (!lowResShape || !fits) {
+    const want =
+      form === "transformers" ? "[B,P,C,256,256]" : form === "sam2" ? "[N,3,256,256]" : "[1,C,256,256] with C = 4 or 1";
     throw new SegkitError(`output \`${d.lowRes}\` is ${shapeText(low)}; expected low-res mask logits ${want}`, {
       file,
       hint: d.expected,
@@ -220,10 +246,10 @@ export function describeDecoder(
   return {
     file,
     form,
-    layout: form === "transformers" ? "transformers" : "split",
+    layout: form === "transformers" || form === "sam2" ? form : "split",
     maskChannels: channels,
     acceptsBox: inputs.includes("input_boxes"),
-    acceptsMaskInput: form === "official",
+    acceptsMaskInput: form === "official" || form === "sam2",
     inputs: graph.inputs,
   };
 }
@@ -239,10 +265,13 @@ export function rejectSam2(
   ] as const) {
     const name = names.find((n) => SAM2_NAMES.includes(n));
     if (name) {
-      throw new SegkitError(`SAM 2 models are not supported (this graph has the SAM 2 ${kind} \`${name}\`)`, {
-        file,
-        hint: "segkit runs SAM 1 exports: SAM, MobileSAM, EdgeSAM, SlimSAM, SAM-HQ",
-      });
+      throw new SegkitError(
+        `transformers.js SAM 2 exports are not supported (this graph has the ${kind} \`${name}\`)`,
+        {
+          file,
+          hint: "segkit runs SAM 2 as samexporter's two graphs or the 7-graph split of scripts/export_sam2_onnx.py",
+        },
+      );
     }
   }
 }
@@ -284,6 +313,20 @@ export function decoderFeeds(
       ? { data: BigInt64Array.from(data, (v) => BigInt(Math.round(v))), dims }
       : { data, dims };
   const names = DECODERS[graph.form];
+
+  if (graph.layout === "sam2") {
+    // samexporter's graph appends the padding point itself; one prompt (N = 1)
+    if (prompt.box) throw new SegkitError("a SAM 2 decoder takes a box as two points labelled 2 and 3", { file });
+    feeds.point_coords = typed("point_coords", prompt.points, [1, n, 2]);
+    feeds.point_labels = typed("point_labels", prompt.labels, [1, n]);
+    const mask = prompt.maskInput;
+    if (mask && mask.length !== LOW_AREA) {
+      throw new SegkitError(`mask_input must hold ${LOW_RES}x${LOW_RES} values, got ${mask.length}`, { file });
+    }
+    feeds.mask_input = { data: mask ?? NO_MASK_INPUT, dims: [1, 1, LOW_RES, LOW_RES] };
+    feeds.has_mask_input = { data: new Float32Array([mask ? 1 : 0]), dims: [1] };
+    return { feeds, fetch: [names.scores, names.lowRes] };
+  }
 
   if (graph.layout === "split") {
     if (prompt.box) {
@@ -341,7 +384,7 @@ export function decoderOutputs(graph: SamDecoderGraph, out: Readonly<Record<stri
       },
     );
   }
-  const masks = graph.acceptsMaskInput ? out.masks : undefined;
+  const masks = graph.form === "official" ? out.masks : undefined;
   return { scores: required(names.scores).data, lowRes: low, ...(masks ? { masks: squeeze(masks, 1) } : {}) };
 }
 
@@ -371,7 +414,9 @@ export interface SamPixelPrompt {
  * One prompt in the decoder's frame and labels. Both layouts go through `decoderInputs` (validation, `applyCoords`);
  * split takes its packing as is (points, then the box corners labelled 2 and 3 or the padding point labelled -1).
  * The transformers.js decoder takes the user's points unpadded (a lone label -10 point, which it ignores, when there
- * are none) and the box as `input_boxes`.
+ * are none) and the box as `input_boxes`. SAM 2 (`SAM2ImagePredictor._predict`): the box's corners first (labels 2
+ * and 3), then the points, unpadded (its prompt encoder pads), in the `longest` x `longest` frame the image is
+ * stretched over (x * S / W, y * S / H); a prompt needs a point or a box.
  */
 export function samDecodePrompt(
   layout: SamLayout,
@@ -382,6 +427,23 @@ export function samDecodePrompt(
   const packed = decoderInputs(prompt, originalSize, longest);
   const origSize = [originalSize.height, originalSize.width] as const;
   const maskInput = prompt.maskInput ? { maskInput: prompt.maskInput } : {};
+  if (layout === "sam2") {
+    const pixels: number[] = [];
+    const labels: number[] = [];
+    if (prompt.box) {
+      pixels.push(...prompt.box);
+      labels.push(2, 3);
+    }
+    for (const p of prompt.points) {
+      pixels.push(p.x, p.y);
+      labels.push(p.label);
+    }
+    if (!labels.length) throw new SegkitError("a SAM 2 prompt needs a point or a box (a mask input alone is not one)");
+    const points = Float32Array.from(pixels, (v, i) =>
+      i % 2 === 0 ? (v / originalSize.width) * longest : (v / originalSize.height) * longest,
+    );
+    return { points, labels: Float32Array.from(labels), origSize, ...maskInput };
+  }
   if (layout === "split") {
     return { points: packed.point_coords.data, labels: packed.point_labels.data, origSize, ...maskInput };
   }
@@ -398,17 +460,46 @@ export function orderByScore(indices: readonly number[], scores: ArrayLike<numbe
   return [...indices].sort((a, b) => (scores[b] as number) - (scores[a] as number));
 }
 
+/** SAM 2's mask decoder settings for a single-mask answer (`dynamic_multimask_via_stability`). */
+export interface Sam2Stability {
+  delta: number;
+  thresh: number;
+}
+
+/** `build_sam2`'s: `dynamic_multimask_stability_delta` 0.05, `dynamic_multimask_stability_thresh` 0.98. */
+export const SAM2_STABILITY: Readonly<Sam2Stability> = { delta: 0.05, thresh: 0.98 };
+
 /**
  * The decoder channels a prediction returns, in order: split 4 channels -> `[1, 2, 3]` with `multimask`, else
- * `[0]`; transformers' 3 candidates -> all, else the best-scoring one (first on ties); a 1-channel decoder -> `[0]`.
+ * `[0]`; transformers' and samexporter's SAM 2 3 candidates -> all, else the best-scoring one (first on ties); a
+ * 1-channel decoder -> `[0]`. SAM 2 with all 4 tokens (the 7-graph split): `[1, 2, 3]`, else as
+ * `MaskDecoder._dynamic_multimask_via_stability`: token 0 when its stability (pixels of `lowRes` plane 0 above
+ * `delta` over those above `-delta`, 1 when none is) is at least `thresh`, else the best of 1..3.
  */
 export function chooseMaskChannels(
   graph: Pick<SamDecoderGraph, "layout" | "file">,
   count: number,
   multimask: boolean,
   scores: ArrayLike<number>,
+  lowRes?: Float32Array,
+  stability: Sam2Stability = SAM2_STABILITY,
 ): number[] {
   if (count === 1) return [0];
+  if (graph.layout === "sam2" && count === 4) {
+    if (multimask) return [1, 2, 3];
+    if (!lowRes) throw new SegkitError("a SAM 2 single-mask answer needs the low-res logits", { file: graph.file });
+    let inter = 0;
+    let union = 0;
+    for (let i = 0; i < LOW_AREA; i++) {
+      const v = lowRes[i] as number;
+      if (v > stability.delta) inter++;
+      if (v > -stability.delta) union++;
+    }
+    if ((union > 0 ? inter / union : 1) >= stability.thresh) return [0];
+    let best = 1;
+    for (let i = 2; i < 4; i++) if ((scores[i] as number) > (scores[best] as number)) best = i;
+    return [best];
+  }
   if (graph.layout === "split") {
     if (count === 4) return selectMaskChannels(multimask);
     throw new SegkitError(

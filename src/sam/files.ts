@@ -131,10 +131,16 @@ export function promptOverlay(image: RgbImage, prediction: SamPrediction, reques
  * - `.npy`: float32/float64 logits `[256, 256]`, `[1, 256, 256]`, `[1, 1, 256, 256]`, or `[C, 256, 256]` with
  *   `index` choosing the plane (what `low_res_logits.npy` holds);
  * - an image (a `mask-K.png`): nonzero = inside, at the original image size (mapped into the low-res frame by the
- *   resize-longest-side geometry, nearest pixel, padding outside) or at 256 x 256 (the low-res frame itself);
+ *   model's geometry, nearest pixel, padding outside: `inputSize` is the image's place in the 1024 frame, by
+ *   default SAM's resize-longest-side; SAM 2's is the whole frame) or at 256 x 256 (the low-res frame itself);
  *   inside becomes logit +`MASK_INPUT_LOGIT`, outside -`MASK_INPUT_LOGIT` (SAM defines no binary-to-logit rule).
  */
-export async function readMaskInput(path: string, originalSize: SamSize, index?: number): Promise<Float32Array> {
+export async function readMaskInput(
+  path: string,
+  originalSize: SamSize,
+  index?: number,
+  inputSize: SamSize = preprocessShape(originalSize.height, originalSize.width),
+): Promise<Float32Array> {
   const low = SAM_LOW_RES_SIZE;
   const plane = low * low;
   if (extname(path).toLowerCase() === ".npy") {
@@ -168,7 +174,7 @@ export async function readMaskInput(path: string, originalSize: SamSize, index?:
       file: path,
     });
   }
-  const input = preprocessShape(H, W);
+  const input = inputSize;
   const step = SAM_IMAGE_SIZE / low;
   for (let i = 0; i < low; i++) {
     const y = step * i + step / 2; // low-res pixel centre in the 1024 frame

@@ -637,45 +637,26 @@ describe("loadSamModel: MobileSAM as Acly publishes it (one encoder, single and 
   });
 });
 
-describe("loadSamModel: SAM 2 exports are refused by name", () => {
+describe("loadSamModel: SAM 2 exports mixed with SAM 1 graphs, and transformers.js's SAM 2", () => {
   const image = { image: [1, 3, 1024, 1024] };
   const samexporterEncoder = {
     high_res_feats_0: [1, 32, 256, 256],
     high_res_feats_1: [1, 64, 128, 128],
     image_embed: [1, 256, 64, 64],
   };
-  const point = { point_coords: ["n", "p", 2], point_labels: ["n", "p"] };
 
-  test("samexporter's SAM 2 decoder and encoder; transformers.js's SAM 2", async () => {
-    const sam2 = await modelDir({});
-    await writeGraph(join(sam2, "sam2_hiera_tiny.encoder.onnx"), image, samexporterEncoder);
-    await writeGraph(
-      join(sam2, "sam2_hiera_tiny.decoder.onnx"),
-      {
-        image_embed: [1, 256, 64, 64],
-        high_res_feats_0: [1, 32, 256, 256],
-        high_res_feats_1: [1, 64, 128, 128],
-        ...point,
-        mask_input: ["n", 1, 256, 256],
-        has_mask_input: ["n"],
-      },
-      { masks: [1, 3, 256, 256], iou_predictions: [1, 3] },
-    );
-    await rejectsLoad(
-      sam2,
-      "sam2_hiera_tiny.decoder.onnx",
-      /^SAM 2 models are not supported \(this graph has the SAM 2 input `image_embed`\)/,
-    );
-
-    // a SAM 2 encoder beside a SAM 1 decoder
+  test("a SAM 2 encoder beside a SAM 1 decoder, and the reverse, name what the decoder misses", async () => {
     const mixed = await modelDir({ "decoder.onnx": "split/decoder.onnx" });
     await writeGraph(join(mixed, "encoder.onnx"), image, samexporterEncoder);
-    await rejectsLoad(
-      mixed,
-      "encoder.onnx",
-      /^SAM 2 models are not supported \(this graph has the SAM 2 output `high_res_feats_0`\)/,
-    );
+    await rejectsLoad(mixed, "encoder.onnx", /^output `image_embeddings` missing; the decoder decoder.onnx needs it/);
+    const reverse = await modelDir({
+      "encoder.onnx": "split/encoder.onnx",
+      "decoder.onnx": "sam2-split/sam2_tiny.decoder.onnx",
+    });
+    await rejectsLoad(reverse, "encoder.onnx", /^output `image_embed` missing; the decoder decoder.onnx needs it/);
+  });
 
+  test("transformers.js's SAM 2 is refused, naming the layouts segkit runs", async () => {
     const hf = await modelDir({});
     const levels = {
       "image_embeddings.0": [1, 32, 256, 256],
@@ -688,7 +669,11 @@ describe("loadSamModel: SAM 2 exports are refused by name", () => {
       { input_points: [1, 1, "n", 2], input_labels: [1, 1, "n"], input_boxes: [1, "b", 4], ...levels },
       { iou_scores: [1, 1, 3], pred_masks: [1, 1, 3, 256, 256], object_score_logits: [1, 1, 1] },
     );
-    await rejectsLoad(hf, "prompt_encoder_mask_decoder.onnx", /^SAM 2 models are not supported/);
+    await rejectsLoad(
+      hf,
+      "prompt_encoder_mask_decoder.onnx",
+      /^transformers.js SAM 2 exports are not supported \(this graph has the input `image_embeddings.0`\)/,
+    );
   });
 });
 

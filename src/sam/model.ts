@@ -21,8 +21,14 @@
  *   `preprocessor_config.json` giving the resize and normalisation.
  * Files with a variant suffix (`_quantized`, `_fp16`, `.quant`, ...) are skipped unless `variant` asks for one, or
  * unless the directory holds only one variant (e.g. only `*_quantized.onnx`). Two decoders named `*_single` and
- * `*_multi` (Acly's MobileSAM) resolve to the multi one, which holds the single-mask answer too. SAM 2 exports
- * (`image_embed`, `high_res_feats_0`, `image_embeddings.0`, `object_score_logits`) are refused.
+ * `*_multi` (Acly's MobileSAM) resolve to the multi one, which holds the single-mask answer too.
+ * - "sam2": samexporter's SAM 2 split (`export_sam2.py`): `*.encoder.onnx` (image [1,3,1024,1024], the image
+ *   stretched to the square and normalised -> high_res_feats_0, high_res_feats_1, image_embed with no_mem_embed
+ *   added) and `*.decoder.onnx` (those three + point_coords [1,N,2] in the 1024 frame, point_labels [1,N] float32
+ *   (box corners 2 / 3 first, no padding point: the graph adds it), mask_input [1,1,256,256], has_mask_input [1]
+ *   -> masks [1,3,256,256] low-res logits of the multimask tokens 1..3 only, iou_predictions [1,3]). The export
+ *   leaves token 0 out, so a single-mask request gets the best of the three (the official predictor would take
+ *   token 0 when it is stable). transformers.js's SAM 2 exports (`image_embeddings.0`) are refused.
  *
  * The encoder takes one of two input forms, read from its input's rank: "nchw", [1,3,S,S] float32 normalised with
  * the pixel mean/std and zero-padded bottom-right (S = 1024), or "hwc", [H,W,3] float32 RGB 0..255 already resized
@@ -62,13 +68,17 @@ import {
 import { SAM_IMAGE_SIZE, SAM_PIXEL_MEAN, SAM_PIXEL_STD } from "./transforms.js";
 
 export type { ExecutionProvider, SamDecoded, SamDecodeOptions, SamDecodePrompt, SamEmbeddings, SamLayout, SamTensor };
-export const SAM_LAYOUTS: readonly SamLayout[] = ["split", "transformers"];
+export const SAM_LAYOUTS: readonly SamLayout[] = ["split", "transformers", "sam2"];
 
 /** "nchw": [1,3,S,S] normalised and padded; "hwc": [H,W,3] RGB 0..255, longest side S, not padded. */
 export type SamEncoderInput = "nchw" | "hwc";
 
-/** How the image reaches the encoder: resize so the longest side is `longestSide`, normalise, pad to `padSize`. */
+/**
+ * How the image reaches the encoder: resize so the longest side is `longestSide`, normalise, pad to `padSize`
+ * (SAM); or, `resize` "stretch", resized to `padSize` x `padSize` whatever its aspect ratio (SAM 2).
+ */
 export interface SamPreprocess {
+  resize: "longest-side" | "stretch";
   longestSide: number;
   padSize: number;
   /** Per-channel (R, G, B) mean and std in 0..255 units: x' = (x - mean) / std. */
@@ -78,6 +88,7 @@ export interface SamPreprocess {
 
 /** segment-anything's `pixel_mean` / `pixel_std` and image size (the same as transformers' SamImageProcessor). */
 export const SAM_PREPROCESS: Readonly<SamPreprocess> = {
+  resize: "longest-side",
   longestSide: SAM_IMAGE_SIZE,
   padSize: SAM_IMAGE_SIZE,
   mean: [...SAM_PIXEL_MEAN],
@@ -188,7 +199,10 @@ async function assemble(
   const graph = describeDecoder(decoder, files.decoder);
   rejectSam2(encoder, files.encoder);
   const { layout, acceptsBox, acceptsMaskInput } = graph;
-  const preprocess = layout === "transformers" ? await readPreprocess(dir) : { ...SAM_PREPROCESS };
+  const preprocess =
+    layout === "transformers"
+      ? await readPreprocess(dir)
+      : { ...SAM_PREPROCESS, resize: layout === "sam2" ? ("stretch" as const) : ("longest-side" as const) };
   const enc = encoderSignature(encoder, files.encoder, preprocess);
   checkEmbeddings(encoder, enc, decoder, files);
   const S = preprocess.padSize;
@@ -318,6 +332,8 @@ function encoderSignature(encoder: OnnxSession, file: string, preprocess: SamPre
     );
   }
   const names = encoder.outputNames;
+  // SAM 2 (samexporter): every output keeps its name, as the decoder's inputs do
+  if (names.includes("image_embed")) return { form, input: input.name, outputs: new Map(names.map((n) => [n, n])) };
   const main = names.includes("image_embeddings") ? "image_embeddings" : names[0];
   if (main === undefined)
     throw new SegkitError(`has no outputs; expected \`image_embeddings\` [1,256,64,64]`, { file });
@@ -352,6 +368,7 @@ async function readPreprocess(dir: string): Promise<SamPreprocess> {
     throw new SegkitError(`pad_size must be square, got ${JSON.stringify(pad)}`, { file });
   }
   return {
+    resize: "longest-side",
     longestSide,
     padSize,
     mean: mean ? [mean[0] * scale, mean[1] * scale, mean[2] * scale] : [...SAM_PREPROCESS.mean],

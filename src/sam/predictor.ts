@@ -32,10 +32,11 @@ import { type ImageSource, readImage } from "../io/image.js";
 import { chooseMaskChannels, samDecodePrompt } from "./decoder-feeds.js";
 import { createEmbeddingCache, imageHash } from "./embedding-cache.js";
 import { type LoadSamModelOptions, loadSamModel, type SamEmbeddings, type SamModel, type SamTensor } from "./model.js";
-import { upscaleMasks } from "./postprocess.js";
+import { type SamMaskFrame, upscaleMasks } from "./postprocess.js";
 import {
   preprocessImage,
   preprocessShape,
+  preprocessStretched,
   resizeLongestSide,
   SAM_IMAGE_SIZE,
   SAM_LOW_RES_SIZE,
@@ -91,6 +92,8 @@ export interface SamLowResPrediction {
   originalSize: SamSize;
   /** `(H, W)` of the resized image inside the padded square (what the low-res logits cover, scaled by 1/4). */
   inputSize: SamSize;
+  /** What `upscaleMasks` takes for these logits: `inputSize`, or "stretch" for SAM 2 (the image fills the frame). */
+  maskFrame: SamMaskFrame;
   /** Decoder prompts run: the number of boxes with `boxes`, else 1. */
   prompts: number;
   /**
@@ -158,6 +161,10 @@ export async function createSamPredictor(
     throw err;
   }
   const longest = m.preprocess.longestSide;
+  const stretch = m.preprocess.resize === "stretch";
+  /** The image's place in the model's frame: SAM's resized image in the padded square, or SAM 2's whole square. */
+  const inputSizeOf = (img: { height: number; width: number }): SamSize =>
+    stretch ? { height: longest, width: longest } : preprocessShape(img.height, img.width, longest);
   const cache = createEmbeddingCache(m, { memoryCache, cacheDir });
   let current: { info: SamImageInfo; embeddings: SamEmbeddings } | undefined;
   let disposed = false;
@@ -191,7 +198,13 @@ export async function createSamPredictor(
       const decoded = await m.decode(current.embeddings, prompt);
       decodeMs += performance.now() - t;
       const count = decoded.lowRes.dims[0] ?? 0;
-      channels = chooseMaskChannels({ layout: m.layout, file: m.files.decoder }, count, multimask, decoded.scores);
+      channels = chooseMaskChannels(
+        { layout: m.layout, file: m.files.decoder },
+        count,
+        multimask,
+        decoded.scores,
+        decoded.lowRes.data,
+      );
       for (const c of channels) {
         scores.push(decoded.scores[c] as number);
         lowRes.push(decoded.lowRes.data.subarray(c * LOW_AREA, (c + 1) * LOW_AREA));
@@ -204,6 +217,7 @@ export async function createSamPredictor(
     return {
       originalSize,
       inputSize,
+      maskFrame: stretch ? "stretch" : inputSize,
       prompts: promptBoxes.length,
       perPrompt,
       channels,
@@ -225,7 +239,7 @@ export async function createSamPredictor(
       const t0 = performance.now();
       const hash = imageHash(img);
       const originalSize = { height: img.height, width: img.width };
-      const inputSize = preprocessShape(img.height, img.width, longest);
+      const inputSize = inputSizeOf(img);
       const cached = await cache.get(hash);
       const source: SamImageInfo["source"] = cached?.source ?? "encoder";
       let embeddings = cached?.embeddings;
@@ -242,10 +256,10 @@ export async function createSamPredictor(
 
     async predict(request) {
       const d = await decode(request);
-      const { originalSize, inputSize } = d;
+      const { originalSize, maskFrame } = d;
       const t = performance.now();
       // every returned plane in one call (the taps are built once), then each plane's mask and stability
-      const up = upscaleMasks(d.lowResLogits.data, inputSize, originalSize).data;
+      const up = upscaleMasks(d.lowResLogits.data, maskFrame, originalSize).data;
       const area = originalSize.height * originalSize.width;
       const planes = Array.from({ length: d.scores.length }, (_, i) => up.subarray(i * area, (i + 1) * area));
       const masks = planes.map((p) => createMask(originalSize.width, originalSize.height, thresholdMasks(p)));
@@ -283,8 +297,13 @@ function checkPreprocess(m: SamModel): void {
   }
 }
 
-/** The encoder input in the model's form (see model.ts): normalised padded NCHW, or resized HWC 0..255. */
+/**
+ * The encoder input in the model's form (see model.ts): normalised padded NCHW, SAM 2's stretched normalised NCHW,
+ * or resized HWC 0..255.
+ */
 function encoderInput(m: SamModel, img: RgbImage): SamTensor {
+  const size = m.preprocess.padSize;
+  if (m.preprocess.resize === "stretch") return { data: preprocessStretched(img, size), dims: [1, 3, size, size] };
   if (m.encoderInput === "nchw") {
     const p = preprocessImage(img, m.preprocess.longestSide);
     return { data: p.data, dims: p.dims };

@@ -1,5 +1,6 @@
 import { SegkitError } from "../core/errors.js";
 import type { RgbImage } from "../core/image.js";
+import { resizeBilinearAntialias } from "../masks/resize.js";
 import { pillowResizeBilinear } from "./pillow-resize.js";
 
 /**
@@ -95,6 +96,28 @@ export function normalizeAndPad(img: RgbImage, size = SAM_IMAGE_SIZE): Float32Ar
       out[size * size + o] = lut[256 + (d[i + 1] as number)] as number;
       out[2 * size * size + o] = lut[512 + (d[i + 2] as number)] as number;
     }
+  }
+  return out;
+}
+
+/** SAM 2's normalisation: torchvision's ImageNet mean and std, on 0..1 values. */
+export const SAM2_PIXEL_MEAN: readonly [number, number, number] = [0.485, 0.456, 0.406];
+export const SAM2_PIXEL_STD: readonly [number, number, number] = [0.229, 0.224, 0.225];
+
+/**
+ * `SAM2Transforms` on an image (what `SAM2ImagePredictor.set_image` feeds the encoder): RGB to 0..1 float32
+ * (`ToTensor`), stretched to `size` x `size` without keeping the aspect ratio by torch's antialiased bilinear
+ * (`Resize`), then `(x - mean) / std` (`Normalize`). Returns `[1, 3, size, size]` float32, CHW.
+ */
+export function preprocessStretched(img: RgbImage, size = SAM_IMAGE_SIZE): Float32Array {
+  const unit = Float32Array.from(img.data, (v) => v / 255);
+  const resized = resizeBilinearAntialias(unit, img.width, img.height, 3, size, size);
+  const area = size * size;
+  const out = new Float32Array(3 * area);
+  for (let c = 0; c < 3; c++) {
+    const mean = Math.fround(SAM2_PIXEL_MEAN[c] as number);
+    const std = Math.fround(SAM2_PIXEL_STD[c] as number);
+    for (let p = 0; p < area; p++) out[c * area + p] = Math.fround((resized[p * 3 + c] as number) - mean) / std;
   }
   return out;
 }

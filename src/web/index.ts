@@ -19,6 +19,7 @@ import {
   orderByScore,
   type SamDecoderGraph,
   type SamEmbeddings,
+  type SamLayout,
   type SamTensor,
   samDecodePrompt,
 } from "../sam/decoder-feeds.js";
@@ -81,7 +82,7 @@ export interface WebSamPrediction {
 }
 
 export interface WebSamDecoder {
-  readonly layout: "split" | "transformers";
+  readonly layout: SamLayout;
   readonly acceptsBox: boolean;
   readonly acceptsMaskInput: boolean;
   /** Masks for one prompt on the image whose embeddings are given; calls run one at a time, in call order. */
@@ -178,7 +179,12 @@ export async function createWebSamDecoder(options: WebSamDecoderOptions): Promis
     const count = decoded.lowRes.dims[0] ?? 0;
     const chosen = chooseMaskChannels(graph, count, multimask, decoded.scores);
     const order = orderByScore(chosen, decoded.scores);
-    const masks = lowResMasks(decoded.lowRes.data, image, request.masks === "best" ? order.slice(0, 1) : order);
+    const masks = lowResMasks(
+      decoded.lowRes.data,
+      image,
+      request.masks === "best" ? order.slice(0, 1) : order,
+      graph.layout,
+    );
     const postprocessMs = performance.now() - t0 - decodeMs;
     return {
       masks,
@@ -208,17 +214,19 @@ export async function createWebSamDecoder(options: WebSamDecoderOptions): Promis
 
 /**
  * Masks at the image's size from 256 x 256 low-res logits (planes back to back), as `predict` makes them: each plane
- * upscaled as SAM does (through the 1024 frame) and thresholded at 0. `channels`: the planes to take, in this order
- * (default all).
+ * upscaled as SAM does (through the 1024 frame; SAM 2: straight to the image's size) and thresholded at 0.
+ * `channels`: the planes to take, in this order (default all); `layout`: the decoder's (default SAM's split).
  */
 export function lowResMasks(
   lowRes: Float32Array,
   image: { width: number; height: number },
   channels?: readonly number[],
+  layout: SamLayout = "split",
 ): Uint8Array[] {
   const originalSize = { height: image.height, width: image.width };
   const order = channels ?? Array.from({ length: lowRes.length / LOW_AREA }, (_, c) => c);
-  const up = upscaleMasks(lowRes, samInputShape(originalSize, SAM_IMAGE_SIZE), originalSize, {
+  const frame = layout === "sam2" ? "stretch" : samInputShape(originalSize, SAM_IMAGE_SIZE);
+  const up = upscaleMasks(lowRes, frame, originalSize, {
     channels: order,
   }).data;
   const area = originalSize.height * originalSize.width;

@@ -271,7 +271,7 @@ async function processPoint(
     // only candidates that pass the score filter are upscaled (the reference upscales all, then filters), and only
     // over the rows that can hold the mask (`upscaleToRle`)
     const frame = { x: cropBox[0], y: cropBox[1], height: orig.height, width: orig.width };
-    const c = upscaleToRle(pred.lowResLogits.data, pred.inputSize, pred.originalSize, {
+    const c = upscaleToRle(pred.lowResLogits.data, pred.maskFrame, pred.originalSize, {
       channel: k,
       offset: o.stabilityScoreOffset,
       frame,
