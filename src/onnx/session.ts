@@ -33,6 +33,22 @@ export interface Int64Input {
   dims: number[];
 }
 
+/** For graphs with int32 inputs (SAM 2's prompt encoder: point labels). */
+export interface Int32Input {
+  data: Int32Array;
+  dims: number[];
+}
+
+/** For graphs with bool inputs (SAM 2's memory attention masks): 0 / 1 bytes. */
+export interface BoolInput {
+  type: "bool";
+  data: Uint8Array;
+  dims: number[];
+}
+
+/** A graph input: float32, int64, int32 or bool. */
+export type OnnxInput = Float32Input | Int64Input | Int32Input | BoolInput;
+
 /**
  * A graph input or output as the model declares it: element type ("float32", "int64", ...) and dims, where a
  * string is a symbolic (dynamic) dimension and an empty shape means undeclared.
@@ -53,10 +69,7 @@ export interface OnnxSession {
    * Runs the graph on float32 (or int64) inputs; returns the requested outputs (all when `outputNames` is absent)
    * as float32 data with their dims (int64 / int32 outputs converted, exact up to 2^24).
    */
-  run(
-    inputs: Record<string, Float32Input | Int64Input>,
-    outputNames?: readonly string[],
-  ): Promise<Record<string, Float32Input>>;
+  run(inputs: Record<string, OnnxInput>, outputNames?: readonly string[]): Promise<Record<string, Float32Input>>;
   /** Releases the session. */
   dispose(): Promise<void>;
 }
@@ -68,14 +81,19 @@ function declaredValues(meta: readonly ort.InferenceSession.ValueMetadata[]): On
   );
 }
 
-/** Inputs as onnxruntime tensors (float32 or int64, the arrays shared, not copied). */
-export function toOrtFeeds(inputs: Record<string, Float32Input | Int64Input>): Record<string, ort.Tensor> {
+/** Inputs as onnxruntime tensors (the arrays shared, not copied). */
+export function toOrtFeeds(inputs: Record<string, OnnxInput>): Record<string, ort.Tensor> {
   const feeds: Record<string, ort.Tensor> = {};
   for (const [name, t] of Object.entries(inputs)) {
+    const d = t.data;
     feeds[name] =
-      t.data instanceof BigInt64Array
-        ? new ort.Tensor("int64", t.data, t.dims)
-        : new ort.Tensor("float32", t.data, t.dims);
+      "type" in t
+        ? new ort.Tensor("bool", t.data, t.dims)
+        : d instanceof BigInt64Array
+          ? new ort.Tensor("int64", d, t.dims)
+          : d instanceof Int32Array
+            ? new ort.Tensor("int32", d, t.dims)
+            : new ort.Tensor("float32", d, t.dims);
   }
   return feeds;
 }

@@ -65,6 +65,7 @@ import {
   type SamTensor,
   shapeText,
 } from "./decoder-feeds.js";
+import { findSam2Files, openSam2, type Sam2Files, sam2Decode, sam2ImageEmbeddings } from "./sam2.js";
 import { SAM_IMAGE_SIZE, SAM_PIXEL_MEAN, SAM_PIXEL_STD } from "./transforms.js";
 
 export type { ExecutionProvider, SamDecoded, SamDecodeOptions, SamDecodePrompt, SamEmbeddings, SamLayout, SamTensor };
@@ -148,6 +149,8 @@ const VARIANT_SUFFIXES = ["quantized", "quant", "fp16", "int8", "uint8", "q4", "
  */
 export async function loadSamModel(dir: string, options: LoadSamModelOptions = {}): Promise<SamModel> {
   const { threads, executionProviders, variant } = { ...DEFAULT_LOAD_SAM_MODEL_OPTIONS, ...options };
+  const sam2 = await findSam2Files(dir);
+  if (sam2) return loadSam2ImageModel(dir, sam2, { threads, ...(executionProviders ? { executionProviders } : {}) });
   const found = await findGraphs(dir, variant);
   const sessionOptions = executionProviders ? { threads, executionProviders } : { threads };
   const encoderSession = await openGraph(found.encoder, sessionOptions);
@@ -187,6 +190,43 @@ async function leanDecoder(
   } catch {
     return undefined; // assemble reports what is wrong with the graph; an uncut graph still runs
   }
+}
+
+/** A 7-graph SAM 2 directory as a SamModel: image encoder, then prompt encoder and mask decoder per prompt. */
+async function loadSam2ImageModel(
+  dir: string,
+  files: Sam2Files,
+  options: { threads: number; executionProviders?: readonly ExecutionProvider[] },
+): Promise<SamModel> {
+  const parts = await openSam2(files, options, ["image_encoder", "prompt_encoder", "mask_decoder"]);
+  const size = parts.constants.image_size;
+  const need = (e: SamEmbeddings, name: string) => {
+    const t = e[name];
+    if (!t) throw new SegkitError(`embeddings lack \`${name}\`: they come from another model`, { file: dir });
+    return t;
+  };
+  return {
+    dir,
+    layout: "sam2",
+    encoderInput: "nchw",
+    files: { encoder: files.graphs.image_encoder, decoder: files.graphs.mask_decoder },
+    preprocess: { ...SAM_PREPROCESS, resize: "stretch", longestSide: size, padSize: size },
+    maskChannels: 4,
+    acceptsBox: false,
+    acceptsMaskInput: true,
+    lowResOutputs: ["iou_pred", "masks"],
+    encode: (image) => sam2ImageEmbeddings(parts, image),
+    async decode(embeddings, prompt) {
+      const features = {
+        imageEmbed: need(embeddings, "image_embed"),
+        highRes0: need(embeddings, "high_res_feats_0"),
+        highRes1: need(embeddings, "high_res_feats_1"),
+      };
+      const d = await sam2Decode(parts, features, prompt);
+      return { scores: d.scores, lowRes: d.lowRes };
+    },
+    dispose: () => parts.dispose(),
+  };
 }
 
 async function assemble(

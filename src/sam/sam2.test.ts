@@ -77,6 +77,10 @@ describe("SAM 2 image prompts, samexporter's split (multimask cases: its decoder
   checkCases("sam2-split", (c) => c.multimask);
 });
 
+describe("SAM 2 image prompts, the 7-graph split: every case (single masks by stability, mask input)", () => {
+  checkCases("sam2-ailia", () => true);
+});
+
 test("the references are not vacuous: most masks are neither empty nor the whole image", () => {
   const masks = REFS.cases.flatMap((c) => c.masks);
   const partial = masks.filter((m) => {
