@@ -29,11 +29,22 @@ interface Coeffs {
   ksize: number;
 }
 
-/** `precompute_coeffs` + `normalize_coeffs_8bpc` for the BILINEAR filter and the box (0, inSize). */
-function bilinearCoeffs(inSize: number, outSize: number): Coeffs {
+/** Pillow's filters (`Resample.c`): support and kernel. BICUBIC is the Keys cubic with a = -0.5. */
+const FILTERS = {
+  bilinear: { support: 1, kernel: (t: number) => (t < 1 ? 1 - t : 0) },
+  bicubic: {
+    support: 2,
+    kernel: (t: number) => (t < 1 ? (1.5 * t - 2.5) * t * t + 1 : t < 2 ? (((t - 5) * t + 8) * t - 4) * -0.5 : 0),
+  },
+} as const;
+export type PillowFilter = keyof typeof FILTERS;
+
+/** `precompute_coeffs` + `normalize_coeffs_8bpc` for `filter` and the box (0, inSize). */
+function resampleCoeffs(inSize: number, outSize: number, filter: PillowFilter): Coeffs {
+  const { support: base, kernel } = FILTERS[filter];
   const scale = inSize / outSize;
   const filterscale = Math.max(scale, 1);
-  const support = filterscale; // BILINEAR support is 1.0
+  const support = base * filterscale;
   const ksize = Math.ceil(support) * 2 + 1;
   const bounds = new Int32Array(outSize * 2);
   const weights = new Int32Array(outSize * ksize);
@@ -46,14 +57,13 @@ function bilinearCoeffs(inSize: number, outSize: number): Coeffs {
     const count = Math.min(inSize, Math.trunc(center + support + 0.5)) - xmin;
     let ww = 0;
     for (let x = 0; x < count; x++) {
-      const t = Math.abs((x + xmin - center + 0.5) * ss);
-      const w = t < 1 ? 1 - t : 0;
+      const w = kernel(Math.abs((x + xmin - center + 0.5) * ss));
       k[x] = w;
       ww += w;
     }
     for (let x = 0; x < count; x++) {
       const w = ww !== 0 ? (k[x] as number) / ww : (k[x] as number);
-      // bilinear weights are never negative; kept general as normalize_coeffs_8bpc
+      // bicubic weights can be negative: rounded away from zero, as normalize_coeffs_8bpc
       weights[xx * ksize + x] =
         w < 0 ? Math.trunc(-0.5 + w * 2 ** PRECISION_BITS) : Math.trunc(0.5 + w * 2 ** PRECISION_BITS);
     }
@@ -127,16 +137,21 @@ function vertical(src: Uint8Array, width: number, outH: number, c: Coeffs): Uint
  * image (HWC uint8 in and out). Returns `img` itself when the size does not change (Pillow returns a copy).
  */
 export function pillowResizeBilinear(img: RgbImage, width: number, height: number): RgbImage {
+  return pillowResize(img, width, height, "bilinear");
+}
+
+/** `img.resize((width, height), filter)` as Pillow does it (BILINEAR, or BICUBIC: `resize`'s default for RGB). */
+export function pillowResize(img: RgbImage, width: number, height: number, filter: PillowFilter): RgbImage {
   for (const [name, v] of [
     ["width", width],
     ["height", height],
   ] as const) {
-    if (!Number.isInteger(v) || v < 1) throw new RangeError(`pillowResizeBilinear: ${name} must be >= 1, got ${v}`);
+    if (!Number.isInteger(v) || v < 1) throw new RangeError(`pillowResize: ${name} must be >= 1, got ${v}`);
   }
   if (width === img.width && height === img.height) return img;
-  const cv = bilinearCoeffs(img.height, height);
+  const cv = resampleCoeffs(img.height, height, filter);
   if (width === img.width) return createImage(width, height, vertical(img.data, width, height, cv));
-  const ch = bilinearCoeffs(img.width, width);
+  const ch = resampleCoeffs(img.width, width, filter);
   if (height === img.height) return createImage(width, height, horizontal(img, 0, height, width, ch));
   // the horizontal pass covers only the input rows the vertical pass reads, then the vertical bounds shift to them
   const first = cv.bounds[0] as number;

@@ -7,7 +7,7 @@ import { createImage, type RgbImage } from "../core/image.js";
 import { resizeBilinear } from "../masks/resize.js";
 import { rleEncode } from "../masks/rle.js";
 import { maskToBox, uncroppedMaskToRle } from "./amg/amg.js";
-import { pillowResizeBilinear } from "./pillow-resize.js";
+import { pillowResize, pillowResizeBilinear } from "./pillow-resize.js";
 import { postprocessMasks, upscaleMasks, upscaleToRle } from "./postprocess.js";
 import {
   applyBoxes,
@@ -119,6 +119,30 @@ describe("pillowResizeBilinear: bit-exact to Pillow's Image.resize(BILINEAR)", (
     const out = resizeLongestSide(pattern(33, 1500, 4));
     assert.deepEqual([out.width, out.height], [23, 1024]);
   });
+});
+
+describe("pillowResize bicubic: bit-exact to Pillow's Image.resize default for RGB (SAM 2's video frames)", () => {
+  const bicubic = JSON.parse(
+    readFileSync(new URL("./fixtures/transforms/pillow-bicubic.json", import.meta.url), "utf8"),
+  );
+  for (const c of bicubic.cases as {
+    width: number;
+    height: number;
+    outWidth: number;
+    outHeight: number;
+    input: number[];
+    output: number[];
+  }[]) {
+    it(`${c.width}x${c.height} -> ${c.outWidth}x${c.outHeight}`, () => {
+      const out = pillowResize(
+        createImage(c.width, c.height, Uint8Array.from(c.input)),
+        c.outWidth,
+        c.outHeight,
+        "bicubic",
+      );
+      assert.deepEqual(out.data, Uint8Array.from(c.output));
+    });
+  }
 });
 
 describe("normalizeAndPad / preprocessImage", () => {
