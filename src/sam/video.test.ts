@@ -1,0 +1,125 @@
+// SAM 2 video tracking against the official SAM2VideoPredictor on the tiny random-weight fixture
+// (scripts/fixtures/make_sam2.py; src/sam/fixtures/sam2/README.md): every step of every scenario returns the same
+// frames, per frame and object a mask at IoU >= 0.999 and the object score logit within 1e-3.
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { readImage } from "../io/image.js";
+import { type Rle, rleArea, rleEncode, rleIou } from "../masks/rle.js";
+import { findSam2Files, openSam2, type Sam2Parts } from "./sam2.js";
+import {
+  createVideoPredictor,
+  roundBfloat16,
+  sinePositions,
+  type VideoFrameResult,
+  type VideoFrames,
+  type VideoPrompt,
+} from "./video.js";
+
+const SAM2 = join(import.meta.dirname, "fixtures", "sam2");
+
+interface Step {
+  step: {
+    frame?: number;
+    object?: number;
+    points?: [number, number][];
+    labels?: (0 | 1)[];
+    box?: [number, number, number, number];
+    propagate?: "forward" | "backward";
+  };
+  frames: { frame: number; objects: { id: number; score: number; mask: Rle }[] }[];
+}
+
+const REFS = JSON.parse(readFileSync(join(SAM2, "video-refs.json"), "utf8")) as {
+  frames: string[];
+  width: number;
+  height: number;
+  scenarios: Record<string, Step[]>;
+};
+
+const CLIP: VideoFrames = {
+  count: REFS.frames.length,
+  width: REFS.width,
+  height: REFS.height,
+  name: (i) => REFS.frames[i] as string,
+  read: (i) => readImage(join(SAM2, "clip", REFS.frames[i] as string)),
+};
+
+function sameFrames(got: VideoFrameResult[], want: Step["frames"], what: string) {
+  assert.deepEqual(
+    got.map((f) => f.frame),
+    want.map((f) => f.frame),
+    `${what}: frames`,
+  );
+  got.forEach((f, i) => {
+    const w = want[i] as Step["frames"][number];
+    assert.deepEqual(
+      f.objects.map((o) => o.id),
+      w.objects.map((o) => o.id),
+      `${what} frame ${f.frame}: objects`,
+    );
+    f.objects.forEach((o, j) => {
+      const ref = w.objects[j] as Step["frames"][number]["objects"][number];
+      assert.ok(
+        Math.abs(o.score - ref.score) <= 1e-3,
+        `${what} frame ${f.frame} object ${o.id}: score ${o.score} vs ${ref.score}`,
+      );
+      const mine = rleEncode(o.mask);
+      const iou = rleArea(mine) + rleArea(ref.mask) === 0 ? 1 : (rleIou([mine], [ref.mask])[0]?.[0] ?? 0);
+      assert.ok(
+        iou >= 0.999,
+        `${what} frame ${f.frame} object ${o.id}: IoU ${iou} (areas ${rleArea(mine)}, ${rleArea(ref.mask)})`,
+      );
+    });
+  });
+}
+
+describe("SAM 2 video predictor against SAM2VideoPredictor", () => {
+  let parts: Sam2Parts;
+  before(async () => {
+    const files = await findSam2Files(join(import.meta.dirname, "fixtures", "models", "sam2-ailia"));
+    assert.ok(files);
+    parts = await openSam2(files, { threads: 1 });
+  });
+  after(() => parts.dispose());
+
+  for (const [name, steps] of Object.entries(REFS.scenarios)) {
+    test(name, async () => {
+      const video = createVideoPredictor(parts, CLIP);
+      for (const [i, { step, frames }] of steps.entries()) {
+        let got: VideoFrameResult[] = [];
+        if (step.propagate) {
+          for await (const r of video.propagate({ reverse: step.propagate === "backward" })) got.push(r);
+        } else {
+          const prompt: VideoPrompt = {
+            frame: step.frame as number,
+            object: step.object as number,
+            ...(step.points
+              ? { points: step.points.map(([x, y], k) => ({ x, y, label: step.labels?.[k] ?? 1 })) }
+              : {}),
+            ...(step.box ? { box: step.box } : {}),
+          };
+          got = [await video.addPrompt(prompt)];
+        }
+        sameFrames(got, frames, `${name} step ${i}`);
+      }
+      await video.dispose();
+    });
+  }
+});
+
+describe("video helpers", () => {
+  test("bfloat16 rounding: nearest, ties to even, by hand", () => {
+    // 1 + 2^-8 is halfway between bf16 1 and 1 + 2^-7: ties to even (1); 1 + 3 * 2^-8 rounds up to 1 + 2^-6
+    const x = Float32Array.of(1, 1 + 2 ** -8, 1 + 3 * 2 ** -8, -2.5, 1 + 2 ** -7 + 2 ** -9);
+    assert.deepEqual([...roundBfloat16(x)], [1, 1, 1 + 2 ** -6, -2.5, 1 + 2 ** -7]);
+  });
+
+  test("sine temporal encoding: sines then cosines of pos / tMax / 10000^(2 floor(i/2) / (dim/2))", () => {
+    const pe = sinePositions([0, 15], 15, 4);
+    assert.deepEqual([...pe.subarray(0, 4)], [0, 0, 1, 1]);
+    // pos 1: i = 0, 1 -> 10000^0 = 1
+    assert.ok(Math.abs((pe[4] as number) - Math.sin(1)) < 1e-7 && Math.abs((pe[6] as number) - Math.cos(1)) < 1e-7);
+  });
+});
