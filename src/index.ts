@@ -468,9 +468,10 @@ export {
 } from "./sam/model.js";
 export { decodeNpy, encodeNpy } from "./sam/npy.js";
 // sam: geometry and pre/postprocessing exact to segment-anything (Pillow's resize, prompt packing, mask upscaling)
-export { pillowResizeBilinear } from "./sam/pillow-resize.js";
+export { type PillowFilter, pillowResize, pillowResizeBilinear } from "./sam/pillow-resize.js";
 export {
   postprocessMasks,
+  type SamMaskFrame,
   type UpscaledMasks,
   type UpscaledRle,
   type UpscaleMasksOptions,
@@ -489,6 +490,17 @@ export {
   type SamPredictorOptions,
   type SamPredictRequest,
 } from "./sam/predictor.js";
+// sam: SAM 2 as the 7-graph split (scripts/export_sam2_onnx.py): its files and constants, and video tracking
+export {
+  findSam2Files,
+  openSam2,
+  readSam2Constants,
+  SAM2_GRAPHS,
+  type Sam2Constants,
+  type Sam2Files,
+  type Sam2Graph,
+  type Sam2Parts,
+} from "./sam/sam2.js";
 export {
   applyBoxes,
   applyCoords,
@@ -496,9 +508,12 @@ export {
   normalizeAndPad,
   preprocessImage,
   preprocessShape,
+  preprocessStretched,
   resizeLongestSide,
   SAM_IMAGE_SIZE,
   SAM_LOW_RES_SIZE,
+  SAM2_PIXEL_MEAN,
+  SAM2_PIXEL_STD,
   type SamBox,
   type SamPoint,
   type SamPreprocessedImage,
@@ -510,12 +525,27 @@ export {
   stabilityScore,
   thresholdMasks,
 } from "./sam/transforms.js";
+export {
+  createVideoPredictor,
+  NO_OBJ_SCORE,
+  type SamVideoPredictor,
+  trackVideo,
+  type VideoFrameResult,
+  type VideoObjectResult,
+  type VideoPrompt,
+  type VideoTracker,
+} from "./sam/video.js";
+export { openVideoFrames, type VideoFrames } from "./sam/video-frames.js";
 // sam: one image's embeddings as bytes (application/x-segkit-embedding), what segkit/web decodes in the browser
 export {
   decodeEmbeddingWire,
+  decodeLowResWire,
   EMBEDDING_WIRE_TYPE,
   type EmbeddingWire,
   encodeEmbeddingWire,
+  encodeLowResWire,
+  LOW_RES_WIRE_TYPE,
+  type LowResAnswer,
 } from "./sam/wire.js";
 
 // studio: the labelling server (`segkit studio`): project store (annotations.json), background encoder, HTTP API

@@ -12,6 +12,7 @@ import {
   createVideoPredictor,
   roundBfloat16,
   sinePositions,
+  trackVideo,
   type VideoFrameResult,
   type VideoFrames,
   type VideoPrompt,
@@ -86,7 +87,7 @@ describe("SAM 2 video predictor against SAM2VideoPredictor", () => {
 
   for (const [name, steps] of Object.entries(REFS.scenarios)) {
     test(name, async () => {
-      const video = createVideoPredictor(parts, CLIP);
+      const video = trackVideo(parts, CLIP);
       for (const [i, { step, frames }] of steps.entries()) {
         let got: VideoFrameResult[] = [];
         if (step.propagate) {
@@ -107,6 +108,32 @@ describe("SAM 2 video predictor against SAM2VideoPredictor", () => {
       await video.dispose();
     });
   }
+});
+
+describe("createVideoPredictor: a model directory, a clip at a time", () => {
+  test("a directory of frames; the point scenario's first frames; clear errors", async () => {
+    const models = join(import.meta.dirname, "fixtures", "models");
+    const video = await createVideoPredictor(join(models, "sam2-ailia"), { threads: 1 });
+    try {
+      await assert.rejects(video.addPrompt({ frame: 0, object: 1, box: [1, 1, 9, 9] }), /no clip: call init/);
+      const frames = await video.init(join(SAM2, "clip"));
+      assert.deepEqual([frames.count, frames.width, frames.height, frames.name(7)], [8, 64, 48, "00007.png"]);
+      const [first, forward] = REFS.scenarios.point as Step[];
+      const got = [await video.addPrompt({ frame: 0, object: 1, points: [{ x: 12, y: 16, label: 1 }] })];
+      sameFrames(got, first?.frames ?? [], "init + point");
+      const tracked: VideoFrameResult[] = [];
+      for await (const r of video.propagate({ maxFrames: 2 })) tracked.push(r);
+      sameFrames(tracked, forward?.frames.slice(0, 3) ?? [], "maxFrames 2");
+      await assert.rejects(
+        video.addPrompt({ frame: 8, object: 1, box: [1, 1, 9, 9] }),
+        /frame 8 does not exist: the clip has frames 0\.\.7/,
+      );
+      await assert.rejects(video.init(join(SAM2, "nowhere")), /no such file or directory/);
+    } finally {
+      await video.dispose();
+    }
+    await assert.rejects(createVideoPredictor(join(models, "sam2-split")), /no SAM 2 7-graph split here/);
+  });
 });
 
 describe("video helpers", () => {

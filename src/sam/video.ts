@@ -26,26 +26,18 @@ import { SegkitError } from "../core/errors.js";
 import type { Mask, RgbImage } from "../core/image.js";
 import { createMask } from "../core/image.js";
 import { resizeBilinear } from "../masks/resize.js";
+import { DEFAULT_ONNX_SESSION_OPTIONS, type ExecutionProvider } from "../onnx/session.js";
 import type { SamTensor } from "./decoder-feeds.js";
 import { pillowResize } from "./pillow-resize.js";
 import { upscaleMasks } from "./postprocess.js";
-import { addPerChannel, type Sam2Constants, type Sam2Parts, sam2Decode } from "./sam2.js";
+import { addPerChannel, findSam2Files, openSam2, type Sam2Constants, type Sam2Parts, sam2Decode } from "./sam2.js";
 import { SAM_LOW_RES_SIZE, SAM2_PIXEL_MEAN, SAM2_PIXEL_STD, thresholdMasks } from "./transforms.js";
+import { openVideoFrames, type VideoFrames } from "./video-frames.js";
 
 /** `NO_OBJ_SCORE`: the logit of masks where the object is absent. */
 export const NO_OBJ_SCORE = -1024;
 const LOW = SAM_LOW_RES_SIZE;
 const LOW_AREA = LOW * LOW;
-
-/** The frames of a clip: how many, their size, and frame i's pixels (read when needed). */
-export interface VideoFrames {
-  readonly count: number;
-  readonly width: number;
-  readonly height: number;
-  /** Frame i's name (a file name), for results. */
-  name(i: number): string;
-  read(i: number): Promise<RgbImage>;
-}
 
 /** One prompt on one frame for one object, in frame pixels. */
 export interface VideoPrompt {
@@ -101,7 +93,10 @@ interface Features {
   highRes1: SamTensor;
 }
 
-export interface VideoPredictor {
+export type { VideoFrames };
+
+/** Tracking on one clip (`trackVideo`). */
+export interface VideoTracker {
   readonly frames: VideoFrames;
   /** Object ids in the order they were first prompted. */
   readonly objects: readonly number[];
@@ -160,8 +155,8 @@ export function videoFrameInput(img: RgbImage, size: number): SamTensor {
   return { data: out, dims: [1, 3, size, size] };
 }
 
-/** Creates a video predictor on open 7-graph SAM 2 parts (left open by `dispose`) over `frames`. */
-export function createVideoPredictor(parts: Sam2Parts, frames: VideoFrames): VideoPredictor {
+/** Tracking on `frames` with open 7-graph SAM 2 parts (left open by `dispose`). */
+export function trackVideo(parts: Sam2Parts, frames: VideoFrames): VideoTracker {
   const k: Sam2Constants = parts.constants;
   const S = k.image_size;
   const C = k.hidden_dim;
@@ -538,6 +533,65 @@ export function createVideoPredictor(parts: Sam2Parts, frames: VideoFrames): Vid
     async dispose() {
       states.length = 0;
       cache = undefined;
+    },
+  };
+}
+
+/** `SAM2VideoPredictor`'s interface: a model, a clip at a time. */
+export interface SamVideoPredictor {
+  /**
+   * Opens a clip (a directory of JPEG / PNG frames in name order, a video file through a system ffmpeg, or frames
+   * given) and forgets the previous clip's prompts (`init_state`).
+   */
+  init(frames: string | VideoFrames): Promise<VideoFrames>;
+  addPrompt(prompt: VideoPrompt): Promise<VideoFrameResult>;
+  propagate(options?: { reverse?: boolean; startFrame?: number; maxFrames?: number }): AsyncIterable<VideoFrameResult>;
+  reset(): void;
+  dispose(): Promise<void>;
+}
+
+/**
+ * A video predictor on the 7-graph SAM 2 directory `dir` (scripts/export_sam2_onnx.py's layout). A directory without
+ * those graphs, or with a graph or `constants_<tag>.json` missing, is a SegkitError naming it.
+ */
+export async function createVideoPredictor(
+  dir: string,
+  options: { threads?: number; executionProviders?: readonly ExecutionProvider[] } = {},
+): Promise<SamVideoPredictor> {
+  const files = await findSam2Files(dir);
+  if (!files) {
+    throw new SegkitError("no SAM 2 7-graph split here (image_encoder_<tag>.onnx and six more graphs)", {
+      file: dir,
+      hint: "video tracking runs the graphs scripts/export_sam2_onnx.py writes; a 2-graph export is for images only",
+    });
+  }
+  const parts = await openSam2(files, { threads: options.threads ?? DEFAULT_ONNX_SESSION_OPTIONS.threads, ...options });
+  let tracker: VideoTracker | undefined;
+  let close: (() => Promise<void>) | undefined;
+  const current = () => {
+    if (!tracker) throw new SegkitError("no clip: call init(frames) first");
+    return tracker;
+  };
+  const closeClip = async () => {
+    await tracker?.dispose();
+    await close?.();
+    tracker = undefined;
+    close = undefined;
+  };
+  return {
+    async init(frames) {
+      await closeClip();
+      const opened = typeof frames === "string" ? await openVideoFrames(frames) : undefined;
+      close = opened?.close;
+      tracker = trackVideo(parts, opened ?? (frames as VideoFrames));
+      return tracker.frames;
+    },
+    addPrompt: async (prompt) => current().addPrompt(prompt),
+    propagate: (o) => current().propagate(o),
+    reset: () => current().reset(),
+    async dispose() {
+      await closeClip();
+      await parts.dispose();
     },
   };
 }
