@@ -210,6 +210,7 @@ export {
   CLASS_NAMES_KEY,
   colorizeMask,
   DEFAULT_OVERLAY_ALPHA,
+  encodeBinaryMaskPng,
   encodeMaskPng,
   encodePng,
   type GridOptions,

@@ -25,6 +25,7 @@ import {
 } from "../index.js";
 import { abortOnSigint, type CliIo, int, positive } from "./options.js";
 import { createProgress, type Progress } from "./progress.js";
+import { type SamVideoFlags, samVideo } from "./sam-video.js";
 
 interface PullFlags {
   dir?: string;
@@ -346,6 +347,24 @@ export function registerSam(program: Command, io: CliIo): Command {
     )
     .exitOverride()
     .action((_flags: AutoFlags, cmd: Command) => samAuto(cmd.optsWithGlobals<AutoFlags & SamFlags>(), io));
+  sam
+    .command("video")
+    .description(
+      "SAM 2: track objects through a clip (a directory of frames, or a video file through ffmpeg) from prompts on any frame; " +
+        "writes OUT/<object>/<frame>.png, OUT/overlay/<frame>.png, OUT/result.json",
+    )
+    .option("--frames <path>", "a directory of JPEG/PNG frames (name order), or a video file when ffmpeg is on PATH")
+    .option("--frame <n>", "the frame --point / --box are on", int("--frame", 0), 0)
+    .option("--object <id>", "the object --point / --box prompt", int("--object", 0), 1)
+    .option(
+      "--prompts <steps.json>",
+      'the general case: prompt steps and {"propagate": "forward"|"backward"} steps, in order',
+    )
+    .usage(
+      "--model DIR --frames DIR --out DIR (--point x,y[,label] | --box x1,y1,x2,y2 [--frame N] [--object ID] | --prompts FILE)",
+    )
+    .exitOverride()
+    .action((_flags: unknown, cmd: Command) => samVideo(cmd.optsWithGlobals<SamVideoFlags>(), io));
   sam
     .command("pull")
     .description("download a model repository from a Hugging Face-style hub, resuming and checking checksums")

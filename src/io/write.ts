@@ -1,7 +1,7 @@
 import { decode as decodePngRaw, encode as encodePngRaw } from "fast-png";
 import sharp from "sharp";
 import { SegkitError } from "../core/errors.js";
-import { createImage, type Mask, type RgbImage } from "../core/image.js";
+import { createImage, createMask, type Mask, type RgbImage } from "../core/image.js";
 import { type Palette, VOC_PALETTE } from "../core/palette.js";
 import { writeFileAtomic } from "./fs.js";
 import { decodeError, type ImageSource, readBytes, sourceName } from "./image.js";
@@ -13,6 +13,20 @@ export interface MaskPngOptions {
   palette?: Palette;
   /** Stored in the PNG as a tEXt chunk (`segkit:classes`), readable with `readMaskClassNames`. */
   classNames?: readonly string[];
+}
+
+const GRAY: Palette = Array.from({ length: 256 }, (_, i) => [i, i, i] as const);
+
+/** A 0/1 mask as the 0/255 black-and-white PNG a viewer shows (a gray palette: readers get 0 and 255). */
+export function encodeBinaryMaskPng(mask: Mask): Uint8Array {
+  return encodeMaskPng(
+    createMask(
+      mask.width,
+      mask.height,
+      mask.data.map((v) => (v ? 255 : 0)),
+    ),
+    { palette: GRAY },
+  );
 }
 
 /**

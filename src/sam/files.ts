@@ -15,13 +15,12 @@ import type { Palette } from "../core/palette.js";
 import { writeFileAtomic } from "../io/fs.js";
 import { readBytes } from "../io/image.js";
 import { readRawMask } from "../io/mask.js";
-import { encodeMaskPng, overlayMask, writeImagePng } from "../io/write.js";
+import { encodeBinaryMaskPng, overlayMask, writeImagePng } from "../io/write.js";
 import { decodeNpy, encodeNpy } from "./npy.js";
 import type { SamPrediction, SamPredictRequest } from "./predictor.js";
 import { preprocessShape, SAM_IMAGE_SIZE, SAM_LOW_RES_SIZE, type SamSize } from "./transforms.js";
 
 /** Gray levels: a 0 / 255 mask written with it reads back as 0 / 255 (Pillow mode "P" indices, segkit gray). */
-const GRAY: Palette = Array.from({ length: 256 }, (_, i) => [i, i, i] as const);
 const MASK_TINT: Palette = Array.from({ length: 256 }, () => [30, 144, 255] as const);
 const GREEN = [0, 255, 0] as const;
 const RED = [255, 0, 0] as const;
@@ -56,12 +55,7 @@ export async function writeSamOutputs(
   const masks: SamMaskFile[] = [];
   for (const [k, mask] of prediction.masks.entries()) {
     const file = `mask-${k}.png`;
-    const gray = createMask(
-      mask.width,
-      mask.height,
-      mask.data.map((v) => (v ? 255 : 0)),
-    );
-    await writeFileAtomic(join(dir, file), encodeMaskPng(gray, { palette: GRAY }));
+    await writeFileAtomic(join(dir, file), encodeBinaryMaskPng(mask));
     masks.push({
       file,
       score: prediction.scores[k] as number,

@@ -20,12 +20,12 @@ import { basename, join } from "node:path";
 import { z } from "zod";
 import { SegkitError } from "../../core/errors.js";
 import { createMask, type RgbImage } from "../../core/image.js";
-import { INSTANCE_PALETTE, type Palette } from "../../core/palette.js";
+import { INSTANCE_PALETTE } from "../../core/palette.js";
 import type { SkippedSample } from "../../core/skipped.js";
 import { CocoAnnotationSchema, CocoInstancesSchema } from "../../export/coco.js";
 import { type ImageJob, runImageFiles } from "../../infer/batch.js";
 import { writeFileAtomic } from "../../io/fs.js";
-import { encodeMaskPng, overlayMask, writeImagePng } from "../../io/write.js";
+import { encodeBinaryMaskPng, overlayMask, writeImagePng } from "../../io/write.js";
 import { type Rle, rleArea, rlePaint, rleToBbox, rleToString } from "../../masks/rle.js";
 import type { SamPredictor } from "../predictor.js";
 import { samInputShape } from "../transforms.js";
@@ -70,7 +70,6 @@ export interface AmgFilesSummary {
 }
 
 /** Gray levels: mask value 255 is written as white. */
-const GRAY: Palette = Array.from({ length: 256 }, (_, i) => [i, i, i] as const);
 
 /**
  * `image` with every record's mask tinted (alpha 0.5), largest area first so later, smaller masks paint over it;
@@ -165,8 +164,8 @@ export async function generateMaskFiles(
       written.push(`${name}.overlay.png`);
       if (masksPng) {
         for (const [k, r] of records.entries()) {
-          const mask = rlePaint(createMask(image.width, image.height), rleOf(r), 255);
-          await write(join(name, `mask-${k}.png`), encodeMaskPng(mask, { palette: GRAY }));
+          const mask = rlePaint(createMask(image.width, image.height), rleOf(r), 1);
+          await write(join(name, `mask-${k}.png`), encodeBinaryMaskPng(mask));
         }
       }
       done.push({ fileName: basename(path), width: image.width, height: image.height, records });
