@@ -118,8 +118,9 @@ const EPOCHS: Record<DatasetName, number> = {
   isbi: 30,
   camvid: 15,
   drive: 40,
-  // instance runs: sized for a few minutes each on the shared 2 cores; --epochs N for longer runs
-  "synthetic-instances": 6,
+  // instance runs: a few minutes each on an idle 2-core machine (5 synthetic epochs are too few: AP 0.008, see
+  // bench/README.md); --epochs N for longer runs
+  "synthetic-instances": 15,
   "isbi-cells": 5,
 };
 const epochsOf = (d: DatasetName) => (args.epochs ? Number(args.epochs) : QUICK ? 1 : EPOCHS[d]);
