@@ -22,11 +22,10 @@
  *   the field of view, as 4x4 tiles of 152x144 (H x W) at full resolution (565x584 padded to 576x608, the
  *   padding not scored), with augmentation and median-frequency class weights (vessels are about a tenth).
  *
- *
  * Instance segmentation, the CPU-sized route (`segkit train --task instance`: a U-Net learns background / boundary /
  * one interior class per category, `targetsToInstances` splits its maps into instances), scored on held-out images
- * with COCOeval (segm and bbox AP, AP50, AP75; bench/quality-instances.ts). Sized for a few minutes each on the
- * shared 2 cores (`--epochs N` for longer runs):
+ * with COCOeval (segm and bbox AP, AP50, AP75; bench/quality-instances.ts). Sized for a few minutes each on an
+ * idle 2-core machine (`--epochs N` for longer runs):
  * - synthetic-instances: the built-in set at 128x128, trained on seed 0's images, scored on seed 2's.
  * - isbi-cells: ISBI 2012's cells (the regions between membranes, `openDataset(..., { task: "instance" })`) on 4x4
  *   tiles of 128x128 of images 0-21, scored on the full 512x512 images 22-29 predicted with sliding windows.
@@ -101,8 +100,9 @@ const COMMON = {
 const RECIPE_TEXT = "unet 16-32-64-128 (batch norm), from scratch; Adam(1e-3), cosine to 0; batch 8; cross-entropy";
 /**
  * The instance runs' changes to the recipe, for their few minutes of training: no batch norm (with its moving
- * statistics still far from the data after about 200 steps, the inference-mode model predicted background only) and
- * batch 4 (twice the steps for the same images).
+ * statistics still far from the data after about 200 steps, the inference-mode model predicted background only),
+ * batch 4 (twice the steps for the same images) and median-frequency class weights (without them the model stayed at
+ * the class priors, background everywhere, for 3 epochs).
  */
 const INSTANCE_RECIPE = {
   model: { arch: "unet", options: { baseFilters: 16, depth: 4, batchNorm: false } },
