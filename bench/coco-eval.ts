@@ -1,40 +1,56 @@
 /**
- * COCOeval speed: segkit's `evaluateCocoFiles` against pycocotools (COCO + loadRes + COCOeval evaluate, accumulate,
- * summarize; bench/peers/pycocotools_eval.py) on one synthetic set, segm and bbox, passes interleaved. Each side
- * times its own work from reading the two JSON files to the twelve numbers. Prints a table and writes
- * bench/results/coco-eval.json; the stats of both sides are compared too (they must agree to 1e-6).
+ * COCOeval and panoptic quality against their references, in one run with the passes interleaved:
+ * - COCOeval: segkit's `evaluateCocoFiles` against pycocotools (COCO + loadRes + COCOeval evaluate, accumulate,
+ *   summarize; bench/peers/pycocotools_eval.py) on one synthetic instance set, segm and bbox. Each side times its
+ *   own work from reading the two JSON files to the twelve numbers; the stats must agree to 1e-6.
+ * - PQ: segkit's `pqCompute` against panopticapi's `pq_compute` (bench/peers/panopticapi_pq.py, its own pool of one
+ *   process per core) on one synthetic COCO panoptic set (bench/panoptic-set.ts); every PQ, SQ, RQ and N compared.
+ * All sides (segkit segm, pycocotools segm, segkit bbox, pycocotools bbox, segkit PQ, panopticapi PQ) run once per
+ * pass, the order rotating, after one warm-up pass. Prints the tables and writes bench/results/coco-eval.json.
  *
- *   npm run bench:coco-eval -- [--images 500] [--classes 20] [--passes 5] [--python /tmp/venv-cocoeval/bin/python]
+ *   npm run bench:coco-eval -- [--parts coco,pq] [--images 500] [--classes 20] [--pq-images 200] [--passes 5]
+ *     [--python /tmp/venv-cocoeval/bin/python] [--panopticapi /tmp/panopticapi] [--keep]
  *
- * The set (deterministic, written to a temp dir): images 320-640 x 240-480, 3-12 objects each in 20 classes (polygons
- * with their polygon area as COCO's files have it, some compressed RLE, 1 in 30 a crowd region as uncompressed RLE),
- * detections as `segkit instances` writes them (compressed RLE + bbox + score): most objects found with a jittered
- * mask, some twice, 0-10 false positives per image, scores on a 0.01 grid (ties).
+ * The instance set (deterministic, written to a temp dir): images 320-640 x 240-480, 3-12 objects each in 20 classes
+ * (polygons with their polygon area as COCO's files have it, some compressed RLE, 1 in 30 a crowd region as
+ * uncompressed RLE), detections as `segkit instances` writes them (compressed RLE + bbox + score): most objects found
+ * with a jittered mask, some twice, 0-10 false positives per image, scores on a 0.01 grid (ties).
+ * --panopticapi (or PANOPTICAPI_DIR): a checkout of github.com/cocodataset/panopticapi, run on Debian's Python
+ * (NumPy + Pillow). A missing peer is reported and segkit's side timed alone. --keep leaves the generated files.
  */
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { createRng, type Rng } from "../src/core/random.js";
 import { evaluateCocoFiles } from "../src/eval/coco-eval.js";
+import { type PanopticQuality, pqCompute } from "../src/eval/panoptic.js";
 import { type Rle, rleCountsBuilder, rleToBbox, rleToString } from "../src/masks/rle.js";
-import { machine, writeResults } from "./common.js";
-import { formatSummary, interleave, median, PeerServer, type Side } from "./side-by-side.js";
+import { machine, PYTHON, writeResults } from "./common.js";
+import { maxPqDifference, PQ_CATEGORIES, PQ_HEIGHT, PQ_WIDTH, writePanopticSet } from "./panoptic-set.js";
+import { formatSummary, interleave, median, PeerServer, type Side, type Summary } from "./side-by-side.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const { values: args } = parseArgs({
   options: {
     images: { type: "string", default: "500" },
     classes: { type: "string", default: "20" },
+    parts: { type: "string", default: "coco,pq" },
+    "pq-images": { type: "string", default: "200" },
     passes: { type: "string", default: "5" },
+    panopticapi: { type: "string", default: process.env.PANOPTICAPI_DIR ?? "/tmp/panopticapi" },
+    keep: { type: "boolean", default: false },
     python: { type: "string", default: process.env.SEGKIT_COCOEVAL_PYTHON ?? "/tmp/venv-cocoeval/bin/python" },
     out: { type: "string", default: join(here, "results", "coco-eval.json") },
   },
 });
 const IMAGES = Number(args.images);
 const CLASSES = Number(args.classes);
+const PQ_IMAGES = Number(args["pq-images"]);
 const PASSES = Number(args.passes);
+const PARTS = args.parts.split(",");
+for (const p of PARTS) if (p !== "coco" && p !== "pq") throw new Error(`--parts: unknown part ${p} (coco, pq)`);
 const INSTALL =
   "/usr/bin/python3 -m venv /tmp/venv-cocoeval --system-site-packages && /tmp/venv-cocoeval/bin/pip install pycocotools";
 
@@ -139,73 +155,71 @@ interface PeerAnswer {
   stats: number[];
 }
 
-async function main(): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), "segkit-bench-coco-eval-"));
-  try {
-    const { gt, results } = makeSet(14);
-    const gtFile = join(dir, "gt.json");
-    const dtFile = join(dir, "dt.json");
-    writeFileSync(gtFile, JSON.stringify(gt));
-    writeFileSync(dtFile, JSON.stringify(results));
-    console.log(
-      `set: ${IMAGES} images, ${CLASSES} classes, ${gt.annotations.length} ground truths, ${results.length} detections`,
-    );
-    const peer = existsSync(args.python)
-      ? await PeerServer.start(
-          { id: "second", python: args.python },
-          join(here, "peers", "pycocotools_eval.py"),
-          [],
-          INSTALL,
-        )
-      : null;
-    if (!peer) console.log(`peer pycocotools missing (no ${args.python}); install with: ${INSTALL}`);
-    const versions = peer?.ready.versions;
-    if (versions)
-      console.log(`peer: pycocotools ${versions.pycocotools}, numpy ${versions.numpy}, Python ${versions.python}`);
-    const stats: Record<string, number[]> = {};
-    // CPU seconds of each pass (segkit: its whole process, GC threads included; the peer: its process): moves less
-    // than wall time when other processes load the machine
-    const cpu: Record<string, number[]> = {};
-    const addCpu = (name: string, s: number) => {
-      cpu[name] = [...(cpu[name] ?? []), s];
-    };
-    const sides: Side[] = [];
-    for (const iouType of ["segm", "bbox"] as const) {
+/** One part of the bench: its sides, the peers to close, and its report once the passes are done. */
+interface Part {
+  sides: Side[];
+  peers: PeerServer[];
+  report(summaries: Record<string, Summary>): Record<string, unknown>;
+}
+
+/** COCOeval, segm and bbox: segkit against pycocotools on the instance set written to `dir`. */
+async function cocoPart(dir: string): Promise<Part> {
+  const { gt, results } = makeSet(14);
+  const gtFile = join(dir, "gt.json");
+  const dtFile = join(dir, "dt.json");
+  writeFileSync(gtFile, JSON.stringify(gt));
+  writeFileSync(dtFile, JSON.stringify(results));
+  console.log(
+    `COCOeval set: ${IMAGES} images, ${CLASSES} classes, ${gt.annotations.length} ground truths, ${results.length} detections`,
+  );
+  const peer = existsSync(args.python)
+    ? await PeerServer.start(
+        { id: "second", python: args.python },
+        join(here, "peers", "pycocotools_eval.py"),
+        [],
+        INSTALL,
+      )
+    : null;
+  if (!peer) console.log(`peer pycocotools missing (no ${args.python}); install with: ${INSTALL}`);
+  const versions = peer?.ready.versions;
+  if (versions)
+    console.log(`peer: pycocotools ${versions.pycocotools}, numpy ${versions.numpy}, Python ${versions.python}`);
+  const stats: Record<string, number[]> = {};
+  // CPU seconds of each pass (segkit: its whole process, GC threads included; the peer: its process): moves less
+  // than wall time when other processes load the machine
+  const cpu: Record<string, number[]> = {};
+  const addCpu = (name: string, s: number) => {
+    cpu[name] = [...(cpu[name] ?? []), s];
+  };
+  const sides: Side[] = [];
+  for (const iouType of ["segm", "bbox"] as const) {
+    sides.push({
+      name: `segkit ${iouType}`,
+      pass: async () => {
+        const start = performance.now();
+        const used = process.cpuUsage();
+        const [r] = await evaluateCocoFiles(dtFile, gtFile, [iouType]);
+        const { user, system } = process.cpuUsage(used);
+        addCpu(`segkit ${iouType}`, (user + system) / 1e6);
+        stats[`segkit ${iouType}`] = [...(r?.stats ?? [])];
+        return [(performance.now() - start) / 1000];
+      },
+    });
+    if (peer) {
       sides.push({
-        name: `segkit ${iouType}`,
+        name: `pycocotools ${iouType}`,
         pass: async () => {
-          const start = performance.now();
-          const used = process.cpuUsage();
-          const [r] = await evaluateCocoFiles(dtFile, gtFile, [iouType]);
-          const { user, system } = process.cpuUsage(used);
-          addCpu(`segkit ${iouType}`, (user + system) / 1e6);
-          stats[`segkit ${iouType}`] = [...(r?.stats ?? [])];
-          return [(performance.now() - start) / 1000];
+          const a = await peer.call<PeerAnswer>({ op: "eval", gt: gtFile, dt: dtFile, iouType });
+          stats[`pycocotools ${iouType}`] = a.stats;
+          addCpu(`pycocotools ${iouType}`, a.cpuSeconds);
+          return [a.seconds];
         },
       });
-      if (peer) {
-        sides.push({
-          name: `pycocotools ${iouType}`,
-          pass: async () => {
-            const a = await peer.call<PeerAnswer>({ op: "eval", gt: gtFile, dt: dtFile, iouType });
-            stats[`pycocotools ${iouType}`] = a.stats;
-            addCpu(`pycocotools ${iouType}`, a.cpuSeconds);
-            return [a.seconds];
-          },
-        });
-      }
     }
-    const summaries = await interleave(sides, PASSES);
-    await peer?.close();
-    const report: Record<string, unknown> = {
-      date: new Date().toISOString(),
-      machine: machine(),
-      set: { images: IMAGES, classes: CLASSES, groundTruths: gt.annotations.length, detections: results.length },
-      peer: versions ?? null,
-      seconds: summaries,
-    };
+  }
+  const report = (summaries: Record<string, Summary>) => {
     console.log(
-      "\n| iouType | segkit s median (range) | pycocotools s | speed-up (pycocotools / segkit) | CPU s segkit / pycocotools (ratio) | max |stats diff| |",
+      "\nCOCOeval\n| iouType | segkit s median (range) | pycocotools s | speed-up (pycocotools / segkit) | CPU s segkit / pycocotools (ratio) | max |stats diff| |",
     );
     console.log("|---|---|---|---|---|---|");
     const ratios: Record<string, unknown> = {};
@@ -218,10 +232,9 @@ async function main(): Promise<void> {
       const cpuTheirs = median(cpu[`pycocotools ${iouType}`] ?? []);
       const cpuCell = `${cpuOurs.toFixed(3)} / ${cpuTheirs.toFixed(3)} (${(cpuTheirs / cpuOurs).toFixed(2)}x)`;
       if (ours && theirs) {
-        const perPass = theirs.passMedians.map((t, p) => t / (ours.passMedians[p] as number));
-        const r = { median: median(perPass), low: Math.min(...perPass), high: Math.max(...perPass), perPass };
+        const r = passRatios(theirs, ours);
         ratios[iouType] = r;
-        ratio = `${r.median.toFixed(2)}x (${r.low.toFixed(2)}-${r.high.toFixed(2)})`;
+        ratio = formatRatio(r);
         const a = stats[`segkit ${iouType}`] ?? [];
         const b = stats[`pycocotools ${iouType}`] ?? [];
         const d = Math.max(...a.map((v, i) => Math.abs(v - (b[i] as number))));
@@ -234,12 +247,124 @@ async function main(): Promise<void> {
       );
     }
     console.log(`segkit segm stats: ${(stats["segkit segm"] ?? []).map((v) => v.toFixed(3)).join(" ")}`);
-    report.ratios = ratios;
-    report.cpuSeconds = cpu;
-    report.stats = stats;
+    return {
+      set: { images: IMAGES, classes: CLASSES, groundTruths: gt.annotations.length, detections: results.length },
+      peer: versions ?? null,
+      ratios,
+      cpuSeconds: cpu,
+      stats,
+    };
+  };
+  return { sides, peers: peer ? [peer] : [], report };
+}
+
+/** Panoptic quality: segkit's `pqCompute` against panopticapi's `pq_compute` on the panoptic set written to `dir`. */
+async function pqPart(dir: string): Promise<Part> {
+  console.log(`PQ set: ${PQ_IMAGES} ground-truth / prediction pairs at ${PQ_WIDTH}x${PQ_HEIGHT}`);
+  const files = await writePanopticSet(join(dir, "panoptic"), PQ_IMAGES);
+  const api = args.panopticapi;
+  let peer: PeerServer | null = null;
+  if (!existsSync(join(api, "panopticapi", "evaluation.py"))) {
+    console.log(
+      `panopticapi not found at ${api}: segkit's PQ runs alone. Pass --panopticapi DIR (or PANOPTICAPI_DIR), a ` +
+        "checkout of github.com/cocodataset/panopticapi",
+    );
+  } else {
+    peer = await PeerServer.start(
+      { id: "debian", python: PYTHON },
+      join(here, "peers", "panopticapi_pq.py"),
+      [api],
+      "apt-get install -y python3-numpy python3-pil",
+    );
+  }
+  let ours: PanopticQuality | undefined;
+  let theirs: PanopticQuality | undefined;
+  const sides: Side[] = [
+    {
+      name: "segkit pq",
+      pass: async () => {
+        const start = performance.now();
+        ours = await pqCompute(files.gt, files.pred);
+        return [(performance.now() - start) / 1000];
+      },
+    },
+  ];
+  if (peer) {
+    const server = peer;
+    sides.push({
+      name: "panopticapi pq",
+      pass: async () => {
+        const r = await server.call<{ seconds: number; results: PanopticQuality }>({ op: "pq", ...files });
+        theirs = r.results;
+        return [r.seconds];
+      },
+    });
+  }
+  const report = (summaries: Record<string, Summary>) => {
+    const s = summaries["segkit pq"];
+    const p = summaries["panopticapi pq"];
+    const ips = (x: number) => (PQ_IMAGES / x).toFixed(0);
+    console.log(`\nPQ on ${PQ_IMAGES} images ${PQ_WIDTH}x${PQ_HEIGHT} (seconds per pass, median (range of passes)):`);
+    console.log(`  segkit pqCompute        ${formatSummary(s, 3)}  ${ips(s?.median ?? 0)} images/s`);
+    if (p) console.log(`  panopticapi pq_compute  ${formatSummary(p, 3)}  ${ips(p.median)} images/s`);
+    const ratio = s && p ? passRatios(p, s) : null;
+    const difference = ours && theirs ? maxPqDifference(ours, theirs) : null;
+    if (ratio)
+      console.log(`  segkit speed / panopticapi's (panopticapi's time over segkit's per pass): ${formatRatio(ratio)}`);
+    if (difference !== null) console.log(`  largest difference between the results: ${difference}`);
+    if (difference !== null && !(difference <= 1e-6)) console.log("  WARNING: segkit and panopticapi disagree");
+    if (ours) {
+      console.log(
+        `  PQ ${ours.All.pq.toFixed(4)} (things ${ours.Things.pq.toFixed(4)}, stuff ${ours.Stuff.pq.toFixed(4)})`,
+      );
+    }
+    return {
+      set: { images: PQ_IMAGES, width: PQ_WIDTH, height: PQ_HEIGHT, categories: PQ_CATEGORIES.length },
+      peer: peer ? { python: PYTHON, ...peer.ready } : null,
+      speedVsPanopticapi: ratio,
+      maxDifference: difference,
+      results: ours ?? null,
+    };
+  };
+  return { sides, peers: peer ? [peer] : [], report };
+}
+
+/** The reference's time over segkit's in each pass (same load on both): median, range and every pass. */
+function passRatios(reference: Summary, segkit: Summary) {
+  const perPass = reference.passMedians.map((t, p) => t / (segkit.passMedians[p] as number));
+  return { median: median(perPass), low: Math.min(...perPass), high: Math.max(...perPass), perPass };
+}
+
+const formatRatio = (r: ReturnType<typeof passRatios>) =>
+  `${r.median.toFixed(2)}x (${r.low.toFixed(2)}-${r.high.toFixed(2)})`;
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "segkit-bench-coco-eval-"));
+  try {
+    const parts: Record<string, Part> = {};
+    if (PARTS.includes("coco")) parts.coco = await cocoPart(dir);
+    if (PARTS.includes("pq")) parts.pq = await pqPart(dir);
+    const load = { before: loadavg(), after: [] as number[] };
+    console.log(`load average before the passes: ${load.before.map((x) => x.toFixed(2)).join(" ")}`);
+    const summaries = await interleave(
+      Object.values(parts).flatMap((p) => p.sides),
+      PASSES,
+    );
+    load.after = loadavg();
+    console.log(`load average after the passes: ${load.after.map((x) => x.toFixed(2)).join(" ")}`);
+    for (const p of Object.values(parts)) for (const peer of p.peers) await peer.close();
+    const report: Record<string, unknown> = {
+      date: new Date().toISOString(),
+      machine: machine(),
+      loadAverage: load,
+      passes: PASSES,
+      seconds: summaries,
+    };
+    for (const [name, p] of Object.entries(parts)) report[name] = p.report(summaries);
     await writeResults(args.out, report);
   } finally {
-    if (!process.env.SEGKIT_BENCH_KEEP) rmSync(dir, { recursive: true, force: true });
+    if (args.keep) console.log(`kept the generated files in ${dir}`);
+    else rmSync(dir, { recursive: true, force: true });
   }
 }
 

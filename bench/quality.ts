@@ -22,10 +22,19 @@
  *   the field of view, as 4x4 tiles of 152x144 (H x W) at full resolution (565x584 padded to 576x608, the
  *   padding not scored), with augmentation and median-frequency class weights (vessels are about a tenth).
  *
+ * Instance segmentation, the CPU-sized route (`segkit train --task instance`: a U-Net learns background / boundary /
+ * one interior class per category, `targetsToInstances` splits its maps into instances), scored on held-out images
+ * with COCOeval (segm and bbox AP, AP50, AP75; bench/quality-instances.ts). Sized for a few minutes each on an
+ * idle 2-core machine (`--epochs N` for longer runs):
+ * - synthetic-instances: the built-in set at 128x128, trained on seed 0's images, scored on seed 2's.
+ * - isbi-cells: ISBI 2012's cells (the regions between membranes, `openDataset(..., { task: "instance" })`) on 4x4
+ *   tiles of 128x128 of images 0-21, scored on the full 512x512 images 22-29 predicted with sliding windows.
+ *
  * Writes bench/results/quality.json (entries of the datasets run replace those of earlier runs) and the table
  * bench/results/quality.md made from it. `--quick`: 1 epoch on a few images, written to quality-quick.*.
  *
- *   npm run bench:quality -- --dataset pet|isbi|camvid|drive|all [--epochs N] [--seeds 3] [--quick]
+ *   npm run bench:quality -- --dataset pet|isbi|camvid|drive|synthetic-instances|isbi-cells|all [--epochs N]
+ *     [--seeds 3] [--quick]
  *     [--root ../shared/datasets] [--runs <tmp>/segkit-quality] [--threads 2]
  */
 import { existsSync } from "node:fs";
@@ -39,6 +48,7 @@ import { initBackend, wasmThreads } from "../src/backend/init.js";
 import type { SkippedSample } from "../src/core/skipped.js";
 import { type Dataset, subset } from "../src/data/dataset.js";
 import { openDataset } from "../src/data/formats.js";
+import { instanceTargetDataset } from "../src/data/instance-targets.js";
 import { splitDataset } from "../src/data/loader.js";
 import { evaluateModel } from "../src/eval/model.js";
 import { writeFileAtomic } from "../src/io/fs.js";
@@ -53,6 +63,7 @@ import { formatEpochLine } from "../src/train/metrics.js";
 import { VERSION } from "../src/version.js";
 import { machine, runPythonPeer, writeResults } from "./common.js";
 import { arraysDataset, cached, loadArrays, tiled, writeArrays } from "./quality-data.js";
+import { type CocoStats, scoreInstanceModel } from "./quality-instances.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const { values: args } = parseArgs({
@@ -66,7 +77,7 @@ const { values: args } = parseArgs({
     seeds: { type: "string", default: "3" },
   },
 });
-const DATASETS = ["pet", "isbi", "camvid", "drive"] as const;
+const DATASETS = ["pet", "isbi", "camvid", "drive", "synthetic-instances", "isbi-cells"] as const;
 type DatasetName = (typeof DATASETS)[number];
 const chosen = args.dataset === "all" ? [...DATASETS] : (args.dataset.split(",") as DatasetName[]);
 const unknown = chosen.filter((d) => !DATASETS.includes(d));
@@ -87,9 +98,31 @@ const COMMON = {
   seed: SEED,
 } satisfies TrainConfig;
 const RECIPE_TEXT = "unet 16-32-64-128 (batch norm), from scratch; Adam(1e-3), cosine to 0; batch 8; cross-entropy";
+/**
+ * The instance runs' changes to the recipe, for their few minutes of training: no batch norm (with its moving
+ * statistics still far from the data after about 200 steps, the inference-mode model predicted background only),
+ * batch 4 (twice the steps for the same images) and median-frequency class weights (without them the model stayed at
+ * the class priors, background everywhere, for 3 epochs).
+ */
+const INSTANCE_RECIPE = {
+  model: { arch: "unet", options: { baseFilters: 16, depth: 4, batchNorm: false } },
+  batchSize: 4,
+  classWeights: "auto",
+} satisfies TrainConfig;
+const INSTANCE_RECIPE_TEXT =
+  "unet 16-32-64-128 without batch norm, from scratch; Adam(1e-3), cosine to 0; batch 4; cross-entropy with median-frequency class weights";
 
 /** Default epochs, budgeted for about 80 minutes for all four at ~8.5 images/s at 128x128 (see bench/README.md). */
-const EPOCHS: Record<DatasetName, number> = { pet: 30, isbi: 30, camvid: 15, drive: 40 };
+const EPOCHS: Record<DatasetName, number> = {
+  pet: 30,
+  isbi: 30,
+  camvid: 15,
+  drive: 40,
+  // instance runs: a few minutes each on an idle 2-core machine (5 synthetic epochs are too few: AP 0.008, see
+  // bench/README.md); --epochs N for longer runs
+  "synthetic-instances": 15,
+  "isbi-cells": 5,
+};
 const epochsOf = (d: DatasetName) => (args.epochs ? Number(args.epochs) : QUICK ? 1 : EPOCHS[d]);
 
 /**
@@ -150,6 +183,7 @@ async function train(name: string, trainDs: Dataset, valDs: Dataset, config: Tra
     },
     history: summary.history,
     runDir: summary.outDir,
+    checkpoint: last,
   };
 }
 
@@ -384,23 +418,133 @@ const drive = () =>
     metric: "vessel F1 / accuracy in FOV",
   });
 
-const RUNNERS: Record<DatasetName, () => Promise<Record<string, unknown>>> = { pet, isbi, camvid, drive };
+/** The synthetic instance run's sizes: images per split (each split its own seed) and their side. */
+const SYNTHETIC_INSTANCES = { side: 128, train: 256, val: 32, test: 100 };
+
+/**
+ * Instances of the built-in synthetic set, learnt as `segkit train --format synthetic-instances --task instance`
+ * learns them (`instanceTargetDataset`: background / boundary / one interior class per category) and scored on
+ * images of another seed with COCOeval.
+ */
+async function syntheticInstances() {
+  const { side } = SYNTHETIC_INSTANCES;
+  const size: [number, number] = [side, side];
+  const epochs = epochsOf("synthetic-instances");
+  const open = async (seed: number, length: number) =>
+    openDataset("synthetic-instances", {
+      format: "synthetic-instances",
+      task: "instance",
+      seed,
+      length: QUICK ? Math.min(length, 8) : length,
+      size: side,
+    });
+  const trainDs = cached(instanceTargetDataset(await open(SEED, SYNTHETIC_INSTANCES.train)));
+  const valDs = cached(instanceTargetDataset(await open(SEED + 1, SYNTHETIC_INSTANCES.val)));
+  const test = await open(SEED + 2, SYNTHETIC_INSTANCES.test);
+  return {
+    title: "Synthetic instances (discs, boxes, triangles; touching, overlapping)",
+    split: `train: seed ${SEED}, ${trainDs.length} images (fit validation: seed ${SEED + 1}, ${valDs.length}); scored on seed ${SEED + 2}, ${test.length} images`,
+    scoredAt: `${side}x${side}, COCOeval on the set's own instances`,
+    ...(await instanceRun(
+      "synthetic-instances",
+      trainDs,
+      valDs,
+      test,
+      { inputSize: size, epochs, augment: false },
+      {
+        tile: false,
+        overlays: 2,
+      },
+    )),
+  };
+}
+
+/**
+ * ISBI 2012 cells as instances: the 4-connected regions between membranes (`openDataset(..., { task: "instance" })`
+ * on the isbi2012 format), learnt as background (membrane) / boundary / cell interior on 4x4 tiles of 128x128 of
+ * images 0-21 with augmentation and median-frequency class weights (as the membrane run), then predicted on the
+ * full 512x512 images 22-29 with the predictor's sliding windows and scored with COCOeval.
+ */
+async function isbiCells() {
+  const tile: [number, number] = [128, 128];
+  const epochs = epochsOf("isbi-cells");
+  const all = await openDataset(join(args.root, "isbi2012-membrane"), { format: "isbi2012", task: "instance" });
+  const order = byNumber(all);
+  const trainIds = QUICK ? order.slice(0, 2) : order.slice(0, 22);
+  const testIds = QUICK ? order.slice(22, 23) : order.slice(22);
+  const targets = cached(instanceTargetDataset(all));
+  const trainDs = tiled(subset(targets, trainIds), tile, [4, 4]);
+  const valDs = tiled(subset(targets, testIds), tile, [4, 4]);
+  return {
+    title: "ISBI 2012 cells (the regions between membranes) as instances",
+    split: `train images ${idList(all, trainIds)}; scored on ${idList(all, testIds)}`,
+    scoredAt: "512x512 full resolution (sliding windows of 128x128, overlap 0.25)",
+    ...(await instanceRun(
+      "isbi-cells",
+      trainDs,
+      valDs,
+      subset(all, testIds),
+      { inputSize: tile, epochs, augment: true },
+      { tile: true, overlays: 1, grid: 2 },
+    )),
+  };
+}
+
+/**
+ * Trains an instance model with `fit` on target maps (`instanceTargetDataset`), then runs it as an `InstanceModel`
+ * on `test` (an instance dataset) and scores its instances with COCOeval (`scoreInstanceModel`).
+ */
+async function instanceRun(
+  name: DatasetName,
+  trainDs: Dataset,
+  valDs: Dataset,
+  test: Dataset,
+  config: TrainConfig,
+  scoring: { tile: boolean; overlays: number; grid?: number },
+) {
+  const run = await train(name, trainDs, valDs, { ...INSTANCE_RECIPE, ...config });
+  run.model.dispose();
+  const scores = await scoreInstanceModel(run.checkpoint, test, {
+    threads: THREADS,
+    overlayDir: run.runDir,
+    ...scoring,
+  });
+  return {
+    recipe: INSTANCE_RECIPE_TEXT,
+    inputSize: config.inputSize,
+    augment: config.augment ?? false,
+    classWeights: "median frequency (auto)",
+    boundary: trainDs.instanceTargets?.boundary ?? null,
+    epochs: config.epochs,
+    metric: "COCO AP / AP50 / AP75, segm and bbox",
+    segkit: { ...scores, ...run.timing },
+    history: run.history,
+    runDir: run.runDir,
+  };
+}
+
+const RUNNERS: Record<DatasetName, () => Promise<Record<string, unknown>>> = {
+  pet,
+  isbi,
+  camvid,
+  drive,
+  "synthetic-instances": syntheticInstances,
+  "isbi-cells": isbiCells,
+};
 
 // the runs: one entry per dataset, with its machine, backend, version and total time
 const backend = await initBackend({ threads: THREADS });
 const hardware = { ...machine(), backend, wasmThreads: backend === "wasm" ? wasmThreads() : null };
 console.log(`segkit ${VERSION}, backend ${backend}; ${hardware.cpus} x ${hardware.cpuModel}${QUICK ? "; QUICK" : ""}`);
 const outBase = join(here, "results", QUICK ? "quality-quick" : "quality");
-const results: { datasets: Record<string, Record<string, unknown>> } = existsSync(`${outBase}.json`)
-  ? JSON.parse(await readFile(`${outBase}.json`, "utf8"))
-  : { datasets: {} };
+const entries: Record<string, Record<string, unknown>> = {};
 for (const name of chosen) {
   console.log(`\n== ${name}`);
   const started = performance.now();
   const entry = await RUNNERS[name]();
-  results.datasets[name] = {
-    ...entry,
+  entries[name] = {
     recipe: RECIPE_TEXT,
+    ...entry,
     selection: "last epoch",
     quick: QUICK,
     wallSeconds: seconds(started),
@@ -409,8 +553,13 @@ for (const name of chosen) {
     hardware,
     skipped: skips.splice(0).length,
   };
-  console.log(`  ${name}: ${JSON.stringify(headline(name, results.datasets[name]))}`);
+  console.log(`  ${name}: ${JSON.stringify(headline(name, entries[name]))}`);
 }
+// read the earlier entries only now, so that runs of other datasets that ended meanwhile are kept
+const results: { datasets: Record<string, Record<string, unknown>> } = existsSync(`${outBase}.json`)
+  ? JSON.parse(await readFile(`${outBase}.json`, "utf8"))
+  : { datasets: {} };
+Object.assign(results.datasets, entries);
 await writeResults(`${outBase}.json`, results);
 await writeFileAtomic(`${outBase}.md`, markdown(results.datasets));
 console.log(`Wrote ${outBase}.md`);
@@ -419,6 +568,7 @@ console.log(`Wrote ${outBase}.md`);
 function headline(name: string, e: Record<string, unknown>) {
   const s = e.segkit as Figures;
   if (name === "pet" || name === "camvid") return { miou: s.miou, classAverageAccuracy: s.classAverageAccuracy };
+  if (s.segm && s.bbox) return { segm: apTriple(s.segm), bbox: apTriple(s.bbox) };
   return name === "isbi" ? { f1: s.f1, iou: s.iou } : { f1: s.f1, accuracy: s.accuracy };
 }
 
@@ -433,6 +583,18 @@ interface Figures {
   imagesPerSecond: number;
   /** Pet: mean, sample sd and range of the seeds' mIoU. */
   miouSpread?: { mean: number; sd: number; min: number; max: number };
+  /** Instance runs: COCOeval's numbers. */
+  segm?: CocoStats;
+  bbox?: CocoStats;
+  groundTruths?: number;
+  detections?: number;
+  /** isbi-cells: the same predictions scored with each image cut in grid x grid parts. */
+  cut?: { grid: number; images: number; segm: CocoStats; bbox: CocoStats };
+}
+
+/** AP, AP50, AP75 of COCOeval's numbers. */
+function apTriple(c: CocoStats) {
+  return { AP: c.AP, AP50: c.AP50, AP75: c.AP75 };
 }
 
 /** bench/results/quality.md: the summary table, then IoU per class for Pet and CamVid. */
@@ -470,6 +632,14 @@ function markdown(entries: Record<string, Record<string, unknown>>): string {
       reference = seg
         ? `SegNet (test, 360x480): class avg ${f(seg.classAverageAccuracy / 100)}, mIoU ${f(seg.meanIoU / 100)}`
         : "";
+    } else if (s.segm && s.bbox) {
+      const ap = (c: CocoStats) => `${f(c.AP)} / ${f(c.AP50)} / ${f(c.AP75)}`;
+      value = `segm ${ap(s.segm)}; bbox ${ap(s.bbox)}`;
+      reference = `${s.groundTruths} true instances, ${s.detections} predicted; AR100 segm ${f(s.segm.AR100)}`;
+      if (s.cut) {
+        const { grid, images, segm, bbox } = s.cut;
+        reference += `; as ${images} images of 1/${grid} side (under 100 objects each): segm ${ap(segm)}, bbox ${ap(bbox)}`;
+      }
     } else if (name === "isbi") {
       value = `F1 ${f(s.f1)}, IoU ${f(s.iou)}`;
     } else {
@@ -507,6 +677,12 @@ function markdown(entries: Record<string, Record<string, unknown>>): string {
           .map((v) => f(v))
           .join(" | ")} |`,
       );
+  }
+  const instanceRecipes = new Set(
+    Object.values(entries).flatMap((e) => (e.recipe !== RECIPE_TEXT && e.recipe ? [String(e.recipe)] : [])),
+  );
+  for (const r of instanceRecipes) {
+    lines.push("", `Instance rows: ${r}; instances split from background / boundary (1 px) / interior maps.`);
   }
   const hw = new Set(Object.values(entries).map((e) => JSON.stringify(e.hardware)));
   lines.push("", "Hardware (per run):");

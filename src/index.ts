@@ -60,6 +60,7 @@ export {
   splitIndices,
 } from "./data/loader.js";
 export { DEFAULT_PREVIEW, type PreviewOptions, previewGrid } from "./data/preview.js";
+export { regionInstanceDataset, regionInstances } from "./data/region-instances.js";
 export { createSyntheticDataset, DEFAULT_SYNTHETIC_OPTIONS, syntheticSample } from "./data/synthetic.js";
 export {
   createSyntheticInstances,

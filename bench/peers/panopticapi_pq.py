@@ -1,4 +1,4 @@
-"""bench/panoptic.ts's peer: panopticapi's pq_compute (its own multiprocessing pool, one process per core) on the
+"""bench/coco-eval.ts's PQ peer: panopticapi's pq_compute (its own multiprocessing pool, one process per core) on the
 files each request names. Served as bench/side-by-side.ts's PeerServer expects:
 
   /usr/bin/python3 bench/peers/panopticapi_pq.py --serve PANOPTICAPI_DIR

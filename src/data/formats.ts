@@ -11,6 +11,7 @@ import { COCO_ANNOTATIONS_FILE, openCoco } from "./coco.js";
 import { findPanopticJsonSync, openCocoPanoptic } from "./coco-panoptic.js";
 import type { Dataset } from "./dataset.js";
 import { FileDataset, type FileDatasetInfo, pairFiles, type SampleFiles } from "./files.js";
+import { regionInstanceDataset } from "./region-instances.js";
 import { createSyntheticDataset, type SyntheticOptions } from "./synthetic.js";
 import { createSyntheticInstances } from "./synthetic-instances.js";
 
@@ -385,10 +386,14 @@ export const DATASET_FORMATS: Readonly<Record<string, DatasetFormat>> = {
     open: openDrive,
   },
   isbi2012: {
-    description: "ISBI 2012 EM membranes: train/image/*.png + train/label/*.png",
-    options: ["split", "ignoreIndex"],
+    description:
+      "ISBI 2012 EM membranes: train/image/*.png + train/label/*.png; task instance: the cells between membranes",
+    options: ["split", "ignoreIndex", "task"],
     detect: (root) => has(root, "train", "image") && has(root, "train", "label"),
-    open: openIsbi,
+    open: async (root, o) => {
+      const ds = await openIsbi(root, o);
+      return o.task === "instance" ? regionInstanceDataset(ds, { classIndex: 0 }) : ds;
+    },
   },
   coco: {
     description:

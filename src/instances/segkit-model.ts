@@ -1,18 +1,20 @@
 import { SegkitError } from "../core/errors.js";
-import { loadPredictor } from "../infer/predict.js";
+import { loadPredictor, type PredictorOptions } from "../infer/predict.js";
 import { targetsToInstances } from "../masks/instance-targets.js";
 import { filterInstances } from "../masks/instances.js";
 import type { InstanceModel } from "./model.js";
 
 /**
  * A segkit model trained with `--task instance` (its card's `instances`) as an instance model: the predicted map of
- * background / boundary / interiors split by `targetsToInstances`, scores the mean interior probability.
+ * background / boundary / interiors split by `targetsToInstances`, scores the mean interior probability. `tile`: the
+ * predictor's sliding windows at the image's own scale, for a model trained on crops of larger images.
  */
 export async function createSegkitInstanceModel(
   dir: string,
-  options: { threads?: number } = {},
+  options: { threads?: number; tile?: PredictorOptions["tile"] } = {},
 ): Promise<InstanceModel> {
-  const predictor = await loadPredictor(dir, options.threads ? { threads: options.threads } : {});
+  const { threads, tile } = options;
+  const predictor = await loadPredictor(dir, { ...(threads ? { threads } : {}), ...(tile ? { tile } : {}) });
   const instances = predictor.instances;
   if (!instances) {
     await predictor.dispose();

@@ -1,43 +1,23 @@
 /**
- * Panoptic quality: segkit's `pqCompute` against panopticapi's `pq_compute` (bench/peers/panopticapi_pq.py, its own
- * pool of one process per core) on the same COCO panoptic files in the same run, passes interleaved. The set is
- * synthetic and deterministic: `--images` (200) ground-truth / prediction pairs at 320x240, stuff bands with wavy
- * borders, 4-12 elliptic things (some crowd) with void rings, predictions jittered, some dropped, relabelled or
- * invented. Both sides' results are compared number by number. Prints a table, writes bench/results/panoptic.json.
- *
- *   npm run bench:panoptic -- --panopticapi DIR [--images 200] [--passes 5] [--keep]
- *
- * --keep leaves the generated files in place (their directory is printed).
- * DIR: a checkout of github.com/cocodataset/panopticapi (or PANOPTICAPI_DIR); without it the bench runs segkit alone.
+ * The panoptic part of `npm run bench:coco-eval` (bench/coco-eval.ts): a synthetic, deterministic COCO panoptic set
+ * of ground-truth / prediction pairs at 320x240: stuff bands with wavy borders, 4-12 elliptic things (5% crowd) with
+ * void rings, a void blob in half the images; predictions jittered, some dropped, relabelled or invented. And the
+ * largest difference between two PQ results, to compare segkit's with panopticapi's number by number.
  */
-import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import sharp from "sharp";
 import { createRng, permutation, type Rng } from "../src/core/random.js";
-import { type PanopticQuality, pqCompute } from "../src/eval/panoptic.js";
-import { machine, PYTHON, writeResults } from "./common.js";
-import { formatSummary, interleave, median, PeerServer, type Side } from "./side-by-side.js";
+import type { PanopticQuality } from "../src/eval/panoptic.js";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const { values: args } = parseArgs({
-  options: {
-    panopticapi: { type: "string", default: process.env.PANOPTICAPI_DIR ?? "" },
-    images: { type: "string", default: "200" },
-    passes: { type: "string", default: "5" },
-    keep: { type: "boolean", default: false },
-    out: { type: "string", default: join(here, "results", "panoptic.json") },
-  },
-});
-const N = Number(args.images);
-const W = 320;
-const H = 240;
+export const PQ_WIDTH = 320;
+export const PQ_HEIGHT = 240;
+const W = PQ_WIDTH;
+const H = PQ_HEIGHT;
+
 const THINGS = [1, 2, 3, 4, 5, 6, 7, 8];
 const STUFF = [101, 102, 103, 104, 105, 106];
-const CATEGORIES = [
+export const PQ_CATEGORIES = [
   ...THINGS.map((id) => ({ id, name: `thing${id}`, isthing: 1 })),
   ...STUFF.map((id) => ({ id, name: `stuff${id}`, isthing: 0 })),
 ];
@@ -175,12 +155,12 @@ function scene(k: number): { gt: Canvas; pred: Canvas } {
   return { gt, pred };
 }
 
-/** Writes gt.json + gt/ and pred.json + pred/ under `dir`. */
-async function writeSet(dir: string): Promise<{ gt: string; pred: string }> {
+/** Writes `n` pairs as gt.json + gt/ and pred.json + pred/ under `dir`. */
+export async function writePanopticSet(dir: string, n: number): Promise<{ gt: string; pred: string }> {
   const docs = { gt: [] as unknown[], pred: [] as unknown[] };
-  for (const side of ["gt", "pred"] as const) await mkdir(join(dir, side));
+  for (const side of ["gt", "pred"] as const) await mkdir(join(dir, side), { recursive: true });
   const images = [];
-  for (let k = 0; k < N; k++) {
+  for (let k = 0; k < n; k++) {
     const file = `${String(k).padStart(6, "0")}.png`;
     const s = scene(k);
     images.push({ id: k, file_name: file.replace(".png", ".jpg"), width: W, height: H });
@@ -192,14 +172,14 @@ async function writeSet(dir: string): Promise<{ gt: string; pred: string }> {
   for (const side of ["gt", "pred"] as const) {
     await writeFile(
       join(dir, `${side}.json`),
-      JSON.stringify({ images, annotations: docs[side], categories: CATEGORIES }),
+      JSON.stringify({ images, annotations: docs[side], categories: PQ_CATEGORIES }),
     );
   }
   return { gt: join(dir, "gt.json"), pred: join(dir, "pred.json") };
 }
 
 /** The largest absolute difference between two results' numbers (NaN when their keys differ). */
-function maxDifference(a: PanopticQuality, b: PanopticQuality): number {
+export function maxPqDifference(a: PanopticQuality, b: PanopticQuality): number {
   const flat = (r: PanopticQuality) =>
     new Map(
       Object.entries({ ...r, ...r.per_class }).flatMap(([k, v]) =>
@@ -211,91 +191,3 @@ function maxDifference(a: PanopticQuality, b: PanopticQuality): number {
   if (fa.size !== fb.size) return Number.NaN;
   return Math.max(...[...fa].map(([k, v]) => Math.abs(v - (fb.get(k) ?? Number.NaN))));
 }
-
-async function main(): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), "segkit-bench-pq-"));
-  try {
-    console.log(`writing ${N} synthetic ground-truth / prediction pairs at ${W}x${H} to ${dir}`);
-    const files = await writeSet(dir);
-    const api = args.panopticapi;
-    let peer: PeerServer | null = null;
-    if (!api || !existsSync(join(api, "panopticapi", "evaluation.py"))) {
-      console.log(
-        `panopticapi not found${api ? ` at ${api}` : ""}: segkit runs alone. Pass --panopticapi DIR (or ` +
-          "PANOPTICAPI_DIR), a checkout of github.com/cocodataset/panopticapi",
-      );
-    } else {
-      peer = await PeerServer.start(
-        { id: "debian", python: PYTHON },
-        join(here, "peers", "panopticapi_pq.py"),
-        [api],
-        "apt-get install -y python3-numpy python3-pil",
-      );
-    }
-    let ours: PanopticQuality | undefined;
-    let theirs: PanopticQuality | undefined;
-    const sides: Side[] = [
-      {
-        name: "segkit",
-        pass: async () => {
-          const start = performance.now();
-          ours = await pqCompute(files.gt, files.pred);
-          return [(performance.now() - start) / 1000];
-        },
-      },
-    ];
-    if (peer) {
-      const server = peer;
-      sides.push({
-        name: "panopticapi",
-        pass: async () => {
-          const r = await server.call<{ seconds: number; results: PanopticQuality }>({ op: "pq", ...files });
-          theirs = r.results;
-          return [r.seconds];
-        },
-      });
-    }
-    const passes = Number(args.passes);
-    const summaries = await interleave(sides, passes);
-    await peer?.close();
-    const s = summaries.segkit;
-    const p = summaries.panopticapi;
-    const ips = (x: number) => N / x;
-    console.log(`\nPQ on ${N} images ${W}x${H} (seconds per pass, median (range of passes)):`);
-    console.log(`  segkit pqCompute        ${formatSummary(s, 3)}  ${ips(s?.median ?? 0).toFixed(0)} images/s`);
-    if (p) console.log(`  panopticapi pq_compute  ${formatSummary(p, 3)}  ${ips(p.median).toFixed(0)} images/s`);
-    // panopticapi's time over segkit's in each pass (same load on both), median and range
-    const perPass = s && p ? s.passMedians.map((t, i) => (p.passMedians[i] as number) / t) : [];
-    const ratio = perPass.length
-      ? { median: median(perPass), low: Math.min(...perPass), high: Math.max(...perPass) }
-      : null;
-    const difference = ours && theirs ? maxDifference(ours, theirs) : null;
-    if (ratio) {
-      const [m, lo, hi] = [ratio.median, ratio.low, ratio.high].map((x) => x.toFixed(2));
-      console.log(
-        `  segkit speed / panopticapi's: ${m}x (passes ${lo}-${hi}; panopticapi's time over segkit's per pass)`,
-      );
-    }
-    if (difference !== null) console.log(`  largest difference between the results: ${difference}`);
-    if (difference !== null && !(difference <= 1e-6)) console.log("  WARNING: segkit and panopticapi disagree");
-    if (ours)
-      console.log(
-        `  PQ ${ours.All.pq.toFixed(4)} (things ${ours.Things.pq.toFixed(4)}, stuff ${ours.Stuff.pq.toFixed(4)})`,
-      );
-    await writeResults(args.out, {
-      date: new Date().toISOString(),
-      machine: machine(),
-      set: { images: N, width: W, height: H, categories: CATEGORIES.length },
-      passes,
-      peer: peer ? { python: PYTHON, ...peer.ready } : null,
-      seconds: summaries,
-      speedVsPanopticapi: ratio,
-      maxDifference: difference,
-      results: ours,
-    });
-  } finally {
-    if (!args.keep) await rm(dir, { recursive: true, force: true });
-  }
-}
-
-await main();
