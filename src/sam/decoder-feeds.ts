@@ -22,6 +22,7 @@ import {
  * (samexporter's two graphs, or the 7-graph split behind `loadSamModel`'s SAM 2 support).
  */
 export type SamLayout = "split" | "transformers" | "sam2";
+export const SAM_LAYOUTS: readonly SamLayout[] = ["split", "transformers", "sam2"];
 
 /** Row-major float32 data and its dims. */
 export interface SamTensor {

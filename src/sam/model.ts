@@ -68,8 +68,8 @@ import {
 import { findSam2Files, openSam2, type Sam2Files, sam2Decode, sam2ImageEmbeddings } from "./sam2.js";
 import { SAM_IMAGE_SIZE, SAM_PIXEL_MEAN, SAM_PIXEL_STD } from "./transforms.js";
 
+export { SAM_LAYOUTS } from "./decoder-feeds.js";
 export type { ExecutionProvider, SamDecoded, SamDecodeOptions, SamDecodePrompt, SamEmbeddings, SamLayout, SamTensor };
-export const SAM_LAYOUTS: readonly SamLayout[] = ["split", "transformers", "sam2"];
 
 /** "nchw": [1,3,S,S] normalised and padded; "hwc": [H,W,3] RGB 0..255, longest side S, not padded. */
 export type SamEncoderInput = "nchw" | "hwc";

@@ -142,9 +142,9 @@ describe("embedding wire format", () => {
     const cases: [Parameters<typeof bad>[0], RegExp][] = [
       [
         (x) => {
-          x.layout = "sam2";
+          x.layout = "sam3";
         },
-        /unknown layout "sam2"/,
+        /unknown layout "sam3"/,
       ],
       [
         (x) => {

@@ -9,7 +9,7 @@
  * zero padding to a multiple of 4 bytes from the start, then the float32 little-endian data.
  */
 import { SegkitError } from "../core/errors.js";
-import type { SamEmbeddings, SamLayout, SamTensor } from "./decoder-feeds.js";
+import { SAM_LAYOUTS, type SamEmbeddings, type SamLayout, type SamTensor } from "./decoder-feeds.js";
 import { SAM_LOW_RES_SIZE, type SamSize } from "./transforms.js";
 
 export const EMBEDDING_WIRE_TYPE = "application/x-segkit-embedding";
@@ -138,7 +138,8 @@ function decodeWire(bytes: Uint8Array, fail: Fail): EmbeddingWire {
     throw fail(`header is not UTF-8 JSON (${(err as Error).message})`);
   }
   if (!h || typeof h !== "object") throw fail("header is not a JSON object");
-  if (h.layout !== "split" && h.layout !== "transformers") throw fail(`unknown layout ${JSON.stringify(h.layout)}`);
+  const layout = h.layout as SamLayout;
+  if (!SAM_LAYOUTS.includes(layout)) throw fail(`unknown layout ${JSON.stringify(h.layout)}`);
   const originalSize = wireSize(h.originalSize, "originalSize", fail);
   const inputSize = wireSize(h.inputSize, "inputSize", fail);
   if (!Array.isArray(h.tensors) || h.tensors.length === 0) throw fail("`tensors` must be a non-empty array");
@@ -168,7 +169,7 @@ function decodeWire(bytes: Uint8Array, fail: Fail): EmbeddingWire {
     embeddings[name] = { data: readFloats(bytes, start + from, length as number), dims: [...dims] };
   }
   if (end !== dataBytes) throw fail(`data section holds ${dataBytes} bytes, the tensors ${end}`);
-  return { layout: h.layout, originalSize, inputSize, embeddings };
+  return { layout, originalSize, inputSize, embeddings };
 }
 
 function wireSize(v: unknown, key: string, fail: Fail): SamSize {

@@ -154,7 +154,7 @@ export async function createEncoderQueue(options: EncoderQueueOptions): Promise<
   return {
     model: {
       layout: model.layout,
-      acceptsBox: model.layout === "split" || model.acceptsBox,
+      acceptsBox: model.layout !== "transformers" || model.acceptsBox, // split and SAM 2: a box as two points
       acceptsMaskInput: model.acceptsMaskInput,
       decoderFile: model.files.decoder,
       lowResOutputs: model.lowResOutputs,

@@ -4,7 +4,7 @@
  * and model files, which cannot carry a header) get it as a query parameter instead.
  */
 import type { CompressedRle } from "../../masks/rle.js";
-import { LOW_RES_WIRE_TYPE } from "../../web/index.js";
+import { LOW_RES_WIRE_TYPE, type SamLayout } from "../../web/index.js";
 
 export type ImageState = "new" | "in-progress" | "done";
 export type EmbeddingState = "none" | "queued" | "running" | "ready" | "failed";
@@ -22,7 +22,7 @@ export interface ProjectInfo {
   readonly mode: "instance" | "semantic";
   readonly classes: readonly ProjectClass[];
   readonly model: null | {
-    readonly layout: "split" | "transformers";
+    readonly layout: SamLayout;
     readonly acceptsBox: boolean;
     readonly acceptsMaskInput: boolean;
     readonly decoderUrl: string;

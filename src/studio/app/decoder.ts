@@ -17,6 +17,7 @@ import {
   decodeEmbeddingWire,
   decodeLowResWire,
   lowResMasks,
+  type SamLayout,
   type WebSamPrediction as WebPrediction,
   type WebSamDecoderOptions,
   type WebSamRequest,
@@ -52,12 +53,13 @@ function bestFirst(p: TestPrediction): Prediction {
 function lazyMasks(
   lowRes: readonly Float32Array[],
   size: { width: number; height: number },
+  layout: SamLayout,
   made: Uint8Array[] = [],
 ): (k: number) => Uint8Array | undefined {
   return (k) => {
     const low = lowRes[k];
     if (!low) return undefined;
-    made[k] ??= lowResMasks(low, size)[0] as Uint8Array;
+    made[k] ??= lowResMasks(low, size, undefined, layout)[0] as Uint8Array;
     return made[k];
   };
 }
@@ -125,7 +127,10 @@ const toBase64 = (f: Float32Array) => {
 
 const LOW_AREA = SAM_LOW_RES_SIZE * SAM_LOW_RES_SIZE;
 
-function serverSegmenter(api: Api, model: { acceptsBox: boolean; acceptsMaskInput: boolean }): Segmenter {
+function serverSegmenter(
+  api: Api,
+  model: { layout: SamLayout; acceptsBox: boolean; acceptsMaskInput: boolean },
+): Segmenter {
   return {
     kind: "server",
     ...model,
@@ -143,7 +148,7 @@ function serverSegmenter(api: Api, model: { acceptsBox: boolean; acceptsMaskInpu
           const t0 = performance.now();
           const { scores, lowRes: low, originalSize } = decodeLowResWire(answer.bytes);
           const lowRes = [...scores].map((_, k) => low.subarray(k * LOW_AREA, (k + 1) * LOW_AREA));
-          const mask = lazyMasks(lowRes, originalSize);
+          const mask = lazyMasks(lowRes, originalSize, model.layout);
           mask(0); // the best, shown at once: its upscaling counted
           return {
             scores: [...scores],
@@ -217,7 +222,7 @@ async function browserSegmenter(api: Api, decoderUrl: string): Promise<Segmenter
       return {
         async predict(req) {
           const p = await dec.predict(embeddings, image, { ...req, masks: "best" }); // best first
-          return { ...p, mask: lazyMasks(p.lowRes, image, p.masks) };
+          return { ...p, mask: lazyMasks(p.lowRes, image, dec.layout, p.masks) };
         },
       };
     },
