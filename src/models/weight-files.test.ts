@@ -8,7 +8,7 @@ import { SegkitError } from "../core/errors.js";
 import { detectTorchNaming, mobileNetV2TorchNames } from "./encoders/mobilenet-v2-names.js";
 import { readKerasH5 } from "./keras-h5.js";
 import { createModel } from "./registry.js";
-import { halfToFloat, parseSafetensors, readSafetensors } from "./safetensors.js";
+import { halfToFloat, parseSafetensors, readSafetensors, type SafetensorsEntry } from "./safetensors.js";
 import { readWeightFile, weightFileFormat } from "./weight-files.js";
 import { encoderLayers, loadEncoderWeightFile, loadEncoderWeights } from "./weights.js";
 
@@ -19,6 +19,10 @@ const TORCHVISION = join(FIXTURES, "mobilenet-v2-0.35-torchvision.safetensors");
 const TIMM = join(FIXTURES, "mobilenet-v2-0.35-timm.safetensors");
 /** Conv1's kernel[0][0][0][0..2] (HWIO) as the script drew them. */
 const CONV1_FIRST = [0.0250244140625, -0.0263671875, 0.1279296875];
+
+/** A SegkitError naming `file`, whose message matches. */
+const errorOf = (file: string, message: RegExp) => (err: Error) =>
+  err instanceof SegkitError && err.file === file && message.test(err.message);
 
 const small = () =>
   createModel("mobilenetv2-unet", { inputSize: [32, 32], alpha: 0.35, decoderFilters: [32, 16, 16, 8] });
@@ -107,7 +111,7 @@ describe("safetensors", () => {
     for (const [bytes, message] of bad) {
       assert.throws(
         () => parseSafetensors(bytes, "bad.safetensors"),
-        (err: Error) => err instanceof SegkitError && err.file === "bad.safetensors" && message.test(err.message),
+        errorOf("bad.safetensors", message),
         String(message),
       );
     }
@@ -181,10 +185,7 @@ describe("Keras .h5", () => {
     const start = tf.memory().numTensors;
     await assert.rejects(
       loadEncoderWeights(model, file),
-      (err: Error) =>
-        err instanceof SegkitError &&
-        err.file === file &&
-        /bn_Conv1\/gamma \[16\] missing; bn_Conv1\/beta \[16\] missing/.test(err.message),
+      errorOf(file, /bn_Conv1\/gamma \[16\] missing; bn_Conv1\/beta \[16\] missing/),
     );
     assert.equal(tf.memory().numTensors, start);
     const notH5 = join(dir, "text.h5");
@@ -230,9 +231,9 @@ describe("the MobileNetV2 name table", () => {
       return v;
     };
     const torchAt = (name: string, [a, b, c, d]: number[]) => {
-      const e = torch.get(name);
-      const [, s1, s2, s3] = e?.shape as [number, number, number, number];
-      return e?.values?.[((a as number) * s1 + (b as number)) * s2 * s3 + (c as number) * s3 + (d as number)];
+      const e = torch.get(name) as SafetensorsEntry;
+      const [, s1, s2, s3] = e.shape as [number, number, number, number];
+      return e.values?.[((a as number) * s1 + (b as number)) * s2 * s3 + (c as number) * s3 + (d as number)];
     };
     // Conv1 [16,3,3,3] OIHW: o=5, i=2, kh=1, kw=0
     assert.equal(at("Conv1", [1, 0, 2, 5]), torchAt("features.0.0.weight", [5, 2, 1, 0]));
@@ -293,12 +294,10 @@ describe("the MobileNetV2 name table", () => {
     const start = tf.memory().numTensors;
     await assert.rejects(
       loadEncoderWeights(model, file),
-      (err: Error) =>
-        err instanceof SegkitError &&
-        err.file === file &&
-        err.message ===
-          "encoder weights do not fit: block_4_depthwise/depthwise_kernel [3,3,96,1] missing " +
-            "(as features.5.conv.1.0.weight)",
+      errorOf(
+        file,
+        /^encoder weights do not fit: block_4_depthwise\/depthwise_kernel \[3,3,96,1\] missing \(as features\.5\.conv\.1\.0\.weight\)$/,
+      ),
     );
     assert.equal(tf.memory().numTensors, start);
     assert.deepEqual(model.getLayer("Conv1").getWeights()[0]?.dataSync(), before); // nothing copied
