@@ -30,7 +30,8 @@ let h5: Promise<Hdf5> | null = null;
 /** h5wasm for Node (host files through Emscripten's NODERAWFS), loaded on first use. */
 function h5wasm(): Promise<Hdf5> {
   h5 ??= import("h5wasm/node").then(async (m) => {
-    await m.ready;
+    // HDF5 errors as thrown JS errors, not a stack printed on stderr and a dead handle
+    (await m.ready).activate_throwing_error_handler();
     return m as unknown as Hdf5;
   });
   return h5;
@@ -68,8 +69,13 @@ export async function readKerasH5(file: string): Promise<Map<string, Safetensors
     await handle.close();
   }
   const { File, Dataset, Group } = await h5wasm();
-  const f = new File(path, "r");
   const fail = (problem: string) => new SegkitError(problem, { file });
+  let f: InstanceType<typeof File>;
+  try {
+    f = new File(path, "r");
+  } catch (err) {
+    throw hdf5Error(err, file);
+  }
   try {
     const out = new Map<string, SafetensorsEntry>();
     const read = (key: string, entity: unknown) => {
@@ -111,7 +117,20 @@ export async function readKerasH5(file: string): Promise<Map<string, Safetensors
       return out;
     }
     throw fail("not a Keras weight file: no layer_names attribute (Keras 2 .h5) and no layers/ group (Keras 3)");
+  } catch (err) {
+    throw hdf5Error(err, file);
   } finally {
     f.close();
   }
+}
+
+/** An HDF5 library error (its message is HDF5's error stack) as one line: the innermost cause. */
+function hdf5Error(err: unknown, file: string): unknown {
+  if (err instanceof SegkitError) return err;
+  const text = err instanceof Error ? err.message : String(err);
+  const causes = [...text.matchAll(/#\d+: .* in \S+\(\): (.*)/g)].map((m) => m[1]);
+  return new SegkitError(`cannot read the HDF5 file (damaged or truncated?): ${causes.at(-1) ?? text}`, {
+    file,
+    cause: err,
+  });
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -191,6 +191,12 @@ describe("Keras .h5", () => {
     const notH5 = join(dir, "text.h5");
     await writeFile(notH5, "\x89HDX this is not hdf5");
     await assert.rejects(readKerasH5(notH5), /not an HDF5 file/);
+    const truncated = join(dir, "truncated.h5");
+    await writeFile(truncated, (await readFile(KERAS)).subarray(0, 3000));
+    await assert.rejects(
+      readKerasH5(truncated),
+      errorOf(truncated, /^cannot read the HDF5 file \(damaged or truncated\?\): truncated file: eof = 3000/),
+    );
     await assert.rejects(weightFileFormat(notH5), /not a weight file segkit reads/);
     model.dispose();
   });
@@ -313,7 +319,7 @@ describe("the MobileNetV2 name table", () => {
 
   it("tells formats by content, not extension", async () => {
     const renamed = join(dir, "weights.bin");
-    await writeFile(renamed, await (await import("node:fs/promises")).readFile(TIMM));
+    await writeFile(renamed, await readFile(TIMM));
     assert.equal(await weightFileFormat(renamed), "safetensors");
     const read = await readWeightFile(renamed);
     assert.equal(read.naming, "timm");
