@@ -168,19 +168,22 @@ describe("Keras .h5", () => {
     target.dispose();
   });
 
-  it("names the missing layers of an h5 file; a file that is not HDF5 is one clear error", async () => {
+  it("names the missing layers of an h5 file (model_weights/ of a whole-model file); bad files are one clear error", async () => {
     const h5wasm = await import("h5wasm/node");
     await h5wasm.ready;
     const file = join(dir, "only-conv1.h5");
     const f = new h5wasm.File(file, "w");
-    f.create_attribute("layer_names", ["input_1", "Conv1"]);
-    f.create_group("input_1").create_attribute("weight_names", []);
-    const g = f.create_group("Conv1");
+    // a whole-model file (`model.save("x.h5")`): the weights under model_weights/
+    const root = f.create_group("model_weights");
+    root.create_attribute("layer_names", ["input_1", "Conv1"]);
+    root.create_group("input_1").create_attribute("weight_names", []);
+    const g = root.create_group("Conv1");
     g.create_attribute("weight_names", ["Conv1/kernel:0"]);
     // the dataset at Conv1/Conv1/kernel:0, as Keras writes it (h5wasm makes no intermediate groups)
     const kernel = { name: "kernel:0", data: new Float32Array(432).fill(0.5), shape: [3, 3, 3, 16] };
     g.create_group("Conv1").create_dataset(kernel);
     f.close();
+    assert.deepEqual([...(await readKerasH5(file)).keys()], ["Conv1/kernel"]);
     const model = small();
     const start = tf.memory().numTensors;
     await assert.rejects(
