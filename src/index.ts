@@ -377,7 +377,13 @@ export {
   type UnetOptions,
   validateModelSpec,
 } from "./models/registry.js";
-export { encoderLayers, freezeEncoder, loadEncoderWeights } from "./models/weights.js";
+export {
+  type EncoderWeightsInfo,
+  encoderLayers,
+  freezeEncoder,
+  loadEncoderWeightFile,
+  loadEncoderWeights,
+} from "./models/weights.js";
 // onnx: the one place onnxruntime is imported; the predictor of a model exported to ONNX
 export { DEFAULT_ONNX_PREDICTOR_OPTIONS, type OnnxPredictor, type OnnxPredictorOptions } from "./onnx/predictor.js";
 // sam: automatic mask generation (segment-anything's SamAutomaticMaskGenerator): amg.py's helpers as pure functions

@@ -11,10 +11,15 @@ import {
   CHECKPOINT_FILES,
   createImage,
   createMask,
+  createModel,
   type EpochMetrics,
   encodePng,
+  encoderLayers,
   initBackend,
+  loadEncoderWeights,
   loadInstanceModel,
+  loadModel,
+  type ModelCard,
   syntheticInstanceSample,
   type TrainState,
   validateTrainConfig,
@@ -329,5 +334,60 @@ describe("segkit train", () => {
       out,
     ]);
     assert.match(tooFew.err, /--val-fraction 0.1 of 2 samples leaves 2 to train and 0 to validate/);
+  });
+
+  it("--encoder-weights F --freeze-encoder 1: starts from F, keeps the encoder as loaded in epoch 1, then trains it", async () => {
+    const weights = join(import.meta.dirname, "..", "models", "fixtures", "mobilenet-v2-0.35-torchvision.safetensors");
+    const config = join(dir, "mobilenet.json");
+    const options = { alpha: 0.35 as const, decoderFilters: [16, 8, 8, 8] };
+    await writeFile(config, JSON.stringify({ model: { arch: "mobilenetv2-unet", options }, batchSize: 8 }));
+    const out = join(dir, "pretrained");
+    const tensors = tf.memory().numTensors;
+    const args = ["train", ...DATA, "--config", config, "--out", out, "--encoder-weights", weights];
+    const r = await run([...args, "--epochs", "1", "--freeze-encoder", "1"]);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(tf.memory().numTensors, tensors, "tensors leaked");
+    assert.match(
+      r.errLines[0] ?? "",
+      /; encoder weights from .*torchvision\.safetensors, encoder frozen for 1 epochs$/,
+    );
+    const card = readJson<ModelCard>(join(out, "last", "card.json"));
+    assert.deepEqual(card.encoderWeights, {
+      file: weights,
+      format: "safetensors",
+      naming: "torchvision",
+      tensors: 251,
+    });
+    assert.equal(card.training.encoderWeights, weights);
+    assert.equal(card.training.freezeEncoderEpochs, 1);
+
+    // the file's values, as loadEncoderWeights puts them into a fresh model
+    const expected = createModel("mobilenetv2-unet", { ...options, inputSize: [32, 32], numClasses: 2 });
+    await loadEncoderWeights(expected, weights);
+    const values = (m: tf.LayersModel) =>
+      encoderLayers(m).flatMap((l) => l.getWeights().map((t) => Array.from(t.dataSync())));
+    const epoch1 = await loadModel(join(out, "last"));
+    // frozen: kernels and batch-norm statistics exactly as loaded after a training epoch
+    assert.deepEqual(values(epoch1), values(expected));
+
+    // epoch 2 (resumed at the boundary): the encoder trains, on a fresh optimizer
+    const held = tf.memory().numTensors; // the two models above
+    const again = await run(["train", "--resume", "--out", out, "--epochs", "2"]);
+    assert.equal(again.code, 0, again.err);
+    assert.equal(tf.memory().numTensors, held, "tensors leaked");
+    const epoch2 = await loadModel(join(out, "last"));
+    const [before, after] = [epoch1, epoch2].map((m) =>
+      Array.from(m.getLayer("Conv1").getWeights()[0]?.dataSync() ?? []),
+    );
+    assert.equal(before?.length, 432);
+    assert.notDeepEqual(after, before);
+    assert.equal(readJson<ModelCard>(join(out, "last", "card.json")).encoderWeights?.naming, "torchvision");
+    for (const m of [expected, epoch1, epoch2]) m.dispose();
+
+    const refused = await run(["train", "--resume", "--out", out, "--epochs", "3", "--freeze-encoder", "2"]);
+    assert.match(refused.err, /--resume continues the run's own configuration: drop --freeze-encoder/);
+    const missing = await run([...args.slice(0, -1), join(dir, "nowhere.h5"), "--overwrite", "--epochs", "1"]);
+    assert.notEqual(missing.code, 0);
+    assert.match(missing.err, /nowhere\.h5: file not found/);
   });
 });

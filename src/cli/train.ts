@@ -59,6 +59,11 @@ import { createProgress } from "./progress.js";
  *   3. otherwise `--val-fraction` (default 0.2) of the training samples held out, drawn with the seed.
  * When `--split` is not given, Oxford-IIIT Pet trains on `trainval` (its `test` split stays for `segkit eval`).
  *
+ * Pretrained encoders (the TensorFlow tutorials' fine-tuning): `--encoder-weights FILE` loads a Keras `.h5`, a
+ * torchvision / timm `.safetensors` or a TF.js model into the encoder before the first epoch (`loadEncoderWeights`),
+ * `--freeze-encoder EPOCHS` keeps the encoder frozen for that many first epochs, then trains it with the rest
+ * (config `encoderWeights`, `freezeEncoderEpochs`; the card records what was loaded).
+ *
  * The run directory gets `data.json` (where the data came from and how it was split) beside what `fit` writes, so
  * `--resume` needs no data arguments; given again, they must describe the same data.
  */
@@ -83,6 +88,8 @@ interface TrainFlags extends DatasetFlags {
   loss?: string;
   valSplit?: string;
   valFraction?: number;
+  encoderWeights?: string;
+  freezeEncoder?: number;
   resume?: boolean;
   overwrite?: boolean;
   backend: BackendChoice;
@@ -187,6 +194,8 @@ function applyFlags(base: TrainConfig, f: TrainFlags): TrainConfig {
   if (f.batchSize !== undefined) c.batchSize = f.batchSize;
   if (f.seed !== undefined) c.seed = f.seed;
   if (f.loss !== undefined) c.loss = f.loss as TrainConfig["loss"];
+  if (f.encoderWeights !== undefined) c.encoderWeights = resolve(f.encoderWeights);
+  if (f.freezeEncoder !== undefined) c.freezeEncoderEpochs = f.freezeEncoder;
   if (f.lr !== undefined) {
     const o = c.optimizer ?? "adam";
     c.optimizer = typeof o === "string" ? { name: o, lr: f.lr } : { ...o, lr: f.lr };
@@ -250,7 +259,17 @@ async function openData(spec: DataSpec): Promise<{ train: Dataset; val: Dataset;
 }
 
 /** Flags that set the training configuration (only --epochs may be given with --resume). */
-const CONFIG_FLAGS = ["config", "model", "size", "batchSize", "lr", "loss", "seed"] as const;
+const CONFIG_FLAGS = [
+  "config",
+  "model",
+  "size",
+  "batchSize",
+  "lr",
+  "loss",
+  "seed",
+  "encoderWeights",
+  "freezeEncoder",
+] as const;
 const flagName = (k: string) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 
 /** A JSON file of a run directory. */
@@ -437,6 +456,15 @@ export function registerTrain(program: Command, io: CliIo): void {
       .option("--batch-size <n>", "images per training step", int("--batch-size", 1))
       .option("--lr <x>", "learning rate", positiveNumber("--lr"))
       .addOption(new Option("--loss <name>", "loss").choices(LOSS_NAMES))
+      .option(
+        "--encoder-weights <file>",
+        "pretrained encoder weights: Keras .h5, torchvision / timm .safetensors (MobileNetV2), or a TF.js model",
+      )
+      .option(
+        "--freeze-encoder <epochs>",
+        "keep the encoder frozen for the first EPOCHS epochs, then train it too",
+        int("--freeze-encoder", 0),
+      )
       .option("--val-split <names>", "validate on these official splits (default: CamVid val)")
       .option(
         "--val-fraction <f>",
@@ -463,10 +491,12 @@ export function registerTrain(program: Command, io: CliIo): void {
     if (train.skipped.length > 5)
       io.err(`skipped ${train.skipped.length - 5} more files (segkit data inspect lists them)`);
     const threads = backend === "wasm" ? ` (${wasmThreads()} threads)` : "";
+    const frozen = cfg.freezeEncoderEpochs ? `, encoder frozen for ${cfg.freezeEncoderEpochs} epochs` : "";
+    const pretrained = cfg.encoderWeights && !plan.resumedFrom ? `; encoder weights from ${cfg.encoderWeights}` : "";
     io.err(
       `${plan.resumedFrom ? `resuming after epoch ${plan.resumedFrom}: ` : ""}training ${trainModelName(cfg.model)} at ` +
         `${cfg.inputSize.join("x")} on ${train.length} ${train.format} samples, validating on ${val.length} ` +
-        `(${how}); backend ${backend}${threads}`,
+        `(${how}); backend ${backend}${threads}${pretrained}${frozen}`,
     );
     // 2. train, recording where the data came from
     await writeFileAtomic(join(f.out, DATA_FILE), `${JSON.stringify(plan.spec, null, 2)}\n`);

@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { SegkitError } from "../core/errors.js";
-import { readWeights } from "./io.js";
 import type { SegkitModelMetadata } from "./registry.js";
+import { readWeightFile, type TensorOrigin, type WeightFile, type WeightFileFormat } from "./weight-files.js";
 
 type Layer = tf.layers.Layer;
 
@@ -51,47 +51,77 @@ export function freezeEncoder(model: tf.LayersModel, frozen = true): void {
 const weightKey = (name: string) => name.split("/").slice(-2).join("/");
 const shape = (s: readonly (number | null)[]) => `[${s.join(",")}]`;
 
+/** What `loadEncoderWeightFile` loaded: recorded in a training run's card. */
+export interface EncoderWeightsInfo {
+  /** The file as given. */
+  file: string;
+  format: WeightFileFormat;
+  /** The names the file used: segkit's (Keras) own, or a PyTorch naming mapped onto them. */
+  naming: WeightFile["naming"];
+  /** Weight tensors copied into the model. */
+  tensors: number;
+}
+
 /**
- * Copies encoder weights into `model` by layer name: from a TF.js layers model on disk (`model.json` path or its
- * directory: a model saved by `saveModel`, or Keras-application weights converted with `tensorflowjs_converter`,
- * e.g. `keras.applications.MobileNetV2(alpha=0.35, include_top=False)`), or from a model in memory.
- * Every encoder weight must be found with the same shape, otherwise nothing is copied and the error names the
- * missing and mismatched weights with both shapes. Other weights in the source are ignored.
- * Returns the number of weight tensors copied.
+ * Copies encoder weights into `model` by layer name, from:
+ * - a TF.js layers model on disk (`model.json` path or its directory: a model saved by `saveModel`, or Keras weights
+ *   converted with `tensorflowjs_converter`), or a model in memory;
+ * - a Keras weight file in HDF5 (`model.save_weights("x.h5")`, the keras.applications downloads such as
+ *   `mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5`, Keras 3 `.weights.h5`);
+ * - a `.safetensors` file with torchvision or timm MobileNetV2 names (mapped and transposed, see `weight-files.ts`
+ *   and `encoders/mobilenet-v2-names.ts`).
+ * Files are told apart by content. Every encoder weight must be found with the same shape, otherwise nothing is
+ * copied and the error names the file and the missing and mismatched weights with both shapes (and the name the
+ * file gives them). Other weights in the source are ignored. Returns the number of weight tensors copied.
  */
 export async function loadEncoderWeights(model: tf.LayersModel, source: string | tf.LayersModel): Promise<number> {
-  const from = typeof source === "string" ? source : `model "${source.name}"`;
-  const named: tf.NamedTensorMap =
-    typeof source === "string"
-      ? await readWeights(source)
-      : Object.fromEntries(source.weights.map((w) => [w.originalName, w.read()]));
-  const owned = typeof source === "string";
+  if (typeof source === "string") return (await loadEncoderWeightFile(model, source)).tensors;
+  const named = Object.fromEntries(source.weights.map((w) => [w.originalName, w.read()]));
+  return assignEncoderWeights(model, named, new Map(), `model "${source.name}"`);
+}
+
+/** `loadEncoderWeights` from a file, saying what the file was. */
+export async function loadEncoderWeightFile(model: tf.LayersModel, file: string): Promise<EncoderWeightsInfo> {
+  const read = await readWeightFile(file);
   try {
-    const available = new Map(Object.entries(named).map(([name, t]) => [weightKey(name), t]));
-    const problems: string[] = [];
-    const plan: [Layer, tf.Tensor[]][] = [];
-    for (const layer of encoderLayers(model)) {
-      const values = layer.weights.map((w) => {
-        const key = `${layer.name}/${weightKey(w.originalName).split("/")[1]}`;
-        const found = available.get(key);
-        if (!found) problems.push(`${key} ${shape(w.shape)} missing`);
-        else if (!tf.util.arraysEqual(found.shape, w.shape as number[])) {
-          problems.push(`${key} is ${shape(found.shape)} there, the model needs ${shape(w.shape)}`);
-        }
-        return found as tf.Tensor;
-      });
-      if (values.length) plan.push([layer, values]);
-    }
-    if (problems.length) {
-      const more = problems.length > 5 ? `; and ${problems.length - 5} more` : "";
-      throw new SegkitError(`encoder weights do not fit: ${problems.slice(0, 5).join("; ")}${more}`, {
-        file: from,
-        hint: "is it the same encoder and width (alpha)?",
-      });
-    }
-    for (const [layer, values] of plan) layer.setWeights(values);
-    return plan.reduce((n, [, values]) => n + values.length, 0);
+    const tensors = assignEncoderWeights(model, read.tensors, read.origins, file);
+    return { file, format: read.format, naming: read.naming, tensors };
   } finally {
-    if (owned) tf.dispose(named);
+    tf.dispose(read.tensors);
   }
+}
+
+/** The all-or-nothing copy of `loadEncoderWeights`; `named` keyed `layer/weight` or `layer/#index`. */
+function assignEncoderWeights(
+  model: tf.LayersModel,
+  named: tf.NamedTensorMap,
+  origins: ReadonlyMap<string, TensorOrigin>,
+  from: string,
+): number {
+  const available = new Map(Object.entries(named).map(([name, t]) => [weightKey(name), t]));
+  const problems: string[] = [];
+  const plan: [Layer, tf.Tensor[]][] = [];
+  for (const layer of encoderLayers(model)) {
+    const values = layer.weights.map((w, i) => {
+      const key = `${layer.name}/${weightKey(w.originalName).split("/")[1]}`;
+      const found = available.get(key) ?? available.get(`${layer.name}/#${i}`);
+      const origin = origins.get(key);
+      if (!found) problems.push(`${key} ${shape(w.shape)} missing${origin ? ` (as ${origin.name})` : ""}`);
+      else if (!tf.util.arraysEqual(found.shape, w.shape as number[])) {
+        const as = origin?.shape ? ` (${origin.name} ${shape(origin.shape)} in the file)` : "";
+        problems.push(`${key} is ${shape(found.shape)} there${as}, the model needs ${shape(w.shape)}`);
+      }
+      return found as tf.Tensor;
+    });
+    if (values.length) plan.push([layer, values]);
+  }
+  if (problems.length) {
+    const more = problems.length > 5 ? `; and ${problems.length - 5} more` : "";
+    throw new SegkitError(`encoder weights do not fit: ${problems.slice(0, 5).join("; ")}${more}`, {
+      file: from,
+      hint: "is it the same encoder and width (alpha)?",
+    });
+  }
+  for (const [layer, values] of plan) layer.setWeights(values);
+  return plan.reduce((n, [, values]) => n + values.length, 0);
 }

@@ -3,6 +3,7 @@ import { VOC_PALETTE } from "../core/palette.js";
 import type { Dataset } from "../data/dataset.js";
 import { modelInfo } from "../models/info.js";
 import type { ModelName, SegkitModelMetadata } from "../models/registry.js";
+import type { EncoderWeightsInfo } from "../models/weights.js";
 import { VERSION } from "../version.js";
 import { type ResolvedTrainConfig, trainModelName } from "./config.js";
 import type { EpochMetrics } from "./metrics.js";
@@ -40,6 +41,8 @@ export interface ModelCard {
   /** The training configuration, with `classWeights` as the numbers used ("auto" resolved). */
   training: ResolvedTrainConfig & { classWeights: number[] | null; classWeightsFrom: "auto" | "config" | null };
   data: { format: string; trainSamples: number; valSamples: number };
+  /** The pretrained weights loaded into the encoder before training (`training.encoderWeights`). */
+  encoderWeights?: EncoderWeightsInfo;
   /**
    * An instance model (trained on `instanceTargetDataset`): the classes are background, boundary and one interior
    * class per category, in `categories` order; `targetsToInstances` splits its maps into instances.
@@ -63,6 +66,7 @@ export interface CardInputs {
   epoch: number;
   metrics: EpochMetrics;
   best: EpochMetrics | null;
+  encoderWeights?: EncoderWeightsInfo;
 }
 
 /** The card of `model` at an epoch (see `ModelCard`). */
@@ -107,6 +111,7 @@ export function modelCard(c: CardInputs): ModelCard {
       classWeightsFrom: c.config.classWeights === null ? null : c.config.classWeights === "auto" ? "auto" : "config",
     },
     data: { format: c.train.format, trainSamples: c.train.length, valSamples: c.val.length },
+    ...(c.encoderWeights ? { encoderWeights: { ...c.encoderWeights } } : {}),
     ...(c.train.instanceTargets && c.train.categories
       ? {
           instances: {

@@ -59,6 +59,18 @@ describe("TrainConfig", () => {
   });
 });
 
+describe("TrainConfig encoderWeights, freezeEncoderEpochs", () => {
+  it("are absent unless given (older runs resume), and checked when given", () => {
+    const cfg = validateTrainConfig({});
+    assert.ok(!("encoderWeights" in cfg) && !("freezeEncoderEpochs" in cfg));
+    const given = validateTrainConfig({ encoderWeights: "w.h5", freezeEncoderEpochs: 3 });
+    assert.equal(given.encoderWeights, "w.h5");
+    assert.equal(given.freezeEncoderEpochs, 3);
+    assert.throws(() => validateTrainConfig({ freezeEncoderEpochs: -1 }), /freezeEncoderEpochs/);
+    assert.throws(() => validateTrainConfig({ encoderWeights: "" }), /encoderWeights/);
+  });
+});
+
 describe("TrainConfig model: a preset or an encoder and a decoder", () => {
   it("keeps the preset form as it was, and takes the composed form", () => {
     assert.deepEqual(validateTrainConfig({}).model, { arch: "unet", options: {} });

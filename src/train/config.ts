@@ -30,6 +30,11 @@ import {
  *   (`createModel({ encoder, decoder, ...options })`); the preset "unet" when neither is given.
  * - `model.options.numClasses` defaults to the dataset's class count (set 1 for a binary dataset's sigmoid head);
  *   `model.options.inputSize` is `inputSize`.
+ * - `encoderWeights`: a pretrained weight file loaded into the encoder of a fresh run (`loadEncoderWeights`: a Keras
+ *   `.h5`, a torchvision / timm `.safetensors`, a TF.js model; a relative path is taken from the working directory).
+ *   `freezeEncoderEpochs`: the encoder is frozen (weights and batch-norm statistics) for that many first epochs, then
+ *   trained with the rest, the optimizer starting afresh (the TensorFlow transfer-learning tutorial's recompile).
+ *   Both are absent unless given, so runs saved before them still resume.
  */
 
 const posInt = z.number().int().min(1);
@@ -144,6 +149,10 @@ const trainConfigSchema = z.strictObject({
   minDelta: nonNegative.default(0),
   /** Stop after `patience` epochs in a row without improvement of the monitor (Keras EarlyStopping); null: never. */
   earlyStopping: z.strictObject({ patience: posInt }).nullable().default(null),
+  /** A pretrained weight file for the encoder, loaded before the first epoch of a fresh run. */
+  encoderWeights: z.string().min(1).optional(),
+  /** Epochs (the first ones) with the encoder frozen; then it is unfrozen and the optimizer starts afresh. */
+  freezeEncoderEpochs: z.number().int().min(0).optional(),
 });
 
 type AdamInput = z.input<typeof adamSchema>;

@@ -261,6 +261,14 @@ describe("fit", () => {
     );
   });
 
+  it("refuses an encoder frozen always and for some epochs at once", async () => {
+    const model = { arch: "mobilenetv2-unet" as const, options: { alpha: 0.35, freezeEncoder: true } };
+    await assert.rejects(
+      fit(TRAIN, VAL, { ...TINY, model, freezeEncoderEpochs: 1 }, { outDir: freshDir() }),
+      /give model\.options\.freezeEncoder \(always\) or freezeEncoderEpochs, not both/,
+    );
+  });
+
   it("stops early `patience` epochs after the best one", async () => {
     // minDelta 1: no mIoU can improve by more than 1, so epoch 1 stays the best whatever training does
     const bars: { label: string; updates: [number, number][]; stopped: boolean }[] = [];

@@ -14,6 +14,7 @@ import { createLoss } from "../losses/registry.js";
 import { checkpointDir, MODEL_CARD_FILE, removeCheckpoint, TRAIN_STATE_FILE } from "../models/checkpoint.js";
 import { loadModel } from "../models/io.js";
 import { createModel } from "../models/registry.js";
+import { type EncoderWeightsInfo, freezeEncoder, loadEncoderWeightFile } from "../models/weights.js";
 import { modelCard, monitorValue } from "./card.js";
 import { loadOptimizerState, writeCheckpoint } from "./checkpoint.js";
 import { autoClassWeights } from "./class-weights.js";
@@ -140,6 +141,8 @@ export interface TrainState {
   wallSeconds?: number;
   /** The convolution engine chosen per call signature (`onnxConvEngines`), pinned on resume. */
   convEngines?: Record<string, string>;
+  /** What `config.encoderWeights` loaded into the fresh model. */
+  encoderWeights?: EncoderWeightsInfo;
 }
 
 /** Trains a model on `train`, validating on `val` after each epoch; see the module comment. */
@@ -176,8 +179,26 @@ export async function fit(train: Dataset, val: Dataset, config: TrainConfig, opt
   const classWeights = saved ? saved.classWeights : await resolveClassWeights(cfg, train, options.onSkip);
   const loss = createLoss(resolveLossConfig(cfg.loss, train.ignoreIndex, classWeights));
   const model = lastDir && saved ? await loadModel(lastDir) : buildModel(cfg, C);
-  const optimizer = createOptimizer(cfg.optimizer);
+  let optimizer = createOptimizer(cfg.optimizer);
   try {
+    // a frozen encoder is not saved as such (batch norm's inference mode): freeze it again on resume
+    if (saved && cfg.model.options.freezeEncoder === true) freezeEncoder(model);
+    // pretrained encoder weights go into a fresh model only (a resumed one has trained on from them)
+    const load = !saved && cfg.encoderWeights;
+    const encoderWeights = load ? await loadEncoderWeightFile(model, load) : saved?.encoderWeights;
+    const cardOf = (config: ResolvedTrainConfig, epoch: number, metrics: EpochMetrics, best: EpochMetrics | null) =>
+      modelCard({
+        model,
+        train,
+        val,
+        config,
+        classWeights,
+        mode,
+        epoch,
+        metrics,
+        best,
+        ...(encoderWeights && { encoderWeights }),
+      });
     if (lastDir && saved) await loadOptimizerState(lastDir, optimizer);
     if (saved?.convEngines) pinOnnxConvEngines(saved.convEngines);
     let schedule = saved?.schedule ?? initialScheduleState(cfg.optimizer.lr);
@@ -202,6 +223,14 @@ export async function fit(train: Dataset, val: Dataset, config: TrainConfig, opt
         break;
       }
       const epochStarted = performance.now();
+      if (cfg.freezeEncoderEpochs) {
+        freezeEncoder(model, epoch <= cfg.freezeEncoderEpochs);
+        // the trainable weights grow: a fresh optimizer (its slots follow the order of the weights it trains)
+        if (epoch === cfg.freezeEncoderEpochs + 1) {
+          optimizer.dispose();
+          optimizer = createOptimizer(cfg.optimizer);
+        }
+      }
       const lr = learningRate(cfg.schedule, cfg.optimizer.lr, epoch - 1, planned.epochs, schedule);
       optimizer.setLearningRate(lr);
       const trained = await trainEpoch(model, optimizer, loss, train, planned, epoch, options);
@@ -261,8 +290,9 @@ export async function fit(train: Dataset, val: Dataset, config: TrainConfig, opt
         bestConfusion,
         wallSeconds: wallSeconds(),
         convEngines: onnxConvEngines(),
+        ...(encoderWeights ? { encoderWeights } : {}),
       };
-      const card = modelCard({ model, train, val, config: planned, classWeights, mode, epoch, metrics, best });
+      const card = cardOf(planned, epoch, metrics, best);
       const files = { [TRAIN_STATE_FILE]: state, [MODEL_CARD_FILE]: card };
       // best/ before last/: a kill between the two leaves last/ one epoch behind, and resuming redoes that epoch
       if (improved) bestPath = await writeCheckpoint(outDir, "best", model, optimizer, files);
@@ -285,17 +315,7 @@ export async function fit(train: Dataset, val: Dataset, config: TrainConfig, opt
     const best = history.find((m) => m.epoch === monitor.bestEpoch) ?? null;
     const last = history.at(-1);
     if (report && last) {
-      const card = modelCard({
-        model,
-        train,
-        val,
-        config: planned,
-        classWeights,
-        mode,
-        epoch: last.epoch,
-        metrics: last,
-        best,
-      });
+      const card = cardOf(planned, last.epoch, last, best);
       await writeReport(outDir, {
         card,
         history,
@@ -353,6 +373,11 @@ function buildModel(cfg: ResolvedTrainConfig, numClasses: number): tf.LayersMode
     throw new SegkitError(
       `training config: model.options.numClasses is ${classes} but the dataset has ${numClasses} classes`,
       { hint: "leave numClasses out (or 1 for a binary dataset's sigmoid head)" },
+    );
+  }
+  if (cfg.freezeEncoderEpochs && given.freezeEncoder === true) {
+    throw new SegkitError(
+      "training config: give model.options.freezeEncoder (always) or freezeEncoderEpochs, not both",
     );
   }
   const options = { ...given, numClasses: classes, inputSize: [...cfg.inputSize] as [number, number] };
