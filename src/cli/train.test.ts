@@ -389,5 +389,7 @@ describe("segkit train", () => {
     const missing = await run([...args.slice(0, -1), join(dir, "nowhere.h5"), "--overwrite", "--epochs", "1"]);
     assert.notEqual(missing.code, 0);
     assert.match(missing.err, /nowhere\.h5: file not found/);
+    // the overwritten run is still there: a bad weights file is found before anything is removed
+    assert.equal(readJson<ModelCard>(join(out, "last", "card.json")).epoch, 2);
   });
 });

@@ -14,6 +14,7 @@ import { createLoss } from "../losses/registry.js";
 import { checkpointDir, MODEL_CARD_FILE, removeCheckpoint, TRAIN_STATE_FILE } from "../models/checkpoint.js";
 import { loadModel } from "../models/io.js";
 import { createModel } from "../models/registry.js";
+import { weightFileFormat } from "../models/weight-files.js";
 import { type EncoderWeightsInfo, freezeEncoder, loadEncoderWeightFile } from "../models/weights.js";
 import { modelCard, monitorValue } from "./card.js";
 import { loadOptimizerState, writeCheckpoint } from "./checkpoint.js";
@@ -171,6 +172,8 @@ export async function fit(train: Dataset, val: Dataset, config: TrainConfig, opt
   }
   const saved = options.resume && lastDir ? await readState(join(lastDir, TRAIN_STATE_FILE), cfg) : null;
   if (!options.resume) {
+    // a bad encoder weights file is reported before an overwritten run's checkpoints are gone
+    if (cfg.encoderWeights) await weightFileFormat(cfg.encoderWeights);
     for (const name of ["last", "best"]) await removeCheckpoint(outDir, name);
     for (const name of ["metrics.jsonl", ...Object.values(REPORT_FILES)]) await rm(join(outDir, name), { force: true });
   }
