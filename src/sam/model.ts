@@ -65,6 +65,7 @@ import {
   type SamTensor,
   shapeText,
 } from "./decoder-feeds.js";
+import { openGraph, runGraph } from "./graphs.js";
 import { findSam2Files, openSam2, type Sam2Files, sam2Decode, sam2ImageEmbeddings } from "./sam2.js";
 import { SAM_IMAGE_SIZE, SAM_PIXEL_MEAN, SAM_PIXEL_STD } from "./transforms.js";
 
@@ -414,36 +415,6 @@ async function readPreprocess(dir: string): Promise<SamPreprocess> {
     mean: mean ? [mean[0] * scale, mean[1] * scale, mean[2] * scale] : [...SAM_PREPROCESS.mean],
     std: std ? [std[0] * scale, std[1] * scale, std[2] * scale] : [...SAM_PREPROCESS.std],
   };
-}
-
-/** Runs one graph; an onnxruntime failure becomes a SegkitError naming the file. */
-async function runGraph(
-  session: OnnxSession,
-  file: string,
-  feeds: Parameters<OnnxSession["run"]>[0],
-  fetch?: readonly string[],
-): Promise<Record<string, SamTensor>> {
-  try {
-    return await session.run(feeds, fetch);
-  } catch (err) {
-    if (err instanceof SegkitError) throw err;
-    const first = ((err as Error).message ?? String(err)).split("\n")[0];
-    throw new SegkitError(`onnxruntime could not run this graph (${first})`, { file, cause: err });
-  }
-}
-
-/** Opens one graph; a file onnxruntime cannot load becomes a SegkitError naming it. */
-async function openGraph(
-  file: string,
-  options: { threads: number; executionProviders?: readonly ExecutionProvider[] },
-): Promise<OnnxSession> {
-  try {
-    return await createOnnxSession(file, options);
-  } catch (err) {
-    if (err instanceof SegkitError) throw err;
-    const first = ((err as Error).message ?? String(err)).split("\n")[0];
-    throw new SegkitError(`not a loadable ONNX model (${first})`, { file, cause: err });
-  }
 }
 
 /**

@@ -22,8 +22,9 @@ import { basename, join } from "node:path";
 import { z } from "zod";
 import { SegkitError } from "../core/errors.js";
 import { listFiles } from "../io/fs.js";
-import { createOnnxSession, type ExecutionProvider, type OnnxInput, type OnnxSession } from "../onnx/session.js";
+import type { ExecutionProvider, OnnxInput, OnnxSession } from "../onnx/session.js";
 import { listNames, type SamEmbeddings, type SamTensor } from "./decoder-feeds.js";
+import { openGraph, runGraph } from "./graphs.js";
 import { SAM_LOW_RES_SIZE } from "./transforms.js";
 
 export const SAM2_GRAPHS = [
@@ -208,14 +209,7 @@ export async function openSam2(
   try {
     for (const g of only) {
       const file = files.graphs[g];
-      let session: OnnxSession;
-      try {
-        session = await createOnnxSession(file, options);
-      } catch (err) {
-        if (err instanceof SegkitError) throw err;
-        const first = ((err as Error).message ?? String(err)).split("\n")[0];
-        throw new SegkitError(`not a loadable ONNX model (${first})`, { file, cause: err });
-      }
+      const session = await openGraph(file, options);
       sessions[g] = session;
       const want = SAM2_INPUTS[g];
       if (session.inputNames.length !== want.length || want.some((n) => !session.inputNames.includes(n))) {
@@ -237,13 +231,7 @@ export async function openSam2(
       const session = sessions[graph];
       const file = files.graphs[graph];
       if (!session) throw new SegkitError(`the ${graph} graph is not open`, { file });
-      try {
-        return await session.run(feeds, fetch);
-      } catch (err) {
-        if (err instanceof SegkitError) throw err;
-        const first = ((err as Error).message ?? String(err)).split("\n")[0];
-        throw new SegkitError(`onnxruntime could not run this graph (${first})`, { file, cause: err });
-      }
+      return runGraph(session, file, feeds, fetch);
     },
     dispose,
   };
