@@ -85,9 +85,16 @@ describe("SAM 2 video predictor against SAM2VideoPredictor", () => {
   });
   after(() => parts.dispose());
 
-  for (const [name, steps] of Object.entries(REFS.scenarios)) {
-    test(name, async () => {
-      const video = trackVideo(parts, CLIP);
+  const runs = [
+    ...Object.keys(REFS.scenarios).map((name) => ({ name, memoryFrames: undefined })),
+    // every tracked frame's memory and logits on disk at once: read back for the backward pass and the correction
+    { name: "reverse", memoryFrames: 0 },
+    { name: "correction", memoryFrames: 0 },
+  ];
+  for (const { name, memoryFrames } of runs) {
+    const steps = REFS.scenarios[name] as Step[];
+    test(`${name}${memoryFrames === undefined ? "" : ` (memoryFrames ${memoryFrames}: spilled to disk)`}`, async () => {
+      const video = trackVideo(parts, CLIP, memoryFrames === undefined ? {} : { memoryFrames });
       for (const [i, { step, frames }] of steps.entries()) {
         let got: VideoFrameResult[] = [];
         if (step.propagate) {

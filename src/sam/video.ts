@@ -21,7 +21,16 @@
  * - propagation from the earliest conditioning frame (or `startFrame`), forward or in reverse, recomputing every
  *   frame that is not a conditioning frame; masks at frame size by one bilinear resize of the 256 x 256 logits.
  * `fill_hole_area` is not applied: the official code skips it without its CUDA extension, as on CPU.
+ *
+ * Memory stays bounded on long clips: frames are read when needed and only the last frame's image features are
+ * kept (as the official cache); a tracked frame's memory features and logits (about 1.3 MB for a full-size model)
+ * move to a temporary file once the tracking is more than `memoryFrames` frames away, and are read back if a later
+ * pass attends to them (a backward pass over frames tracked forward, a correction click): the same values, so the
+ * results do not change. Conditioning frames and the object pointers (C floats a frame) stay in memory.
  */
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { SegkitError } from "../core/errors.js";
 import type { Mask, RgbImage } from "../core/image.js";
 import { createMask } from "../core/image.js";
@@ -66,10 +75,12 @@ export interface VideoFrameResult {
 
 /** One frame's output for one object, as the official `compact_current_out`. */
 interface FrameOut {
-  /** [M, H*W] bfloat16 values in float32, or null until the memory encoder runs. */
+  /** [H*W, M] bfloat16 values in float32, or null until the memory encoder runs (or while spilled). */
   maskmem: Float32Array | null;
-  /** [256 * 256] low-res logits. */
+  /** [256 * 256] low-res logits (empty while spilled). */
   predMasks: Float32Array;
+  /** The file holding `maskmem` (when it has one) then `predMasks`, while they are out of memory. */
+  spilled?: { file: string; maskmem: number };
   /** [C] */
   objPtr: Float32Array;
   objectScore: number;
@@ -110,6 +121,13 @@ export interface VideoTracker {
   /** Forgets every prompt and result (`reset_state`). */
   reset(): void;
   dispose(): Promise<void>;
+}
+
+/** `f` on each element, one after another. */
+async function mapAsync<T, U>(items: readonly T[], f: (item: T, i: number) => Promise<U>): Promise<U[]> {
+  const out: U[] = [];
+  for (const [i, item] of items.entries()) out.push(await f(item, i));
+  return out;
 }
 
 /** `bf16(x)`: float32 rounded to bfloat16 (nearest, ties to even), as a float32 again. */
@@ -156,7 +174,43 @@ export function videoFrameInput(img: RgbImage, size: number): SamTensor {
 }
 
 /** Tracking on `frames` with open 7-graph SAM 2 parts (left open by `dispose`). */
-export function trackVideo(parts: Sam2Parts, frames: VideoFrames): VideoTracker {
+export function trackVideo(
+  parts: Sam2Parts,
+  frames: VideoFrames,
+  options: { memoryFrames?: number } = {},
+): VideoTracker {
+  const window = options.memoryFrames ?? 16;
+  if (!Number.isInteger(window) || window < 0) throw new SegkitError(`memoryFrames must be >= 0, got ${window}`);
+  let spillDir: string | undefined;
+  let spills = 0;
+  /** Moves an output's large arrays to disk. */
+  const spill = async (out: FrameOut) => {
+    if (out.spilled) return;
+    spillDir ??= await mkdtemp(join(tmpdir(), "segkit-video-"));
+    const file = join(spillDir, `${spills++}.f32`);
+    const mem = out.maskmem ?? new Float32Array(0);
+    const data = new Float32Array(mem.length + out.predMasks.length);
+    data.set(mem);
+    data.set(out.predMasks, mem.length);
+    await writeFile(file, new Uint8Array(data.buffer));
+    out.spilled = { file, maskmem: out.maskmem ? mem.length : -1 };
+    out.maskmem = null;
+    out.predMasks = new Float32Array(0);
+  };
+  /** An output with its arrays in memory (read back from disk when spilled; the file stays). */
+  const loaded = async (out: FrameOut): Promise<{ maskmem: Float32Array | null; predMasks: Float32Array }> => {
+    if (!out.spilled) return out;
+    const bytes = await readFile(out.spilled.file);
+    const data = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4);
+    const n = out.spilled.maskmem;
+    return { maskmem: n < 0 ? null : data.slice(0, n), predMasks: data.slice(Math.max(0, n)) };
+  };
+  /** Spills every object's non-conditioning outputs further than `window` frames from `frame`. */
+  const spillAround = async (frame: number) => {
+    for (const st of states) {
+      for (const [t, out] of st.nonCond) if (Math.abs(t - frame) > window) await spill(out);
+    }
+  };
   const k: Sam2Constants = parts.constants;
   const S = k.image_size;
   const C = k.hidden_dim;
@@ -229,7 +283,8 @@ export function trackVideo(parts: Sam2Parts, frames: VideoFrames): VideoTracker 
       const tRel = k.num_maskmem - tPos;
       const prev = reverse ? frame + tRel : frame - tRel; // stride 1
       const out = st.nonCond.get(prev);
-      if (out?.maskmem) mems.push({ feats: out.maskmem, tpos: tPos });
+      const feats = out && (await loaded(out)).maskmem;
+      if (feats) mems.push({ feats, tpos: tPos });
     }
     // object pointers: conditioning frames in the past, then up to max - 1 frames before
     const maxPtrs = Math.min(frames.count, k.max_obj_ptrs_in_encoder);
@@ -395,11 +450,11 @@ export function trackVideo(parts: Sam2Parts, frames: VideoFrames): VideoTracker 
     return { maskmem, predMasks: heads.lowRes, objPtr: heads.objPtr, objectScore: heads.objectScore };
   }
 
-  const result = (frame: number, outs: (FrameOut | undefined)[]): VideoFrameResult => ({
+  const result = async (frame: number, outs: (FrameOut | undefined)[]): Promise<VideoFrameResult> => ({
     frame,
-    objects: states.map((st, i) => {
+    objects: await mapAsync(states, async (st, i) => {
       const out = outs[i];
-      const lowRes = out?.predMasks ?? new Float32Array(LOW_AREA).fill(NO_OBJ_SCORE);
+      const lowRes = out ? (await loaded(out)).predMasks : new Float32Array(LOW_AREA).fill(NO_OBJ_SCORE);
       const size = { height: frames.height, width: frames.width };
       const logits = upscaleMasks(lowRes, "stretch", size).data;
       return {
@@ -489,7 +544,8 @@ export function trackVideo(parts: Sam2Parts, frames: VideoFrames): VideoTracker 
       const reverse = initCond ? false : (st.tracked.get(frame)?.reverse ?? false);
       const temp = initCond ? st.tempCond : st.tempNonCond;
       const prev = temp.get(frame) ?? st.cond.get(frame) ?? st.nonCond.get(frame);
-      const out = await runFrame(st, frame, initCond, points, reverse, false, prev?.predMasks);
+      const prevLogits = prev && (await loaded(prev)).predMasks;
+      const out = await runFrame(st, frame, initCond, points, reverse, false, prevLogits);
       temp.set(frame, out);
       return result(
         frame,
@@ -522,7 +578,8 @@ export function trackVideo(parts: Sam2Parts, frames: VideoFrames): VideoTracker 
           st.tracked.set(frame, { reverse });
           outs.push(out);
         }
-        yield result(frame, outs);
+        yield await result(frame, outs);
+        await spillAround(frame);
       }
     },
 
@@ -533,6 +590,8 @@ export function trackVideo(parts: Sam2Parts, frames: VideoFrames): VideoTracker 
     async dispose() {
       states.length = 0;
       cache = undefined;
+      if (spillDir) await rm(spillDir, { recursive: true, force: true });
+      spillDir = undefined;
     },
   };
 }
@@ -556,7 +615,12 @@ export interface SamVideoPredictor {
  */
 export async function createVideoPredictor(
   dir: string,
-  options: { threads?: number; executionProviders?: readonly ExecutionProvider[] } = {},
+  options: {
+    threads?: number;
+    executionProviders?: readonly ExecutionProvider[];
+    /** Frames around the tracking whose memory stays in RAM (`trackVideo`; default 16). */
+    memoryFrames?: number;
+  } = {},
 ): Promise<SamVideoPredictor> {
   const files = await findSam2Files(dir);
   if (!files) {
@@ -565,7 +629,11 @@ export async function createVideoPredictor(
       hint: "video tracking runs the graphs scripts/export_sam2_onnx.py writes; a 2-graph export is for images only",
     });
   }
-  const parts = await openSam2(files, { threads: options.threads ?? DEFAULT_ONNX_SESSION_OPTIONS.threads, ...options });
+  const { memoryFrames, ...sessionOptions } = options;
+  const parts = await openSam2(files, {
+    ...sessionOptions,
+    threads: options.threads ?? DEFAULT_ONNX_SESSION_OPTIONS.threads,
+  });
   let tracker: VideoTracker | undefined;
   let close: (() => Promise<void>) | undefined;
   const current = () => {
@@ -583,7 +651,11 @@ export async function createVideoPredictor(
       await closeClip();
       const opened = typeof frames === "string" ? await openVideoFrames(frames) : undefined;
       close = opened?.close;
-      tracker = trackVideo(parts, opened ?? (frames as VideoFrames));
+      tracker = trackVideo(
+        parts,
+        opened ?? (frames as VideoFrames),
+        memoryFrames === undefined ? {} : { memoryFrames },
+      );
       return tracker.frames;
     },
     addPrompt: async (prompt) => current().addPrompt(prompt),
