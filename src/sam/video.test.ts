@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { createMask } from "../core/image.js";
 import { readImage } from "../io/image.js";
 import { type Rle, rleArea, rleEncode, rleIou } from "../masks/rle.js";
 import { findSam2Files, openSam2, type Sam2Parts } from "./sam2.js";
@@ -140,6 +141,51 @@ describe("createVideoPredictor: a model directory, a clip at a time", () => {
       await video.dispose();
     }
     await assert.rejects(createVideoPredictor(join(models, "sam2-split")), /no SAM 2 7-graph split here/);
+  });
+});
+
+describe("mask prompts (add_new_mask)", () => {
+  let parts: Sam2Parts;
+  before(async () => {
+    const files = await findSam2Files(join(import.meta.dirname, "fixtures", "models", "sam2-ailia"));
+    assert.ok(files);
+    parts = await openSam2(files, { threads: 1 });
+  });
+  after(() => parts.dispose());
+
+  // No official reference has a mask prompt (the fixture script's clip has none): what holds by construction
+  test("the mask comes back as the frame's mask (score +10), an empty one as absent (-10); it conditions tracking", async () => {
+    const video = trackVideo(parts, CLIP);
+    // a 16 x 16 square over the disc of frame 0
+    const given = createMask(CLIP.width, CLIP.height);
+    for (let y = 8; y < 24; y++) given.data.fill(1, y * CLIP.width + 4, y * CLIP.width + 20);
+    const ref = rleEncode(given);
+    const r = await video.addPrompt({ frame: 0, object: 1, mask: given });
+    const back = r.objects[0];
+    assert.equal(back?.score, 10);
+    const iou = rleIou([rleEncode(back?.mask ?? given)], [ref])[0]?.[0] ?? 0;
+    assert.ok(iou >= 0.97, `IoU ${iou}`);
+    const empty = await video.addPrompt({ frame: 0, object: 2, mask: createMask(CLIP.width, CLIP.height) });
+    assert.deepEqual([empty.objects.map((o) => o.id), empty.objects[1]?.score], [[1, 2], -10]);
+    assert.equal(
+      empty.objects[1]?.mask.data.some((v) => v),
+      false,
+    );
+    const tracked: VideoFrameResult[] = [];
+    for await (const f of video.propagate()) tracked.push(f);
+    assert.deepEqual(
+      tracked.map((f) => f.frame),
+      [0, 1, 2, 3, 4, 5, 6, 7],
+    );
+    await assert.rejects(
+      video.addPrompt({ frame: 1, object: 1, mask: createMask(3, 3) }),
+      /a 3x3 mask for 64x48 frames/,
+    );
+    await assert.rejects(
+      video.addPrompt({ frame: 1, object: 1, mask: given, points: [{ x: 1, y: 1, label: 1 }] }),
+      /give points \/ a box, or a mask, not both/,
+    );
+    await video.dispose();
   });
 });
 

@@ -20,7 +20,8 @@
  *   binarised on prompted frames, sigmoid * 20 - 10 elsewhere;
  * - propagation from the earliest conditioning frame (or `startFrame`), forward or in reverse, recomputing every
  *   frame that is not a conditioning frame; masks at frame size by one bilinear resize of the 256 x 256 logits.
- * `fill_hole_area` is not applied: the official code skips it without its CUDA extension, as on CPU.
+ * `fill_hole_area` is not applied: the official code skips it without its CUDA extension, as on CPU. Mask prompts
+ * (`add_new_mask`, `_use_mask_as_output`) follow the official code; no reference covers them yet.
  *
  * Memory stays bounded on long clips: frames are read when needed and only the last frame's image features are
  * kept (as the official cache); a tracked frame's memory features and logits (about 1.3 MB for a full-size model)
@@ -34,7 +35,7 @@ import { join } from "node:path";
 import { SegkitError } from "../core/errors.js";
 import type { Mask, RgbImage } from "../core/image.js";
 import { createMask } from "../core/image.js";
-import { resizeBilinear } from "../masks/resize.js";
+import { resizeBilinear, resizeBilinearAntialias } from "../masks/resize.js";
 import { DEFAULT_ONNX_SESSION_OPTIONS, type ExecutionProvider } from "../onnx/session.js";
 import type { SamTensor } from "./decoder-feeds.js";
 import { pillowResize } from "./pillow-resize.js";
@@ -450,6 +451,47 @@ export function trackVideo(
     return { maskmem, predMasks: heads.lowRes, objPtr: heads.objPtr, objectScore: heads.objectScore };
   }
 
+  /**
+   * `_use_mask_as_output` for a mask prompt (`use_mask_input_as_output_without_sam`): the mask itself as logits
+   * (+10 / -10, antialiased down to 256 x 256), the pointer from the SAM heads on the frame's own features with
+   * `mask_downsample` of the mask as mask input; present when the mask has a pixel.
+   */
+  async function maskOutput(frame: number, mask: Float32Array): Promise<FrameOut> {
+    const f = await features(frame);
+    const high = Float32Array.from(mask, (v) => Math.fround(v * 20 - 10));
+    const lowRes = resizeBilinearAntialias(high, S, S, 1, LOW, LOW);
+    const w = k.mask_downsample_weight;
+    const down = new Float32Array(LOW_AREA);
+    const step = S / LOW;
+    for (let i = 0; i < LOW; i++) {
+      for (let j = 0; j < LOW; j++) {
+        let acc = k.mask_downsample_bias;
+        for (let a = 0; a < step; a++) {
+          for (let b = 0; b < step; b++) acc += (w[a]?.[b] ?? 0) * (mask[(i * step + a) * S + j * step + b] as number);
+        }
+        down[i * LOW + j] = acc;
+      }
+    }
+    const heads = await samHeads(f.vision, f, undefined, down, false);
+    const present = mask.some((v) => v > 0);
+    return {
+      maskmem: null,
+      predMasks: lowRes,
+      objPtr: present ? heads.objPtr : Float32Array.from(k.no_obj_ptr, (v) => Math.fround(v)),
+      objectScore: present ? 10 : -10,
+    };
+  }
+
+  /** A frame-size 0/1 mask in the S x S frame, as `add_new_mask` resizes it (antialiased bilinear, >= 0.5). */
+  const maskInFrame = (mask: Mask): Float32Array => {
+    if (mask.width !== frames.width || mask.height !== frames.height) {
+      throw new SegkitError(`a ${mask.width}x${mask.height} mask for ${frames.width}x${frames.height} frames`);
+    }
+    const unit = Float32Array.from(mask.data, (v) => (v ? 1 : 0));
+    if (mask.width === S && mask.height === S) return unit;
+    return resizeBilinearAntialias(unit, mask.width, mask.height, 1, S, S).map((v) => (v >= 0.5 ? 1 : 0));
+  };
+
   const result = async (frame: number, outs: (FrameOut | undefined)[]): Promise<VideoFrameResult> => ({
     frame,
     objects: await mapAsync(states, async (st, i) => {
@@ -522,8 +564,20 @@ export function trackVideo(
       if (!pts.length && !prompt.box && !prompt.mask) {
         throw new SegkitError(`frame ${frame}, object ${prompt.object}: a prompt needs points, a box or a mask`);
       }
-      if (prompt.mask) throw new SegkitError("mask prompts on video frames are not supported yet");
+      if (prompt.mask && (pts.length || prompt.box)) {
+        throw new SegkitError(`frame ${frame}, object ${prompt.object}: give points / a box, or a mask, not both`);
+      }
+      const maskS = prompt.mask ? maskInFrame(prompt.mask) : undefined;
       const st = stateOf(prompt.object);
+      if (maskS) {
+        st.points.delete(frame);
+        const initCond = !st.tracked.has(frame);
+        (initCond ? st.tempCond : st.tempNonCond).set(frame, await maskOutput(frame, maskS));
+        return result(
+          frame,
+          states.map((s) => outputOn(s, frame, initCond)),
+        );
+      }
       const coords: number[] = [];
       const labels: number[] = [];
       const f = Math.fround;
