@@ -3,8 +3,11 @@
 // low-res logits (sampled every 16th row and column) within 1e-3.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
+import { cp, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { SegkitError } from "../core/errors.js";
 import { readImage } from "../io/image.js";
 import { type Rle, rleArea, rleEncode, rleIou } from "../masks/rle.js";
 import { decodeNpy } from "./npy.js";
@@ -88,4 +91,44 @@ test("the references are not vacuous: most masks are neither empty nor the whole
     return a > 0 && a < (m.size[0] as number) * (m.size[1] as number);
   });
   assert.ok(partial.length >= masks.length / 2, `${partial.length} of ${masks.length} partial`);
+});
+
+describe("a 7-graph SAM 2 directory that is not whole is one error naming what is wrong", () => {
+  const src = join(FIXTURES, "models", "sam2-ailia");
+  const copy = async (edit: (dir: string) => Promise<void>) => {
+    const dir = await mkdtemp(join(tmpdir(), "segkit-sam2-"));
+    await cp(src, dir, { recursive: true });
+    await edit(dir);
+    return dir;
+  };
+  const dirs: string[] = [];
+  after(() => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
+
+  test("a missing graph, missing constants, another model's graph beside them, a graph with other inputs", async () => {
+    const cases: [(dir: string) => Promise<void>, RegExp][] = [
+      [(d) => rm(join(d, "memory_encoder_tiny.onnx")), /the SAM 2 graph memory_encoder_tiny.onnx is missing/],
+      [(d) => rm(join(d, "constants_tiny.json")), /constants_tiny.json is missing beside the SAM 2 graphs/],
+      [
+        (d) => cp(join(FIXTURES, "models", "split", "decoder.onnx"), join(d, "decoder.onnx")),
+        /mixes a SAM 2 7-graph split \(tiny\) with other graphs: decoder.onnx/,
+      ],
+      [
+        (d) => cp(join(d, "mlp_tiny.onnx"), join(d, "prompt_encoder_tiny.onnx")),
+        /the SAM 2 prompt_encoder graph has inputs `x`/,
+      ],
+      [
+        async (d) => writeFile(join(d, "constants_tiny.json"), JSON.stringify({ no_mem_embed: [1] })),
+        /constants_tiny.json|maskmem_tpos_enc/,
+      ],
+    ];
+    for (const [edit, message] of cases) {
+      const dir = await copy(edit);
+      dirs.push(dir);
+      await assert.rejects(
+        createSamPredictor(dir, { threads: 1 }),
+        (err: unknown) => err instanceof SegkitError && message.test(`${err.file}: ${err.message}`),
+        String(message),
+      );
+    }
+  });
 });
