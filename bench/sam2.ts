@@ -206,6 +206,8 @@ async function main(): Promise<void> {
     const s = stats(runs.segkit);
     const t = stats(runs.pytorch);
     const ratio = (a: Summary, b: Summary) => a.median / b.median;
+    // the same pass's medians: load from other processes moves whole passes
+    const passRatios = t.perFrame.passMedians.map((v, p) => v / (s.perFrame.passMedians[p] as number));
     console.log("\nmedian (range of the pass medians); ratio = PyTorch / segkit (> 1: segkit faster or smaller)");
     console.log("| | segkit | PyTorch | ratio |\n|---|---|---|---|");
     const rows: [string, keyof ReturnType<typeof stats>, number][] = [
@@ -218,6 +220,7 @@ async function main(): Promise<void> {
       console.log(
         `| ${title} | ${formatSummary(s[k], d)} | ${formatSummary(t[k], d)} | ${ratio(t[k], s[k]).toFixed(2)} |`,
       );
+    console.log(`per-pass ratios, ms per frame: ${passRatios.map((v) => v.toFixed(2)).join(" ")}`);
     console.log(`mask IoU segkit vs PyTorch per frame: ${ious.map((v) => v.toFixed(4)).join(" ")}`);
     const low = ious.filter((v) => v < 0.99).length;
     if (low) console.log(`WARNING: ${low} of ${frames} frames differ (IoU < 0.99) between segkit and PyTorch`);
@@ -235,6 +238,7 @@ async function main(): Promise<void> {
         perFrame: ratio(t.perFrame, s.perFrame),
         prompt: ratio(t.prompt, s.prompt),
         peakMB: ratio(t.peakMB, s.peakMB),
+        perFramePerPass: passRatios,
       },
       maskIou: ious,
     });
