@@ -77,12 +77,17 @@ function sameFrames(got: VideoFrameResult[], want: Step["frames"], what: string)
   });
 }
 
+/** The tiny 7-graph fixture's parts, one thread. */
+async function openFixture(): Promise<Sam2Parts> {
+  const files = await findSam2Files(join(import.meta.dirname, "fixtures", "models", "sam2-ailia"));
+  assert.ok(files);
+  return openSam2(files, { threads: 1 });
+}
+
 describe("SAM 2 video predictor against SAM2VideoPredictor", () => {
   let parts: Sam2Parts;
   before(async () => {
-    const files = await findSam2Files(join(import.meta.dirname, "fixtures", "models", "sam2-ailia"));
-    assert.ok(files);
-    parts = await openSam2(files, { threads: 1 });
+    parts = await openFixture();
   });
   after(() => parts.dispose());
 
@@ -147,9 +152,7 @@ describe("createVideoPredictor: a model directory, a clip at a time", () => {
 describe("mask prompts (add_new_mask)", () => {
   let parts: Sam2Parts;
   before(async () => {
-    const files = await findSam2Files(join(import.meta.dirname, "fixtures", "models", "sam2-ailia"));
-    assert.ok(files);
-    parts = await openSam2(files, { threads: 1 });
+    parts = await openFixture();
   });
   after(() => parts.dispose());
 
