@@ -3,57 +3,16 @@ import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { crc32, deflateSync } from "node:zlib";
 import { encode } from "fast-png";
 import sharp from "sharp";
 import { SegkitError } from "../core/errors.js";
+import { filteredPng } from "../test-utils/png.js";
 import { type CocoPanopticDataset, readPanopticPng } from "./coco-panoptic.js";
 import { detectFormat, openDataset } from "./formats.js";
 import { batches } from "./loader.js";
 
 const FIXTURES = join(import.meta.dirname, "..", "eval", "fixtures", "panoptic");
 const W = 32;
-
-/** An 8-bit RGB(A) PNG whose row y is filtered with PNG filter type y % 5, as an encoder may choose them. */
-function filteredPng(raw: Uint8Array, width: number, height: number, channels: 3 | 4): Buffer {
-  const row = width * channels;
-  const out = new Uint8Array((row + 1) * height);
-  const at = (x: number, y: number) => (x < 0 || y < 0 ? 0 : (raw[y * row + x] as number));
-  for (let y = 0; y < height; y++) {
-    const filter = y % 5;
-    out[y * (row + 1)] = filter;
-    for (let x = 0; x < row; x++) {
-      const [a, b, c] = [at(x - channels, y), at(x, y - 1), at(x - channels, y - 1)];
-      const p = a + b - c;
-      const paeth =
-        Math.abs(p - a) <= Math.abs(p - b) && Math.abs(p - a) <= Math.abs(p - c)
-          ? a
-          : Math.abs(p - b) <= Math.abs(p - c)
-            ? b
-            : c;
-      const predict = [0, a, b, (a + b) >> 1, paeth][filter] as number;
-      out[y * (row + 1) + 1 + x] = (at(x, y) - predict) & 255;
-    }
-  }
-  const chunk = (type: string, body: Uint8Array) => {
-    const head = Buffer.alloc(8);
-    head.writeUInt32BE(body.length);
-    head.write(type, 4, "latin1");
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(crc32(Buffer.concat([head.subarray(4), body])));
-    return Buffer.concat([head, body, crc]);
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr.set([8, channels === 3 ? 2 : 6, 0, 0, 0], 8);
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk("IHDR", ihdr),
-    chunk("IDAT", deflateSync(out)),
-    chunk("IEND", new Uint8Array(0)),
-  ]);
-}
 
 let dir: string;
 before(async () => {
@@ -175,7 +134,7 @@ describe("coco-panoptic dataset", () => {
       });
       // row y filtered with type y % 5 (None, Sub, Up, Average, Paeth); and sharp's interlaced PNG (read by sharp)
       for (const png of [
-        filteredPng(raw, width, height, channels),
+        filteredPng({ width, height, colourType: channels === 3 ? 2 : 6, data: raw }),
         await sharp(raw, { raw: { width, height, channels } }).png({ progressive: true }).toBuffer(),
       ]) {
         await writeFile(file, png);

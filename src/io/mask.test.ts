@@ -8,6 +8,7 @@ import { encode as encodePng } from "fast-png";
 import sharp from "sharp";
 import { SegkitError } from "../core/errors.js";
 import { VOC_PALETTE } from "../core/palette.js";
+import { filteredPng, pngChunk } from "../test-utils/png.js";
 import { readImage } from "./image.js";
 import { applyEncoding, describeEncoding, type MaskEncoding, type RawMask, readMask, readRawMask } from "./mask.js";
 import { resizeMask } from "./resize.js";
@@ -484,60 +485,17 @@ describe("applyEncoding / readMask value maps", () => {
 });
 
 describe("readRawMask: the native-zlib PNG path", () => {
-  const crcTable = Array.from({ length: 256 }, (_, n) => {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    return c >>> 0;
-  });
-  const crc32 = (bytes: Uint8Array) => {
-    let c = 0xffffffff;
-    for (const b of bytes) c = (crcTable[(c ^ b) & 255] as number) ^ (c >>> 8);
-    return (c ^ 0xffffffff) >>> 0;
-  };
-  const chunk = (type: string, body: Uint8Array) => {
-    const out = Buffer.alloc(12 + body.length);
-    out.writeUInt32BE(body.length, 0);
-    out.write(type, 4, "latin1");
-    out.set(body, 8);
-    out.writeUInt32BE(crc32(out.subarray(4, 8 + body.length)), 8 + body.length);
-    return out;
-  };
-
   /** An 8-bit gray (or palette) PNG whose row y is stored with filter filters[y], its data in two IDAT chunks. */
-  function filteredPng(width: number, height: number, values: number[], filters: number[], palette?: number[][]) {
-    const rows = Buffer.alloc((width + 1) * height);
-    const at = (x: number, y: number) => (x < 0 || y < 0 ? 0 : (values[y * width + x] as number));
-    for (let y = 0; y < height; y++) {
-      const f = filters[y] as number;
-      rows[y * (width + 1)] = f;
-      for (let x = 0; x < width; x++) {
-        const [a, b, c] = [at(x - 1, y), at(x, y - 1), at(x - 1, y - 1)];
-        const p = a + b - c;
-        const paeth =
-          Math.abs(p - a) <= Math.abs(p - b) && Math.abs(p - a) <= Math.abs(p - c)
-            ? a
-            : Math.abs(p - b) <= Math.abs(p - c)
-              ? b
-              : c;
-        const predicted = [0, a, b, (a + b) >> 1, paeth][f] as number;
-        rows[y * (width + 1) + 1 + x] = (at(x, y) - predicted) & 255;
-      }
-    }
-    const ihdr = Buffer.alloc(13);
-    ihdr.writeUInt32BE(width, 0);
-    ihdr.writeUInt32BE(height, 4);
-    ihdr.set([8, palette ? 3 : 0, 0, 0, 0], 8);
-    const z = deflateSync(rows);
-    const half = Math.floor(z.length / 2);
-    return Buffer.concat([
-      Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-      chunk("IHDR", ihdr),
-      ...(palette ? [chunk("PLTE", Uint8Array.from(palette.flat()))] : []),
-      chunk("IDAT", z.subarray(0, half)),
-      chunk("IDAT", z.subarray(half)),
-      chunk("IEND", new Uint8Array(0)),
-    ]);
-  }
+  const filtered = (width: number, height: number, values: number[], filters: number[], palette?: number[][]) =>
+    filteredPng({
+      width,
+      height,
+      colourType: palette ? 3 : 0,
+      data: values,
+      filters,
+      idatParts: 2,
+      ...(palette ? { palette } : {}),
+    });
 
   // Values chosen so that every predictor and the wrap-around at 255 -> 0 are exercised.
   const width = 6;
@@ -546,7 +504,7 @@ describe("readRawMask: the native-zlib PNG path", () => {
 
   for (const filter of [0, 1, 2, 3, 4]) {
     it(`undoes PNG row filter ${filter}, on the first row (nothing above) and the rows below`, async () => {
-      const png = filteredPng(width, height, values, Array(height).fill(filter));
+      const png = filtered(width, height, values, Array(height).fill(filter));
       const mask = await readRawMask(png);
       assert.deepEqual([mask.width, mask.height], [width, height]);
       assert.deepEqual([...mask.data], values);
@@ -554,13 +512,13 @@ describe("readRawMask: the native-zlib PNG path", () => {
   }
 
   it("undoes a different filter on every row", async () => {
-    const png = filteredPng(width, height, values, [4, 3, 1, 2]);
+    const png = filtered(width, height, values, [4, 3, 1, 2]);
     assert.deepEqual([...(await readRawMask(png)).data], values);
   });
 
   it("reads a palette PNG as indices, or as gray levels when the palette is gray", async () => {
     const idx = [0, 1, 2, 2, 1, 0];
-    const read = async (palette: number[][]) => [...(await readRawMask(filteredPng(3, 2, idx, [0, 4], palette))).data];
+    const read = async (palette: number[][]) => [...(await readRawMask(filtered(3, 2, idx, [0, 4], palette))).data];
     const colours = [0, 0, 0, 255, 0, 0, 0, 255, 0];
     const grays = [0, 0, 0, 9, 9, 9, 200, 200, 200];
     const triples = (flat: number[]) => [0, 1, 2].map((i) => flat.slice(3 * i, 3 * i + 3));
@@ -569,18 +527,18 @@ describe("readRawMask: the native-zlib PNG path", () => {
   });
 
   it("rejects an unknown row filter and cut-short image data, naming the file", async () => {
-    const bad = filteredPng(width, height, values, [0, 0, 0, 0]);
+    const bad = filtered(width, height, values, [0, 0, 0, 0]);
     const rows = Buffer.alloc((width + 1) * height);
     rows[0] = 7;
     const z = deflateSync(rows);
     const ihdrEnd = 8 + 25;
-    const broken = Buffer.concat([bad.subarray(0, ihdrEnd), chunk("IDAT", z), chunk("IEND", new Uint8Array(0))]);
+    const broken = Buffer.concat([bad.subarray(0, ihdrEnd), pngChunk("IDAT", z), pngChunk("IEND", new Uint8Array(0))]);
     const path = await saved("filter7.png", broken);
     await rejectsSegkit(readRawMask(path), (err) => {
       assert.equal(err.file, path);
       assert.match(err.message, /row filter 7/);
     });
-    const short = Buffer.concat([bad.subarray(0, ihdrEnd), chunk("IDAT", deflateSync(rows.subarray(0, 10)))]);
+    const short = Buffer.concat([bad.subarray(0, ihdrEnd), pngChunk("IDAT", deflateSync(rows.subarray(0, 10)))]);
     await rejectsSegkit(readRawMask(await saved("short.png", short)), (err) => assert.match(err.message, /cut short/));
   });
 });
