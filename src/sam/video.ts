@@ -103,6 +103,9 @@ interface Features {
   pos: SamTensor;
   highRes0: SamTensor;
   highRes1: SamTensor;
+  /** `vision` and `pos` as [HW, C] rows, made once a frame for the memory attention of every object. */
+  visionRows?: Float32Array;
+  posRows?: Float32Array;
 }
 
 export type { VideoFrames };
@@ -336,11 +339,13 @@ export function trackVideo(
         }
       });
     }
+    f.visionRows ??= toRows(f.vision.data, C);
+    f.posRows ??= toRows(f.pos.data, C);
     const out = await parts.run("memory_attention", {
-      curr: { data: toRows(f.vision.data, C), dims: [HW, 1, C] },
+      curr: { data: f.visionRows, dims: [HW, 1, C] },
       memory_1: { data: memory1, dims: [n1, 1, M] },
       memory_2: { data: memory2, dims: [n2, 1, M] },
-      curr_pos: { data: toRows(f.pos.data, C), dims: [HW, 1, C] },
+      curr_pos: { data: f.posRows, dims: [HW, 1, C] },
       memory_pos_1: { data: pos1, dims: [n1, 1, M] },
       memory_pos_2: { data: pos2, dims: [n2, 1, M] },
       attention_mask_1: { type: "bool", data: new Uint8Array(n1).fill(1), dims: [n1, 1] },
