@@ -13,8 +13,14 @@
  * `make_sam2.py --hiera-t`, with its --checkpoint .pt) on generated --width x --height frames with moving shapes.
  * Writes bench/results/sam2.json.
  *
+ * --long N: segkit alone on an N-frame clip (the shapes bounce, so the object stays in view) with the model in --dir
+ * (default: the tiny fixture), to show that memory does not grow with
+ * the clip's length (RSS recorded 20 times over the clip). No peer: the official `init_state` holds every frame as
+ * float32 at the model's size (N x 3 x S x S x 4 bytes, printed). Writes bench/results/sam2-long.json.
+ *
  *   npm run bench:sam2 -- [--model hiera-t|tiny] [--dir DIR] [--checkpoint PT] [--frames 8] [--passes 2]
  *                         [--threads 2] [--width 640] [--height 480] [--sam2 /tmp/sam2-src] [--python PATH]
+ *   npm run bench:sam2 -- --long 2000 [--dir DIR] [--width 320 --height 240]
  */
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -24,9 +30,10 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { writeImagePng } from "../src/io/write.js";
+import { findSam2Files, readSam2Constants } from "../src/sam/sam2.js";
 import { createVideoPredictor } from "../src/sam/video.js";
 import { machine, peakRssMB, writeResults } from "./common.js";
-import { formatSummary, SECOND_PEER_PYTHON, type Summary, summarize } from "./side-by-side.js";
+import { formatSummary, median, SECOND_PEER_PYTHON, type Summary, summarize } from "./side-by-side.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const FIXTURES = join(here, "..", "src", "sam", "fixtures");
@@ -42,7 +49,8 @@ const { values: args } = parseArgs({
     height: { type: "string", default: "480" },
     sam2: { type: "string", default: "/tmp/sam2-src" },
     python: { type: "string", default: SECOND_PEER_PYTHON },
-    out: { type: "string", default: join(here, "results", "sam2.json") },
+    long: { type: "string" },
+    out: { type: "string" },
     // internal: one segkit run in this process
     worker: { type: "boolean", default: false },
     clip: { type: "string" },
@@ -59,6 +67,8 @@ interface Run {
   frameMs: number[];
   peakRssMB: number;
   rssAfterLoadMB: number;
+  /** [propagated frames so far, RSS MB], 20 times over the clip. */
+  rssTrace: [number, number][];
 }
 
 const rssMB = () => process.memoryUsage().rss / 2 ** 20;
@@ -74,10 +84,13 @@ async function worker(): Promise<void> {
   await video.addPrompt({ frame: 0, object: 1, points: [{ x, y, label: 1 }] });
   const promptMs = performance.now() - t;
   const frameMs: number[] = [];
+  const rssTrace: [number, number][] = [];
+  const every = Math.max(1, Math.round(Number(args.frames) / 20));
   if (args.masks) await mkdir(args.masks, { recursive: true });
   t = performance.now();
   for await (const r of video.propagate()) {
     frameMs.push(performance.now() - t);
+    if (frameMs.length % every === 0) rssTrace.push([frameMs.length, Math.round(rssMB())]);
     const m = r.objects[0]?.mask;
     if (args.masks && m)
       await writeFile(
@@ -87,7 +100,7 @@ async function worker(): Promise<void> {
     t = performance.now();
   }
   await video.dispose();
-  const run: Run = { initMs, promptMs, frameMs, peakRssMB: peakRssMB(), rssAfterLoadMB };
+  const run: Run = { initMs, promptMs, frameMs, peakRssMB: peakRssMB(), rssAfterLoadMB, rssTrace };
   console.log(JSON.stringify(run));
 }
 
@@ -103,7 +116,8 @@ function child(cmd: string, cmdArgs: string[], what: string): Run {
 /** A clip with moving shapes: a gradient background, a disc moving right, a square moving down-left. */
 async function makeClip(dir: string, n: number, width: number, height: number): Promise<[number, number]> {
   const disc = (k: number) => [width * (0.25 + 0.05 * k), height * 0.45] as const;
-  for (let k = 0; k < n; k++) {
+  for (let f = 0; f < n; f++) {
+    const k = Math.min(f % 20, 20 - (f % 20)); // 0..10..0: the shapes bounce and stay in view on long clips
     const data = new Uint8Array(width * height * 3);
     const [cx, cy] = disc(k);
     const r = height * 0.12;
@@ -119,10 +133,65 @@ async function makeClip(dir: string, n: number, width: number, height: number): 
         data.set(c, i);
       }
     }
-    await writeImagePng(join(dir, `${String(k).padStart(5, "0")}.png`), { data, width, height });
+    await writeImagePng(join(dir, `${String(f).padStart(5, "0")}.png`), { data, width, height });
   }
   const [x, y] = disc(0);
   return [Math.round(x), Math.round(y)];
+}
+
+/** One segkit run in a child process (the worker above). */
+function segkitChild(dir: string, clip: string, frames: number, point: readonly number[], masks?: string): Run {
+  return child(
+    process.execPath,
+    [
+      ...["--import", "tsx", fileURLToPath(import.meta.url), "--worker", "--dir", dir, "--clip", clip],
+      ...["--point", point.join(","), "--threads", args.threads as string, "--frames", String(frames)],
+      ...(masks ? ["--masks", masks] : []),
+    ],
+    "segkit",
+  );
+}
+
+async function longRun(): Promise<void> {
+  const frames = Number(args.long);
+  const dir = args.dir ?? join(FIXTURES, "models", "sam2-ailia");
+  const files = await findSam2Files(dir);
+  if (!files || !(frames > 0)) throw new Error(`--long N needs N > 0 and a 7-graph SAM 2 directory (${dir})`);
+  const s = (await readSam2Constants(files.constants)).image_size;
+  const size = [Number(args.width), Number(args.height)] as const;
+  const work = await mkdtemp(join(tmpdir(), "segkit-bench-sam2-"));
+  try {
+    const clip = join(work, "clip");
+    await mkdir(clip);
+    const point = await makeClip(clip, frames, size[0], size[1]);
+    const loadStart = loadavg();
+    console.log(
+      `SAM 2 long clip: ${dir}, ${frames} frames ${size.join("x")}, model size ${s}; load ${loadStart.map((v) => v.toFixed(2)).join(" ")}`,
+    );
+    const run = segkitChild(dir, clip, frames, point);
+    const loadEnd = loadavg();
+    const officialFramesGB = (frames * 3 * s * s * 4) / 2 ** 30;
+    console.log("| propagated frames | RSS, MB |\n|---|---|");
+    for (const [f, mb] of run.rssTrace) console.log(`| ${f} | ${mb} |`);
+    console.log(
+      `peak ${run.peakRssMB.toFixed(0)} MB (after loading the model ${run.rssAfterLoadMB.toFixed(0)} MB); ` +
+        `median ${median(run.frameMs.slice(1)).toFixed(0)} ms per frame; the official init_state would hold ` +
+        `${officialFramesGB.toFixed(1)} GB of frames (${frames} x 3 x ${s} x ${s} float32); load at the end ` +
+        loadEnd.map((v) => v.toFixed(2)).join(" "),
+    );
+    await writeResults(args.out ?? join(here, "results", "sam2-long.json"), {
+      date: new Date().toISOString(),
+      machine: machine(),
+      loadavg: { start: loadStart, end: loadEnd },
+      config: { dir, frames, size, point, threads: args.threads, imageSize: s },
+      method:
+        "one segkit child (createVideoPredictor, default memoryFrames), a point on frame 0, propagate forward; RSS 20 times over the clip; peak: VmHWM",
+      segkit: { ...run, frameMs: undefined, perFrameMs: median(run.frameMs.slice(1)) },
+      officialFramesGB,
+    });
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
 }
 
 function iou(a: Uint8Array, b: Uint8Array): number {
@@ -161,15 +230,7 @@ async function main(): Promise<void> {
         `${threads} threads, ${passes} passes; load average ${loadStart.map((v) => v.toFixed(2)).join(" ")}`,
     );
     const sides = {
-      segkit: (masks?: string) =>
-        child(
-          process.execPath,
-          [
-            ...["--import", "tsx", fileURLToPath(import.meta.url), "--worker", "--dir", dir, "--clip", clip],
-            ...["--point", point.join(","), "--threads", threads, ...(masks ? ["--masks", masks] : [])],
-          ],
-          "segkit",
-        ),
+      segkit: (masks?: string) => segkitChild(dir, clip, frames, point, masks),
       pytorch: (masks?: string) =>
         child(
           args.python as string,
@@ -225,7 +286,7 @@ async function main(): Promise<void> {
     const low = ious.filter((v) => v < 0.99).length;
     if (low) console.log(`WARNING: ${low} of ${frames} frames differ (IoU < 0.99) between segkit and PyTorch`);
     console.log(`load average at the end ${loadEnd.map((v) => v.toFixed(2)).join(" ")}`);
-    await writeResults(args.out as string, {
+    await writeResults(args.out ?? join(here, "results", "sam2.json"), {
       date: new Date().toISOString(),
       machine: machine(),
       loadavg: { start: loadStart, end: loadEnd },
@@ -247,4 +308,4 @@ async function main(): Promise<void> {
   }
 }
 
-await (args.worker ? worker() : main());
+await (args.worker ? worker() : args.long ? longRun() : main());

@@ -15,6 +15,7 @@ import {
   validateRepoId,
   validateRepoPath,
 } from "./hub.js";
+import { createVideoPredictor } from "./video.js";
 
 let hub: FakeHub;
 let root: string;
@@ -285,5 +286,23 @@ describe("pullModel against a local hub", () => {
   it("computes the fake hub's git tags as git does", () => {
     assert.equal(gitBlobSha1(Buffer.alloc(0)), "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"); // git hash-object /dev/null
     assert.equal(gitBlobSha1(Buffer.from("hello\n")), "ce013625030ba8dba906f756967f9e9ca394464a");
+  });
+});
+
+describe("pulling a SAM 2 directory", () => {
+  it("fetches the 7 graphs and the constants (not the README) by default, and the result opens for video", async () => {
+    const models = join(import.meta.dirname, "fixtures", "models", "sam2-ailia");
+    const names = (await readdir(models)).sort();
+    const files = Object.fromEntries(names.map((f) => [f, readFileSync(join(models, f))]));
+    const sam2Hub = await startFakeHub({ ...files, "README.md": Buffer.from("# SAM 2.1 tiny\n") });
+    try {
+      const r = await pullModel("acme/tiny-sam", { endpoint: sam2Hub.url, cacheDir: join(root, "sam2") });
+      assert.deepEqual(r.files.map((f) => f.path).sort(), names);
+      for (const f of r.files) assert.deepEqual(readFileSync(f.file), files[f.path]);
+      const video = await createVideoPredictor(r.dir, { threads: 1 });
+      await video.dispose();
+    } finally {
+      await sam2Hub.close();
+    }
   });
 });

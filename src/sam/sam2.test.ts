@@ -3,7 +3,7 @@
 // low-res logits (sampled every 16th row and column) within 1e-3.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { cp, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -119,6 +119,13 @@ describe("a 7-graph SAM 2 directory that is not whole is one error naming what i
       [
         async (d) => writeFile(join(d, "constants_tiny.json"), JSON.stringify({ no_mem_embed: [1] })),
         /constants_tiny.json|maskmem_tpos_enc/,
+      ],
+      [
+        async (d) => {
+          const file = join(d, "constants_tiny.json");
+          await writeFile(file, JSON.stringify({ ...JSON.parse(await readFile(file, "utf8")), image_size: 512 }));
+        },
+        /constants_tiny.json: image_size 512: segkit runs SAM 2 at 1024/,
       ],
     ];
     for (const [edit, message] of cases) {

@@ -25,7 +25,7 @@ import { listFiles } from "../io/fs.js";
 import type { ExecutionProvider, OnnxInput, OnnxSession } from "../onnx/session.js";
 import { listNames, type SamEmbeddings, type SamTensor } from "./decoder-feeds.js";
 import { openGraph, runGraph } from "./graphs.js";
-import { SAM_LOW_RES_SIZE } from "./transforms.js";
+import { SAM_IMAGE_SIZE, SAM_LOW_RES_SIZE } from "./transforms.js";
 
 export const SAM2_GRAPHS = [
   "image_encoder",
@@ -165,6 +165,11 @@ export async function readSam2Constants(file: string): Promise<Sam2Constants> {
     });
   }
   const k = parsed.data;
+  if (k.image_size !== SAM_IMAGE_SIZE) {
+    throw new SegkitError(`image_size ${k.image_size}: segkit runs SAM 2 at ${SAM_IMAGE_SIZE} (every official model)`, {
+      file,
+    });
+  }
   const widths: [string, number, number][] = [
     ["no_mem_embed", k.no_mem_embed.length, k.hidden_dim],
     ["no_obj_ptr", k.no_obj_ptr.length, k.hidden_dim],

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { createMask } from "../core/image.js";
 import { readImage } from "../io/image.js";
-import { type Rle, rleArea, rleEncode, rleIou } from "../masks/rle.js";
+import { type Rle, rleArea, rleDecode, rleEncode, rleIou } from "../masks/rle.js";
 import { findSam2Files, openSam2, type Sam2Parts } from "./sam2.js";
 import {
   createVideoPredictor,
@@ -28,6 +28,8 @@ interface Step {
     points?: [number, number][];
     labels?: (0 | 1)[];
     box?: [number, number, number, number];
+    /** add_new_mask's mask. */
+    mask?: Rle;
     propagate?: "forward" | "backward";
   };
   frames: { frame: number; objects: { id: number; score: number; mask: Rle }[] }[];
@@ -113,6 +115,7 @@ describe("SAM 2 video predictor against SAM2VideoPredictor", () => {
               ? { points: step.points.map(([x, y], k) => ({ x, y, label: step.labels?.[k] ?? 1 })) }
               : {}),
             ...(step.box ? { box: step.box } : {}),
+            ...(step.mask ? { mask: rleDecode(step.mask) } : {}),
           };
           got = [await video.addPrompt(prompt)];
         }
@@ -156,7 +159,7 @@ describe("mask prompts (add_new_mask)", () => {
   });
   after(() => parts.dispose());
 
-  // No official reference has a mask prompt (the fixture script's clip has none): what holds by construction
+  // The official answers to mask prompts are the `mask` scenario above; here, what holds by construction
   test("the mask comes back as the frame's mask (score +10), an empty one as absent (-10); it conditions tracking", async () => {
     const video = trackVideo(parts, CLIP);
     // a 16 x 16 square over the disc of frame 0

@@ -318,7 +318,10 @@ export function trackVideo(
       }
     });
     const split = C / M;
-    const n2 = ptrs.length * split;
+    // no pointer (an object first prompted on a later frame, tracked before that frame): the graph takes no empty
+    // input, so one pointer's tokens of zeros go in masked out of the attention, which leaves the result unchanged
+    const noPtrs = ptrs.length === 0;
+    const n2 = Math.max(1, ptrs.length) * split;
     const memory2 = new Float32Array(n2 * M);
     const pos2 = new Float32Array(n2 * M);
     if (ptrs.length) {
@@ -349,7 +352,7 @@ export function trackVideo(
       memory_pos_1: { data: pos1, dims: [n1, 1, M] },
       memory_pos_2: { data: pos2, dims: [n2, 1, M] },
       attention_mask_1: { type: "bool", data: new Uint8Array(n1).fill(1), dims: [n1, 1] },
-      attention_mask_2: { type: "bool", data: new Uint8Array(n2).fill(1), dims: [n2, 1] },
+      attention_mask_2: { type: "bool", data: new Uint8Array(n2).fill(noPtrs ? 0 : 1), dims: [n2, 1] },
     });
     const pix = need(out.pix_feat, "pix_feat", "memory_attention");
     return { data: fromRows(pix.data, C), dims: [1, C, hw, hw] };

@@ -54,15 +54,17 @@ function bytes(n: number, seed: number): Buffer {
 
 const isLfs = (path: string) => /\.(onnx|onnx_data|bin)$/.test(path);
 
-export async function startFakeHub(): Promise<FakeHub> {
-  const files: Record<string, Buffer> = {
+/** Serves `files` (default: a transformers.js-like repository of deterministic bytes) as `acme/tiny-sam`. */
+export async function startFakeHub(
+  files: Record<string, Buffer> = {
     "README.md": Buffer.from("# tiny-sam\n"),
     "config.json": Buffer.from('{"model_type":"sam"}\n'),
     "onnx/decoder.onnx": bytes(4000, 1),
     "onnx/encoder.onnx": bytes(6000, 2),
     "onnx/encoder.onnx_data": bytes(10000, 3),
     "weights.bin": bytes(500, 4),
-  };
+  },
+): Promise<FakeHub> {
   const commit = "0123456789abcdef0123456789abcdef01234567";
   let held: ServerResponse | undefined;
   const byHash = new Map(Object.values(files).map((b) => [sha256(b), b]));
