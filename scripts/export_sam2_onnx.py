@@ -392,7 +392,8 @@ class MemoryAttentionGraph(torch.nn.Module):
             output = output + self._attn(layer.cross_attn_image, t, m1 + p1, m2 + p2, memory, key_mask)
             t = layer.norm3(output)
             output = output + layer.linear2(layer.activation(layer.linear1(t)))
-        return self.ma.norm(output).transpose(0, 1)
+        # a constant shape (batch 1): the graph declares pix_feat [HW,1,C] rather than a symbolic batch
+        return self.ma.norm(output).transpose(0, 1).reshape(self.rope_cos.shape[0], 1, curr.shape[-1])
 
 
 class MemoryEncoderGraph(torch.nn.Module):
