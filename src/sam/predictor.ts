@@ -32,7 +32,7 @@ import { type ImageSource, readImage } from "../io/image.js";
 import { chooseMaskChannels, samDecodePrompt } from "./decoder-feeds.js";
 import { createEmbeddingCache, imageHash } from "./embedding-cache.js";
 import { type LoadSamModelOptions, loadSamModel, type SamEmbeddings, type SamModel, type SamTensor } from "./model.js";
-import { type SamMaskFrame, upscaleMasks } from "./postprocess.js";
+import { type SamMaskFrame, upscaleAndThreshold } from "./postprocess.js";
 import {
   preprocessImage,
   preprocessShape,
@@ -45,8 +45,6 @@ import {
   type SamBox,
   type SamPoint,
   type SamSize,
-  stabilityScore,
-  thresholdMasks,
 } from "./transforms.js";
 
 export interface SamPredictorOptions extends LoadSamModelOptions {
@@ -258,15 +256,13 @@ export async function createSamPredictor(
       const d = await decode(request);
       const { originalSize, maskFrame } = d;
       const t = performance.now();
-      // every returned plane in one call (the taps are built once), then each plane's mask and stability
-      const up = upscaleMasks(d.lowResLogits.data, maskFrame, originalSize).data;
-      const area = originalSize.height * originalSize.width;
-      const planes = Array.from({ length: d.scores.length }, (_, i) => up.subarray(i * area, (i + 1) * area));
-      const masks = planes.map((p) => createMask(originalSize.width, originalSize.height, thresholdMasks(p)));
-      const logits = request.returnLogits ? planes : [];
-      const stability = Float32Array.from(planes, (p) => stabilityScore(p));
+      // every returned plane upscaled, thresholded and counted for its stability in one pass (taps kept per size)
+      const up = upscaleAndThreshold(d.lowResLogits.data, maskFrame, originalSize, {
+        logits: request.returnLogits === true,
+      });
+      const masks = up.masks.map((p) => createMask(originalSize.width, originalSize.height, p));
       const timings = { decodeMs: d.timings.decodeMs, upscaleMs: performance.now() - t };
-      return { ...d, masks, ...(request.returnLogits ? { logits } : {}), stabilityScores: stability, timings };
+      return { ...d, masks, ...(up.logits ? { logits: up.logits } : {}), stabilityScores: up.stability, timings };
     },
 
     async dispose() {
