@@ -22,7 +22,7 @@ export async function runGraph(
 /** Opens one graph; a file onnxruntime cannot load becomes a SegkitError naming it. */
 export async function openGraph(
   file: string,
-  options: { threads: number; executionProviders?: readonly ExecutionProvider[] },
+  options: { threads: number; executionProviders?: readonly ExecutionProvider[]; spinning?: boolean },
 ): Promise<OnnxSession> {
   try {
     return await createOnnxSession(file, options);

@@ -153,7 +153,9 @@ export async function loadSamModel(dir: string, options: LoadSamModelOptions = {
   const sam2 = await findSam2Files(dir);
   if (sam2) return loadSam2ImageModel(dir, sam2, { threads, ...(executionProviders ? { executionProviders } : {}) });
   const found = await findGraphs(dir, variant);
-  const sessionOptions = executionProviders ? { threads, executionProviders } : { threads };
+  // a click is one short decoder run between JavaScript steps: threads that sleep instead of spinning leave the
+  // cores to them and to other processes (onnx/session.ts `spinning`)
+  const sessionOptions = { threads, spinning: false, ...(executionProviders ? { executionProviders } : {}) };
   const encoderSession = await openGraph(found.encoder, sessionOptions);
   let decoderSession: OnnxSession;
   try {
@@ -181,7 +183,7 @@ export async function loadSamModel(dir: string, options: LoadSamModelOptions = {
 async function leanDecoder(
   file: string,
   session: OnnxSession,
-  options: { threads: number; executionProviders?: readonly ExecutionProvider[] },
+  options: { threads: number; executionProviders?: readonly ExecutionProvider[]; spinning?: boolean },
 ): Promise<OnnxSession | undefined> {
   try {
     const keep = lowResOutputs(describeDecoder(session, file));

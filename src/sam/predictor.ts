@@ -23,14 +23,15 @@
  * masks: `upscaleToRle`, which computes only where a mask can be, took 30.6 ms instead of 9.9 ms for bench/sam's 3
  * noisy masks at 640 x 480).
  *
- * Embeddings are cached in memory and optionally on disk (`embedding-cache.ts`).
+ * Embeddings are cached in memory and optionally on disk (`embedding-cache.ts`); `setImage` on the last image it
+ * hashed compares the pixels with a copy instead of hashing them again (`createImageHasher`).
  */
 import { join } from "node:path";
 import { SegkitError } from "../core/errors.js";
 import { createMask, type Mask, type RgbImage } from "../core/image.js";
 import { type ImageSource, readImage } from "../io/image.js";
 import { chooseMaskChannels, samDecodePrompt } from "./decoder-feeds.js";
-import { createEmbeddingCache, imageHash } from "./embedding-cache.js";
+import { createEmbeddingCache, createImageHasher } from "./embedding-cache.js";
 import { type LoadSamModelOptions, loadSamModel, type SamEmbeddings, type SamModel, type SamTensor } from "./model.js";
 import { type SamMaskFrame, upscaleAndThreshold } from "./postprocess.js";
 import {
@@ -164,6 +165,7 @@ export async function createSamPredictor(
   const inputSizeOf = (img: { height: number; width: number }): SamSize =>
     stretch ? { height: longest, width: longest } : preprocessShape(img.height, img.width, longest);
   const cache = createEmbeddingCache(m, { memoryCache, cacheDir });
+  const imageHash = createImageHasher();
   let current: { info: SamImageInfo; embeddings: SamEmbeddings } | undefined;
   let disposed = false;
 
