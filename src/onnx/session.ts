@@ -132,6 +132,32 @@ export async function createOnnxSession(
   model: Uint8Array | string,
   options: OnnxSessionOptions = {},
 ): Promise<OnnxSession> {
+  const session = await createOrtSession(model, options);
+  return {
+    inputNames: session.inputNames,
+    outputNames: session.outputNames,
+    inputs: declaredValues(session.inputMetadata),
+    outputs: declaredValues(session.outputMetadata),
+    async run(inputs, outputNames) {
+      const feeds = toOrtFeeds(inputs);
+      return floatOutputs(outputNames ? await session.run(feeds, [...outputNames]) : await session.run(feeds));
+    },
+    dispose: () => session.release(),
+  };
+}
+
+/** onnxruntime outputs as float32 data with their dims (`floatData`). */
+export function floatOutputs(outputs: ort.InferenceSession.ReturnType): Record<string, Float32Input> {
+  const result: Record<string, Float32Input> = {};
+  for (const [name, t] of Object.entries(outputs)) result[name] = { data: floatData(name, t), dims: [...t.dims] };
+  return result;
+}
+
+/** The onnxruntime session behind `createOnnxSession` (src/onnx/ only: callers outside see segkit's types). */
+export async function createOrtSession(
+  model: Uint8Array | string,
+  options: OnnxSessionOptions = {},
+): Promise<ort.InferenceSession> {
   const { threads, executionProviders, spinning } = { ...DEFAULT_ONNX_SESSION_OPTIONS, ...options };
   if (!Number.isInteger(threads) || threads < 1) {
     throw new SegkitError(`threads must be a positive integer, got ${threads}`);
@@ -148,12 +174,10 @@ export async function createOnnxSession(
       ? { executionProviders: executionProviders as ort.InferenceSession.ExecutionProviderConfig[] }
       : {}),
   };
-  let session: ort.InferenceSession;
   try {
-    session =
-      typeof model === "string"
-        ? await ort.InferenceSession.create(model, sessionOptions)
-        : await ort.InferenceSession.create(model, sessionOptions);
+    return typeof model === "string"
+      ? await ort.InferenceSession.create(model, sessionOptions)
+      : await ort.InferenceSession.create(model, sessionOptions);
   } catch (err) {
     const missing = /\[(.+?)\] backend not found/.exec(String(err));
     if (missing) {
@@ -163,18 +187,4 @@ export async function createOnnxSession(
     }
     throw err;
   }
-  return {
-    inputNames: session.inputNames,
-    outputNames: session.outputNames,
-    inputs: declaredValues(session.inputMetadata),
-    outputs: declaredValues(session.outputMetadata),
-    async run(inputs, outputNames) {
-      const feeds = toOrtFeeds(inputs);
-      const outputs = outputNames ? await session.run(feeds, [...outputNames]) : await session.run(feeds);
-      const result: Record<string, Float32Input> = {};
-      for (const [name, t] of Object.entries(outputs)) result[name] = { data: floatData(name, t), dims: [...t.dims] };
-      return result;
-    },
-    dispose: () => session.release(),
-  };
 }
