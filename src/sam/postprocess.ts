@@ -153,6 +153,26 @@ function horizontal(src: Float32Array, row: number, tx: ComposedTaps, out: Float
   }
 }
 
+/** Output row `y` through the composed vertical taps from the horizontal pass's rows `tmp` into `out` from `offset`. */
+function vertical(tmp: Float64Array, ty: ComposedTaps, y: number, width: number, out: Float32Array, offset: number) {
+  const j = y * 4;
+  const a = (ty.idx[j] as number) * width;
+  const b = (ty.idx[j + 1] as number) * width;
+  const c = (ty.idx[j + 2] as number) * width;
+  const d = (ty.idx[j + 3] as number) * width;
+  const wa = ty.w[j] as number;
+  const wb = ty.w[j + 1] as number;
+  const wc = ty.w[j + 2] as number;
+  const wd = ty.w[j + 3] as number;
+  for (let i = 0; i < width; i++) {
+    out[offset + i] =
+      (tmp[a + i] as number) * wa +
+      (tmp[b + i] as number) * wb +
+      (tmp[c + i] as number) * wc +
+      (tmp[d + i] as number) * wd;
+  }
+}
+
 /**
  * The cheap path of `postprocessMasks` for interactive use: only the chosen channels, at `outputSize` (default the
  * original size), only over `region`; same semantics (see the module comment). Cost per channel about
@@ -205,25 +225,7 @@ export function upscaleMasks(
     // horizontal: the low-res rows the vertical taps read, to the region's columns
     for (let r = rowMin; r <= rowMax; r++) horizontal(lowRes, base + r * low, tx, tmp, r * width);
     // vertical: 4 rows of tmp per output row
-    let o = k * width * height;
-    for (let yy = 0; yy < height; yy++) {
-      const j = yy * 4;
-      const a = (ty.idx[j] as number) * width;
-      const b = (ty.idx[j + 1] as number) * width;
-      const cc = (ty.idx[j + 2] as number) * width;
-      const d = (ty.idx[j + 3] as number) * width;
-      const wa = ty.w[j] as number;
-      const wb = ty.w[j + 1] as number;
-      const wc = ty.w[j + 2] as number;
-      const wd = ty.w[j + 3] as number;
-      for (let i = 0; i < width; i++) {
-        out[o++] =
-          (tmp[a + i] as number) * wa +
-          (tmp[b + i] as number) * wb +
-          (tmp[cc + i] as number) * wc +
-          (tmp[d + i] as number) * wd;
-      }
-    }
+    for (let yy = 0; yy < height; yy++) vertical(tmp, ty, yy, width, out, (k * height + yy) * width);
   });
   return { data: out, width, height, channels: channels.length };
 }
@@ -253,7 +255,7 @@ export function upscaleAndThreshold(
   const planes = checkInputs(lowRes, inputSize, originalSize);
   const { threshold = 0, offset = 1 } = options;
   const { height: H, width: W } = originalSize;
-  const { tx, ty, rowMin, rowMax, tmp } = planeGeometry(inputSize, originalSize);
+  const { tx, ty, rowMin, rowMax, tmp, line } = planeGeometry(inputSize, originalSize);
   const hi = threshold + offset;
   const lo = threshold - offset;
   const low = SAM_LOW_RES_SIZE;
@@ -267,29 +269,17 @@ export function upscaleAndThreshold(
     const out = options.logits ? new Float32Array(H * W) : undefined;
     let inter = 0;
     let union = 0;
-    let o = 0;
     for (let y = 0; y < H; y++) {
-      const j = y * 4;
-      const a = (ty.idx[j] as number) * W;
-      const b = (ty.idx[j + 1] as number) * W;
-      const cc = (ty.idx[j + 2] as number) * W;
-      const d = (ty.idx[j + 3] as number) * W;
-      const wa = ty.w[j] as number;
-      const wb = ty.w[j + 1] as number;
-      const wc = ty.w[j + 2] as number;
-      const wd = ty.w[j + 3] as number;
-      for (let x = 0; x < W; x++, o++) {
-        const v = Math.fround(
-          (tmp[a + x] as number) * wa +
-            (tmp[b + x] as number) * wb +
-            (tmp[cc + x] as number) * wc +
-            (tmp[d + x] as number) * wd,
-        );
-        if (out) out[o] = v;
+      // the row's logits (in `out` when they are returned), then its mask and counts while it is in cache
+      const offset = out ? y * W : 0;
+      vertical(tmp, ty, y, W, out ?? line, offset);
+      const row = out ?? line;
+      for (let x = 0; x < W; x++) {
+        const v = row[offset + x] as number;
         // (branches: measured faster than branch-free counting, even on noise)
         if (v > lo) union++;
         if (v > hi) inter++;
-        if (v > threshold) mask[o] = 1;
+        if (v > threshold) mask[y * W + x] = 1;
       }
     }
     masks.push(mask);
@@ -490,5 +480,5 @@ function makePlaneGeometry(inputSize: SamMaskFrame, { height: H, width: W }: Sam
     rowMin = Math.min(rowMin, r);
     rowMax = Math.max(rowMax, r);
   }
-  return { tx, ty, firstY, lastY, rowMin, rowMax, tmp: new Float64Array(W * low) };
+  return { tx, ty, firstY, lastY, rowMin, rowMax, tmp: new Float64Array(W * low), line: new Float32Array(W) };
 }
