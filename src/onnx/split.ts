@@ -155,8 +155,10 @@ export async function createSplitOnnxSession(
 ): Promise<SplitOnnxSession | undefined> {
   const { varying, baked, outputs, ...sessionOptions } = options;
   const a = analyse(model, varying, baked);
-  // nothing computed once when the varying part would read only static inputs themselves
-  if (!a || a.frontier.every((name) => a.statics.includes(name))) return undefined;
+  if (!a) return undefined;
+  // what the static part computes (the varying part may also read static inputs themselves); nothing: no split
+  const computed = a.frontier.filter((name) => !a.statics.includes(name));
+  if (computed.length === 0) return undefined;
   const graph = a.model.graph as Graph;
   const encode = (g: Graph) => onnx.ModelProto.encode({ ...a.model, graph: g }).finish();
   const copy = () => onnx.GraphProto.decode(onnx.GraphProto.encode(graph).finish());
@@ -186,6 +188,7 @@ export async function createSplitOnnxSession(
   /** Checked shapes of the varying inputs: whether they give the baked keys. */
   const shapesOk = new Map<string, boolean>();
   let last: { statics: Buffer[]; frontier: Record<string, ort.Tensor> } | undefined;
+  let broken = false;
 
   /** Builds both parts on the first run, with the keys of its shapes. */
   const build = async (inputs: Readonly<Record<string, OnnxInput>>) => {
@@ -194,21 +197,33 @@ export async function createSplitOnnxSession(
     for (const [name, t] of Object.entries(bakedKeys)) s.initializer.push(initializer(name, ortInput(t)));
     s.node = s.node.filter((n) => !(n.output ?? []).some((o) => o in bakedKeys));
     s.input = s.input.filter((i) => !varying.includes(i.name ?? ""));
-    s.output = a.frontier.map((name) => onnx.ValueInfoProto.create({ name }));
-    staticSession = await createOrtSession(usedInputsOnly(pruneOnnx(encode(s), a.frontier)), sessionOptions);
+    s.output = computed.map((name) => onnx.ValueInfoProto.create({ name }));
+    staticSession = await createOrtSession(usedInputsOnly(pruneOnnx(encode(s), computed)), sessionOptions);
     const frontier = await staticSession.run(toOrtFeeds(pick(inputs, staticSession.inputNames)));
     const v = copy();
     v.node = v.node.filter((_, i) => (a.nodeTags[i] as number) !== STATIC);
     v.input = [
-      ...v.input.filter((i) => varying.includes(i.name ?? "")),
-      ...a.frontier.map((name) => typedValueInfo(name, frontier[name] as ort.Tensor)),
+      ...v.input.filter((i) => varying.includes(i.name ?? "") || a.frontier.includes(i.name ?? "")),
+      ...computed.map((name) => typedValueInfo(name, frontier[name] as ort.Tensor)),
     ];
     varyingSession = await createOrtSession(usedInputsOnly(pruneOnnx(encode(v), outputs)), sessionOptions);
     return frontier;
   };
 
+  // both parts built now when the declared shapes allow (zero-filled inputs, the varying dims 1), else on first use
+  const zeros = zeroInputs(graph, varying);
+  if (zeros) {
+    try {
+      await build(zeros);
+      shapesOk.set(JSON.stringify(varying.map((name) => zeros[name]?.dims)), true);
+    } catch {
+      await staticSession?.release();
+      staticSession = undefined;
+    }
+  }
+
   return {
-    frontier: a.frontier,
+    frontier: computed,
     async run(inputs, fetch) {
       for (const [name, value] of Object.entries(baked)) {
         const given = inputs[name];
@@ -216,8 +231,14 @@ export async function createSplitOnnxSession(
       }
       const shapes = JSON.stringify(varying.map((name) => inputs[name]?.dims));
       let frontier: Record<string, ort.Tensor>;
+      if (broken) return undefined;
       if (!staticSession) {
-        frontier = await build(inputs);
+        try {
+          frontier = await build(inputs);
+        } catch {
+          broken = true; // the whole graph runs instead
+          return undefined;
+        }
         shapesOk.set(shapes, true);
       } else {
         let ok = shapesOk.get(shapes);
@@ -254,6 +275,25 @@ export async function createSplitOnnxSession(
       await varyingSession?.release();
     },
   };
+}
+
+/** Zero-filled inputs of the declared types and dims (a varying symbolic dim 1); undefined when that is not known. */
+function zeroInputs(g: Graph, varying: readonly string[]): Record<string, OnnxInput> | undefined {
+  const T = onnx.TensorProto.DataType;
+  const out: Record<string, OnnxInput> = {};
+  for (const i of g.input) {
+    const name = i.name ?? "";
+    const t = i.type?.tensorType;
+    const dims = (t?.shape?.dim ?? []).map((d) => Number(d.dimValue ?? 0) || (varying.includes(name) ? 1 : 0));
+    if (!t?.shape || dims.includes(0)) return undefined;
+    const size = dims.reduce((x, y) => x * y, 1);
+    if (t.elemType === T.FLOAT) out[name] = { data: new Float32Array(size), dims };
+    else if (t.elemType === T.INT64) out[name] = { data: new BigInt64Array(size), dims };
+    else if (t.elemType === T.INT32) out[name] = { data: new Int32Array(size), dims };
+    else if (t.elemType === T.BOOL) out[name] = { type: "bool", data: new Uint8Array(size), dims };
+    else return undefined;
+  }
+  return out;
 }
 
 function pick(inputs: Readonly<Record<string, OnnxInput>>, names: readonly string[]): Record<string, OnnxInput> {
