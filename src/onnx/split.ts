@@ -254,6 +254,7 @@ export async function createSplitOnnxSession(
           same && last ? last.frontier : await staticSession.run(toOrtFeeds(pick(inputs, staticSession.inputNames)));
       }
       if (last?.frontier !== frontier) {
+        // copies: a caller may change its arrays in place
         last = { statics: a.statics.map((n) => Buffer.from(bytesOf(inputs[n] as OnnxInput))), frontier };
       }
       const session = varyingSession as ort.InferenceSession;
@@ -315,7 +316,7 @@ function sameBytes(a: OnnxInput, b: OnnxInput): boolean {
     a.data.constructor === b.data.constructor &&
     a.dims.length === b.dims.length &&
     a.dims.every((d, i) => d === b.dims[i]) &&
-    Buffer.from(bytesOf(a)).equals(bytesOf(b))
+    Buffer.from(a.data.buffer, a.data.byteOffset, a.data.byteLength).equals(bytesOf(b))
   );
 }
 
