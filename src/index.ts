@@ -480,10 +480,12 @@ export { type PillowFilter, pillowResize, pillowResizeBilinear } from "./sam/pil
 export {
   postprocessMasks,
   type SamMaskFrame,
+  type ThresholdedMasks,
   type UpscaledMasks,
   type UpscaledRle,
   type UpscaleMasksOptions,
   type UpscaleToRleOptions,
+  upscaleAndThreshold,
   upscaleMasks,
   upscaleToRle,
 } from "./sam/postprocess.js";

@@ -162,6 +162,14 @@ const LOW_AREA = LOW_RES * LOW_RES;
 /** The `mask_input` fed when there is none (has_mask_input 0): zeros, shared, never written. */
 const NO_MASK_INPUT = new Float32Array(LOW_AREA);
 
+/** The official decoder's mask feeds when there is no previous mask, as `decoderFeeds` gives them. */
+export function noMaskFeeds(): Record<"mask_input" | "has_mask_input", { data: Float32Array; dims: number[] }> {
+  return {
+    mask_input: { data: NO_MASK_INPUT, dims: [1, 1, LOW_RES, LOW_RES] },
+    has_mask_input: { data: new Float32Array([0]), dims: [1] },
+  };
+}
+
 /** A decoder graph as segkit runs it: its form and what its prompts may hold. */
 export interface SamDecoderGraph {
   /** The graph's file or URL (named in errors). */

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { createImage } from "../core/image.js";
-import { createEmbeddingCache, imageHash } from "./embedding-cache.js";
+import { createEmbeddingCache, createImageHasher, imageHash } from "./embedding-cache.js";
 import { SAM_PREPROCESS, type SamEmbeddings, type SamModel } from "./model.js";
 
 // The cache reads only the model's encoder file, layout, input form and preprocessing (its identity).
@@ -34,6 +34,33 @@ describe("embedding cache", () => {
     assert.match(imageHash(a), /^[0-9a-f]{64}$/);
     assert.notEqual(imageHash(a), imageHash(createImage(1, 2, a.data)));
     assert.notEqual(imageHash(a), imageHash(createImage(2, 1, Uint8Array.of(1, 2, 3, 4, 5, 7))));
+  });
+
+  test("createImageHasher: the last image's hash again for the same size and bytes, never for changed pixels", () => {
+    const calls: string[] = [];
+    const hash = createImageHasher((img) => {
+      calls.push(imageHash(img));
+      return calls.at(-1) as string;
+    });
+    const data = Uint8Array.of(1, 2, 3, 4, 5, 6);
+    const a = createImage(2, 1, data);
+    const first = hash(a);
+    assert.equal(first, imageHash(a));
+    assert.equal(hash(a), first); // the same image again: compared, not hashed
+    assert.equal(hash(createImage(2, 1, Uint8Array.of(1, 2, 3, 4, 5, 6))), first); // equal bytes in another array
+    assert.equal(calls.length, 1);
+    data[5] = 7; // changed in place: the same array, another image
+    assert.equal(hash(a), imageHash(createImage(2, 1, Uint8Array.of(1, 2, 3, 4, 5, 7))));
+    assert.notEqual(hash(a), first);
+    assert.equal(calls.length, 2);
+    assert.equal(hash(createImage(1, 2, data)), imageHash(createImage(1, 2, data))); // same bytes, other size
+    assert.equal(calls.length, 3);
+    // a view into a larger buffer: only its bytes count
+    const big = Uint8Array.of(9, 9, 1, 2, 3, 4, 5, 7, 9);
+    assert.equal(hash(createImage(2, 1, big.subarray(2, 8))), imageHash(createImage(2, 1, data)));
+    assert.equal(calls.length, 4);
+    assert.equal(hash(createImage(2, 1, data)), imageHash(createImage(2, 1, data)));
+    assert.equal(calls.length, 4);
   });
 
   test("memory: least recently used dropped first", async () => {

@@ -4,14 +4,19 @@ import { createOnnxSession, type ExecutionProvider, type OnnxSession } from "../
 import type { SamTensor } from "./decoder-feeds.js";
 
 /** Runs one graph; an onnxruntime failure becomes a SegkitError naming the file. */
-export async function runGraph(
+export function runGraph(
   session: OnnxSession,
   file: string,
   feeds: Parameters<OnnxSession["run"]>[0],
   fetch?: readonly string[],
 ): Promise<Record<string, SamTensor>> {
+  return runGuarded(file, () => session.run(feeds, fetch));
+}
+
+/** `run()`, an onnxruntime failure becoming a SegkitError naming the graph's file. */
+export async function runGuarded<T>(file: string, run: () => Promise<T>): Promise<T> {
   try {
-    return await session.run(feeds, fetch);
+    return await run();
   } catch (err) {
     if (err instanceof SegkitError) throw err;
     const first = ((err as Error).message ?? String(err)).split("\n")[0];
@@ -22,7 +27,7 @@ export async function runGraph(
 /** Opens one graph; a file onnxruntime cannot load becomes a SegkitError naming it. */
 export async function openGraph(
   file: string,
-  options: { threads: number; executionProviders?: readonly ExecutionProvider[] },
+  options: { threads: number; executionProviders?: readonly ExecutionProvider[]; spinning?: boolean },
 ): Promise<OnnxSession> {
   try {
     return await createOnnxSession(file, options);

@@ -160,6 +160,46 @@ describe("loadSamModel: split layout (normalised NCHW encoder)", () => {
   });
 });
 
+describe("loadSamModel: a click runs the decoder's image-only part once per image", () => {
+  test("the same low-res outputs as the whole graph (fullSize), for every point count, image and mask input", async () => {
+    await withModel(join(FIXTURES, "split"), async (m) => {
+      const embeddings = (seed: number) => ({
+        image_embeddings: {
+          data: Float32Array.from({ length: 256 * 64 * 64 }, (_, i) => Math.sin(i * 0.01 + seed)),
+          dims: [1, 256, 64, 64],
+        },
+      });
+      const a = embeddings(1);
+      const b = embeddings(2);
+      for (const [emb, n, mask] of [
+        [a, 2, false],
+        [a, 1, false],
+        [b, 4, false],
+        [a, 3, true],
+        [b, 2, false],
+      ] as const) {
+        const prompt = {
+          points: Float32Array.from({ length: 2 * n }, (_, i) => 200 + 97 * i),
+          labels: Float32Array.from({ length: n }, (_, i) => (i === n - 1 ? -1 : 1)),
+          origSize: [480, 640] as const,
+          ...(mask ? { maskInput: new Float32Array(65536).fill(0.5) } : {}),
+        };
+        const click = await m.decode(emb, prompt);
+        const whole = await m.decode(emb, prompt, { fullSize: true });
+        assert.deepEqual(click.lowRes, whole.lowRes, `${n} points, mask ${mask}`);
+        assert.deepEqual(click.scores, whole.scores, `${n} points, mask ${mask}: scores`);
+      }
+      a.image_embeddings.data[12345] = 7; // embeddings changed in place: the image-only part runs again
+      const prompt = {
+        points: Float32Array.of(300, 400, 0, 0),
+        labels: Float32Array.of(1, -1),
+        origSize: [480, 640] as const,
+      };
+      assert.deepEqual((await m.decode(a, prompt)).lowRes, (await m.decode(a, prompt, { fullSize: true })).lowRes);
+    });
+  });
+});
+
 describe("loadSamModel: split layout with a raw HWC encoder", () => {
   test("normalises and pads in the graph: same embeddings as the NCHW encoder on SAM's preprocessing", async () => {
     const image = pattern(683, 1024);

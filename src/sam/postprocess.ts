@@ -13,7 +13,7 @@ import { SAM_IMAGE_SIZE, SAM_LOW_RES_SIZE, type SamSize } from "./transforms.js"
  * Input `lowRes`: `[planes, 256, 256]` float32 (the decoder's `low_res_masks [1, 4, 256, 256]`). Output planes are
  * CHW float32: `data[(c * height + y) * width + x]`.
  *
- * Three ways, same semantics:
+ * Four ways, same semantics:
  * - `postprocessMasks`: the reference, stage by stage, in float32 with torch's index and weight arithmetic
  *   (`resizeBilinear` with `precision: "float32"`; the crop is fused: only the kept 1024-frame pixels are computed);
  * - `upscaleMasks`: what a viewer needs per click: both bilinear stages folded into one separable kernel per axis
@@ -21,6 +21,8 @@ import { SAM_IMAGE_SIZE, SAM_LOW_RES_SIZE, type SamSize } from "./transforms.js"
  *   at any output size (e.g. the display size; the final interpolation then targets that size instead of `(H, W)`)
  *   and only over a region of that output (what is on screen). At the original size it equals `postprocessMasks`
  *   up to float rounding (measured against torch: |diff| <= 9.5e-7 for both, on logits up to ~10);
+ * - `upscaleAndThreshold`: what `SamPredictor.predict` returns per click: every plane at the original size, thresholded
+ *   and its stability score counted in the same pass (the same float32 values as `upscaleMasks`);
  * - `upscaleToRle`: one plane of `upscaleMasks` at the original size, thresholded, straight to an RLE with its box,
  *   area and stability counts, computing only the output pixels that can reach the stability floor (the same
  *   float32 values there): what automatic mask generation needs per candidate.
@@ -151,6 +153,26 @@ function horizontal(src: Float32Array, row: number, tx: ComposedTaps, out: Float
   }
 }
 
+/** Output row `y` through the composed vertical taps from the horizontal pass's rows `tmp` into `out` from `offset`. */
+function vertical(tmp: Float64Array, ty: ComposedTaps, y: number, width: number, out: Float32Array, offset: number) {
+  const j = y * 4;
+  const a = (ty.idx[j] as number) * width;
+  const b = (ty.idx[j + 1] as number) * width;
+  const c = (ty.idx[j + 2] as number) * width;
+  const d = (ty.idx[j + 3] as number) * width;
+  const wa = ty.w[j] as number;
+  const wb = ty.w[j + 1] as number;
+  const wc = ty.w[j + 2] as number;
+  const wd = ty.w[j + 3] as number;
+  for (let i = 0; i < width; i++) {
+    out[offset + i] =
+      (tmp[a + i] as number) * wa +
+      (tmp[b + i] as number) * wb +
+      (tmp[c + i] as number) * wc +
+      (tmp[d + i] as number) * wd;
+  }
+}
+
 /**
  * The cheap path of `postprocessMasks` for interactive use: only the chosen channels, at `outputSize` (default the
  * original size), only over `region`; same semantics (see the module comment). Cost per channel about
@@ -203,27 +225,68 @@ export function upscaleMasks(
     // horizontal: the low-res rows the vertical taps read, to the region's columns
     for (let r = rowMin; r <= rowMax; r++) horizontal(lowRes, base + r * low, tx, tmp, r * width);
     // vertical: 4 rows of tmp per output row
-    let o = k * width * height;
-    for (let yy = 0; yy < height; yy++) {
-      const j = yy * 4;
-      const a = (ty.idx[j] as number) * width;
-      const b = (ty.idx[j + 1] as number) * width;
-      const cc = (ty.idx[j + 2] as number) * width;
-      const d = (ty.idx[j + 3] as number) * width;
-      const wa = ty.w[j] as number;
-      const wb = ty.w[j + 1] as number;
-      const wc = ty.w[j + 2] as number;
-      const wd = ty.w[j + 3] as number;
-      for (let i = 0; i < width; i++) {
-        out[o++] =
-          (tmp[a + i] as number) * wa +
-          (tmp[b + i] as number) * wb +
-          (tmp[cc + i] as number) * wc +
-          (tmp[d + i] as number) * wd;
-      }
-    }
+    for (let yy = 0; yy < height; yy++) vertical(tmp, ty, yy, width, out, (k * height + yy) * width);
   });
   return { data: out, width, height, channels: channels.length };
+}
+
+export interface ThresholdedMasks {
+  /** Per plane, 1 where the upscaled logit is > `threshold`, else 0: `[height * width]` (`thresholdMasks`). */
+  masks: Uint8Array[];
+  /** Per plane, `stabilityScore` of its upscaled logits (`threshold`, `offset`). */
+  stability: Float32Array;
+  /** With `logits`: per plane, the upscaled logits `[height * width]` float32 (what `upscaleMasks` returns). */
+  logits?: Float32Array[];
+}
+
+/**
+ * What a click needs from `upscaleMasks` at the original size, in one pass per plane: every plane of `lowRes`
+ * upscaled (the same float32 values as `upscaleMasks`: same taps, same products and sums in doubles, rounded once),
+ * thresholded (`thresholdMasks`) and counted for its stability score (`stabilityScore`), without materialising the
+ * logits unless `logits` asks for them. The taps and the scratch rows are kept for the next call with the same sizes
+ * (a session clicks on one image).
+ */
+export function upscaleAndThreshold(
+  lowRes: Float32Array,
+  inputSize: SamMaskFrame,
+  originalSize: SamSize,
+  options: { threshold?: number; offset?: number; logits?: boolean } = {},
+): ThresholdedMasks {
+  const planes = checkInputs(lowRes, inputSize, originalSize);
+  const { threshold = 0, offset = 1 } = options;
+  const { height: H, width: W } = originalSize;
+  const { tx, ty, rowMin, rowMax, tmp, line } = planeGeometry(inputSize, originalSize);
+  const hi = threshold + offset;
+  const lo = threshold - offset;
+  const low = SAM_LOW_RES_SIZE;
+  const masks: Uint8Array[] = [];
+  const logits: Float32Array[] = [];
+  const stability = new Float32Array(planes);
+  for (let c = 0; c < planes; c++) {
+    const base = c * low * low;
+    for (let r = rowMin; r <= rowMax; r++) horizontal(lowRes, base + r * low, tx, tmp, r * W);
+    const mask = new Uint8Array(H * W);
+    const out = options.logits ? new Float32Array(H * W) : undefined;
+    let inter = 0;
+    let union = 0;
+    for (let y = 0; y < H; y++) {
+      // the row's logits (in `out` when they are returned), then its mask and counts while it is in cache
+      const offset = out ? y * W : 0;
+      vertical(tmp, ty, y, W, out ?? line, offset);
+      const row = out ?? line;
+      for (let x = 0; x < W; x++) {
+        const v = row[offset + x] as number;
+        // (branches: measured faster than branch-free counting, even on noise)
+        if (v > lo) union++;
+        if (v > hi) inter++;
+        if (v > threshold) mask[y * W + x] = 1;
+      }
+    }
+    masks.push(mask);
+    if (out) logits.push(out);
+    stability[c] = inter / union;
+  }
+  return { masks, stability, ...(options.logits ? { logits } : {}) };
 }
 
 export interface UpscaleToRleOptions {
@@ -279,7 +342,7 @@ export function upscaleToRle(
   }
   const low = SAM_LOW_RES_SIZE;
   const plane = lowRes.subarray(channel * low * low, (channel + 1) * low * low);
-  const { tx, ty, firstY, lastY, tmp } = rleGeometry(inputSize, originalSize);
+  const { tx, ty, firstY, lastY, tmp } = planeGeometry(inputSize, originalSize);
   const floor = threshold - Math.abs(offset);
   // below `floor` with room for the rounding of the interpolation: such a pixel counts nowhere
   const cold = (v: number) => v < floor - 1e-3 - 1e-5 * Math.abs(v);
@@ -379,22 +442,25 @@ export function upscaleToRle(
   };
 }
 
-/** What `upscaleToRle` needs for one pair of sizes, kept for the next call (automatic masks repeat the sizes). */
-let geometry: { key: string; value: ReturnType<typeof makeRleGeometry> } | undefined;
+/**
+ * What `upscaleToRle` and `upscaleAndThreshold` need for one pair of sizes, kept for the next call (automatic masks
+ * and clicks on one image repeat the sizes).
+ */
+let geometry: { key: string; value: ReturnType<typeof makePlaneGeometry> } | undefined;
 
-function rleGeometry(inputSize: SamMaskFrame, outSize: SamSize) {
+function planeGeometry(inputSize: SamMaskFrame, outSize: SamSize) {
   const frame = inputSize === "stretch" ? inputSize : `${inputSize.height}x${inputSize.width}`;
   const key = `${frame}>${outSize.height}x${outSize.width}`;
-  if (geometry?.key !== key) geometry = { key, value: makeRleGeometry(inputSize, outSize) };
+  if (geometry?.key !== key) geometry = { key, value: makePlaneGeometry(inputSize, outSize) };
   return geometry.value;
 }
 
 /**
  * The composed taps both ways; for each low-res row r the output rows that read it, `firstY[r]` (the first whose
- * last tap is >= r) to `lastY[r]` (the last whose first tap is <= r), as taps grow with the row; the scratch plane of
- * the horizontal pass.
+ * last tap is >= r) to `lastY[r]` (the last whose first tap is <= r), as taps grow with the row; the low-res rows
+ * any output row reads, `rowMin` to `rowMax`; the scratch plane of the horizontal pass.
  */
-function makeRleGeometry(inputSize: SamMaskFrame, { height: H, width: W }: SamSize) {
+function makePlaneGeometry(inputSize: SamMaskFrame, { height: H, width: W }: SamSize) {
   const low = SAM_LOW_RES_SIZE;
   const tx = composedTaps(low, inputSize === "stretch" ? inputSize : inputSize.width, W, 0, W);
   const ty = composedTaps(low, inputSize === "stretch" ? inputSize : inputSize.height, H, 0, H);
@@ -408,5 +474,11 @@ function makeRleGeometry(inputSize: SamMaskFrame, { height: H, width: W }: SamSi
     const bottom = Math.min(...ty.idx.subarray(y * 4, y * 4 + 4));
     for (let r = bottom; r < low; r++) lastY[r] = y;
   }
-  return { tx, ty, firstY, lastY, tmp: new Float64Array(W * low) };
+  let rowMin = low;
+  let rowMax = 0;
+  for (const r of ty.idx) {
+    rowMin = Math.min(rowMin, r);
+    rowMax = Math.max(rowMax, r);
+  }
+  return { tx, ty, firstY, lastY, rowMin, rowMax, tmp: new Float64Array(W * low), line: new Float32Array(W) };
 }

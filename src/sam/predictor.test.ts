@@ -267,6 +267,28 @@ describe("SamPredictor: split layout", () => {
     await withPredictor("split", async (p) => assert.equal((await p.setImage(a)).source, "disk"), { cacheDir });
   });
 
+  test("setImage again on the current image: its hash without re-hashing; pixels changed in place: a new image", async () => {
+    const a = pattern(64, 48, 3);
+    await withPredictor("split", async (p, calls) => {
+      const first = await p.setImage(a);
+      const click = { points: [{ x: 10, y: 20, label: 1 as const }] };
+      const before = (await p.predict(click)).lowResLogits.data;
+      const again = await p.setImage(a);
+      assert.deepEqual([again.source, again.hash, calls.encode], ["memory", first.hash, 1]);
+      a.data[(20 * 64 + 10) * 3] = ((a.data[(20 * 64 + 10) * 3] as number) + 1) % 256; // the same array, changed
+      const changed = await p.setImage(a);
+      assert.equal(changed.source, "encoder");
+      assert.notEqual(changed.hash, first.hash);
+      assert.equal(calls.encode, 2);
+      assert.equal(p.image?.hash, changed.hash);
+      // and back: the original pixels are the cached image again
+      a.data[(20 * 64 + 10) * 3] = ((a.data[(20 * 64 + 10) * 3] as number) + 255) % 256;
+      const back = await p.setImage(a);
+      assert.deepEqual([back.source, back.hash, calls.encode], ["memory", first.hash, 2]);
+      assert.deepEqual((await p.predict(click)).lowResLogits.data, before);
+    });
+  });
+
   test("the raw-HWC encoder export gives the same masks", async () => {
     const img = pattern(640, 480);
     const prompt = { points: [{ x: 500, y: 375, label: 1 as const }], multimask: true };

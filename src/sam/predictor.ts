@@ -23,16 +23,17 @@
  * masks: `upscaleToRle`, which computes only where a mask can be, took 30.6 ms instead of 9.9 ms for bench/sam's 3
  * noisy masks at 640 x 480).
  *
- * Embeddings are cached in memory and optionally on disk (`embedding-cache.ts`).
+ * Embeddings are cached in memory and optionally on disk (`embedding-cache.ts`); `setImage` on the last image it
+ * hashed compares the pixels with a copy instead of hashing them again (`createImageHasher`).
  */
 import { join } from "node:path";
 import { SegkitError } from "../core/errors.js";
 import { createMask, type Mask, type RgbImage } from "../core/image.js";
 import { type ImageSource, readImage } from "../io/image.js";
 import { chooseMaskChannels, samDecodePrompt } from "./decoder-feeds.js";
-import { createEmbeddingCache, imageHash } from "./embedding-cache.js";
+import { createEmbeddingCache, createImageHasher } from "./embedding-cache.js";
 import { type LoadSamModelOptions, loadSamModel, type SamEmbeddings, type SamModel, type SamTensor } from "./model.js";
-import { type SamMaskFrame, upscaleMasks } from "./postprocess.js";
+import { type SamMaskFrame, upscaleAndThreshold } from "./postprocess.js";
 import {
   preprocessImage,
   preprocessShape,
@@ -45,8 +46,6 @@ import {
   type SamBox,
   type SamPoint,
   type SamSize,
-  stabilityScore,
-  thresholdMasks,
 } from "./transforms.js";
 
 export interface SamPredictorOptions extends LoadSamModelOptions {
@@ -166,6 +165,7 @@ export async function createSamPredictor(
   const inputSizeOf = (img: { height: number; width: number }): SamSize =>
     stretch ? { height: longest, width: longest } : preprocessShape(img.height, img.width, longest);
   const cache = createEmbeddingCache(m, { memoryCache, cacheDir });
+  const imageHash = createImageHasher();
   let current: { info: SamImageInfo; embeddings: SamEmbeddings } | undefined;
   let disposed = false;
 
@@ -258,15 +258,13 @@ export async function createSamPredictor(
       const d = await decode(request);
       const { originalSize, maskFrame } = d;
       const t = performance.now();
-      // every returned plane in one call (the taps are built once), then each plane's mask and stability
-      const up = upscaleMasks(d.lowResLogits.data, maskFrame, originalSize).data;
-      const area = originalSize.height * originalSize.width;
-      const planes = Array.from({ length: d.scores.length }, (_, i) => up.subarray(i * area, (i + 1) * area));
-      const masks = planes.map((p) => createMask(originalSize.width, originalSize.height, thresholdMasks(p)));
-      const logits = request.returnLogits ? planes : [];
-      const stability = Float32Array.from(planes, (p) => stabilityScore(p));
+      // every returned plane upscaled, thresholded and counted for its stability in one pass (taps kept per size)
+      const up = upscaleAndThreshold(d.lowResLogits.data, maskFrame, originalSize, {
+        logits: request.returnLogits === true,
+      });
+      const masks = up.masks.map((p) => createMask(originalSize.width, originalSize.height, p));
       const timings = { decodeMs: d.timings.decodeMs, upscaleMs: performance.now() - t };
-      return { ...d, masks, ...(request.returnLogits ? { logits } : {}), stabilityScores: stability, timings };
+      return { ...d, masks, ...(up.logits ? { logits: up.logits } : {}), stabilityScores: up.stability, timings };
     },
 
     async dispose() {

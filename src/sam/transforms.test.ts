@@ -8,7 +8,7 @@ import { resizeBilinear } from "../masks/resize.js";
 import { rleEncode } from "../masks/rle.js";
 import { maskToBox, uncroppedMaskToRle } from "./amg/amg.js";
 import { pillowResize, pillowResizeBilinear } from "./pillow-resize.js";
-import { postprocessMasks, upscaleMasks, upscaleToRle } from "./postprocess.js";
+import { postprocessMasks, upscaleAndThreshold, upscaleMasks, upscaleToRle } from "./postprocess.js";
 import {
   applyBoxes,
   applyCoords,
@@ -319,41 +319,41 @@ describe("upscaleMasks in SAM 2's stretched frame", () => {
   });
 });
 
-describe("upscaleToRle: upscaleMasks, threshold, box, stability counts and RLE without the full plane", () => {
-  /** xorshift in [0, 1) */
-  const rand = (seed: number) => {
-    let s = seed >>> 0 || 1;
-    return () => {
-      s ^= s << 13;
-      s ^= s >>> 17;
-      s ^= s << 5;
-      return (s >>> 0) / 4294967296;
-    };
+/** xorshift in [0, 1) */
+const rand = (seed: number) => {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return (s >>> 0) / 4294967296;
   };
-  /** Blobs (SAM-like logits: a few bumps on a negative floor), noise, constants, and values at the thresholds. */
-  const planes = (next: () => number): [string, Float32Array][] => {
-    const blobs = new Float32Array(256 * 256).fill(-12);
-    for (let k = 0; k < 3; k++) {
-      const [cx, cy, s, a] = [next() * 256, next() * 256, 4 + next() * 30, 15 + next() * 10];
-      for (let r = 0; r < 256; r++) {
-        for (let c = 0; c < 256; c++) {
-          const i = r * 256 + c;
-          blobs[i] = (blobs[i] as number) + a * Math.exp(-((c - cx) ** 2 + (r - cy) ** 2) / (2 * s * s));
-        }
+};
+/** Blobs (SAM-like logits: a few bumps on a negative floor), noise, constants, and values at the thresholds. */
+const planes = (next: () => number): [string, Float32Array][] => {
+  const blobs = new Float32Array(256 * 256).fill(-12);
+  for (let k = 0; k < 3; k++) {
+    const [cx, cy, s, a] = [next() * 256, next() * 256, 4 + next() * 30, 15 + next() * 10];
+    for (let r = 0; r < 256; r++) {
+      for (let c = 0; c < 256; c++) {
+        const i = r * 256 + c;
+        blobs[i] = (blobs[i] as number) + a * Math.exp(-((c - cx) ** 2 + (r - cy) ** 2) / (2 * s * s));
       }
     }
-    const noise = Float32Array.from({ length: 256 * 256 }, () => (next() - 0.6) * 6);
-    const edges = Float32Array.from({ length: 256 * 256 }, (_, i) => [-1, 0, 1, -1.0001, -5][i % 5] as number);
-    const huge = Float32Array.from(blobs, (v) => v * 1e4);
-    return [
-      ["blobs", blobs],
-      ["noise", noise],
-      ["threshold values", edges],
-      ["huge", huge],
-      ["empty", new Float32Array(256 * 256).fill(-20)],
-      ["full", new Float32Array(256 * 256).fill(20)],
-    ];
-  };
+  }
+  const noise = Float32Array.from({ length: 256 * 256 }, () => (next() - 0.6) * 6);
+  const edges = Float32Array.from({ length: 256 * 256 }, (_, i) => [-1, 0, 1, -1.0001, -5][i % 5] as number);
+  const huge = Float32Array.from(blobs, (v) => v * 1e4);
+  return [
+    ["blobs", blobs],
+    ["noise", noise],
+    ["threshold values", edges],
+    ["huge", huge],
+    ["empty", new Float32Array(256 * 256).fill(-20)],
+    ["full", new Float32Array(256 * 256).fill(20)],
+  ];
+};
+describe("upscaleToRle: upscaleMasks, threshold, box, stability counts and RLE without the full plane", () => {
   const cases = [
     { original: { height: 480, width: 640 }, frame: undefined },
     { original: { height: 333, width: 97 }, frame: { x: 20, y: 7, height: 400, width: 150 } },
@@ -417,6 +417,80 @@ describe("upscaleToRle: upscaleMasks, threshold, box, stability counts and RLE w
     assert.throws(
       () => upscaleToRle(new Float32Array(65536), input, size, { frame: { x: 1, y: 0, height: 30, width: 40 } }),
       /inside/,
+    );
+  });
+});
+
+describe("upscaleAndThreshold: upscaleMasks, thresholdMasks and stabilityScore in one pass", () => {
+  it("hand case: v(x) = x / 2 - 1/4 inside, clamped edges, through SAM's 1024 frame and SAM 2's stretch", () => {
+    // low-res value = column index; 256 -> 512 (stretch) and 256 -> 1024 -> 512 (a 512 x 512 image fills the
+    // 1024 square) both sample it at x / 2 - 1/4, clamped: v(0) = 0, v(511) = 255
+    const low = Float32Array.from({ length: 2 * 256 * 256 }, (_, i) => i % 256);
+    const size = { height: 512, width: 512 };
+    const want = Float32Array.from({ length: 512 }, (_, x) => (x === 0 ? 0 : x === 511 ? 255 : x / 2 - 0.25));
+    for (const frame of ["stretch", { height: 1024, width: 1024 }] as const) {
+      const got = upscaleAndThreshold(low, frame, size, { logits: true });
+      assert.equal(got.masks.length, 2);
+      for (const [k, logits] of (got.logits ?? []).entries()) {
+        for (let y = 0; y < 512; y += 73) assert.deepEqual(logits.subarray(y * 512, (y + 1) * 512), want);
+        const mask = got.masks[k] as Uint8Array;
+        assert.deepEqual([mask[0], mask[1], mask[2], mask[511 * 512]], [0, 1, 1, 0]);
+        assert.equal(
+          mask.reduce((n, v) => n + v, 0),
+          511 * 512,
+        );
+      }
+      // > 1 from x = 3 on (509 columns), > -1 everywhere (512)
+      assert.deepEqual([...got.stability], [509 / 512, 509 / 512].map(Math.fround));
+      const shifted = upscaleAndThreshold(low.subarray(0, 65536), frame, size, { threshold: 100, offset: 0.5 });
+      // > 100.5: x / 2 - 1/4 > 100.5, x >= 202 (310 columns); > 99.5: x >= 200 (312)
+      assert.deepEqual([...shifted.stability], [Math.fround(310 / 312)]);
+      assert.equal(shifted.logits, undefined);
+      assert.equal(
+        (shifted.masks[0] as Uint8Array).reduce((n, v) => n + v, 0),
+        311 * 512,
+      );
+    }
+  });
+
+  const cases: [string, { height: number; width: number }, boolean][] = [
+    ["640x480", { height: 480, width: 640 }, false],
+    ["97x333", { height: 333, width: 97 }, false],
+    ["2000x1500", { height: 1500, width: 2000 }, false],
+    ["1x1", { height: 1, width: 1 }, false],
+    ["500x300 stretched (SAM 2)", { height: 300, width: 500 }, true],
+  ];
+  for (const [k, [name, original, stretch]] of cases.entries()) {
+    it(`${name}: exactly upscaleMasks + thresholdMasks + stabilityScore on random and edge logits`, () => {
+      const input = stretch ? "stretch" : preprocessShape(original.height, original.width);
+      const all = planes(rand(k + 11));
+      const low = new Float32Array(all.length * 65536);
+      for (const [i, [, plane]] of all.entries()) low.set(plane, i * 65536);
+      const area = original.height * original.width;
+      for (const [threshold, offset] of [
+        [0, 1],
+        [0.3, 2.5],
+      ] as const) {
+        const got = upscaleAndThreshold(low, input, original, { threshold, offset, logits: true });
+        const lean = upscaleAndThreshold(low, input, original, { threshold, offset });
+        const up = upscaleMasks(low, input, original).data;
+        for (const [i, [plane]] of all.entries()) {
+          const logits = up.subarray(i * area, (i + 1) * area);
+          assert.deepEqual(got.logits?.[i], logits, `${plane}: logits`);
+          assert.deepEqual(got.masks[i], thresholdMasks(logits, threshold), `${plane}: mask`);
+          assert.deepEqual(lean.masks[i], got.masks[i], `${plane}: mask without logits`);
+          const stability = Math.fround(stabilityScore(logits, threshold, offset));
+          assert.ok(Object.is(got.stability[i], stability), `${plane}: stability ${got.stability[i]} vs ${stability}`);
+        }
+      }
+    });
+  }
+
+  it("checks its inputs as upscaleMasks does", () => {
+    assert.throws(() => upscaleAndThreshold(new Float32Array(100), "stretch", { height: 2, width: 2 }), /256, 256/);
+    assert.throws(
+      () => upscaleAndThreshold(new Float32Array(65536), { height: 2000, width: 10 }, { height: 2, width: 2 }),
+      /exceeds 1024/,
     );
   });
 });

@@ -1,0 +1,139 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import onnxProto from "onnx-proto";
+import { tensorProto, valueInfo } from "./proto.js";
+import { createOnnxSession, type OnnxInput } from "./session.js";
+import { createSplitOnnxSession } from "./split.js";
+
+const { onnx } = onnxProto;
+const model = (graph: onnxProto.onnx.IGraphProto): Uint8Array =>
+  onnx.ModelProto.encode({ irVersion: 8, opsetImport: [{ domain: "", version: 13 }], graph }).finish();
+
+/**
+ * x [2] static, m [2] baked, p [B, N] varying:
+ * s = x * a, u = s + m (static); t = Reshape(u, [B, -1]) with B = Shape(p)[0] (static, reading a shape-only key);
+ * out = ReduceSum(p, axis 1, keepdims) + t  ([B, 2]: varying).
+ */
+const graph = () =>
+  model({
+    name: "split",
+    node: [
+      { opType: "Mul", input: ["x", "a"], output: ["s"] },
+      { opType: "Add", input: ["s", "m"], output: ["u"] },
+      { opType: "Shape", input: ["p"], output: ["shape"] },
+      { opType: "Gather", input: ["shape", "zero"], output: ["b"], attribute: [{ name: "axis", i: 0, type: 2 }] },
+      { opType: "Concat", input: ["b", "minusOne"], output: ["dims"], attribute: [{ name: "axis", i: 0, type: 2 }] },
+      { opType: "Reshape", input: ["u", "dims"], output: ["t"] },
+      { opType: "ReduceSum", input: ["p", "one"], output: ["r"], attribute: [{ name: "keepdims", i: 1, type: 2 }] },
+      { opType: "Add", input: ["r", "t"], output: ["out"] },
+    ],
+    initializer: [
+      tensorProto("a", { dims: [2], data: Float32Array.of(10, 100) }),
+      tensorProto("zero", { dims: [1], data: BigInt64Array.of(0n) }),
+      tensorProto("minusOne", { dims: [1], data: BigInt64Array.of(-1n) }),
+      tensorProto("one", { dims: [1], data: BigInt64Array.of(1n) }),
+    ],
+    input: [valueInfo("x", [2]), valueInfo("m", [2]), valueInfo("p", ["B", "N"])],
+    output: [valueInfo("out", ["B", 2])],
+  });
+
+const f = (...v: number[]) => Float32Array.from(v);
+const feeds = (x: Float32Array, p: Float32Array, dims: number[], m = f(0, 0)): Record<string, OnnxInput> => ({
+  x: { data: x, dims: [2] },
+  m: { data: m, dims: [2] },
+  p: { data: p, dims },
+});
+
+describe("createSplitOnnxSession", () => {
+  it("runs the static part once per static value; the outputs are the whole graph's (hand values)", async () => {
+    const bytes = graph();
+    const whole = await createOnnxSession(bytes, { threads: 1 });
+    const split = await createSplitOnnxSession(bytes, {
+      threads: 1,
+      varying: ["p"],
+      baked: { m: { data: f(0, 0), dims: [2] } },
+      outputs: ["out"],
+    });
+    assert.ok(split);
+    try {
+      assert.deepEqual(split.frontier, ["t"]);
+      const x = f(1, 2);
+      const check = async (input: Record<string, OnnxInput>, want: number[]) => {
+        const got = await split.run(input, ["out"]);
+        assert.deepEqual([...(got?.out?.data ?? [])], want);
+        assert.deepEqual(got, await whole.run(input, ["out"]));
+      };
+      // out = sum(p) + [10 x0, 100 x1]
+      await check(feeds(x, f(1, 2, 3), [1, 3]), [16, 206]);
+      await check(feeds(x, f(5), [1, 1]), [15, 205]); // another N: the same key (B = 1)
+      x[0] = 3; // the static input changed in place: the static part runs again
+      await check(feeds(x, f(5), [1, 1]), [35, 205]);
+      await check(feeds(f(0, 1), f(1, 1), [1, 2]), [2, 102]);
+      // another value on the baked input, or a batch of 2 (another key): not split
+      assert.equal(await split.run(feeds(x, f(5), [1, 1], f(1, 0)), ["out"]), undefined);
+      assert.equal(await split.run(feeds(x, f(1, 2), [2, 1]), ["out"]), undefined);
+      assert.deepEqual([...((await whole.run(feeds(x, f(1, 2), [2, 1]), ["out"])).out?.data ?? [])], [31, 202]);
+    } finally {
+      await split.dispose();
+      await whole.dispose();
+    }
+  });
+
+  it("undefined when nothing depends on static inputs alone, or a Shape's input shape follows varying values", async () => {
+    const none = await createSplitOnnxSession(graph(), {
+      threads: 1,
+      varying: ["p", "x"],
+      baked: {},
+      outputs: ["out"],
+    });
+    assert.equal(none, undefined);
+    // t = Reshape(x * a, Shape(Reshape(p, q))): q varying, so that Shape follows q's values, not only its shape
+    const valueShaped = model({
+      name: "valueShaped",
+      node: [
+        { opType: "Mul", input: ["x", "a"], output: ["s"] },
+        { opType: "Cast", input: ["q"], output: ["qi"], attribute: [{ name: "to", i: 7, type: 2 }] },
+        { opType: "Reshape", input: ["p", "qi"], output: ["pq"] },
+        { opType: "Shape", input: ["pq"], output: ["shape"] },
+        { opType: "Reshape", input: ["s", "shape"], output: ["t"] },
+        { opType: "Add", input: ["t", "pq"], output: ["out"] },
+      ],
+      initializer: [tensorProto("a", { dims: [2], data: Float32Array.of(10, 100) })],
+      input: [valueInfo("x", [2]), valueInfo("p", [2]), valueInfo("q", [2])],
+      output: [valueInfo("out", ["A", "B"])],
+    });
+    const split = await createSplitOnnxSession(valueShaped, {
+      threads: 1,
+      varying: ["p", "q"],
+      baked: {},
+      outputs: ["out"],
+    });
+    assert.ok(split);
+    try {
+      assert.deepEqual(split.frontier, ["s"]); // t is varying: computed per run
+      const input = (q: number[]): Record<string, OnnxInput> => ({
+        x: { data: f(1, 2), dims: [2] },
+        p: { data: f(3, 4), dims: [2] },
+        q: { data: Float32Array.from(q), dims: [2] },
+      });
+      const a = await split.run(input([1, 2]), ["out"]);
+      assert.deepEqual(
+        [a?.out?.dims, [...(a?.out?.data ?? [])]],
+        [
+          [1, 2],
+          [13, 204],
+        ],
+      );
+      const b = await split.run(input([2, 1]), ["out"]);
+      assert.deepEqual(
+        [b?.out?.dims, [...(b?.out?.data ?? [])]],
+        [
+          [2, 1],
+          [13, 204],
+        ],
+      );
+    } finally {
+      await split.dispose();
+    }
+  });
+});
