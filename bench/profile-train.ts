@@ -10,6 +10,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
+import { trainingApply } from "../src/backend/fused-blocks.js";
 import { initBackend, wasmThreads } from "../src/backend/init.js";
 import { createLoss } from "../src/losses/registry.js";
 import { createModel, type ModelArch } from "../src/models/registry.js";
@@ -20,11 +21,12 @@ const { values: args } = parseArgs({
   options: {
     models: { type: "string", default: "unet,encoder-decoder" },
     threads: { type: "string", default: "2" },
+    size: { type: "string", default: "128" },
     out: { type: "string", default: join(here, "results", "train-profile.json") },
   },
 });
 const BATCH = 8;
-const SIZE = 128;
+const SIZE = Number(args.size);
 const CLASSES = 3;
 
 const backend = await initBackend({ threads: Number(args.threads) });
@@ -59,7 +61,7 @@ for (const arch of args.models.split(",") as ModelArch[]) {
   const loss = createLoss("ce");
   const optimizer = tf.train.adam(1e-3);
   const step = () => {
-    const cost = optimizer.minimize(() => loss(y, model.apply(x, { training: true }) as tf.Tensor), true);
+    const cost = optimizer.minimize(() => loss(y, trainingApply(model, x)), true);
     cost?.dataSync();
     cost?.dispose();
   };
