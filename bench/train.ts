@@ -14,6 +14,7 @@
  *
  *   npm run bench:train -- [--steps 10] [--passes 5] [--cases unet@128,unet@256,encoder-decoder@128]
  *                          [--models unet --sizes 128,256 (instead of --cases)] [--backend auto] [--no-baseline]
+ *                          [--unfused (also segkit's training without fused blocks)] [--train-only (no inference sides)]
  */
 import { spawnSync } from "node:child_process";
 import { dirname, join } from "node:path";
@@ -43,6 +44,7 @@ const { values: args } = parseArgs({
     threads: { type: "string", default: "2" },
     baseline: { type: "boolean", default: false },
     unfused: { type: "boolean", default: false },
+    "train-only": { type: "boolean", default: false },
     "no-baseline": { type: "boolean", default: false },
     out: { type: "string", default: join(here, "results", "train.json") },
   },
@@ -104,7 +106,9 @@ async function segkitSides({ arch, size }: Case, onnx: boolean, steps: number) {
     { name: "train", pass: train(!args.baseline) },
     // segkit's training step without the fused conv + batch norm + ReLU blocks (--unfused), in the same run
     ...(args.unfused && !args.baseline ? [{ name: "trainUnfused", pass: train(false) }] : []),
-    {
+  ];
+  if (!args["train-only"]) {
+    sides.push({
       name: "inferTfjs",
       pass: async () => [
         await rate(() => {
@@ -113,9 +117,10 @@ async function segkitSides({ arch, size }: Case, onnx: boolean, steps: number) {
           out.dispose();
         }, 2 * steps),
       ],
-    },
-  ];
-  const predictor = onnx ? await createOnnxPredictor(model, { threads: Number(args.threads) }) : null;
+    });
+  }
+  const predictor =
+    onnx && !args["train-only"] ? await createOnnxPredictor(model, { threads: Number(args.threads) }) : null;
   if (predictor) {
     const pixels = x.dataSync() as Float32Array;
     sides.push({
@@ -177,7 +182,7 @@ for (const c of cases) {
   const mine = await segkitSides(c, true, steps);
   for (const peer of peers) await peer.call({ op: "setup", model: arch, size });
   const peerSides = peers.flatMap((peer): Side[] =>
-    (["train", "infer"] as const).map((op) => ({
+    (args["train-only"] ? (["train"] as const) : (["train", "infer"] as const)).map((op) => ({
       name: `${peer.peer.id}.${op}`,
       pass: async () => [
         (await peer.call<{ imagesPerSecond: number }>({ op, steps: op === "train" ? steps : 2 * steps }))
@@ -277,6 +282,7 @@ for (const c of cases) {
   const at = (q: ByCase | undefined) => q?.[c.arch]?.[c.size];
   console.log(`\n${c.arch} ${c.size}x${c.size} (${(r.flopsPerImage / 1e9).toFixed(2)} GFLOP per image forward)`);
   console.log(`  segkit train        ${formatSummary(r.segkit.train)}  (${r.gflops.train.toFixed(1)} GFLOP/s)`);
+  if (r.segkit.trainUnfused) console.log(`  segkit train, blocks not fused ${formatSummary(r.segkit.trainUnfused)}`);
   console.log(`  segkit infer tfjs   ${formatSummary(r.segkit.inferTfjs)}`);
   console.log(`  segkit infer onnx   ${formatSummary(r.segkit.inferOnnx)}`);
   for (const peer of peers) {

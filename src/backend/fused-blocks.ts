@@ -9,7 +9,7 @@
  *   backward dy, with x, xhat and a kept from the forward run (host arrays, never copied back to the heap):
  *            g = dy * (a > 0)    dbeta = sum(g)    dgamma = sum(g * xhat)
  *            dz = k1 * g + k2 * xhat + k3, k1 = gamma * rstd, k2 = -k1 * dgamma / M, k3 = -k1 * dbeta / M
- *            dx = ConvTranspose(dz, kernel)    dkernel = filter gradient of x and dz, tap by tap (onnx-conv.ts)
+ *            dx = conv(dz, kernel flipped, Ci/Co swapped)    dkernel = filter gradient of x and dz, tap by tap (onnx-conv.ts)
  * (sums over all axes but the channel one, M pixels per channel: the closed form of models/batch-norm.ts). The
  * graphs take and return NHWC tensors and run the convolutions in NCHW inside. Heap copies per block: x and a in the
  * forward pass, dy and dx in the backward one.
@@ -100,7 +100,6 @@ function forwardGraph(info: Conv2DInfo, epsilon: number): Uint8Array {
 
 function backwardGraph(info: Conv2DInfo): Uint8Array {
   const { batchSize: n, outHeight: h, outWidth: w, outChannels: co, inChannels: ci } = info;
-  const c = convAttributes(info);
   const pixels = n * h * w;
   const op = (opType: string, input: string[], output: string): Node => ({ opType, input, output: [output] });
   const sum = (input: string, output: string): Node => ({
@@ -110,6 +109,9 @@ function backwardGraph(info: Conv2DInfo): Uint8Array {
     attribute: [{ name: "keepdims", type: INT, i: 0 }],
   });
   const taps = filterGradTaps(info, "x", "dz", "dw", "t_");
+  const { top, left, bottom, right } = info.padInfo;
+  const [kh, kw] = [info.filterHeight, info.filterWidth];
+  const fullPads = [kh - 1 - top, kw - 1 - left, kh - 1 - bottom, kw - 1 - right];
   const nodes: Node[] = [
     op("Greater", ["a", "zero"], "active"),
     op("Where", ["active", "dy", "zero"], "g"),
@@ -125,13 +127,16 @@ function backwardGraph(info: Conv2DInfo): Uint8Array {
     op("Mul", ["xhat", "k2"], "d2"),
     op("Add", ["d1", "d2"], "d12"),
     op("Add", ["d12", "k3"], "dz"),
+    // dx: the "full" correlation of dz with the kernel flipped in space, Ci and Co swapped (stride 1: a plain Conv,
+    // faster here than onnxruntime's ConvTranspose)
     transpose("dz", "dzt", NCHW),
-    transpose("w", "wt", HWIO_TO_OIHW),
+    transpose("w", "wio", [2, 3, 0, 1]),
+    op("Slice", ["wio", "flipStart", "flipEnd", "flipAxes", "flipSteps"], "wflip"),
     {
-      opType: "ConvTranspose",
-      input: ["dzt", "wt"],
+      opType: "Conv",
+      input: ["dzt", "wflip"],
       output: ["dxt"],
-      attribute: [ints("pads", c.pads), ints("strides", c.strides), ints("dilations", c.dilations)],
+      attribute: [ints("pads", fullPads)],
     },
     transpose("dxt", "dx", NHWC),
     ...taps.nodes,
@@ -143,7 +148,16 @@ function backwardGraph(info: Conv2DInfo): Uint8Array {
     nodes,
     { dy: act, x: { shape: info.inShape }, xhat: act, a: act, w: { shape: kernel }, gamma: channel, rstd: channel },
     { dx: info.inShape, dw: kernel, dgamma: [co], dbeta: [co] },
-    [scalar("zero", 0), scalar("minusInvM", -1 / pixels), int64s("axesNHW", [0, 1, 2]), ...taps.initializers],
+    [
+      scalar("zero", 0),
+      scalar("minusInvM", -1 / pixels),
+      int64s("axesNHW", [0, 1, 2]),
+      int64s("flipStart", [-1, -1]),
+      int64s("flipEnd", [-kh - 1, -kw - 1]),
+      int64s("flipAxes", [2, 3]),
+      int64s("flipSteps", [-1, -1]),
+      ...taps.initializers,
+    ],
   );
 }
 
