@@ -29,6 +29,8 @@ import { createOnnxPredictor } from "../src/infer/predict.js";
 import { createLoss } from "../src/losses/registry.js";
 import { modelInfo } from "../src/models/info.js";
 import { createModel, type ModelArch } from "../src/models/registry.js";
+import { validateTrainConfig } from "../src/train/config.js";
+import { createOptimizer } from "../src/train/optimizer.js";
 import { machine, writeResults } from "./common.js";
 import { formatSummary, interleave, type Side, type Summary, startPeers } from "./side-by-side.js";
 
@@ -91,21 +93,34 @@ async function segkitSides({ arch, size }: Case, onnx: boolean, steps: number) {
   const x = tf.randomUniform([BATCH, size, size, 3], 0, 255);
   const y = tf.randomUniform([BATCH, size, size], 0, CLASSES, "int32");
   const loss = createLoss("ce");
+  // fit's optimizer (fused Adam update) and, for the path before it and the baseline, tfjs's own Adam
+  const fitOptimizer = createOptimizer(validateTrainConfig({ optimizer: { name: "adam", lr: 1e-3 } }).optimizer);
   const optimizer = tf.train.adam(1e-3);
-  const train = (fused: boolean) => async () => {
-    configureFusedBlocks({ enabled: fused });
+  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const trainFit = async () => {
+    configureFusedBlocks({ enabled: true });
     return [
       await rate(() => {
-        const cost = optimizer.minimize(() => loss(y, trainingApply(model, x)), true);
+        const cost = fitOptimizer.step(() => loss(y, trainingApply(model, x)), vars);
+        cost.dataSync();
+        cost.dispose();
+      }, steps),
+    ];
+  };
+  const trainBefore = async () => {
+    configureFusedBlocks({ enabled: false });
+    return [
+      await rate(() => {
+        const cost = optimizer.minimize(() => loss(y, model.apply(x, { training: true }) as tf.Tensor), true);
         cost?.dataSync();
         cost?.dispose();
       }, steps),
     ];
   };
   const sides: Side[] = [
-    { name: "train", pass: train(!args.baseline) },
-    // segkit's training step without the fused conv + batch norm + ReLU blocks (--unfused), in the same run
-    ...(args.unfused && !args.baseline ? [{ name: "trainUnfused", pass: train(false) }] : []),
+    { name: "train", pass: args.baseline ? trainBefore : trainFit },
+    // segkit's training step as before the fused blocks and the fused Adam (--unfused), in the same run
+    ...(args.unfused && !args.baseline ? [{ name: "trainUnfused", pass: trainBefore }] : []),
   ];
   if (!args["train-only"]) {
     sides.push({
@@ -132,6 +147,7 @@ async function segkitSides({ arch, size }: Case, onnx: boolean, steps: number) {
     await predictor?.dispose();
     tf.dispose([x, y]);
     optimizer.dispose();
+    fitOptimizer.dispose();
     model.dispose();
   };
   return { sides, dispose, flops: info.flops, params: info.trainableParams };
@@ -314,7 +330,7 @@ await writeResults(args.out, {
     passes: `1 warm-up pass, then ${PASSES} passes alternating over every side (the order rotating); a pass is ${STEPS} training batches at 128x128 (scaled by the pixels at other sizes, at least 2: results.<model>.<size>.steps) or twice that many inference batches; figures: median images/s and the range of the passes (baseline: 2 passes of half the batches)`,
     ratios:
       "ratios.<peer>.<train|inferTfjs|inferOnnx>.<model>.<size>: segkit / that peer (medians of images/s); ratios.trainVsPytorch.<model>.<size>: segkit's training / the faster peer's in that case",
-    segkit: `backend ${backend}${backend === "wasm" ? `, ${wasmThreads()} threads` : ""}; Adam(1e-3) on cross-entropy; trainingApply(model, x) (as fit: conv + batch norm + ReLU blocks fused on onnxruntime; trainUnfused with --unfused: model.apply(training), the path before) under optimizer.minimize; inference on tfjs (model.predict) and on onnxruntime-node (exportOnnx + createOnnxPredictor, ${args.threads} threads), each reported`,
+    segkit: `backend ${backend}${backend === "wasm" ? `, ${wasmThreads()} threads` : ""}; Adam(1e-3) on cross-entropy; train: fit's step (createOptimizer(adam).step on trainingApply(model, x): conv + batch norm + ReLU blocks fused on onnxruntime, fused Adam update); trainUnfused (--unfused): the path before, tf.train.adam(1e-3).minimize on model.apply(x, training); inference on tfjs (model.predict) and on onnxruntime-node (exportOnnx + createOnnxPredictor, ${args.threads} threads), each reported`,
     baseline:
       "stock tfjs-backend-wasm, 1 thread, its own kernels, plus segkit's Conv2DBackpropFilter only (training fails without it); inference on tfjs; run in a child process after the interleaved passes",
     pytorch: `torch.set_num_threads(${args.threads}); same architectures; Adam(1e-3); F.cross_entropy; inference in eval mode under no_grad; OMP_WAIT_POLICY=PASSIVE`,
