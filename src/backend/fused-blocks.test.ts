@@ -21,7 +21,7 @@ const random = (shape: number[], lo = -1, hi = 1) =>
     shape,
   );
 const TOLERANCE = 1e-4;
-const skip = onnxRuntimeAvailable() ? false : "onnxruntime-node's binding does not load here";
+const skip = onnxRuntimeAvailable() ? false : "the onnxruntime binding does not load here";
 
 interface Case {
   x: [number, number, number, number];
