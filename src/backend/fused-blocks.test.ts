@@ -66,6 +66,7 @@ const reference = (padding: "same" | "valid") => (x: tf.Tensor4D, k: tf.Tensor4D
 describe("fused conv + batch norm + ReLU", { skip }, () => {
   before(async () => {
     await initBackend({ backend: "wasm", threads: 2 });
+    configureFusedBlocks({ enabled: true }); // opt-in
   });
 
   const cases: Case[] = [
@@ -136,7 +137,7 @@ describe("fused conv + batch norm + ReLU", { skip }, () => {
         assert.ok(e < TOLERANCE, `${name}: relative error ${e}`);
       });
     } finally {
-      configureFusedBlocks({ enabled: true });
+      configureFusedBlocks({ enabled: true }); // as the suite runs
       tf.dispose([x, y]);
       model.dispose();
     }

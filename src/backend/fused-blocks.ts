@@ -14,6 +14,13 @@
  * graphs take and return NHWC tensors and run the convolutions in NCHW inside. Heap copies per block: x and a in the
  * forward pass, dy and dx in the backward one.
  *
+ * OPT-IN (`configureFusedBlocks({ enabled: true })`): measured in bench:train (same run, 2 cores shared with other
+ * jobs), a U-Net step at 128x128 with the blocks fused was about 15% SLOWER than without. onnxruntime's elementwise
+ * ops and reductions over the leading axes are slow on these shapes ([8,128,128,16]: a Mul ~11 ms, a ReduceSum over
+ * N,H,W ~28 ms, a Where ~33 ms, against ~3 ms for a Transpose of the same tensor), and a block runs about ten of
+ * them each way; the batch statistics as MatMuls with a ones row, or the elementwise part left to the wasm kernels,
+ * are what to try next.
+ *
  * `trainingApply(model, x)` runs a model's training forward pass with every such block of it fused (a Conv2D
  * without bias, stride 1, read only by a trainable segkit BatchNormalization read only by a ReLU); any other layer runs as
  * `layer.apply(..., {training: true})`. The result equals `model.apply(x, {training: true})` up to float32
@@ -187,7 +194,8 @@ function blockSessions(info: Conv2DInfo, epsilon: number): BlockSessions | null 
 }
 
 let fusedThreads = 2;
-let enabled = true;
+/** Off by default: on this 2-core machine the fused blocks measured slower than the unfused step (see below). */
+let enabled = false;
 
 /** Threads of the block sessions (the wasm backend's count) and whether `trainingApply` fuses at all. */
 export function configureFusedBlocks(options: { threads?: number; enabled?: boolean }): void {
