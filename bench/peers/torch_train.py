@@ -10,8 +10,9 @@ per stage 64-128-256 a 3x3 stride-2 conv + ReLU and a 3x3 conv + ReLU; decoder p
 ConvTranspose + ReLU and a 3x3 stride-2 ConvTranspose + ReLU; 3x3 conv head to 3 logits.
 Inputs are rescaled to [0, 1] inside both (as segkit's Rescaling layer).
 
-Training: batch 8 of 128x128 RGB, cross-entropy on 3 classes, Adam (lr 1e-3). Inference: eval mode, no grad.
-Run by bench/train.ts with --serve (bench/peers/serve.py): requests {"op": "setup", "model": name}, then
+Training: batch 8 of 128x128 (or the setup's "size") RGB, cross-entropy on 3 classes, Adam (lr 1e-3). Inference:
+eval mode, no grad. Run by bench/train.ts with --serve (bench/peers/serve.py): requests {"op": "setup", "model":
+name, "size": pixels} (size optional, default --size), then
 {"op": "train", "steps": n} and {"op": "infer", "steps": n}, each answered with the images/s of n timed batches;
 bench/train.ts alternates them with segkit's passes. Runs on Debian's /usr/bin/python3 (python3-torch) and on a
 second interpreter with a newer torch when there is one.
@@ -103,12 +104,13 @@ def main():
     ap.add_argument("--size", type=int, default=128)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    torch.manual_seed(0)
-    x = torch.rand(a.batch, 3, a.size, a.size) * 255
-    y = torch.randint(0, 3, (a.batch, a.size, a.size))
     state = {}
 
     def setup(req):
+        size = req.get("size", a.size)
+        torch.manual_seed(0)
+        state["x"] = torch.rand(a.batch, 3, size, size) * 255
+        state["y"] = torch.randint(0, 3, (a.batch, size, size))
         model = UNet() if req["model"] == "unet" else EncoderDecoder()
         state["model"] = model
         state["opt"] = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -117,7 +119,7 @@ def main():
     def train_step():
         model, opt = state["model"], state["opt"]
         opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(x), y)
+        loss = F.cross_entropy(model(state["x"]), state["y"])
         loss.backward()
         opt.step()
 
@@ -129,7 +131,7 @@ def main():
         model = state["model"]
         model.eval()
         with torch.no_grad():
-            return {"imagesPerSecond": timed_rate(lambda: model(x), a.batch, req["steps"])}
+            return {"imagesPerSecond": timed_rate(lambda: model(state["x"]), a.batch, req["steps"])}
 
     serve(
         {"setup": setup, "train": train, "infer": infer},

@@ -45,25 +45,34 @@ const NCHW = [0, 3, 1, 2];
 const NHWC = [0, 2, 3, 1];
 const HWIO_TO_OIHW = [3, 2, 0, 1];
 
-type Node = onnxProto.onnx.INodeProto;
-const ints = (name: string, values: number[]) => ({ name, type: onnx.AttributeProto.AttributeType.INTS, ints: values });
-const transpose = (input: string, output: string, perm: number[]): Node => ({
+export type Node = onnxProto.onnx.INodeProto;
+export type Initializer = onnxProto.onnx.ITensorProto;
+export const ints = (name: string, values: number[]) => ({
+  name,
+  type: onnx.AttributeProto.AttributeType.INTS,
+  ints: values,
+});
+export const transpose = (input: string, output: string, perm: number[]): Node => ({
   opType: "Transpose",
   input: [input],
   output: [output],
   attribute: [ints("perm", perm)],
 });
 
-const int64s = (name: string, values: number[]) =>
+export const int64s = (name: string, values: number[]) =>
   tensorProto(name, { dims: [values.length], data: new BigInt64Array(values.map(BigInt)) });
 
-/** A model of `nodes` reading `inputs` (by name, their shapes) and writing "y" of shape `output`. */
-function encode(
+/**
+ * A model of `nodes` reading `inputs` (by name, their shapes) and writing "y" of shape `output` (or, given a
+ * record, the outputs it names).
+ */
+export function encode(
   nodes: Node[],
-  inputs: Record<string, Info>,
-  output: number[],
-  initializer: onnxProto.onnx.ITensorProto[] = [],
+  inputs: Record<string, { shape: number[] }>,
+  output: number[] | Record<string, number[]>,
+  initializer: Initializer[] = [],
 ): Uint8Array {
+  const outputs = Array.isArray(output) ? { y: output } : output;
   return onnx.ModelProto.encode({
     irVersion: 8,
     producerName: "segkit",
@@ -73,7 +82,7 @@ function encode(
       node: nodes,
       initializer,
       input: Object.entries(inputs).map(([name, t]) => valueInfo(name, t.shape)),
-      output: [valueInfo("y", output)],
+      output: Object.entries(outputs).map(([name, shape]) => valueInfo(name, shape)),
     },
   }).finish();
 }
@@ -88,7 +97,7 @@ function geometry(xShape: number[], filterShape: number[], a: ConvAttrs): Conv2D
 }
 
 /** ONNX pads [top, left, bottom, right] and the conv attributes shared by the three graphs. */
-function convAttributes(info: Conv2DInfo) {
+export function convAttributes(info: Conv2DInfo) {
   const { top, left, bottom, right } = info.padInfo;
   return {
     pads: [top, left, bottom, right],
@@ -233,40 +242,56 @@ function filterGradPlan({ inputs, attrs }: KernelArgs): Plan | null {
  * (transA) per tap, no transposes of the big tensors.
  */
 function filterGradByTaps(info: Conv2DInfo, feed: Record<string, Info>): Uint8Array {
+  const { nodes, initializers } = filterGradTaps(info, "x", "dy", "y", "");
+  return encode(nodes, feed, [info.filterHeight, info.filterWidth, info.inChannels, info.outChannels], initializers);
+}
+
+/**
+ * The nodes of `filterGradByTaps` reading NHWC `x` and `dy` (named so in the graph) and writing `out`
+ * [kh, kw, Ci, Co]; their own names start with `prefix` (to sit in a larger graph).
+ */
+export function filterGradTaps(
+  info: Conv2DInfo,
+  xName: string,
+  dyName: string,
+  out: string,
+  prefix: string,
+): { nodes: Node[]; initializers: Initializer[] } {
   const { batchSize: n, outHeight: ho, outWidth: wo, inChannels: ci, outChannels: co } = info;
   const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
   const { top, left, bottom, right } = info.padInfo;
   const rows = n * ho * wo;
-  const nodes: Node[] = [{ opType: "Reshape", input: ["dy", "dyShape"], output: ["dy2"] }];
+  const p = (name: string) => `${prefix}${name}`;
+  const nodes: Node[] = [{ opType: "Reshape", input: [dyName, p("dyShape")], output: [p("dy2")] }];
   const initializers = [
-    int64s("dyShape", [rows, co]),
-    int64s("xShape", [rows, ci]),
-    int64s("tapShape", [1, ci, co]),
-    int64s("wShape", [kh, kw, ci, co]),
-    int64s("axes", [1, 2]),
-    int64s("steps", [sh, sw]),
+    int64s(p("dyShape"), [rows, co]),
+    int64s(p("xShape"), [rows, ci]),
+    int64s(p("tapShape"), [1, ci, co]),
+    int64s(p("wShape"), [kh, kw, ci, co]),
+    int64s(p("axes"), [1, 2]),
+    int64s(p("steps"), [sh, sw]),
   ];
-  let x = "x";
+  let x = xName;
   if (top || left || bottom || right) {
-    nodes.push({ opType: "Pad", input: ["x", "pads"], output: ["xp"] });
-    initializers.push(int64s("pads", [0, top, left, 0, 0, bottom, right, 0]));
-    x = "xp";
+    nodes.push({ opType: "Pad", input: [xName, p("pads")], output: [p("xp")] });
+    initializers.push(int64s(p("pads"), [0, top, left, 0, 0, bottom, right, 0]));
+    x = p("xp");
   }
   const taps: string[] = [];
   for (let i = 0; i < kh; i++) {
     for (let j = 0; j < kw; j++) {
-      const t = `${i}_${j}`;
+      const t = p(`${i}_${j}`);
       initializers.push(int64s(`start${t}`, [i, j]), int64s(`end${t}`, [i + (ho - 1) * sh + 1, j + (wo - 1) * sw + 1]));
       nodes.push(
-        { opType: "Slice", input: [x, `start${t}`, `end${t}`, "axes", "steps"], output: [`x${t}`] },
-        { opType: "Reshape", input: [`x${t}`, "xShape"], output: [`rows${t}`] },
+        { opType: "Slice", input: [x, `start${t}`, `end${t}`, p("axes"), p("steps")], output: [`x${t}`] },
+        { opType: "Reshape", input: [`x${t}`, p("xShape")], output: [`rows${t}`] },
         {
           opType: "Gemm",
-          input: [`rows${t}`, "dy2"],
+          input: [`rows${t}`, p("dy2")],
           output: [`g${t}`],
           attribute: [{ name: "transA", type: onnx.AttributeProto.AttributeType.INT, i: 1 }],
         },
-        { opType: "Reshape", input: [`g${t}`, "tapShape"], output: [`tap${t}`] },
+        { opType: "Reshape", input: [`g${t}`, p("tapShape")], output: [`tap${t}`] },
       );
       taps.push(`tap${t}`);
     }
@@ -275,12 +300,12 @@ function filterGradByTaps(info: Conv2DInfo, feed: Record<string, Info>): Uint8Ar
     {
       opType: "Concat",
       input: taps,
-      output: ["taps"],
+      output: [p("taps")],
       attribute: [{ name: "axis", type: onnx.AttributeProto.AttributeType.INT, i: 0 }],
     },
-    { opType: "Reshape", input: ["taps", "wShape"], output: ["y"] },
+    { opType: "Reshape", input: [p("taps"), p("wShape")], output: [out] },
   );
-  return encode(nodes, feed, [kh, kw, ci, co], initializers);
+  return { nodes, initializers };
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -86,21 +86,28 @@ export class BatchNormalization extends StockBatchNormalization {
         this.beta.read() as tf.Tensor1D,
         this.epsilon,
       );
-      // moving statistics exactly as the stock layer updates them: v <- v - (v - batch) * (1 - momentum)
-      for (const [variable, value] of [
-        [this.movingMean, mean],
-        [this.movingVariance, variance],
-      ] as const) {
-        tf.tidy(() => {
-          const orig = variable.read();
-          variable.write(tf.sub(orig, tf.mul(tf.sub(orig, value), 1 - this.momentum)));
-        });
-      }
+      updateMovingStatistics(this, mean, variance);
       tf.dispose([mean, variance]);
       return y;
     });
   }
 }
+/**
+ * The layer's moving statistics after a training batch of mean `mean` and (biased) variance `variance`, exactly as
+ * the stock layer updates them: v <- v - (v - batch) * (1 - momentum).
+ */
+export function updateMovingStatistics(layer: BatchNormalization, mean: tf.Tensor, variance: tf.Tensor): void {
+  for (const [variable, value] of [
+    [layer.movingMean, mean],
+    [layer.movingVariance, variance],
+  ] as const) {
+    tf.tidy(() => {
+      const orig = variable.read();
+      variable.write(tf.sub(orig, tf.mul(tf.sub(orig, value), 1 - layer.momentum)));
+    });
+  }
+}
+
 tf.serialization.registerClass(
   BatchNormalization as unknown as tf.serialization.SerializableConstructor<tf.layers.Layer>,
 );

@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { SegkitError } from "../core/errors.js";
 import type { OptimizerConfig } from "./config.js";
+import { applyAdam } from "./fused-adam.js";
 
 /**
  * The optimizers of `TrainConfig.optimizer` on tfjs's own (`tf.train.adam`, `tf.train.momentum`), with what tfjs
@@ -66,7 +67,9 @@ export function createOptimizer(config: OptimizerConfig): TrainOptimizer {
         }),
       );
       tf.dispose(grads);
-      optimizer.applyGradients(named);
+      // Adam: segkit's fused update, bit for bit tfjs's (fused-adam.ts)
+      if (config.name === "adam") applyAdam(optimizer as tf.AdamOptimizer, named);
+      else optimizer.applyGradients(named);
       tf.dispose(named.map((n) => n.tensor));
       return value;
     },
