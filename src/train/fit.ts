@@ -5,8 +5,9 @@ import { withWasmMemoryGuard } from "../backend/memory.js";
 import { onnxConvEngines, pinOnnxConvEngines } from "../backend/onnx-conv.js";
 import { SegkitError } from "../core/errors.js";
 import type { SkippedSample } from "../core/skipped.js";
-import type { Dataset } from "../data/dataset.js";
+import { cached, type Dataset } from "../data/dataset.js";
 import { batches } from "../data/loader.js";
+import { patchDataset } from "../data/patches.js";
 import { batchTensors, scoreModel } from "../eval/model.js";
 import { readJson, writeFileAtomic } from "../io/fs.js";
 import type { LossFn } from "../losses/losses.js";
@@ -211,7 +212,14 @@ export async function fit(train: Dataset, val: Dataset, config: TrainConfig, opt
     let bestConfusion = saved?.bestConfusion ?? null;
     const previousSeconds = saved ? (saved.wallSeconds ?? saved.history.reduce((s, m) => s + m.seconds, 0)) : 0;
     const wallSeconds = () => previousSeconds + (performance.now() - started) / 1000;
-    const samples = report && report.samples > 0 ? await loadSampleBatch(val, cfg.inputSize, report.samples) : null;
+    // patch training: the images decoded once; each epoch its own patches, validation one fixed set of them
+    const patched = (ds: Dataset, epoch: number) =>
+      cfg.patches
+        ? patchDataset(ds, { size: cfg.inputSize, perImage: cfg.patches.perImage, seed: cfg.seed, epoch })
+        : ds;
+    const trainImages = cfg.patches ? cached(train) : train;
+    const valSet = patched(cfg.patches ? cached(val) : val, 0);
+    const samples = report && report.samples > 0 ? await loadSampleBatch(valSet, cfg.inputSize, report.samples) : null;
     // metrics.jsonl may hold an epoch newer than last/ (a kill between the two writes): keep it in step
     await writeFileAtomic(join(outDir, "metrics.jsonl"), history.map((m) => `${metricsLine(m)}\n`).join(""));
 
@@ -236,14 +244,14 @@ export async function fit(train: Dataset, val: Dataset, config: TrainConfig, opt
       }
       const lr = learningRate(cfg.schedule, cfg.optimizer.lr, epoch - 1, planned.epochs, schedule);
       optimizer.setLearningRate(lr);
-      const trained = await trainEpoch(model, optimizer, loss, train, planned, epoch, options);
+      const trained = await trainEpoch(model, optimizer, loss, patched(trainImages, epoch), planned, epoch, options);
       if (trained === null) {
         stopReason = "aborted";
         break;
       }
       const scores = await scoreModel(
         model,
-        val,
+        valSet,
         {
           inputSize: cfg.inputSize,
           batchSize: cfg.batchSize,
@@ -253,7 +261,7 @@ export async function fit(train: Dataset, val: Dataset, config: TrainConfig, opt
         {
           ...(options.signal ? { signal: options.signal } : {}),
           onProgress: (done, loss) =>
-            options.onProgress?.({ phase: "val", epoch, epochs: planned.epochs, done, total: val.length, loss }),
+            options.onProgress?.({ phase: "val", epoch, epochs: planned.epochs, done, total: valSet.length, loss }),
         },
       );
       if (scores === null) {
