@@ -176,12 +176,18 @@ describe("geometric helpers", () => {
     };
     const v = flipVertical(sample);
     assert.deepEqual([...v.mask.data], [4, 5, 6, 1, 2, 3]);
-    assert.deepEqual([...v.image.data], [4, 5, 6, 1, 2, 3].flatMap((k) => [k, k, k]));
+    assert.deepEqual(
+      [...v.image.data],
+      [4, 5, 6, 1, 2, 3].flatMap((k) => [k, k, k]),
+    );
     // clockwise: the left column read bottom to top becomes the top row; 2 wide, 3 high
     const r = rotate90(sample);
     assert.deepEqual([r.mask.width, r.mask.height, r.image.width, r.image.height], [2, 3, 2, 3]);
     assert.deepEqual([...r.mask.data], [4, 1, 5, 2, 6, 3]);
-    assert.deepEqual([...r.image.data], [4, 1, 5, 2, 6, 3].flatMap((k) => [k, k, k]));
+    assert.deepEqual(
+      [...r.image.data],
+      [4, 1, 5, 2, 6, 3].flatMap((k) => [k, k, k]),
+    );
   });
 
   it("rotates by 0 and 180 degrees exactly, and fills revealed corners", () => {
