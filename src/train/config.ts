@@ -35,6 +35,11 @@ import {
  *   `freezeEncoderEpochs`: the encoder is frozen (weights and batch-norm statistics) for that many first epochs, then
  *   trained with the rest, the optimizer starting afresh (the TensorFlow transfer-learning tutorial's recompile).
  *   Both are absent unless given, so runs saved before them still resume.
+ * - `patches`: train on random `inputSize` windows at native resolution (`perImage` per image per epoch, centred on
+ *   scored pixels: inside a field of view), not whole images resized; `predict`: how the model predicts whole
+ *   images, recorded in its card (resize, or tiles with overlap and blend; tiles by default after patch training).
+ *   Both absent unless given. `augment` is `true` (`DEFAULT_AUGMENT`), `false`, or the options to change (flips,
+ *   quarter turns, scale-crop, rotation, brightness, contrast; see data/transforms.ts).
  */
 
 const posInt = z.number().int().min(1);

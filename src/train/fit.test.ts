@@ -148,6 +148,23 @@ describe("fit", () => {
     await assert.rejects(fit(TRAIN, VAL, TINY, { outDir }), /already holds a training run/);
   });
 
+  it("trains on patches at native resolution: perImage patches per image, validation on patches, a tiling card", async () => {
+    const outDir = freshDir();
+    const totals = new Map<string, number>();
+    const s = await fit(
+      subset(TRAIN, [0, 1, 2]),
+      subset(VAL, [0]),
+      { ...TINY, epochs: 1, inputSize: [16, 16], patches: { perImage: 4 }, augment: { rot90: 0.5, scale: [1, 1] } },
+      { outDir, report: false, onProgress: (p) => void totals.set(p.phase, p.total) },
+    );
+    assert.equal(s.epochs, 1);
+    assert.deepEqual(Object.fromEntries(totals), { train: 12, val: 4 });
+    const card = readJson<ModelCard>(join(outDir, "best", "card.json"));
+    assert.deepEqual(card.inputSize, [16, 16]);
+    assert.deepEqual(card.predict, { mode: "tile", overlap: 0.25, blend: "gaussian" });
+    assert.equal(card.data.trainSamples, 3);
+  });
+
   it("trains a composed model (encoder + decoder from the config) and resumes it", async () => {
     const outDir = freshDir();
     const config: TrainConfig = {

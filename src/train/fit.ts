@@ -65,6 +65,11 @@ import { seedWeights } from "./seed.js";
  * checkpoint and pinned on resume, so the resumed process runs the same arithmetic. Not covered: dropout (tfjs
  * draws its masks from Math.random).
  *
+ * Patch training (`config.patches`): the datasets' images are decoded once and kept; every epoch draws its own
+ * `perImage` patches per training image (`patchDataset`, seeded by (seed, epoch)), and validation scores one fixed
+ * set of patches of the validation images (an estimate for watching the run; whole images are scored by predicting
+ * them in tiles, as the card's `predict` says). Progress and images per second count patches.
+ *
  * Call `initBackend()` before `fit` (the backend is the caller's choice).
  */
 
