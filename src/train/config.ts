@@ -191,6 +191,12 @@ const trainConfigSchema = z.strictObject({
    * Default: tiles (overlap 0.25, gaussian) with `patches`, else resize.
    */
   predict: predictSchema.optional(),
+  /**
+   * The momentum of every batch-norm layer's moving statistics in a fresh model (Keras's convention: moving =
+   * momentum * moving + (1 - momentum) * batch; Keras's default 0.99, PyTorch's `momentum=0.1` is 0.9 here). A
+   * short run needs the lower value: with 0.99 the statistics lag the weights for hundreds of steps.
+   */
+  batchNormMomentum: z.number().min(0).lt(1).optional(),
   classWeights: z
     .union([z.literal("auto"), z.array(nonNegative).min(1)])
     .nullable()

@@ -403,6 +403,13 @@ function buildModel(cfg: ResolvedTrainConfig, numClasses: number): tf.LayersMode
       ? createModel(m.arch, options as never)
       : createModel({ ...options, encoder: m.encoder, decoder: m.decoder });
   seedWeights(model, cfg.seed);
+  if (cfg.batchNormMomentum !== undefined) {
+    // read by the layers at every training step, and saved with their config (so a resumed run keeps it)
+    for (const layer of model.layers) {
+      if (layer.getClassName() === "BatchNormalization")
+        (layer as unknown as { momentum: number }).momentum = cfg.batchNormMomentum;
+    }
+  }
   return model;
 }
 
