@@ -10,26 +10,7 @@ import type { SkippedSample } from "../src/core/skipped.js";
 import { type Dataset, type Sample, viewInfo } from "../src/data/dataset.js";
 import { batches } from "../src/data/loader.js";
 
-/** `ds` with each sample decoded once and kept (at its stored size), so epochs after the first decode nothing. */
-export function cached(ds: Dataset): Dataset {
-  const memo = new Map<number, Promise<Sample>>();
-  const get = (i: number): Promise<Sample> => {
-    let sample = memo.get(i);
-    if (!sample) {
-      sample = ds.get(i);
-      memo.set(i, sample);
-    }
-    return sample;
-  };
-  return {
-    ...viewInfo(ds),
-    length: ds.length,
-    id: (i) => ds.id(i),
-    files: (i) => ds.files(i),
-    get,
-    getMask: async (i) => (await get(i)).mask,
-  };
-}
+export { cached } from "../src/data/dataset.js";
 
 /**
  * `ds` cut into tiles: every sample (at most `grid * tile` pixels each way, more than `(grid - 1) * tile`) is

@@ -41,7 +41,7 @@ export {
   readCocoPanopticJson,
   readPanopticPng,
 } from "./data/coco-panoptic.js";
-export { type Dataset, type Sample, subset } from "./data/dataset.js";
+export { cached, type Dataset, type Sample, subset } from "./data/dataset.js";
 export { FileDataset, IMAGE_EXTENSIONS, pairFiles, type SampleFiles } from "./data/files.js";
 export {
   CAMVID_CLASSES,
@@ -61,6 +61,7 @@ export {
   splitDataset,
   splitIndices,
 } from "./data/loader.js";
+export { cropPatch, type PatchOptions, patchDataset, scoredPixels } from "./data/patches.js";
 export { DEFAULT_PREVIEW, type PreviewOptions, previewGrid } from "./data/preview.js";
 export { regionInstanceDataset, regionInstances } from "./data/region-instances.js";
 export { createSyntheticDataset, DEFAULT_SYNTHETIC_OPTIONS, syntheticSample } from "./data/synthetic.js";
@@ -75,7 +76,9 @@ export {
   DEFAULT_AUGMENT,
   flipImage,
   flipMask,
+  flipVertical,
   randomCropRect,
+  rotate90,
   rotateSample,
   type TransformOptions,
   transformSample,
@@ -161,6 +164,7 @@ export {
   type PredictOptions,
   type Predictor,
   type PredictorOptions,
+  resolveTiling,
 } from "./infer/predict.js";
 export {
   blendWeights,
@@ -609,6 +613,8 @@ export {
   type Monitor,
   monitorMode,
   type OptimizerConfig,
+  type PredictSettings,
+  predictSettings,
   type ResolvedTrainConfig,
   type ScheduleConfig,
   type TrainConfig,

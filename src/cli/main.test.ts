@@ -167,6 +167,53 @@ describe("segkit CLI", () => {
     assert.ok((await sharp(heatmap).metadata()).width > 200);
   });
 
+  it("scores DRIVE inside the field of view only (vessel F1 and accuracy in the FOV)", async () => {
+    // one 4 x 2 image in a DRIVE layout's test half (PNG bytes under DRIVE's names: decoding goes by content);
+    // truth vessel at (1, 0) and (2, 0); field of view columns 1..2. Predicted: (1, 0) vessel (TP), (2, 0)
+    // background (FN), (1, 1) background (TN), (2, 1) vessel (FP), and vessel everywhere outside the FOV.
+    // In the FOV: F1 = 2 TP / (2 TP + FP + FN) = 0.5, accuracy 2 / 4. Counting the outside would give FP 5.
+    const { createImage, createMask, encodePng, writeMaskPng } = await import("../index.js");
+    const root = join(dir, "drive");
+    const half = join(root, "test");
+    for (const d of ["images", "1st_manual", "mask"]) await mkdir(join(half, d), { recursive: true });
+    const gray = (values: number[]) => createImage(4, 2, Uint8Array.from(values.flatMap((v) => [v, v, v])));
+    await writeFile(join(half, "images", "36_training.tif"), await encodePng(createImage(4, 2)));
+    await writeFile(join(half, "1st_manual", "36_manual1.gif"), await encodePng(gray([0, 255, 255, 0, 0, 0, 0, 0])));
+    await writeFile(
+      join(half, "mask", "36_training_mask.gif"),
+      await encodePng(gray([0, 255, 255, 0, 0, 255, 255, 0])),
+    );
+    const pred = createMask(4, 2, Uint8Array.from([1, 1, 0, 1, 1, 0, 1, 1]));
+    await writeMaskPng(join(dir, "drive-pred", "36_training.png"), pred);
+    const json = join(dir, "drive-eval.json");
+    const r = await run(
+      "eval",
+      "--pred",
+      join(dir, "drive-pred"),
+      "--gt",
+      root,
+      "--format",
+      "drive",
+      "--split",
+      "test",
+      "--json",
+      json,
+      "--heatmap",
+      join(dir, "drive-cm.png"),
+    );
+    assert.equal(r.code, 0, r.err);
+    const report = JSON.parse(readFileSync(json, "utf8"));
+    assert.equal(report.images, 1);
+    assert.equal(report.perClass[1].name, "vessel");
+    assert.equal(report.perClass[1].dice, 0.5);
+    assert.equal(report.pixelAccuracy, 0.5);
+    assert.deepEqual(report.confusion, [
+      [1, 1],
+      [1, 1],
+    ]);
+    assert.match(r.out, /^vessel\s+0\.3333\s+0\.5000\s/m);
+  });
+
   it("passes the boundary tolerance flags through to the scores", async () => {
     // Predictions 3 px off to the right: outside the default 2 px tolerance, inside 10% of the diagonal.
     const { createSyntheticDataset, writeMaskPng } = await import("../index.js");

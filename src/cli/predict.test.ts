@@ -2,7 +2,7 @@
 // trained), a directory with good and bad files, the files written, the summary line, exit codes.
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -15,11 +15,14 @@ import {
   encodePng,
   initBackend,
   modelCard,
+  predictSettings,
   readImageSize,
   readMask,
   readMaskClassNames,
+  resolveTiling,
   saveModel,
   seedWeights,
+  type TrainConfig,
   validateTrainConfig,
 } from "../index.js";
 import { runCli } from "../test-utils/cli.js";
@@ -29,31 +32,40 @@ const run = (...argv: string[]) => runCli(argv);
 let dir: string;
 let model: string;
 let images: string;
+/** A checkpoint trained (as its card says) on patches: its card says tiles. */
+let patchModel: string;
 
-before(async () => {
-  await initBackend();
-  dir = await mkdtemp(join(tmpdir(), "segkit-cli-predict-"));
-  // a checkpoint as fit writes it (model + card from modelCard), for the synthetic set's 3 classes
-  model = join(dir, "run", "best");
+/** A checkpoint as fit writes it (model + card from modelCard) for the synthetic set's 3 classes; returns its card. */
+async function writeCheckpoint(at: string, config: TrainConfig) {
   const ds = createSyntheticDataset({ length: 2, size: 32 });
-  const config = validateTrainConfig({ inputSize: [32, 32], model: { arch: "unet", options: { depth: 2 } } });
   const net = createModel("unet", { inputSize: [32, 32], depth: 2, baseFilters: 4, numClasses: 3 });
   seedWeights(net, 3);
   const metrics = { epoch: 1 } as EpochMetrics;
+  const cfg = validateTrainConfig({ inputSize: [32, 32], model: { arch: "unet", options: { depth: 2 } }, ...config });
   const card = modelCard({
     model: net,
     train: ds,
     val: ds,
-    config,
+    config: cfg,
     classWeights: null,
     mode: "max",
     epoch: 1,
     metrics,
     best: null,
   });
-  await saveModel(net, model);
+  await saveModel(net, at);
   net.dispose();
-  await writeFile(join(model, "card.json"), JSON.stringify(card));
+  await writeFile(join(at, "card.json"), JSON.stringify(card));
+  return card;
+}
+
+before(async () => {
+  await initBackend();
+  dir = await mkdtemp(join(tmpdir(), "segkit-cli-predict-"));
+  model = join(dir, "run", "best");
+  await writeCheckpoint(model, {});
+  patchModel = join(dir, "patches", "best");
+  await writeCheckpoint(patchModel, { patches: { perImage: 4 }, predict: { mode: "tile", overlap: 0.5 } });
   // images: two synthetic samples at other sizes, and bad files
   images = join(dir, "images");
   await mkdir(images);
@@ -119,6 +131,47 @@ describe("segkit predict", () => {
       "one.prob.pet.png",
     ]);
     assert.deepEqual(await readImageSize(join(out, "one.prob.pet.png")), { width: 50, height: 50 });
+  });
+
+  it("the card records how to predict: resize by default, tiles after patch training, read back as written", async () => {
+    const read = async (d: string) => JSON.parse(await readFile(join(d, "card.json"), "utf8"));
+    const plain = await read(model);
+    const patched = await read(patchModel);
+    assert.deepEqual(plain.predict, { mode: "resize" });
+    assert.deepEqual(patched.predict, { mode: "tile", overlap: 0.5, blend: "gaussian" });
+    assert.deepEqual(predictSettings(validateTrainConfig({ patches: { perImage: 2 } })), {
+      mode: "tile",
+      overlap: 0.25,
+      blend: "gaussian",
+    });
+    // the predictor's tiling: the card's, unless told otherwise (given options override the card's)
+    assert.equal(resolveTiling(undefined, plain), null);
+    assert.deepEqual(resolveTiling(undefined, patched), { overlap: 0.5, blend: "gaussian" });
+    assert.deepEqual(resolveTiling({ blend: "constant" }, patched), { overlap: 0.5, blend: "constant" });
+    assert.equal(resolveTiling(false, patched), null);
+    assert.deepEqual(resolveTiling(true, plain), { overlap: 0.25, blend: "gaussian" });
+  });
+
+  it("tiles as the model card says with no flags; --no-tile resizes", async () => {
+    const input = join(images, "one.png");
+    const tiled = await run(
+      "predict",
+      "-m",
+      patchModel,
+      "-i",
+      input,
+      "-o",
+      join(dir, "card-tiles"),
+      "--engine",
+      "tfjs",
+    );
+    assert.equal(tiled.code, 0, tiled.err);
+    assert.match(tiled.out, /\(.* tfjs, tiled\)/);
+    const resized = await run("predict", "-m", patchModel, "-i", input, "-o", join(dir, "card-resize"), "--no-tile");
+    assert.equal(resized.code, 0, resized.err);
+    assert.doesNotMatch(resized.out, /tiled/);
+    const mask = await readMask(join(dir, "card-tiles", "one.png"));
+    assert.deepEqual([mask.width, mask.height], [50, 50]);
   });
 
   it("fails with one line and exit 1 when nothing could be predicted or the model is missing", async () => {

@@ -19,8 +19,8 @@ interface PredictFlags {
   overlay?: boolean;
   probs?: boolean;
   tile?: boolean;
-  overlap: number;
-  blend: TileBlend;
+  overlap?: number;
+  blend?: TileBlend;
   engine: PredictEngine;
   batchSize: number;
 }
@@ -41,17 +41,21 @@ export function registerPredict(program: Command, io: CliIo): void {
     .requiredOption("-o, --out <dir>", "output directory: NAME.png class-index masks at each image's size")
     .option("--overlay", "also write NAME.overlay.png, the image with the mask blended in")
     .option("--probs", "also write NAME.prob.CLASS.png per class: the probability as 8-bit gray, 255 = 1.0")
-    .option("--tile", "slide windows of the model input size over the image instead of resizing it")
+    .option(
+      "--tile",
+      "slide windows of the model input size over the image instead of resizing it (default: as the model card says)",
+    )
+    .option("--no-tile", "resize the image to the model input even if the model card says tiles")
     .option(
       "--overlap <f>",
-      "--tile: fraction of a window shared with its neighbour",
+      `tiles: fraction of a window shared with its neighbour (default: the card's, else ${DEFAULT_TILE_OPTIONS.overlap})`,
       overlap,
-      DEFAULT_TILE_OPTIONS.overlap,
     )
     .addOption(
-      new Option("--blend <mode>", "--tile: how overlapping windows are weighted")
-        .choices(["gaussian", "constant"])
-        .default(DEFAULT_TILE_OPTIONS.blend),
+      new Option(
+        "--blend <mode>",
+        `tiles: how overlapping windows are weighted (default: the card's, else ${DEFAULT_TILE_OPTIONS.blend})`,
+      ).choices(["gaussian", "constant"]),
     )
     .addOption(
       new Option("--engine <name>", "onnx (onnxruntime), tfjs, or auto: onnx, else tfjs")
@@ -69,7 +73,16 @@ export function registerPredict(program: Command, io: CliIo): void {
       const predictor = await loadPredictor(flags.model, {
         engine: flags.engine,
         batchSize: flags.batchSize,
-        tile: flags.tile ? { overlap: flags.overlap, blend: flags.blend } : false,
+        // undefined: as the model card says; --overlap / --blend override the card's tiling
+        tile:
+          flags.tile === false
+            ? false
+            : flags.tile || flags.overlap !== undefined || flags.blend !== undefined
+              ? {
+                  ...(flags.overlap !== undefined && { overlap: flags.overlap }),
+                  ...(flags.blend && { blend: flags.blend }),
+                }
+              : undefined,
       });
       try {
         if (predictor.fallbackReason) io.err(`segkit: predicting on tfjs: no onnx (${predictor.fallbackReason})`);

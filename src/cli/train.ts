@@ -68,10 +68,14 @@ import { createProgress } from "./progress.js";
  * `--resume` needs no data arguments; given again, they must describe the same data.
  */
 
-/** Official splits taken when `--split` / `--val-split` are not given. */
+/**
+ * Official splits taken when `--split` / `--val-split` are not given. DRIVE validates on its `test` half when the
+ * dataset has it (only watched: the recipe picks `best/` by the training loss), else on a held-out fraction.
+ */
 const DEFAULT_SPLITS: Readonly<Record<string, { train: string; val?: string }>> = {
   "oxford-pet": { train: "trainval" },
   camvid: { train: "train", val: "val" },
+  drive: { train: "training", val: "test" },
 };
 const DEFAULT_VAL_FRACTION = 0.2;
 const DATA_FILE = "data.json";
@@ -211,7 +215,9 @@ function dataSpec(path: string | undefined, f: TrainFlags, seed: number): DataSp
   if (f.valSplit !== undefined && f.valFraction !== undefined) {
     throw new SegkitError("give --val-split or --val-fraction, not both");
   }
-  const valSplit = f.valSplit ?? (f.split === undefined && f.valFraction === undefined ? defaults?.val : undefined);
+  // the default validation split, when the dataset has it (its directory, as CamVid's and DRIVE's layouts name them)
+  const defaultVal = defaults?.val !== undefined && existsSync(join(root, defaults.val)) ? defaults.val : undefined;
+  const valSplit = f.valSplit ?? (f.split === undefined && f.valFraction === undefined ? defaultVal : undefined);
   const split = f.split ?? defaults?.train;
   if (valSplit !== undefined) {
     const names = (s: string | undefined) => (s ?? "").split(",").map((n) => n.trim());

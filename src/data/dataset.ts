@@ -121,3 +121,26 @@ export function skippedFrom(ds: Dataset, i: number, err: unknown): SkippedSample
   if (err instanceof SegkitError) return { path: err.file ?? ds.files(i)[0] ?? ds.id(i), reason: err.message };
   return { path: ds.files(i)[0] ?? ds.id(i), reason: errorMessage(err) };
 }
+
+/** `ds` with each sample decoded once and kept (at its stored size), so epochs after the first decode nothing. */
+export function cached(ds: Dataset): Dataset {
+  const memo = new Map<number, Promise<Sample>>();
+  const get = (i: number): Promise<Sample> => {
+    let sample = memo.get(i);
+    if (!sample) {
+      sample = ds.get(i);
+      // a failed read is not kept: the loader reports it, and the next epoch tries again
+      sample.catch(() => memo.delete(i));
+      memo.set(i, sample);
+    }
+    return sample;
+  };
+  return {
+    ...viewInfo(ds),
+    length: ds.length,
+    id: (i) => ds.id(i),
+    files: (i) => ds.files(i),
+    get,
+    getMask: async (i) => (await get(i)).mask,
+  };
+}

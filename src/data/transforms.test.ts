@@ -3,7 +3,16 @@ import { describe, it } from "node:test";
 import { createImage, createMask, type Mask, type RgbImage } from "../core/image.js";
 import { createRng } from "../core/random.js";
 import type { Sample } from "./dataset.js";
-import { adjustColor, flipImage, flipMask, randomCropRect, rotateSample, transformSample } from "./transforms.js";
+import {
+  adjustColor,
+  flipImage,
+  flipMask,
+  flipVertical,
+  randomCropRect,
+  rotate90,
+  rotateSample,
+  transformSample,
+} from "./transforms.js";
 
 const IGNORE = 255;
 
@@ -79,6 +88,29 @@ describe("transformSample", () => {
     assert.ok(flips > 40 && flips < 160, `flipped in ${flips} of 200 draws`);
   });
 
+  it("draws the 8 flips and quarter turns equally often, image and mask aligned", async () => {
+    const sample = encodedSample(64, 64);
+    const seen = new Map<string, number>();
+    for (let seed = 0; seed < 400; seed++) {
+      const out = await transformSample(sample, {
+        width: 64,
+        height: 64,
+        augment: { hflip: 0.5, vflip: 0.5, rot90: 0.5, scale: [1, 1], rotate: 0, brightness: 0, contrast: 0 },
+        rng: createRng(seed),
+        ignoreIndex: IGNORE,
+      });
+      assert.equal(misaligned(out.image, out.mask).bad, 0, `seed ${seed}`);
+      const key = out.mask.data.join("");
+      seen.set(key, (seen.get(key) ?? 0) + 1);
+    }
+    const counts = [...seen.values()];
+    assert.equal(counts.length, 8);
+    assert.ok(
+      counts.every((n) => n > 25 && n < 75),
+      `draws per variant: ${counts}`,
+    );
+  });
+
   it("the alignment check catches a flip applied to the image only", () => {
     const s = encodedSample();
     const { bad } = misaligned(flipImage(s.image), s.mask);
@@ -133,6 +165,29 @@ describe("geometric helpers", () => {
     const img = createImage(3, 1, Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9]));
     assert.deepEqual([...flipImage(img).data], [7, 8, 9, 4, 5, 6, 1, 2, 3]);
     assert.deepEqual([...flipMask(createMask(3, 1, Uint8Array.from([0, 1, 2]))).data], [2, 1, 0]);
+  });
+
+  it("flips upside down and turns a quarter clockwise, image and mask alike", () => {
+    // 3 wide, 2 high: pixel values 1..6 row by row (image gray, mask the same values)
+    const px = [1, 2, 3, 4, 5, 6];
+    const sample = {
+      image: createImage(3, 2, Uint8Array.from(px.flatMap((v) => [v, v, v]))),
+      mask: createMask(3, 2, Uint8Array.from(px)),
+    };
+    const v = flipVertical(sample);
+    assert.deepEqual([...v.mask.data], [4, 5, 6, 1, 2, 3]);
+    assert.deepEqual(
+      [...v.image.data],
+      [4, 5, 6, 1, 2, 3].flatMap((k) => [k, k, k]),
+    );
+    // clockwise: the left column read bottom to top becomes the top row; 2 wide, 3 high
+    const r = rotate90(sample);
+    assert.deepEqual([r.mask.width, r.mask.height, r.image.width, r.image.height], [2, 3, 2, 3]);
+    assert.deepEqual([...r.mask.data], [4, 1, 5, 2, 6, 3]);
+    assert.deepEqual(
+      [...r.image.data],
+      [4, 1, 5, 2, 6, 3].flatMap((k) => [k, k, k]),
+    );
   });
 
   it("rotates by 0 and 180 degrees exactly, and fills revealed corners", () => {

@@ -10,6 +10,13 @@ import type { Sample } from "./dataset.js";
 export interface AugmentOptions {
   /** Probability of a horizontal flip. */
   hflip?: number;
+  /** Probability of a vertical flip. */
+  vflip?: number;
+  /**
+   * Probability of a quarter turn (clockwise; square outputs only). With hflip and vflip at 0.5, 0.5 draws each of
+   * the 8 flips and rotations by 90 degrees equally often (what patch training on retinal or EM images uses).
+   */
+  rot90?: number;
   /** Random scale-crop: the crop's area as a fraction of the image, drawn from [min, max] (1 = no crop). */
   scale?: readonly [number, number];
   /** Random scale-crop: the crop's aspect ratio (width / height) range, drawn log-uniformly. */
@@ -24,6 +31,8 @@ export interface AugmentOptions {
 
 export const DEFAULT_AUGMENT: Required<AugmentOptions> = {
   hflip: 0.5,
+  vflip: 0,
+  rot90: 0,
   scale: [0.5, 1],
   ratio: [3 / 4, 4 / 3],
   rotate: 10,
@@ -88,6 +97,43 @@ export function flipMask(mask: Mask): Mask {
     for (let x = 0; x < mask.width; x++) out[row + mask.width - 1 - x] = mask.data[row + x] as number;
   }
   return createMask(mask.width, mask.height, out);
+}
+
+/**
+ * Image and mask with output pixel (x, y) taken from input pixel `from(x, y)` (an exact flip or quarter turn);
+ * the output is `width` x `height`.
+ */
+function remapSample(
+  sample: { image: RgbImage; mask: Mask },
+  width: number,
+  height: number,
+  from: (x: number, y: number) => [number, number],
+): { image: RgbImage; mask: Mask } {
+  const { image: img, mask } = sample;
+  const image = createImage(width, height);
+  const out = createMask(width, height);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const [sx, sy] = from(x, y);
+      const s = sy * img.width + sx;
+      const d = y * width + x;
+      out.data[d] = mask.data[s] as number;
+      image.data.set(img.data.subarray(s * 3, s * 3 + 3), d * 3);
+    }
+  }
+  return { image, mask: out };
+}
+
+/** Image and mask flipped upside down. */
+export function flipVertical(sample: { image: RgbImage; mask: Mask }): { image: RgbImage; mask: Mask } {
+  const { width: w, height: h } = sample.image;
+  return remapSample(sample, w, h, (x, y) => [x, h - 1 - y]);
+}
+
+/** Image and mask turned a quarter clockwise (a w x h input gives h x w). */
+export function rotate90(sample: { image: RgbImage; mask: Mask }): { image: RgbImage; mask: Mask } {
+  const { width: w, height: h } = sample.image;
+  return remapSample(sample, h, w, (x, y) => [y, h - 1 - x]);
 }
 
 /**
@@ -160,7 +206,9 @@ export function adjustColor(img: RgbImage, brightness: number, contrast: number)
 
 /**
  * Brings a sample to the output size, with joint augmentation when asked:
- * crop (random scale-crop) and resize in one pass -> horizontal flip -> rotation -> brightness/contrast.
+ * crop (random scale-crop) and resize in one pass -> horizontal flip -> vertical flip -> quarter turn -> rotation ->
+ * brightness/contrast. A draw is made only for an option that is on, so the draws of the older options (and the
+ * augmentations of existing seeds) do not change.
  */
 export async function transformSample(sample: Sample, options: TransformOptions): Promise<Sample> {
   const { width, height, augment, rng } = options;
@@ -172,11 +220,13 @@ export async function transformSample(sample: Sample, options: TransformOptions)
   let image = await resizeImage(src, width, height, options.resample ?? "bilinear", rect);
   let mask = resizeMask(sample.mask, width, height, rect);
   if (!a || !rng) return { id: sample.id, image, mask };
-  // 2. Horizontal flip of both.
+  // 2. Flips and quarter turns of both.
   if (rng.next() < a.hflip) {
     image = flipImage(image);
     mask = flipMask(mask);
   }
+  if (a.vflip > 0 && rng.next() < a.vflip) ({ image, mask } = flipVertical({ image, mask }));
+  if (a.rot90 > 0 && width === height && rng.next() < a.rot90) ({ image, mask } = rotate90({ image, mask }));
   // 3. Rotation of both about the centre; revealed corners are ignored in the mask.
   if (a.rotate > 0) {
     const deg = rng.uniform(-a.rotate, a.rotate);

@@ -21,7 +21,7 @@ import {
 } from "../onnx/predictor.js";
 import { logitsToMask, logitsToProbabilities } from "./logits.js";
 
-import { blendWeights, type TileOptions, validateTileOptions, windowGrid } from "./tiling.js";
+import { blendWeights, type TileBlend, type TileOptions, validateTileOptions, windowGrid } from "./tiling.js";
 
 /**
  * Prediction with a trained checkpoint (`model.json` + `model.weights.bin` + `card.json`, as `fit` writes them):
@@ -50,7 +50,11 @@ export interface PredictorOptions {
   engine?: PredictEngine;
   /** Model inputs per call: images (default mode) or windows (tiled). */
   batchSize?: number;
-  /** Sliding-window prediction at the image's own scale (true: `DEFAULT_TILE_OPTIONS`). */
+  /**
+   * Sliding-window prediction at the image's own scale (true: the card's overlap and blend, else
+   * `DEFAULT_TILE_OPTIONS`; options given override them), or false: resize. Default: as the model card's `predict`
+   * says (tiles for a model trained on patches), resize for a card without it.
+   */
   tile?: boolean | TileOptions;
   /** onnxruntime intra-op threads. */
   threads?: number;
@@ -61,7 +65,6 @@ export interface PredictorOptions {
 export const DEFAULT_PREDICTOR_OPTIONS = {
   engine: "auto",
   batchSize: 4,
-  tile: false,
   threads: DEFAULT_ONNX_PREDICTOR_OPTIONS.threads,
   backend: "auto",
 } as const satisfies PredictorOptions;
@@ -130,11 +133,33 @@ const cardSchema = z
         boundary: z.number().int().min(0),
       })
       .optional(),
+    predict: z
+      .discriminatedUnion("mode", [
+        z.object({ mode: z.literal("resize") }),
+        z.object({ mode: z.literal("tile"), overlap: z.number().optional(), blend: z.string().optional() }),
+      ])
+      .optional(),
   })
   .refine((c) => !c.classCategories || c.classCategories.length === c.classes.length, {
     message: "classCategories must have one entry per class",
   });
 type Card = z.infer<typeof cardSchema>;
+
+/**
+ * The tiling a predictor uses: `tile` as given (true or options: tiles, the card's settings filling what is not
+ * given), or when undefined the card's `predict`; null: resize.
+ */
+export function resolveTiling(
+  tile: boolean | TileOptions | undefined,
+  card: { predict?: { mode: "resize" } | { mode: "tile"; overlap?: number; blend?: string } | undefined },
+): Required<TileOptions> | null {
+  const fromCard = card.predict?.mode === "tile" ? card.predict : undefined;
+  if (tile === false || (tile === undefined && !fromCard)) return null;
+  const given = typeof tile === "object" ? tile : {};
+  const overlap = given.overlap ?? fromCard?.overlap;
+  const blend = given.blend ?? (fromCard?.blend as TileBlend | undefined);
+  return validateTileOptions({ ...(overlap !== undefined ? { overlap } : {}), ...(blend ? { blend } : {}) });
+}
 
 function validatePredictorOptions(options: PredictorOptions) {
   const o = {
@@ -142,7 +167,8 @@ function validatePredictorOptions(options: PredictorOptions) {
     batchSize: options.batchSize ?? DEFAULT_PREDICTOR_OPTIONS.batchSize,
     threads: options.threads ?? DEFAULT_PREDICTOR_OPTIONS.threads,
     backend: options.backend ?? DEFAULT_PREDICTOR_OPTIONS.backend,
-    tile: options.tile ? validateTileOptions(options.tile === true ? {} : options.tile) : null,
+    // checked here, before the model is read; resolved against the card in loadPredictor
+    tile: typeof options.tile === "object" ? resolveTiling(options.tile, {}) : null,
   };
   if (!PREDICT_ENGINES.includes(o.engine)) {
     throw new SegkitError(`unknown engine "${o.engine}"`, { hint: `use one of: ${PREDICT_ENGINES.join(", ")}` });
@@ -336,6 +362,7 @@ export async function loadPredictor(dir: string, options: PredictorOptions = {})
   const o = validatePredictorOptions(options);
   const checkpoint = await checkpointOf(dir);
   const card = await readCard(checkpoint);
+  o.tile = resolveTiling(options.tile, card);
   await initBackend({ backend: o.backend });
   let model: tf.LayersModel;
   try {

@@ -5,7 +5,7 @@ import { modelInfo } from "../models/info.js";
 import type { ModelName, SegkitModelMetadata } from "../models/registry.js";
 import type { EncoderWeightsInfo } from "../models/weights.js";
 import { VERSION } from "../version.js";
-import { type ResolvedTrainConfig, trainModelName } from "./config.js";
+import { type PredictSettings, predictSettings, type ResolvedTrainConfig, trainModelName } from "./config.js";
 import type { EpochMetrics } from "./metrics.js";
 
 /**
@@ -38,6 +38,12 @@ export interface ModelCard {
     normalization: { inside: true; scale: number; offset: number };
   };
   output: { layout: "NHWC"; kind: "logits"; channels: number; activation: "softmax" | "sigmoid" };
+  /**
+   * How the model predicts a whole image, as it was trained (`segkit predict` follows it unless told otherwise):
+   * `resize` to `inputSize` and the logits back; or `tile`: windows of `inputSize` at the image's own resolution,
+   * overlapping by `overlap` (fraction of a window), logits blended (`gaussian` or `constant` weights).
+   */
+  predict: PredictSettings;
   /** The training configuration, with `classWeights` as the numbers used ("auto" resolved). */
   training: ResolvedTrainConfig & { classWeights: number[] | null; classWeightsFrom: "auto" | "config" | null };
   data: { format: string; trainSamples: number; valSamples: number };
@@ -105,6 +111,7 @@ export function modelCard(c: CardInputs): ModelCard {
       },
     },
     output: { layout: "NHWC", kind: "logits", channels, activation: channels === 1 ? "sigmoid" : "softmax" },
+    predict: predictSettings(c.config),
     training: {
       ...structuredClone(c.config),
       classWeights: c.classWeights,

@@ -5,7 +5,14 @@ import { describe, it } from "node:test";
 import { createMask, type Mask } from "../core/image.js";
 import type { Dataset } from "../data/dataset.js";
 import { autoClassWeights, countClassPixels, medianFrequencyWeights } from "./class-weights.js";
-import { DEFAULT_TRAIN_CONFIG, monitorMode, type TrainConfig, trainModelName, validateTrainConfig } from "./config.js";
+import {
+  DEFAULT_TRAIN_CONFIG,
+  monitorMode,
+  predictSettings,
+  type TrainConfig,
+  trainModelName,
+  validateTrainConfig,
+} from "./config.js";
 import { resolveLossConfig } from "./loss-config.js";
 
 describe("TrainConfig", () => {
@@ -26,6 +33,31 @@ describe("TrainConfig", () => {
     assert.equal(monitorMode(DEFAULT_TRAIN_CONFIG), "max");
     assert.equal(DEFAULT_TRAIN_CONFIG.earlyStopping, null);
     assert.equal(DEFAULT_TRAIN_CONFIG.classWeights, null);
+  });
+
+  it("takes patch training, augmentation options and the predict settings, naming bad fields", () => {
+    const cfg = validateTrainConfig({
+      patches: { perImage: 200 },
+      augment: { vflip: 0.5, rot90: 0.5, scale: [1, 1] },
+      predict: "tile",
+    });
+    assert.deepEqual(cfg.patches, { perImage: 200 });
+    assert.deepEqual(cfg.augment, { vflip: 0.5, rot90: 0.5, scale: [1, 1] });
+    assert.deepEqual(cfg.predict, { mode: "tile", overlap: 0.25, blend: "gaussian" });
+    // absent unless given (runs saved before them resume), the card's default from patches
+    assert.equal("patches" in DEFAULT_TRAIN_CONFIG, false);
+    assert.deepEqual(predictSettings(DEFAULT_TRAIN_CONFIG), { mode: "resize" });
+    assert.deepEqual(predictSettings(validateTrainConfig({ patches: { perImage: 1 } })).mode, "tile");
+    assert.throws(
+      () =>
+        validateTrainConfig({
+          patches: { perImage: 0 },
+          augment: { vflip: 2, scale: [0.9, 0.5] },
+          predict: { mode: "tile", overlap: 1 },
+        }),
+      (e: Error) =>
+        /patches\.perImage/.test(e.message) && /augment/.test(e.message) && /predict\.overlap/.test(e.message),
+    );
   });
 
   it("expands names to their defaults and keeps the user's object as it was", () => {

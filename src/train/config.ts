@@ -35,6 +35,11 @@ import {
  *   `freezeEncoderEpochs`: the encoder is frozen (weights and batch-norm statistics) for that many first epochs, then
  *   trained with the rest, the optimizer starting afresh (the TensorFlow transfer-learning tutorial's recompile).
  *   Both are absent unless given, so runs saved before them still resume.
+ * - `patches`: train on random `inputSize` windows at native resolution (`perImage` per image per epoch, centred on
+ *   scored pixels: inside a field of view), not whole images resized; `predict`: how the model predicts whole
+ *   images, recorded in its card (resize, or tiles with overlap and blend; tiles by default after patch training).
+ *   Both absent unless given. `augment` is `true` (`DEFAULT_AUGMENT`), `false`, or the options to change (flips,
+ *   quarter turns, scale-crop, rotation, brightness, contrast; see data/transforms.ts).
  */
 
 const posInt = z.number().int().min(1);
@@ -75,6 +80,41 @@ const scheduleSchema = z.preprocess(
     }),
   ]),
 );
+
+const probability = z.number().min(0).max(1);
+const range = (lo: number, hi?: number) =>
+  z
+    .tuple([z.number().min(lo), z.number().min(lo)])
+    .refine(([a, b]) => a <= b && (hi === undefined || b <= hi), { message: "expected [low, high], low <= high" });
+const augmentSchema = z.strictObject({
+  hflip: probability.optional(),
+  vflip: probability.optional(),
+  rot90: probability.optional(),
+  scale: range(0.01, 1).optional(),
+  ratio: range(0.01).optional(),
+  rotate: z.number().min(0).max(180).optional(),
+  brightness: z.number().min(0).max(1).optional(),
+  contrast: z.number().min(0).max(1).optional(),
+});
+
+const predictSchema = z.preprocess(
+  (v) => (typeof v === "string" ? { mode: v } : v),
+  z.discriminatedUnion("mode", [
+    z.strictObject({ mode: z.literal("resize") }),
+    z.strictObject({
+      mode: z.literal("tile"),
+      overlap: z.number().min(0).lt(1).default(0.25),
+      blend: z.enum(["gaussian", "constant"]).default("gaussian"),
+    }),
+  ]),
+);
+/** How a model predicts whole images (see `predict` in the config). */
+export type PredictSettings = z.output<typeof predictSchema>;
+
+/** The config's `predict`, or its default: tiles after patch training, else resize. */
+export function predictSettings(cfg: Pick<ResolvedTrainConfig, "predict" | "patches">): PredictSettings {
+  return cfg.predict ?? (cfg.patches ? { mode: "tile", overlap: 0.25, blend: "gaussian" } : { mode: "resize" });
+}
 
 export const MONITORS = ["val/miou", "val/loss", "val/pixelAccuracy", "train/loss"] as const;
 export type Monitor = (typeof MONITORS)[number];
@@ -137,7 +177,26 @@ const trainConfigSchema = z.strictObject({
   epochs: posInt.default(20),
   /** [height, width] of the model input; samples are resized to it. */
   inputSize: z.tuple([posInt, posInt]).default([128, 128]),
-  augment: z.boolean().default(true),
+  /** true: `DEFAULT_AUGMENT`; an object: those options, the rest from `DEFAULT_AUGMENT` (see data/transforms.ts). */
+  augment: z.union([z.boolean(), augmentSchema]).default(true),
+  /**
+   * Train on random patches of `inputSize` at native resolution instead of whole images resized to it:
+   * `perImage` patches per image per epoch, centred on scored pixels (inside the field of view; see
+   * data/patches.ts); validation on a fixed set of such patches of the validation images.
+   */
+  patches: z.strictObject({ perImage: posInt }).optional(),
+  /**
+   * How the model predicts whole images (the card's `predict`, which `segkit predict` follows): resized to
+   * `inputSize`, or in tiles of it at native resolution, overlapping by `overlap` and blended (see infer/tiling.ts).
+   * Default: tiles (overlap 0.25, gaussian) with `patches`, else resize.
+   */
+  predict: predictSchema.optional(),
+  /**
+   * The momentum of every batch-norm layer's moving statistics in a fresh model (Keras's convention: moving =
+   * momentum * moving + (1 - momentum) * batch; Keras's default 0.99, PyTorch's `momentum=0.1` is 0.9 here). A
+   * short run needs the lower value: with 0.99 the statistics lag the weights for hundreds of steps.
+   */
+  batchNormMomentum: z.number().min(0).lt(1).optional(),
   classWeights: z
     .union([z.literal("auto"), z.array(nonNegative).min(1)])
     .nullable()
@@ -158,9 +217,11 @@ const trainConfigSchema = z.strictObject({
 type AdamInput = z.input<typeof adamSchema>;
 type SgdInput = z.input<typeof sgdSchema>;
 type ScheduleInput = z.input<(typeof scheduleSchema)["out"]>;
+type PredictInput = z.input<(typeof predictSchema)["out"]>;
 
 /** What a user writes: every field optional. */
-export type TrainConfig = Omit<z.input<typeof trainConfigSchema>, "optimizer" | "schedule" | "loss"> & {
+export type TrainConfig = Omit<z.input<typeof trainConfigSchema>, "optimizer" | "schedule" | "loss" | "predict"> & {
+  predict?: PredictInput | PredictInput["mode"];
   optimizer?: AdamInput | SgdInput | AdamInput["name"] | SgdInput["name"];
   schedule?: ScheduleInput | ScheduleInput["name"];
   loss?: LossConfig;

@@ -148,6 +148,36 @@ describe("fit", () => {
     await assert.rejects(fit(TRAIN, VAL, TINY, { outDir }), /already holds a training run/);
   });
 
+  it("trains on patches at native resolution: perImage patches per image, validation on patches, a tiling card", async () => {
+    const outDir = freshDir();
+    const totals = new Map<string, number>();
+    const s = await fit(
+      subset(TRAIN, [0, 1, 2]),
+      subset(VAL, [0]),
+      {
+        ...TINY,
+        epochs: 1,
+        inputSize: [16, 16],
+        patches: { perImage: 4 },
+        augment: { rot90: 0.5, scale: [1, 1] },
+        batchNormMomentum: 0.5,
+      },
+      { outDir, report: false, onProgress: (p) => void totals.set(p.phase, p.total) },
+    );
+    assert.equal(s.epochs, 1);
+    assert.deepEqual(Object.fromEntries(totals), { train: 12, val: 4 });
+    const card = readJson<ModelCard>(join(outDir, "best", "card.json"));
+    assert.deepEqual(card.inputSize, [16, 16]);
+    assert.deepEqual(card.predict, { mode: "tile", overlap: 0.25, blend: "gaussian" });
+    assert.equal(card.data.trainSamples, 3);
+    // the batch-norm momentum is the config's, saved with the layers
+    type Topology = { config: { layers: { class_name: string; config: { momentum?: number } }[] } };
+    const topology = readJson<{ modelTopology: Topology }>(join(outDir, "best", "model.json")).modelTopology;
+    const layers = topology.config.layers.filter((l) => l.class_name === "BatchNormalization");
+    assert.ok(layers.length > 0);
+    assert.deepEqual([...new Set(layers.map((l) => l.config.momentum))], [0.5]);
+  });
+
   it("trains a composed model (encoder + decoder from the config) and resumes it", async () => {
     const outDir = freshDir();
     const config: TrainConfig = {

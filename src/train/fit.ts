@@ -6,8 +6,9 @@ import { withWasmMemoryGuard } from "../backend/memory.js";
 import { onnxConvEngines, pinOnnxConvEngines } from "../backend/onnx-conv.js";
 import { SegkitError } from "../core/errors.js";
 import type { SkippedSample } from "../core/skipped.js";
-import type { Dataset } from "../data/dataset.js";
+import { cached, type Dataset } from "../data/dataset.js";
 import { batches } from "../data/loader.js";
+import { patchDataset } from "../data/patches.js";
 import { batchTensors, scoreModel } from "../eval/model.js";
 import { readJson, writeFileAtomic } from "../io/fs.js";
 import type { LossFn } from "../losses/losses.js";
@@ -64,6 +65,11 @@ import { seedWeights } from "./seed.js";
  * two engines and keeps the faster (their float results differ in the last bits): the choices are saved in the
  * checkpoint and pinned on resume, so the resumed process runs the same arithmetic. Not covered: dropout (tfjs
  * draws its masks from Math.random).
+ *
+ * Patch training (`config.patches`): the datasets' images are decoded once and kept; every epoch draws its own
+ * `perImage` patches per training image (`patchDataset`, seeded by (seed, epoch)), and validation scores one fixed
+ * set of patches of the validation images (an estimate for watching the run; whole images are scored by predicting
+ * them in tiles, as the card's `predict` says). Progress and images per second count patches.
  *
  * Call `initBackend()` before `fit` (the backend is the caller's choice).
  */
@@ -212,7 +218,14 @@ export async function fit(train: Dataset, val: Dataset, config: TrainConfig, opt
     let bestConfusion = saved?.bestConfusion ?? null;
     const previousSeconds = saved ? (saved.wallSeconds ?? saved.history.reduce((s, m) => s + m.seconds, 0)) : 0;
     const wallSeconds = () => previousSeconds + (performance.now() - started) / 1000;
-    const samples = report && report.samples > 0 ? await loadSampleBatch(val, cfg.inputSize, report.samples) : null;
+    // patch training: the images decoded once; each epoch its own patches, validation one fixed set of them
+    const patched = (ds: Dataset, epoch: number) =>
+      cfg.patches
+        ? patchDataset(ds, { size: cfg.inputSize, perImage: cfg.patches.perImage, seed: cfg.seed, epoch })
+        : ds;
+    const trainImages = cfg.patches ? cached(train) : train;
+    const valSet = patched(cfg.patches ? cached(val) : val, 0);
+    const samples = report && report.samples > 0 ? await loadSampleBatch(valSet, cfg.inputSize, report.samples) : null;
     // metrics.jsonl may hold an epoch newer than last/ (a kill between the two writes): keep it in step
     await writeFileAtomic(join(outDir, "metrics.jsonl"), history.map((m) => `${metricsLine(m)}\n`).join(""));
 
@@ -237,14 +250,14 @@ export async function fit(train: Dataset, val: Dataset, config: TrainConfig, opt
       }
       const lr = learningRate(cfg.schedule, cfg.optimizer.lr, epoch - 1, planned.epochs, schedule);
       optimizer.setLearningRate(lr);
-      const trained = await trainEpoch(model, optimizer, loss, train, planned, epoch, options);
+      const trained = await trainEpoch(model, optimizer, loss, patched(trainImages, epoch), planned, epoch, options);
       if (trained === null) {
         stopReason = "aborted";
         break;
       }
       const scores = await scoreModel(
         model,
-        val,
+        valSet,
         {
           inputSize: cfg.inputSize,
           batchSize: cfg.batchSize,
@@ -254,7 +267,7 @@ export async function fit(train: Dataset, val: Dataset, config: TrainConfig, opt
         {
           ...(options.signal ? { signal: options.signal } : {}),
           onProgress: (done, loss) =>
-            options.onProgress?.({ phase: "val", epoch, epochs: planned.epochs, done, total: val.length, loss }),
+            options.onProgress?.({ phase: "val", epoch, epochs: planned.epochs, done, total: valSet.length, loss }),
         },
       );
       if (scores === null) {
@@ -391,6 +404,13 @@ function buildModel(cfg: ResolvedTrainConfig, numClasses: number): tf.LayersMode
       ? createModel(m.arch, options as never)
       : createModel({ ...options, encoder: m.encoder, decoder: m.decoder });
   seedWeights(model, cfg.seed);
+  if (cfg.batchNormMomentum !== undefined) {
+    // read by the layers at every training step, and saved with their config (so a resumed run keeps it)
+    for (const layer of model.layers) {
+      if (layer.getClassName() === "BatchNormalization")
+        (layer as unknown as { momentum: number }).momentum = cfg.batchNormMomentum;
+    }
+  }
   return model;
 }
 
