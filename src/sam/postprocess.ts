@@ -271,11 +271,11 @@ export function upscaleAndThreshold(
     let union = 0;
     for (let y = 0; y < H; y++) {
       // the row's logits (in `out` when they are returned), then its mask and counts while it is in cache
-      const offset = out ? y * W : 0;
-      vertical(tmp, ty, y, W, out ?? line, offset);
+      const at = out ? y * W : 0;
+      vertical(tmp, ty, y, W, out ?? line, at);
       const row = out ?? line;
       for (let x = 0; x < W; x++) {
-        const v = row[offset + x] as number;
+        const v = row[at + x] as number;
         // (branches: measured faster than branch-free counting, even on noise)
         if (v > lo) union++;
         if (v > hi) inter++;
