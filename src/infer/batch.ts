@@ -129,15 +129,10 @@ export async function runImageFiles(
   let done = 0;
   let stopped = false;
   onProgress?.(0, total);
-  for (let start = 0; start < total; start += batchSize) {
-    if (signal?.aborted) {
-      stopped = true;
-      break;
-    }
-    const group = files.slice(start, start + batchSize);
-    // 1. read (in parallel) and check; bad files reported in file order
-    const read = await Promise.all(
-      group.map(async (f, k): Promise<ImageJob | SkippedSample> => {
+  // read (in parallel) and check a group; bad files reported in file order
+  const readGroup = (start: number) =>
+    Promise.all(
+      files.slice(start, start + batchSize).map(async (f, k): Promise<ImageJob | SkippedSample> => {
         try {
           const image = await readImage(f.path);
           check?.(image);
@@ -148,21 +143,32 @@ export async function runImageFiles(
         }
       }),
     );
+  // the next group is read while `run` works on this one
+  let next = total > 0 ? readGroup(0) : undefined;
+  for (let start = 0; start < total; start += batchSize) {
+    if (signal?.aborted) {
+      stopped = true;
+      break;
+    }
+    const read = await (next as ReturnType<typeof readGroup>);
+    next = start + batchSize < total ? readGroup(start + batchSize) : undefined;
     const jobs = read.filter((r): r is ImageJob => "image" in r);
     for (const r of read) if (!("image" in r)) skip(r);
-    // 2. the job's own work on the readable ones; an error after an abort is the abort
+    // the job's own work on the readable ones; an error after an abort is the abort
     if (jobs.length > 0) {
       try {
         await run(jobs, { total, isDir });
       } catch (err) {
+        await next?.catch(() => undefined);
         if (!signal?.aborted) throw err;
         stopped = true;
         break;
       }
       processed += jobs.length;
     }
-    done += group.length;
+    done += read.length;
     onProgress?.(done, total);
   }
+  await next; // a group read ahead of a stop (no more than the next one)
   return { processed, skipped, stopped, isDir, seconds: (performance.now() - started) / 1000 };
 }

@@ -4,7 +4,7 @@ import type { RgbImage } from "../core/image.js";
 import type { SkippedSample } from "../core/skipped.js";
 import { writeFileAtomic } from "../io/fs.js";
 import { overlayMask, writeImagePng, writeMaskPng } from "../io/write.js";
-import { runImageFiles } from "./batch.js";
+import { type ImageJob, runImageFiles } from "./batch.js";
 import type { Prediction, Predictor } from "./predict.js";
 
 /**
@@ -104,29 +104,45 @@ export async function predictFiles(
   outDir: string,
   options: PredictFilesOptions = {},
 ): Promise<PredictFilesSummary> {
+  const started = performance.now();
   const written: string[] = [];
-  const summary = await runImageFiles(
-    input,
-    outDir,
-    "write predictions to another directory, e.g. --out predictions",
-    async (jobs) => {
-      // predict the group together, then write each image's files
-      const predictions = await predictor.predictBatch(
-        jobs.map((j) => j.image),
-        { probs: Boolean(options.probs) },
+  // a group's files are written while the next group is read and predicted (one group in flight at most)
+  let writing: Promise<void> = Promise.resolve();
+  const write = async (jobs: ImageJob[], predictions: Prediction[]) => {
+    for (const [i, j] of jobs.entries()) {
+      written.push(
+        ...(await writePrediction(predictor, outDir, j.name, j.image, predictions[i] as Prediction, options)),
       );
-      for (const [i, j] of jobs.entries()) {
-        const p = predictions[i] as Prediction;
-        written.push(...(await writePrediction(predictor, outDir, j.name, j.image, p, options)));
-      }
-    },
-    {
-      batchSize: predictor.batchSize,
-      signal: options.signal,
-      onProgress: options.onProgress,
-      onSkip: options.onSkip,
-    },
-  );
-  const { processed: predicted, skipped, stopped, seconds } = summary;
+    }
+  };
+  let summary: Awaited<ReturnType<typeof runImageFiles>>;
+  try {
+    summary = await runImageFiles(
+      input,
+      outDir,
+      "write predictions to another directory, e.g. --out predictions",
+      async (jobs) => {
+        const predictions = await predictor.predictBatch(
+          jobs.map((j) => j.image),
+          { probs: Boolean(options.probs) },
+        );
+        await writing;
+        writing = write(jobs, predictions);
+        writing.catch(() => undefined); // awaited by the next group or below
+      },
+      {
+        batchSize: predictor.batchSize,
+        signal: options.signal,
+        onProgress: options.onProgress,
+        onSkip: options.onSkip,
+      },
+    );
+  } catch (err) {
+    await writing.catch(() => undefined);
+    throw err;
+  }
+  await writing;
+  const seconds = (performance.now() - started) / 1000;
+  const { processed: predicted, skipped, stopped } = summary;
   return { predicted, skipped, written, stopped, seconds };
 }

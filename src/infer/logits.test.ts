@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { logitsToMask, logitsToProbabilities } from "./logits.js";
+import { createRng } from "../core/random.js";
+import { resizeBilinear } from "../masks/resize.js";
+import { logitsToMask, logitsToProbabilities, resizeLogitsToMask } from "./logits.js";
 
 const close = (a: ArrayLike<number>, b: readonly number[], tol = 1e-6) => {
   assert.equal(a.length, b.length);
@@ -29,5 +31,31 @@ describe("logitsToProbabilities", () => {
   it("one channel: the planes 1 - sigmoid and sigmoid", () => {
     const p = 1 / (1 + Math.exp(-2));
     close(logitsToProbabilities(Float32Array.of(0, 2), 2, 1, 1), [0.5, 1 - p, 0.5, p]);
+  });
+});
+
+describe("resizeLogitsToMask", () => {
+  it("argmax of the bilinearly resized logits (hand-computed: 2x1 -> 4x1)", () => {
+    // x = 1 reads source x 0.25: (0.25, 0.75) -> class 1; x = 2 reads 0.75: (0.75, 0.25) -> class 0
+    assert.deepEqual([...resizeLogitsToMask(Float32Array.of(0, 1, 1, 0), 2, 1, 2, 4, 1).data], [1, 1, 0, 0]);
+  });
+
+  it("gives exactly logitsToMask(resizeBilinear(...)): up, down, same size, 1, 3 and 12 channels, ties", () => {
+    const rng = createRng(7);
+    for (const [w, h, c, ow, oh] of [
+      [8, 6, 3, 37, 29],
+      [40, 30, 12, 13, 7],
+      [16, 12, 12, 16, 12],
+      [5, 9, 1, 23, 4],
+      [32, 32, 12, 480, 360],
+    ] as const) {
+      // quarter steps: many exact ties between channels after the resize
+      const logits = Float32Array.from({ length: w * h * c }, () => rng.int(-8, 8) / 4);
+      const want = logitsToMask(resizeBilinear(logits, w, h, c, ow, oh), ow, oh, c);
+      const got = resizeLogitsToMask(logits, w, h, c, ow, oh);
+      assert.equal(got.width, ow);
+      assert.equal(got.height, oh);
+      assert.deepEqual(got.data, want.data, `${w}x${h}x${c} -> ${ow}x${oh}`);
+    }
   });
 });

@@ -19,7 +19,7 @@ import {
   type OnnxPredictorOptions,
   openOnnxPredictor,
 } from "../onnx/predictor.js";
-import { logitsToMask, logitsToProbabilities } from "./logits.js";
+import { logitsToMask, logitsToProbabilities, resizeLogitsToMask } from "./logits.js";
 
 import { blendWeights, type TileBlend, type TileOptions, validateTileOptions, windowGrid } from "./tiling.js";
 
@@ -285,7 +285,15 @@ async function resizeJob(img: RgbImage, [h, w]: readonly [number, number], chann
       logits = out.slice();
     },
     finish: (probs) =>
-      prediction(resizeBilinear(logits, w, h, channels, img.width, img.height), img.width, img.height, channels, probs),
+      probs
+        ? prediction(
+            resizeBilinear(logits, w, h, channels, img.width, img.height),
+            img.width,
+            img.height,
+            channels,
+            true,
+          )
+        : { mask: resizeLogitsToMask(logits, w, h, channels, img.width, img.height) },
   };
 }
 

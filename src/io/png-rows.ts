@@ -3,8 +3,10 @@
  * native zlib, several times faster than fast-png's JavaScript inflate, and sharp's fixed cost per call is most of
  * the decode of a small PNG. `plainPng` reads the chunks; the caller inflates `idat` (sync or on libuv's threads,
  * bounded by `inflatedBytes`) and `unfilterPng` undoes the row filters in place. Other PNGs: undefined (the callers
- * fall back to fast-png or sharp).
+ * fall back to fast-png or sharp). `encodePalettePng` writes the 8-bit palette PNGs of masks, again with Node's zlib
+ * (about 25 times faster than fast-png's encoder on a 480x360 mask).
  */
+import { deflateSync } from "node:zlib";
 import { SegkitError } from "../core/errors.js";
 
 /** A plain PNG's header and chunks. */
@@ -131,4 +133,58 @@ function unfilterRow(d: Uint8Array, at: number, row: number, bpp: number, hasUp:
       d[s + x] = ((d[s + x] as number) + (pa <= pb && pa <= pc ? left : pb <= pc ? above : upLeft)) & 255;
     }
   } else throw new SegkitError(`PNG row filter ${filter} is not one of 0-4`);
+}
+
+/** CRC-32 (ISO 3309, as PNG chunks use), table-driven. */
+const CRC_TABLE = Uint32Array.from({ length: 256 }, (_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  return c >>> 0;
+});
+
+function crc32(bytes: Uint8Array): number {
+  let c = 0xffffffff;
+  for (const b of bytes) c = (CRC_TABLE[(c ^ b) & 255] as number) ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+/** One PNG chunk: length, type, body, CRC of type and body. */
+function chunk(type: string, body: Uint8Array): Uint8Array {
+  const out = new Uint8Array(12 + body.length);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, body.length);
+  for (let i = 0; i < 4; i++) out[4 + i] = type.charCodeAt(i);
+  out.set(body, 8);
+  view.setUint32(8 + body.length, crc32(out.subarray(4, 8 + body.length)));
+  return out;
+}
+
+/**
+ * An 8-bit palette PNG (colour type 3, not interlaced, rows unfiltered, zlib level 3): pixel values are palette
+ * indices. `palette`: RGB triples, at most 256; `text`: tEXt chunks (Latin-1 keyword and text).
+ */
+export function encodePalettePng(
+  width: number,
+  height: number,
+  data: Uint8Array,
+  palette: readonly (readonly [number, number, number])[],
+  text: Record<string, string> = {},
+): Uint8Array {
+  if (data.length !== width * height)
+    throw new RangeError(`encodePalettePng: ${data.length} pixels, expected ${width} x ${height}`);
+  const header = new Uint8Array(13);
+  new DataView(header.buffer).setUint32(0, width);
+  new DataView(header.buffer).setUint32(4, height);
+  header.set([8, 3, 0, 0, 0], 8);
+  const rows = new Uint8Array((width + 1) * height);
+  for (let y = 0; y < height; y++) rows.set(data.subarray(y * width, (y + 1) * width), y * (width + 1) + 1);
+  const latin1 = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
+  return Buffer.concat([
+    Uint8Array.from(SIGNATURE),
+    chunk("IHDR", header),
+    chunk("PLTE", Uint8Array.from(palette.flat())),
+    ...Object.entries(text).map(([key, value]) => chunk("tEXt", latin1(`${key}\0${value}`))),
+    chunk("IDAT", deflateSync(rows, { level: 3 })),
+    chunk("IEND", new Uint8Array(0)),
+  ]);
 }

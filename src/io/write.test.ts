@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { decode as decodePng, encode as encodePng } from "fast-png";
+import sharp from "sharp";
 import { SegkitError } from "../core/errors.js";
 import { createImage, createMask, type Mask, type RgbImage } from "../core/image.js";
 import { type Palette, VOC_PALETTE, vocPalette } from "../core/palette.js";
@@ -80,9 +81,10 @@ describe("encodeMaskPng", () => {
     assert.deepEqual([...(await readRawMask(encodeMaskPng(m))).data], [0, 7, 56, 63]);
   });
 
-  it("writes an 8-bit palette PNG with the VOC palette and the indices as data", () => {
+  it("writes an 8-bit palette PNG with the VOC palette and the indices as data", async () => {
     const m = allValues();
-    const png = decodePng(encodeMaskPng(m));
+    const bytes = encodeMaskPng(m);
+    const png = decodePng(bytes, { checkCrc: true });
     assert.equal(png.depth, 8);
     assert.equal(png.channels, 1);
     assert.deepEqual([...png.data], [...m.data]);
@@ -93,6 +95,12 @@ describe("encodeMaskPng", () => {
     assert.deepEqual(palette[15], [192, 128, 128]);
     assert.deepEqual(palette[255], [224, 224, 192]);
     assert.deepEqual(png.text, {}, "no class names asked for, no text chunk");
+    // libvips (libspng, which checks every chunk's CRC) shows the palette colours
+    const rgb = await sharp(bytes).removeAlpha().raw().toBuffer();
+    assert.deepEqual(
+      [...rgb],
+      [...m.data].flatMap((k) => [...(VOC_PALETTE[k] ?? [])]),
+    );
   });
 
   it("uses a given palette, padding it with black", () => {

@@ -1,10 +1,11 @@
-import { decode as decodePngRaw, encode as encodePngRaw } from "fast-png";
+import { decode as decodePngRaw } from "fast-png";
 import sharp from "sharp";
 import { SegkitError } from "../core/errors.js";
 import { createImage, createMask, type Mask, type RgbImage } from "../core/image.js";
 import { type Palette, VOC_PALETTE } from "../core/palette.js";
 import { writeFileAtomic } from "./fs.js";
 import { decodeError, type ImageSource, readBytes, sourceName } from "./image.js";
+import { encodePalettePng } from "./png-rows.js";
 
 /** PNG tEXt keyword under which segkit stores class names (a JSON array) in the masks it writes. */
 export const CLASS_NAMES_KEY = "segkit:classes";
@@ -36,15 +37,13 @@ export function encodeBinaryMaskPng(mask: Mask): Uint8Array {
  */
 export function encodeMaskPng(mask: Mask, options: MaskPngOptions = {}): Uint8Array {
   const palette = options.palette ?? VOC_PALETTE;
-  return encodePngRaw({
-    width: mask.width,
-    height: mask.height,
-    data: mask.data,
-    depth: 8,
-    channels: 1,
-    palette: Array.from({ length: 256 }, (_, i) => [...(palette[i] ?? [0, 0, 0])]),
-    ...(options.classNames ? { text: { [CLASS_NAMES_KEY]: asciiJson(options.classNames) } } : {}),
-  });
+  return encodePalettePng(
+    mask.width,
+    mask.height,
+    mask.data,
+    Array.from({ length: 256 }, (_, i) => palette[i] ?? [0, 0, 0]),
+    options.classNames ? { [CLASS_NAMES_KEY]: asciiJson(options.classNames) } : {},
+  );
 }
 
 /** JSON with every non-ASCII character escaped (`\uXXXX`): a tEXt chunk holds Latin-1 only. */
