@@ -8,7 +8,7 @@ import { SegkitError } from "../src/core/errors.js";
 import { createImage, createMask } from "../src/core/image.js";
 import type { SkippedSample } from "../src/core/skipped.js";
 import { type Dataset, type Sample, viewInfo } from "../src/data/dataset.js";
-import { batches } from "../src/data/loader.js";
+import { type BatchOptions, batches } from "../src/data/loader.js";
 
 export { cached } from "../src/data/dataset.js";
 
@@ -71,17 +71,19 @@ export interface SampleArrays {
 }
 
 /**
- * Every sample of `ds` resized to `size` [H, W] without augmentation (image bilinear, mask nearest: what `fit`
- * and `batches` do), in order, as arrays. Samples that fail to load are reported and left out.
+ * Every sample of `ds` resized to `size` [H, W] (image bilinear, mask nearest: what `fit` and `batches` do), in
+ * order, as arrays; without augmentation, or with `augment` as `fit`'s epoch `epoch` with seed `seed` draws it (the
+ * same draws: they depend only on seed, epoch and sample). Samples that fail to load are reported and left out.
  */
 export async function loadArrays(
   ds: Dataset,
   size: readonly [number, number],
   onSkip: (skip: SkippedSample) => void,
+  augmented?: { augment: NonNullable<BatchOptions["augment"]>; seed: number; epoch: number },
 ): Promise<SampleArrays> {
   const [height, width] = size;
   const parts: { images: Uint8Array; masks: Uint8Array; ids: readonly string[] }[] = [];
-  for await (const b of batches(ds, { size, batchSize: 32, onSkip })) parts.push(b);
+  for await (const b of batches(ds, { size, batchSize: 32, onSkip, ...augmented })) parts.push(b);
   const n = parts.reduce((sum, p) => sum + p.ids.length, 0);
   const images = new Uint8Array(n * height * width * 3);
   const masks = new Uint8Array(n * height * width);

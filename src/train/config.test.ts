@@ -26,8 +26,9 @@ describe("TrainConfig", () => {
       epsilon: 1e-7,
       weightDecay: 0,
     });
-    assert.deepEqual(DEFAULT_TRAIN_CONFIG.schedule, { name: "constant" });
-    assert.equal(DEFAULT_TRAIN_CONFIG.loss, "ce");
+    assert.deepEqual(DEFAULT_TRAIN_CONFIG.schedule, { name: "cosine", minLr: 0 });
+    assert.equal(DEFAULT_TRAIN_CONFIG.loss, "ce+dice");
+    assert.equal(DEFAULT_TRAIN_CONFIG.batchNormMomentum, 0.9);
     assert.deepEqual(DEFAULT_TRAIN_CONFIG.inputSize, [128, 128]);
     assert.equal(DEFAULT_TRAIN_CONFIG.monitor, "val/miou");
     assert.equal(monitorMode(DEFAULT_TRAIN_CONFIG), "max");

@@ -90,7 +90,7 @@ describe("fit", () => {
     lines.forEach((line, k) => {
       const m = JSON.parse(line);
       assert.equal(m.epoch, k + 1);
-      assert.equal(m.lr, 1e-2);
+      assert.equal(m.lr, [1e-2, 5e-3][k], "the default cosine schedule over 2 epochs");
       for (const key of ["train/loss", "val/loss", "val/miou", "val/pixelAccuracy"]) {
         assert.ok(typeof m[key] === "number" && Number.isFinite(m[key]), `${key}: ${m[key]}`);
       }

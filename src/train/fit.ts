@@ -404,7 +404,7 @@ function buildModel(cfg: ResolvedTrainConfig, numClasses: number): tf.LayersMode
       ? createModel(m.arch, options as never)
       : createModel({ ...options, encoder: m.encoder, decoder: m.decoder });
   seedWeights(model, cfg.seed);
-  if (cfg.batchNormMomentum !== undefined) {
+  if (cfg.batchNormMomentum !== null) {
     // read by the layers at every training step, and saved with their config (so a resumed run keeps it)
     for (const layer of model.layers) {
       if (layer.getClassName() === "BatchNormalization")
