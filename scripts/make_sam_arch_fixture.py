@@ -4,7 +4,7 @@ as segment-anything's scripts/export_onnx_model.py does, to src/sam/fixtures/mod
 
 Run with Debian's interpreter (python3-torch):
     /usr/bin/python3 scripts/make_sam_arch_fixture.py
-Transformer width 32 (4 heads, MLP 64, IoU head 32) instead of 256 (8, 2048, 256); everything else as the real
+Transformer width 32 (2 heads, MLP 64, IoU head 32) instead of 256 (8, 2048, 256); everything else as the real
 decoder: 64 x 64 image embeddings, 4 mask channels, low-res masks 256 x 256, the full-size `masks` output. PyTorch's
 default initialisation, seeded. The tests of src/onnx/rewrite.ts compare the rewritten graph with this one.
 """
@@ -24,7 +24,7 @@ def main():
     torch.manual_seed(0)
     model = ts.SamOnnxModel(
         ts.PromptEncoder(embed_dim=DIM),
-        ts.MaskDecoder(transformer_dim=DIM, mlp_dim=2 * DIM, num_heads=4, iou_hidden=DIM),
+        ts.MaskDecoder(transformer_dim=DIM, mlp_dim=2 * DIM, num_heads=2, iou_hidden=DIM),
     ).eval()
     args = (
         torch.randn(1, DIM, ts.EMBED_SIZE, ts.EMBED_SIZE),

@@ -291,7 +291,7 @@ function numel(dims: onnxProto.onnx.ITensorProto["dims"]): number {
 }
 
 /** Zero-filled inputs of the declared types and dims (a varying symbolic dim 1); undefined when that is not known. */
-function zeroInputs(g: Graph, varying: readonly string[]): Record<string, OnnxInput> | undefined {
+export function zeroInputs(g: Graph, varying: readonly string[]): Record<string, OnnxInput> | undefined {
   const T = onnx.TensorProto.DataType;
   const out: Record<string, OnnxInput> = {};
   for (const i of g.input) {

@@ -207,11 +207,11 @@ async function leanDecoder(
     const graph = describeDecoder(session, file);
     const keep = lowResOutputs(graph);
     const bytes = await readFile(file);
-    const pruned = session.outputNames.every((o) => keep.includes(o)) ? undefined : pruneOnnx(bytes, keep, file);
-    const cut = rewriteDecoder(pruned ?? bytes)?.bytes ?? pruned;
-    if (cut) out.session = await createOnnxSession(cut, options);
     const baked: Record<string, OnnxInput> = graph.acceptsMaskInput ? noMaskFeeds() : {};
     const varying = session.inputNames.filter((n) => PROMPT_INPUTS.has(n) && !(n in baked));
+    const pruned = session.outputNames.every((o) => keep.includes(o)) ? undefined : pruneOnnx(bytes, keep, file);
+    const cut = (await rewriteDecoder(pruned ?? bytes, varying))?.bytes ?? pruned;
+    if (cut) out.session = await createOnnxSession(cut, options);
     out.split = await createSplitOnnxSession(cut ?? bytes, { ...options, varying, baked, outputs: keep });
     return out;
   } catch {
