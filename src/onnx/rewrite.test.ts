@@ -37,9 +37,10 @@ function feeds(dim: number, points: [number, number, number][], seed: number): R
 }
 
 describe("rewriteDecoder", () => {
-  it("rewrites SAM's output upscaling channels-last; every output as the original graph's", async () => {
-    // SAM's prompt encoder + mask decoder at width 32 (scripts/make_sam_arch_fixture.py)
-    const bytes = new Uint8Array(await readFile(join(models, "sam-arch", "decoder.onnx")));
+  it("rewrites SAM's output upscaling and cross attentions; every output as the original graph's", async () => {
+    // SAM's prompt encoder + mask decoder at width 32 (scripts/make_sam_arch_fixture.py); a Node Buffer, as model.ts
+    // reads it (protobufjs then decodes weights as views into it)
+    const bytes = await readFile(join(models, "sam-arch", "decoder.onnx"));
     const rewritten = await rewriteDecoder(bytes, VARYING);
     assert.ok(rewritten);
     assert.deepEqual(rewritten.applied, ["upscaling", "attention"]);

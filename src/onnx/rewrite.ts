@@ -39,15 +39,11 @@ const AttrType = onnx.AttributeProto.AttributeType;
 /** A float32 or int64 constant's value (initializer or Constant node); undefined for anything else. */
 function tensorValue(t: Tensor): Value | undefined {
   const dims = (t.dims ?? []).map(Number);
-  const raw = t.rawData?.length ? t.rawData : undefined;
-  if (t.dataType === T.FLOAT) {
-    const data = raw ? new Float32Array(raw.slice().buffer) : Float32Array.from(t.floatData ?? []);
-    return { dims, data };
-  }
+  // a copy: decoded bytes may be a view into a larger (Node Buffer) pool, at any alignment
+  const raw = t.rawData?.length ? Uint8Array.from(t.rawData).buffer : undefined;
+  if (t.dataType === T.FLOAT) return { dims, data: raw ? new Float32Array(raw) : Float32Array.from(t.floatData ?? []) };
   if (t.dataType === T.INT64) {
-    const data = raw
-      ? new BigInt64Array(raw.slice().buffer)
-      : BigInt64Array.from(t.int64Data ?? [], (v) => BigInt(String(v)));
+    const data = raw ? new BigInt64Array(raw) : BigInt64Array.from(t.int64Data ?? [], (v) => BigInt(String(v)));
     return { dims, data };
   }
   return undefined;
@@ -95,9 +91,9 @@ class Editor {
     return name;
   }
 
-  /** A new tensor name. */
-  tensor(): string {
-    return `segkit_rewrite_${this.count++}`;
+  /** New tensor names, one per key. */
+  tensors<K extends string>(...keys: K[]): Record<K, string> {
+    return Object.fromEntries(keys.map((k) => [k, `segkit_rewrite_${this.count++}`])) as Record<K, string>;
   }
 
   /** Puts `nodes` where `at` is (inputs defined before it stay so) and removes the `remove` nodes. */
@@ -285,8 +281,7 @@ function rewriteUpscaling(e: Editor): boolean {
 
   // each ConvTranspose: [B, pixels, Cin] x [Cin, k*k*Cout] + bias, its rows split into k*k pixels: [B, pixels*k*k, Cout]
   const patches = (ct: Node, p: NonNullable<ReturnType<typeof patchConvTranspose>>, input: string) => {
-    const y = e.tensor();
-    const yb = e.tensor();
+    const { y, yb } = e.tensors("y", "yb");
     return [
       { opType: "MatMul", input: [input, e.constant(p.wr, [p.cin, p.wr.length / p.cin])], output: [y] },
       { opType: "Add", input: [y, e.constant(p.br)], output: [yb] },
@@ -305,15 +300,7 @@ function rewriteUpscaling(e: Editor): boolean {
   // pixel, (a, b) and (c, d) the two patches) -> (i, a, c) rows, (j, b, d) columns
   const k1 = BigInt(p1.k);
   const k2 = BigInt(p2.k);
-  const [m, hw, shape8, m8, mt, size, shape4] = Array.from({ length: 7 }, () => e.tensor()) as [
-    string,
-    string,
-    string,
-    string,
-    string,
-    string,
-    string,
-  ];
+  const { m, hw, shape8, m8, mt, size, shape4 } = e.tensors("m", "hw", "shape8", "m8", "mt", "size", "shape4");
   e.usesMicrosoftOps();
   e.replace(
     mm,
@@ -476,15 +463,7 @@ function headBlocks(w: Float32Array, rows: number, heads: number, d: number, tra
 function rewriteTokenToImage(e: Editor, a: Attention) {
   const { k, v, s } = a;
   const D = k.rows;
-  const [qk, qk2, scores, p, px, pxh, o] = Array.from({ length: 7 }, () => e.tensor()) as string[] as [
-    string,
-    string,
-    string,
-    string,
-    string,
-    string,
-    string,
-  ];
+  const { qk, qk2, scores, p, px, pxh, o } = e.tensors("qk", "qk2", "scores", "p", "px", "pxh", "o");
   e.usesMicrosoftOps();
   e.replace(
     a.mm1,
@@ -531,8 +510,7 @@ function rewriteImageToToken(e: Editor, a: Attention, queries: boolean) {
   const { q, v } = a;
   const H = BigInt(v.heads);
   const D = a.out;
-  const n = Array.from({ length: 12 }, () => e.tensor());
-  const [vo, vo2, p2] = n as [string, string, string];
+  const { vo, vo2, p2 } = e.tensors("vo", "vo2", "p2");
   const nodes: Node[] = [
     {
       opType: "MatMul",
@@ -542,17 +520,17 @@ function rewriteImageToToken(e: Editor, a: Attention, queries: boolean) {
     { opType: "Reshape", input: [vo, e.constant(BigInt64Array.of(0n, -1n, BigInt(D)))], output: [vo2] },
   ];
   if (queries) {
-    const [kq, kq2, kq3, kb, kb2, sc, sc2, sc4, pr] = n.slice(3) as [
-      string,
-      string,
-      string,
-      string,
-      string,
-      string,
-      string,
-      string,
-      string,
-    ];
+    const { kq, kq2, kq3, kb, kb2, sc, sc2, sc4, pr } = e.tensors(
+      "kq",
+      "kq2",
+      "kq3",
+      "kb",
+      "kb2",
+      "sc",
+      "sc2",
+      "sc4",
+      "pr",
+    );
     const kht = a.mm1.input?.[1] ?? ""; // [B, H, d, tokens]
     nodes.push(
       // W_q,h (s k_h^T): [H, D, d] x [B, H, d, tokens] -> [B, H, D, tokens] -> [B, D, H * tokens]
@@ -583,7 +561,7 @@ function rewriteImageToToken(e: Editor, a: Attention, queries: boolean) {
       { opType: "Reshape", input: [pr, e.constant(BigInt64Array.of(0n, 0n, -1n))], output: [p2] },
     );
   } else {
-    const pt = n[11] as string;
+    const { pt } = e.tensors("pt");
     nodes.push(
       {
         opType: "Transpose",
