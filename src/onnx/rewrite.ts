@@ -598,14 +598,18 @@ async function rewriteAttention(e: Editor, varying: readonly string[]): Promise<
   probe.output = names.map((name) => onnx.ValueInfoProto.create({ name }));
   const cut = pruneOnnx(onnx.ModelProto.encode({ ...e.model, graph: probe }).finish(), names);
   if (!cut) return false;
-  const session = await createOrtSession(cut, { threads: 1 });
   let rows: Record<string, number>;
   try {
-    const used = Object.fromEntries(session.inputNames.map((n) => [n, zeros[n] as OnnxInput]));
-    const out = await session.run(toOrtFeeds(used));
-    rows = Object.fromEntries(names.map((n) => [n, out[n]?.dims.length === 3 ? Number(out[n]?.dims[1]) : 0]));
-  } finally {
-    await session.release();
+    const session = await createOrtSession(cut, { threads: 1 });
+    try {
+      const used = Object.fromEntries(session.inputNames.map((n) => [n, zeros[n] as OnnxInput]));
+      const out = await session.run(toOrtFeeds(used));
+      rows = Object.fromEntries(names.map((n) => [n, out[n]?.dims.length === 3 ? Number(out[n]?.dims[1]) : 0]));
+    } finally {
+      await session.release();
+    }
+  } catch {
+    return false; // a graph onnxruntime cannot run on zeros: left as it is
   }
   // tensors whose values follow the varying inputs (shapes aside)
   const moving = new Set(varying);
