@@ -345,9 +345,9 @@ class MLP(nn.Module):
 
 
 class MaskDecoder(nn.Module):
-    def __init__(self, transformer_dim=PROMPT_DIM, num_multimask_outputs=3):
+    def __init__(self, transformer_dim=PROMPT_DIM, num_multimask_outputs=3, mlp_dim=2048, num_heads=8, iou_hidden=256):
         super().__init__()
-        self.transformer = TwoWayTransformer()
+        self.transformer = TwoWayTransformer(embedding_dim=transformer_dim, num_heads=num_heads, mlp_dim=mlp_dim)
         self.iou_token = nn.Embedding(1, transformer_dim)
         self.num_mask_tokens = num_multimask_outputs + 1
         self.mask_tokens = nn.Embedding(self.num_mask_tokens, transformer_dim)
@@ -361,7 +361,7 @@ class MaskDecoder(nn.Module):
         self.output_hypernetworks_mlps = nn.ModuleList(
             MLP(transformer_dim, transformer_dim, transformer_dim // 8, 3) for _ in range(self.num_mask_tokens)
         )
-        self.iou_prediction_head = MLP(transformer_dim, 256, self.num_mask_tokens, 3)
+        self.iou_prediction_head = MLP(transformer_dim, iou_hidden, self.num_mask_tokens, 3)
 
     def predict_masks(self, image_embeddings, image_pe, sparse_prompt_embeddings, dense_prompt_embeddings):
         output_tokens = torch.cat([self.iou_token.weight, self.mask_tokens.weight], dim=0)

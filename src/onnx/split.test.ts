@@ -136,4 +136,43 @@ describe("createSplitOnnxSession", () => {
       await split.dispose();
     }
   });
+
+  it("computes constant data shaped by keys once, in the static part (SAM's positional encoding per batch)", async () => {
+    // e = Expand(pe, [B, 20]) with B = Shape(p)[0]: constants and a key only, 20 values; out = ReduceSum(p) + e
+    const pe = Float32Array.from({ length: 20 }, (_, i) => i);
+    const bytes = model({
+      name: "shapedData",
+      node: [
+        { opType: "Shape", input: ["p"], output: ["shape"] },
+        { opType: "Gather", input: ["shape", "zero"], output: ["b"], attribute: [{ name: "axis", i: 0, type: 2 }] },
+        { opType: "Concat", input: ["b", "twenty"], output: ["dims"], attribute: [{ name: "axis", i: 0, type: 2 }] },
+        { opType: "Expand", input: ["pe", "dims"], output: ["e"] },
+        { opType: "ReduceSum", input: ["p", "one"], output: ["r"], attribute: [{ name: "keepdims", i: 1, type: 2 }] },
+        { opType: "Add", input: ["r", "e"], output: ["out"] },
+      ],
+      initializer: [
+        tensorProto("pe", { dims: [1, 20], data: pe }),
+        tensorProto("zero", { dims: [1], data: BigInt64Array.of(0n) }),
+        tensorProto("twenty", { dims: [1], data: BigInt64Array.of(20n) }),
+        tensorProto("one", { dims: [1], data: BigInt64Array.of(1n) }),
+      ],
+      input: [valueInfo("x", [2]), valueInfo("p", ["B", "N"])],
+      output: [valueInfo("out", ["B", 20])],
+    });
+    const split = await createSplitOnnxSession(bytes, { threads: 1, varying: ["p"], baked: {}, outputs: ["out"] });
+    assert.ok(split);
+    try {
+      assert.deepEqual(split.frontier, ["e"]);
+      const run = (p: number[], dims: number[]) =>
+        split.run({ x: { data: f(0, 0), dims: [2] }, p: { data: Float32Array.from(p), dims } }, ["out"]);
+      const got = await run([1, 2], [1, 2]);
+      assert.deepEqual(
+        [...(got?.out?.data ?? [])],
+        [...pe].map((v) => v + 3),
+      );
+      assert.equal(await run([1, 2], [2, 1]), undefined); // a batch of 2: another key, the whole graph runs
+    } finally {
+      await split.dispose();
+    }
+  });
 });

@@ -113,6 +113,8 @@ function analyse(bytes: Uint8Array, varying: readonly string[], baked: Readonly<
     tags.set(name, v ? VARYING : STATIC);
     if (!v) statics.push(name);
   }
+  /** Tensors holding constant data (more than a few values: not shapes or axes) or derived from such data. */
+  const data = new Set(g.initializer.filter((t) => numel(t.dims) > 16).map((t) => t.name ?? ""));
   const nodeTags: number[] = [];
   for (const n of g.node) {
     const inputs = (n.input ?? []).filter((x) => x !== "");
@@ -122,7 +124,12 @@ function analyse(bytes: Uint8Array, varying: readonly string[], baked: Readonly<
     const shapeOnly = n.opType === "Shape" || n.opType === "Size";
     const varies = inputs.some((x) => shapeVaries.has(x));
     if (shapeOnly && tag >= SHAPE) tag = varies ? VARYING : SHAPE;
-    if (tag === SHAPE && ins.includes(STATIC)) tag = STATIC; // a static node reading keys
+    const constant = n.opType === "Constant" && numel(n.attribute?.find((a) => a.name === "value")?.t?.dims) > 16;
+    const onData = !shapeOnly && (constant || inputs.some((x) => data.has(x)));
+    if (onData) for (const o of n.output ?? []) data.add(o);
+    // a static node reading keys; or constant data shaped by keys (SAM's dense positional encoding repeated per
+    // prompt batch): computed once in the static part, not on every run
+    if (tag === SHAPE && (ins.includes(STATIC) || onData)) tag = STATIC;
     const op = n.domain ? "" : (n.opType ?? "");
     const valuesShape = SHAPE_FROM_SHAPES.has(op) ? [] : SHAPE_FROM_LATER_VALUES.has(op) ? ins.slice(1) : ins;
     const outShapeVaries = !shapeOnly && (varies || valuesShape.includes(VARYING));
@@ -278,8 +285,13 @@ export async function createSplitOnnxSession(
   };
 }
 
+/** Number of values of a tensor of `dims` (1 for a scalar, 0 when absent). */
+function numel(dims: onnxProto.onnx.ITensorProto["dims"]): number {
+  return dims ? dims.reduce<number>((a, d) => a * Number(d), 1) : 0;
+}
+
 /** Zero-filled inputs of the declared types and dims (a varying symbolic dim 1); undefined when that is not known. */
-function zeroInputs(g: Graph, varying: readonly string[]): Record<string, OnnxInput> | undefined {
+export function zeroInputs(g: Graph, varying: readonly string[]): Record<string, OnnxInput> | undefined {
   const T = onnx.TensorProto.DataType;
   const out: Record<string, OnnxInput> = {};
   for (const i of g.input) {

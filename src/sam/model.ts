@@ -43,6 +43,7 @@ import { basename, join, relative } from "node:path";
 import { SegkitError } from "../core/errors.js";
 import { listFiles, pathExists, readJson } from "../io/fs.js";
 import { pruneOnnx } from "../onnx/prune.js";
+import { rewriteDecoder } from "../onnx/rewrite.js";
 import {
   createOnnxSession,
   DEFAULT_ONNX_SESSION_OPTIONS,
@@ -193,7 +194,8 @@ interface LeanDecoder {
  * no-mask `mask_input` / `has_mask_input`), run once per image, and the rest, run per click: in SAM's decoder the
  * first two-way block's image-side projections (keys + positions, k / v of token-to-image, q of image-to-token),
  * ~20% of a click's CPU time (ViT-B decoder: 47.6 -> 39.7 ms on one thread), identical outputs. Clicks with a
- * mask input, or prompts whose shapes would change the image-side part, run the cut graph.
+ * mask input, or prompts whose shapes would change the image-side part, run the cut graph. Both run the graph
+ * rewritten for onnxruntime's CPU provider where it has SAM's structure (`rewriteDecoder`, onnx/rewrite.ts).
  */
 async function leanDecoder(
   file: string,
@@ -205,10 +207,11 @@ async function leanDecoder(
     const graph = describeDecoder(session, file);
     const keep = lowResOutputs(graph);
     const bytes = await readFile(file);
-    const cut = session.outputNames.every((o) => keep.includes(o)) ? undefined : pruneOnnx(bytes, keep, file);
-    if (cut) out.session = await createOnnxSession(cut, options);
     const baked: Record<string, OnnxInput> = graph.acceptsMaskInput ? noMaskFeeds() : {};
     const varying = session.inputNames.filter((n) => PROMPT_INPUTS.has(n) && !(n in baked));
+    const pruned = session.outputNames.every((o) => keep.includes(o)) ? undefined : pruneOnnx(bytes, keep, file);
+    const cut = (await rewriteDecoder(pruned ?? bytes, varying))?.bytes ?? pruned;
+    if (cut) out.session = await createOnnxSession(cut, options);
     out.split = await createSplitOnnxSession(cut ?? bytes, { ...options, varying, baked, outputs: keep });
     return out;
   } catch {

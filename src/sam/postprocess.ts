@@ -17,7 +17,7 @@ import { SAM_IMAGE_SIZE, SAM_LOW_RES_SIZE, type SamSize } from "./transforms.js"
  * - `postprocessMasks`: the reference, stage by stage, in float32 with torch's index and weight arithmetic
  *   (`resizeBilinear` with `precision: "float32"`; the crop is fused: only the kept 1024-frame pixels are computed);
  * - `upscaleMasks`: what a viewer needs per click: both bilinear stages folded into one separable kernel per axis
- *   (at most 4 low-res taps per output pixel, weights multiplied in doubles), applied only to the chosen channels,
+ *   (at most 3 distinct low-res taps per output pixel and axis, weights multiplied in doubles), applied only to the chosen channels,
  *   at any output size (e.g. the display size; the final interpolation then targets that size instead of `(H, W)`)
  *   and only over a region of that output (what is on screen). At the original size it equals `postprocessMasks`
  *   up to float rounding (measured against torch: |diff| <= 9.5e-7 for both, on logits up to ~10);
@@ -92,7 +92,13 @@ export interface UpscaledMasks {
   channels: number;
 }
 
-/** Composed 1-D kernel: output `o` of the region = sum over 4 taps of `low[idx] * w` (low-res frame indices). */
+/** Low-res taps per output pixel and axis in the composed kernels (two stages of 2 taps read at most 3 rows). */
+const TAPS = 3;
+
+/**
+ * Composed 1-D kernel: output `o` of the region = sum over `TAPS` taps of `low[idx] * w` (low-res frame indices,
+ * distinct; an unused tap repeats the first index with weight 0).
+ */
 interface ComposedTaps {
   idx: Int32Array;
   w: Float64Array;
@@ -100,7 +106,8 @@ interface ComposedTaps {
 
 /**
  * The composed kernel of outputs `start .. start + count - 1` of the two-stage resize `low -> 1024 -> crop -> outLen`,
- * or of the one resize `low -> outLen` (`"stretch"`).
+ * or of the one resize `low -> outLen` (`"stretch"`). The weights of one low-res index are summed (in doubles), so an
+ * output costs 2 or 3 products instead of 4.
  */
 function composedTaps(
   low: number,
@@ -109,74 +116,82 @@ function composedTaps(
   start: number,
   count: number,
 ): ComposedTaps {
-  const idx = new Int32Array(count * 4);
-  const w = new Float64Array(count * 4);
+  const idx = new Int32Array(count * TAPS);
+  const w = new Float64Array(count * TAPS);
+  const add = (o: number, i: number, weight: number) => {
+    for (let s = 0; s < TAPS; s++) {
+      const k = o * TAPS + s;
+      if (s > 0 && w[k] === 0 && idx[k] === idx[o * TAPS]) idx[k] = i; // an unused tap
+      if (idx[k] === i) {
+        w[k] = (w[k] as number) + weight;
+        return;
+      }
+    }
+    throw new Error(`more than ${TAPS} low-res taps`); // cannot happen: two bilinear stages, scale >= 1 in stage 1
+  };
   if (cropLen === "stretch") {
     const t = bilinearTaps(low, outLen, "float32", count, start);
     for (let o = 0; o < count; o++) {
-      idx[o * 4] = t.i0[o] as number;
-      idx[o * 4 + 1] = t.i1[o] as number;
-      idx[o * 4 + 2] = t.i0[o] as number;
-      idx[o * 4 + 3] = t.i1[o] as number;
-      w[o * 4] = t.w0[o] as number;
-      w[o * 4 + 1] = t.w1[o] as number;
+      idx.fill(t.i0[o] as number, o * TAPS, (o + 1) * TAPS);
+      w[o * TAPS] = t.w0[o] as number;
+      add(o, t.i1[o] as number, t.w1[o] as number);
     }
     return { idx, w };
   }
   const t2 = bilinearTaps(cropLen, outLen, "float32", start + count);
   const t1 = bilinearTaps(low, SAM_IMAGE_SIZE, "float32", cropLen);
   for (let o = 0; o < count; o++) {
-    const pairs: [number, number][] = [
-      [t2.i0[start + o] as number, t2.w0[start + o] as number],
-      [t2.i1[start + o] as number, t2.w1[start + o] as number],
-    ];
-    pairs.forEach(([a, wa], j) => {
-      idx[o * 4 + j * 2] = t1.i0[a] as number;
-      w[o * 4 + j * 2] = wa * (t1.w0[a] as number);
-      idx[o * 4 + j * 2 + 1] = t1.i1[a] as number;
-      w[o * 4 + j * 2 + 1] = wa * (t1.w1[a] as number);
-    });
+    const a = t2.i0[start + o] as number;
+    const b = t2.i1[start + o] as number;
+    const wa = t2.w0[start + o] as number;
+    const wb = t2.w1[start + o] as number;
+    idx.fill(t1.i0[a] as number, o * TAPS, (o + 1) * TAPS);
+    w[o * TAPS] = wa * (t1.w0[a] as number);
+    add(o, t1.i1[a] as number, wa * (t1.w1[a] as number));
+    add(o, t1.i0[b] as number, wb * (t1.w0[b] as number));
+    add(o, t1.i1[b] as number, wb * (t1.w1[b] as number));
   }
   return { idx, w };
 }
 
 /** One low-res row (from `row` in `src`) through the composed horizontal taps into `out` from `offset`, in doubles. */
 function horizontal(src: Float32Array, row: number, tx: ComposedTaps, out: Float64Array, offset: number): void {
-  const count = tx.idx.length / 4;
+  const count = tx.idx.length / TAPS;
+  const { idx, w } = tx;
   for (let i = 0; i < count; i++) {
-    const j = i * 4;
+    const j = i * TAPS;
     out[offset + i] =
-      (src[row + (tx.idx[j] as number)] as number) * (tx.w[j] as number) +
-      (src[row + (tx.idx[j + 1] as number)] as number) * (tx.w[j + 1] as number) +
-      (src[row + (tx.idx[j + 2] as number)] as number) * (tx.w[j + 2] as number) +
-      (src[row + (tx.idx[j + 3] as number)] as number) * (tx.w[j + 3] as number);
+      (src[row + (idx[j] as number)] as number) * (w[j] as number) +
+      (src[row + (idx[j + 1] as number)] as number) * (w[j + 1] as number) +
+      (src[row + (idx[j + 2] as number)] as number) * (w[j + 2] as number);
   }
+}
+
+/** The rows of `tmp` (offsets) and weights of output row `y`'s vertical taps. */
+function verticalTaps(ty: ComposedTaps, y: number, width: number) {
+  const j = y * TAPS;
+  return {
+    a: (ty.idx[j] as number) * width,
+    b: (ty.idx[j + 1] as number) * width,
+    c: (ty.idx[j + 2] as number) * width,
+    wa: ty.w[j] as number,
+    wb: ty.w[j + 1] as number,
+    wc: ty.w[j + 2] as number,
+  };
 }
 
 /** Output row `y` through the composed vertical taps from the horizontal pass's rows `tmp` into `out` from `offset`. */
 function vertical(tmp: Float64Array, ty: ComposedTaps, y: number, width: number, out: Float32Array, offset: number) {
-  const j = y * 4;
-  const a = (ty.idx[j] as number) * width;
-  const b = (ty.idx[j + 1] as number) * width;
-  const c = (ty.idx[j + 2] as number) * width;
-  const d = (ty.idx[j + 3] as number) * width;
-  const wa = ty.w[j] as number;
-  const wb = ty.w[j + 1] as number;
-  const wc = ty.w[j + 2] as number;
-  const wd = ty.w[j + 3] as number;
+  const { a, b, c, wa, wb, wc } = verticalTaps(ty, y, width);
   for (let i = 0; i < width; i++) {
-    out[offset + i] =
-      (tmp[a + i] as number) * wa +
-      (tmp[b + i] as number) * wb +
-      (tmp[c + i] as number) * wc +
-      (tmp[d + i] as number) * wd;
+    out[offset + i] = (tmp[a + i] as number) * wa + (tmp[b + i] as number) * wb + (tmp[c + i] as number) * wc;
   }
 }
 
 /**
  * The cheap path of `postprocessMasks` for interactive use: only the chosen channels, at `outputSize` (default the
  * original size), only over `region`; same semantics (see the module comment). Cost per channel about
- * `4 * (256 * region.width + region.height * region.width)` multiply-adds.
+ * `3 * (256 * region.width + region.height * region.width)` multiply-adds.
  */
 export function upscaleMasks(
   lowRes: Float32Array,
@@ -255,7 +270,7 @@ export function upscaleAndThreshold(
   const planes = checkInputs(lowRes, inputSize, originalSize);
   const { threshold = 0, offset = 1 } = options;
   const { height: H, width: W } = originalSize;
-  const { tx, ty, rowMin, rowMax, tmp, line } = planeGeometry(inputSize, originalSize);
+  const { tx, ty, rowMin, rowMax, tmp } = planeGeometry(inputSize, originalSize);
   const hi = threshold + offset;
   const lo = threshold - offset;
   const low = SAM_LOW_RES_SIZE;
@@ -270,16 +285,32 @@ export function upscaleAndThreshold(
     let inter = 0;
     let union = 0;
     for (let y = 0; y < H; y++) {
-      // the row's logits (in `out` when they are returned), then its mask and counts while it is in cache
-      const at = out ? y * W : 0;
-      vertical(tmp, ty, y, W, out ?? line, at);
-      const row = out ?? line;
-      for (let x = 0; x < W; x++) {
-        const v = row[at + x] as number;
-        // (branches: measured faster than branch-free counting, even on noise)
-        if (v > lo) union++;
-        if (v > hi) inter++;
-        if (v > threshold) mask[y * W + x] = 1;
+      // vertical taps, rounding to float32 (the value `upscaleMasks` stores), mask and counts in one loop
+      const { a, b, c: r3, wa, wb, wc } = verticalTaps(ty, y, W);
+      const row = y * W;
+      if (out) vertical(tmp, ty, y, W, out, row);
+      // branches for the counts (mostly taken one way), none for the mask (as often either way); rows whose
+      // third tap is unused (most) skip it
+      if (wc === 0) {
+        for (let x = 0; x < W; x++) {
+          const v = Math.fround((tmp[a + x] as number) * wa + (tmp[b + x] as number) * wb);
+          if (v > lo) {
+            union++;
+            if (v > hi) inter++;
+          }
+          mask[row + x] = +(v > threshold);
+        }
+      } else {
+        for (let x = 0; x < W; x++) {
+          const v = Math.fround(
+            (tmp[a + x] as number) * wa + (tmp[b + x] as number) * wb + (tmp[r3 + x] as number) * wc,
+          );
+          if (v > lo) {
+            union++;
+            if (v > hi) inter++;
+          }
+          mask[row + x] = +(v > threshold);
+        }
       }
     }
     masks.push(mask);
@@ -388,12 +419,11 @@ export function upscaleToRle(
     let inside = false;
     let n = 0;
     for (let yy = y0; yy <= y1; yy++) {
-      const j = yy * 4;
+      const j = yy * TAPS;
       const v = Math.fround(
         (tmp[(ty.idx[j] as number) * W + x] as number) * (ty.w[j] as number) +
           (tmp[(ty.idx[j + 1] as number) * W + x] as number) * (ty.w[j + 1] as number) +
-          (tmp[(ty.idx[j + 2] as number) * W + x] as number) * (ty.w[j + 2] as number) +
-          (tmp[(ty.idx[j + 3] as number) * W + x] as number) * (ty.w[j + 3] as number),
+          (tmp[(ty.idx[j + 2] as number) * W + x] as number) * (ty.w[j + 2] as number),
       );
       if (v > hi) intersections++;
       if (v > lo) unions++;
@@ -467,11 +497,11 @@ function makePlaneGeometry(inputSize: SamMaskFrame, { height: H, width: W }: Sam
   const firstY = new Int32Array(low).fill(H);
   const lastY = new Int32Array(low).fill(-1);
   for (let y = H - 1; y >= 0; y--) {
-    const top = Math.max(...ty.idx.subarray(y * 4, y * 4 + 4));
+    const top = Math.max(...ty.idx.subarray(y * TAPS, (y + 1) * TAPS));
     for (let r = 0; r <= top; r++) firstY[r] = y;
   }
   for (let y = 0; y < H; y++) {
-    const bottom = Math.min(...ty.idx.subarray(y * 4, y * 4 + 4));
+    const bottom = Math.min(...ty.idx.subarray(y * TAPS, (y + 1) * TAPS));
     for (let r = bottom; r < low; r++) lastY[r] = y;
   }
   let rowMin = low;
@@ -480,5 +510,5 @@ function makePlaneGeometry(inputSize: SamMaskFrame, { height: H, width: W }: Sam
     rowMin = Math.min(rowMin, r);
     rowMax = Math.max(rowMax, r);
   }
-  return { tx, ty, firstY, lastY, rowMin, rowMax, tmp: new Float64Array(W * low), line: new Float32Array(W) };
+  return { tx, ty, firstY, lastY, rowMin, rowMax, tmp: new Float64Array(W * low) };
 }
