@@ -183,6 +183,7 @@ describe("DepthwiseConv2dNative gradients on wasm", () => {
 const poolCases: { x: Shape4; size: number; strides: number; pad: Pad; values: "signed" | "relu" | "negative" }[] = [
   { x: [2, 8, 8, 3], size: 2, strides: 2, pad: "valid", values: "signed" },
   { x: [2, 9, 7, 3], size: 2, strides: 2, pad: "same", values: "signed" },
+  { x: [2, 9, 7, 3], size: 2, strides: 2, pad: "valid", values: "relu" }, // the last row and column in no window
   { x: [2, 9, 7, 4], size: 3, strides: 2, pad: "same", values: "signed" },
   { x: [1, 7, 7, 2], size: 3, strides: 1, pad: "same", values: "signed" },
   { x: [2, 8, 8, 3], size: 2, strides: 2, pad: "valid", values: "relu" },
