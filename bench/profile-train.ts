@@ -4,13 +4,12 @@
  * grouped by name with their total time, share of the step and, for convolutions, GFLOP/s.
  * Writes bench/results/train-profile.json.
  *
- *   npx tsx bench/profile-train.ts [--models unet,encoder-decoder] [--threads 2] [--size 128] [--fused-blocks]
+ *   npx tsx bench/profile-train.ts [--models unet,encoder-decoder] [--threads 2] [--size 128]
  */
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
-import { configureFusedBlocks, trainingApply } from "../src/backend/fused-blocks.js";
 import { initBackend, wasmThreads } from "../src/backend/init.js";
 import { createLoss } from "../src/losses/registry.js";
 import { createModel, type ModelArch } from "../src/models/registry.js";
@@ -24,7 +23,6 @@ const { values: args } = parseArgs({
     models: { type: "string", default: "unet,encoder-decoder" },
     threads: { type: "string", default: "2" },
     size: { type: "string", default: "128" },
-    "fused-blocks": { type: "boolean", default: false },
     out: { type: "string", default: join(here, "results", "train-profile.json") },
   },
 });
@@ -62,12 +60,11 @@ for (const arch of args.models.split(",") as ModelArch[]) {
   const x = tf.randomUniform([BATCH, SIZE, SIZE, 3], 0, 255);
   const y = tf.randomUniform([BATCH, SIZE, SIZE], 0, CLASSES, "int32");
   const loss = createLoss("ce");
-  // fit's step: fused Adam; the conv + batch norm + ReLU blocks fused on onnxruntime with --fused-blocks (opt-in)
-  configureFusedBlocks({ enabled: args["fused-blocks"] });
+  // fit's step: fused Adam
   const optimizer = createOptimizer(validateTrainConfig({ optimizer: { name: "adam", lr: 1e-3 } }).optimizer);
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const step = () => {
-    const cost = optimizer.step(() => loss(y, trainingApply(model, x)), vars);
+    const cost = optimizer.step(() => loss(y, model.apply(x, { training: true }) as tf.Tensor), vars);
     cost.dataSync();
     cost.dispose();
   };

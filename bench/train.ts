@@ -14,8 +14,7 @@
  *
  *   npm run bench:train -- [--steps 10] [--passes 5] [--cases unet@128,unet@256,encoder-decoder@128]
  *                          [--models unet --sizes 128,256 (instead of --cases)] [--backend auto] [--no-baseline]
- *                          [--before (also the training step before the fused Adam)] [--fused-blocks (also fit's step
- *                          with trainingApply's fused blocks on)] [--train-only (no inference sides)]
+ *                          [--before (also the training step before the fused Adam)] [--train-only (no inference sides)]
  */
 import { spawnSync } from "node:child_process";
 import { dirname, join } from "node:path";
@@ -24,7 +23,6 @@ import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import { convGradKernels } from "../src/backend/conv-grads.js";
-import { configureFusedBlocks, trainingApply } from "../src/backend/fused-blocks.js";
 import { type BackendChoice, initBackend, wasmThreads } from "../src/backend/init.js";
 import { createOnnxPredictor } from "../src/infer/predict.js";
 import { createLoss } from "../src/losses/registry.js";
@@ -47,7 +45,6 @@ const { values: args } = parseArgs({
     threads: { type: "string", default: "2" },
     baseline: { type: "boolean", default: false },
     before: { type: "boolean", default: false },
-    "fused-blocks": { type: "boolean", default: false },
     "train-only": { type: "boolean", default: false },
     "no-baseline": { type: "boolean", default: false },
     out: { type: "string", default: join(here, "results", "train.json") },
@@ -99,18 +96,16 @@ async function segkitSides({ arch, size }: Case, onnx: boolean, steps: number) {
   const fitOptimizer = createOptimizer(validateTrainConfig({ optimizer: { name: "adam", lr: 1e-3 } }).optimizer);
   const optimizer = tf.train.adam(1e-3);
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  const trainFit = (fusedBlocks: boolean) => async () => {
-    configureFusedBlocks({ enabled: fusedBlocks });
+  const trainFit = async () => {
     return [
       await rate(() => {
-        const cost = fitOptimizer.step(() => loss(y, trainingApply(model, x)), vars);
+        const cost = fitOptimizer.step(() => loss(y, model.apply(x, { training: true }) as tf.Tensor), vars);
         cost.dataSync();
         cost.dispose();
       }, steps),
     ];
   };
   const trainBefore = async () => {
-    configureFusedBlocks({ enabled: false });
     return [
       await rate(() => {
         const cost = optimizer.minimize(() => loss(y, model.apply(x, { training: true }) as tf.Tensor), true);
@@ -120,11 +115,9 @@ async function segkitSides({ arch, size }: Case, onnx: boolean, steps: number) {
     ];
   };
   const sides: Side[] = [
-    { name: "train", pass: args.baseline ? trainBefore : trainFit(false) },
-    // the step as before the fused Adam (--before), and fit's step with the conv + batch norm + ReLU blocks fused on
-    // onnxruntime (--fused-blocks, opt-in: slower here so far), in the same run
+    { name: "train", pass: args.baseline ? trainBefore : trainFit },
+    // the step as before the fused Adam (--before), in the same run
     ...(args.before && !args.baseline ? [{ name: "trainBefore", pass: trainBefore }] : []),
-    ...(args["fused-blocks"] && !args.baseline ? [{ name: "trainFusedBlocks", pass: trainFit(true) }] : []),
   ];
   if (!args["train-only"]) {
     sides.push({
@@ -303,8 +296,6 @@ for (const c of cases) {
   console.log(`\n${c.arch} ${c.size}x${c.size} (${(r.flopsPerImage / 1e9).toFixed(2)} GFLOP per image forward)`);
   console.log(`  segkit train        ${formatSummary(r.segkit.train)}  (${r.gflops.train.toFixed(1)} GFLOP/s)`);
   if (r.segkit.trainBefore) console.log(`  segkit train, before ${formatSummary(r.segkit.trainBefore)}`);
-  if (r.segkit.trainFusedBlocks)
-    console.log(`  segkit train, fused blocks ${formatSummary(r.segkit.trainFusedBlocks)}`);
   console.log(`  segkit infer tfjs   ${formatSummary(r.segkit.inferTfjs)}`);
   console.log(`  segkit infer onnx   ${formatSummary(r.segkit.inferOnnx)}`);
   for (const peer of peers) {
@@ -336,7 +327,7 @@ await writeResults(args.out, {
     passes: `1 warm-up pass, then ${PASSES} passes alternating over every side (the order rotating); a pass is ${STEPS} training batches at 128x128 (scaled by the pixels at other sizes, at least 2: results.<model>.<size>.steps) or twice that many inference batches; figures: median images/s and the range of the passes (baseline: 2 passes of half the batches)`,
     ratios:
       "ratios.<peer>.<train|inferTfjs|inferOnnx>.<model>.<size>: segkit / that peer (medians of images/s); ratios.trainVsPytorch.<model>.<size>: segkit's training / the faster peer's in that case",
-    segkit: `backend ${backend}${backend === "wasm" ? `, ${wasmThreads()} threads` : ""}; Adam(1e-3) on cross-entropy; train: fit's step (createOptimizer(adam).step, fused Adam update, on trainingApply(model, x), its fused blocks off as by default); trainBefore (--before): the step before, tf.train.adam(1e-3).minimize on model.apply(x, training); trainFusedBlocks (--fused-blocks): fit's step with the conv + batch norm + ReLU blocks fused on onnxruntime; inference on tfjs (model.predict) and on onnxruntime-node (exportOnnx + createOnnxPredictor, ${args.threads} threads), each reported`,
+    segkit: `backend ${backend}${backend === "wasm" ? `, ${wasmThreads()} threads` : ""}; Adam(1e-3) on cross-entropy; train: fit's step (createOptimizer(adam).step, fused Adam update, on model.apply(x, training)); trainBefore (--before): the step before, tf.train.adam(1e-3).minimize on model.apply(x, training); inference on tfjs (model.predict) and on onnxruntime-node (exportOnnx + createOnnxPredictor, ${args.threads} threads), each reported`,
     baseline:
       "stock tfjs-backend-wasm, 1 thread, its own kernels, plus segkit's Conv2DBackpropFilter only (training fails without it); inference on tfjs; run in a child process after the interleaved passes",
     pytorch: `torch.set_num_threads(${args.threads}); same architectures; Adam(1e-3); F.cross_entropy; inference in eval mode under no_grad; OMP_WAIT_POLICY=PASSIVE`,

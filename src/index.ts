@@ -2,7 +2,6 @@
 
 // backend: picks and prepares the tfjs backend (wasm by default in Node) and registers segkit's wasm kernels;
 // training forward passes with conv + batch norm + ReLU blocks fused on onnxruntime
-export { configureFusedBlocks, fusedBlocks, trainingApply } from "./backend/fused-blocks.js";
 export {
   type ActiveBackend,
   BACKEND_NAMES,

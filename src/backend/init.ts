@@ -8,7 +8,6 @@ import * as tf from "@tensorflow/tfjs";
 import { SegkitError } from "../core/errors.js";
 import { registerBatchNormGradients } from "./batch-norm-grad.js";
 import { convGradKernels } from "./conv-grads.js";
-import { configureFusedBlocks } from "./fused-blocks.js";
 import { layoutKernels } from "./layout-kernels.js";
 import { maxPoolGradKernel } from "./max-pool-grad.js";
 import { configureOnnxConv, onnxConvKernels } from "./onnx-conv.js";
@@ -97,7 +96,6 @@ async function tryBackend(name: ActiveBackend, threads: number, onnxConv: boolea
   if (name === "wasm") {
     registerWasmKernels();
     configureOnnxConv({ threads, mode: onnxConv ? "auto" : "off" });
-    configureFusedBlocks({ threads });
     // only takes effect before the wasm module first initialises (tf.findBackend would initialise it)
     if (!threadsSet) useThreadedWasm(threads);
     threadsSet = true;

@@ -7,7 +7,7 @@ import "@tensorflow/tfjs-backend-wasm";
 import { relativeError } from "../core/compare.js";
 import { createRng } from "../core/random.js";
 import { initBackend } from "./init.js";
-import { configureOnnxConv, type OnnxConvMode, onnxConvChoices, resetOnnxConv } from "./onnx-conv.js";
+import { configureOnnxConv, nchwcBlockSize, type OnnxConvMode, onnxConvChoices, resetOnnxConv } from "./onnx-conv.js";
 
 type Shape4 = [number, number, number, number];
 type Pad = "same" | "valid";
@@ -72,14 +72,37 @@ const dyShapeOf = (x: Shape4, filterShape: Shape4, strides: number | [number, nu
   return y.shape;
 };
 
-// onnxruntime's first graph of each kind (Conv, ConvTranspose, the filter gradient as a Conv), then the filter
-// gradient tap by tap ("taps"; the other kinds have no second graph)
-const engines: [OnnxConvMode, string | undefined, string][] = [
-  ["off", undefined, "wasm kernels"],
-  ["onnx", undefined, "onnxruntime"],
-  ["onnx", "taps", "onnxruntime, filter gradient by taps"],
+// MLAS's NCHWc kernels take channel counts that fill whole blocks (16 channels with AVX-512, 8 with AVX2): cases
+// with 2 and 1 blocks, strides 1 and 2, and a batch of a whole block (the filter gradient's blocked-batch path)
+const b = nchwcBlockSize();
+const nchwcCases: typeof convCases = [
+  { x: [2, 7, 9, 2 * b], k: [3, 3], co: b, strides: 1, pad: "same" },
+  { x: [2, 7, 9, b], k: [3, 3], co: 2 * b, strides: 1, pad: "valid" },
+  { x: [2, 8, 8, b], k: [2, 2], co: b, strides: 2, pad: "valid" },
+  { x: [1, 7, 9, b], k: [3, 3], co: b, strides: 2, pad: "same" },
+  { x: [2, 8, 6, 3], k: [3, 3], co: b, strides: 1, pad: "same" }, // the filter gradient only (3 input channels)
+  { x: [b, 5, 6, b], k: [3, 3], co: b, strides: 1, pad: "same" },
 ];
-for (const [mode, graph, engine] of engines) {
+
+// onnxruntime's first graph of each kind (Conv, ConvTranspose, the filter gradient as a Conv), then the filter
+// gradient tap by tap ("taps"; the other kinds have no second graph), then the NCHWc graphs where a signature has one
+const engines: [OnnxConvMode, string | undefined, string, typeof convCases][] = [
+  ["off", undefined, "wasm kernels", convCases],
+  ["onnx", undefined, "onnxruntime", convCases],
+  ["onnx", "taps", "onnxruntime, filter gradient by taps", convCases],
+];
+if (b > 0) engines.push(["onnx", "nchwc", "onnxruntime's NCHWc kernels", nchwcCases]);
+
+/** Which signatures (onnx-conv.ts keys) have an NCHWc graph: channels (and for the filter gradient, the batch) in whole blocks. */
+function hasNchwcGraph(key: string): boolean {
+  const [kind, inShape, filter, stride] = key.split(" ") as [string, string, string, string];
+  const [n, , , ci] = inShape.split(",").map(Number) as Shape4;
+  const co = Number(filter.split("x")[3]);
+  const whole = (c: number) => c % b === 0;
+  if (kind === "dw") return whole(co) && (n < b || whole(n));
+  return whole(ci) && whole(co) && (kind === "conv" || stride === "s1,1");
+}
+for (const [mode, graph, engine, cases] of engines) {
   describe(`convolutions on wasm, run by ${engine}`, () => {
     before(() => configureOnnxConv({ mode, ...(graph ? { graph } : {}) }));
     after(() => configureOnnxConv({ mode: "auto" }));
@@ -89,12 +112,13 @@ for (const [mode, graph, engine] of engines) {
       assert.equal(choices.length > 0, mode === "onnx", "no signature went to onnxruntime");
       for (const [key, c] of choices) {
         assert.ok(c.session, key);
-        if (graph && key.startsWith("dw")) assert.equal(c.engine, graph, key);
+        if (graph === "taps" && key.startsWith("dw")) assert.equal(c.engine, graph, key);
+        if (graph === "nchwc") assert.equal(c.engine === "nchwc", hasNchwcGraph(key), key);
       }
       resetOnnxConv();
     });
 
-    for (const { x, k, co, strides, pad } of convCases) {
+    for (const { x, k, co, strides, pad } of cases) {
       const filterShape: Shape4 = [k[0], k[1], x[3], co];
       const name = `x ${x} filter ${k} -> ${co}, stride ${strides}, ${pad}`;
       it(`Conv2DBackpropFilter: ${name}`, async () => {
@@ -159,6 +183,7 @@ describe("DepthwiseConv2dNative gradients on wasm", () => {
 const poolCases: { x: Shape4; size: number; strides: number; pad: Pad; values: "signed" | "relu" | "negative" }[] = [
   { x: [2, 8, 8, 3], size: 2, strides: 2, pad: "valid", values: "signed" },
   { x: [2, 9, 7, 3], size: 2, strides: 2, pad: "same", values: "signed" },
+  { x: [2, 9, 7, 3], size: 2, strides: 2, pad: "valid", values: "relu" }, // the last row and column in no window
   { x: [2, 9, 7, 4], size: 3, strides: 2, pad: "same", values: "signed" },
   { x: [1, 7, 7, 2], size: 3, strides: 1, pad: "same", values: "signed" },
   { x: [2, 8, 8, 3], size: 2, strides: 2, pad: "valid", values: "relu" },

@@ -1,7 +1,6 @@
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { trainingApply } from "../backend/fused-blocks.js";
 import { withWasmMemoryGuard } from "../backend/memory.js";
 import { onnxConvEngines, pinOnnxConvEngines } from "../backend/onnx-conv.js";
 import { SegkitError } from "../core/errors.js";
@@ -477,7 +476,7 @@ async function trainEpoch(
     let value: number;
     try {
       value = await withWasmMemoryGuard(ctx, async () => {
-        const cost = optimizer.step(() => loss(y, trainingApply(model, x)), vars);
+        const cost = optimizer.step(() => loss(y, model.apply(x, { training: true }) as tf.Tensor), vars);
         try {
           return (await cost.data())[0] as number;
         } finally {
