@@ -47,6 +47,7 @@ export {
   CAMVID_CLASSES,
   DATASET_FORMAT_NAMES,
   DATASET_FORMATS,
+  defaultEvalSplit,
   detectFormat,
   type OpenDatasetOptions,
   openDataset,
