@@ -628,10 +628,13 @@ async function readHistory(runDir: string): Promise<EpochMetrics[]> {
     .map((l) => JSON.parse(l) as EpochMetrics);
 }
 
+/** A [height, width] size as the tables give it: `WxH`. */
+const widthByHeight = ([h, w]: readonly number[]) => `${w}x${h}`;
+
 /** How the card says the model predicts whole images. */
 function predictText(card: ModelCard): string {
   const p = card.predict;
-  const size = card.inputSize.join("x");
+  const size = widthByHeight(card.inputSize);
   return p.mode === "tile" ? `tiles of ${size}, overlap ${p.overlap}, ${p.blend}` : `resized to ${size} and back`;
 }
 
@@ -644,8 +647,8 @@ function recipeText(card: ModelCard): string {
     ? `${card.architecture} (encoder ${JSON.stringify(encoder)}, decoder ${JSON.stringify(decoder)})`
     : `${card.architecture} ${JSON.stringify(baseFilters ?? "")} base filters, depth ${depth}`;
   const input = t.patches
-    ? `${t.inputSize.join("x")} patches, ${t.patches.perImage} per image per epoch`
-    : `images resized to ${t.inputSize.join("x")}`;
+    ? `${widthByHeight(t.inputSize)} patches, ${t.patches.perImage} per image per epoch`
+    : `images resized to ${widthByHeight(t.inputSize)}`;
   const weights = t.classWeightsFrom === "auto" ? "; median-frequency class weights" : "";
   return `${model}; ${input}; augment ${JSON.stringify(t.augment)}; loss ${JSON.stringify(t.loss)}${weights}; ${o.name}(${o.lr}), ${t.schedule.name}; batch ${t.batchSize}`;
 }
