@@ -38,7 +38,7 @@
  *     [--root ../shared/datasets] [--runs <tmp>/segkit-quality] [--threads 2]
  */
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -48,12 +48,13 @@ import { initBackend, wasmThreads } from "../src/backend/init.js";
 import { main } from "../src/cli/main.js";
 import type { SkippedSample } from "../src/core/skipped.js";
 import { type Dataset, subset } from "../src/data/dataset.js";
-import { openDataset } from "../src/data/formats.js";
+import { defaultEvalSplit, openDataset } from "../src/data/formats.js";
 import { instanceTargetDataset } from "../src/data/instance-targets.js";
 import { splitDataset } from "../src/data/loader.js";
 import type { EvaluationReport } from "../src/eval/evaluate.js";
 import { evaluateModel } from "../src/eval/model.js";
 import { writeFileAtomic } from "../src/io/fs.js";
+import { linePlotSvg, niceTicks, svgToPng } from "../src/io/plot.js";
 import { binaryScores } from "../src/metrics/binary.js";
 import { ConfusionMatrix } from "../src/metrics/confusion.js";
 import { datasetScores } from "../src/metrics/reduce.js";
@@ -373,32 +374,98 @@ function recipeOf(c: typeof DEFAULT_TRAIN_CONFIG): string {
   return `${model}, batch norm momentum ${c.batchNormMomentum}; loss ${JSON.stringify(c.loss)}; ${c.optimizer.name}(${c.optimizer.lr}), ${c.schedule.name}; batch ${c.batchSize}; augment ${JSON.stringify(c.augment)}`;
 }
 
+/** The number of points of the CamVid curve (snapshots scored at 480x360); the last epoch is always one. */
+const CURVE_POINTS = 8;
+
+/**
+ * CamVid with the recipe the README gives, run as its commands (`segkit train --config recipes/camvid.yaml`,
+ * `segkit predict`, `segkit eval`) in this process. The shared copy has `train` and `val` only (not the `test` split
+ * papers report): the model trains on `train` (`fit` validates on `val` at the input size, only watched: `best/` is
+ * picked by the training loss), predicts the held-out images at their 480x360 as its card says, and `segkit eval`
+ * with no split flag scores its default held-out split (`test` when the dataset has it, else `val`). The curve: after
+ * every epoch `last/` is copied with the process's CPU and wall time then; after training, up to `CURVE_POINTS` of
+ * the copies (evenly spaced, with the last) are predicted and scored the same way: mIoU against training minutes.
+ */
 async function camvid() {
-  const size: [number, number] = [176, 240];
-  const epochs = epochsOf("camvid");
-  const root = join(args.root, "camvid");
-  const trainDs = cached(few(await openDataset(root, { format: "camvid", split: "train" }), 16));
-  const valDs = cached(few(await openDataset(root, { format: "camvid", split: "val" }), 8));
-  const run = await train("camvid", trainDs, valDs, { inputSize: size, epochs, augment: true, classWeights: "auto" });
-  const segkit = { ...multiclass(await confusion(run.model, valDs, size), valDs.classNames), ...run.timing };
-  run.model.dispose();
+  const recipe = join(here, "..", "recipes", "camvid.yaml");
+  const work = join(args.runs, "camvid");
+  await rm(work, { recursive: true, force: true });
+  let data = join(args.root, "camvid");
+  if (QUICK) {
+    // 8 train and 4 val images, linked into a CamVid layout
+    const source = data;
+    data = join(work, "data");
+    for (const [split, n] of [
+      ["train", 8],
+      ["val", 4],
+    ] as const) {
+      const names = (await readdir(join(source, split))).sort().slice(0, n);
+      for (const dir of [split, `${split}annot`]) {
+        await mkdir(join(data, dir), { recursive: true });
+        for (const f of names) await symlink(join(source, dir, f), join(data, dir, f));
+      }
+    }
+  }
+  const heldOut = defaultEvalSplit(data, "camvid")?.split ?? "val";
+  const runDir = join(work, "run");
+  const snapshots = join(work, "snapshots");
+  const epochsFlag = QUICK ? ["--epochs", "1"] : args.epochs ? ["--epochs", args.epochs] : [];
+  const argv = ["train", data, "--format", "camvid", "--config", recipe, "--out", runDir, ...epochsFlag];
+  const training = await timedTrain(argv, runDir, snapshots);
+  // predict the held-out images as the card says and score them with `segkit eval` as the README does
+  const score = async (model: string, name: string) => {
+    const pred = join(work, `pred-${name}`);
+    await cli(["predict", "--model", model, "--input", join(data, heldOut), "--out", pred]);
+    const json = join(work, `eval-${name}.json`);
+    await cli(["eval", "--pred", pred, "--gt", data, "--json", json, "--heatmap", join(work, `confusion-${name}.png`)]);
+    return JSON.parse(await readFile(json, "utf8")) as EvaluationReport;
+  };
+  const r = await score(join(runDir, "best"), "best");
+  const step = Math.max(1, Math.ceil(training.snapshots.length / CURVE_POINTS));
+  const curve = [];
+  for (const [k, s] of training.snapshots.entries()) {
+    if ((k + 1) % step !== 0 && k !== training.snapshots.length - 1) continue;
+    const e = await score(s.dir, `e${s.epoch}`);
+    curve.push({
+      ...s,
+      dir: undefined,
+      miou: e.miou,
+      classAverageAccuracy: e.meanRecall,
+      pixelAccuracy: e.pixelAccuracy,
+    });
+    console.log(`  epoch ${s.epoch}: ${(s.cpuSeconds / 60).toFixed(1)} CPU min, mIoU ${e.miou.toFixed(3)}`);
+  }
+  const card = JSON.parse(await readFile(join(runDir, "best", "card.json"), "utf8")) as ModelCard;
+  const history = await readHistory(runDir);
+  const trainSeconds = history.reduce((t, m) => t + m.seconds, 0);
   return {
     title: "CamVid, 11 classes (void ignored)",
-    split: `train (${trainDs.length}); scored on val (${valDs.length})`,
-    inputSize: size,
-    scoredAt: "240x176 (images bilinear, masks nearest)",
-    augment: true,
-    classWeights: "median frequency (auto)",
-    epochs,
-    metric: "val mIoU / class-average accuracy",
-    segkit,
+    split: `train (${card.data.trainSamples}); scored on ${heldOut} (${r.images})${heldOut === "val" ? ": the shared copy has no test split" : ""}`,
+    recipe: `recipes/camvid.yaml: ${recipeText(card)}`,
+    inputSize: card.inputSize,
+    scoredAt: `480x360 (${predictText(card)}), best/ by train loss`,
+    augment: card.training.augment,
+    classWeights: card.training.classWeights,
+    epochs: history.length,
+    metric: `${heldOut} mIoU / class-average accuracy`,
+    segkit: {
+      miou: r.miou,
+      pixelAccuracy: r.pixelAccuracy,
+      classAverageAccuracy: r.meanRecall,
+      iou: Object.fromEntries(r.perClass.map((c) => [c.name, c.iou])),
+      trainSeconds,
+      imagesPerSecond:
+        (card.data.trainSamples * (card.training.patches?.perImage ?? 1) * history.length) / trainSeconds,
+      ...training.timing,
+    },
+    curve,
     segnet: {
       ...SEGNET_CAMVID,
       source:
         "Badrinarayanan et al., SegNet, IEEE TPAMI 39(12) 2017, Table 2: CamVid test set (233 images), 360x480, percent",
     },
-    history: run.history,
-    runDir: run.runDir,
+    history,
+    runDir,
   };
 }
 
@@ -482,24 +549,12 @@ async function drive() {
     }
   }
   const runDir = join(work, "run");
-  const cli = async (argv: string[]) => {
-    console.log(`  segkit ${argv.join(" ")}`);
-    const code = await main(argv);
-    if (code !== 0) throw new Error(`segkit ${argv[0]} exited with ${code}`);
-  };
-  // 1. train, sampling the load average meanwhile
+  // 1. train
   const quick = QUICK ? ["--epochs", "1"] : args.epochs ? ["--epochs", args.epochs] : [];
-  const loads: number[] = [];
-  const sampler = setInterval(() => loads.push(loadavg()[0] as number), 10_000);
-  const cpu = process.cpuUsage();
-  const started = performance.now();
-  try {
-    await cli(["train", layout, "--format", "drive", "--config", recipe, "--out", runDir, ...quick]);
-  } finally {
-    clearInterval(sampler);
-  }
-  const used = process.cpuUsage(cpu);
-  const trainWall = seconds(started);
+  const training = await timedTrain(
+    ["train", layout, "--format", "drive", "--config", recipe, "--out", runDir, ...quick],
+    runDir,
+  );
   // 2. predict the held-out images as the card says, 3. score them inside the field of view
   const pred = join(work, "pred");
   await cli(["predict", "--model", join(runDir, "best"), "--input", join(layout, "test", "images"), "--out", pred]);
@@ -523,10 +578,7 @@ async function drive() {
   const r = JSON.parse(await readFile(report, "utf8")) as EvaluationReport;
   const vessel = r.perClass[1] as EvaluationReport["perClass"][number];
   const card = JSON.parse(await readFile(join(runDir, "best", "card.json"), "utf8")) as ModelCard;
-  const history = (await readFile(join(runDir, "metrics.jsonl"), "utf8"))
-    .trim()
-    .split("\n")
-    .map((l) => JSON.parse(l));
+  const history = await readHistory(runDir);
   const trainSeconds = history.reduce((t: number, m: EpochMetrics) => t + m.seconds, 0);
   const patches = card.data.trainSamples * (card.training.patches?.perImage ?? 1) * history.length;
   return {
@@ -547,21 +599,103 @@ async function drive() {
       accuracy: r.pixelAccuracy,
       trainSeconds,
       imagesPerSecond: patches / trainSeconds,
-      trainWallSeconds: trainWall,
-      trainCpuSeconds: (used.user + used.system) / 1e6,
-      loadAverage: loads.length ? spread(loads) : null,
+      ...training.timing,
     },
     history,
     runDir,
   };
 }
 
+/** Runs `segkit argv` in this process; a non-zero exit is an error. */
+async function cli(argv: string[]) {
+  console.log(`  segkit ${argv.join(" ")}`);
+  const code = await main(argv);
+  if (code !== 0) throw new Error(`segkit ${argv[0]} exited with ${code}`);
+}
+
+/** A copy of a run's `last/` after epoch `epoch`, with the training's process CPU and wall seconds then. */
+interface Snapshot {
+  epoch: number;
+  dir: string;
+  cpuSeconds: number;
+  wallSeconds: number;
+  loadAverage: number;
+}
+
+/**
+ * `segkit train` (argv) in this process, recording its wall time, the process's CPU time and the load average (every
+ * 10 s: the machine may be shared). With `snapshots`, `runDir/last/` is copied to `snapshots/eN` after every epoch N.
+ */
+async function timedTrain(argv: string[], runDir: string, snapshots?: string) {
+  const loads: number[] = [];
+  const taken: Snapshot[] = [];
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  const cpuSeconds = () => {
+    const used = process.cpuUsage(cpu);
+    return (used.user + used.system) / 1e6;
+  };
+  let copying = Promise.resolve();
+  const snap = async (out: string) => {
+    const state = join(runDir, "last", "train-state.json");
+    const epoch = existsSync(state) ? (JSON.parse(await readFile(state, "utf8")) as { epoch: number }).epoch : 0;
+    if (epoch <= (taken.at(-1)?.epoch ?? 0)) return;
+    const at = { cpuSeconds: cpuSeconds(), wallSeconds: seconds(started), loadAverage: loadavg()[0] as number };
+    const dir = join(out, `e${epoch}`);
+    await cp(join(runDir, "last"), dir, { recursive: true });
+    taken.push({ epoch, dir, ...at });
+  };
+  const sampler = setInterval(() => loads.push(loadavg()[0] as number), 10_000);
+  // the epoch's checkpoint is polled for (a few ms a poll); a poll never overlaps the one before
+  const poller = snapshots ? setInterval(() => (copying = copying.then(() => snap(snapshots))), 2000) : undefined;
+  try {
+    await cli(argv);
+  } finally {
+    clearInterval(sampler);
+    clearInterval(poller);
+  }
+  const timing = {
+    trainWallSeconds: seconds(started),
+    trainCpuSeconds: cpuSeconds(),
+    loadAverage: loads.length ? spread(loads) : null,
+  };
+  await copying;
+  if (snapshots) await snap(snapshots);
+  return { timing, snapshots: taken };
+}
+
+/** The epochs of a run's `metrics.jsonl`. */
+async function readHistory(runDir: string): Promise<EpochMetrics[]> {
+  const text = await readFile(join(runDir, "metrics.jsonl"), "utf8");
+  return text
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as EpochMetrics);
+}
+
+/** A [height, width] size as the tables give it: `WxH`. */
+const widthByHeight = ([h, w]: readonly number[]) => `${w}x${h}`;
+
+/** How the card says the model predicts whole images. */
+function predictText(card: ModelCard): string {
+  const p = card.predict;
+  const size = widthByHeight(card.inputSize);
+  return p.mode === "tile" ? `tiles of ${size}, overlap ${p.overlap}, ${p.blend}` : `resized to ${size} and back`;
+}
+
 /** The recipe in one line, from the card of its run. */
 function recipeText(card: ModelCard): string {
   const t = card.training;
   const o = t.optimizer;
-  const model = `${card.architecture} ${JSON.stringify(card.options.baseFilters ?? "")} base filters, depth ${card.options.depth}`;
-  return `${model}; ${t.inputSize.join("x")} patches, ${t.patches?.perImage} per image per epoch; augment ${JSON.stringify(t.augment)}; loss ${JSON.stringify(t.loss)}; ${o.name}(${o.lr}), ${t.schedule.name}; batch ${t.batchSize}`;
+  const { encoder, decoder, baseFilters, depth } = card.options;
+  const model = encoder
+    ? `${card.architecture} (encoder ${JSON.stringify(encoder)}, decoder ${JSON.stringify(decoder)})`
+    : `${card.architecture} ${JSON.stringify(baseFilters ?? "")} base filters, depth ${depth}`;
+  const input = t.patches
+    ? `${widthByHeight(t.inputSize)} patches, ${t.patches.perImage} per image per epoch`
+    : `images resized to ${widthByHeight(t.inputSize)}`;
+  const weights = t.classWeightsFrom === "auto" ? "; median-frequency class weights" : "";
+  return `${model}; ${input}; augment ${JSON.stringify(t.augment)}; loss ${JSON.stringify(t.loss)}${weights}; ${o.name}(${o.lr}), ${t.schedule.name}; batch ${t.batchSize}`;
 }
 
 /** The synthetic instance run's sizes: images per split (each split its own seed) and their side. */
@@ -708,6 +842,12 @@ const results: { datasets: Record<string, Record<string, unknown>> } = existsSyn
 Object.assign(results.datasets, entries);
 await writeResults(`${outBase}.json`, results);
 await writeFileAtomic(`${outBase}.md`, markdown(results.datasets));
+const camvidCurve = results.datasets.camvid?.curve as CurvePoint[] | undefined;
+if (camvidCurve?.length) {
+  const e = results.datasets.camvid as Record<string, unknown>;
+  const title = `CamVid ${String(e.metric).split(" ")[0]} at 480x360 (${String(e.date).slice(0, 10)})`;
+  await writeFileAtomic(`${outBase}-camvid-curve.png`, await curveChart(camvidCurve, title));
+}
 console.log(`Wrote ${outBase}.md`);
 
 /** The figures of one entry, for the console and the table. */
@@ -750,8 +890,8 @@ function breedsLine(e: Record<string, unknown>): string {
   return ` Breeds never seen (test mIoU, seed 0): ${one.join("; ")}.`;
 }
 
-/** The DRIVE run's CPU time and load average, when recorded. */
-function driveLoad(e: Record<string, unknown>): string {
+/** A recipe run's (DRIVE, CamVid) CPU time and load average, when recorded. */
+function trainLoad(e: Record<string, unknown>): string {
   const s = e.segkit as {
     trainWallSeconds?: number;
     trainCpuSeconds?: number;
@@ -762,6 +902,57 @@ function driveLoad(e: Record<string, unknown>): string {
     ? `, load average ${s.loadAverage.mean.toFixed(1)} (max ${s.loadAverage.max.toFixed(1)})`
     : "";
   return ` Training: ${(s.trainWallSeconds / 60).toFixed(1)} min wall, ${(s.trainCpuSeconds / 60).toFixed(1)} min CPU (2 cores: ${(s.trainCpuSeconds / 120).toFixed(1)} min of the whole machine)${load}.`;
+}
+
+/** A point of the CamVid curve: a snapshot after `epoch`, scored at 480x360. */
+interface CurvePoint {
+  epoch: number;
+  cpuSeconds: number;
+  wallSeconds: number;
+  loadAverage: number;
+  miou: number;
+  classAverageAccuracy: number;
+  pixelAccuracy: number;
+}
+
+/** The CamVid curve as a markdown table: mIoU against training CPU and wall minutes. */
+function curveTable(curve: CurvePoint[]): string[] {
+  return [
+    "CamVid curve (snapshots of the run after each epoch, predicted and scored as the row):",
+    "",
+    "| epoch | training CPU min | wall min | load (1 min) | mIoU | class avg | pixel accuracy |",
+    "|---|---|---|---|---|---|---|",
+    ...curve.map(
+      (p) =>
+        `| ${p.epoch} | ${(p.cpuSeconds / 60).toFixed(1)} | ${(p.wallSeconds / 60).toFixed(1)} | ${p.loadAverage.toFixed(1)} | ${p.miou.toFixed(3)} | ${p.classAverageAccuracy.toFixed(3)} | ${p.pixelAccuracy.toFixed(3)} |`,
+    ),
+  ];
+}
+
+/** The CamVid curve as a PNG chart: mIoU (and class-average accuracy) against training CPU minutes. */
+async function curveChart(curve: CurvePoint[], title: string): Promise<Uint8Array> {
+  const cpuMin = curve.map((p) => p.cpuSeconds / 60);
+  const series = (name: string, color: string, key: "miou" | "classAverageAccuracy") => ({
+    name,
+    color,
+    points: curve.map((p, k) => [cpuMin[k] as number, p[key]] as [number, number]),
+  });
+  const svg = linePlotSvg(
+    [
+      {
+        title,
+        xLabel: "training CPU minutes (process time, both cores)",
+        yLabel: "score",
+        unit: true,
+        series: [
+          series("mIoU", "#2ca02c", "miou"),
+          series("class-average accuracy", "#1f77b4", "classAverageAccuracy"),
+        ],
+      },
+    ],
+    { width: 720, height: 400, xTicks: niceTicks(0, Math.max(1, ...cpuMin), 8) },
+  );
+  return svgToPng(svg);
 }
 
 /** AP, AP50, AP75 of COCOeval's numbers. */
@@ -856,7 +1047,16 @@ function markdown(entries: Record<string, Record<string, unknown>>): string {
     ),
   );
   if (entries.pet) lines.push("", `Pet row: ${entries.pet.recipe}.${breedsLine(entries.pet)}`);
-  if (entries.drive) lines.push("", `DRIVE row: ${entries.drive.recipe}.${driveLoad(entries.drive)}`);
+  if (entries.drive) lines.push("", `DRIVE row: ${entries.drive.recipe}.${trainLoad(entries.drive)}`);
+  const camvid = entries.camvid;
+  if (camvid?.curve) {
+    lines.push(
+      "",
+      `CamVid row: ${camvid.recipe}.${trainLoad(camvid)}`,
+      "",
+      ...curveTable(camvid.curve as CurvePoint[]),
+    );
+  }
   for (const r of instanceRecipes) {
     lines.push("", `Instance rows: ${r}; instances split from background / boundary (1 px) / interior maps.`);
   }

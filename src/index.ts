@@ -46,6 +46,7 @@ export {
   CAMVID_CLASSES,
   DATASET_FORMAT_NAMES,
   DATASET_FORMATS,
+  defaultEvalSplit,
   detectFormat,
   type OpenDatasetOptions,
   openDataset,

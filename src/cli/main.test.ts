@@ -214,6 +214,42 @@ describe("segkit CLI", () => {
     assert.match(r.out, /^vessel\s+0\.3333\s+0\.5000\s/m);
   });
 
+  it("scores CamVid's held-out split without --split: test, else val; void (11) not scored", async () => {
+    // 2 x 1 images. train: one image without a prediction (would count as wrong if scored). val: truth [0, 11],
+    // predicted [0, 3]: the void pixel is not scored, so mIoU 1 over the one class present.
+    const { createImage, createMask, encodePng, writeMaskPng } = await import("../index.js");
+    const root = join(dir, "camvid");
+    const put = async (split: string, name: string, labels: number[]) => {
+      for (const d of [split, `${split}annot`]) await mkdir(join(root, d), { recursive: true });
+      await writeFile(join(root, split, name), await encodePng(createImage(2, 1)));
+      await writeMaskPng(join(root, `${split}annot`, name), createMask(2, 1, Uint8Array.from(labels)));
+    };
+    await put("train", "0001TP_000.png", [1, 1]);
+    await put("val", "0016E5_000.png", [0, 11]);
+    await writeMaskPng(join(dir, "camvid-pred", "0016E5_000.png"), createMask(2, 1, Uint8Array.from([0, 3])));
+    const score = async () => {
+      const json = join(dir, "camvid-eval.json");
+      const where = ["--pred", join(dir, "camvid-pred"), "--gt", root];
+      const r = await run("eval", ...where, "--json", json, "--heatmap", join(dir, "camvid-cm.png"));
+      return { ...r, report: JSON.parse(readFileSync(json, "utf8")) };
+    };
+    const val = await score();
+    assert.equal(val.code, 0, val.err);
+    assert.match(val.out, /^scoring split val \(the dataset has no test\/; --split to choose\)$/m);
+    assert.equal(val.report.images, 1);
+    assert.deepEqual(val.report.problems, []);
+    assert.equal(val.report.miou, 1);
+    assert.equal(val.report.confusion[0][0], 1);
+    // with a test split, test is scored: its image has no prediction, so it counts as wrong
+    await put("test", "0001TP_100.png", [2, 2]);
+    const test = await score();
+    assert.equal(test.code, 0, test.err);
+    assert.match(test.out, /^scoring split test \(the split papers report; --split to choose\)$/m);
+    assert.equal(test.report.images, 1);
+    assert.equal(test.report.problems.length, 1);
+    assert.match(test.report.problems[0].reason, /no prediction for this sample/);
+  });
+
   it("passes the boundary tolerance flags through to the scores", async () => {
     // Predictions 3 px off to the right: outside the default 2 px tolerance, inside 10% of the diagonal.
     const { createSyntheticDataset, writeMaskPng } = await import("../index.js");

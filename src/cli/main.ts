@@ -2,6 +2,7 @@ import { Command, CommanderError, InvalidArgumentError } from "commander";
 import {
   DATASET_FORMATS,
   type DatasetReport,
+  defaultEvalSplit,
   type EvaluationReport,
   evaluatePredictions,
   inspectDataset,
@@ -195,7 +196,10 @@ export function buildProgram(out: (s: string) => void, err: (s: string) => void)
       checkTaskFlags(flags.task, cmd);
       if (flags.task === "instance") return evalInstances(flags, out);
       if (flags.task === "panoptic") return runPanopticEval(flags, { out, err });
-      const ds = await openForCli(flags.gt, flags);
+      // without --split, the format's held-out split when the dataset has it (CamVid test, else val; DRIVE test)
+      const held = flags.split === undefined && flags.gt ? defaultEvalSplit(flags.gt, flags.format) : undefined;
+      if (held) out(`scoring split ${held.split} (${held.why}; --split to choose)`);
+      const ds = await openForCli(flags.gt, held ? { ...flags, split: held.split } : flags);
       const progress = createProgress("eval", "images");
       const boundary =
         flags.toleranceRatio !== undefined

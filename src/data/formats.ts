@@ -84,6 +84,11 @@ interface DatasetFormat {
   /** Whether `root` looks like this format's layout. */
   detect(root: string): boolean;
   open(root: string, options: Options): Promise<Dataset>;
+  /**
+   * The held-out split `segkit eval` scores when no split is given, if `root` has one (absent: the splits `open`
+   * takes by default), and why that one.
+   */
+  evalSplit?(root: string): { split: string; why: string } | undefined;
 }
 
 const has = (root: string, ...parts: string[]): boolean => existsSync(join(root, ...parts));
@@ -377,6 +382,11 @@ export const DATASET_FORMATS: Readonly<Record<string, DatasetFormat>> = {
     options: ["split", "ignoreIndex"],
     detect: (root) => has(root, "trainannot") || has(root, "valannot"),
     open: openCamvid,
+    // the split papers report; a copy without it (the shared one) is scored on val
+    evalSplit: (root) =>
+      ["test", "val"]
+        .filter((s) => has(root, s) && has(root, `${s}annot`))
+        .map((split) => ({ split, why: split === "test" ? "the split papers report" : "the dataset has no test/" }))[0],
   },
   drive: {
     description:
@@ -384,6 +394,7 @@ export const DATASET_FORMATS: Readonly<Record<string, DatasetFormat>> = {
     options: ["split", "ignoreIndex"],
     detect: (root) => has(root, "training", "1st_manual"),
     open: openDrive,
+    evalSplit: (root) => (has(root, "test", "images") ? { split: "test", why: "the held-out half" } : undefined),
   },
   isbi2012: {
     description:
@@ -440,6 +451,15 @@ export const DATASET_FORMATS: Readonly<Record<string, DatasetFormat>> = {
 };
 
 export const DATASET_FORMAT_NAMES = Object.keys(DATASET_FORMATS);
+
+/**
+ * The split `segkit eval` scores when none is given: the format's held-out split if `root` has it (CamVid `test`,
+ * else `val`; DRIVE `test`), else undefined (the format's default splits). `format` undefined: detected from `root`.
+ */
+export function defaultEvalSplit(root: string, format?: string): { split: string; why: string } | undefined {
+  const name = format ?? detectFormat(root);
+  return DATASET_FORMATS[name]?.evalSplit?.(root);
+}
 
 /** The format whose layout `root` has, or an error listing the formats and what each expects. */
 export function detectFormat(root: string): string {
