@@ -8,7 +8,7 @@ import { SegkitError } from "../core/errors.js";
 import { maskHistogram } from "../core/image.js";
 import { sharedPath, sharedSkip, slowSkip } from "../test-utils/shared.js";
 import type { Dataset } from "./dataset.js";
-import { detectFormat, openDataset } from "./formats.js";
+import { defaultEvalSplit, detectFormat, openDataset } from "./formats.js";
 import { inspectDataset } from "./inspect.js";
 import { transformSample } from "./transforms.js";
 
@@ -175,6 +175,16 @@ describe("real datasets in ../shared/datasets", { skip: sharedSkip() }, () => {
     assert.equal(s.mask.data[0], 255); // top-left corner is outside the circular field of view
     const h = maskHistogram(s.mask);
     assert.ok((h[1] as number) > 10000 && (h[0] as number) > 100000, `vessel ${h[1]}, background ${h[0]}`);
+  });
+
+  it("names the held-out split segkit eval scores by default: Pet test, CamVid val (no test here), none for DRIVE's training half", () => {
+    assert.deepEqual(defaultEvalSplit(sharedPath("oxford-iiit-pet")), {
+      split: "test",
+      why: "the official test split",
+    });
+    assert.equal(defaultEvalSplit(sharedPath("camvid"))?.split, "val");
+    assert.equal(defaultEvalSplit(sharedPath("drive")), undefined);
+    assert.equal(defaultEvalSplit(sharedPath("isbi2012-membrane")), undefined);
   });
 
   it("leaves no file handle open after reading a whole dataset", async () => {

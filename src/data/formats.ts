@@ -376,6 +376,9 @@ export const DATASET_FORMATS: Readonly<Record<string, DatasetFormat>> = {
     options: ["split", "mode", "ignoreIndex"],
     detect: (root) => has(root, "annotations", "trimaps"),
     open: openOxfordPet,
+    // segkit train takes trainval
+    evalSplit: (root) =>
+      has(root, "annotations", "test.txt") ? { split: "test", why: "the official test split" } : undefined,
   },
   camvid: {
     description: "CamVid as prepared for SegNet: train/ trainannot/ val/ valannot/ test/ testannot/, 11 classes",
@@ -454,7 +457,7 @@ export const DATASET_FORMAT_NAMES = Object.keys(DATASET_FORMATS);
 
 /**
  * The split `segkit eval` scores when none is given: the format's held-out split if `root` has it (CamVid `test`,
- * else `val`; DRIVE `test`), else undefined (the format's default splits). `format` undefined: detected from `root`.
+ * else `val`; DRIVE `test`; Oxford Pet `test`), else undefined (the format's default splits). `format` undefined: detected from `root`.
  */
 export function defaultEvalSplit(root: string, format?: string): { split: string; why: string } | undefined {
   const name = format ?? detectFormat(root);
