@@ -560,21 +560,7 @@ async function drive() {
   await cli(["predict", "--model", join(runDir, "best"), "--input", join(layout, "test", "images"), "--out", pred]);
   const report = join(work, "eval.json");
   const heatmap = join(work, "confusion.png");
-  await cli([
-    "eval",
-    "--pred",
-    pred,
-    "--gt",
-    layout,
-    "--format",
-    "drive",
-    "--split",
-    "test",
-    "--json",
-    report,
-    "--heatmap",
-    heatmap,
-  ]);
+  await cli(["eval", "--pred", pred, "--gt", layout, "--format", "drive", "--json", report, "--heatmap", heatmap]);
   const r = JSON.parse(await readFile(report, "utf8")) as EvaluationReport;
   const vessel = r.perClass[1] as EvaluationReport["perClass"][number];
   const card = JSON.parse(await readFile(join(runDir, "best", "card.json"), "utf8")) as ModelCard;
