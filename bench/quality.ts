@@ -11,16 +11,15 @@
  *   optimizer, schedule, batch and epochs in PyTorch); the peer's predicted labels are scored here too. Each side
  *   trains --seeds times (default 3: seeds 0, 1, 2 for initialisation and batch order, the split fixed), the two
  *   alternating seed by seed; reported: mean mIoU over the seeds, its sample sd and range, per side.
- * - isbi: ISBI 2012 membranes, 30 images 512x512: trained on images 0-21, scored on 22-29 (membrane F1 and IoU),
- *   as 4x4 tiles of 128x128 at full resolution (small tiles: more steps per epoch for the same pixels), with
- *   augmentation (`fit`'s default: flip, scale-crop, rotation, brightness/contrast) and median-frequency class
- *   weights (membranes are a fifth of the pixels).
+ * - isbi: ISBI 2012 membranes, 30 images 512x512: trained on images 0-21, scored on 22-29 (membrane F1 and pixel
+ *   accuracy) with the README's recipe and commands (recipes/isbi2012.yaml: random patches at full resolution,
+ *   tiled prediction; see `recipeBinary` below); its epochs are the recipe's unless --epochs.
  * - camvid: 11 classes (void ignored), trained on `train` (367), scored on `val` (101) at 240x176 (the 480x360
  *   images resized; masks nearest), with augmentation and median-frequency class weights (as SegNet); reported
  *   next to SegNet's published figures.
  * - drive: DRIVE training half (images 21-40): trained on 21-35, scored on 36-40, vessel F1 and accuracy inside
  *   the field of view, with the README's recipe and commands (recipes/drive.yaml: random patches at full
- *   resolution, tiled prediction; see `drive` below); its epochs are the recipe's unless --epochs.
+ *   resolution, tiled prediction; see `recipeBinary` below); its epochs are the recipe's unless --epochs.
  *
  * Instance segmentation, the CPU-sized route (`segkit train --task instance`: a U-Net learns background / boundary /
  * one interior class per category, `targetsToInstances` splits its maps into instances), scored on held-out images
@@ -55,7 +54,6 @@ import type { EvaluationReport } from "../src/eval/evaluate.js";
 import { evaluateModel } from "../src/eval/model.js";
 import { writeFileAtomic } from "../src/io/fs.js";
 import { linePlotSvg, niceTicks, svgToPng } from "../src/io/plot.js";
-import { binaryScores } from "../src/metrics/binary.js";
 import { ConfusionMatrix } from "../src/metrics/confusion.js";
 import { datasetScores } from "../src/metrics/reduce.js";
 import { modelInfo } from "../src/models/info.js";
@@ -119,7 +117,7 @@ const INSTANCE_RECIPE_TEXT =
 /** Default epochs, budgeted for about 80 minutes for all four at ~8.5 images/s at 128x128 (see bench/README.md). */
 const EPOCHS: Record<DatasetName, number> = {
   pet: 15, // the issue's `segkit train <pet dir> --epochs 15`
-  isbi: 30,
+  isbi: 0, // the recipe's (recipes/isbi2012.yaml)
   camvid: 15,
   drive: 0, // the recipe's (recipes/drive.yaml)
   // instance runs: a few minutes each on an idle 2-core machine (5 synthetic epochs are too few: AP 0.008, see
@@ -147,13 +145,14 @@ const onSkip = (s: SkippedSample) => {
 const few = (ds: Dataset, n: number) => (QUICK ? subset(ds, [...Array(Math.min(n, ds.length)).keys()]) : ds);
 /** Sample indices in the numeric order of their ids (ISBI `0`..`29`, DRIVE `21`..`40`). */
 const byNumber = (ds: Dataset) => [...Array(ds.length).keys()].sort((a, b) => Number(ds.id(a)) - Number(ds.id(b)));
+/** Ids for the report: `a-b` for a run of consecutive numbers, else listed. */
+const idRange = (ids: number[]) =>
+  ids.length > 2 && ids.every((v, k) => k === 0 || v === (ids[k - 1] as number) + 1)
+    ? `${ids[0]}-${ids.at(-1)}`
+    : ids.join(",");
 const seconds = (since: number) => (performance.now() - since) / 1000;
 /** Sample ids for the report: `a-b` for a run of consecutive numbers, else listed. */
-const idList = (ds: Dataset, indices: number[]) => {
-  const ids = indices.map((i) => Number(ds.id(i)));
-  const run = ids.length > 2 && ids.every((v, k) => k === 0 || v === (ids[k - 1] as number) + 1);
-  return run ? `${ids[0]}-${ids.at(-1)}` : ids.join(",");
-};
+const idList = (ds: Dataset, indices: number[]) => idRange(indices.map((i) => Number(ds.id(i))));
 
 /** Trains with `fit` (last epoch kept) and returns the model of the last epoch and the timings. */
 async function train(name: string, trainDs: Dataset, valDs: Dataset, config: TrainConfig, base: TrainConfig = COMMON) {
@@ -206,12 +205,6 @@ function multiclass(cm: ConfusionMatrix, classNames: readonly string[]) {
     classAverageAccuracy: s.meanRecall,
     iou: Object.fromEntries(classNames.map((c, i) => [c, s.perClass.iou[i] ?? null])),
   };
-}
-
-/** Foreground (class 1) F1, IoU, precision, recall, and the pixel accuracy over the scored pixels. */
-function binary(cm: ConfusionMatrix) {
-  const b = binaryScores(cm);
-  return { f1: b.dice, iou: b.iou, precision: b.precision, recall: b.recall, accuracy: b.pixelAccuracy };
 }
 
 /** Mean, sample standard deviation, lowest and highest of `xs`. */
@@ -469,119 +462,80 @@ async function camvid() {
   };
 }
 
-/**
- * A binary dataset trained on 4x4 tiles of `tile` ([height, width]) of its first `nTrain` images (by number) and
- * scored on the tiles of the rest at full resolution, with augmentation and median-frequency class weights.
- */
-async function tiledBinary(
-  name: "isbi" | "drive",
-  o: {
-    dir: string;
-    format: string;
-    tile: [number, number];
-    nTrain: number;
-    title: string;
-    scoredAt: string;
-    metric: string;
-  },
-) {
-  const epochs = epochsOf(name);
-  const all = await openDataset(join(args.root, o.dir), { format: o.format });
-  const order = byNumber(all);
-  const trainIds = QUICK ? order.slice(0, 2) : order.slice(0, o.nTrain);
-  const testIds = QUICK ? order.slice(o.nTrain, o.nTrain + 1) : order.slice(o.nTrain);
-  const images = cached(all);
-  const trainDs = tiled(subset(images, trainIds), o.tile, [4, 4]);
-  const testDs = tiled(subset(images, testIds), o.tile, [4, 4]);
-  const run = await train(name, trainDs, testDs, { inputSize: o.tile, epochs, augment: true, classWeights: "auto" });
-  const segkit = { ...binary(await confusion(run.model, testDs, o.tile)), ...run.timing };
-  run.model.dispose();
-  return {
-    title: o.title,
-    split: `train images ${idList(all, trainIds)}; scored on ${idList(all, testIds)}`,
-    inputSize: o.tile,
-    scoredAt: o.scoredAt,
-    augment: true,
-    classWeights: "median frequency (auto)",
-    epochs,
-    metric: o.metric,
-    segkit,
-    history: run.history,
-    runDir: run.runDir,
-  };
+/** A binary recipe's run: its data linked into a train / held-out layout, trained, predicted and scored by the CLI. */
+interface RecipeRun {
+  name: "isbi" | "drive";
+  /** The dataset under ../shared/datasets, and its sample ids (all; quick mode: 2 train, 1 held out). */
+  dir: string;
+  ids: number[];
+  quickIds: number[];
+  /** Where sample `id` goes in the layout (held out or not) and which files are linked: [subdir, file name]. */
+  heldOut: (id: number) => boolean;
+  files: (id: number, heldOut: boolean) => { from: string; to: string }[];
+  /** The layout's held-out images, relative to it. */
+  testImages: string;
+  format: string;
+  title: string;
+  scoredAt: string;
+  metric: string;
+  reference: string;
 }
 
-const isbi = () =>
-  tiledBinary("isbi", {
-    dir: "isbi2012-membrane",
-    format: "isbi2012",
-    tile: [128, 128],
-    nTrain: 22,
-    title: "ISBI 2012 EM membranes (membrane = class 1)",
-    scoredAt: "512x512 full resolution, as 4x4 tiles of 128x128",
-    metric: "membrane F1 / IoU",
-  });
-
 /**
- * DRIVE with the recipe the README gives, run as its commands (`segkit train --config recipes/drive.yaml`, `segkit
- * predict`, `segkit eval`) in this process: images 21-35 linked as the `training` half of a DRIVE layout, 36-40 as
- * its `test` half (the shared copy is DRIVE's training half only). The model trains on random patches at full
- * resolution (validation, only watched, on patches of the test half; `best/` picked by the training loss), predicts
- * the full test images in tiles as its card says, and is scored inside the field of view. Records wall time, the
- * process's CPU time and the load average over the training (the machine may be shared).
+ * A binary recipe run as the README gives its commands (`segkit train --config recipes/<format>.yaml`, `segkit
+ * predict`, `segkit eval`) in this process: the shared copy's images linked as a dataset with a held-out half. The
+ * model trains on random patches at full resolution (validation, only watched, on patches of the held-out half;
+ * `best/` picked by the training loss), predicts the held-out images in tiles as its card says, and is scored (DRIVE:
+ * inside the field of view). Records wall time, the process's CPU time and the load average over the training.
  */
-async function drive() {
-  const recipe = join(here, "..", "recipes", "drive.yaml");
-  const work = join(args.runs, "drive");
+async function recipeBinary(o: RecipeRun) {
+  const recipe = join(here, "..", "recipes", `${o.format}.yaml`);
+  const work = join(args.runs, o.name);
   const layout = join(work, "data");
   await rm(work, { recursive: true, force: true });
-  const source = join(args.root, "drive", "training");
-  const ids = QUICK ? [21, 22, 36] : Array.from({ length: 20 }, (_, k) => 21 + k);
+  const ids = QUICK ? o.quickIds : o.ids;
   for (const id of ids) {
-    const half = id >= 36 ? "test" : "training";
-    for (const [dir, file] of [
-      ["images", `${id}_training.tif`],
-      ["1st_manual", `${id}_manual1.gif`],
-      ["mask", `${id}_training_mask.gif`],
-    ] as const) {
-      await mkdir(join(layout, half, dir), { recursive: true });
-      await symlink(join(source, dir, file), join(layout, half, dir, file));
+    for (const { from, to } of o.files(id, o.heldOut(id))) {
+      await mkdir(dirname(join(layout, to)), { recursive: true });
+      await symlink(join(args.root, o.dir, from), join(layout, to));
     }
   }
   const runDir = join(work, "run");
   // 1. train
   const quick = QUICK ? ["--epochs", "1"] : args.epochs ? ["--epochs", args.epochs] : [];
   const training = await timedTrain(
-    ["train", layout, "--format", "drive", "--config", recipe, "--out", runDir, ...quick],
+    ["train", layout, "--format", o.format, "--config", recipe, "--out", runDir, ...quick],
     runDir,
   );
-  // 2. predict the held-out images as the card says, 3. score them inside the field of view
+  // 2. predict the held-out images as the card says, 3. score them (eval takes the held-out split by default)
   const pred = join(work, "pred");
-  await cli(["predict", "--model", join(runDir, "best"), "--input", join(layout, "test", "images"), "--out", pred]);
+  await cli(["predict", "--model", join(runDir, "best"), "--input", join(layout, o.testImages), "--out", pred]);
   const report = join(work, "eval.json");
   const heatmap = join(work, "confusion.png");
-  await cli(["eval", "--pred", pred, "--gt", layout, "--format", "drive", "--json", report, "--heatmap", heatmap]);
+  await cli(["eval", "--pred", pred, "--gt", layout, "--format", o.format, "--json", report, "--heatmap", heatmap]);
   const r = JSON.parse(await readFile(report, "utf8")) as EvaluationReport;
-  const vessel = r.perClass[1] as EvaluationReport["perClass"][number];
+  const fg = r.perClass[1] as EvaluationReport["perClass"][number];
   const card = JSON.parse(await readFile(join(runDir, "best", "card.json"), "utf8")) as ModelCard;
   const history = await readHistory(runDir);
   const trainSeconds = history.reduce((t: number, m: EpochMetrics) => t + m.seconds, 0);
   const patches = card.data.trainSamples * (card.training.patches?.perImage ?? 1) * history.length;
+  const overlap = card.predict.mode === "tile" ? card.predict.overlap : 0;
   return {
-    title: "DRIVE retinal vessels (vessel = class 1), scored inside the field of view",
-    split: `train images ${ids.filter((i) => i < 36).join(",")}; scored on ${ids.filter((i) => i >= 36).join(",")}`,
-    recipe: `recipes/drive.yaml: ${recipeText(card)}`,
+    title: o.title,
+    split: `train images ${idRange(ids.filter((i) => !o.heldOut(i)))}; scored on ${idRange(ids.filter(o.heldOut))}`,
+    recipe: `recipes/${o.format}.yaml: ${recipeText(card)}`,
     inputSize: card.inputSize,
-    scoredAt: `565x584 full resolution (tiles of ${card.inputSize.join("x")}, overlap ${card.predict.mode === "tile" ? card.predict.overlap : 0}), best/ by train loss`,
+    scoredAt: `${o.scoredAt} (tiles of ${card.inputSize.join("x")}, overlap ${overlap}), best/ by train loss`,
     augment: card.training.augment,
     classWeights: card.training.classWeights,
     epochs: history.length,
-    metric: "vessel F1 / accuracy in FOV",
+    metric: o.metric,
+    reference: o.reference,
     segkit: {
-      f1: vessel.dice,
-      iou: vessel.iou,
-      precision: vessel.precision,
-      recall: vessel.recall,
+      f1: fg.dice,
+      iou: fg.iou,
+      precision: fg.precision,
+      recall: fg.recall,
       accuracy: r.pixelAccuracy,
       trainSeconds,
       imagesPerSecond: patches / trainSeconds,
@@ -591,6 +545,52 @@ async function drive() {
     runDir,
   };
 }
+
+/** ISBI 2012 with recipes/isbi2012.yaml: images 0-21 linked as `train`, 22-29 as `test` (labels public for 0-29 only). */
+const isbi = () =>
+  recipeBinary({
+    name: "isbi",
+    dir: "isbi2012-membrane",
+    ids: Array.from({ length: 30 }, (_, k) => k),
+    quickIds: [0, 1, 22],
+    heldOut: (id) => id >= 22,
+    files: (id, held) =>
+      ["image", "label"].map((d) => ({
+        from: join("train", d, `${id}.png`),
+        to: join(held ? "test" : "train", d, `${id}.png`),
+      })),
+    testImages: join("test", "image"),
+    format: "isbi2012",
+    title: "ISBI 2012 EM membranes (membrane = class 1)",
+    scoredAt: "512x512 full resolution",
+    metric: "membrane F1 / pixel accuracy",
+    reference: "U-Net (challenge test set, labels not public): pixel error 0.0611, i.e. accuracy 0.939",
+  });
+
+/** DRIVE with recipes/drive.yaml: images 21-35 linked as the `training` half, 36-40 as `test` (the shared copy is DRIVE's training half). */
+const drive = () =>
+  recipeBinary({
+    name: "drive",
+    dir: join("drive", "training"),
+    ids: Array.from({ length: 20 }, (_, k) => 21 + k),
+    quickIds: [21, 22, 36],
+    heldOut: (id) => id >= 36,
+    files: (id, held) =>
+      [
+        ["images", `${id}_training.tif`],
+        ["1st_manual", `${id}_manual1.gif`],
+        ["mask", `${id}_training_mask.gif`],
+      ].map(([d, f]) => ({
+        from: join(d as string, f as string),
+        to: join(held ? "test" : "training", d as string, f as string),
+      })),
+    testImages: join("test", "images"),
+    format: "drive",
+    title: "DRIVE retinal vessels (vessel = class 1), scored inside the field of view",
+    scoredAt: "565x584 full resolution",
+    metric: "vessel F1 / accuracy in FOV",
+    reference: "published U-Nets (DRIVE test set): F1 0.80-0.82",
+  });
 
 /** Runs `segkit argv` in this process; a non-zero exit is an error. */
 async function cli(argv: string[]) {
@@ -841,7 +841,7 @@ function headline(name: string, e: Record<string, unknown>) {
   const s = e.segkit as Figures;
   if (name === "pet" || name === "camvid") return { miou: s.miou, classAverageAccuracy: s.classAverageAccuracy };
   if (s.segm && s.bbox) return { segm: apTriple(s.segm), bbox: apTriple(s.bbox) };
-  return name === "isbi" ? { f1: s.f1, iou: s.iou } : { f1: s.f1, accuracy: s.accuracy };
+  return { f1: s.f1, accuracy: s.accuracy };
 }
 
 /** The figures an entry's `segkit` (and `pytorch`) holds; which are set depends on the dataset. */
@@ -989,10 +989,9 @@ function markdown(entries: Record<string, Record<string, unknown>>): string {
         const { grid, images, segm, bbox } = s.cut;
         reference += `; as ${images} images of 1/${grid} side (under 100 objects each): segm ${ap(segm)}, bbox ${ap(bbox)}`;
       }
-    } else if (name === "isbi") {
-      value = `F1 ${f(s.f1)}, IoU ${f(s.iou)}`;
     } else {
       value = `F1 ${f(s.f1)}, accuracy ${f(s.accuracy)}`;
+      reference = typeof e.reference === "string" ? e.reference : "";
     }
     const times = p
       ? [
@@ -1033,6 +1032,7 @@ function markdown(entries: Record<string, Record<string, unknown>>): string {
     ),
   );
   if (entries.pet) lines.push("", `Pet row: ${entries.pet.recipe}.${breedsLine(entries.pet)}`);
+  if (entries.isbi) lines.push("", `ISBI row: ${entries.isbi.recipe}.${trainLoad(entries.isbi)}`);
   if (entries.drive) lines.push("", `DRIVE row: ${entries.drive.recipe}.${trainLoad(entries.drive)}`);
   const camvid = entries.camvid;
   if (camvid?.curve) {

@@ -250,6 +250,44 @@ describe("segkit CLI", () => {
     assert.match(test.report.problems[0].reason, /no prediction for this sample/);
   });
 
+  it("scores ISBI 2012's held-out test/ (image + label) without --split; membrane (stored 0) is class 1", async () => {
+    // 2 x 1 slices. train/0: no prediction (would count as wrong if scored). test/5: label [0, 255] = [membrane,
+    // cell] -> classes [1, 0]; predicted [1, 1]: membrane TP 1, FP 1 -> membrane IoU 1/2, accuracy 1/2.
+    const { createImage, createMask, encodePng, writeMaskPng } = await import("../index.js");
+    const root = join(dir, "isbi");
+    const put = async (split: string, name: string, stored: number[]) => {
+      for (const d of ["image", "label"]) await mkdir(join(root, split, d), { recursive: true });
+      await writeFile(join(root, split, "image", name), await encodePng(createImage(2, 1)));
+      const gray = Uint8Array.from(stored.flatMap((v) => [v, v, v]));
+      await writeFile(join(root, split, "label", name), await encodePng(createImage(2, 1, gray)));
+    };
+    await put("train", "0.png", [0, 0]);
+    await put("test", "5.png", [0, 255]);
+    await writeMaskPng(join(dir, "isbi-pred", "5.png"), createMask(2, 1, Uint8Array.from([1, 1])));
+    const json = join(dir, "isbi-eval.json");
+    const r = await run(
+      "eval",
+      "--pred",
+      join(dir, "isbi-pred"),
+      "--gt",
+      root,
+      "--format",
+      "isbi2012",
+      "--json",
+      json,
+      "--heatmap",
+      join(dir, "isbi-cm.png"),
+    );
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /^scoring split test \(the held-out part; --split to choose\)$/m);
+    const report = JSON.parse(readFileSync(json, "utf8"));
+    assert.equal(report.images, 1);
+    assert.deepEqual(report.problems, []);
+    assert.equal(report.perClass[1].name, "membrane");
+    assert.equal(report.perClass[1].iou, 0.5);
+    assert.equal(report.pixelAccuracy, 0.5);
+  });
+
   it("passes the boundary tolerance flags through to the scores", async () => {
     // Predictions 3 px off to the right: outside the default 2 px tolerance, inside 10% of the diagonal.
     const { createSyntheticDataset, writeMaskPng } = await import("../index.js");

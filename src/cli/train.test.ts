@@ -216,6 +216,48 @@ describe("segkit train", () => {
     });
   });
 
+  it("validates ISBI 2012 on a labelled test/ part when there is one, else on a held-out fraction", async () => {
+    const root = join(dir, "isbi");
+    const put = async (split: string, name: string, label: boolean) => {
+      for (const d of label ? ["image", "label"] : ["image"]) {
+        await mkdir(join(root, split, d), { recursive: true });
+        await writeFile(join(root, split, d, name), await encodePng(createImage(32, 32)));
+      }
+    };
+    for (const n of [0, 1, 2, 3, 4]) await put("train", `${n}.png`, true);
+    // the challenge's own layout: test/image without labels is not a validation split
+    await put("test", "0.png", false);
+    const train = (out: string) =>
+      run([
+        "train",
+        root,
+        "--format",
+        "isbi2012",
+        "--size",
+        "32",
+        "--epochs",
+        "1",
+        "--config",
+        yamlConfig,
+        "--out",
+        out,
+      ]);
+    const unlabelled = await train(join(dir, "isbi-fraction"));
+    assert.equal(unlabelled.code, 0, unlabelled.err);
+    assert.deepEqual(readJson<{ validation: unknown }>(join(dir, "isbi-fraction", "data.json")).validation, {
+      fraction: 0.2,
+      seed: 0,
+    });
+    await put("test", "7.png", true);
+    await rm(join(root, "test", "image", "0.png"));
+    const labelled = await train(join(dir, "isbi-test"));
+    assert.equal(labelled.code, 0, labelled.err);
+    assert.match(labelled.errLines[0] ?? "", /on 5 isbi2012 samples, validating on 1 \(split test\)/);
+    assert.deepEqual(readJson<{ validation: unknown }>(join(dir, "isbi-test", "data.json")).validation, {
+      split: "test",
+    });
+  });
+
   it("stops cleanly on Ctrl-C, saying how to resume; last/ resumes", async () => {
     const out = join(dir, "interrupted");
     const listeners = process.listenerCount("SIGINT");

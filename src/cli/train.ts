@@ -69,13 +69,15 @@ import { createProgress } from "./progress.js";
  */
 
 /**
- * Official splits taken when `--split` / `--val-split` are not given. DRIVE validates on its `test` half when the
- * dataset has it (only watched: the recipe picks `best/` by the training loss), else on a held-out fraction.
+ * Official splits taken when `--split` / `--val-split` are not given. DRIVE and ISBI 2012 validate on their `test`
+ * half when the dataset has it (ISBI's with labels: `val` is the path that must exist, the split its first part; only
+ * watched: the recipes pick `best/` by the training loss), else on a held-out fraction.
  */
 const DEFAULT_SPLITS: Readonly<Record<string, { train: string; val?: string }>> = {
   "oxford-pet": { train: "trainval" },
   camvid: { train: "train", val: "val" },
   drive: { train: "training", val: "test" },
+  isbi2012: { train: "train", val: "test/label" },
 };
 const DEFAULT_VAL_FRACTION = 0.2;
 const DATA_FILE = "data.json";
@@ -216,7 +218,8 @@ function dataSpec(path: string | undefined, f: TrainFlags, seed: number): DataSp
     throw new SegkitError("give --val-split or --val-fraction, not both");
   }
   // the default validation split, when the dataset has it (its directory, as CamVid's and DRIVE's layouts name them)
-  const defaultVal = defaults?.val !== undefined && existsSync(join(root, defaults.val)) ? defaults.val : undefined;
+  const defaultVal =
+    defaults?.val !== undefined && existsSync(join(root, defaults.val)) ? defaults.val.split("/")[0] : undefined;
   const valSplit = f.valSplit ?? (f.split === undefined && f.valFraction === undefined ? defaultVal : undefined);
   const split = f.split ?? defaults?.train;
   if (valSplit !== undefined) {

@@ -266,8 +266,14 @@ async function openDrive(root: string, options: Options): Promise<Dataset> {
 }
 
 async function openIsbi(root: string, options: Options): Promise<Dataset> {
-  splitNames(options, ["train"], ["train"]);
-  const { pairs, skipped } = await pairFiles(join(root, "train", "image"), join(root, "train", "label"));
+  const pairs: SampleFiles[] = [];
+  const skipped: SkippedSample[] = [];
+  // `test/` is a held-out part laid out like `train/` (the challenge's own test labels are not public)
+  for (const split of splitNames(options, ["train", "test"], ["train"])) {
+    const found = await pairFiles(join(root, split, "image"), join(root, split, "label"));
+    pairs.push(...found.pairs.map((p) => (split === "train" ? p : { ...p, id: `${split}/${p.id}` })));
+    skipped.push(...found.skipped);
+  }
   return fileDataset(
     pairs,
     skipped,
@@ -408,6 +414,7 @@ export const DATASET_FORMATS: Readonly<Record<string, DatasetFormat>> = {
       const ds = await openIsbi(root, o);
       return o.task === "instance" ? regionInstanceDataset(ds, { classIndex: 0 }) : ds;
     },
+    evalSplit: (root) => (has(root, "test", "label") ? { split: "test", why: "the held-out part" } : undefined),
   },
   coco: {
     description:

@@ -269,6 +269,7 @@ export function upscaleAndThreshold(
 ): ThresholdedMasks {
   const planes = checkInputs(lowRes, inputSize, originalSize);
   const { threshold = 0, offset = 1 } = options;
+  if (!options.logits) return sparseUpscaleAndThreshold(lowRes, planes, inputSize, originalSize, threshold, offset);
   const { height: H, width: W } = originalSize;
   const { tx, ty, rowMin, rowMax, tmp } = planeGeometry(inputSize, originalSize);
   const hi = threshold + offset;
@@ -318,6 +319,130 @@ export function upscaleAndThreshold(
     stability[c] = inter / union;
   }
   return { masks, stability, ...(options.logits ? { logits } : {}) };
+}
+
+/** A low-res value's side of the mask threshold and the stability band: certain above, certain below, or neither. */
+const ABOVE = 1;
+const BELOW = 2;
+
+/**
+ * `upscaleAndThreshold` without the logits, computing only the pixels whose value is in doubt. Every output is a
+ * convex combination of at most 3 x 3 low-res values (bilinear weights are >= 0 and sum to 1), so where all of them
+ * are above the threshold and the stability band (with room for the rounding) the pixel is 1 and counts for both
+ * stability sums, and where all are below it is 0 and counts for neither; only the rest (near the mask's edge) is
+ * interpolated, with the same taps and the same operations as the full pass, so masks and scores are identical.
+ */
+function sparseUpscaleAndThreshold(
+  lowRes: Float32Array,
+  planes: number,
+  inputSize: SamMaskFrame,
+  { height: H, width: W }: SamSize,
+  threshold: number,
+  offset: number,
+): ThresholdedMasks {
+  const g = planeGeometry(inputSize, { height: H, width: W });
+  const { tx, ty, xFirst, xLast } = g;
+  const low = SAM_LOW_RES_SIZE;
+  const hi = threshold + offset;
+  const lo = threshold - offset;
+  const top = Math.max(hi, lo, threshold);
+  const bottom = Math.min(hi, lo, threshold);
+  const margin = (v: number) => 1e-3 + 1e-5 * Math.abs(v);
+  const state = new Uint8Array(low * low);
+  // per low-res row: every value ABOVE, every value BELOW, or mixed (0)
+  const rowState = new Uint8Array(low);
+  // the state of each low-res column over the low-res rows of one output row
+  const colState = new Uint8Array(low);
+  const masks: Uint8Array[] = [];
+  const stability = new Float32Array(planes);
+  for (let c = 0; c < planes; c++) {
+    const plane = lowRes.subarray(c * low * low, (c + 1) * low * low);
+    for (let r = 0; r < low; r++) {
+      let all = ABOVE | BELOW;
+      for (let i = r * low; i < (r + 1) * low; i++) {
+        const v = plane[i] as number;
+        const s = v > top + margin(v) ? ABOVE : v < bottom - margin(v) ? BELOW : 0;
+        state[i] = s;
+        all &= s;
+      }
+      rowState[r] = all;
+    }
+    const mask = new Uint8Array(H * W);
+    let inter = 0;
+    let union = 0;
+    /** The exact value of output (y, x): `upscaleAndThreshold`'s horizontal then vertical taps. */
+    const exact = (y: number, x: number) => {
+      const { a, b, c: r3, wa, wb, wc } = verticalTaps(ty, y, 1);
+      const j = x * TAPS;
+      const i0 = tx.idx[j] as number;
+      const i1 = tx.idx[j + 1] as number;
+      const i2 = tx.idx[j + 2] as number;
+      const w0 = tx.w[j] as number;
+      const w1 = tx.w[j + 1] as number;
+      const w2 = tx.w[j + 2] as number;
+      const h = (r: number) =>
+        (plane[r * low + i0] as number) * w0 +
+        (plane[r * low + i1] as number) * w1 +
+        (plane[r * low + i2] as number) * w2;
+      return Math.fround(wc === 0 ? h(a) * wa + h(b) * wb : h(a) * wa + h(b) * wb + h(r3) * wc);
+    };
+    const count = (v: number, at: number) => {
+      if (v > lo) {
+        union++;
+        if (v > hi) inter++;
+      }
+      mask[at] = +(v > threshold);
+    };
+    let window = -1;
+    for (let y = 0; y < H; y++) {
+      const j = y * TAPS;
+      const r0 = Math.min(ty.idx[j] as number, ty.idx[j + 1] as number, ty.idx[j + 2] as number);
+      const r1 = Math.max(ty.idx[j] as number, ty.idx[j + 1] as number, ty.idx[j + 2] as number);
+      let rows = ABOVE | BELOW;
+      for (let r = r0; r <= r1; r++) rows &= rowState[r] as number;
+      const row = y * W;
+      if (rows === BELOW) continue;
+      if (rows === ABOVE) {
+        mask.fill(1, row, row + W);
+        inter += W;
+        union += W;
+        continue;
+      }
+      if (window !== r0 * low + r1) {
+        window = r0 * low + r1;
+        for (let col = 0; col < low; col++) {
+          let s = ABOVE | BELOW;
+          for (let r = r0; r <= r1; r++) s &= state[r * low + col] as number;
+          colState[col] = s;
+        }
+      }
+      // runs of low-res columns of one certain state cover the outputs whose taps all fall inside them
+      let x = 0;
+      for (let col = 0; col < low; ) {
+        const s = colState[col] as number;
+        let end = col;
+        while (end + 1 < low && colState[end + 1] === s) end++;
+        if (s !== 0) {
+          const xa = Math.max(x, xFirst[col] as number);
+          const xb = xLast[end] as number;
+          if (xa <= xb) {
+            for (; x < xa; x++) count(exact(y, x), row + x);
+            if (s === ABOVE) {
+              mask.fill(1, row + xa, row + xb + 1);
+              inter += xb + 1 - xa;
+              union += xb + 1 - xa;
+            }
+            x = xb + 1;
+          }
+        }
+        col = end + 1;
+      }
+      for (; x < W; x++) count(exact(y, x), row + x);
+    }
+    masks.push(mask);
+    stability[c] = inter / union;
+  }
+  return { masks, stability };
 }
 
 export interface UpscaleToRleOptions {
@@ -510,5 +635,17 @@ function makePlaneGeometry(inputSize: SamMaskFrame, { height: H, width: W }: Sam
     rowMin = Math.min(rowMin, r);
     rowMax = Math.max(rowMax, r);
   }
-  return { tx, ty, firstY, lastY, rowMin, rowMax, tmp: new Float64Array(W * low) };
+  // per low-res column j: the first output column whose taps all are >= j, the last whose taps all are <= j (taps
+  // grow with the column)
+  const xFirst = new Int32Array(low).fill(W);
+  const xLast = new Int32Array(low).fill(-1);
+  for (let x = W - 1; x >= 0; x--) {
+    const first = Math.min(...tx.idx.subarray(x * TAPS, (x + 1) * TAPS));
+    for (let j = 0; j <= first; j++) xFirst[j] = x;
+  }
+  for (let x = 0; x < W; x++) {
+    const last = Math.max(...tx.idx.subarray(x * TAPS, (x + 1) * TAPS));
+    for (let j = last; j < low; j++) xLast[j] = x;
+  }
+  return { tx, ty, firstY, lastY, xFirst, xLast, rowMin, rowMax, tmp: new Float64Array(W * low) };
 }

@@ -481,6 +481,7 @@ describe("upscaleAndThreshold: upscaleMasks, thresholdMasks and stabilityScore i
           assert.deepEqual(lean.masks[i], got.masks[i], `${plane}: mask without logits`);
           const stability = Math.fround(stabilityScore(logits, threshold, offset));
           assert.ok(Object.is(got.stability[i], stability), `${plane}: stability ${got.stability[i]} vs ${stability}`);
+          assert.ok(Object.is(lean.stability[i], stability), `${plane}: stability ${lean.stability[i]} without logits`);
         }
       }
     });
