@@ -6,11 +6,12 @@
  *
  * - pet: Oxford-IIIT Pet (../shared/datasets/oxford-iiit-pet, 2 breeds), 3-class trimaps, 128x128. Trained on
  *   90% of the official trainval split (the other 10%, seeded, is `fit`'s validation set), scored on the official
- *   test split. No augmentation, so both sides see exactly the same pixels: the images are resized once and the
- *   arrays fed both to `fit` and to the peer, bench/peers/torch_quality.py (same U-Net, init, batch norm, loss,
- *   optimizer, schedule, batch and epochs in PyTorch); the peer's predicted labels are scored here too. Each side
- *   trains --seeds times (default 3: seeds 0, 1, 2 for initialisation and batch order, the split fixed), the two
- *   alternating seed by seed; reported: mean mIoU over the seeds, its sample sd and range, per side.
+ *   test split, with `segkit train`'s defaults (see `pet` below). Both sides see exactly the same pixels: segkit's
+ *   epochs draw their augmented samples, and the same arrays go to the peer, bench/peers/torch_quality.py (same
+ *   U-Net, init, batch norm, loss, optimizer, schedule, batch and epochs in PyTorch); the peer's predicted labels are
+ *   scored here too. Each side trains --seeds times (default 3: seeds 0, 1, 2 for initialisation, batch order and
+ *   augmentation, the split fixed), the two alternating seed by seed; reported: mean mIoU over the seeds, its sample
+ *   sd and range, per side. Then breeds never seen: the defaults trained on one breed, scored on both.
  * - isbi: ISBI 2012 membranes, 30 images 512x512: trained on images 0-21, scored on 22-29 (membrane F1 and pixel
  *   accuracy) with the README's recipe and commands (recipes/isbi2012.yaml: random patches at full resolution,
  *   tiled prediction; see `recipeBinary` below); its epochs are the recipe's unless --epochs.

@@ -12,6 +12,7 @@ import {
   createImage,
   createMask,
   createModel,
+  DEFAULT_UNET_OPTIONS,
   type EpochMetrics,
   encodePng,
   encoderLayers,
@@ -332,6 +333,22 @@ describe("segkit train", () => {
       ["unet", "ce+dice", "adam", "cosine"],
     );
     assert.deepEqual([cfg.inputSize, cfg.classWeights, cfg.earlyStopping], [[128, 128], "auto", { patience: 8 }]);
+  });
+
+  it("reads every recipe; the Oxford Pet one is the defaults with 15 epochs", async () => {
+    const names = (await readdir("recipes")).filter((f) => f.endsWith(".yaml")).sort();
+    assert.deepEqual(names, ["camvid.yaml", "drive.yaml", "isbi2012.yaml", "oxford-pet.yaml"]);
+    const recipes = new Map<string, ReturnType<typeof validateTrainConfig>>();
+    for (const name of names) recipes.set(name, validateTrainConfig(await readTrainConfig(join("recipes", name))));
+    const pet = recipes.get("oxford-pet.yaml");
+    const unet = { arch: "unet", options: { baseFilters: 16, depth: 4 } }; // the preset's own sizes, written out
+    assert.deepEqual(pet, { ...validateTrainConfig({ epochs: 15 }), model: unet });
+    assert.deepEqual(
+      [DEFAULT_UNET_OPTIONS.baseFilters, DEFAULT_UNET_OPTIONS.depth],
+      [unet.options.baseFilters, unet.options.depth],
+    );
+    // the patch recipes predict in overlapping tiles
+    for (const name of ["drive.yaml", "isbi2012.yaml"]) assert.equal(recipes.get(name)?.predict?.mode, "tile", name);
   });
 
   it("takes the dataset as --data as well as [path]; two different ones are an error", async () => {

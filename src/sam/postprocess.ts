@@ -341,7 +341,7 @@ function sparseUpscaleAndThreshold(
   offset: number,
 ): ThresholdedMasks {
   const g = planeGeometry(inputSize, { height: H, width: W });
-  const { tx, ty, xFirst, xLast } = g;
+  const { tx, ty, xFirst, xLast, tmp } = g;
   const low = SAM_LOW_RES_SIZE;
   const hi = threshold + offset;
   const lo = threshold - offset;
@@ -349,49 +349,60 @@ function sparseUpscaleAndThreshold(
   const bottom = Math.min(hi, lo, threshold);
   const margin = (v: number) => 1e-3 + 1e-5 * Math.abs(v);
   const state = new Uint8Array(low * low);
-  // per low-res row: every value ABOVE, every value BELOW, or mixed (0)
+  // per low-res row: every value ABOVE, every value BELOW, or mixed (0); and whether any value is either
   const rowState = new Uint8Array(low);
+  const rowSome = new Uint8Array(low);
   // the state of each low-res column over the low-res rows of one output row
   const colState = new Uint8Array(low);
+  const done = new Uint8Array(low);
+  const classified = new Uint8Array(low);
   const masks: Uint8Array[] = [];
   const stability = new Float32Array(planes);
   for (let c = 0; c < planes; c++) {
     const plane = lowRes.subarray(c * low * low, (c + 1) * low * low);
+    // rows from their least and greatest value (a NaN, which the sum carries, makes a row mixed); the values of a
+    // row are classified when a mixed stretch first needs them
     for (let r = 0; r < low; r++) {
-      let all = ABOVE | BELOW;
+      let mn = Number.POSITIVE_INFINITY;
+      let mx = Number.NEGATIVE_INFINITY;
+      let sum = 0;
       for (let i = r * low; i < (r + 1) * low; i++) {
         const v = plane[i] as number;
-        const s = v > top + margin(v) ? ABOVE : v < bottom - margin(v) ? BELOW : 0;
-        state[i] = s;
-        all &= s;
+        mn = v < mn ? v : mn;
+        mx = v > mx ? v : mx;
+        sum += v;
       }
-      rowState[r] = all;
+      const ok = !Number.isNaN(sum);
+      rowState[r] = ok && mn > top + margin(mn) ? ABOVE : ok && mx < bottom - margin(mx) ? BELOW : 0;
+      rowSome[r] = +(mx > top + margin(mx) || mn < bottom - margin(mn));
     }
+    classified.fill(0);
+    const classify = (r: number) => {
+      if (classified[r]) return;
+      for (let i = r * low; i < (r + 1) * low; i++) {
+        const v = plane[i] as number;
+        state[i] = v > top + margin(v) ? ABOVE : v < bottom - margin(v) ? BELOW : 0;
+      }
+      classified[r] = 1;
+    };
     const mask = new Uint8Array(H * W);
     let inter = 0;
     let union = 0;
-    /** The exact value of output (y, x): `upscaleAndThreshold`'s horizontal then vertical taps. */
-    const exact = (y: number, x: number) => {
-      const { a, b, c: r3, wa, wb, wc } = verticalTaps(ty, y, 1);
-      const j = x * TAPS;
-      const i0 = tx.idx[j] as number;
-      const i1 = tx.idx[j + 1] as number;
-      const i2 = tx.idx[j + 2] as number;
-      const w0 = tx.w[j] as number;
-      const w1 = tx.w[j + 1] as number;
-      const w2 = tx.w[j + 2] as number;
-      const h = (r: number) =>
-        (plane[r * low + i0] as number) * w0 +
-        (plane[r * low + i1] as number) * w1 +
-        (plane[r * low + i2] as number) * w2;
-      return Math.fround(wc === 0 ? h(a) * wa + h(b) * wb : h(a) * wa + h(b) * wb + h(r3) * wc);
+    // the horizontal pass of a low-res row, made when an output row first needs it
+    done.fill(0);
+    const need = (r: number) => {
+      if (done[r]) return;
+      horizontal(plane, r * low, tx, tmp, r * W);
+      done[r] = 1;
     };
-    const count = (v: number, at: number) => {
-      if (v > lo) {
-        union++;
-        if (v > hi) inter++;
-      }
-      mask[at] = +(v > threshold);
+    const counts = [0, 0];
+    const exact = (y: number, x0: number, x1: number) => {
+      if (x0 >= x1) return;
+      const j = y * TAPS;
+      need(ty.idx[j] as number);
+      need(ty.idx[j + 1] as number);
+      need(ty.idx[j + 2] as number);
+      exactRow(tmp, verticalTaps(ty, y, W), y * W, x0, x1, { threshold, lo, hi }, mask, counts);
     };
     let window = -1;
     for (let y = 0; y < H; y++) {
@@ -399,8 +410,17 @@ function sparseUpscaleAndThreshold(
       const r0 = Math.min(ty.idx[j] as number, ty.idx[j + 1] as number, ty.idx[j + 2] as number);
       const r1 = Math.max(ty.idx[j] as number, ty.idx[j + 1] as number, ty.idx[j + 2] as number);
       let rows = ABOVE | BELOW;
-      for (let r = r0; r <= r1; r++) rows &= rowState[r] as number;
+      let certain = true;
+      for (let r = r0; r <= r1; r++) {
+        rows &= rowState[r] as number;
+        certain &&= rowSome[r] !== 0;
+      }
       const row = y * W;
+      if (!certain) {
+        // a low-res row without a certain value: every output of this row is in doubt
+        exact(y, 0, W);
+        continue;
+      }
       if (rows === BELOW) continue;
       if (rows === ABOVE) {
         mask.fill(1, row, row + W);
@@ -410,6 +430,7 @@ function sparseUpscaleAndThreshold(
       }
       if (window !== r0 * low + r1) {
         window = r0 * low + r1;
+        for (let r = r0; r <= r1; r++) classify(r);
         for (let col = 0; col < low; col++) {
           let s = ABOVE | BELOW;
           for (let r = r0; r <= r1; r++) s &= state[r * low + col] as number;
@@ -426,7 +447,7 @@ function sparseUpscaleAndThreshold(
           const xa = Math.max(x, xFirst[col] as number);
           const xb = xLast[end] as number;
           if (xa <= xb) {
-            for (; x < xa; x++) count(exact(y, x), row + x);
+            exact(y, x, xa);
             if (s === ABOVE) {
               mask.fill(1, row + xa, row + xb + 1);
               inter += xb + 1 - xa;
@@ -437,12 +458,52 @@ function sparseUpscaleAndThreshold(
         }
         col = end + 1;
       }
-      for (; x < W; x++) count(exact(y, x), row + x);
+      exact(y, x, W);
     }
     masks.push(mask);
-    stability[c] = inter / union;
+    stability[c] = (inter + (counts[0] as number)) / (union + (counts[1] as number));
   }
   return { masks, stability };
+}
+
+/**
+ * Outputs `x0 .. x1 - 1` of one row (`row`: its offset in `mask`) as `upscaleAndThreshold`'s full pass computes them
+ * from the horizontal pass's rows `tmp` and the row's vertical taps; adds its stability counts to `counts`
+ * ([above hi, above lo]).
+ */
+function exactRow(
+  tmp: Float64Array,
+  { a, b, c, wa, wb, wc }: ReturnType<typeof verticalTaps>,
+  row: number,
+  x0: number,
+  x1: number,
+  { threshold, lo, hi }: { threshold: number; lo: number; hi: number },
+  mask: Uint8Array,
+  counts: number[],
+) {
+  let n = 0;
+  let m = 0;
+  if (wc === 0) {
+    for (let x = x0; x < x1; x++) {
+      const v = Math.fround((tmp[a + x] as number) * wa + (tmp[b + x] as number) * wb);
+      if (v > lo) {
+        m++;
+        if (v > hi) n++;
+      }
+      mask[row + x] = +(v > threshold);
+    }
+  } else {
+    for (let x = x0; x < x1; x++) {
+      const v = Math.fround((tmp[a + x] as number) * wa + (tmp[b + x] as number) * wb + (tmp[c + x] as number) * wc);
+      if (v > lo) {
+        m++;
+        if (v > hi) n++;
+      }
+      mask[row + x] = +(v > threshold);
+    }
+  }
+  counts[0] = (counts[0] as number) + n;
+  counts[1] = (counts[1] as number) + m;
 }
 
 export interface UpscaleToRleOptions {
