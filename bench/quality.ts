@@ -152,7 +152,7 @@ const idRange = (ids: number[]) =>
     ? `${ids[0]}-${ids.at(-1)}`
     : ids.join(",");
 const seconds = (since: number) => (performance.now() - since) / 1000;
-/** Sample ids for the report: `a-b` for a run of consecutive numbers, else listed. */
+/** The ids of samples `indices` of `ds` for the report (`idRange`). */
 const idList = (ds: Dataset, indices: number[]) => idRange(indices.map((i) => Number(ds.id(i))));
 
 /** Trains with `fit` (last epoch kept) and returns the model of the last epoch and the timings. */
@@ -470,7 +470,7 @@ interface RecipeRun {
   dir: string;
   ids: number[];
   quickIds: number[];
-  /** Where sample `id` goes in the layout (held out or not) and which files are linked: [subdir, file name]. */
+  /** Whether sample `id` is held out, and its files: `from` in the dataset, `to` in the layout. */
   heldOut: (id: number) => boolean;
   files: (id: number, heldOut: boolean) => { from: string; to: string }[];
   /** The layout's held-out images, relative to it. */

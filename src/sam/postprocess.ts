@@ -360,6 +360,42 @@ function sparseUpscaleAndThreshold(
   const stability = new Float32Array(planes);
   for (let c = 0; c < planes; c++) {
     const plane = lowRes.subarray(c * low * low, (c + 1) * low * low);
+    const mask = new Uint8Array(H * W);
+    let inter = 0;
+    let union = 0;
+    // the horizontal pass of a low-res row, made when an output row first needs it
+    done.fill(0);
+    const need = (r: number) => {
+      if (done[r]) return;
+      horizontal(plane, r * low, tx, tmp, r * W);
+      done[r] = 1;
+    };
+    const counts = [0, 0];
+    const exact = (y: number, x0: number, x1: number) => {
+      if (x0 >= x1) return;
+      const j = y * TAPS;
+      need(ty.idx[j] as number);
+      need(ty.idx[j + 1] as number);
+      need(ty.idx[j + 2] as number);
+      exactRow(tmp, verticalTaps(ty, y, W), y * W, x0, x1, { threshold, lo, hi }, mask, counts);
+    };
+    const finish = () => {
+      masks.push(mask);
+      stability[c] = (inter + (counts[0] as number)) / (union + (counts[1] as number));
+    };
+    // a plane mostly in doubt (logits near the threshold everywhere: an untrained decoder's) takes the full pass
+    let sure = 0;
+    for (let r = 8; r < low; r += 16) {
+      for (let i = r * low + 8; i < (r + 1) * low; i += 16) {
+        const v = plane[i] as number;
+        if (v > top + margin(v) || v < bottom - margin(v)) sure++;
+      }
+    }
+    if (sure < 128) {
+      for (let y = 0; y < H; y++) exact(y, 0, W);
+      finish();
+      continue;
+    }
     // rows from their least and greatest value (a NaN, which the sum carries, makes a row mixed); the values of a
     // row are classified when a mixed stretch first needs them
     for (let r = 0; r < low; r++) {
@@ -384,25 +420,6 @@ function sparseUpscaleAndThreshold(
         state[i] = v > top + margin(v) ? ABOVE : v < bottom - margin(v) ? BELOW : 0;
       }
       classified[r] = 1;
-    };
-    const mask = new Uint8Array(H * W);
-    let inter = 0;
-    let union = 0;
-    // the horizontal pass of a low-res row, made when an output row first needs it
-    done.fill(0);
-    const need = (r: number) => {
-      if (done[r]) return;
-      horizontal(plane, r * low, tx, tmp, r * W);
-      done[r] = 1;
-    };
-    const counts = [0, 0];
-    const exact = (y: number, x0: number, x1: number) => {
-      if (x0 >= x1) return;
-      const j = y * TAPS;
-      need(ty.idx[j] as number);
-      need(ty.idx[j + 1] as number);
-      need(ty.idx[j + 2] as number);
-      exactRow(tmp, verticalTaps(ty, y, W), y * W, x0, x1, { threshold, lo, hi }, mask, counts);
     };
     let window = -1;
     for (let y = 0; y < H; y++) {
@@ -460,8 +477,7 @@ function sparseUpscaleAndThreshold(
       }
       exact(y, x, W);
     }
-    masks.push(mask);
-    stability[c] = (inter + (counts[0] as number)) / (union + (counts[1] as number));
+    finish();
   }
   return { masks, stability };
 }
