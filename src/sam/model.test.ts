@@ -1,13 +1,12 @@
 import assert from "node:assert/strict";
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { syncBuiltinESMExports } from "node:module";
-import os, { tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { after, describe, mock, test } from "node:test";
+import { after, describe, test } from "node:test";
 import onnxProto from "onnx-proto";
 import { SegkitError } from "../core/errors.js";
 import { valueInfo } from "../onnx/proto.js";
-import { loadSamModel, SAM_PREPROCESS, type SamModel, spinWhenIdle } from "./model.js";
+import { loadSamModel, SAM_PREPROCESS, type SamModel } from "./model.js";
 
 // Tiny models from scripts/make_sam_fixtures.py. Their low-res logit of channel k at low-res pixel (i, j), centre
 // (4j + 2, 4i + 2) in the 1024 frame, is 8 * sum_p w(label_p) * exp(-d^2 / (2 sigma_k^2)) - 2 + 0.01 * e_k
@@ -197,40 +196,6 @@ describe("loadSamModel: a click runs the decoder's image-only part once per imag
         origSize: [480, 640] as const,
       };
       assert.deepEqual((await m.decode(a, prompt)).lowRes, (await m.decode(a, prompt, { fullSize: true })).lowRes);
-    });
-  });
-
-  test("clicks take the spinning decoder while the load average is below the core count, with the same outputs", async () => {
-    assert.equal(spinWhenIdle(1.9, 2), true);
-    assert.equal(spinWhenIdle(2, 2), false);
-    assert.equal(spinWhenIdle(5.5, 4), false);
-    await withModel(join(FIXTURES, "split"), async (m) => {
-      const emb = {
-        image_embeddings: {
-          data: Float32Array.from({ length: 256 * 64 * 64 }, (_, i) => Math.cos(i * 0.02)),
-          dims: [1, 256, 64, 64],
-        },
-      };
-      const prompt = {
-        points: Float32Array.of(300, 400, 0, 0),
-        labels: Float32Array.of(1, -1),
-        origSize: [480, 640] as const,
-      };
-      const whole = await m.decode(emb, prompt, { fullSize: true });
-      const cores = os.availableParallelism();
-      for (const load of [0, cores + 1]) {
-        const mocked = mock.method(os, "loadavg", () => [load, load, load]);
-        syncBuiltinESMExports();
-        try {
-          assert.equal(spinWhenIdle(), load === 0);
-          const click = await m.decode(emb, prompt);
-          assert.deepEqual(click.lowRes, whole.lowRes, `load ${load}`);
-          assert.deepEqual(click.scores, whole.scores, `load ${load}: scores`);
-        } finally {
-          mocked.mock.restore();
-          syncBuiltinESMExports();
-        }
-      }
     });
   });
 });

@@ -39,7 +39,6 @@
  * through unchanged. Declared shapes of an encoder output and the decoder input it feeds must agree.
  */
 import { readFile, stat } from "node:fs/promises";
-import { availableParallelism, loadavg } from "node:os";
 import { basename, join, relative } from "node:path";
 import { SegkitError } from "../core/errors.js";
 import { listFiles, pathExists, readJson } from "../io/fs.js";
@@ -159,8 +158,7 @@ export async function loadSamModel(dir: string, options: LoadSamModelOptions = {
   if (sam2) return loadSam2ImageModel(dir, sam2, { threads, ...(executionProviders ? { executionProviders } : {}) });
   const found = await findGraphs(dir, variant);
   // a click is one short decoder run between JavaScript steps: threads that sleep instead of spinning leave the
-  // cores to them and to other processes (onnx/session.ts `spinning`); the lean decoder also comes spinning, for
-  // clicks while the machine has a core to spare (`spinWhenIdle`)
+  // cores to them and to other processes (onnx/session.ts `spinning`)
   const sessionOptions = { threads, spinning: false, ...(executionProviders ? { executionProviders } : {}) };
   const encoderSession = await openGraph(found.encoder, sessionOptions);
   let decoderSession: OnnxSession;
@@ -176,7 +174,8 @@ export async function loadSamModel(dir: string, options: LoadSamModelOptions = {
   } catch (err) {
     await encoderSession.dispose();
     await decoderSession.dispose();
-    await disposeLean(lean);
+    await lean.session?.dispose();
+    await lean.split?.dispose();
     throw err;
   }
 }
@@ -185,18 +184,6 @@ export async function loadSamModel(dir: string, options: LoadSamModelOptions = {
 interface LeanDecoder {
   session?: OnnxSession;
   split?: SplitOnnxSession;
-  /** The same graphs with threads that spin between operators: for clicks on a machine with a core to spare. */
-  spinning?: { session?: OnnxSession; split?: SplitOnnxSession };
-}
-
-/**
- * Whether a click should take the spinning decoder: the 1-minute load average (this process included) is below the
- * core count. Spinning saves the wake-up of the sleeping intra-op thread at every operator (ViT-B decoder on the
- * idle 2-core machine: about 1.7 ms of ~16 per click, 5 alternating runs) but costs far more when the cores are
- * busy (under load 4-6: 203 ms per click against 72 sleeping).
- */
-export function spinWhenIdle(load = loadavg()[0] ?? Number.POSITIVE_INFINITY, cores = availableParallelism()) {
-  return load < cores;
 }
 
 /**
@@ -208,8 +195,7 @@ export function spinWhenIdle(load = loadavg()[0] ?? Number.POSITIVE_INFINITY, co
  * first two-way block's image-side projections (keys + positions, k / v of token-to-image, q of image-to-token),
  * ~20% of a click's CPU time (ViT-B decoder: 47.6 -> 39.7 ms on one thread), identical outputs. Clicks with a
  * mask input, or prompts whose shapes would change the image-side part, run the cut graph. Both run the graph
- * rewritten for onnxruntime's CPU provider where it has SAM's structure (`rewriteDecoder`, onnx/rewrite.ts). On the
- * CPU provider, a second pair of the same graphs spins (`spinWhenIdle` picks per click).
+ * rewritten for onnxruntime's CPU provider where it has SAM's structure (`rewriteDecoder`, onnx/rewrite.ts).
  */
 async function leanDecoder(
   file: string,
@@ -225,27 +211,13 @@ async function leanDecoder(
     const varying = session.inputNames.filter((n) => PROMPT_INPUTS.has(n) && !(n in baked));
     const pruned = session.outputNames.every((o) => keep.includes(o)) ? undefined : pruneOnnx(bytes, keep, file);
     const cut = (await rewriteDecoder(pruned ?? bytes, varying))?.bytes ?? pruned;
-    const open = async (o: typeof options, into: { session?: OnnxSession; split?: SplitOnnxSession }) => {
-      if (cut) into.session = await createOnnxSession(cut, o);
-      into.split = await createSplitOnnxSession(cut ?? bytes, { ...o, varying, baked, outputs: keep });
-    };
-    await open(options, out);
-    if (!options.spinning && !options.executionProviders) {
-      out.spinning = {};
-      await open({ ...options, spinning: true }, out.spinning);
-    }
+    if (cut) out.session = await createOnnxSession(cut, options);
+    out.split = await createSplitOnnxSession(cut ?? bytes, { ...options, varying, baked, outputs: keep });
     return out;
   } catch {
     // assemble reports what is wrong with the graph; an uncut graph still runs
-    await disposeLean(out);
+    await out.session?.dispose();
     return {};
-  }
-}
-
-async function disposeLean(lean: LeanDecoder) {
-  for (const l of [lean, lean.spinning]) {
-    await l?.session?.dispose();
-    await l?.split?.dispose();
   }
 }
 
@@ -339,18 +311,18 @@ async function assemble(
 
     async decode(embeddings, prompt, options = {}) {
       const { feeds, fetch } = decoderFeeds(graph, embeddings, prompt, options);
-      const l = lean.spinning && spinWhenIdle() ? lean.spinning : lean;
-      const split = options.fullSize ? undefined : l.split;
+      const split = options.fullSize ? undefined : lean.split;
       const parts = split && (await runGuarded(files.decoder, () => split.run(feeds, fetch)));
       if (parts) return decoderOutputs(graph, parts);
-      const session = options.fullSize ? decoder : (l.session ?? decoder);
+      const session = options.fullSize ? decoder : (lean.session ?? decoder);
       return decoderOutputs(graph, await runGraph(session, files.decoder, feeds, fetch));
     },
 
     async dispose() {
       await encoder.dispose();
       await decoder.dispose();
-      await disposeLean(lean);
+      await lean.session?.dispose();
+      await lean.split?.dispose();
     },
   };
 }
