@@ -396,8 +396,8 @@ function sparseUpscaleAndThreshold(
       finish();
       continue;
     }
-    // rows from their least and greatest value (a NaN, which the sum carries, makes a row mixed); the values of a
-    // row are classified when a mixed stretch first needs them
+    // rows from their least and greatest value (a NaN or an infinity, which the sum carries, makes a row mixed: the
+    // full pass's zero-weight taps turn an infinity into NaN); a row's values are classified when a stretch needs them
     for (let r = 0; r < low; r++) {
       let mn = Number.POSITIVE_INFINITY;
       let mx = Number.NEGATIVE_INFINITY;
@@ -408,7 +408,7 @@ function sparseUpscaleAndThreshold(
         mx = v > mx ? v : mx;
         sum += v;
       }
-      const ok = !Number.isNaN(sum);
+      const ok = Number.isFinite(sum);
       rowState[r] = ok && mn > top + margin(mn) ? ABOVE : ok && mx < bottom - margin(mx) ? BELOW : 0;
       rowSome[r] = +(mx > top + margin(mx) || mn < bottom - margin(mn));
     }

@@ -487,6 +487,27 @@ describe("upscaleAndThreshold: upscaleMasks, thresholdMasks and stabilityScore i
     });
   }
 
+  it("infinite and NaN logits: the same masks and scores as the full pass", () => {
+    // a confident plane (so the sparse path runs) with a few non-finite values inside and outside the mask
+    const low = new Float32Array(65536).fill(-20);
+    low.fill(20, 100 * 256, 140 * 256);
+    for (const [i, v] of [
+      [110 * 256 + 60, Number.POSITIVE_INFINITY], // a row otherwise all above
+      [120 * 256 + 50, Number.POSITIVE_INFINITY],
+      [120 * 256 + 90, Number.NEGATIVE_INFINITY],
+      [30 * 256 + 30, Number.POSITIVE_INFINITY],
+      [60 * 256 + 200, Number.NaN],
+    ] as const) {
+      low[i] = v;
+    }
+    const size = { height: 480, width: 640 };
+    const frame = preprocessShape(480, 640);
+    const lean = upscaleAndThreshold(low, frame, size);
+    const full = upscaleAndThreshold(low, frame, size, { logits: true });
+    assert.deepEqual(lean.masks, full.masks);
+    assert.ok(Object.is(lean.stability[0], full.stability[0]), `${lean.stability[0]} vs ${full.stability[0]}`);
+  });
+
   it("checks its inputs as upscaleMasks does", () => {
     assert.throws(() => upscaleAndThreshold(new Float32Array(100), "stretch", { height: 2, width: 2 }), /256, 256/);
     assert.throws(
