@@ -27,6 +27,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import type { SamDecodePrompt, SamTensor } from "../src/sam/model.js";
+import { upscaleAndThreshold } from "../src/sam/postprocess.js";
 import { createSamPredictor } from "../src/sam/predictor.js";
 import { machine, writeResults } from "./common.js";
 import { formatSummary, interleave, median, PeerServer, peerPythons, type Side, type Summary } from "./side-by-side.js";
@@ -195,6 +196,29 @@ const clicks = await interleave(
 );
 load.after = loadavg();
 console.log(`load average after the passes: ${load.after.map((x) => x.toFixed(2)).join(" ")}`);
+
+// The random-weight decoder's logits stay near the threshold everywhere, so every pixel of its masks is in doubt and
+// the upscaling takes its full pass; a trained SAM's logits are far from the threshold except near a mask's edge,
+// where `upscaleAndThreshold` interpolates only. The same call on mask-like logits (a disc per plane, tanh edge,
+// +-15) and on this decoder's own, alternating.
+const last = await predictor.predict({ points: [click(0)] });
+const own = last.lowResLogits.data;
+const maskLike = Float32Array.from(own, (_, i) => {
+  const [c, y, x] = [Math.floor(i / 65536), Math.floor(i / 256) % 256, i % 256];
+  return 15 * Math.tanh((20 + 15 * c - Math.hypot(x - 90 - 20 * c, y - 80)) / 6) - 2;
+});
+const upscaleOn = (logits: Float32Array) => () =>
+  times(async () => upscaleAndThreshold(logits, last.maskFrame, { height: HEIGHT, width: WIDTH }), R);
+const upscaling = await interleave(
+  [
+    { name: "decoder", pass: upscaleOn(own) },
+    { name: "maskLike", pass: upscaleOn(maskLike) },
+  ],
+  PASSES,
+);
+console.log(
+  `upscaling of 3 masks: this decoder's logits ${upscaling.decoder?.median.toFixed(1)} ms, mask-like logits ${upscaling.maskLike?.median.toFixed(1)} ms`,
+);
 await predictor.dispose();
 await Promise.all(peers.map((p) => p.close()));
 if (!args.model && !args.keep) await rm(dir, { recursive: true, force: true });
@@ -273,6 +297,8 @@ await writeResults(args.out, {
     predictor: segkitClick,
     predictorDecodeMs: median(decodeMs),
     predictorUpscaleMs: median(upscaleMs),
+    /** The upscaling alone on this decoder's logits and on mask-like ones (see above). */
+    upscaleMs: { decoder: upscaling.decoder, maskLike: upscaling.maskLike },
     predictorSingleMask: get("segkit", "predictorSingle"),
     lowres: get("segkit", "lowres"),
     full: get("segkit", "full"),
