@@ -269,85 +269,40 @@ export function upscaleAndThreshold(
 ): ThresholdedMasks {
   const planes = checkInputs(lowRes, inputSize, originalSize);
   const { threshold = 0, offset = 1 } = options;
-  if (!options.logits) return sparseUpscaleAndThreshold(lowRes, planes, inputSize, originalSize, threshold, offset);
-  const { height: H, width: W } = originalSize;
-  const { tx, ty, rowMin, rowMax, tmp } = planeGeometry(inputSize, originalSize);
-  const hi = threshold + offset;
-  const lo = threshold - offset;
-  const low = SAM_LOW_RES_SIZE;
-  const masks: Uint8Array[] = [];
-  const logits: Float32Array[] = [];
-  const stability = new Float32Array(planes);
-  for (let c = 0; c < planes; c++) {
-    const base = c * low * low;
-    for (let r = rowMin; r <= rowMax; r++) horizontal(lowRes, base + r * low, tx, tmp, r * W);
-    const mask = new Uint8Array(H * W);
-    const out = options.logits ? new Float32Array(H * W) : undefined;
-    let inter = 0;
-    let union = 0;
-    for (let y = 0; y < H; y++) {
-      // vertical taps, rounding to float32 (the value `upscaleMasks` stores), mask and counts in one loop
-      const { a, b, c: r3, wa, wb, wc } = verticalTaps(ty, y, W);
-      const row = y * W;
-      if (out) vertical(tmp, ty, y, W, out, row);
-      // branches for the counts (mostly taken one way), none for the mask (as often either way); rows whose
-      // third tap is unused (most) skip it
-      if (wc === 0) {
-        for (let x = 0; x < W; x++) {
-          const v = Math.fround((tmp[a + x] as number) * wa + (tmp[b + x] as number) * wb);
-          if (v > lo) {
-            union++;
-            if (v > hi) inter++;
-          }
-          mask[row + x] = +(v > threshold);
-        }
-      } else {
-        for (let x = 0; x < W; x++) {
-          const v = Math.fround(
-            (tmp[a + x] as number) * wa + (tmp[b + x] as number) * wb + (tmp[r3 + x] as number) * wc,
-          );
-          if (v > lo) {
-            union++;
-            if (v > hi) inter++;
-          }
-          mask[row + x] = +(v > threshold);
-        }
-      }
-    }
-    masks.push(mask);
-    if (out) logits.push(out);
-    stability[c] = inter / union;
-  }
-  return { masks, stability, ...(options.logits ? { logits } : {}) };
+  return thresholdPlanes(lowRes, planes, inputSize, originalSize, {
+    threshold,
+    offset,
+    logits: options.logits === true,
+  });
 }
 
 /** A low-res value's side of the mask threshold and the stability band: certain above, certain below, or neither. */
 const ABOVE = 1;
 const BELOW = 2;
+/** Room for the rounding of an interpolation around `v`: a value beyond a bound by more is beyond it after it too. */
+const roundingMargin = (v: number) => 1e-3 + 1e-5 * Math.abs(v);
 
 /**
- * `upscaleAndThreshold` without the logits, computing only the pixels whose value is in doubt. Every output is a
- * convex combination of at most 3 x 3 low-res values (bilinear weights are >= 0 and sum to 1), so where all of them
- * are above the threshold and the stability band (with room for the rounding) the pixel is 1 and counts for both
- * stability sums, and where all are below it is 0 and counts for neither; only the rest (near the mask's edge) is
- * interpolated, with the same taps and the same operations as the full pass, so masks and scores are identical.
+ * `upscaleAndThreshold`, computing only the pixels whose value is in doubt unless the logits are asked for (or most
+ * of a plane is in doubt: the full pass). Every output is a convex combination of at most 3 x 3 low-res values
+ * (bilinear weights are >= 0 and sum to 1), so where all of them are above the threshold and the stability band
+ * (with room for the rounding) the pixel is 1 and counts for both stability sums, and where all are below it is 0
+ * and counts for neither; only the rest (near the mask's edge) is interpolated, with the same taps and operations as
+ * the full pass (horizontal taps in doubles, vertical taps, rounded once to float32), so masks and scores are the same.
  */
-function sparseUpscaleAndThreshold(
+function thresholdPlanes(
   lowRes: Float32Array,
   planes: number,
   inputSize: SamMaskFrame,
   { height: H, width: W }: SamSize,
-  threshold: number,
-  offset: number,
+  { threshold, offset, logits }: { threshold: number; offset: number; logits: boolean },
 ): ThresholdedMasks {
-  const g = planeGeometry(inputSize, { height: H, width: W });
-  const { tx, ty, xFirst, xLast, tmp } = g;
+  const { tx, ty, xFirst, xLast, tmp } = planeGeometry(inputSize, { height: H, width: W });
   const low = SAM_LOW_RES_SIZE;
   const hi = threshold + offset;
   const lo = threshold - offset;
   const top = Math.max(hi, lo, threshold);
   const bottom = Math.min(hi, lo, threshold);
-  const margin = (v: number) => 1e-3 + 1e-5 * Math.abs(v);
   const state = new Uint8Array(low * low);
   // per low-res row: every value ABOVE, every value BELOW, or mixed (0); and whether any value is either
   const rowState = new Uint8Array(low);
@@ -357,10 +312,12 @@ function sparseUpscaleAndThreshold(
   const done = new Uint8Array(low);
   const classified = new Uint8Array(low);
   const masks: Uint8Array[] = [];
+  const logitPlanes: Float32Array[] = [];
   const stability = new Float32Array(planes);
   for (let c = 0; c < planes; c++) {
     const plane = lowRes.subarray(c * low * low, (c + 1) * low * low);
     const mask = new Uint8Array(H * W);
+    const out = logits ? new Float32Array(H * W) : undefined;
     let inter = 0;
     let union = 0;
     // the horizontal pass of a low-res row, made when an output row first needs it
@@ -381,18 +338,22 @@ function sparseUpscaleAndThreshold(
     };
     const finish = () => {
       masks.push(mask);
+      if (out) logitPlanes.push(out);
       stability[c] = (inter + (counts[0] as number)) / (union + (counts[1] as number));
     };
     // a plane mostly in doubt (logits near the threshold everywhere: an untrained decoder's) takes the full pass
     let sure = 0;
-    for (let r = 8; r < low; r += 16) {
+    for (let r = 8; r < low && !out; r += 16) {
       for (let i = r * low + 8; i < (r + 1) * low; i += 16) {
         const v = plane[i] as number;
-        if (v > top + margin(v) || v < bottom - margin(v)) sure++;
+        if (v > top + roundingMargin(v) || v < bottom - roundingMargin(v)) sure++;
       }
     }
-    if (sure < 128) {
-      for (let y = 0; y < H; y++) exact(y, 0, W);
+    if (out || sure < 128) {
+      for (let y = 0; y < H; y++) {
+        exact(y, 0, W);
+        if (out) vertical(tmp, ty, y, W, out, y * W);
+      }
       finish();
       continue;
     }
@@ -409,15 +370,15 @@ function sparseUpscaleAndThreshold(
         sum += v;
       }
       const ok = Number.isFinite(sum);
-      rowState[r] = ok && mn > top + margin(mn) ? ABOVE : ok && mx < bottom - margin(mx) ? BELOW : 0;
-      rowSome[r] = +(mx > top + margin(mx) || mn < bottom - margin(mn));
+      rowState[r] = ok && mn > top + roundingMargin(mn) ? ABOVE : ok && mx < bottom - roundingMargin(mx) ? BELOW : 0;
+      rowSome[r] = +(mx > top + roundingMargin(mx) || mn < bottom - roundingMargin(mn));
     }
     classified.fill(0);
     const classify = (r: number) => {
       if (classified[r]) return;
       for (let i = r * low; i < (r + 1) * low; i++) {
         const v = plane[i] as number;
-        state[i] = v > top + margin(v) ? ABOVE : v < bottom - margin(v) ? BELOW : 0;
+        state[i] = v > top + roundingMargin(v) ? ABOVE : v < bottom - roundingMargin(v) ? BELOW : 0;
       }
       classified[r] = 1;
     };
@@ -479,7 +440,7 @@ function sparseUpscaleAndThreshold(
     }
     finish();
   }
-  return { masks, stability };
+  return { masks, stability, ...(logits ? { logits: logitPlanes } : {}) };
 }
 
 /**
@@ -578,7 +539,7 @@ export function upscaleToRle(
   const { tx, ty, firstY, lastY, tmp } = planeGeometry(inputSize, originalSize);
   const floor = threshold - Math.abs(offset);
   // below `floor` with room for the rounding of the interpolation: such a pixel counts nowhere
-  const cold = (v: number) => v < floor - 1e-3 - 1e-5 * Math.abs(v);
+  const cold = (v: number) => v < floor - roundingMargin(v);
 
   // low-res rows holding a value that is not cold; the horizontal pass runs on those and the 2 rows either side
   // (the taps of one output row span at most 3 consecutive low-res rows), the others are -Infinity (cold)
@@ -689,8 +650,9 @@ function planeGeometry(inputSize: SamMaskFrame, outSize: SamSize) {
 
 /**
  * The composed taps both ways; for each low-res row r the output rows that read it, `firstY[r]` (the first whose
- * last tap is >= r) to `lastY[r]` (the last whose first tap is <= r), as taps grow with the row; the low-res rows
- * any output row reads, `rowMin` to `rowMax`; the scratch plane of the horizontal pass.
+ * last tap is >= r) to `lastY[r]` (the last whose first tap is <= r), as taps grow with the row; for each low-res
+ * column j, the first output column whose taps all are >= j (`xFirst[j]`) and the last whose taps all are <= j
+ * (`xLast[j]`); the scratch plane of the horizontal pass.
  */
 function makePlaneGeometry(inputSize: SamMaskFrame, { height: H, width: W }: SamSize) {
   const low = SAM_LOW_RES_SIZE;
@@ -706,14 +668,6 @@ function makePlaneGeometry(inputSize: SamMaskFrame, { height: H, width: W }: Sam
     const bottom = Math.min(...ty.idx.subarray(y * TAPS, (y + 1) * TAPS));
     for (let r = bottom; r < low; r++) lastY[r] = y;
   }
-  let rowMin = low;
-  let rowMax = 0;
-  for (const r of ty.idx) {
-    rowMin = Math.min(rowMin, r);
-    rowMax = Math.max(rowMax, r);
-  }
-  // per low-res column j: the first output column whose taps all are >= j, the last whose taps all are <= j (taps
-  // grow with the column)
   const xFirst = new Int32Array(low).fill(W);
   const xLast = new Int32Array(low).fill(-1);
   for (let x = W - 1; x >= 0; x--) {
@@ -724,5 +678,5 @@ function makePlaneGeometry(inputSize: SamMaskFrame, { height: H, width: W }: Sam
     const last = Math.max(...tx.idx.subarray(x * TAPS, (x + 1) * TAPS));
     for (let j = last; j < low; j++) xLast[j] = x;
   }
-  return { tx, ty, firstY, lastY, xFirst, xLast, rowMin, rowMax, tmp: new Float64Array(W * low) };
+  return { tx, ty, firstY, lastY, xFirst, xLast, tmp: new Float64Array(W * low) };
 }
