@@ -143,15 +143,21 @@ export async function runImageFiles(
         }
       }),
     );
-  // the next group is read while `run` works on this one
-  let next = total > 0 ? readGroup(0) : undefined;
+  // the next group is read while `run` works on this one (a failed read surfaces where it is awaited, not as an
+  // unhandled rejection while `run` works)
+  const readAhead = (start: number) => {
+    const read = readGroup(start);
+    read.catch(() => undefined);
+    return read;
+  };
+  let next = total > 0 ? readAhead(0) : undefined;
   for (let start = 0; start < total; start += batchSize) {
     if (signal?.aborted) {
       stopped = true;
       break;
     }
     const read = await (next as ReturnType<typeof readGroup>);
-    next = start + batchSize < total ? readGroup(start + batchSize) : undefined;
+    next = start + batchSize < total ? readAhead(start + batchSize) : undefined;
     const jobs = read.filter((r): r is ImageJob => "image" in r);
     for (const r of read) if (!("image" in r)) skip(r);
     // the job's own work on the readable ones; an error after an abort is the abort

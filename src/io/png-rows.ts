@@ -149,7 +149,7 @@ function crc32(bytes: Uint8Array): number {
 }
 
 /** One PNG chunk: length, type, body, CRC of type and body. */
-function chunk(type: string, body: Uint8Array): Uint8Array {
+export function pngChunk(type: string, body: Uint8Array): Uint8Array {
   const out = new Uint8Array(12 + body.length);
   const view = new DataView(out.buffer);
   view.setUint32(0, body.length);
@@ -181,10 +181,10 @@ export function encodePalettePng(
   const latin1 = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
   return Buffer.concat([
     Uint8Array.from(SIGNATURE),
-    chunk("IHDR", header),
-    chunk("PLTE", Uint8Array.from(palette.flat())),
-    ...Object.entries(text).map(([key, value]) => chunk("tEXt", latin1(`${key}\0${value}`))),
-    chunk("IDAT", deflateSync(rows, { level: 3 })),
-    chunk("IEND", new Uint8Array(0)),
+    pngChunk("IHDR", header),
+    pngChunk("PLTE", Uint8Array.from(palette.flat())),
+    ...Object.entries(text).map(([key, value]) => pngChunk("tEXt", latin1(`${key}\0${value}`))),
+    pngChunk("IDAT", deflateSync(rows, { level: 3 })),
+    pngChunk("IEND", new Uint8Array(0)),
   ]);
 }

@@ -210,7 +210,9 @@ async function leanDecoder(
     const baked: Record<string, OnnxInput> = graph.acceptsMaskInput ? noMaskFeeds() : {};
     const varying = session.inputNames.filter((n) => PROMPT_INPUTS.has(n) && !(n in baked));
     const pruned = session.outputNames.every((o) => keep.includes(o)) ? undefined : pruneOnnx(bytes, keep, file);
-    const cut = (await rewriteDecoder(pruned ?? bytes, varying))?.bytes ?? pruned;
+    // a rewrite that fails leaves the graph as it is (the cut and the split still apply)
+    const rewritten = await rewriteDecoder(pruned ?? bytes, varying).catch(() => undefined);
+    const cut = rewritten?.bytes ?? pruned;
     if (cut) out.session = await createOnnxSession(cut, options);
     out.split = await createSplitOnnxSession(cut ?? bytes, { ...options, varying, baked, outputs: keep });
     return out;

@@ -1,14 +1,7 @@
-import { crc32, deflateSync } from "node:zlib";
+import { deflateSync } from "node:zlib";
+import { pngChunk } from "../io/png-rows.js";
 
-/** One PNG chunk: length, type, body, CRC. */
-export function pngChunk(type: string, body: Uint8Array): Buffer {
-  const out = Buffer.alloc(12 + body.length);
-  out.writeUInt32BE(body.length, 0);
-  out.write(type, 4, "latin1");
-  out.set(body, 8);
-  out.writeUInt32BE(crc32(out.subarray(4, 8 + body.length)), 8 + body.length);
-  return out;
-}
+export { pngChunk };
 
 /**
  * An 8-bit, non-interlaced PNG written by hand the way an encoder may write it, for the decoders' tests: row y stored
