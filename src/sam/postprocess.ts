@@ -246,12 +246,29 @@ export function upscaleMasks(
 }
 
 export interface ThresholdedMasks {
-  /** Per plane, 1 where the upscaled logit is > `threshold`, else 0: `[height * width]` (`thresholdMasks`). */
+  /** Per plane, 1 where the upscaled logit is > `threshold`, else 0: `[rows * width]` (`thresholdMasks`). */
   masks: Uint8Array[];
   /** Per plane, `stabilityScore` of its upscaled logits (`threshold`, `offset`). */
   stability: Float32Array;
-  /** With `logits`: per plane, the upscaled logits `[height * width]` float32 (what `upscaleMasks` returns). */
+  /** Per plane, the stability score's terms: logits above `threshold + offset` and above `threshold - offset`. */
+  intersections: number[];
+  unions: number[];
+  /** With `logits`: per plane, the upscaled logits `[rows * width]` float32 (what `upscaleMasks` returns). */
   logits?: Float32Array[];
+}
+
+export interface UpscaleAndThresholdOptions {
+  /** The mask is `logit > threshold` (SAM's `mask_threshold`, 0). */
+  threshold?: number;
+  /** Stability score offset (SAM's `stability_score_offset`, 1). */
+  offset?: number;
+  /** Also return the upscaled logits. */
+  logits?: boolean;
+  /**
+   * Output rows `[start, end)` only (default all): masks and logits hold those rows, the scores count them, so that
+   * parts computed apart (e.g. on two threads) add up to the whole.
+   */
+  rows?: readonly [number, number];
 }
 
 /**
@@ -265,14 +282,20 @@ export function upscaleAndThreshold(
   lowRes: Float32Array,
   inputSize: SamMaskFrame,
   originalSize: SamSize,
-  options: { threshold?: number; offset?: number; logits?: boolean } = {},
+  options: UpscaleAndThresholdOptions = {},
 ): ThresholdedMasks {
   const planes = checkInputs(lowRes, inputSize, originalSize);
-  const { threshold = 0, offset = 1 } = options;
+  const { threshold = 0, offset = 1, rows = [0, originalSize.height] } = options;
+  const [start, end] = rows;
+  if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || start >= end || end > originalSize.height) {
+    throw new SegkitError(`rows [${start}, ${end}) are not a part of the ${originalSize.height} output rows`);
+  }
   return thresholdPlanes(lowRes, planes, inputSize, originalSize, {
     threshold,
     offset,
     logits: options.logits === true,
+    start,
+    end,
   });
 }
 
@@ -295,7 +318,13 @@ function thresholdPlanes(
   planes: number,
   inputSize: SamMaskFrame,
   { height: H, width: W }: SamSize,
-  { threshold, offset, logits }: { threshold: number; offset: number; logits: boolean },
+  {
+    threshold,
+    offset,
+    logits,
+    start,
+    end,
+  }: { threshold: number; offset: number; logits: boolean; start: number; end: number },
 ): ThresholdedMasks {
   const { tx, ty, xFirst, xLast, tmp } = planeGeometry(inputSize, { height: H, width: W });
   const low = SAM_LOW_RES_SIZE;
@@ -314,10 +343,13 @@ function thresholdPlanes(
   const masks: Uint8Array[] = [];
   const logitPlanes: Float32Array[] = [];
   const stability = new Float32Array(planes);
+  const intersections: number[] = [];
+  const unions: number[] = [];
+  const size = (end - start) * W;
   for (let c = 0; c < planes; c++) {
     const plane = lowRes.subarray(c * low * low, (c + 1) * low * low);
-    const mask = new Uint8Array(H * W);
-    const out = logits ? new Float32Array(H * W) : undefined;
+    const mask = new Uint8Array(size);
+    const out = logits ? new Float32Array(size) : undefined;
     let inter = 0;
     let union = 0;
     // the horizontal pass of a low-res row, made when an output row first needs it
@@ -334,12 +366,14 @@ function thresholdPlanes(
       need(ty.idx[j] as number);
       need(ty.idx[j + 1] as number);
       need(ty.idx[j + 2] as number);
-      exactRow(tmp, verticalTaps(ty, y, W), y * W, x0, x1, { threshold, lo, hi }, mask, counts);
+      exactRow(tmp, verticalTaps(ty, y, W), (y - start) * W, x0, x1, { threshold, lo, hi }, mask, counts);
     };
     const finish = () => {
       masks.push(mask);
       if (out) logitPlanes.push(out);
-      stability[c] = (inter + (counts[0] as number)) / (union + (counts[1] as number));
+      intersections.push(inter + (counts[0] as number));
+      unions.push(union + (counts[1] as number));
+      stability[c] = (intersections[c] as number) / (unions[c] as number);
     };
     // a plane mostly in doubt (logits near the threshold everywhere: an untrained decoder's) takes the full pass
     let sure = 0;
@@ -350,9 +384,9 @@ function thresholdPlanes(
       }
     }
     if (out || sure < 128) {
-      for (let y = 0; y < H; y++) {
+      for (let y = start; y < end; y++) {
         exact(y, 0, W);
-        if (out) vertical(tmp, ty, y, W, out, y * W);
+        if (out) vertical(tmp, ty, y, W, out, (y - start) * W);
       }
       finish();
       continue;
@@ -383,7 +417,7 @@ function thresholdPlanes(
       classified[r] = 1;
     };
     let window = -1;
-    for (let y = 0; y < H; y++) {
+    for (let y = start; y < end; y++) {
       const j = y * TAPS;
       const r0 = Math.min(ty.idx[j] as number, ty.idx[j + 1] as number, ty.idx[j + 2] as number);
       const r1 = Math.max(ty.idx[j] as number, ty.idx[j + 1] as number, ty.idx[j + 2] as number);
@@ -393,7 +427,7 @@ function thresholdPlanes(
         rows &= rowState[r] as number;
         certain &&= rowSome[r] !== 0;
       }
-      const row = y * W;
+      const row = (y - start) * W;
       if (!certain) {
         // a low-res row without a certain value: every output of this row is in doubt
         exact(y, 0, W);
@@ -440,7 +474,7 @@ function thresholdPlanes(
     }
     finish();
   }
-  return { masks, stability, ...(logits ? { logits: logitPlanes } : {}) };
+  return { masks, stability, intersections, unions, ...(logits ? { logits: logitPlanes } : {}) };
 }
 
 /**

@@ -508,6 +508,37 @@ describe("upscaleAndThreshold: upscaleMasks, thresholdMasks and stabilityScore i
     assert.ok(Object.is(lean.stability[0], full.stability[0]), `${lean.stability[0]} vs ${full.stability[0]}`);
   });
 
+  it("rows: parts that add up to the whole (masks side by side, stability terms summed)", () => {
+    const low = Float32Array.from({ length: 2 * 65536 }, (_, i) => Math.sin(i / 97) * 3 + Math.cos(i / 1733));
+    const size = { height: 333, width: 97 };
+    const frame = preprocessShape(333, 97);
+    const whole = upscaleAndThreshold(low, frame, size, { logits: true });
+    const cuts = [0, 1, 120, 121, 333];
+    const parts = cuts
+      .slice(1)
+      .map((end, k) => upscaleAndThreshold(low, frame, size, { rows: [cuts[k] as number, end], logits: true }));
+    for (const c of [0, 1]) {
+      assert.deepEqual(
+        Buffer.concat(parts.map((p) => p.masks[c] as Uint8Array)),
+        Buffer.from(whole.masks[c] as Uint8Array),
+      );
+      const logits = parts.flatMap((p) => [...(p.logits?.[c] ?? [])]);
+      assert.deepEqual(Float32Array.from(logits), whole.logits?.[c]);
+      const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+      assert.equal(sum(parts.map((p) => p.intersections[c] as number)), whole.intersections[c]);
+      assert.equal(sum(parts.map((p) => p.unions[c] as number)), whole.unions[c]);
+    }
+    assert.equal(parts[0]?.masks[0]?.length, 97);
+    for (const rows of [
+      [0, 0],
+      [-1, 3],
+      [5, 334],
+      [0.5, 3],
+    ] as const) {
+      assert.throws(() => upscaleAndThreshold(low, frame, size, { rows }), /are not a part of the 333 output rows/);
+    }
+  });
+
   it("checks its inputs as upscaleMasks does", () => {
     assert.throws(() => upscaleAndThreshold(new Float32Array(100), "stretch", { height: 2, width: 2 }), /256, 256/);
     assert.throws(

@@ -1,0 +1,62 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { createParallelUpscaler } from "./parallel-upscale.js";
+import { upscaleAndThreshold } from "./postprocess.js";
+import { preprocessShape } from "./transforms.js";
+
+/** Three low-res planes: noise around 0 (every output pixel in doubt), a confident disc, a constant. */
+function planes(): Float32Array {
+  const low = new Float32Array(3 * 65536);
+  let s = 12345;
+  for (let i = 0; i < 65536; i++) {
+    s = (s * 16807) % 2147483647;
+    low[i] = (s / 2147483647 - 0.5) * 0.8;
+    const [x, y] = [i % 256, Math.floor(i / 256)];
+    low[65536 + i] = Math.hypot(x - 90, y - 70) < 40 ? 12 : -9;
+    low[2 * 65536 + i] = 0.5;
+  }
+  return low;
+}
+
+describe("createParallelUpscaler", () => {
+  it("shares a click's rows with its worker and returns what upscaleAndThreshold does", async () => {
+    const up = createParallelUpscaler();
+    try {
+      assert.equal(await up.ready, true);
+      const low = planes();
+      for (const size of [
+        { height: 480, width: 640 },
+        { height: 301, width: 97 }, // an odd number of rows: the halves differ by one
+        { height: 700, width: 1000 }, // a larger shared buffer
+      ]) {
+        const frame = preprocessShape(size.height, size.width);
+        const want = upscaleAndThreshold(low, frame, size);
+        const got = await up.run(low, frame, size);
+        assert.deepEqual(got.masks, want.masks);
+        assert.deepEqual(got.stability, want.stability);
+        assert.deepEqual([got.intersections, got.unions], [want.intersections, want.unions]);
+        // the constant 0.5: every pixel in the mask, above -1 and not above 1
+        assert.equal(got.masks[2]?.indexOf(0), -1);
+        assert.deepEqual([got.intersections[2], got.unions[2]], [0, size.height * size.width]);
+      }
+      assert.equal(up.parallelRuns, 3);
+    } finally {
+      await up.dispose();
+    }
+  });
+
+  it("small images, bad input and a stopped worker: the calling thread alone, the same errors", async () => {
+    const up = createParallelUpscaler();
+    await up.ready;
+    const low = planes();
+    const small = { height: 40, width: 50 };
+    assert.deepEqual(await up.run(low, "stretch", small), upscaleAndThreshold(low, "stretch", small));
+    await assert.rejects(up.run(new Float32Array(100), "stretch", { height: 480, width: 640 }), /256, 256/);
+    await assert.rejects(up.run(low, { height: 2000, width: 10 }, { height: 480, width: 640 }), /exceeds 1024/);
+    assert.equal(up.parallelRuns, 0);
+    await up.dispose();
+    const size = { height: 480, width: 640 };
+    assert.deepEqual((await up.run(low, "stretch", size)).masks, upscaleAndThreshold(low, "stretch", size).masks);
+    assert.equal(up.parallelRuns, 0);
+  });
+});
