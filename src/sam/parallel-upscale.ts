@@ -1,19 +1,21 @@
 /**
  * A click's `upscaleAndThreshold` on two threads: a worker (upscale-worker.ts) computes the lower half of the output
  * rows while the calling thread computes the upper half; masks and scores are the same as one call's (the halves'
- * stability terms add up). The low-res planes go to the worker, and its masks come back, through one shared buffer
- * kept between clicks (a message carrying a buffer reached the worker only after milliseconds here, a small one
- * within 0.2 ms). Until the worker runs, while it has a job, or after it failed, everything runs on the calling
- * thread, and a worker that fails leaves its rows to the calling thread. The worker does not keep the process alive
- * while it has no job.
+ * stability terms add up). Everything goes through one shared buffer kept between clicks: the low-res planes to the
+ * worker, its masks and stability terms back, and its "done", which the calling thread waits for with
+ * `Atomics.wait` rather than a message (after a decode, a reply message reached the calling thread ~2 ms after the
+ * worker sent it; a message carrying a buffer reached the worker only after milliseconds, a small one within 0.2 ms).
+ * Until the worker runs, after it failed, and while a job it was late with is not done, everything runs on the
+ * calling thread; rows the worker fails or is late with (`WAIT_MS`) are computed by the calling thread. The worker
+ * does not keep the process alive.
  */
 import { Worker } from "node:worker_threads";
 import { type SamMaskFrame, type ThresholdedMasks, upscaleAndThreshold } from "./postprocess.js";
 import { SAM_LOW_RES_SIZE, type SamSize } from "./transforms.js";
 
 /**
- * A job for the worker: `upscaleAndThreshold` of the `planes` low-res planes at the start of the shared buffer, rows
- * `rows` of the output, the masks written after the planes (plane-major). `shared` when the buffer is new.
+ * A job for the worker: `upscaleAndThreshold` of the `planes` low-res planes in the shared buffer (`jobViews`), rows
+ * `rows` of the output. `shared` when the buffer is new.
  */
 export interface UpscaleJob {
   id: number;
@@ -24,12 +26,29 @@ export interface UpscaleJob {
   shared?: SharedArrayBuffer;
 }
 
-/** The worker's answer: the stability terms of its rows, or what went wrong. */
-export type UpscaleReply = { id: number; intersections: number[]; unions: number[] } | { id: number; error: string };
+const PLANE = SAM_LOW_RES_SIZE * SAM_LOW_RES_SIZE;
+
+/** The shared buffer's bytes for `planes` planes and `bytes` mask bytes per plane. */
+const jobBytes = (planes: number, bytes: number) => 8 + planes * (16 + 4 * PLANE + bytes);
+
+/**
+ * The parts of the shared buffer for a job of `planes` planes whose worker rows hold `bytes` mask bytes per plane:
+ * `state` ([0] the id of the last job done, [1] 1 when it failed), the worker's stability terms (`counts`:
+ * intersections, then unions), the low-res planes, the worker's masks (plane-major).
+ */
+export function jobViews(shared: SharedArrayBuffer, planes: number, bytes: number) {
+  const low = 8 + 16 * planes;
+  return {
+    state: new Int32Array(shared, 0, 2),
+    counts: new Float64Array(shared, 8, 2 * planes),
+    lowRes: new Float32Array(shared, low, planes * PLANE),
+    masks: new Uint8Array(shared, low + 4 * planes * PLANE, planes * bytes),
+  };
+}
 
 export interface ParallelUpscaler {
   /** `upscaleAndThreshold(lowRes, frame, size)` (threshold 0, offset 1). */
-  run(lowRes: Float32Array, frame: SamMaskFrame, size: SamSize): Promise<ThresholdedMasks>;
+  run(lowRes: Float32Array, frame: SamMaskFrame, size: SamSize): ThresholdedMasks;
   /** Settles when the worker runs (true) or could not start (false). */
   readonly ready: Promise<boolean>;
   /** Calls of `run` whose rows the worker shared. */
@@ -38,8 +57,10 @@ export interface ParallelUpscaler {
   dispose(): Promise<void>;
 }
 
-/** Images with fewer rows are not worth a message. */
+/** Images with fewer rows are not worth a job. */
 const MIN_ROWS = 64;
+/** How long the calling thread waits for the worker's rows after its own (its share takes ~2 ms at 640 x 480). */
+const WAIT_MS = 100;
 
 /**
  * The worker, from the compiled `.js` beside this module; from source (tsx, this module is `.ts`), a worker that
@@ -60,83 +81,75 @@ export function createParallelUpscaler(): ParallelUpscaler {
   let online = false;
   let parallelRuns = 0;
   let next = 0;
-  let shared = new SharedArrayBuffer(0);
+  let shared = new SharedArrayBuffer(8);
   let sent = false;
-  let job: { id: number; resolve: (r: UpscaleReply) => void } | undefined;
+  /** A job the worker was late with: the buffer is not reused until it is done. */
+  let late: { state: Int32Array; id: number } | undefined;
   let started: (ok: boolean) => void = () => undefined;
   const ready = new Promise<boolean>((resolve) => {
     started = resolve;
   });
-  const fail = (message: string) => {
+  const stop = () => {
     worker = undefined;
     started(false);
-    job?.resolve({ id: job.id, error: message });
   };
-  worker.unref();
-  worker.once("online", () => {
+  // referenced until it listens for jobs (its first message; so that `ready` settles), then not
+  worker.once("message", () => {
     online = true;
     started(true);
+    worker?.unref();
   });
-  worker.on("message", (reply: UpscaleReply) => {
-    if (reply.id === job?.id) job.resolve(reply);
-  });
-  worker.on("error", (error) => fail(`the upscaling worker failed: ${error.message}`));
-  worker.on("exit", (code) => fail(`the upscaling worker exited (code ${code})`));
+  worker.on("error", stop);
+  worker.on("exit", stop);
 
   return {
-    async run(lowRes, frame, size) {
-      const w = worker;
-      const planes = lowRes.length / (SAM_LOW_RES_SIZE * SAM_LOW_RES_SIZE);
+    run(lowRes, frame, size) {
+      const planes = lowRes.length / PLANE;
+      if (late && Atomics.load(late.state, 0) === late.id) late = undefined;
       // (lengths that are not whole planes get upscaleAndThreshold's error)
-      if (!w || !online || job || size.height < MIN_ROWS || !Number.isInteger(planes)) {
+      if (!worker || !online || late || size.height < MIN_ROWS || !Number.isInteger(planes) || planes === 0) {
         return upscaleAndThreshold(lowRes, frame, size);
       }
       const split = Math.floor(size.height / 2);
       const bottomBytes = (size.height - split) * size.width;
-      const bytes = lowRes.byteLength + planes * bottomBytes;
-      if (shared.byteLength < bytes) {
-        shared = new SharedArrayBuffer(bytes);
+      if (shared.byteLength < jobBytes(planes, bottomBytes)) {
+        shared = new SharedArrayBuffer(jobBytes(planes, bottomBytes));
         sent = false;
       }
-      new Float32Array(shared, 0, lowRes.length).set(lowRes);
-      const id = next++;
-      const reply = new Promise<UpscaleReply>((resolve) => {
-        job = { id, resolve };
-      });
-      w.ref();
-      w.postMessage({ id, planes, frame, size, rows: [split, size.height], ...(sent ? {} : { shared }) });
+      const v = jobViews(shared, planes, bottomBytes);
+      v.lowRes.set(lowRes);
+      const id = ++next;
+      const job: UpscaleJob = { id, planes, frame, size, rows: [split, size.height] };
+      worker.postMessage(sent ? job : { ...job, shared });
       sent = true;
+      let top: ThresholdedMasks;
       try {
-        const top = upscaleAndThreshold(lowRes, frame, size, { rows: [0, split] });
-        const reached = await reply;
-        // a worker that failed leaves its rows to this thread
-        const bottom =
-          "error" in reached
-            ? upscaleAndThreshold(lowRes, frame, size, { rows: [split, size.height] })
-            : {
-                ...reached,
-                masks: top.masks.map(
-                  (_, c) => new Uint8Array(shared, lowRes.byteLength + c * bottomBytes, bottomBytes),
-                ),
-              };
-        const area = size.height * size.width;
-        const masks = top.masks.map((m, c) => {
-          const mask = new Uint8Array(area);
-          mask.set(m);
-          mask.set(bottom.masks[c] as Uint8Array, m.length);
-          return mask;
-        });
-        const intersections = top.intersections.map((n, c) => n + (bottom.intersections[c] as number));
-        const unions = top.unions.map((n, c) => n + (bottom.unions[c] as number));
-        const stability = Float32Array.from(intersections, (n, c) => n / (unions[c] as number));
-        if (!("error" in reached)) parallelRuns++;
-        return { masks, stability, intersections, unions };
+        top = upscaleAndThreshold(lowRes, frame, size, { rows: [0, split] });
       } finally {
-        // the worker's half of a call whose own half threw is still awaited: the buffer is not reused under it
-        await reply;
-        job = undefined;
-        w.unref();
+        wait(v.state, id);
       }
+      const done = Atomics.load(v.state, 0) === id;
+      if (!done) late = { state: v.state, id };
+      // rows the worker failed or was late with are computed here
+      const bottom =
+        done && v.state[1] === 0
+          ? {
+              masks: top.masks.map((_, c) => v.masks.subarray(c * bottomBytes, (c + 1) * bottomBytes)),
+              intersections: [...v.counts.subarray(0, planes)],
+              unions: [...v.counts.subarray(planes)],
+            }
+          : upscaleAndThreshold(lowRes, frame, size, { rows: [split, size.height] });
+      const masks = top.masks.map((m, c) => {
+        const mask = new Uint8Array(size.height * size.width);
+        mask.set(m);
+        mask.set(bottom.masks[c] as Uint8Array, m.length);
+        return mask;
+      });
+      const intersections = top.intersections.map((n, c) => n + (bottom.intersections[c] as number));
+      const unions = top.unions.map((n, c) => n + (bottom.unions[c] as number));
+      const stability = Float32Array.from(intersections, (n, c) => n / (unions[c] as number));
+      if (done && v.state[1] === 0) parallelRuns++;
+      return { masks, stability, intersections, unions };
     },
     ready,
     get parallelRuns() {
@@ -144,9 +157,17 @@ export function createParallelUpscaler(): ParallelUpscaler {
     },
     async dispose() {
       const w = worker;
-      worker = undefined;
-      started(false);
+      stop();
       await w?.terminate();
     },
   };
+}
+
+/** Blocks until job `id` is done in `state` or `WAIT_MS` passed. */
+function wait(state: Int32Array, id: number): void {
+  const deadline = performance.now() + WAIT_MS;
+  for (let seen = Atomics.load(state, 0); seen !== id; seen = Atomics.load(state, 0)) {
+    const left = deadline - performance.now();
+    if (left <= 0 || Atomics.wait(state, 0, seen, left) === "timed-out") return;
+  }
 }

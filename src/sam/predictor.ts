@@ -274,7 +274,7 @@ export async function createSamPredictor(
       if (parallel) upscaler ??= createParallelUpscaler();
       const up =
         upscaler && !logits
-          ? await upscaler.run(d.lowResLogits.data, maskFrame, originalSize)
+          ? upscaler.run(d.lowResLogits.data, maskFrame, originalSize)
           : upscaleAndThreshold(d.lowResLogits.data, maskFrame, originalSize, { logits });
       const masks = up.masks.map((p) => createMask(originalSize.width, originalSize.height, p));
       const timings = { decodeMs: d.timings.decodeMs, upscaleMs: performance.now() - t };
