@@ -80,7 +80,7 @@ export interface OnnxSession {
    * as float32 data with their dims (int64 / int32 outputs converted, exact up to 2^24).
    */
   run(inputs: Record<string, OnnxInput>, outputNames?: readonly string[]): Promise<Record<string, Float32Input>>;
-  /** Releases the session. */
+  /** Releases the session; again, nothing more. */
   dispose(): Promise<void>;
 }
 
@@ -133,6 +133,7 @@ export async function createOnnxSession(
   options: OnnxSessionOptions = {},
 ): Promise<OnnxSession> {
   const session = await createOrtSession(model, options);
+  let released: Promise<void> | undefined;
   return {
     inputNames: session.inputNames,
     outputNames: session.outputNames,
@@ -142,7 +143,10 @@ export async function createOnnxSession(
       const feeds = toOrtFeeds(inputs);
       return floatOutputs(outputNames ? await session.run(feeds, [...outputNames]) : await session.run(feeds));
     },
-    dispose: () => session.release(),
+    dispose: () => {
+      released ??= session.release();
+      return released;
+    },
   };
 }
 

@@ -278,9 +278,9 @@ export async function createSplitOnnxSession(
     },
     async dispose() {
       last = undefined;
-      await keysSession?.release();
-      await staticSession?.release();
-      await varyingSession?.release();
+      const sessions = [keysSession, staticSession, varyingSession];
+      keysSession = staticSession = varyingSession = undefined; // a second dispose releases nothing
+      for (const s of sessions) await s?.release();
     },
   };
 }

@@ -37,6 +37,7 @@ async function withModel<T>(dir: string, fn: (m: SamModel) => Promise<T>, option
     return await fn(model);
   } finally {
     await model.dispose();
+    await model.dispose(); // a second time releases nothing (onnxruntime's release throws then)
   }
 }
 
