@@ -487,6 +487,7 @@ export {
   postprocessMasks,
   type SamMaskFrame,
   type ThresholdedMasks,
+  type UpscaleAndThresholdOptions,
   type UpscaledMasks,
   type UpscaledRle,
   type UpscaleMasksOptions,
