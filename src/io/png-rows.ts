@@ -161,7 +161,8 @@ export function pngChunk(type: string, body: Uint8Array): Uint8Array {
 
 /**
  * An 8-bit palette PNG (colour type 3, not interlaced, rows unfiltered, zlib level 3): pixel values are palette
- * indices. `palette`: RGB triples, at most 256; `text`: tEXt chunks (Latin-1 keyword and text).
+ * indices. `palette`: RGB triples, at most 256; `text`: tEXt chunks (Latin-1 keyword and text). A RangeError names
+ * what would make the file invalid (a size, a colour, a pixel past the palette, a keyword or text).
  */
 export function encodePalettePng(
   width: number,
@@ -170,8 +171,26 @@ export function encodePalettePng(
   palette: readonly (readonly [number, number, number])[],
   text: Record<string, string> = {},
 ): Uint8Array {
-  if (data.length !== width * height)
-    throw new RangeError(`encodePalettePng: ${data.length} pixels, expected ${width} x ${height}`);
+  const fail = (problem: string) => {
+    throw new RangeError(`encodePalettePng: ${problem}`);
+  };
+  if (![width, height].every((n) => Number.isInteger(n) && n >= 1 && n < 2 ** 31)) {
+    fail(`size ${width} x ${height} is not two positive integers`);
+  }
+  if (data.length !== width * height) fail(`${data.length} pixels, expected ${width} x ${height}`);
+  if (palette.length < 1 || palette.length > 256) fail(`a palette has 1 to 256 colours, got ${palette.length}`);
+  const bad = palette.findIndex((c) => c.length !== 3 || !c.every((v) => Number.isInteger(v) && v >= 0 && v <= 255));
+  if (bad >= 0) fail(`palette colour ${bad} (${palette[bad]}) is not three integers 0..255`);
+  if (palette.length < 256) {
+    const index = data.findIndex((v) => v >= palette.length);
+    if (index >= 0) fail(`pixel ${index} is ${data[index]}, past the ${palette.length}-colour palette`);
+  }
+  for (const [key, value] of Object.entries(text)) {
+    // (PNG: a keyword is 1-79 Latin-1 characters without NUL; a tEXt value is Latin-1)
+    if (!/^[\x01-\xff]{1,79}$/.test(key) || /[^\x00-\xff]/.test(value)) {
+      fail(`text ${JSON.stringify(key)} is not a Latin-1 keyword (1-79 characters) with a Latin-1 value`);
+    }
+  }
   const header = new Uint8Array(13);
   new DataView(header.buffer).setUint32(0, width);
   new DataView(header.buffer).setUint32(4, height);

@@ -11,6 +11,7 @@ import { type Palette, VOC_PALETTE, vocPalette } from "../core/palette.js";
 import { writeFileAtomic } from "./fs.js";
 import { readImage } from "./image.js";
 import { readMask, readRawMask } from "./mask.js";
+import { encodePalettePng } from "./png-rows.js";
 import {
   CLASS_NAMES_KEY,
   colorizeMask,
@@ -152,6 +153,30 @@ describe("encodeMaskPng", () => {
     assert.deepEqual([...(await readMask(path, { numClasses: 3 })).data], [0, 1, 2, 255, 2, 1]);
     assert.deepEqual(await readMaskClassNames(path), ["a", "b", "c"]);
     assert.deepEqual(await readdir(join(dir, "out", "nested")), ["mask.png"]);
+  });
+});
+
+describe("encodePalettePng", () => {
+  it("refuses what would make a broken PNG: sizes, palettes, indices past the palette, text", () => {
+    const data = Uint8Array.of(0, 1, 2, 1);
+    const rgb = [
+      [0, 0, 0],
+      [255, 0, 0],
+      [0, 255, 0],
+    ] as [number, number, number][];
+    assert.equal(decodePng(encodePalettePng(2, 2, data, rgb, { a: "b" })).palette?.length, 3);
+    const cases: [() => unknown, RegExp][] = [
+      [() => encodePalettePng(0, 4, new Uint8Array(0), rgb), /size 0 x 4/],
+      [() => encodePalettePng(2.5, 2, data, rgb), /size 2.5 x 2/],
+      [() => encodePalettePng(2, 2, data.subarray(1), rgb), /3 pixels, expected 2 x 2/],
+      [() => encodePalettePng(2, 2, data, []), /1 to 256 colours, got 0/],
+      [() => encodePalettePng(2, 2, data, [...rgb, [256, 0, 0]]), /colour 3 \(256,0,0\)/],
+      [() => encodePalettePng(2, 2, data, rgb.slice(0, 2)), /pixel 2 is 2, past the 2-colour palette/],
+      [() => encodePalettePng(2, 2, data, rgb, { "": "x" }), /text ""/],
+      [() => encodePalettePng(2, 2, data, rgb, { k: "日本" }), /text "k"/],
+      [() => encodePalettePng(2, 2, data, rgb, { ["k".repeat(80)]: "x" }), /Latin-1 keyword \(1-79/],
+    ];
+    for (const [encode, message] of cases) assert.throws(encode, message);
   });
 });
 
