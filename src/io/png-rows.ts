@@ -185,9 +185,10 @@ export function encodePalettePng(
     const index = data.findIndex((v) => v >= palette.length);
     if (index >= 0) fail(`pixel ${index} is ${data[index]}, past the ${palette.length}-colour palette`);
   }
+  // (PNG: a keyword is 1-79 Latin-1 characters without NUL; a tEXt value is Latin-1)
+  const isLatin1 = (s: string, min: number) => [...s].every((c) => c.charCodeAt(0) >= min && c.charCodeAt(0) <= 255);
   for (const [key, value] of Object.entries(text)) {
-    // (PNG: a keyword is 1-79 Latin-1 characters without NUL; a tEXt value is Latin-1)
-    if (!/^[\x01-\xff]{1,79}$/.test(key) || /[^\x00-\xff]/.test(value)) {
+    if (key.length < 1 || key.length > 79 || !isLatin1(key, 1) || !isLatin1(value, 0)) {
       fail(`text ${JSON.stringify(key)} is not a Latin-1 keyword (1-79 characters) with a Latin-1 value`);
     }
   }
