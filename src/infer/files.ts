@@ -1,8 +1,8 @@
 import { join } from "node:path";
-import { encode as encodePngRaw } from "fast-png";
 import type { RgbImage } from "../core/image.js";
 import type { SkippedSample } from "../core/skipped.js";
 import { writeFileAtomic } from "../io/fs.js";
+import { encodeGrayPng } from "../io/png-rows.js";
 import { overlayMask, writeImagePng, writeMaskPng } from "../io/write.js";
 import { type ImageJob, runImageFiles } from "./batch.js";
 import type { Prediction, Predictor } from "./predict.js";
@@ -52,7 +52,7 @@ function probabilityPngs(probs: Float32Array, width: number, height: number): Ui
   for (let k = 0; k * n < probs.length; k++) {
     const data = new Uint8Array(n);
     for (let i = 0; i < n; i++) data[i] = Math.round(255 * (probs[k * n + i] as number));
-    out.push(encodePngRaw({ width, height, data, depth: 8, channels: 1 }));
+    out.push(encodeGrayPng(width, height, data));
   }
   return out;
 }

@@ -4,7 +4,7 @@
  * the decode of a small PNG. `plainPng` reads the chunks; the caller inflates `idat` (sync or on libuv's threads,
  * bounded by `inflatedBytes`) and `unfilterPng` undoes the row filters in place. Other PNGs: undefined (the callers
  * fall back to fast-png or sharp). `encodePalettePng` writes the 8-bit palette PNGs of masks, again with Node's zlib
- * (about 25 times faster than fast-png's encoder on a 480x360 mask).
+ * (about 25 times faster than fast-png's encoder on a 480x360 mask), `encodeGrayPng` 8-bit grayscale ones.
  */
 import { deflateSync } from "node:zlib";
 import { SegkitError } from "../core/errors.js";
@@ -171,17 +171,36 @@ export function encodePalettePng(
   palette: readonly (readonly [number, number, number])[],
   text: Record<string, string> = {},
 ): Uint8Array {
+  return encode8BitPng("encodePalettePng", width, height, data, palette, text);
+}
+
+/** An 8-bit grayscale PNG (colour type 0), otherwise as `encodePalettePng`. */
+export function encodeGrayPng(width: number, height: number, data: Uint8Array): Uint8Array {
+  return encode8BitPng("encodeGrayPng", width, height, data, undefined, {});
+}
+
+function encode8BitPng(
+  caller: string,
+  width: number,
+  height: number,
+  data: Uint8Array,
+  palette: readonly (readonly [number, number, number])[] | undefined,
+  text: Record<string, string>,
+): Uint8Array {
   const fail = (problem: string) => {
-    throw new RangeError(`encodePalettePng: ${problem}`);
+    throw new RangeError(`${caller}: ${problem}`);
   };
   if (![width, height].every((n) => Number.isInteger(n) && n >= 1 && n < 2 ** 31)) {
     fail(`size ${width} x ${height} is not two positive integers`);
   }
   if (data.length !== width * height) fail(`${data.length} pixels, expected ${width} x ${height}`);
-  if (palette.length < 1 || palette.length > 256) fail(`a palette has 1 to 256 colours, got ${palette.length}`);
-  const bad = palette.findIndex((c) => c.length !== 3 || !c.every((v) => Number.isInteger(v) && v >= 0 && v <= 255));
-  if (bad >= 0) fail(`palette colour ${bad} (${palette[bad]}) is not three integers 0..255`);
-  if (palette.length < 256) {
+  const colours = palette ?? [];
+  if (palette && (palette.length < 1 || palette.length > 256)) {
+    fail(`a palette has 1 to 256 colours, got ${palette.length}`);
+  }
+  const bad = colours.findIndex((c) => c.length !== 3 || !c.every((v) => Number.isInteger(v) && v >= 0 && v <= 255));
+  if (bad >= 0) fail(`palette colour ${bad} (${colours[bad]}) is not three integers 0..255`);
+  if (palette && palette.length < 256) {
     const index = data.findIndex((v) => v >= palette.length);
     if (index >= 0) fail(`pixel ${index} is ${data[index]}, past the ${palette.length}-colour palette`);
   }
@@ -195,14 +214,14 @@ export function encodePalettePng(
   const header = new Uint8Array(13);
   new DataView(header.buffer).setUint32(0, width);
   new DataView(header.buffer).setUint32(4, height);
-  header.set([8, 3, 0, 0, 0], 8);
+  header.set([8, palette ? 3 : 0, 0, 0, 0], 8);
   const rows = new Uint8Array((width + 1) * height);
   for (let y = 0; y < height; y++) rows.set(data.subarray(y * width, (y + 1) * width), y * (width + 1) + 1);
   const latin1 = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
   return Buffer.concat([
     Uint8Array.from(SIGNATURE),
     pngChunk("IHDR", header),
-    pngChunk("PLTE", Uint8Array.from(palette.flat())),
+    ...(palette ? [pngChunk("PLTE", Uint8Array.from(palette.flat()))] : []),
     ...Object.entries(text).map(([key, value]) => pngChunk("tEXt", latin1(`${key}\0${value}`))),
     pngChunk("IDAT", deflateSync(rows, { level: 3 })),
     pngChunk("IEND", new Uint8Array(0)),

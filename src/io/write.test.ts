@@ -11,7 +11,7 @@ import { type Palette, VOC_PALETTE, vocPalette } from "../core/palette.js";
 import { writeFileAtomic } from "./fs.js";
 import { readImage } from "./image.js";
 import { readMask, readRawMask } from "./mask.js";
-import { encodePalettePng } from "./png-rows.js";
+import { encodeGrayPng, encodePalettePng } from "./png-rows.js";
 import {
   CLASS_NAMES_KEY,
   colorizeMask,
@@ -177,6 +177,17 @@ describe("encodePalettePng", () => {
       [() => encodePalettePng(2, 2, data, rgb, { ["k".repeat(80)]: "x" }), /Latin-1 keyword \(1-79/],
     ];
     for (const [encode, message] of cases) assert.throws(encode, message);
+  });
+
+  it("encodeGrayPng: an 8-bit grayscale PNG that fast-png and sharp read back", async () => {
+    const data = Uint8Array.from({ length: 7 * 5 }, (_, i) => (i * 37) % 256);
+    const png = encodeGrayPng(7, 5, data);
+    const back = decodePng(png);
+    assert.deepEqual([back.width, back.height, back.channels, back.depth, back.palette], [7, 5, 1, 8, undefined]);
+    assert.deepEqual(back.data, data);
+    assert.equal((await sharp(png).metadata()).channels, 1);
+    assert.deepEqual(new Uint8Array(await sharp(png).extractChannel(0).raw().toBuffer()), data);
+    assert.throws(() => encodeGrayPng(7, 4, data), /encodeGrayPng: 35 pixels, expected 7 x 4/);
   });
 });
 
