@@ -1,5 +1,6 @@
 import onnxProto from "onnx-proto";
 import { SegkitError } from "../core/errors.js";
+import { hasExternalWeights, hasSubgraphs } from "./proto.js";
 
 const { onnx } = onnxProto;
 
@@ -26,13 +27,7 @@ export function pruneOnnx(bytes: Uint8Array, outputs: readonly string[], file?: 
       });
     }
   }
-  const external = onnx.TensorProto.DataLocation.EXTERNAL;
-  if (
-    graph.node.some((n) => n.attribute?.some((a) => a.g || a.graphs?.length)) ||
-    graph.initializer.some((t) => t.dataLocation === external)
-  ) {
-    return undefined;
-  }
+  if (hasSubgraphs(graph) || hasExternalWeights(graph)) return undefined;
   const needed = new Set(outputs);
   const keep = new Array<boolean>(graph.node.length).fill(false);
   for (let i = graph.node.length - 1; i >= 0; i--) {

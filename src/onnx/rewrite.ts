@@ -1,8 +1,8 @@
 import onnxProto from "onnx-proto";
-import { tensorProto } from "./proto.js";
+import { hasExternalWeights, tensorData, tensorProto } from "./proto.js";
 import { pruneOnnx } from "./prune.js";
-import { createOrtSession, type OnnxInput, toOrtFeeds } from "./session.js";
-import { zeroInputs } from "./split.js";
+import { type OnnxInput, toOrtFeeds } from "./session.js";
+import { partSession, zeroInputs } from "./split.js";
 
 /**
  * Load-time rewrites of a SAM-style prompt decoder graph into equivalent graphs onnxruntime's CPU provider runs
@@ -26,28 +26,10 @@ import { zeroInputs } from "./split.js";
 const { onnx } = onnxProto;
 type Graph = onnxProto.onnx.GraphProto;
 type Node = onnxProto.onnx.INodeProto;
-type Tensor = onnxProto.onnx.ITensorProto;
 
-interface Value {
-  dims: number[];
-  data: Float32Array | BigInt64Array;
-}
+type Value = NonNullable<ReturnType<typeof tensorData>>;
 
-const T = onnx.TensorProto.DataType;
 const AttrType = onnx.AttributeProto.AttributeType;
-
-/** A float32 or int64 constant's value (initializer or Constant node); undefined for anything else. */
-function tensorValue(t: Tensor): Value | undefined {
-  const dims = (t.dims ?? []).map(Number);
-  // a copy: decoded bytes may be a view into a larger (Node Buffer) pool, at any alignment
-  const raw = t.rawData?.length ? Uint8Array.from(t.rawData).buffer : undefined;
-  if (t.dataType === T.FLOAT) return { dims, data: raw ? new Float32Array(raw) : Float32Array.from(t.floatData ?? []) };
-  if (t.dataType === T.INT64) {
-    const data = raw ? new BigInt64Array(raw) : BigInt64Array.from(t.int64Data ?? [], (v) => BigInt(String(v)));
-    return { dims, data };
-  }
-  return undefined;
-}
 
 function attribute(n: Node, name: string) {
   return n.attribute?.find((a) => a.name === name);
@@ -72,14 +54,14 @@ class Editor {
     readonly graph: Graph,
   ) {
     for (const t of graph.initializer) {
-      const v = tensorValue(t);
+      const v = tensorData(t);
       if (v) this.values.set(t.name ?? "", v);
     }
     for (const n of graph.node) {
       for (const o of n.output ?? []) this.producer.set(o, n);
       for (const i of n.input ?? []) this.consumers.set(i, [...(this.consumers.get(i) ?? []), n]);
       const t = n.opType === "Constant" ? attribute(n, "value")?.t : undefined;
-      const v = t ? tensorValue(t) : undefined;
+      const v = t ? tensorData(t) : undefined;
       if (v) this.values.set(n.output?.[0] ?? "", v);
     }
   }
@@ -596,11 +578,9 @@ async function rewriteAttention(e: Editor, varying: readonly string[]): Promise<
   const probe = onnx.GraphProto.decode(onnx.GraphProto.encode(e.graph).finish());
   const names = [...new Set(all.flatMap((a) => [a.q.x, a.k.x]))];
   probe.output = names.map((name) => onnx.ValueInfoProto.create({ name }));
-  const cut = pruneOnnx(onnx.ModelProto.encode({ ...e.model, graph: probe }).finish(), names);
-  if (!cut) return false;
   let rows: Record<string, number>;
   try {
-    const session = await createOrtSession(cut, { threads: 1 });
+    const session = await partSession(e.model, probe, names, { threads: 1 });
     try {
       const used = Object.fromEntries(session.inputNames.map((n) => [n, zeros[n] as OnnxInput]));
       const out = await session.run(toOrtFeeds(used));
@@ -609,7 +589,7 @@ async function rewriteAttention(e: Editor, varying: readonly string[]): Promise<
       await session.release();
     }
   } catch {
-    return false; // a graph onnxruntime cannot run on zeros: left as it is
+    return false; // a graph that cannot be cut or that onnxruntime cannot run on zeros: left as it is
   }
   // tensors whose values follow the varying inputs (shapes aside)
   const moving = new Set(varying);
@@ -644,7 +624,7 @@ export async function rewriteDecoder(
 ): Promise<{ bytes: Uint8Array; applied: DecoderRewrite[] } | undefined> {
   const model = onnx.ModelProto.decode(bytes);
   const graph = model.graph as Graph | null;
-  if (!graph || graph.initializer.some((t) => t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL)) {
+  if (!graph || hasExternalWeights(graph)) {
     return undefined;
   }
   const e = new Editor(model, graph);

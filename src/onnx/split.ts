@@ -1,6 +1,7 @@
 import onnxProto from "onnx-proto";
 import type * as ort from "onnxruntime-node";
 import { SegkitError } from "../core/errors.js";
+import { hasExternalWeights, hasSubgraphs } from "./proto.js";
 import { pruneOnnx } from "./prune.js";
 import {
   createOrtSession,
@@ -92,13 +93,7 @@ function analyse(bytes: Uint8Array, varying: readonly string[], baked: Readonly<
   const model = onnx.ModelProto.decode(bytes);
   const g = model.graph as Graph | null;
   if (!g) return undefined;
-  const external = onnx.TensorProto.DataLocation.EXTERNAL;
-  if (
-    g.node.some((n) => n.attribute?.some((a) => a.g || a.graphs?.length)) ||
-    g.initializer.some((t) => t.dataLocation === external)
-  ) {
-    return undefined;
-  }
+  if (hasSubgraphs(g) || hasExternalWeights(g)) return undefined;
   // baked inputs become initializers
   for (const [name, value] of Object.entries(baked)) g.initializer.push(initializer(name, value));
   g.input = g.input.filter((i) => !((i.name ?? "") in baked));
@@ -167,7 +162,6 @@ export async function createSplitOnnxSession(
   const computed = a.frontier.filter((name) => !a.statics.includes(name));
   if (computed.length === 0) return undefined;
   const graph = a.model.graph as Graph;
-  const encode = (g: Graph) => onnx.ModelProto.encode({ ...a.model, graph: g }).finish();
   const copy = () => onnx.GraphProto.decode(onnx.GraphProto.encode(graph).finish());
 
   // keys: the shape-only tensors static nodes read, from zero-filled varying inputs of each run's shapes
@@ -175,7 +169,7 @@ export async function createSplitOnnxSession(
   if (a.keys.length) {
     const g = copy();
     g.output = a.keys.map((name) => onnx.ValueInfoProto.create({ name }));
-    keysSession = await createOrtSession(usedInputsOnly(pruneOnnx(encode(g), a.keys)), sessionOptions);
+    keysSession = await partSession(a.model, g, a.keys, sessionOptions);
   }
   const keysFor = async (inputs: Readonly<Record<string, OnnxInput>>) => {
     if (!keysSession) return {};
@@ -205,7 +199,7 @@ export async function createSplitOnnxSession(
     s.node = s.node.filter((n) => !(n.output ?? []).some((o) => o in bakedKeys));
     s.input = s.input.filter((i) => !varying.includes(i.name ?? ""));
     s.output = computed.map((name) => onnx.ValueInfoProto.create({ name }));
-    staticSession = await createOrtSession(usedInputsOnly(pruneOnnx(encode(s), computed)), sessionOptions);
+    staticSession = await partSession(a.model, s, computed, sessionOptions);
     const frontier = await staticSession.run(toOrtFeeds(pick(inputs, staticSession.inputNames)));
     const v = copy();
     v.node = v.node.filter((_, i) => (a.nodeTags[i] as number) !== STATIC);
@@ -213,7 +207,7 @@ export async function createSplitOnnxSession(
       ...v.input.filter((i) => varying.includes(i.name ?? "") || a.frontier.includes(i.name ?? "")),
       ...computed.map((name) => typedValueInfo(name, frontier[name] as ort.Tensor)),
     ];
-    varyingSession = await createOrtSession(usedInputsOnly(pruneOnnx(encode(v), outputs)), sessionOptions);
+    varyingSession = await partSession(a.model, v, outputs, sessionOptions);
     return frontier;
   };
 
@@ -356,12 +350,21 @@ function typedValueInfo(name: string, t: ort.Tensor): onnxProto.onnx.IValueInfoP
   return { name, type: { tensorType: { elemType, shape: { dim: t.dims.map((d) => ({ dimValue: d })) } } } };
 }
 
-/** The model without the declared inputs no node reads. */
-function usedInputsOnly(bytes: Uint8Array | undefined): Uint8Array {
+/**
+ * A session of what `outputs` (declared outputs of `graph`) need of `graph` in `model` (`pruneOnnx`), declaring only
+ * the inputs a node reads.
+ */
+export function partSession(
+  model: onnxProto.onnx.IModelProto,
+  graph: Graph,
+  outputs: readonly string[],
+  options: Parameters<typeof createOrtSession>[1],
+): Promise<ort.InferenceSession> {
+  const bytes = pruneOnnx(onnx.ModelProto.encode({ ...model, graph }).finish(), outputs);
   if (!bytes) throw new SegkitError("the graph cannot be cut");
-  const model = onnx.ModelProto.decode(bytes);
-  const g = model.graph as Graph;
+  const cut = onnx.ModelProto.decode(bytes);
+  const g = cut.graph as Graph;
   const read = new Set(g.node.flatMap((n: Node) => n.input ?? []));
   g.input = g.input.filter((i) => read.has(i.name ?? "") || g.output.some((o) => o.name === i.name));
-  return onnx.ModelProto.encode(model).finish();
+  return createOrtSession(onnx.ModelProto.encode(cut).finish(), options);
 }
