@@ -19,7 +19,8 @@ import { partSession, zeroInputs } from "./split.js";
  * - `attention`: the two-way transformer's cross attentions between a few tokens and the image's 64 x 64 pixels,
  *   with the pixel-side projections moved to the token side by associativity (`rewriteTokenToImage`,
  *   `rewriteImageToToken`): [pixels, D] x [D, heads * tokens] products instead of [pixels, D] x [D, D / 2] ones and
- *   no pixel-sized head transposes. Applied where heads * tokens < the attention's width with one point (6 tokens,
+ *   no [pixels, D] head transposes (where the pixels' queries are computed once per image, the attention weights,
+ *   [heads, pixels, tokens], are transposed to [pixels, heads * tokens]: 48 values per pixel in SAM). Applied where heads * tokens < the attention's width with one point (6 tokens,
  *   8 heads: 48 < 128 in SAM); with 11 points or more it costs more than it saves, and stays correct.
  */
 
@@ -58,11 +59,22 @@ class Editor {
       if (v) this.values.set(t.name ?? "", v);
     }
     for (const n of graph.node) {
-      for (const o of n.output ?? []) this.producer.set(o, n);
-      for (const i of n.input ?? []) this.consumers.set(i, [...(this.consumers.get(i) ?? []), n]);
+      this.link(n, true);
       const t = n.opType === "Constant" ? attribute(n, "value")?.t : undefined;
       const v = t ? tensorData(t) : undefined;
       if (v) this.values.set(n.output?.[0] ?? "", v);
+    }
+  }
+
+  /** Enters `n` in the producer and consumer maps (`add`), or takes it out. */
+  private link(n: Node, add: boolean) {
+    for (const o of n.output ?? []) {
+      if (add) this.producer.set(o, n);
+      else if (this.producer.get(o) === n) this.producer.delete(o);
+    }
+    for (const i of n.input ?? []) {
+      const others = (this.consumers.get(i) ?? []).filter((c) => c !== n);
+      this.consumers.set(i, add ? [...others, n] : others);
     }
   }
 
@@ -78,11 +90,16 @@ class Editor {
     return Object.fromEntries(keys.map((k) => [k, `segkit_rewrite_${this.count++}`])) as Record<K, string>;
   }
 
-  /** Puts `nodes` where `at` is (inputs defined before it stay so) and removes the `remove` nodes. */
+  /**
+   * Puts `nodes` where `at` is (inputs defined before it stay so) and removes the `remove` nodes; the producer and
+   * consumer maps follow.
+   */
   replace(at: Node, nodes: Node[], remove: Node[] = [at]) {
     const i = this.graph.node.indexOf(at);
     this.graph.node.splice(i, 0, ...nodes);
     this.graph.node = this.graph.node.filter((n) => !remove.includes(n));
+    for (const n of remove) this.link(n, false);
+    for (const n of nodes) this.link(n, true);
   }
 
   usesMicrosoftOps() {
@@ -450,12 +467,14 @@ function rewriteTokenToImage(e: Editor, a: Attention) {
   e.replace(
     a.mm1,
     [
+      // queries by head [B, H, tokens, d] x s W_k,h^T [H, d, D] -> [B, H, tokens, D] -> [B, H * tokens, D]
       {
         opType: "MatMul",
         input: [a.mm1.input?.[0] ?? "", e.constant(headBlocks(k.w, D, k.heads, k.d, true, s), [k.heads, k.d, D])],
         output: [qk],
       },
       { opType: "Reshape", input: [qk, e.constant(BigInt64Array.of(0n, -1n, BigInt(D)))], output: [qk2] },
+      // scores [B, H * tokens, D] x x_k^T [B, D, pixels] -> [B, H * tokens, pixels], softmax over the pixels
       {
         opType: "FusedMatMul",
         domain: "com.microsoft",
@@ -464,12 +483,14 @@ function rewriteTokenToImage(e: Editor, a: Attention) {
         attribute: [intAttr("transB", 1)],
       },
       { opType: "Softmax", input: [scores], output: [p], attribute: [intAttr("axis", -1)] },
+      // P x_v: [B, H * tokens, pixels] x [B, pixels, D] -> [B, H * tokens, D] -> [B, H, tokens, D]
       { opType: "MatMul", input: [p, v.x], output: [px] },
       {
         opType: "Reshape",
         input: [px, e.constant(BigInt64Array.of(0n, BigInt(v.heads), -1n, BigInt(v.rows)))],
         output: [pxh],
       },
+      // (P x_v) W_v,h + b_v,h: [B, H, tokens, D] x [H, D, d] -> [B, H, tokens, d], what the attention's P V gave
       {
         opType: "MatMul",
         input: [pxh, e.constant(headBlocks(v.w, v.rows, v.heads, v.d, false), [v.heads, v.rows, v.d])],
@@ -485,8 +506,9 @@ function rewriteTokenToImage(e: Editor, a: Attention) {
  * The image attending to tokens (many queries, few keys): the output projection moved to the values,
  * out = sum_h P_h (v_h W_o,h) + b_o, [pixels, heads * tokens] x [heads * tokens, D]; and, when `queries` (the
  * image side's query projection is not precomputed per image), the query projection moved to the keys:
- * scores_h = x_q (s W_q,h k_h^T) + s b_q,h k_h^T, [pixels, D] x [D, heads * tokens]. Scores and probabilities stay
- * pixel-major, [B, pixels, heads, tokens], so no pixel-sized tensor is transposed.
+ * scores_h = x_q (s W_q,h k_h^T) + s b_q,h k_h^T, [pixels, D] x [D, heads * tokens]; scores and probabilities stay
+ * pixel-major, [B, pixels, heads, tokens]. Otherwise the graph's own probabilities, [B, heads, pixels, tokens], are
+ * transposed to pixel-major (heads * tokens values per pixel); no [pixels, D] tensor is transposed either way.
  */
 function rewriteImageToToken(e: Editor, a: Attention, queries: boolean) {
   const { q, v } = a;
