@@ -77,7 +77,12 @@ function startWorker(): Worker {
 }
 
 export function createParallelUpscaler(): ParallelUpscaler {
-  let worker: Worker | undefined = startWorker();
+  let worker: Worker | undefined;
+  try {
+    worker = startWorker();
+  } catch {
+    worker = undefined; // (e.g. from source without tsx): the calling thread alone
+  }
   let online = false;
   let parallelRuns = 0;
   let next = 0;
@@ -93,14 +98,15 @@ export function createParallelUpscaler(): ParallelUpscaler {
     worker = undefined;
     started(false);
   };
+  if (!worker) stop();
   // referenced until it listens for jobs (its first message; so that `ready` settles), then not
-  worker.once("message", () => {
+  worker?.once("message", () => {
     online = true;
     started(true);
     worker?.unref();
   });
-  worker.on("error", stop);
-  worker.on("exit", stop);
+  worker?.on("error", stop);
+  worker?.on("exit", stop);
 
   return {
     run(lowRes, frame, size) {
