@@ -151,6 +151,9 @@ describe("segkit CLI", () => {
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /^class\s+IoU\s+Dice\s+prec\s+recall\s+BF1\s+share$/m);
     assert.match(r.out, /200 images scored, 197 counted as wrong:/);
+    // ten of them listed, the rest counted (the JSON report has all)
+    assert.equal(r.out.match(/\(counted as wrong\)$/gm)?.length, 10);
+    assert.match(r.out, /^ {2}\.\.\. and 187 more \(all in the JSON report\)$/m);
     const report = JSON.parse(readFileSync(json, "utf8"));
     assert.deepEqual(Object.keys(report.perClass[0]).slice(0, 7), [
       "index",

@@ -82,10 +82,26 @@ function printEvaluation(r: EvaluationReport, out: (s: string) => void): void {
   out(`per-image mean IoU ${num(r.perImage.macro.iou).trim()}  boundary IoU ${num(r.meanBoundaryIoU).trim()}`);
   out(`boundary F1, mean over images (MATLAB MeanBFScore) ${num(r.imageMeanBoundaryF1).trim()}`);
   out(`${r.images} images scored${r.problems.length ? `, ${r.problems.length} counted as wrong:` : ""}`);
-  for (const p of r.problems) out(`  ${p.path}: ${p.reason} (counted as wrong)`);
+  some(
+    r.problems.map((p) => `  ${p.path}: ${p.reason} (counted as wrong)`),
+    out,
+  );
   if (r.extra.length) out(`${r.extra.length} prediction files match no ground truth (not scored):`);
-  for (const e of r.extra) out(`  ${e}`);
-  for (const s of r.skipped) out(`skipped ${s.path}: ${s.reason}`);
+  some(
+    r.extra.map((e) => `  ${e}`),
+    out,
+  );
+  some(
+    r.skipped.map((s) => `skipped ${s.path}: ${s.reason}`),
+    out,
+  );
+}
+
+/** The first `LISTED` lines, then how many more there are (the JSON report lists them all). */
+const LISTED = 10;
+function some(lines: string[], out: (s: string) => void): void {
+  for (const line of lines.slice(0, LISTED)) out(line);
+  if (lines.length > LISTED) out(`  ... and ${lines.length - LISTED} more (all in the JSON report)`);
 }
 
 export function buildProgram(out: (s: string) => void, err: (s: string) => void): Command {
