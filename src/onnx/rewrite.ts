@@ -20,8 +20,9 @@ import { partSession, zeroInputs } from "./split.js";
  *   with the pixel-side projections moved to the token side by associativity (`rewriteTokenToImage`,
  *   `rewriteImageToToken`): [pixels, D] x [D, heads * tokens] products instead of [pixels, D] x [D, D / 2] ones and
  *   no [pixels, D] head transposes (where the pixels' queries are computed once per image, the attention weights,
- *   [heads, pixels, tokens], are transposed to [pixels, heads * tokens]: 48 values per pixel in SAM). Applied where heads * tokens < the attention's width with one point (6 tokens,
- *   8 heads: 48 < 128 in SAM); with 11 points or more it costs more than it saves, and stays correct.
+ *   [heads, pixels, tokens], are transposed to [pixels, heads * tokens]: 48 values per pixel in SAM). Applied where
+ *   heads * tokens < the attention's width with one point (6 tokens, 8 heads: 48 < 128 in SAM); with 11 points or
+ *   more it costs more than it saves, and stays correct.
  */
 
 const { onnx } = onnxProto;
