@@ -13,7 +13,8 @@
  *   `SamPredictor.predict`'s work (low-res part, `postprocess_masks` on the 3 channels, threshold);
  *   full-size graph: `model.decode` with `fullSize` (the graph's `masks`: 4 channels upscaled in graph) vs the
  *   `SamOnnxModel` forward it was exported from.
- * Also `setImage` on a new image (preprocessing + encoder, segkit only) and the single-mask `predict`.
+ * Also `setImage` on a new image (preprocessing + encoder, segkit only), the single-mask `predict`, and `predict` with
+ * the upscaling on the calling thread only (`upscaleWorker: false`, a second predictor on the same model).
  * Medians and the range of the pass medians; the predictor's ratio to each peer per pass too; the load average before
  * and after the passes (the machine may be shared). Targets: per click (`segkit.perClickMs`, the predictor's median)
  * <= 20 ms (issue 16), encoder faster than PyTorch (issue 6). Writes bench/results/sam.json.
@@ -142,6 +143,9 @@ const setImage = await times(
   Math.max(1, ENCODER_RUNS),
 );
 console.log(`setImage (${WIDTH}x${HEIGHT}): ${median(setImage).toFixed(0)} ms`);
+// the same clicks with the upscaling on the calling thread only (`upscaleWorker: false`), for the worker's share
+const oneThread = await createSamPredictor(model, { memoryCache: 1, upscaleWorker: false });
+await oneThread.setImage(image(Math.max(1, ENCODER_RUNS) - 1));
 
 // Clicks at different places, one per call, as an interactive session makes them.
 const click = (k: number) => ({
@@ -161,6 +165,7 @@ const prompt = (k: number): SamDecodePrompt => {
 };
 const decodeMs: number[] = [];
 const upscaleMs: number[] = [];
+const oneThreadUpscaleMs: number[] = [];
 let fullDims: number[] = [];
 const R = DECODER_RUNS;
 const load = { before: loadavg(), after: [] as number[] };
@@ -175,6 +180,13 @@ const clicks = await interleave(
           const p = await predictor.predict({ points: [click(k)] });
           decodeMs.push(p.timings.decodeMs);
           upscaleMs.push(p.timings.upscaleMs);
+        }, R),
+    },
+    {
+      name: "segkit.predictorOneThread",
+      pass: () =>
+        times(async (k) => {
+          oneThreadUpscaleMs.push((await oneThread.predict({ points: [click(k)] })).timings.upscaleMs);
         }, R),
     },
     {
@@ -219,6 +231,7 @@ const upscaling = await interleave(
 console.log(
   `upscaling of 3 masks: this decoder's logits ${upscaling.decoder?.median.toFixed(1)} ms, mask-like logits ${upscaling.maskLike?.median.toFixed(1)} ms`,
 );
+await oneThread.dispose();
 await predictor.dispose();
 await Promise.all(peers.map((p) => p.close()));
 if (!args.model && !args.keep) await rm(dir, { recursive: true, force: true });
@@ -267,6 +280,10 @@ console.log(
     `${formatSummary(get("segkit", "predictorSingle"))} ms; full-size masks ${fullDims.join("x")}`,
 );
 console.log(
+  `segkit predictor with the upscaling on one thread: ${formatSummary(get("segkit", "predictorOneThread"))} ms ` +
+    `(upscale ${median(oneThreadUpscaleMs).toFixed(1)} ms)`,
+);
+console.log(
   `targets: per click <= ${TARGET_CLICK_MS} ms (${segkitClick.median.toFixed(1)}): ${targets.perClickAtMost20ms ? "met" : "NOT met"}; ` +
     `encoder faster than PyTorch: ${targets.encoderFasterThanPytorch === null ? "n/a" : targets.encoderFasterThanPytorch ? "met" : "NOT met"}`,
 );
@@ -297,6 +314,9 @@ await writeResults(args.out, {
     predictor: segkitClick,
     predictorDecodeMs: median(decodeMs),
     predictorUpscaleMs: median(upscaleMs),
+    /** The same clicks with `upscaleWorker: false`. */
+    predictorOneThread: get("segkit", "predictorOneThread"),
+    predictorOneThreadUpscaleMs: median(oneThreadUpscaleMs),
     /** The upscaling alone on this decoder's logits and on mask-like ones (see above). */
     upscaleMs: { decoder: upscaling.decoder, maskLike: upscaling.maskLike },
     predictorSingleMask: get("segkit", "predictorSingle"),
