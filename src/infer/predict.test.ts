@@ -3,7 +3,7 @@
 // engines, a binary head; bad checkpoints; files in and out (bad files skipped); tensor counts.
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -403,6 +403,31 @@ describe("predictFiles", () => {
     const n = 23 * 17;
     for (let k = 0; k < n; k++) assert.ok(Math.abs((data[k] as number) - 255 * (ref[n + k] as number)) <= 0.5 + 1e-3);
     await p.dispose();
+  });
+
+  it("a write that fails mid-run stops the job with the file named; what was written stays", async () => {
+    // three images, one per group; b's mask path is a directory, so its write fails while c is read and predicted
+    const input = join(root, "write-fail");
+    const out = join(root, "write-fail-out");
+    await mkdir(input);
+    for (const [k, name] of ["a", "b", "c"].entries()) {
+      await writeFile(join(input, `${name}.png`), await encodePng(randomImage(8, 6, k)));
+    }
+    await mkdir(join(out, "b.png"), { recursive: true });
+    const p = await loadPredictor(pixelDir, { engine: "tfjs", batchSize: 1 });
+    try {
+      const err = await predictFiles(p, input, out).then(
+        () => assert.fail("expected the write of b.png to fail"),
+        (e: unknown) => e,
+      );
+      assert.ok(err instanceof SegkitError);
+      assert.equal(err.file, join(out, "b.png"));
+      assert.match(err.message, /cannot write \(is a directory\)/);
+      assert.deepEqual((await readMask(join(out, "a.png"))).data.length, 8 * 6);
+      assert.deepEqual((await readdir(out)).sort(), ["a.png", "b.png"]); // no temp files left, c not written
+    } finally {
+      await p.dispose();
+    }
   });
 
   it("refuses to write into the input directory", async () => {
