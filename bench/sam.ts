@@ -9,7 +9,7 @@
  * - per click, three like-for-like pairs (--decoder-runs clicks per side per pass):
  *   low-res decode: `model.decode` vs the peer's prompt encoding + `predict_masks` (4 channels, 256 x 256);
  *   predictor: `predict` (low-res decode, the 3 multimask channels upscaled in JavaScript straight to the image size,
- *   thresholded and their stability scores counted in the same pass, half the rows on a worker thread) vs
+ *   thresholded and their stability scores counted in the same pass, about half the rows on a worker thread) vs
  *   `SamPredictor.predict`'s work (low-res part, `postprocess_masks` on the 3 channels, threshold);
  *   full-size graph: `model.decode` with `fullSize` (the graph's `masks`: 4 channels upscaled in graph) vs the
  *   `SamOnnxModel` forward it was exported from.
@@ -306,7 +306,7 @@ await writeResults(args.out, {
     lowres:
       "segkit model.decode (the decoder pruned to low_res_masks and iou_predictions) vs PyTorch prompt encoding + predict_masks",
     predictor:
-      "segkit predict (low-res decode, 3 multimask channels upscaled in JavaScript (upscaleAndThreshold: bilinear to 1024, crop, bilinear to the image composed into one separable kernel per axis), thresholded and stability counted in the same pass, half the rows on a worker thread) vs PyTorch SamPredictor.predict's work (low-res part, postprocess_masks on the 3 channels, > 0; no stability scores)",
+      "segkit predict (low-res decode, 3 multimask channels upscaled in JavaScript (upscaleAndThreshold: bilinear to 1024, crop, bilinear to the image composed into one separable kernel per axis), thresholded and stability counted in the same pass, about half the rows on a worker thread) vs PyTorch SamPredictor.predict's work (low-res part, postprocess_masks on the 3 channels, > 0; no stability scores)",
     full: "segkit model.decode with fullSize (the exported graph: 4 channels upscaled in graph, onnxruntime) vs the SamOnnxModel forward it was exported from",
   },
   segkit: {

@@ -26,7 +26,7 @@ describe("createParallelUpscaler", () => {
       const low = planes();
       for (const size of [
         { height: 480, width: 640 },
-        { height: 301, width: 97 }, // an odd number of rows: the halves differ by one
+        { height: 301, width: 97 }, // an odd number of rows: parts of 138 and 163
         { height: 700, width: 1000 }, // a larger shared buffer
       ]) {
         const frame = preprocessShape(size.height, size.width);
