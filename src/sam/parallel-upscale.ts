@@ -28,21 +28,26 @@ export interface UpscaleJob {
 
 const PLANE = SAM_LOW_RES_SIZE * SAM_LOW_RES_SIZE;
 
-/** The shared buffer's bytes for `planes` planes and `bytes` mask bytes per plane. */
-const jobBytes = (planes: number, bytes: number) => 8 + planes * (16 + 4 * PLANE + bytes);
+/** Byte offsets of a job's parts in the shared buffer (see `jobViews`), and the buffer size they need. */
+function jobLayout(planes: number, bytes: number) {
+  const low = 8 + 16 * planes;
+  const masks = low + 4 * planes * PLANE;
+  return { low, masks, byteLength: masks + planes * bytes };
+}
 
 /**
- * The parts of the shared buffer for a job of `planes` planes whose worker rows hold `bytes` mask bytes per plane:
- * `state` ([0] the id of the last job done, [1] 1 when it failed), the worker's stability terms (`counts`:
- * intersections, then unions), the low-res planes, the worker's masks (plane-major).
+ * The parts of the shared buffer for a job of `planes` planes whose worker rows hold `bytes` mask bytes per plane,
+ * in order: `state` (int32 [2]: [0] the id of the last job done, [1] 1 when it failed), the worker's stability terms
+ * (`counts`, float64 [2 * planes]: intersections, then unions), the low-res planes (float32 [planes, 256, 256]), the
+ * worker's masks (uint8 [planes, bytes], row-major within a plane).
  */
 export function jobViews(shared: SharedArrayBuffer, planes: number, bytes: number) {
-  const low = 8 + 16 * planes;
+  const { low, masks } = jobLayout(planes, bytes);
   return {
     state: new Int32Array(shared, 0, 2),
     counts: new Float64Array(shared, 8, 2 * planes),
     lowRes: new Float32Array(shared, low, planes * PLANE),
-    masks: new Uint8Array(shared, low + 4 * planes * PLANE, planes * bytes),
+    masks: new Uint8Array(shared, masks, planes * bytes),
   };
 }
 
@@ -123,8 +128,9 @@ export function createParallelUpscaler(): ParallelUpscaler {
       }
       const split = Math.floor(size.height * CALLER_SHARE);
       const bottomBytes = (size.height - split) * size.width;
-      if (shared.byteLength < jobBytes(planes, bottomBytes)) {
-        shared = new SharedArrayBuffer(jobBytes(planes, bottomBytes));
+      const { byteLength } = jobLayout(planes, bottomBytes);
+      if (shared.byteLength < byteLength) {
+        shared = new SharedArrayBuffer(byteLength);
         sent = false;
       }
       const v = jobViews(shared, planes, bottomBytes);
