@@ -34,6 +34,10 @@ before(async () => {
   await writeMaskPng(join(root, "pred", "b.png"), createMask(2, 2, Uint8Array.from([1, 0, 0, 0])));
   await writeMaskPng(join(root, "pred", "d.png"), createMask(2, 2, Uint8Array.from([1, 7, 0, 0])));
   await writeMaskPng(join(root, "pred", "zzz.png"), createMask(2, 2));
+  // segkit predict's side files beside a and b (not predictions), and an overlay beside no prediction (unmatched)
+  for (const name of ["a.overlay", "b.prob.fg", "b.prob.my.class", "c.overlay"]) {
+    await writeFile(join(root, "pred", `${name}.png`), await gray(2, 2, [0, 0, 0, 0]));
+  }
 });
 
 after(async () => {
@@ -70,7 +74,7 @@ describe("evaluatePredictions", () => {
         ["pred/d.png", "mask value 7 not in the value map class indices 0..1", true],
       ],
     );
-    assert.deepEqual(r.extra, [join(root, "pred", "zzz.png")]);
+    assert.deepEqual(r.extra, [join(root, "pred", "c.overlay.png"), join(root, "pred", "zzz.png")]);
     // Per image: a 1; b (class 0: 2/3, class 1: 1/2) 7/12; c and d, missed, 0.
     assert.ok(Math.abs(r.perImage.macro.iou - (1 + 7 / 12) / 4) < 1e-12, `${r.perImage.macro.iou}`);
     assert.equal(r.perImage.images, 4);

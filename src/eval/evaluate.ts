@@ -67,7 +67,8 @@ const LOSSY = [".jpg", ".jpeg", ".jpe"];
 
 /**
  * The prediction file for each key (file name without extension) in a directory of class-index images; files that
- * cannot be predictions (lossy JPEG, a second file with the same base name) are returned as problems.
+ * cannot be predictions (lossy JPEG, a second file with the same base name) are returned as problems, and
+ * `segkit predict`'s overlays and probability maps beside a prediction are left out.
  */
 async function indexPredictions(
   dir: string,
@@ -87,6 +88,12 @@ async function indexPredictions(
       byKey.set(key, path);
     }
   }
+  // what `segkit predict` writes beside a prediction NAME.png (`NAME.overlay.png`, `NAME.prob.CLASS.png`,
+  // infer/files.ts) is not a prediction
+  const sideFile = (key: string) =>
+    (key.endsWith(".overlay") && byKey.has(key.slice(0, -".overlay".length))) ||
+    [...key.matchAll(/\.prob\./g)].some((m) => byKey.has(key.slice(0, m.index)));
+  for (const key of [...byKey.keys()]) if (sideFile(key)) byKey.delete(key);
   return { byKey, rejected };
 }
 
