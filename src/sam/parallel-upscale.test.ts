@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { createParallelUpscaler } from "./parallel-upscale.js";
+import { balance, createParallelUpscaler } from "./parallel-upscale.js";
 import { upscaleAndThreshold } from "./postprocess.js";
 import { preprocessShape } from "./transforms.js";
 
@@ -20,7 +20,7 @@ function planes(): Float32Array {
 
 describe("createParallelUpscaler", () => {
   it("shares a click's rows with its worker and returns what upscaleAndThreshold does", async () => {
-    const up = createParallelUpscaler();
+    const up = createParallelUpscaler({ maxWaitMs: Number.POSITIVE_INFINITY });
     try {
       assert.equal(await up.ready, true);
       const low = planes();
@@ -43,6 +43,41 @@ describe("createParallelUpscaler", () => {
     } finally {
       await up.dispose();
     }
+  });
+
+  it("a worker that is late: the calling thread computes its rows, and the buffer waits for the late job", async () => {
+    const up = createParallelUpscaler({ maxWaitMs: 0 });
+    try {
+      await up.ready;
+      const low = planes();
+      const size = { height: 480, width: 640 };
+      const frame = preprocessShape(size.height, size.width);
+      const want = upscaleAndThreshold(low, frame, size);
+      for (let k = 0; k < 6; k++) {
+        const got = up.run(low, frame, size);
+        assert.deepEqual(got.masks, want.masks);
+        assert.deepEqual([got.intersections, got.unions], [want.intersections, want.unions]);
+      }
+      assert.ok(up.parallelRuns <= 6);
+      assert.ok(up.share >= 0.25 && up.share <= 0.9);
+    } finally {
+      await up.dispose();
+    }
+  });
+
+  it("balance: the calling thread's share from both threads' time per pixel, averaged", () => {
+    // the worker twice as slow: the calling thread takes 2/3 of the rows
+    const first = balance(undefined, { caller: 1e-5, worker: 2e-5 });
+    assert.deepEqual(first.rates, { caller: 1e-5, worker: 2e-5 });
+    assert.ok(Math.abs(first.share - 2 / 3) < 1e-12);
+    // then as fast: the averages move a quarter of the way, 1.75e-5 for the worker, share 1.75 / 2.75
+    const second = balance(first.rates, { caller: 1e-5, worker: 1e-5 });
+    assert.ok(Math.abs(second.rates.worker - 1.75e-5) < 1e-15);
+    assert.ok(Math.abs(second.share - 1.75 / 2.75) < 1e-12);
+    // bounds, and measurements that say nothing
+    assert.equal(balance(undefined, { caller: 1, worker: 100 }).share, 0.9);
+    assert.equal(balance(undefined, { caller: 1, worker: 0.01 }).share, 0.25);
+    assert.equal(balance(undefined, { caller: 0, worker: 0 }).share, 0.46);
   });
 
   it("small images, bad input and a stopped worker: the calling thread alone, the same errors", async () => {

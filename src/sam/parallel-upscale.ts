@@ -1,12 +1,16 @@
 /**
  * A click's `upscaleAndThreshold` on two threads: a worker (upscale-worker.ts) computes the lower part of the output
- * rows while the calling thread computes the upper part (`CALLER_SHARE`); masks and scores are the same as one
- * call's (the parts' stability terms add up). Everything goes through one shared buffer kept between clicks: the low-res planes to the
- * worker, its masks and stability terms back, and its "done", which the calling thread waits for with
+ * rows while the calling thread computes the upper part; masks and scores are the same as one call's (the parts'
+ * stability terms add up). Everything goes through one shared buffer kept between clicks: the low-res planes to the
+ * worker, its masks, stability terms and finishing time back, and its "done", which the calling thread waits for with
  * `Atomics.wait` rather than a message (after a decode, a reply message reached the calling thread ~2 ms after the
  * worker sent it; a message carrying a buffer reached the worker only after milliseconds, a small one within 0.2 ms).
- * Until the worker runs, after it failed, and while a job it was late with is not done, everything runs on the
- * calling thread; rows the worker fails or is late with (`WAIT_MS`) are computed by the calling thread. The worker
+ *
+ * The split follows the measured speeds (`balance`): on one host the worker ran its rows as fast as the calling
+ * thread, on another (2026-12-07, same code) at half its speed inside clicks, where a fixed half made clicks slower
+ * than one thread. The calling thread waits for the worker at most as long as it would take to compute the worker's
+ * rows itself, and then does (so a stalled worker costs about one thread's time, not more). Until the worker runs,
+ * after it failed, and while a job it was late with is not done, everything runs on the calling thread. The worker
  * does not keep the process alive.
  */
 import { Worker } from "node:worker_threads";
@@ -30,22 +34,24 @@ const PLANE = SAM_LOW_RES_SIZE * SAM_LOW_RES_SIZE;
 
 /** Byte offsets of a job's parts in the shared buffer (see `jobViews`), and the buffer size they need. */
 function jobLayout(planes: number, bytes: number) {
-  const low = 8 + 16 * planes;
+  const low = 16 + 16 * planes;
   const masks = low + 4 * planes * PLANE;
   return { low, masks, byteLength: masks + planes * bytes };
 }
 
 /**
  * The parts of the shared buffer for a job of `planes` planes whose worker rows hold `bytes` mask bytes per plane,
- * in order: `state` (int32 [2]: [0] the id of the last job done, [1] 1 when it failed), the worker's stability terms
- * (`counts`, float64 [2 * planes]: intersections, then unions), the low-res planes (float32 [planes, 256, 256]), the
- * worker's masks (uint8 [planes, bytes], row-major within a plane).
+ * in order: `state` (int32 [2]: [0] the id of the last job done, [1] 1 when it failed), `finished` (float64 [1]: when
+ * the worker finished, `performance.timeOrigin + performance.now()`, a clock threads share), the worker's stability
+ * terms (`counts`, float64 [2 * planes]: intersections, then unions), the low-res planes (float32 [planes, 256,
+ * 256]), the worker's masks (uint8 [planes, bytes], row-major within a plane).
  */
 export function jobViews(shared: SharedArrayBuffer, planes: number, bytes: number) {
   const { low, masks } = jobLayout(planes, bytes);
   return {
     state: new Int32Array(shared, 0, 2),
-    counts: new Float64Array(shared, 8, 2 * planes),
+    finished: new Float64Array(shared, 8, 1),
+    counts: new Float64Array(shared, 16, 2 * planes),
     lowRes: new Float32Array(shared, low, planes * PLANE),
     masks: new Uint8Array(shared, masks, planes * bytes),
   };
@@ -58,19 +64,42 @@ export interface ParallelUpscaler {
   readonly ready: Promise<boolean>;
   /** Calls of `run` whose rows the worker shared. */
   readonly parallelRuns: number;
+  /** The calling thread's share of the rows in the next run (`balance`). */
+  readonly share: number;
   /** Stops the worker. */
   dispose(): Promise<void>;
 }
 
 /**
- * The calling thread's share of the rows: it also copies the planes in and puts the masks together (in clicks,
- * alternating: 0.46 took 2.81-2.84 ms where 0.5 took 3.02-3.06, and 0.01-0.24 ms less when the worker ran slow).
+ * The calling thread's share of the rows before anything is measured (in clicks on a host where both threads ran
+ * alike, alternating: 0.46 took 2.81-2.84 ms where 0.5 took 3.02-3.06).
  */
-const CALLER_SHARE = 0.46;
+const FIRST_SHARE = 0.46;
 /** Images with fewer rows are not worth a job. */
 const MIN_ROWS = 64;
-/** How long the calling thread waits for the worker's rows after its own (its share takes ~2 ms at 640 x 480). */
-const WAIT_MS = 100;
+/** The least time the calling thread waits for the worker after its own rows. */
+const MIN_WAIT_MS = 1;
+
+/** Milliseconds per output pixel of each thread, averaged over recent runs. */
+export interface UpscaleRates {
+  caller: number;
+  worker: number;
+}
+
+/**
+ * The calling thread's next share of the rows and the rates it came from: both threads should finish together, so
+ * the share is the worker's time per pixel over the sum of both (the worker's includes its start after the job is
+ * posted). Each measurement moves the averages by a quarter; the share stays within [0.25, 0.9].
+ */
+export function balance(
+  rates: UpscaleRates | undefined,
+  measured: UpscaleRates,
+): { share: number; rates: UpscaleRates } {
+  const mix = (a: number | undefined, b: number) => (a === undefined ? b : 0.75 * a + 0.25 * b);
+  const next = { caller: mix(rates?.caller, measured.caller), worker: mix(rates?.worker, measured.worker) };
+  const share = next.worker / (next.caller + next.worker);
+  return { share: Number.isFinite(share) ? Math.min(0.9, Math.max(0.25, share)) : FIRST_SHARE, rates: next };
+}
 
 /**
  * The worker, from the compiled `.js` beside this module; from source (tsx, this module is `.ts`), a worker that
@@ -86,7 +115,15 @@ function startWorker(): Worker {
   });
 }
 
-export function createParallelUpscaler(): ParallelUpscaler {
+export interface ParallelUpscalerOptions {
+  /**
+   * How long the calling thread waits for the worker's rows after its own before computing them itself, in ms
+   * (default: as long as they would take it, at least 1 ms; tests use 0 and Infinity).
+   */
+  maxWaitMs?: number;
+}
+
+export function createParallelUpscaler(options: ParallelUpscalerOptions = {}): ParallelUpscaler {
   let worker: Worker | undefined;
   try {
     worker = startWorker();
@@ -95,6 +132,8 @@ export function createParallelUpscaler(): ParallelUpscaler {
   }
   let online = false;
   let parallelRuns = 0;
+  let share = FIRST_SHARE;
+  let rates: UpscaleRates | undefined;
   let next = 0;
   let shared = new SharedArrayBuffer(8);
   let sent = false;
@@ -126,7 +165,7 @@ export function createParallelUpscaler(): ParallelUpscaler {
       if (!worker || !online || late || size.height < MIN_ROWS || !Number.isInteger(planes) || planes === 0) {
         return upscaleAndThreshold(lowRes, frame, size);
       }
-      const split = Math.floor(size.height * CALLER_SHARE);
+      const split = Math.max(1, Math.min(size.height - 1, Math.round(size.height * share)));
       const bottomBytes = (size.height - split) * size.width;
       const { byteLength } = jobLayout(planes, bottomBytes);
       if (shared.byteLength < byteLength) {
@@ -137,25 +176,38 @@ export function createParallelUpscaler(): ParallelUpscaler {
       v.lowRes.set(lowRes);
       const id = ++next;
       const job: UpscaleJob = { id, planes, frame, size, rows: [split, size.height] };
+      const posted = performance.timeOrigin + performance.now();
       worker.postMessage(sent ? job : { ...job, shared });
       sent = true;
-      let top: ThresholdedMasks;
+      let top: ThresholdedMasks | undefined;
+      let callerMs = 0;
       try {
         top = upscaleAndThreshold(lowRes, frame, size, { rows: [0, split] });
+        callerMs = performance.timeOrigin + performance.now() - posted;
       } finally {
-        wait(v.state, id);
+        // at most as long as the worker's rows would take here (after an error, briefly: the buffer is not reused
+        // while the worker may still write to it)
+        const own = Math.max(MIN_WAIT_MS, (callerMs / split) * (size.height - split));
+        wait(v.state, id, top ? (options.maxWaitMs ?? own) : MIN_WAIT_MS);
+        if (Atomics.load(v.state, 0) !== id) late = { state: v.state, id };
       }
-      const done = Atomics.load(v.state, 0) === id;
-      if (!done) late = { state: v.state, id };
+      const ok = late === undefined && v.state[1] === 0;
+      if (ok || late) {
+        // a late worker's time is at least the wait
+        const finished = ok ? (v.finished[0] as number) : performance.timeOrigin + performance.now();
+        ({ share, rates } = balance(rates, {
+          caller: callerMs / (split * size.width),
+          worker: (finished - posted) / bottomBytes,
+        }));
+      }
       // rows the worker failed or was late with are computed here
-      const bottom =
-        done && v.state[1] === 0
-          ? {
-              masks: top.masks.map((_, c) => v.masks.subarray(c * bottomBytes, (c + 1) * bottomBytes)),
-              intersections: [...v.counts.subarray(0, planes)],
-              unions: [...v.counts.subarray(planes)],
-            }
-          : upscaleAndThreshold(lowRes, frame, size, { rows: [split, size.height] });
+      const bottom = ok
+        ? {
+            masks: top.masks.map((_, c) => v.masks.subarray(c * bottomBytes, (c + 1) * bottomBytes)),
+            intersections: [...v.counts.subarray(0, planes)],
+            unions: [...v.counts.subarray(planes)],
+          }
+        : upscaleAndThreshold(lowRes, frame, size, { rows: [split, size.height] });
       const masks = top.masks.map((m, c) => {
         const mask = new Uint8Array(size.height * size.width);
         mask.set(m);
@@ -165,12 +217,15 @@ export function createParallelUpscaler(): ParallelUpscaler {
       const intersections = top.intersections.map((n, c) => n + (bottom.intersections[c] as number));
       const unions = top.unions.map((n, c) => n + (bottom.unions[c] as number));
       const stability = Float32Array.from(intersections, (n, c) => n / (unions[c] as number));
-      if (done && v.state[1] === 0) parallelRuns++;
+      if (ok) parallelRuns++;
       return { masks, stability, intersections, unions };
     },
     ready,
     get parallelRuns() {
       return parallelRuns;
+    },
+    get share() {
+      return share;
     },
     async dispose() {
       const w = worker;
@@ -180,9 +235,9 @@ export function createParallelUpscaler(): ParallelUpscaler {
   };
 }
 
-/** Blocks until job `id` is done in `state` or `WAIT_MS` passed. */
-function wait(state: Int32Array, id: number): void {
-  const deadline = performance.now() + WAIT_MS;
+/** Blocks until job `id` is done in `state` or `ms` passed. */
+function wait(state: Int32Array, id: number, ms: number): void {
+  const deadline = performance.now() + ms;
   for (let seen = Atomics.load(state, 0); seen !== id; seen = Atomics.load(state, 0)) {
     const left = deadline - performance.now();
     if (left <= 0 || Atomics.wait(state, 0, seen, left) === "timed-out") return;
