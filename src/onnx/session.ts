@@ -22,9 +22,10 @@ export interface OnnxSessionOptions {
    * Whether onnxruntime's intra-op threads spin while they wait for work (onnxruntime's default, true). Off, they
    * sleep: a short graph run per user action (a SAM click) then leaves the cores to the JavaScript between runs and
    * does not collapse when other processes load the machine (measured under load 4-6 on 2 cores: a SAM ViT-B decode
-   * 203 ms spinning, 72 ms sleeping).
+   * 203 ms spinning, 72 ms sleeping). `"run"`: they spin while a run is on and stop when it returns (onnxruntime's
+   * `session.force_spinning_stop`): no wake-up between a run's operators, nothing spinning between runs.
    */
-  spinning?: boolean;
+  spinning?: boolean | "run";
 }
 
 export const DEFAULT_ONNX_SESSION_OPTIONS: Required<Omit<OnnxSessionOptions, "executionProviders">> = {
@@ -173,7 +174,11 @@ export async function createOrtSession(
     graphOptimizationLevel: "all",
     // onnxruntime's warnings (shape-inference merges, unused initialisers) say nothing a user can act on
     logSeverityLevel: 3,
-    ...(spinning ? {} : { extra: { session: { intra_op: { allow_spinning: "0" } } } }),
+    ...(spinning === "run"
+      ? { extra: { session: { force_spinning_stop: "1" } } }
+      : spinning
+        ? {}
+        : { extra: { session: { intra_op: { allow_spinning: "0" } } } }),
     ...(executionProviders
       ? { executionProviders: executionProviders as ort.InferenceSession.ExecutionProviderConfig[] }
       : {}),

@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import onnxProto from "onnx-proto";
 import { tensorProto, valueInfo } from "./proto.js";
 import { createOnnxSession, type OnnxInput } from "./session.js";
-import { createSplitOnnxSession } from "./split.js";
+import { createChooser, createSplitOnnxSession } from "./split.js";
 
 const { onnx } = onnxProto;
 const model = (graph: onnxProto.onnx.IGraphProto): Uint8Array =>
@@ -76,6 +76,26 @@ describe("createSplitOnnxSession", () => {
     } finally {
       await split.dispose();
       await whole.dispose();
+    }
+  });
+
+  it("with an alternative varying session: the same outputs from either (every 8th run goes to the other)", async () => {
+    const bytes = graph();
+    const split = await createSplitOnnxSession(bytes, {
+      threads: 1,
+      varying: ["p"],
+      baked: { m: { data: f(0, 0), dims: [2] } },
+      outputs: ["out"],
+      alternative: { threads: 2, spinning: "run" },
+    });
+    assert.ok(split);
+    try {
+      for (let k = 0; k < 17; k++) {
+        const got = await split.run(feeds(f(1, 2), f(k, 1), [1, 2]), ["out"]);
+        assert.deepEqual([...(got?.out?.data ?? [])], [k + 11, k + 201]);
+      }
+    } finally {
+      await split.dispose();
     }
   });
 
@@ -174,5 +194,44 @@ describe("createSplitOnnxSession", () => {
     } finally {
       await split.dispose();
     }
+  });
+});
+
+describe("createChooser", () => {
+  /** `n` runs with way 0 taking `ms[0]` and way 1 `ms[1]`: the 1-based run numbers that went to way 1. */
+  const runs = (c: ReturnType<typeof createChooser>, n: number, ms: [number, number], from: number) => {
+    const other: number[] = [];
+    for (let k = 0; k < n; k++) {
+      const way = c.pick();
+      c.record(way, ms[way]);
+      if (way === 1) other.push(from + k);
+    }
+    return other;
+  };
+
+  it("keeps way 0 while way 1 is not faster by the margin, trying way 1 every 8th run", () => {
+    const c = createChooser([0.85, 0.97]);
+    assert.deepEqual(runs(c, 24, [10, 10], 1), [8, 16, 24]);
+    assert.deepEqual(runs(c, 24, [10, 9], 25), [32, 40, 48]); // ratio 0.9: above 0.85
+  });
+
+  it("switches on the median of the last paired ratios, tries a far slower way every 32nd run, and switches back", () => {
+    const c = createChooser([0.85, 0.97]);
+    // way 1 twice as fast: ratios 0.5 at runs 8, 16, 24, then way 1 is in use
+    assert.deepEqual(runs(c, 24, [10, 5], 1), [8, 16, 24]);
+    // way 0 tried at runs 32, 40, 48 (ratio 2 > 1.25), then only every 32nd run: 64, 96
+    const in1 = runs(c, 72, [10, 5], 25);
+    assert.deepEqual(
+      Array.from({ length: 72 }, (_, k) => k + 25).filter((r) => !in1.includes(r)),
+      [32, 40, 48, 64, 96],
+    );
+    // way 0 now 5% faster than way 1 (0.95 < 0.97): tried at 128 and 160 (every 32nd run while the median of
+    // [2, 2, 2, 2, 0.95] and [2, 2, 2, 0.95, 0.95] is 2), at 192 the median is 0.95 and way 0 is in use again
+    const in1Again = runs(c, 100, [9.5, 10], 97);
+    assert.deepEqual(
+      Array.from({ length: 100 }, (_, k) => k + 97).filter((r) => !in1Again.includes(r)),
+      [128, 160, 192, 193, 194, 195, 196],
+    );
+    assert.deepEqual(runs(c, 16, [9.5, 10], 197), [200, 208]);
   });
 });

@@ -63,6 +63,12 @@ export interface SplitOnnxOptions extends OnnxSessionOptions {
   baked: Readonly<Record<string, OnnxInput>>;
   /** The outputs runs fetch. */
   outputs: readonly string[];
+  /**
+   * Options for a second session of the varying part, used first (say, threads that spin while a run is on: faster
+   * on an idle machine, much slower on a loaded one): runs go to it unless the session of the other options has been
+   * clearly faster lately (by 15%; back when the alternative is faster again by 3%: `createChooser`).
+   */
+  alternative?: OnnxSessionOptions;
 }
 
 export interface SplitOnnxSession {
@@ -155,7 +161,7 @@ export async function createSplitOnnxSession(
   model: Uint8Array,
   options: SplitOnnxOptions,
 ): Promise<SplitOnnxSession | undefined> {
-  const { varying, baked, outputs, ...sessionOptions } = options;
+  const { varying, baked, outputs, alternative, ...sessionOptions } = options;
   const a = analyse(model, varying, baked);
   if (!a) return undefined;
   // what the static part computes (the varying part may also read static inputs themselves); nothing: no split
@@ -184,7 +190,8 @@ export async function createSplitOnnxSession(
   };
 
   let staticSession: ort.InferenceSession | undefined;
-  let varyingSession: ort.InferenceSession | undefined;
+  let varyingSessions: ort.InferenceSession[] = [];
+  const chooser = createChooser([0.85, 0.97]);
   let bakedKeys: Record<string, ort.Tensor> = {};
   /** Checked shapes of the varying inputs: whether they give the baked keys. */
   const shapesOk = new Map<string, boolean>();
@@ -207,7 +214,9 @@ export async function createSplitOnnxSession(
       ...v.input.filter((i) => varying.includes(i.name ?? "") || a.frontier.includes(i.name ?? "")),
       ...computed.map((name) => typedValueInfo(name, frontier[name] as ort.Tensor)),
     ];
-    varyingSession = await partSession(a.model, v, outputs, sessionOptions);
+    for (const o of alternative ? [{ ...sessionOptions, ...alternative }, sessionOptions] : [sessionOptions]) {
+      varyingSessions.push(await partSession(a.model, v, outputs, o));
+    }
     return frontier;
   };
 
@@ -258,7 +267,8 @@ export async function createSplitOnnxSession(
         // copies: a caller may change its arrays in place
         last = { statics: a.statics.map((n) => Buffer.from(bytesOf(inputs[n] as OnnxInput))), frontier };
       }
-      const session = varyingSession as ort.InferenceSession;
+      const way = varyingSessions.length > 1 ? chooser.pick() : 0;
+      const session = varyingSessions[way] as ort.InferenceSession;
       const feeds = {
         ...toOrtFeeds(
           pick(
@@ -268,13 +278,57 @@ export async function createSplitOnnxSession(
         ),
       };
       for (const name of session.inputNames) if (name in frontier) feeds[name] = frontier[name] as ort.Tensor;
-      return floatOutputs(await session.run(feeds, [...fetch]));
+      const t = performance.now();
+      const out = await session.run(feeds, [...fetch]);
+      chooser.record(way, performance.now() - t);
+      return floatOutputs(out);
     },
     async dispose() {
       last = undefined;
-      const sessions = [keysSession, staticSession, varyingSession];
-      keysSession = staticSession = varyingSession = undefined; // a second dispose releases nothing
+      const sessions = [keysSession, staticSession, ...varyingSessions];
+      keysSession = staticSession = undefined; // a second dispose releases nothing
+      varyingSessions = [];
       for (const s of sessions) await s?.release();
+    },
+  };
+}
+
+/**
+ * Which of two equivalent ways to run next, starting with way 0. Every 8th run tries the way not in use and divides
+ * its time by the run just before it (the way in use), so that both are timed under the same load; when the median
+ * of the last 5 such ratios is below `leave[w]` (`w` the way in use), the other way becomes the one in use. While the
+ * other way is far slower (median above 1.25), it is tried every 32nd run only.
+ */
+export function createChooser(leave: readonly [number, number]): {
+  pick(): number;
+  record(way: number, ms: number): void;
+} {
+  let use = 0;
+  let runs = 0;
+  let every = 8;
+  let last = Number.NaN;
+  const ratios: number[] = [];
+  return {
+    pick() {
+      runs++;
+      return runs % every === 0 ? 1 - use : use;
+    },
+    record(way, ms) {
+      if (way === use) {
+        last = ms;
+        return;
+      }
+      if (!(last > 0)) return;
+      ratios.push(ms / last);
+      if (ratios.length > 5) ratios.shift();
+      const median = [...ratios].sort((x, y) => x - y)[ratios.length >> 1] as number;
+      const known = ratios.length >= 3;
+      if (known && median < (leave[use] as number)) {
+        use = way;
+        last = ms;
+        ratios.length = 0;
+      }
+      every = known && median > 1.25 ? 32 : 8;
     },
   };
 }
