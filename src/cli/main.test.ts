@@ -233,11 +233,14 @@ describe("segkit CLI", () => {
     const score = async () => {
       const json = join(dir, "camvid-eval.json");
       const where = ["--pred", join(dir, "camvid-pred"), "--gt", root];
-      const r = await run("eval", ...where, "--json", json, "--heatmap", join(dir, "camvid-cm.png"));
+      const r = await run("eval", ...where, "--json", json);
       return { ...r, report: JSON.parse(readFileSync(json, "utf8")) };
     };
     const val = await score();
     assert.equal(val.code, 0, val.err);
+    // without --heatmap, the heatmap goes beside the report
+    assert.match(val.out, /wrote .*camvid-eval\.json and .*camvid-eval-confusion\.png$/m);
+    assert.ok((await sharp(join(dir, "camvid-eval-confusion.png")).metadata()).width > 200);
     assert.match(val.out, /^scoring split val \(the dataset has no test\/; --split to choose\)$/m);
     assert.equal(val.report.images, 1);
     assert.deepEqual(val.report.problems, []);

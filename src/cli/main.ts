@@ -49,7 +49,7 @@ interface EvalFlags extends DatasetFlags, InstanceEvalFlags {
   predDir?: string;
   gtDir?: string;
   json: string;
-  heatmap: string;
+  heatmap?: string;
   tolerance: number;
   toleranceRatio?: number;
   dilationRatio: number;
@@ -187,7 +187,10 @@ export function buildProgram(out: (s: string) => void, err: (s: string) => void)
       .option("--pred-dir <dir>", "panoptic: the predictions' PNG folder (default: the JSON's path without .json)")
       .option("--gt-dir <dir>", "panoptic: the ground truth's PNG folder (default: the JSON's path without .json)")
       .option("--json <file>", "where to write the full report", "segkit-eval.json")
-      .option("--heatmap <file.png>", "where to write the confusion-matrix heatmap", "segkit-eval-confusion.png")
+      .option(
+        "--heatmap <file.png>",
+        "where to write the confusion-matrix heatmap (default: beside --json, NAME-confusion.png)",
+      )
       .option("--tolerance <px>", "boundary F1 match distance in pixels", positive("--tolerance"), 2)
       .option(
         "--tolerance-ratio <r>",
@@ -229,11 +232,12 @@ export function buildProgram(out: (s: string) => void, err: (s: string) => void)
       progress.stop();
       printEvaluation(report, out);
       await writeFileAtomic(flags.json, `${JSON.stringify(report, jsonNumbers, 2)}\n`);
+      const heatmap = flags.heatmap ?? `${flags.json.replace(/\.json$/i, "")}-confusion.png`;
       await writeFileAtomic(
-        flags.heatmap,
+        heatmap,
         await renderConfusionHeatmap(report.confusion, report.classes, { missed: report.missedPixels }),
       );
-      out(`wrote ${flags.json} and ${flags.heatmap}`);
+      out(`wrote ${flags.json} and ${heatmap}`);
     });
 
   const io = { out, err };

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import onnxProto from "onnx-proto";
 import { tensorProto, valueInfo } from "./proto.js";
-import { createOnnxSession, type OnnxInput } from "./session.js";
+import { createOnnxSession, type Float32Input, type OnnxInput } from "./session.js";
 import { createChooser, createSplitOnnxSession } from "./split.js";
 
 const { onnx } = onnxProto;
@@ -91,7 +91,7 @@ describe("createSplitOnnxSession", () => {
     assert.ok(split);
     try {
       for (let k = 0; k < 17; k++) {
-        const got = await split.run(feeds(f(1, 2), f(k, 1), [1, 2]), ["out"]);
+        const got: Record<string, Float32Input> | undefined = await split.run(feeds(f(1, 2), f(k, 1), [1, 2]), ["out"]);
         assert.deepEqual([...(got?.out?.data ?? [])], [k + 11, k + 201]);
       }
     } finally {
@@ -203,7 +203,7 @@ describe("createChooser", () => {
     const other: number[] = [];
     for (let k = 0; k < n; k++) {
       const way = c.pick();
-      c.record(way, ms[way]);
+      c.record(way, ms[way] as number);
       if (way === 1) other.push(from + k);
     }
     return other;
