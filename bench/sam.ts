@@ -29,7 +29,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import type { SamDecodePrompt, SamTensor } from "../src/sam/model.js";
 import { upscaleAndThreshold } from "../src/sam/postprocess.js";
-import { createSamPredictor } from "../src/sam/predictor.js";
+import { createSamPredictor, encoderInput } from "../src/sam/predictor.js";
 import { machine, writeResults } from "./common.js";
 import { formatSummary, interleave, median, PeerServer, peerPythons, type Side, type Summary } from "./side-by-side.js";
 
@@ -156,7 +156,9 @@ const click = (k: number) => ({
   y: Math.round(((0.2 + 0.6 * ((k * 0.61) % 1)) * HEIGHT) % HEIGHT),
   label: 1 as const,
 });
-const embeddings = await model.encode(tensor);
+// the predictors' image's embeddings (the same bytes as theirs): the decoder's once-per-image part (split.ts) is not
+// run again whenever the sides alternate, as it would be for another image's
+const embeddings = await model.encode(encoderInput(model, current));
 const scale = model.preprocess.longestSide / Math.max(WIDTH, HEIGHT);
 const prompt = (k: number): SamDecodePrompt => {
   const c = click(k);

@@ -315,7 +315,7 @@ function checkPreprocess(m: SamModel): void {
  * The encoder input in the model's form (see model.ts): normalised padded NCHW, SAM 2's stretched normalised NCHW,
  * or resized HWC 0..255.
  */
-function encoderInput(m: SamModel, img: RgbImage): SamTensor {
+export function encoderInput(m: SamModel, img: RgbImage): SamTensor {
   const size = m.preprocess.padSize;
   if (m.preprocess.resize === "stretch") return { data: preprocessStretched(img, size), dims: [1, 3, size, size] };
   if (m.encoderInput === "nchw") {
