@@ -227,8 +227,13 @@ describe("SamPredictor: split layout", () => {
         const again = await p.setImage(png); // the same pixels from a file: same hash
         assert.equal(again.source, "memory");
         assert.equal(calls.encode, 2);
+        // one decode per image set (the first click's warm-up), none when the image set is the current one
+        assert.equal(calls.decode, 3);
+        assert.equal((await p.setImage(a)).source, "memory");
+        assert.equal(calls.decode, 3);
         first = (await p.predict({ points: [{ x: 500, y: 375, label: 1 }] })).lowResLogits.data;
         assert.equal(calls.encode, 2);
+        assert.equal(calls.decode, 4);
         assert.equal((await readdir(cacheDir)).filter((f) => f.endsWith(".emb")).length, 2);
       },
       { cacheDir },

@@ -56,10 +56,9 @@ export interface SamPredictorOptions extends LoadSamModelOptions {
   /** How many images' embeddings stay in memory (least recently used dropped first); >= 1. */
   memoryCache?: number;
   /**
-   * Upscale a click's masks on a worker thread as well as the calling one (`createParallelUpscaler`: the 3 masks of a
-   * 640 x 480 click in 2.5 instead of 3.9 ms measured alone, 3.1-4.8 instead of 5.0-5.1 ms inside clicks on this
-   * 2-core VM, where the worker's half ran at two speeds from run to run). Default: when the machine has more than
-   * one core and `threads` is not 1.
+   * Upscale a click's masks on a worker thread as well as the calling one (`createParallelUpscaler`, rows split by
+   * the two threads' measured speeds: the 3 masks of a 640 x 480 click in 3.7-5.3 instead of 4.9-7.4 ms inside
+   * clicks on this 2-core VM). Default: when the machine has more than one core and `threads` is not 1.
    */
   upscaleWorker?: boolean;
 }
@@ -181,6 +180,18 @@ export async function createSamPredictor(
   const parallel = upscaleWorker ?? (availableParallelism() > 1 && loadOptions.threads !== 1);
   let upscaler: ParallelUpscaler | undefined;
 
+  /**
+   * One decode on a new image, a click at its centre, its answer dropped: the image's first click then does not also
+   * run the decoder's once-per-image part (split.ts) and its first-run allocations (first clicks on a new image
+   * measured 42-176 ms, the next ones 23-45 ms and falling, on a busy host). The upscaling worker starts here too.
+   */
+  const warm = async (size: SamSize, embeddings: SamEmbeddings) => {
+    if (parallel) upscaler ??= createParallelUpscaler();
+    const centre = { x: size.width / 2, y: size.height / 2, label: 1 as const };
+    // a decoder that fails here fails on the first click, which reports it
+    await m.decode(embeddings, samDecodePrompt(m.layout, { points: [centre] }, size, longest)).catch(() => undefined);
+  };
+
   const alive = () => {
     if (disposed) throw new SegkitError("this SamPredictor was disposed");
   };
@@ -259,9 +270,11 @@ export async function createSamPredictor(
         embeddings = await m.encode(encoderInput(m, img));
         await cache.put(hash, embeddings);
       }
-      const info = { hash, originalSize, inputSize, source, ms: performance.now() - t0 };
-      current = { info, embeddings };
-      return info;
+      const changed = current?.embeddings !== embeddings;
+      current = { info: { hash, originalSize, inputSize, source, ms: 0 }, embeddings };
+      if (changed) await warm(current.info.originalSize, embeddings);
+      current.info.ms = performance.now() - t0;
+      return current.info;
     },
 
     decode,
