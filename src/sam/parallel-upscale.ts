@@ -9,9 +9,9 @@
  * The split follows the measured speeds (`balance`): on one host the worker ran its rows as fast as the calling
  * thread, on another (2026-12-07, same code) at half its speed inside clicks, where a fixed half made clicks slower
  * than one thread. The calling thread waits for the worker at most as long as it would take to compute the worker's
- * rows itself, and then does (so a stalled worker costs about one thread's time, not more). Until the worker runs,
- * after it failed, and while a job it was late with is not done, everything runs on the calling thread. The worker
- * does not keep the process alive.
+ * rows itself, and then does (a stalled worker costs that time twice over, where a fixed wait cost up to 100 ms).
+ * Until the worker runs, after it failed, and while a job it was late with is not done, everything runs on the
+ * calling thread. The worker does not keep the process alive.
  */
 import { Worker } from "node:worker_threads";
 import { type SamMaskFrame, type ThresholdedMasks, upscaleAndThreshold } from "./postprocess.js";

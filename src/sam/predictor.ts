@@ -270,11 +270,12 @@ export async function createSamPredictor(
         embeddings = await m.encode(encoderInput(m, img));
         await cache.put(hash, embeddings);
       }
+      const info: SamImageInfo = { hash, originalSize, inputSize, source, ms: 0 };
       const changed = current?.embeddings !== embeddings;
-      current = { info: { hash, originalSize, inputSize, source, ms: 0 }, embeddings };
-      if (changed) await warm(current.info.originalSize, embeddings);
-      current.info.ms = performance.now() - t0;
-      return current.info;
+      current = { info, embeddings };
+      if (changed) await warm(originalSize, embeddings);
+      info.ms = performance.now() - t0;
+      return info;
     },
 
     decode,
