@@ -176,17 +176,16 @@ export async function createSamPredictor(
   const imageHash = createImageHasher();
   let current: { info: SamImageInfo; embeddings: SamEmbeddings } | undefined;
   let disposed = false;
-  // started by the first click, which does not wait for it
+  // started by the first setImage; clicks do not wait for it
   const parallel = upscaleWorker ?? (availableParallelism() > 1 && loadOptions.threads !== 1);
   let upscaler: ParallelUpscaler | undefined;
 
   /**
    * One decode on a new image, a click at its centre, its answer dropped: the image's first click then does not also
    * run the decoder's once-per-image part (split.ts) and its first-run allocations (first clicks on a new image
-   * measured 42-176 ms, the next ones 23-45 ms and falling, on a busy host). The upscaling worker starts here too.
+   * measured 42-176 ms, the next ones 23-45 ms and falling, on a busy host).
    */
   const warm = async (size: SamSize, embeddings: SamEmbeddings) => {
-    if (parallel) upscaler ??= createParallelUpscaler();
     const centre = { x: size.width / 2, y: size.height / 2, label: 1 as const };
     // a decoder that fails here fails on the first click, which reports it
     await m.decode(embeddings, samDecodePrompt(m.layout, { points: [centre] }, size, longest)).catch(() => undefined);
@@ -260,6 +259,8 @@ export async function createSamPredictor(
       alive();
       const img = typeof image === "string" || image instanceof Uint8Array ? await readImage(image) : image;
       const t0 = performance.now();
+      // the upscaling worker starts (and compiles) while the image is encoded, not during the first clicks
+      if (parallel) upscaler ??= createParallelUpscaler();
       const hash = imageHash(img);
       const originalSize = { height: img.height, width: img.width };
       const inputSize = inputSizeOf(img);
