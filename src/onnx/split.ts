@@ -76,7 +76,8 @@ export interface SplitOnnxSession {
   readonly frontier: readonly string[];
   /**
    * `fetch` for these inputs (every input of the graph), or undefined when the split does not apply to them (other
-   * values on baked inputs, varying shapes that give other keys): then run the whole graph.
+   * values on baked inputs, varying shapes that give other keys): then run the whole graph. An empty `fetch` runs
+   * only the static part, when its inputs are new (a warm-up for new static values), and returns `{}`.
    */
   run(
     inputs: Readonly<Record<string, OnnxInput>>,
@@ -214,9 +215,16 @@ export async function createSplitOnnxSession(
       ...v.input.filter((i) => varying.includes(i.name ?? "") || a.frontier.includes(i.name ?? "")),
       ...computed.map((name) => typedValueInfo(name, frontier[name] as ort.Tensor)),
     ];
-    for (const o of alternative ? [{ ...sessionOptions, ...alternative }, sessionOptions] : [sessionOptions]) {
-      varyingSessions.push(await partSession(a.model, v, outputs, o));
+    const built: ort.InferenceSession[] = [];
+    try {
+      for (const o of alternative ? [{ ...sessionOptions, ...alternative }, sessionOptions] : [sessionOptions]) {
+        built.push(await partSession(a.model, v, outputs, o));
+      }
+    } catch (err) {
+      for (const s of built) await s.release();
+      throw err;
     }
+    varyingSessions = built;
     return frontier;
   };
 
@@ -267,6 +275,7 @@ export async function createSplitOnnxSession(
         // copies: a caller may change its arrays in place
         last = { statics: a.statics.map((n) => Buffer.from(bytesOf(inputs[n] as OnnxInput))), frontier };
       }
+      if (fetch.length === 0) return {};
       const way = varyingSessions.length > 1 ? chooser.pick() : 0;
       const session = varyingSessions[way] as ort.InferenceSession;
       const feeds = {
@@ -295,9 +304,9 @@ export async function createSplitOnnxSession(
 
 /**
  * Which of two equivalent ways to run next, starting with way 0. Every 8th run tries the way not in use and divides
- * its time by the run just before it (the way in use), so that both are timed under the same load; when the median
- * of the last 5 such ratios is below `leave[w]` (`w` the way in use), the other way becomes the one in use. While the
- * other way is far slower (median above 1.25), it is tried every 32nd run only.
+ * its time by the run just before it (the way in use), so that both are timed under the same load; once there are 3
+ * such ratios, when the median of the last 5 (the upper one of 4) is below `leave[w]` (`w` the way in use), the other
+ * way becomes the one in use. While the other way is far slower (median above 1.25), it is tried every 32nd run only.
  */
 export function createChooser(leave: readonly [number, number]): {
   pick(): number;

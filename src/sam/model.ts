@@ -143,6 +143,12 @@ export interface SamModel {
   encode(image: SamTensor): Promise<SamEmbeddings>;
   /** Runs the decoder on one prompt. */
   decode(embeddings: SamEmbeddings, prompt: SamDecodePrompt, options?: SamDecodeOptions): Promise<SamDecoded>;
+  /**
+   * Runs what the decoder computes once per image (the split's static part, `createSplitOnnxSession`) for these
+   * embeddings, so that the next `decode` does not; `prompt` gives the prompt's shape (its values are not used).
+   * Absent when the decoder has no such part.
+   */
+  prepare?(embeddings: SamEmbeddings, prompt: SamDecodePrompt): Promise<void>;
   dispose(): Promise<void>;
 }
 
@@ -321,6 +327,15 @@ async function assemble(
       }
       return embeddings;
     },
+
+    ...(lean.split
+      ? {
+          async prepare(embeddings: SamEmbeddings, prompt: SamDecodePrompt) {
+            const { feeds } = decoderFeeds(graph, embeddings, prompt, {});
+            await runGuarded(files.decoder, () => (lean.split as SplitOnnxSession).run(feeds, []));
+          },
+        }
+      : {}),
 
     async decode(embeddings, prompt, options = {}) {
       const { feeds, fetch } = decoderFeeds(graph, embeddings, prompt, options);

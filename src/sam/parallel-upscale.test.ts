@@ -88,6 +88,7 @@ describe("createParallelUpscaler", () => {
     assert.deepEqual(up.run(low, "stretch", small), upscaleAndThreshold(low, "stretch", small));
     assert.throws(() => up.run(new Float32Array(100), "stretch", { height: 480, width: 640 }), /256, 256/);
     assert.throws(() => up.run(low, { height: 2000, width: 10 }, { height: 480, width: 640 }), /exceeds 1024/);
+    assert.throws(() => createParallelUpscaler({ maxWaitMs: Number.NaN }), /maxWaitMs must be a number >= 0/);
     assert.equal(up.parallelRuns, 0);
     await up.dispose();
     const size = { height: 480, width: 640 };

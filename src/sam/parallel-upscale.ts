@@ -14,6 +14,7 @@
  * calling thread. The worker does not keep the process alive.
  */
 import { Worker } from "node:worker_threads";
+import { SegkitError } from "../core/errors.js";
 import { type SamMaskFrame, type ThresholdedMasks, upscaleAndThreshold } from "./postprocess.js";
 import { SAM_LOW_RES_SIZE, type SamSize } from "./transforms.js";
 
@@ -124,6 +125,10 @@ export interface ParallelUpscalerOptions {
 }
 
 export function createParallelUpscaler(options: ParallelUpscalerOptions = {}): ParallelUpscaler {
+  const { maxWaitMs } = options;
+  if (maxWaitMs !== undefined && !(maxWaitMs >= 0)) {
+    throw new SegkitError(`maxWaitMs must be a number >= 0, got ${maxWaitMs}`);
+  }
   let worker: Worker | undefined;
   try {
     worker = startWorker();
@@ -167,7 +172,8 @@ export function createParallelUpscaler(options: ParallelUpscalerOptions = {}): P
       }
       const split = Math.max(1, Math.min(size.height - 1, Math.round(size.height * share)));
       const bottomBytes = (size.height - split) * size.width;
-      const { byteLength } = jobLayout(planes, bottomBytes);
+      // sized for the worker's largest part (share 0.25): a new buffer is sent with a slow message
+      const { byteLength } = jobLayout(planes, (size.height - Math.floor(size.height * 0.25)) * size.width);
       if (shared.byteLength < byteLength) {
         shared = new SharedArrayBuffer(byteLength);
         sent = false;
@@ -185,16 +191,22 @@ export function createParallelUpscaler(options: ParallelUpscalerOptions = {}): P
         top = upscaleAndThreshold(lowRes, frame, size, { rows: [0, split] });
         callerMs = performance.timeOrigin + performance.now() - posted;
       } finally {
-        // at most as long as the worker's rows would take here (after an error, briefly: the buffer is not reused
-        // while the worker may still write to it)
-        const own = Math.max(MIN_WAIT_MS, (callerMs / split) * (size.height - split));
-        wait(v.state, id, top ? (options.maxWaitMs ?? own) : MIN_WAIT_MS);
+        // at most as long as the worker's rows would take here, or half as long again as they took the worker lately
+        // (rows differ: only pixels in doubt are computed); after an error, briefly (the buffer is not reused while
+        // the worker may still write to it)
+        const own = Math.max(
+          MIN_WAIT_MS,
+          (callerMs / split) * (size.height - split),
+          rates ? 1.5 * rates.worker * bottomBytes : 0,
+        );
+        wait(v.state, id, top ? (maxWaitMs ?? own) : MIN_WAIT_MS);
         if (Atomics.load(v.state, 0) !== id) late = { state: v.state, id };
       }
       const ok = late === undefined && v.state[1] === 0;
       if (ok || late) {
-        // a late worker's time is at least the wait
-        const finished = ok ? (v.finished[0] as number) : performance.timeOrigin + performance.now();
+        // a late worker's time is at least the wait; the threads' clocks may disagree (each thread's timeOrigin)
+        const now = performance.timeOrigin + performance.now();
+        const finished = ok ? Math.min(now, Math.max(posted, v.finished[0] as number)) : now;
         ({ share, rates } = balance(rates, {
           caller: callerMs / (split * size.width),
           worker: (finished - posted) / bottomBytes,

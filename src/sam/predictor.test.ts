@@ -34,7 +34,7 @@ const at = (m: Mask | undefined, x: number, y: number) => m?.data[y * m.width + 
 
 /** The model with its encoder and decoder calls counted. */
 function counted(model: SamModel) {
-  const calls = { encode: 0, decode: 0 };
+  const calls = { encode: 0, decode: 0, prepare: 0 };
   const m: SamModel = {
     ...model,
     encode: (x) => {
@@ -46,12 +46,19 @@ function counted(model: SamModel) {
       return model.decode(e, p, o);
     },
   };
+  const prepare = model.prepare;
+  if (prepare) {
+    m.prepare = (e, p) => {
+      calls.prepare++;
+      return prepare(e, p);
+    };
+  }
   return { m, calls };
 }
 
 async function withPredictor<T>(
   dir: string,
-  fn: (p: SamPredictor, calls: { encode: number; decode: number }) => Promise<T>,
+  fn: (p: SamPredictor, calls: { encode: number; decode: number; prepare: number }) => Promise<T>,
   options = {},
 ) {
   const model = await loadSamModel(join(FIXTURES, dir), { threads: 1 });
@@ -227,13 +234,13 @@ describe("SamPredictor: split layout", () => {
         const again = await p.setImage(png); // the same pixels from a file: same hash
         assert.equal(again.source, "memory");
         assert.equal(calls.encode, 2);
-        // one decode per image set (the first click's warm-up), none when the image set is the current one
-        assert.equal(calls.decode, 3);
+        // the decoder's once-per-image part prepared per image set, not again when it is the current one
+        assert.deepEqual([calls.prepare, calls.decode], [3, 0]);
         assert.equal((await p.setImage(a)).source, "memory");
-        assert.equal(calls.decode, 3);
+        assert.equal(calls.prepare, 3);
         first = (await p.predict({ points: [{ x: 500, y: 375, label: 1 }] })).lowResLogits.data;
         assert.equal(calls.encode, 2);
-        assert.equal(calls.decode, 4);
+        assert.deepEqual([calls.prepare, calls.decode], [3, 1]);
         assert.equal((await readdir(cacheDir)).filter((f) => f.endsWith(".emb")).length, 2);
       },
       { cacheDir },

@@ -181,14 +181,15 @@ export async function createSamPredictor(
   let upscaler: ParallelUpscaler | undefined;
 
   /**
-   * One decode on a new image, a click at its centre, its answer dropped: the image's first click then does not also
-   * run the decoder's once-per-image part (split.ts) and its first-run allocations (first clicks on a new image
-   * measured 42-176 ms, the next ones 23-45 ms and falling, on a busy host).
+   * The decoder's once-per-image part for a new image (`SamModel.prepare`, shaped like a one-point prompt), so that
+   * the image's first click does not also run it.
    */
-  const warm = async (size: SamSize, embeddings: SamEmbeddings) => {
+  const prepare = async (size: SamSize, embeddings: SamEmbeddings) => {
     const centre = { x: size.width / 2, y: size.height / 2, label: 1 as const };
     // a decoder that fails here fails on the first click, which reports it
-    await m.decode(embeddings, samDecodePrompt(m.layout, { points: [centre] }, size, longest)).catch(() => undefined);
+    await m
+      .prepare?.(embeddings, samDecodePrompt(m.layout, { points: [centre] }, size, longest))
+      .catch(() => undefined);
   };
 
   const alive = () => {
@@ -258,6 +259,7 @@ export async function createSamPredictor(
     async setImage(image) {
       alive();
       const img = typeof image === "string" || image instanceof Uint8Array ? await readImage(image) : image;
+      alive();
       const t0 = performance.now();
       // the upscaling worker starts (and compiles) while the image is encoded, not during the first clicks
       if (parallel) upscaler ??= createParallelUpscaler();
@@ -271,10 +273,11 @@ export async function createSamPredictor(
         embeddings = await m.encode(encoderInput(m, img));
         await cache.put(hash, embeddings);
       }
+      alive(); // (disposed while it encoded: nothing is kept)
       const info: SamImageInfo = { hash, originalSize, inputSize, source, ms: 0 };
       const changed = current?.embeddings !== embeddings;
       current = { info, embeddings };
-      if (changed) await warm(originalSize, embeddings);
+      if (changed) await prepare(originalSize, embeddings);
       info.ms = performance.now() - t0;
       return info;
     },
@@ -283,6 +286,7 @@ export async function createSamPredictor(
 
     async predict(request) {
       const d = await decode(request);
+      alive();
       const { originalSize, maskFrame } = d;
       const t = performance.now();
       // every returned plane upscaled, thresholded and counted for its stability in one pass (taps kept per size)
