@@ -303,10 +303,11 @@ export async function createSplitOnnxSession(
 }
 
 /**
- * Which of two equivalent ways to run next, starting with way 0. Every 8th run tries the way not in use and divides
- * its time by the run just before it (the way in use), so that both are timed under the same load; once there are 3
- * such ratios, when the median of the last 5 (the upper one of 4) is below `leave[w]` (`w` the way in use), the other
- * way becomes the one in use. While the other way is far slower (median above 1.25), it is tried every 32nd run only.
+ * Which of two equivalent ways to run next, starting with way 0. Every 8th run, and the one before it, go to the way
+ * not in use: the first of the two warms it (its weights are not in the caches), and the second's time divided by
+ * the last run of the way in use is a ratio timed under the same load. Once there are 3 such ratios, when the median
+ * of the last 5 (the upper one of 4) is below `leave[w]` (`w` the way in use), the other way becomes the one in use.
+ * While the other way is far slower (median above 1.25), it is tried every 32nd run only.
  */
 export function createChooser(leave: readonly [number, number]): {
   pick(): number;
@@ -316,18 +317,21 @@ export function createChooser(leave: readonly [number, number]): {
   let runs = 0;
   let every = 8;
   let last = Number.NaN;
+  let warmed = false;
   const ratios: number[] = [];
   return {
     pick() {
       runs++;
-      return runs % every === 0 ? 1 - use : use;
+      const phase = runs % every;
+      return phase === 0 || phase === every - 1 ? 1 - use : use;
     },
     record(way, ms) {
       if (way === use) {
         last = ms;
         return;
       }
-      if (!(last > 0)) return;
+      warmed = !warmed;
+      if (warmed || !(last > 0)) return;
       ratios.push(ms / last);
       if (ratios.length > 5) ratios.shift();
       const median = [...ratios].sort((x, y) => x - y)[ratios.length >> 1] as number;
