@@ -65,8 +65,6 @@ export interface ParallelUpscaler {
   readonly ready: Promise<boolean>;
   /** Calls of `run` whose rows the worker shared. */
   readonly parallelRuns: number;
-  /** The calling thread's share of the rows in the next run (`balance`). */
-  readonly share: number;
   /** Stops the worker. */
   dispose(): Promise<void>;
 }
@@ -235,9 +233,6 @@ export function createParallelUpscaler(options: ParallelUpscalerOptions = {}): P
     ready,
     get parallelRuns() {
       return parallelRuns;
-    },
-    get share() {
-      return share;
     },
     async dispose() {
       const w = worker;
