@@ -57,8 +57,9 @@ export interface SamPredictorOptions extends LoadSamModelOptions {
   memoryCache?: number;
   /**
    * Upscale a click's masks on a worker thread as well as the calling one (`createParallelUpscaler`, rows split by
-   * the two threads' measured speeds: the 3 masks of a 640 x 480 click in 3.7-5.3 instead of 4.9-7.4 ms inside
-   * clicks on this 2-core VM). Default: when the machine has more than one core and `threads` is not 1.
+   * the two threads' measured speeds: the 3 masks of a 640 x 480 click in 3.1-4.3 instead of 5.0-5.3 ms in
+   * `npm run bench:sam` on a 2-core VM, 2026-12-07). Default: when the machine has more than one core and
+   * `threads` is not 1.
    */
   upscaleWorker?: boolean;
 }
