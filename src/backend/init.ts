@@ -10,9 +10,10 @@ import { registerBatchNormGradients } from "./batch-norm-grad.js";
 import { convGradKernels } from "./conv-grads.js";
 import { layoutKernels } from "./layout-kernels.js";
 import { maxPoolGradKernel } from "./max-pool-grad.js";
+import { configureNativeKernels } from "./native.js";
 import { configureOnnxConv, onnxConvKernels } from "./onnx-conv.js";
 import { captureStockReduceKernels, reduceKernels } from "./reduce-grads.js";
-import { defaultWasmThreads, useThreadedWasm } from "./threads.js";
+import { defaultWasmThreads, useThreadedWasm, wasmThreads } from "./threads.js";
 
 export { wasmThreads } from "./threads.js";
 
@@ -35,12 +36,18 @@ export interface InitBackendOptions {
    * faster for its shapes, timed on its first call (see `onnx-conv.ts`). Default true.
    */
   onnxConv?: boolean;
+  /**
+   * wasm only: run batch norm's training passes on segkit's native kernels (`native/segkit.cc`, built at install)
+   * when they loaded (see `native.ts`). Default true; without them, the same math on the wasm kernels.
+   */
+  native?: boolean;
 }
 
 export const DEFAULT_INIT_BACKEND_OPTIONS: Required<InitBackendOptions> = {
   backend: "auto",
   threads: defaultWasmThreads(),
   onnxConv: true,
+  native: true,
 };
 
 function validateInitBackendOptions(options: InitBackendOptions): Required<InitBackendOptions> {
@@ -91,11 +98,12 @@ async function loadTfjsNode(): Promise<boolean> {
 
 let threadsSet = false;
 
-async function tryBackend(name: ActiveBackend, threads: number, onnxConv: boolean): Promise<boolean> {
+async function tryBackend(name: ActiveBackend, threads: number, onnxConv: boolean, native: boolean): Promise<boolean> {
   if (name === "tensorflow" && !(await loadTfjsNode())) return false;
   if (name === "wasm") {
     registerWasmKernels();
     configureOnnxConv({ threads, mode: onnxConv ? "auto" : "off" });
+    configureNativeKernels({ enabled: native, threads });
     // only takes effect before the wasm module first initialises (tf.findBackend would initialise it)
     if (!threadsSet) useThreadedWasm(threads);
     threadsSet = true;
@@ -112,14 +120,17 @@ async function tryBackend(name: ActiveBackend, threads: number, onnxConv: boolea
  * its name. An explicit choice that cannot start throws; `auto` falls back down tensorflow -> wasm -> cpu.
  */
 export async function initBackend(options: InitBackendOptions = {}): Promise<ActiveBackend> {
-  const { backend, threads, onnxConv } = validateInitBackendOptions(options);
+  const { backend, threads, onnxConv, native } = validateInitBackendOptions(options);
   const order: ActiveBackend[] = backend === "auto" ? ["tensorflow", "wasm", "cpu"] : [backend];
   for (const name of order) {
     if (tf.getBackend() === name && (name !== "wasm" || wasmKernelsRegistered)) {
-      if (name === "wasm") configureOnnxConv({ mode: onnxConv ? "auto" : "off" });
+      if (name === "wasm") {
+        configureOnnxConv({ mode: onnxConv ? "auto" : "off" });
+        configureNativeKernels({ enabled: native, threads: wasmThreads() ?? threads });
+      }
       return name;
     }
-    if (await tryBackend(name, threads, onnxConv)) {
+    if (await tryBackend(name, threads, onnxConv, native)) {
       if (name === "cpu") {
         console.warn("segkit: using the tfjs cpu backend, which is very slow for training (minutes per step)");
       }

@@ -7,6 +7,7 @@ import "@tensorflow/tfjs-backend-wasm";
 import { relativeError } from "../core/compare.js";
 import { createRng } from "../core/random.js";
 import { initBackend } from "./init.js";
+import { configureNativeKernels } from "./native.js";
 import { configureOnnxConv, nchwcBlockSize, type OnnxConvMode, onnxConvChoices, resetOnnxConv } from "./onnx-conv.js";
 
 type Shape4 = [number, number, number, number];
@@ -60,6 +61,9 @@ const convCases: { x: Shape4; k: [number, number]; co: number; strides: number |
   // a stride leaves input rows unread: the filter gradient's convolution yields extra taps to crop
   { x: [2, 8, 8, 3], k: [3, 3], co: 2, strides: 2, pad: "valid" },
   { x: [2, 8, 8, 3], k: [1, 1], co: 2, strides: 2, pad: "same" },
+  // output channels in whole vectors of 32 and 16 (native filter gradient's register tiles), and 32 + 3 left over
+  { x: [2, 6, 7, 6], k: [3, 3], co: 48, strides: 1, pad: "same" },
+  { x: [2, 9, 8, 5], k: [3, 3], co: 35, strides: 2, pad: "same" },
 ];
 
 before(async () => {
@@ -87,7 +91,8 @@ const nchwcCases: typeof convCases = [
 // onnxruntime's first graph of each kind (Conv, ConvTranspose, the filter gradient as a Conv), then the filter
 // gradient tap by tap ("taps"; the other kinds have no second graph), then the NCHWc graphs where a signature has one
 const engines: [OnnxConvMode, string | undefined, string, typeof convCases][] = [
-  ["off", undefined, "wasm kernels", convCases],
+  ["off", undefined, "wasm kernels (the filter gradient: segkit's native kernel where it loads)", convCases],
+  ["off", "no native", "wasm kernels only", convCases],
   ["onnx", undefined, "onnxruntime", convCases],
   ["onnx", "taps", "onnxruntime, filter gradient by taps", convCases],
 ];
@@ -104,8 +109,15 @@ function hasNchwcGraph(key: string): boolean {
 }
 for (const [mode, graph, engine, cases] of engines) {
   describe(`convolutions on wasm, run by ${engine}`, () => {
-    before(() => configureOnnxConv({ mode, ...(graph ? { graph } : {}) }));
-    after(() => configureOnnxConv({ mode: "auto" }));
+    before(() => {
+      const native = graph !== "no native";
+      configureNativeKernels({ enabled: native, threads: 2 });
+      configureOnnxConv({ mode, ...(graph && native ? { graph } : {}) });
+    });
+    after(() => {
+      configureOnnxConv({ mode: "auto" });
+      configureNativeKernels({ enabled: true, threads: 2 });
+    });
     afterEach(() => {
       // each call ran where this block says: with onnx, every signature has its session
       const choices = [...onnxConvChoices()];
@@ -190,19 +202,25 @@ const poolCases: { x: Shape4; size: number; strides: number; pad: Pad; values: "
   { x: [2, 8, 8, 3], size: 2, strides: 2, pad: "valid", values: "negative" },
 ];
 
-describe("MaxPoolGrad on wasm", () => {
-  for (const { x, size, strides, pad, values } of poolCases) {
-    it(`x ${x} pool ${size} stride ${strides} ${pad}, ${values} values`, async () => {
-      const xv = random(x).map((v) => (values === "relu" ? Math.max(0, v) : values === "negative" ? -Math.abs(v) : v));
-      const y = tf.tidy(() => tf.maxPool(tf.tensor4d(xv, x), size, strides, pad));
-      const yv = (await y.data()) as Float32Array;
-      y.dispose();
-      const inputs = {
-        dy: { values: random(y.shape), shape: y.shape },
-        input: { values: xv, shape: x },
-        output: { values: yv, shape: y.shape },
-      };
-      await checkKernel(tf.MaxPoolGrad, inputs, { filterSize: size, strides, pad });
-    });
-  }
-});
+for (const native of [true, false]) {
+  describe(`MaxPoolGrad on wasm${native ? " (segkit's native kernel where it loads)" : ", JS kernel"}`, () => {
+    before(() => configureNativeKernels({ enabled: native, threads: 2 }));
+    after(() => configureNativeKernels({ enabled: true, threads: 2 }));
+    for (const { x, size, strides, pad, values } of poolCases) {
+      it(`x ${x} pool ${size} stride ${strides} ${pad}, ${values} values`, async () => {
+        const xv = random(x).map((v) =>
+          values === "relu" ? Math.max(0, v) : values === "negative" ? -Math.abs(v) : v,
+        );
+        const y = tf.tidy(() => tf.maxPool(tf.tensor4d(xv, x), size, strides, pad));
+        const yv = (await y.data()) as Float32Array;
+        y.dispose();
+        const inputs = {
+          dy: { values: random(y.shape), shape: y.shape },
+          input: { values: xv, shape: x },
+          output: { values: yv, shape: y.shape },
+        };
+        await checkKernel(tf.MaxPoolGrad, inputs, { filterSize: size, strides, pad });
+      });
+    }
+  });
+}

@@ -1,4 +1,4 @@
-// segkit's BatchNormalization against tfjs-layers' own, in training and inference, on cpu and wasm.
+// segkit's BatchNormalization against tfjs-layers' own, in training and inference, on cpu and wasm (native kernels on and off).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
@@ -35,10 +35,15 @@ function trainingStep(layer: tf.layers.Layer, x: tf.Tensor, r: tf.Tensor) {
   };
 }
 
-for (const backend of ["cpu", "wasm"] as const) {
-  describe(`BatchNormalization (segkit) on ${backend}`, () => {
+// wasm with segkit's native kernels where they loaded (backend/native.ts), and without: both paths are checked
+for (const [backend, native] of [
+  ["cpu", false],
+  ["wasm", true],
+  ["wasm", false],
+] as const) {
+  describe(`BatchNormalization (segkit) on ${backend}${native ? "" : " without native kernels"}`, () => {
     it("matches tfjs-layers' layer: outputs, gradients, moving statistics", async () => {
-      await initBackend({ backend });
+      await initBackend({ backend, native });
       const shape = [3, 5, 4, 6];
       const x = random(shape, 2, 0.5); // mean away from 0: the variance path matters
       const r = random(shape);

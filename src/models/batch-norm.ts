@@ -13,6 +13,7 @@
  * that loaded models train fast too.
  */
 import * as tf from "@tensorflow/tfjs";
+import { BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD } from "../backend/kernel-names.js";
 
 interface StockBatchNorm extends tf.layers.Layer {
   axis: number;
@@ -57,6 +58,9 @@ export function batchNormTraining(
   beta: tf.Tensor1D,
   epsilon: number,
 ): { y: tf.Tensor; mean: tf.Tensor1D; variance: tf.Tensor1D } {
+  if (x.dtype === "float32" && tf.getKernel(BATCH_NORM_TRAINING, tf.getBackend())) {
+    return nativeBatchNormTraining(x, gamma, beta, epsilon);
+  }
   const axes = Array.from({ length: x.rank - 1 }, (_, i) => i);
   const m = x.size / (x.shape[x.rank - 1] as number);
   let stats: [tf.Tensor1D, tf.Tensor1D] | undefined;
@@ -81,6 +85,42 @@ export function batchNormTraining(
         // b * xc + c in one pass: FusedBatchNorm with mean 0, variance 1 - eps (rstd 1), scale b, offset c
         const affine = tf.batchNorm(xcs, zeros, tf.fill(zeros.shape, 1 - epsilon), c, bCoef, epsilon);
         return [tf.add(perChannel(tf.mul, dy, a), affine), tf.mul(rstd, sumDyXc), sumDy];
+      },
+    };
+  });
+  const y = op(x, gamma, beta);
+  const [mean, variance] = stats as [tf.Tensor1D, tf.Tensor1D];
+  return { y, mean, variance };
+}
+
+/**
+ * `batchNormTraining` by segkit's native kernels (backend/native.ts), where they are registered for the active
+ * backend: the same formulas in two passes forward (the statistics; the normalisation) and two backward (the sums;
+ * dx), sums in double. x itself is kept for the backward pass.
+ */
+function nativeBatchNormTraining(
+  x: tf.Tensor,
+  gamma: tf.Tensor1D,
+  beta: tf.Tensor1D,
+  epsilon: number,
+): { y: tf.Tensor; mean: tf.Tensor1D; variance: tf.Tensor1D } {
+  let stats: [tf.Tensor1D, tf.Tensor1D] | undefined;
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [xi, g, b, save] = args as [tf.Tensor, tf.Tensor1D, tf.Tensor1D, tf.GradSaveFunc];
+    const inputs = { x: xi, gamma: g, beta: b };
+    const [y, mean, variance] = tf.engine().runKernel(BATCH_NORM_TRAINING, inputs, { epsilon }) as [
+      tf.Tensor,
+      tf.Tensor1D,
+      tf.Tensor1D,
+    ];
+    stats = [tf.keep(mean), tf.keep(variance)];
+    save([xi, mean, variance, g]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xs, ms, vs, gs] = saved as [tf.Tensor, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D];
+        const gradInputs = { dy, x: xs, mean: ms, variance: vs, gamma: gs };
+        return tf.engine().runKernel(BATCH_NORM_TRAINING_GRAD, gradInputs, { epsilon }) as tf.Tensor[];
       },
     };
   });

@@ -1,0 +1,427 @@
+// segkit's native kernels (Node-API, C ABI): memory-bound training passes that tfjs-backend-wasm runs as many
+// separate 128-bit SIMD ops, here as one or two AVX passes over 2 threads (OpenMP). Every function works on
+// float32 typed arrays the caller allocated (views of the wasm heap, shared or not) and checks their lengths.
+// Built by `scripts/build-native.mjs` (node-gyp, at install); loaded by src/backend/native.ts.
+#include <node_api.h>
+
+#include <cmath>
+#include <algorithm>
+#include <cstddef>
+#include <vector>
+
+#include <omp.h>
+
+namespace {
+
+struct F32 {
+  float* data;
+  size_t length;
+};
+
+bool fail(napi_env env, const char* message) {
+  napi_throw_error(env, "ERR_SEGKIT_NATIVE", message);
+  return false;
+}
+
+bool getF32(napi_env env, napi_value value, F32* out) {
+  napi_typedarray_type type;
+  napi_value buffer;
+  size_t offset;
+  void* data;
+  bool isTyped = false;
+  napi_is_typedarray(env, value, &isTyped);
+  if (!isTyped || napi_get_typedarray_info(env, value, &type, &out->length, &data, &buffer, &offset) != napi_ok ||
+      type != napi_float32_array) {
+    return fail(env, "segkit native: expected a Float32Array");
+  }
+  out->data = static_cast<float*>(data);
+  return true;
+}
+
+bool getArgs(napi_env env, napi_callback_info info, size_t count, napi_value* args) {
+  size_t argc = count;
+  if (napi_get_cb_info(env, info, &argc, args, nullptr, nullptr) != napi_ok || argc != count) {
+    return fail(env, "segkit native: wrong number of arguments");
+  }
+  return true;
+}
+
+bool getNumber(napi_env env, napi_value value, double* out) {
+  if (napi_get_value_double(env, value, out) != napi_ok) return fail(env, "segkit native: expected a number");
+  return true;
+}
+
+// Per-channel sums over the M rows of x [M, C]: mode 0 sum(x); mode 1 sum((x - mean)^2); mode 2 sum(dy) into s1 and
+// sum(dy * (x - mean)) into s2. Each thread sums blocks of 256 rows in float, then adds the blocks in double.
+enum class SumMode { Plain, SquaredDeviation, Gradient };
+
+void channelSums(const float* x, const float* dy, const float* mean, long rows, int channels, SumMode mode,
+                 double* s1, double* s2) {
+  const int threads = omp_get_max_threads();
+  std::vector<double> part1(static_cast<size_t>(threads) * channels, 0.0);
+  std::vector<double> part2(static_cast<size_t>(threads) * channels, 0.0);
+#pragma omp parallel num_threads(threads)
+  {
+    const int t = omp_get_thread_num();
+    const int nt = omp_get_num_threads();
+    const long lo = rows * t / nt;
+    const long hi = rows * (t + 1) / nt;
+    std::vector<float> block1(channels), block2(channels);
+    float* a1 = block1.data();
+    float* a2 = block2.data();
+    double* p1 = &part1[static_cast<size_t>(t) * channels];
+    double* p2 = &part2[static_cast<size_t>(t) * channels];
+    for (long start = lo; start < hi; start += 256) {
+      const long end = start + 256 < hi ? start + 256 : hi;
+      for (int c = 0; c < channels; c++) a1[c] = a2[c] = 0.0f;
+      for (long m = start; m < end; m++) {
+        const float* xr = x + m * channels;
+        if (mode == SumMode::Plain) {
+          for (int c = 0; c < channels; c++) a1[c] += xr[c];
+        } else if (mode == SumMode::SquaredDeviation) {
+          for (int c = 0; c < channels; c++) {
+            const float d = xr[c] - mean[c];
+            a1[c] += d * d;
+          }
+        } else {
+          const float* gr = dy + m * channels;
+          for (int c = 0; c < channels; c++) {
+            a1[c] += gr[c];
+            a2[c] += gr[c] * (xr[c] - mean[c]);
+          }
+        }
+      }
+      for (int c = 0; c < channels; c++) {
+        p1[c] += a1[c];
+        p2[c] += a2[c];
+      }
+    }
+  }
+  for (int c = 0; c < channels; c++) {
+    double t1 = 0.0, t2 = 0.0;
+    for (int t = 0; t < threads; t++) {
+      t1 += part1[static_cast<size_t>(t) * channels + c];
+      t2 += part2[static_cast<size_t>(t) * channels + c];
+    }
+    s1[c] = t1;
+    if (s2 != nullptr) s2[c] = t2;
+  }
+}
+
+// out[m, c] = a[c] * u[m, c] + b[c] * (x[m, c] - mean[c]) + k[c], or without the u term when u is null.
+// (x - mean) first: folding mean into k loses precision when |mean| is large against the spread.
+void perChannelAffine(const float* u, const float* x, const float* mean, const float* a, const float* b,
+                      const float* k, float* out, long rows, int channels) {
+#pragma omp parallel for schedule(static)
+  for (long m = 0; m < rows; m++) {
+    const float* xr = x + m * channels;
+    float* o = out + m * channels;
+    if (u == nullptr) {
+      for (int c = 0; c < channels; c++) o[c] = b[c] * (xr[c] - mean[c]) + k[c];
+    } else {
+      const float* ur = u + m * channels;
+      for (int c = 0; c < channels; c++) o[c] = a[c] * ur[c] + b[c] * (xr[c] - mean[c]) + k[c];
+    }
+  }
+}
+
+bool sameLength(napi_env env, std::initializer_list<const F32*> arrays, size_t length, const char* what) {
+  for (const F32* a : arrays) {
+    if (a->length != length) return fail(env, what);
+  }
+  return true;
+}
+
+// batchNormForward(x [M*C], gamma [C], beta [C], epsilon, y [M*C], mean [C], variance [C]): training-mode batch
+// norm over every axis but the last; mean and the biased variance (two passes, double sums) are written out.
+napi_value BatchNormForward(napi_env env, napi_callback_info info) {
+  napi_value args[7];
+  F32 x, gamma, beta, y, mean, variance;
+  double epsilon;
+  if (!getArgs(env, info, 7, args) || !getF32(env, args[0], &x) || !getF32(env, args[1], &gamma) ||
+      !getF32(env, args[2], &beta) || !getNumber(env, args[3], &epsilon) || !getF32(env, args[4], &y) ||
+      !getF32(env, args[5], &mean) || !getF32(env, args[6], &variance)) {
+    return nullptr;
+  }
+  const size_t channels = gamma.length;
+  if (channels == 0 || x.length % channels != 0 || x.length == 0) {
+    fail(env, "segkit native: x's length is not a positive multiple of the channel count");
+    return nullptr;
+  }
+  if (!sameLength(env, {&beta, &mean, &variance}, channels, "segkit native: a per-channel array has the wrong length") ||
+      !sameLength(env, {&y}, x.length, "segkit native: y's length differs from x's")) {
+    return nullptr;
+  }
+  const long rows = static_cast<long>(x.length / channels);
+  const int c = static_cast<int>(channels);
+  std::vector<double> sums(channels);
+  channelSums(x.data, nullptr, nullptr, rows, c, SumMode::Plain, sums.data(), nullptr);
+  for (size_t i = 0; i < channels; i++) mean.data[i] = static_cast<float>(sums[i] / rows);
+  channelSums(x.data, nullptr, mean.data, rows, c, SumMode::SquaredDeviation, sums.data(), nullptr);
+  std::vector<float> scale(channels);
+  for (size_t i = 0; i < channels; i++) {
+    variance.data[i] = static_cast<float>(sums[i] / rows);
+    scale[i] = static_cast<float>(gamma.data[i] / std::sqrt(static_cast<double>(variance.data[i]) + epsilon));
+  }
+  perChannelAffine(nullptr, x.data, mean.data, nullptr, scale.data(), beta.data, y.data, rows, c);
+  return nullptr;
+}
+
+// batchNormBackward(dy, x, mean, variance, gamma, epsilon, dx, dgamma, dbeta): with r = 1/sqrt(var + eps),
+// a = gamma * r, M rows: dbeta = sum(dy), dgamma = r * sum(dy * (x - mean)),
+// dx = a * dy + b * (x - mean) - a * sum(dy) / M with b = -a * r^2 * sum(dy * (x - mean)) / M.
+napi_value BatchNormBackward(napi_env env, napi_callback_info info) {
+  napi_value args[9];
+  F32 dy, x, mean, variance, gamma, dx, dgamma, dbeta;
+  double epsilon;
+  if (!getArgs(env, info, 9, args) || !getF32(env, args[0], &dy) || !getF32(env, args[1], &x) ||
+      !getF32(env, args[2], &mean) || !getF32(env, args[3], &variance) || !getF32(env, args[4], &gamma) ||
+      !getNumber(env, args[5], &epsilon) || !getF32(env, args[6], &dx) || !getF32(env, args[7], &dgamma) ||
+      !getF32(env, args[8], &dbeta)) {
+    return nullptr;
+  }
+  const size_t channels = gamma.length;
+  if (channels == 0 || x.length % channels != 0 || x.length == 0) {
+    fail(env, "segkit native: x's length is not a positive multiple of the channel count");
+    return nullptr;
+  }
+  if (!sameLength(env, {&mean, &variance, &dgamma, &dbeta}, channels,
+                  "segkit native: a per-channel array has the wrong length") ||
+      !sameLength(env, {&dy, &dx}, x.length, "segkit native: dy or dx's length differs from x's")) {
+    return nullptr;
+  }
+  const long rows = static_cast<long>(x.length / channels);
+  const int c = static_cast<int>(channels);
+  std::vector<double> sumDy(channels), sumDyXc(channels);
+  channelSums(x.data, dy.data, mean.data, rows, c, SumMode::Gradient, sumDy.data(), sumDyXc.data());
+  std::vector<float> a(channels), b(channels), k(channels);
+  for (size_t i = 0; i < channels; i++) {
+    const double r = 1.0 / std::sqrt(static_cast<double>(variance.data[i]) + epsilon);
+    const double ai = gamma.data[i] * r;
+    const double bi = -ai * r * r * sumDyXc[i] / rows;
+    dbeta.data[i] = static_cast<float>(sumDy[i]);
+    dgamma.data[i] = static_cast<float>(r * sumDyXc[i]);
+    a[i] = static_cast<float>(ai);
+    b[i] = static_cast<float>(bi);
+    k[i] = static_cast<float>(-ai * sumDy[i] / rows);
+  }
+  perChannelAffine(dy.data, x.data, mean.data, a.data(), b.data(), k.data(), dx.data, rows, c);
+  return nullptr;
+}
+
+// ---- convolution filter gradient -------------------------------------------------------------------------------
+// dW[i, j, ci, co] = sum over n, oy, ox of x[n, oy*sh + i - pt, ox*sw + j - pl, ci] * dy[n, oy, ox, co] (NHWC,
+// filter HWIO, dilation 1, out-of-range input positions are the zero padding). Threads split the output rows
+// (n, oy); each sums into its own dW, then the threads' dWs are added. Within a row, for each tap, a register tile
+// of CI input channels x 32 (or 16) output channels runs over the row's pixels (GCC vector extensions: AVX-512
+// registers with -march=native on such a CPU, two AVX2 ones or four SSE ones elsewhere).
+typedef float v16 __attribute__((vector_size(64)));
+typedef float v16u __attribute__((vector_size(64), aligned(4)));
+
+struct ConvGeometry {
+  long n, h, w, ci, ho, wo, co, kh, kw, sh, sw, pt, pl;
+};
+
+// acc[t][...] += sum over the pixels of x[p, t] * dy[p, co0 .. co0 + 16 * V)
+template <int CI, int V>
+inline void filterTile(const float* xp, long xStep, const float* gp, long gStep, long count, float* acc, long co) {
+  v16 sum[CI][V] = {};
+  for (long p = 0; p < count; p++, xp += xStep, gp += gStep) {
+    v16 g[V];
+    for (int v = 0; v < V; v++) g[v] = *reinterpret_cast<const v16u*>(gp + 16 * v);
+    for (int t = 0; t < CI; t++) {
+      const float b = xp[t];
+      for (int v = 0; v < V; v++) sum[t][v] += b * g[v];
+    }
+  }
+  for (int t = 0; t < CI; t++) {
+    for (int v = 0; v < V; v++) {
+      v16u* a = reinterpret_cast<v16u*>(acc + t * co + 16 * v);
+      *a += sum[t][v];
+    }
+  }
+}
+
+template <int CI>
+void filterTiles(const float* xp, long xStep, const float* gp, long gStep, long count, float* acc, long co) {
+  long c = 0;
+  for (; c + 32 <= co; c += 32) filterTile<CI, 2>(xp, xStep, gp + c, gStep, count, acc + c, co);
+  for (; c + 16 <= co; c += 16) filterTile<CI, 1>(xp, xStep, gp + c, gStep, count, acc + c, co);
+  for (; c < co; c++) {  // output channels past the last whole vector
+    float sum[CI] = {};
+    const float* xq = xp;
+    const float* gq = gp + c;
+    for (long p = 0; p < count; p++, xq += xStep, gq += gStep) {
+      for (int t = 0; t < CI; t++) sum[t] += xq[t] * *gq;
+    }
+    for (int t = 0; t < CI; t++) acc[t * co + c] += sum[t];
+  }
+}
+
+void filterGradRow(const ConvGeometry& g, const float* x, const float* dy, long n, long oy, float* acc) {
+  const float* gRow = dy + (n * g.ho + oy) * g.wo * g.co;
+  for (long i = 0; i < g.kh; i++) {
+    const long iy = oy * g.sh + i - g.pt;
+    if (iy < 0 || iy >= g.h) continue;
+    const float* xRow = x + (n * g.h + iy) * g.w * g.ci;
+    for (long j = 0; j < g.kw; j++) {
+      // the pixels ox whose input column ox * sw + j - pl lies inside the row
+      long lo = 0;
+      while (lo < g.wo && lo * g.sw + j - g.pl < 0) lo++;
+      long hi = g.wo;
+      while (hi > lo && (hi - 1) * g.sw + j - g.pl >= g.w) hi--;
+      if (hi <= lo) continue;
+      const float* xp = xRow + (lo * g.sw + j - g.pl) * g.ci;
+      const float* gp = gRow + lo * g.co;
+      float* tap = acc + (i * g.kw + j) * g.ci * g.co;
+      long c = 0;
+      for (; c + 4 <= g.ci; c += 4) filterTiles<4>(xp + c, g.sw * g.ci, gp, g.co, hi - lo, tap + c * g.co, g.co);
+      for (; c < g.ci; c++) filterTiles<1>(xp + c, g.sw * g.ci, gp, g.co, hi - lo, tap + c * g.co, g.co);
+    }
+  }
+}
+
+bool getGeometry(napi_env env, napi_value value, ConvGeometry* g) {
+  bool isArray = false;
+  uint32_t length = 0;
+  if (napi_is_array(env, value, &isArray) != napi_ok || !isArray || napi_get_array_length(env, value, &length) != napi_ok ||
+      length != 13) {
+    return fail(env, "segkit native: the convolution geometry is an array of 13 numbers");
+  }
+  long* fields[] = {&g->n, &g->h, &g->w, &g->ci, &g->ho, &g->wo, &g->co, &g->kh, &g->kw, &g->sh, &g->sw, &g->pt, &g->pl};
+  for (uint32_t i = 0; i < length; i++) {
+    napi_value element;
+    double v;
+    if (napi_get_element(env, value, i, &element) != napi_ok || !getNumber(env, element, &v)) return false;
+    if (!(v >= 0 && v <= 1e9) || v != std::floor(v)) return fail(env, "segkit native: bad convolution geometry");
+    *fields[i] = static_cast<long>(v);
+  }
+  if (g->n < 1 || g->h < 1 || g->w < 1 || g->ci < 1 || g->ho < 1 || g->wo < 1 || g->co < 1 || g->kh < 1 ||
+      g->kw < 1 || g->sh < 1 || g->sw < 1) {
+    return fail(env, "segkit native: bad convolution geometry");
+  }
+  return true;
+}
+
+// conv2dBackpropFilter(x, dy, dW, geometry): geometry is
+// [N, H, W, Ci, Ho, Wo, Co, kh, kw, strideH, strideW, padTop, padLeft].
+napi_value Conv2DBackpropFilter(napi_env env, napi_callback_info info) {
+  napi_value args[4];
+  F32 x, dy, dw;
+  ConvGeometry g;
+  if (!getArgs(env, info, 4, args) || !getF32(env, args[0], &x) || !getF32(env, args[1], &dy) ||
+      !getF32(env, args[2], &dw) || !getGeometry(env, args[3], &g)) {
+    return nullptr;
+  }
+  if (x.length != static_cast<size_t>(g.n * g.h * g.w * g.ci) ||
+      dy.length != static_cast<size_t>(g.n * g.ho * g.wo * g.co) ||
+      dw.length != static_cast<size_t>(g.kh * g.kw * g.ci * g.co)) {
+    fail(env, "segkit native: x, dy or dW does not match the convolution geometry");
+    return nullptr;
+  }
+  const long rows = g.n * g.ho;
+  const int threads = static_cast<int>(std::min<long>(omp_get_max_threads(), rows));
+  std::vector<float> partial(static_cast<size_t>(threads) * dw.length, 0.0f);
+#pragma omp parallel num_threads(threads)
+  {
+    const int t = omp_get_thread_num();
+    const int nt = omp_get_num_threads();
+    float* acc = partial.data() + static_cast<size_t>(t) * dw.length;
+    for (long r = rows * t / nt; r < rows * (t + 1) / nt; r++) filterGradRow(g, x.data, dy.data, r / g.ho, r % g.ho, acc);
+  }
+  for (size_t k = 0; k < dw.length; k++) {
+    float sum = 0.0f;
+    for (int t = 0; t < threads; t++) sum += partial[static_cast<size_t>(t) * dw.length + k];
+    dw.data[k] = sum;
+  }
+  return nullptr;
+}
+
+// ---- max pooling gradient ----------------------------------------------------------------------------------------
+// dx[n, y, x, c] = the sum of dy over the windows whose first maximum in row-major order (strictly greater, so NaN
+// and padding are never chosen) is at (y, x). Geometry as for convolutions, with Co = Ci = C and the window as the
+// filter. Threads split the batch (windows never cross images).
+napi_value MaxPoolGrad(napi_env env, napi_callback_info info) {
+  napi_value args[4];
+  F32 x, dy, dx;
+  ConvGeometry g;
+  if (!getArgs(env, info, 4, args) || !getF32(env, args[0], &x) || !getF32(env, args[1], &dy) ||
+      !getF32(env, args[2], &dx) || !getGeometry(env, args[3], &g)) {
+    return nullptr;
+  }
+  const size_t inSize = static_cast<size_t>(g.n * g.h * g.w * g.ci);
+  if (g.co != g.ci || x.length != inSize || dx.length != inSize ||
+      dy.length != static_cast<size_t>(g.n * g.ho * g.wo * g.co)) {
+    fail(env, "segkit native: x, dy or dx does not match the pooling geometry");
+    return nullptr;
+  }
+  const long c = g.ci;
+#pragma omp parallel
+  {
+    std::vector<float> best(static_cast<size_t>(c));
+    std::vector<long> at(static_cast<size_t>(c));
+#pragma omp for schedule(static)
+    for (long n = 0; n < g.n; n++) {
+      float* dxImage = dx.data + n * g.h * g.w * c;
+      std::fill(dxImage, dxImage + g.h * g.w * c, 0.0f);
+      for (long oy = 0; oy < g.ho; oy++) {
+        for (long ox = 0; ox < g.wo; ox++) {
+          std::fill(best.begin(), best.end(), -INFINITY);
+          std::fill(at.begin(), at.end(), -1L);
+          for (long i = 0; i < g.kh; i++) {
+            const long iy = oy * g.sh + i - g.pt;
+            if (iy < 0 || iy >= g.h) continue;
+            for (long j = 0; j < g.kw; j++) {
+              const long ix = ox * g.sw + j - g.pl;
+              if (ix < 0 || ix >= g.w) continue;
+              const long base = (iy * g.w + ix) * c;
+              const float* xr = x.data + n * g.h * g.w * c + base;
+              for (long k = 0; k < c; k++) {
+                const bool greater = xr[k] > best[k];
+                best[k] = greater ? xr[k] : best[k];
+                at[k] = greater ? base + k : at[k];
+              }
+            }
+          }
+          const float* gr = dy.data + ((n * g.ho + oy) * g.wo + ox) * c;
+          for (long k = 0; k < c; k++) {
+            if (at[k] >= 0) dxImage[at[k]] += gr[k];
+          }
+        }
+      }
+    }
+  }
+  return nullptr;
+}
+
+// setThreads(n): the OpenMP threads the kernels use.
+napi_value SetThreads(napi_env env, napi_callback_info info) {
+  napi_value args[1];
+  double n;
+  if (!getArgs(env, info, 1, args) || !getNumber(env, args[0], &n)) return nullptr;
+  if (!(n >= 1 && n <= 256)) {
+    fail(env, "segkit native: threads must be between 1 and 256");
+    return nullptr;
+  }
+  omp_set_num_threads(static_cast<int>(n));
+  return nullptr;
+}
+
+bool exportFunction(napi_env env, napi_value exports, const char* name, napi_callback callback) {
+  napi_value fn;
+  return napi_create_function(env, name, NAPI_AUTO_LENGTH, callback, nullptr, &fn) == napi_ok &&
+         napi_set_named_property(env, exports, name, fn) == napi_ok;
+}
+
+}  // namespace
+
+NAPI_MODULE_INIT() {
+  if (!exportFunction(env, exports, "batchNormForward", BatchNormForward) ||
+      !exportFunction(env, exports, "batchNormBackward", BatchNormBackward) ||
+      !exportFunction(env, exports, "conv2dBackpropFilter", Conv2DBackpropFilter) ||
+      !exportFunction(env, exports, "maxPoolGrad", MaxPoolGrad) ||
+      !exportFunction(env, exports, "setThreads", SetThreads)) {
+    return nullptr;
+  }
+  return exports;
+}

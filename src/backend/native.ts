@@ -1,0 +1,148 @@
+/**
+ * segkit's native kernels (`native/segkit.cc`, a Node-API addon built at install by `scripts/build-native.mjs`):
+ * training passes that are memory-bound, where tfjs-backend-wasm runs several 128-bit SIMD ops per pass and the addon
+ * one AVX pass on the same wasm heap, no copies. Registered as wasm kernels (kernel-names.ts) when the addon loads;
+ * where it did not build (no compiler, SEGKIT_NATIVE=0 at install) or does not load, the ops keep their tfjs path.
+ *   batch norm (training), 14 layers of the bench U-Net (batch 8 at 128x128), forward + backward: ~31 ms vs ~150 ms
+ *   for segkit's tfjs path on the wasm backend (2 threads; scratch measurement, 2026-12-07).
+ */
+import { createRequire } from "node:module";
+import * as tf from "@tensorflow/tfjs";
+import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+import { BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD } from "./kernel-names.js";
+
+type F32 = Float32Array;
+/** The addon's functions; each checks its arrays' lengths and throws on a mismatch. */
+export interface NativeKernels {
+  batchNormForward(x: F32, gamma: F32, beta: F32, epsilon: number, y: F32, mean: F32, variance: F32): void;
+  batchNormBackward(
+    dy: F32,
+    x: F32,
+    mean: F32,
+    variance: F32,
+    gamma: F32,
+    epsilon: number,
+    dx: F32,
+    dgamma: F32,
+    dbeta: F32,
+  ): void;
+  /**
+   * dW [kh,kw,Ci,Co] of a convolution (NHWC, dilation 1), `geometry` = [N, H, W, Ci, Ho, Wo, Co, kh, kw, strideH,
+   * strideW, padTop, padLeft].
+   */
+  conv2dBackpropFilter(x: F32, dy: F32, dW: F32, geometry: number[]): void;
+  /** dx of a max pooling (NHWC), `geometry` as for the filter gradient with Co = Ci and the window as the filter. */
+  maxPoolGrad(x: F32, dy: F32, dx: F32, geometry: number[]): void;
+  setThreads(threads: number): void;
+}
+
+/** Where node-gyp puts the addon, from src/backend or dist/backend alike. */
+export const NATIVE_ADDON_PATH = "../../build/Release/segkit_native.node";
+
+let addon: NativeKernels | null | undefined;
+
+/** The addon, or null where it was not built or cannot load (the reason is kept for `nativeKernelsStatus`). */
+export function nativeKernels(): NativeKernels | null {
+  if (addon === undefined) {
+    // OpenMP's threads sleep as soon as a kernel ends instead of spinning (libgomp reads this when it loads, with
+    // the addon): a spinning thread takes a core from the onnxruntime and wasm kernels that run next. A training step
+    // of the bench U-Net measured 485 ms passive, 556 default, 662 active (one profile each, noisy host).
+    process.env.OMP_WAIT_POLICY ??= "PASSIVE";
+    try {
+      addon = createRequire(import.meta.url)(NATIVE_ADDON_PATH) as NativeKernels;
+    } catch (error) {
+      addon = null;
+      loadError = error instanceof Error ? (error.message.split("\n")[0] ?? "") : String(error);
+    }
+  }
+  return addon;
+}
+let loadError = "";
+
+/** Whether the addon loaded, and why not. */
+export function nativeKernelsStatus(): { loaded: boolean; reason?: string } {
+  return nativeKernels() ? { loaded: true } : { loaded: false, reason: loadError };
+}
+
+let active: NativeKernels | null = null;
+
+/** The addon when `configureNativeKernels` enabled it (for kernels that choose between it and wasm), else null. */
+export function activeNativeKernels(): NativeKernels | null {
+  return active;
+}
+
+type KernelArgs = Parameters<tf.KernelFunc>[0];
+type Info = tf.TensorInfo;
+
+/** Float32 views of the wasm heap: take them after the last `makeOutput` (an allocation may move the heap). */
+const heapViews = (b: BackendWasm, tensors: Info[]): F32[] => tensors.map((t) => b.typedArrayFromHeap(t) as F32);
+
+function float32Only(kernel: string, tensors: Info[]): void {
+  for (const t of tensors) {
+    if (t.dtype !== "float32") throw new Error(`segkit: ${kernel} takes float32 tensors, got ${t.dtype}`);
+  }
+}
+
+function kernelConfigs(k: NativeKernels): tf.KernelConfig[] {
+  return [
+    {
+      kernelName: BATCH_NORM_TRAINING,
+      backendName: "wasm",
+      kernelFunc: ({ inputs, backend, attrs }: KernelArgs) => {
+        const { x, gamma, beta } = inputs as { x: Info; gamma: Info; beta: Info };
+        float32Only(BATCH_NORM_TRAINING, [x, gamma, beta]);
+        const b = backend as BackendWasm;
+        const channels = [gamma.shape[0] as number];
+        const outs = [
+          b.makeOutput(x.shape, "float32"),
+          b.makeOutput(channels, "float32"),
+          b.makeOutput(channels, "float32"),
+        ];
+        const [xv, g, bt, y, mean, variance] = heapViews(b, [x, gamma, beta, ...outs]) as [
+          F32,
+          F32,
+          F32,
+          F32,
+          F32,
+          F32,
+        ];
+        k.batchNormForward(xv, g, bt, (attrs as { epsilon: number }).epsilon, y, mean, variance);
+        return outs;
+      },
+    },
+    {
+      kernelName: BATCH_NORM_TRAINING_GRAD,
+      backendName: "wasm",
+      kernelFunc: ({ inputs, backend, attrs }: KernelArgs) => {
+        const { dy, x, mean, variance, gamma } = inputs as Record<"dy" | "x" | "mean" | "variance" | "gamma", Info>;
+        float32Only(BATCH_NORM_TRAINING_GRAD, [dy, x, mean, variance, gamma]);
+        const b = backend as BackendWasm;
+        const outs = [
+          b.makeOutput(x.shape, "float32"),
+          b.makeOutput(gamma.shape, "float32"),
+          b.makeOutput(gamma.shape, "float32"),
+        ];
+        const views = heapViews(b, [dy, x, mean, variance, gamma, ...outs]) as [F32, F32, F32, F32, F32, F32, F32, F32];
+        const [dyv, xv, m, v, g, dx, dgamma, dbeta] = views;
+        k.batchNormBackward(dyv, xv, m, v, g, (attrs as { epsilon: number }).epsilon, dx, dgamma, dbeta);
+        return outs;
+      },
+    },
+  ];
+}
+
+/**
+ * Registers the native kernels for the wasm backend when `enabled` and the addon loads, with `threads` threads;
+ * unregisters them otherwise. Returns whether they are registered.
+ */
+export function configureNativeKernels(options: { enabled: boolean; threads: number }): boolean {
+  const k = options.enabled ? nativeKernels() : null;
+  active = k;
+  for (const name of [BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD]) {
+    if (tf.getKernel(name, "wasm")) tf.unregisterKernel(name, "wasm");
+  }
+  if (!k) return false;
+  k.setThreads(options.threads);
+  for (const config of kernelConfigs(k)) tf.registerKernel(config);
+  return true;
+}
