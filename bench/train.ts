@@ -15,6 +15,7 @@
  *   npm run bench:train -- [--steps 10] [--passes 5] [--cases unet@128,unet@256,encoder-decoder@128]
  *                          [--models unet --sizes 128,256 (instead of --cases)] [--backend auto] [--no-baseline]
  *                          [--before (also the training step before the fused Adam)] [--train-only (no inference sides)]
+ *                          [--no-native (segkit's native kernels off: initBackend({ native: false }))]
  */
 import { spawnSync } from "node:child_process";
 import { dirname, join } from "node:path";
@@ -24,6 +25,7 @@ import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 import { convGradKernels } from "../src/backend/conv-grads.js";
 import { type BackendChoice, initBackend, wasmThreads } from "../src/backend/init.js";
+import { nativeKernelsStatus } from "../src/backend/native.js";
 import { createOnnxPredictor } from "../src/infer/predict.js";
 import { createLoss } from "../src/losses/registry.js";
 import { modelInfo } from "../src/models/info.js";
@@ -45,6 +47,7 @@ const { values: args } = parseArgs({
     threads: { type: "string", default: "2" },
     baseline: { type: "boolean", default: false },
     before: { type: "boolean", default: false },
+    "no-native": { type: "boolean", default: false },
     "train-only": { type: "boolean", default: false },
     "no-baseline": { type: "boolean", default: false },
     out: { type: "string", default: join(here, "results", "train.json") },
@@ -165,8 +168,12 @@ if (args.baseline) {
   process.exit(0);
 }
 
-const backend = await initBackend({ backend: args.backend as BackendChoice, threads: Number(args.threads) });
-console.log(`segkit backend: ${backend}${backend === "wasm" ? ` (${wasmThreads()} threads)` : ""}`);
+const native = !args["no-native"];
+const backend = await initBackend({ backend: args.backend as BackendChoice, threads: Number(args.threads), native });
+const nativeOn = backend === "wasm" && native && nativeKernelsStatus().loaded;
+console.log(
+  `segkit backend: ${backend}${backend === "wasm" ? ` (${wasmThreads()} threads, native kernels ${nativeOn ? "on" : "off"})` : ""}`,
+);
 const peers = await startPeers(
   join(here, "peers", "torch_train.py"),
   ["--threads", args.threads, "--batch", String(BATCH)],
@@ -327,7 +334,7 @@ await writeResults(args.out, {
     passes: `1 warm-up pass, then ${PASSES} passes alternating over every side (the order rotating); a pass is ${STEPS} training batches at 128x128 (scaled by the pixels at other sizes, at least 2: results.<model>.<size>.steps) or twice that many inference batches; figures: median images/s and the range of the passes (baseline: 2 passes of half the batches)`,
     ratios:
       "ratios.<peer>.<train|inferTfjs|inferOnnx>.<model>.<size>: segkit / that peer (medians of images/s); ratios.trainVsPytorch.<model>.<size>: segkit's training / the faster peer's in that case",
-    segkit: `backend ${backend}${backend === "wasm" ? `, ${wasmThreads()} threads` : ""}; Adam(1e-3) on cross-entropy; train: fit's step (createOptimizer(adam).step, fused Adam update, on model.apply(x, training)); trainBefore (--before): the step before, tf.train.adam(1e-3).minimize on model.apply(x, training); inference on tfjs (model.predict) and on onnxruntime-node (exportOnnx + createOnnxPredictor, ${args.threads} threads), each reported`,
+    segkit: `backend ${backend}${backend === "wasm" ? `, ${wasmThreads()} threads, native kernels ${nativeOn ? "on" : "off"}` : ""}; Adam(1e-3) on cross-entropy; train: fit's step (createOptimizer(adam).step, fused Adam update, on model.apply(x, training)); trainBefore (--before): the step before, tf.train.adam(1e-3).minimize on model.apply(x, training); inference on tfjs (model.predict) and on onnxruntime-node (exportOnnx + createOnnxPredictor, ${args.threads} threads), each reported`,
     baseline:
       "stock tfjs-backend-wasm, 1 thread, its own kernels, plus segkit's Conv2DBackpropFilter only (training fails without it); inference on tfjs; run in a child process after the interleaved passes",
     pytorch: `torch.set_num_threads(${args.threads}); same architectures; Adam(1e-3); F.cross_entropy; inference in eval mode under no_grad; OMP_WAIT_POLICY=PASSIVE`,

@@ -1,11 +1,12 @@
-// segkit's native kernels (Node-API, C ABI): memory-bound training passes that tfjs-backend-wasm runs as many
-// separate 128-bit SIMD ops, here as one or two AVX passes over 2 threads (OpenMP). Every function works on
-// float32 typed arrays the caller allocated (views of the wasm heap, shared or not) and checks their lengths.
+// segkit's native kernels (Node-API, C ABI) for training on the wasm backend: batch norm (memory-bound passes that
+// tfjs-backend-wasm runs as many separate 128-bit SIMD ops), the convolution filter gradient (register tiles) and
+// MaxPoolGrad, with AVX (GCC vector extensions, -march=native) over OpenMP threads. Every function works on float32
+// typed arrays the caller allocated (views of the wasm heap, shared or not) and checks their lengths.
 // Built by `scripts/build-native.mjs` (node-gyp, at install); loaded by src/backend/native.ts.
 #include <node_api.h>
 
-#include <cmath>
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <vector>
 
@@ -216,7 +217,7 @@ napi_value BatchNormBackward(napi_env env, napi_callback_info info) {
 // of CI input channels x 32 (or 16) output channels runs over the row's pixels (GCC vector extensions: AVX-512
 // registers with -march=native on such a CPU, two AVX2 ones or four SSE ones elsewhere).
 typedef float v16 __attribute__((vector_size(64)));
-typedef float v16u __attribute__((vector_size(64), aligned(4)));
+typedef float v16u __attribute__((vector_size(64), aligned(4), may_alias));
 
 struct ConvGeometry {
   long n, h, w, ci, ho, wo, co, kh, kw, sh, sw, pt, pl;

@@ -5,9 +5,8 @@ import { describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
 import { relativeError } from "../core/compare.js";
 import { createRng } from "../core/random.js";
-import { batchNormTraining } from "../models/batch-norm.js";
+import { BATCH_NORM_TRAINING, batchNormTraining } from "../models/batch-norm.js";
 import { initBackend } from "./init.js";
-import { BATCH_NORM_TRAINING } from "./kernel-names.js";
 import { nativeKernels, nativeKernelsStatus } from "./native.js";
 
 const status = nativeKernelsStatus();

@@ -1,15 +1,21 @@
 /**
- * segkit's native kernels (`native/segkit.cc`, a Node-API addon built at install by `scripts/build-native.mjs`):
- * training passes that are memory-bound, where tfjs-backend-wasm runs several 128-bit SIMD ops per pass and the addon
- * one AVX pass on the same wasm heap, no copies. Registered as wasm kernels (kernel-names.ts) when the addon loads;
- * where it did not build (no compiler, SEGKIT_NATIVE=0 at install) or does not load, the ops keep their tfjs path.
- *   batch norm (training), 14 layers of the bench U-Net (batch 8 at 128x128), forward + backward: ~31 ms vs ~150 ms
- *   for segkit's tfjs path on the wasm backend (2 threads; scratch measurement, 2026-12-07).
+ * segkit's native kernels (`native/segkit.cc`, a Node-API addon built at install by `scripts/build-native.mjs`,
+ * compiled for the build machine's CPU: AVX-512 / AVX2 through GCC's vector extensions, 2 OpenMP threads by default),
+ * working straight on the wasm heap, no copies:
+ *   - batch norm in training (memory-bound: ~20 full-size reads and writes per layer on the wasm kernels, 9 here):
+ *     the bench U-Net's 14 layers (batch 8 at 128x128), forward + backward, ~31 ms vs ~150 ms on the wasm kernels;
+ *   - the convolution filter gradient, register-tiled: its 15 layers 87 ms vs 171 ms for the best of XNNPACK and
+ *     onnxruntime per layer (conv-grads.ts);
+ *   - MaxPoolGrad: ~3 ms vs ~26 for the JS loop (max-pool-grad.ts).
+ * (scratch measurements, 2 threads, 2026-12-07.) Batch norm goes through kernels registered for the wasm backend
+ * (the layer, models/batch-norm.ts, only checks that they exist); the other two are the
+ * wasm kernels' own fast path (`activeNativeKernels`). Where the addon did not build (no compiler, SEGKIT_NATIVE=0 at
+ * install), does not load, or `initBackend({ native: false })`, everything runs as before on wasm.
  */
 import { createRequire } from "node:module";
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
-import { BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD } from "./kernel-names.js";
+import { BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD } from "../models/batch-norm.js";
 
 type F32 = Float32Array;
 /** The addon's functions; each checks its arrays' lengths and throws on a mismatch. */

@@ -13,7 +13,14 @@
  * that loaded models train fast too.
  */
 import * as tf from "@tensorflow/tfjs";
-import { BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD } from "../backend/kernel-names.js";
+
+/**
+ * Kernels that run `batchNormTraining` in one op each where a backend registers them (segkit's native kernels on
+ * wasm, backend/native.ts); elsewhere the tfjs ops below. Forward: inputs x, gamma, beta (attr epsilon); outputs y,
+ * mean, variance. Gradient: inputs dy, x, mean, variance, gamma; outputs dx, dgamma, dbeta.
+ */
+export const BATCH_NORM_TRAINING = "SegkitBatchNormTraining";
+export const BATCH_NORM_TRAINING_GRAD = "SegkitBatchNormTrainingGrad";
 
 interface StockBatchNorm extends tf.layers.Layer {
   axis: number;
