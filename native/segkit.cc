@@ -1,6 +1,6 @@
 // segkit's native kernels (Node-API, C ABI) for training on the wasm backend: batch norm (memory-bound passes that
-// tfjs-backend-wasm runs as many separate 128-bit SIMD ops), the convolution filter gradient (register tiles) and
-// MaxPoolGrad, with AVX (GCC vector extensions, -march=native) over OpenMP threads. Every function works on float32
+// tfjs-backend-wasm runs as many separate 128-bit SIMD ops), the convolution filter gradient (register tiles),
+// MaxPoolGrad and Relu's gradient, with AVX (GCC vector extensions, -march=native) over OpenMP threads. Every function works on float32
 // typed arrays the caller allocated (views of the wasm heap, shared or not) and checks their lengths.
 // Built by `scripts/build-native.mjs` (node-gyp, at install); loaded by src/backend/native.ts.
 #include <node_api.h>
@@ -395,6 +395,25 @@ napi_value MaxPoolGrad(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// reluGrad(dy, x, dx): dx = dy * step(x), step(x) = 1 for x > 0, NaN for NaN, else 0 (tfjs's Relu gradient, NaN and
+// infinities included).
+napi_value ReluGrad(napi_env env, napi_callback_info info) {
+  napi_value args[3];
+  F32 dy, x, dx;
+  if (!getArgs(env, info, 3, args) || !getF32(env, args[0], &dy) || !getF32(env, args[1], &x) ||
+      !getF32(env, args[2], &dx)) {
+    return nullptr;
+  }
+  if (!sameLength(env, {&dy, &dx}, x.length, "segkit native: dy or dx's length differs from x's")) return nullptr;
+  const long n = static_cast<long>(x.length);
+  const float* g = dy.data;
+  const float* xv = x.data;
+  float* o = dx.data;
+#pragma omp parallel for schedule(static)
+  for (long i = 0; i < n; i++) o[i] = g[i] * (xv[i] > 0.0f ? 1.0f : (xv[i] != xv[i] ? NAN : 0.0f));
+  return nullptr;
+}
+
 // setThreads(n): the OpenMP threads the kernels use.
 napi_value SetThreads(napi_env env, napi_callback_info info) {
   napi_value args[1];
@@ -421,6 +440,7 @@ NAPI_MODULE_INIT() {
       !exportFunction(env, exports, "batchNormBackward", BatchNormBackward) ||
       !exportFunction(env, exports, "conv2dBackpropFilter", Conv2DBackpropFilter) ||
       !exportFunction(env, exports, "maxPoolGrad", MaxPoolGrad) ||
+      !exportFunction(env, exports, "reluGrad", ReluGrad) ||
       !exportFunction(env, exports, "setThreads", SetThreads)) {
     return nullptr;
   }

@@ -10,6 +10,7 @@
  * rank goes to the stock gradient. Registered globally, so it runs (and is tested) on every backend.
  */
 import * as tf from "@tensorflow/tfjs";
+import { reluGradient } from "./native.js";
 import { overrideGradients, reduceGradients } from "./reduce-grads.js";
 
 function fusedBatchNormGradient(original: tf.GradConfig): tf.GradConfig {
@@ -43,9 +44,9 @@ function fusedBatchNormGradient(original: tf.GradConfig): tf.GradConfig {
 }
 
 /**
- * Replaces the gradients of FusedBatchNorm (above) and of Mean/Sum (a wasm broadcast without `ones(x.shape)`: see
- * reduce-grads.ts) for every backend, once. tfjs's own configs stay available through `stockGradient`.
+ * Replaces the gradients of FusedBatchNorm (above), Relu (one native pass where registered: native.ts) and Mean/Sum
+ * (a wasm broadcast without `ones(x.shape)`: see reduce-grads.ts) for every backend, once. tfjs's own configs stay available through `stockGradient`.
  */
 export function registerBatchNormGradients(): void {
-  overrideGradients({ [tf.FusedBatchNorm]: fusedBatchNormGradient, ...reduceGradients });
+  overrideGradients({ [tf.FusedBatchNorm]: fusedBatchNormGradient, [tf.Relu]: reluGradient, ...reduceGradients });
 }

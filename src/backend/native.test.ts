@@ -7,7 +7,7 @@ import { relativeError } from "../core/compare.js";
 import { createRng } from "../core/random.js";
 import { BATCH_NORM_TRAINING, batchNormTraining } from "../models/batch-norm.js";
 import { initBackend } from "./init.js";
-import { nativeKernels, nativeKernelsStatus } from "./native.js";
+import { nativeKernels, nativeKernelsStatus, RELU_GRAD } from "./native.js";
 
 const status = nativeKernelsStatus();
 // CI builds the addon at `npm ci`; elsewhere (no compiler) these tests skip and the tfjs path stays in use
@@ -47,6 +47,26 @@ describe("native kernels", { skip }, () => {
     assert.deepEqual([...dgamma], [1.5, 0]);
     for (const [i, e] of expected.entries()) assert.ok(Math.abs((dx[2 * i] as number) - e) < 1e-6, `dx[${i}]`);
     assert.deepEqual([dx[1], dx[3], dx[5], dx[7]], [0, 0, 0, 0]);
+  });
+
+  it("Relu's gradient on wasm: one native kernel, the stock values (0 at x <= 0, NaN at NaN x)", async () => {
+    const x = [2, 0, -1, Number.NaN, 3, -0, 1e-30, -5];
+    const dy = [1.5, 2, 3, 4, Number.POSITIVE_INFINITY, 6, -7, Number.NaN];
+    const grad = () =>
+      tf.tidy(() => [
+        ...tf
+          .grad((t: tf.Tensor) => tf.relu(t))(tf.tensor1d(x), tf.tensor1d(dy))
+          .dataSync(),
+      ]);
+    await initBackend({ backend: "wasm", native: false });
+    const stock = grad();
+    await initBackend({ backend: "wasm", native: true });
+    assert.ok(tf.getKernel(RELU_GRAD, "wasm"));
+    const before = tf.memory().numTensors;
+    const ours = grad();
+    assert.equal(tf.memory().numTensors, before, "tensors leaked");
+    assert.deepEqual(stock, [1.5, 0, 0, Number.NaN, Number.POSITIVE_INFINITY, 0, -7, Number.NaN]);
+    assert.deepEqual(ours, stock);
   });
 
   it("refuses arrays of the wrong type or length with a clear error", () => {

@@ -6,11 +6,13 @@
  *     the bench U-Net's 14 layers (batch 8 at 128x128), forward + backward, ~31 ms vs ~150 ms on the wasm kernels;
  *   - the convolution filter gradient, register-tiled: its 15 layers 87 ms vs 171 ms for the best of XNNPACK and
  *     onnxruntime per layer (conv-grads.ts);
- *   - MaxPoolGrad: ~3 ms vs ~26 for the JS loop (max-pool-grad.ts).
- * (scratch measurements, 2 threads, 2026-12-07.) Batch norm goes through kernels registered for the wasm backend
- * (the layer, models/batch-norm.ts, only checks that they exist); the other two are the
- * wasm kernels' own fast path (`activeNativeKernels`). Where the addon did not build (no compiler, SEGKIT_NATIVE=0 at
- * install), does not load, or `initBackend({ native: false })`, everything runs as before on wasm.
+ *   - MaxPoolGrad: ~3 ms vs ~26 for the JS loop (max-pool-grad.ts);
+ *   - Relu's gradient in one pass (`reluGradient`) instead of tfjs's Step and Multiply.
+ * (scratch measurements, 2 threads, 2026-12-07.) Batch norm and Relu's gradient go through kernels registered for
+ * the wasm backend, which the ops only check exist (models/batch-norm.ts, `reluGradient`); the filter gradient and
+ * MaxPoolGrad are the wasm kernels' own fast path (`activeNativeKernels`). Where the addon did not build (no
+ * compiler, SEGKIT_NATIVE=0 at install), does not load, or `initBackend({ native: false })`, everything runs as
+ * before on wasm.
  */
 import { createRequire } from "node:module";
 import * as tf from "@tensorflow/tfjs";
@@ -39,6 +41,8 @@ export interface NativeKernels {
   conv2dBackpropFilter(x: F32, dy: F32, dW: F32, geometry: number[]): void;
   /** dx of a max pooling (NHWC), `geometry` as for the filter gradient with Co = Ci and the window as the filter. */
   maxPoolGrad(x: F32, dy: F32, dx: F32, geometry: number[]): void;
+  /** dx = dy * step(x) (tfjs's Relu gradient: 1 for x > 0, NaN for NaN, else 0). */
+  reluGrad(dy: F32, x: F32, dx: F32): void;
   setThreads(threads: number): void;
 }
 
@@ -89,8 +93,42 @@ function float32Only(kernel: string, tensors: Info[]): void {
   }
 }
 
+/** Relu's gradient in one pass: inputs dy, x; output dx. */
+export const RELU_GRAD = "SegkitReluGrad";
+
+/**
+ * Relu's gradient config: the native kernel where it is registered for the active backend (one pass instead of
+ * tfjs's Step, then Multiply), else `original`. Installed once for every backend by `registerWasmKernels`.
+ */
+export function reluGradient(original: tf.GradConfig): tf.GradConfig {
+  return {
+    kernelName: tf.Relu,
+    inputsToSave: ["x"],
+    gradFunc: (dy, saved, attrs) => {
+      const [x] = saved as [tf.Tensor];
+      if (x.dtype !== "float32" || !tf.getKernel(RELU_GRAD, tf.getBackend())) {
+        return original.gradFunc(dy, saved, attrs);
+      }
+      return { x: () => tf.engine().runKernel(RELU_GRAD, { dy: dy as tf.Tensor, x }) as tf.Tensor };
+    },
+  };
+}
+
 function kernelConfigs(k: NativeKernels): tf.KernelConfig[] {
   return [
+    {
+      kernelName: RELU_GRAD,
+      backendName: "wasm",
+      kernelFunc: ({ inputs, backend }: KernelArgs) => {
+        const { dy, x } = inputs as { dy: Info; x: Info };
+        float32Only(RELU_GRAD, [dy, x]);
+        const b = backend as BackendWasm;
+        const out = b.makeOutput(x.shape, "float32");
+        const [g, xv, dx] = heapViews(b, [dy, x, out]) as [F32, F32, F32];
+        k.reluGrad(g, xv, dx);
+        return out;
+      },
+    },
     {
       kernelName: BATCH_NORM_TRAINING,
       backendName: "wasm",
@@ -144,7 +182,7 @@ function kernelConfigs(k: NativeKernels): tf.KernelConfig[] {
 export function configureNativeKernels(options: { enabled: boolean; threads: number }): boolean {
   const k = options.enabled ? nativeKernels() : null;
   active = k;
-  for (const name of [BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD]) {
+  for (const name of [BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD, RELU_GRAD]) {
     if (tf.getKernel(name, "wasm")) tf.unregisterKernel(name, "wasm");
   }
   if (!k) return false;
