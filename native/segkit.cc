@@ -1,6 +1,6 @@
 // segkit's native kernels (Node-API, C ABI) for training on the wasm backend: batch norm (memory-bound passes that
 // tfjs-backend-wasm runs as many separate 128-bit SIMD ops), the convolution filter gradient (register tiles),
-// MaxPoolGrad and Relu's gradient, with AVX (GCC vector extensions, -march=native) over OpenMP threads. Every function works on float32
+// MaxPoolGrad, Relu's gradient and the row copies of Concat / SplitV, with AVX (GCC vector extensions, -march=native) over OpenMP threads. Every function works on float32
 // typed arrays the caller allocated (views of the wasm heap, shared or not) and checks their lengths.
 // Built by `scripts/build-native.mjs` (node-gyp, at install); loaded by src/backend/native.ts.
 #include <node_api.h>
@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include <omp.h>
@@ -414,6 +416,49 @@ napi_value ReluGrad(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// copyRows(heap, from, fromStride, to, toStride, count, width): copies `count` rows of `width` bytes inside `heap` (a
+// Uint8Array over the wasm heap), row r from byte from + r * fromStride to to + r * toStride. The rows of the source
+// and the destination must not overlap (they belong to different tensors).
+napi_value CopyRows(napi_env env, napi_callback_info info) {
+  napi_value args[7];
+  if (!getArgs(env, info, 7, args)) return nullptr;
+  napi_typedarray_type type;
+  size_t length, offset;
+  void* data;
+  napi_value buffer;
+  bool isTyped = false;
+  napi_is_typedarray(env, args[0], &isTyped);
+  if (!isTyped || napi_get_typedarray_info(env, args[0], &type, &length, &data, &buffer, &offset) != napi_ok ||
+      type != napi_uint8_array) {
+    fail(env, "segkit native: copyRows takes a Uint8Array");
+    return nullptr;
+  }
+  double v[6];
+  for (int i = 0; i < 6; i++) {
+    if (!getNumber(env, args[i + 1], &v[i])) return nullptr;
+    if (!(v[i] >= 0 && v[i] <= 9007199254740991.0) || v[i] != std::floor(v[i])) {
+      fail(env, "segkit native: copyRows takes non-negative integers");
+      return nullptr;
+    }
+  }
+  const size_t from = v[0], fromStride = v[1], to = v[2], toStride = v[3], count = v[4], width = v[5];
+  if (count == 0 || width == 0) return nullptr;
+  const auto fits = [&](size_t start, size_t stride) {
+    const double last = static_cast<double>(start) + static_cast<double>(count - 1) * stride + width;
+    return last <= static_cast<double>(length);
+  };
+  if (!fits(from, fromStride) || !fits(to, toStride)) {
+    fail(env, "segkit native: copyRows reaches past the end of the heap");
+    return nullptr;
+  }
+  uint8_t* heap = static_cast<uint8_t*>(data);
+#pragma omp parallel for schedule(static)
+  for (long r = 0; r < static_cast<long>(count); r++) {
+    std::memcpy(heap + to + r * toStride, heap + from + r * fromStride, width);
+  }
+  return nullptr;
+}
+
 // setThreads(n): the OpenMP threads the kernels use.
 napi_value SetThreads(napi_env env, napi_callback_info info) {
   napi_value args[1];
@@ -441,6 +486,7 @@ NAPI_MODULE_INIT() {
       !exportFunction(env, exports, "conv2dBackpropFilter", Conv2DBackpropFilter) ||
       !exportFunction(env, exports, "maxPoolGrad", MaxPoolGrad) ||
       !exportFunction(env, exports, "reluGrad", ReluGrad) ||
+      !exportFunction(env, exports, "copyRows", CopyRows) ||
       !exportFunction(env, exports, "setThreads", SetThreads)) {
     return nullptr;
   }

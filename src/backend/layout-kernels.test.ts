@@ -96,6 +96,9 @@ const splitCases: { shape: number[]; sizes: number[] | number; axis: number; dty
   { shape: [2, 6, 7, 24], sizes: [8, 16], axis: 3, dtype: "int32" },
   { shape: [2, 6, 7, 24], sizes: [20, 4], axis: 3, dtype: "bool" },
   { shape: [2, 6, 7, 24], sizes: [3, 3], axis: 1, dtype: "bool" },
+  // at least MIN_NATIVE_COPY elements: segkit's native row copies where they load
+  { shape: [8, 64, 64, 32], sizes: [16, 16], axis: 3 },
+  { shape: [4, 64, 64, 20], sizes: [7, 13], axis: -1, dtype: "bool" },
 ];
 
 describe("SplitV on wasm", () => {
@@ -196,6 +199,14 @@ const concatCases: { shapes: number[][]; axis: number; dtype?: tf.DataType }[] =
     ],
     axis: 1,
     dtype: "bool",
+  },
+  {
+    shapes: [
+      [4, 64, 64, 16],
+      [4, 64, 64, 8],
+    ],
+    axis: 3,
+    dtype: "int32",
   },
 ];
 

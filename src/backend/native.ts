@@ -7,10 +7,11 @@
  *   - the convolution filter gradient, register-tiled: its 15 layers 87 ms vs 171 ms for the best of XNNPACK and
  *     onnxruntime per layer (conv-grads.ts);
  *   - MaxPoolGrad: ~3 ms vs ~26 for the JS loop (max-pool-grad.ts);
- *   - Relu's gradient in one pass (`reluGradient`) instead of tfjs's Step and Multiply.
+ *   - Relu's gradient in one pass (`reluGradient`) instead of tfjs's Step and Multiply;
+ *   - the strided row copies of Concat and SplitV (layout-kernels.ts), a memcpy per row.
  * (scratch measurements, 2 threads, 2026-12-07.) Batch norm and Relu's gradient go through kernels registered for
- * the wasm backend, which the ops only check exist (models/batch-norm.ts, `reluGradient`); the filter gradient and
- * MaxPoolGrad are the wasm kernels' own fast path (`activeNativeKernels`). Where the addon did not build (no
+ * the wasm backend, which the ops only check exist (models/batch-norm.ts, `reluGradient`); the filter gradient,
+ * MaxPoolGrad and the row copies are the wasm kernels' own fast path (`activeNativeKernels`). Where the addon did not build (no
  * compiler, SEGKIT_NATIVE=0 at install), does not load, or `initBackend({ native: false })`, everything runs as
  * before on wasm.
  */
@@ -43,6 +44,19 @@ export interface NativeKernels {
   maxPoolGrad(x: F32, dy: F32, dx: F32, geometry: number[]): void;
   /** dx = dy * step(x) (tfjs's Relu gradient: 1 for x > 0, NaN for NaN, else 0). */
   reluGrad(dy: F32, x: F32, dx: F32): void;
+  /**
+   * Copies `count` rows of `width` bytes inside `heap`, row r from byte `from + r * fromStride` to `to + r * toStride`
+   * (source and destination rows must not overlap).
+   */
+  copyRows(
+    heap: Uint8Array,
+    from: number,
+    fromStride: number,
+    to: number,
+    toStride: number,
+    count: number,
+    width: number,
+  ): void;
   setThreads(threads: number): void;
 }
 
