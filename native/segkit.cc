@@ -1,8 +1,9 @@
 // segkit's native kernels (Node-API, C ABI) for training on the wasm backend: batch norm (memory-bound passes that
 // tfjs-backend-wasm runs as many separate 128-bit SIMD ops), the convolution filter gradient (register tiles),
-// MaxPoolGrad, Relu's gradient and the row copies of Concat / SplitV, with AVX (GCC vector extensions, -march=native) over OpenMP threads. Every function works on float32
-// typed arrays the caller allocated (views of the wasm heap, shared or not) and checks their lengths.
-// Built by `scripts/build-native.mjs` (node-gyp, at install); loaded by src/backend/native.ts.
+// MaxPoolGrad, Relu's gradient and the row copies of Concat / SplitV, with AVX (GCC vector extensions,
+// -march=native) over OpenMP threads. Every function works on typed arrays the caller allocated (views of the wasm
+// heap, shared or not) and checks their lengths. Built by `scripts/build-native.mjs` (node-gyp, at install); loaded
+// by src/backend/native.ts.
 #include <node_api.h>
 
 #include <algorithm>
@@ -26,16 +27,25 @@ bool fail(napi_env env, const char* message) {
   return false;
 }
 
-bool getF32(napi_env env, napi_value value, F32* out) {
-  napi_typedarray_type type;
+// The data and length of a typed array of `type`, else a thrown "expected a <what>".
+bool getTyped(napi_env env, napi_value value, napi_typedarray_type type, const char* what, void** data,
+              size_t* length) {
+  napi_typedarray_type actual;
   napi_value buffer;
   size_t offset;
-  void* data;
   bool isTyped = false;
   napi_is_typedarray(env, value, &isTyped);
-  if (!isTyped || napi_get_typedarray_info(env, value, &type, &out->length, &data, &buffer, &offset) != napi_ok ||
-      type != napi_float32_array) {
-    return fail(env, "segkit native: expected a Float32Array");
+  if (!isTyped || napi_get_typedarray_info(env, value, &actual, length, data, &buffer, &offset) != napi_ok ||
+      actual != type) {
+    return fail(env, what);
+  }
+  return true;
+}
+
+bool getF32(napi_env env, napi_value value, F32* out) {
+  void* data;
+  if (!getTyped(env, value, napi_float32_array, "segkit native: expected a Float32Array", &data, &out->length)) {
+    return false;
   }
   out->data = static_cast<float*>(data);
   return true;
@@ -422,15 +432,9 @@ napi_value ReluGrad(napi_env env, napi_callback_info info) {
 napi_value CopyRows(napi_env env, napi_callback_info info) {
   napi_value args[7];
   if (!getArgs(env, info, 7, args)) return nullptr;
-  napi_typedarray_type type;
-  size_t length, offset;
+  size_t length;
   void* data;
-  napi_value buffer;
-  bool isTyped = false;
-  napi_is_typedarray(env, args[0], &isTyped);
-  if (!isTyped || napi_get_typedarray_info(env, args[0], &type, &length, &data, &buffer, &offset) != napi_ok ||
-      type != napi_uint8_array) {
-    fail(env, "segkit native: copyRows takes a Uint8Array");
+  if (!getTyped(env, args[0], napi_uint8_array, "segkit native: copyRows takes a Uint8Array", &data, &length)) {
     return nullptr;
   }
   double v[6];

@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const warn = (why) =>
-  console.warn(`segkit: native kernels not built (${why}); training uses the wasm kernels only (slower batch norm)`);
+  console.warn(`segkit: native kernels not built (${why}); training runs on the wasm kernels only (slower)`);
 
 function nodeGyp() {
   const candidates = [

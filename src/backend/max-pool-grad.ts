@@ -3,9 +3,10 @@
  * window whose values are all <= 0 sends its gradient to the window's first element instead of its max. This one follows the cpu backend: the gradient goes to the
  * first maximum of each window in row-major order; padding positions are never chosen.
  *   input [N,H,W,C] float32, dy [N,Ho,Wo,C] -> dx [N,H,W,C]
- * Speed: segkit's native kernel (native.ts) where it is enabled, ~3 ms for the U-Net's three pools (batch 8 at 128x128)
- * instead of ~26; else a JS loop over the wasm heap (about N*Ho*Wo*C*kh*kw reads, ~10 ns each); 2x2 windows at stride 2 without
- * padding before (the U-Net's pooling) take a loop of their own (`tiledGrad2x2`) at ~1-2 ns per input element.
+ * Speed: segkit's native kernel (native.ts) where it is enabled, ~3 ms for the U-Net's three pools (batch 8 at
+ * 128x128) instead of ~26; else a JS loop over the wasm heap (about N*Ho*Wo*C*kh*kw reads, ~10 ns each); 2x2 windows
+ * at stride 2 without padding before (the U-Net's pooling) take a loop of their own (`tiledGrad2x2`) at ~1-2 ns per
+ * input element.
  */
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";

@@ -11,9 +11,9 @@
  *   - the strided row copies of Concat and SplitV (layout-kernels.ts), a memcpy per row.
  * (scratch measurements, 2 threads, 2026-12-07.) Batch norm and Relu's gradient go through kernels registered for
  * the wasm backend, which the ops only check exist (models/batch-norm.ts, `reluGradient`); the filter gradient,
- * MaxPoolGrad and the row copies are the wasm kernels' own fast path (`activeNativeKernels`). Where the addon did not build (no
- * compiler, SEGKIT_NATIVE=0 at install), does not load, or `initBackend({ native: false })`, everything runs as
- * before on wasm.
+ * MaxPoolGrad and the row copies are the wasm kernels' own fast path (`activeNativeKernels`). Where the addon did
+ * not build (no compiler, SEGKIT_NATIVE=0 at install), does not load, or `initBackend({ native: false })`,
+ * everything runs as before on wasm.
  */
 import { createRequire } from "node:module";
 import * as tf from "@tensorflow/tfjs";
@@ -64,6 +64,7 @@ export interface NativeKernels {
 export const NATIVE_ADDON_PATH = "../../build/Release/segkit_native.node";
 
 let addon: NativeKernels | null | undefined;
+let loadError = "";
 
 /** The addon, or null where it was not built or cannot load (the reason is kept for `nativeKernelsStatus`). */
 export function nativeKernels(): NativeKernels | null {
@@ -81,7 +82,6 @@ export function nativeKernels(): NativeKernels | null {
   }
   return addon;
 }
-let loadError = "";
 
 /** Whether the addon loaded, and why not. */
 export function nativeKernelsStatus(): { loaded: boolean; reason?: string } {

@@ -102,8 +102,8 @@ export function batchNormTraining(
 
 /**
  * `batchNormTraining` by segkit's native kernels (backend/native.ts), where they are registered for the active
- * backend: the same formulas in two passes forward (the statistics; the normalisation) and two backward (the sums;
- * dx), sums in double. x itself is kept for the backward pass.
+ * backend: the same formulas in three passes forward (mean, variance, the normalisation) and two backward (the
+ * sums; dx), sums in double. x itself is kept for the backward pass.
  */
 function nativeBatchNormTraining(
   x: tf.Tensor,
