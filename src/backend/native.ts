@@ -4,7 +4,7 @@
  * working straight on the wasm heap, no copies:
  *   - batch norm in training (memory-bound: ~20 full-size reads and writes per layer on the wasm kernels, 9 here):
  *     the bench U-Net's 14 layers (batch 8 at 128x128), forward + backward, ~31 ms vs ~150 ms on the wasm kernels;
- *   - the convolution filter gradient, register-tiled: its 15 layers 87 ms vs 171 ms for the best of XNNPACK and
+ *   - the convolution filter gradient, register-tiled: its 15 layers 34 ms vs 171 ms for the best of XNNPACK and
  *     onnxruntime per layer (conv-grads.ts);
  *   - MaxPoolGrad: ~3 ms vs ~26 for the JS loop (max-pool-grad.ts);
  *   - Relu's gradient in one pass (`reluGradient`) instead of tfjs's Step and Multiply;
