@@ -469,6 +469,184 @@ napi_value CopyRows(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// ---- convolution ------------------------------------------------------------------------------------------------
+// y[n, oy, ox, co] = act(bias[co] + sum over i, j, ci of x[n, oy*sh + i - pt, ox*sw + j - pl, ci] * w[i, j, ci, co])
+// (NHWC, filter HWIO, dilation 1; positions outside x read zeros). The output pixels of the whole batch, in order,
+// go in blocks of P to the threads; for each block, a register tile of P pixels x 16 * V output channels sums over
+// the taps and input channels, the filter's vectors held in registers and each pixel's input broadcast.
+template <int P, int V>
+void convTile(const float* const* xp, long taps, long ci, const float* w, long co, const float* bias, bool relu,
+              float* const* yp) {
+  v16 sum[P][V];
+  for (int v = 0; v < V; v++) {
+    v16 b = {};
+    if (bias != nullptr) b = *reinterpret_cast<const v16u*>(bias + 16 * v);
+    for (int p = 0; p < P; p++) sum[p][v] = b;
+  }
+  for (long t = 0; t < taps; t++) {
+    const float* wt = w + t * ci * co;
+    const float* const* xt = xp + t * P;
+    for (long c = 0; c < ci; c++) {
+      v16 wv[V];
+      for (int v = 0; v < V; v++) {
+        wv[v] = *reinterpret_cast<const v16u*>(wt + c * co + 16 * v);
+        __asm__("" : "+v"(wv[v]));  // in a register: GCC would reload it for every multiply-add
+      }
+      for (int p = 0; p < P; p++) {
+        const float b = xt[p][c];
+        for (int v = 0; v < V; v++) sum[p][v] += b * wv[v];
+      }
+    }
+  }
+  for (int p = 0; p < P; p++) {
+    for (int v = 0; v < V; v++) {
+      v16 r = sum[p][v];
+      if (relu) r = r > 0 ? r : 0;
+      *reinterpret_cast<v16u*>(yp[p] + 16 * v) = r;
+    }
+  }
+}
+
+// One block of P output pixels (their input pointers in xp, P per tap) over every output channel.
+template <int P>
+void convBlock(const float* const* xp, long taps, long ci, const float* w, long co, const float* bias, bool relu,
+               float* const* yp) {
+  long c = 0;
+  float* y[P];
+  const auto at = [&](long offset) {
+    for (int p = 0; p < P; p++) y[p] = yp[p] + offset;
+    return y;
+  };
+  const auto b = [&](long offset) { return bias == nullptr ? nullptr : bias + offset; };
+  for (; c + 64 <= co && P <= 6; c += 64) convTile<P, 4>(xp, taps, ci, w + c, co, b(c), relu, at(c));
+  for (; c + 32 <= co; c += 32) convTile<P, 2>(xp, taps, ci, w + c, co, b(c), relu, at(c));
+  for (; c + 16 <= co; c += 16) convTile<P, 1>(xp, taps, ci, w + c, co, b(c), relu, at(c));
+  for (; c < co; c++) {  // output channels past the last whole vector
+    for (int p = 0; p < P; p++) {
+      float sum = bias == nullptr ? 0.0f : bias[c];
+      for (long t = 0; t < taps; t++) {
+        const float* xv = xp[t * P + p];
+        const float* wt = w + t * ci * co + c;
+        for (long k = 0; k < ci; k++) sum += xv[k] * wt[k * co];
+      }
+      yp[p][c] = relu && sum < 0 ? 0.0f : sum;
+    }
+  }
+}
+
+// Output pixels [first, first + P): their input pointers per tap (zeros outside x) and output rows, then the block.
+template <int P>
+void convPixels(const ConvGeometry& g, const float* x, const float* zeros, const float* w, const float* bias,
+                bool relu, float* y, long first, const float** xp) {
+  float* yp[P];
+  long n = first / (g.ho * g.wo), oy = first / g.wo % g.ho, ox = first % g.wo;
+  for (int p = 0; p < P; p++) {
+    yp[p] = y + (first + p) * g.co;
+    for (long i = 0; i < g.kh; i++) {
+      const long iy = oy * g.sh + i - g.pt;
+      const bool rowInside = iy >= 0 && iy < g.h;
+      const float* row = x + (n * g.h + iy) * g.w * g.ci;
+      for (long j = 0; j < g.kw; j++) {
+        const long ix = ox * g.sw + j - g.pl;
+        xp[(i * g.kw + j) * P + p] = rowInside && ix >= 0 && ix < g.w ? row + ix * g.ci : zeros;
+      }
+    }
+    if (++ox == g.wo) {  // the next output pixel, across rows and images
+      ox = 0;
+      if (++oy == g.ho) {
+        oy = 0;
+        n++;
+      }
+    }
+  }
+  convBlock<P>(xp, g.kh * g.kw, g.ci, w, g.co, bias, relu, yp);
+}
+
+// The pixel block for output channel counts: wide tiles (6 pixels x 64 channels) when they fill, else 12 pixels.
+void convolve(const ConvGeometry& g, const float* x, const float* w, const float* bias, bool relu, float* y) {
+  const std::vector<float> zeros(static_cast<size_t>(g.ci), 0.0f);
+  const long pixels = g.n * g.ho * g.wo;
+  const int block = g.co % 64 == 0 ? 6 : 8;
+  const long blocks = (pixels + block - 1) / block;
+#pragma omp parallel
+  {
+    std::vector<const float*> xp(static_cast<size_t>(g.kh * g.kw) * 12);
+#pragma omp for schedule(static)
+    for (long b = 0; b < blocks; b++) {
+      const long first = b * block;
+      if (first + block <= pixels) {
+        if (block == 6) convPixels<6>(g, x, zeros.data(), w, bias, relu, y, first, xp.data());
+        else convPixels<8>(g, x, zeros.data(), w, bias, relu, y, first, xp.data());
+      } else {
+        for (long q = first; q < pixels; q++) convPixels<1>(g, x, zeros.data(), w, bias, relu, y, q, xp.data());
+      }
+    }
+  }
+}
+
+bool convSizesMatch(napi_env env, const ConvGeometry& g, const F32& x, const F32& w, const F32& y) {
+  if (x.length != static_cast<size_t>(g.n * g.h * g.w * g.ci) ||
+      w.length != static_cast<size_t>(g.kh * g.kw * g.ci * g.co) ||
+      y.length != static_cast<size_t>(g.n * g.ho * g.wo * g.co)) {
+    return fail(env, "segkit native: x, the filter or y does not match the convolution geometry");
+  }
+  return true;
+}
+
+// conv2d(x, w, bias or null, y, geometry, relu): geometry as for conv2dBackpropFilter.
+napi_value Conv2D(napi_env env, napi_callback_info info) {
+  napi_value args[6];
+  F32 x, w, bias = {nullptr, 0}, y;
+  ConvGeometry g;
+  napi_valuetype biasType;
+  bool relu = false;
+  if (!getArgs(env, info, 6, args) || !getF32(env, args[0], &x) || !getF32(env, args[1], &w) ||
+      napi_typeof(env, args[2], &biasType) != napi_ok || (biasType != napi_null && !getF32(env, args[2], &bias)) ||
+      !getF32(env, args[3], &y) || !getGeometry(env, args[4], &g) || !convSizesMatch(env, g, x, w, y)) {
+    return nullptr;
+  }
+  if (bias.data != nullptr && bias.length != static_cast<size_t>(g.co)) {
+    fail(env, "segkit native: the bias's length is not the output channel count");
+    return nullptr;
+  }
+  if (napi_get_value_bool(env, args[5], &relu) != napi_ok) {
+    fail(env, "segkit native: relu must be a boolean");
+    return nullptr;
+  }
+  convolve(g, x.data, w.data, bias.data, relu, y.data);
+  return nullptr;
+}
+
+// conv2dBackpropInput(dy, w, dx, geometry): the input gradient of a stride-1 convolution of `geometry` (that of the
+// forward convolution: x is dx's shape, Ho x Wo dy's), as the forward convolution of dy with the filter turned
+// 180 degrees and its channels swapped, w'[kh-1-i, kw-1-j, co, ci] = w[i, j, ci, co], padded kh-1-pt, kw-1-pl.
+napi_value Conv2DBackpropInput(napi_env env, napi_callback_info info) {
+  napi_value args[4];
+  F32 dy, w, dx;
+  ConvGeometry g;
+  if (!getArgs(env, info, 4, args) || !getF32(env, args[0], &dy) || !getF32(env, args[1], &w) ||
+      !getF32(env, args[2], &dx) || !getGeometry(env, args[3], &g) || !convSizesMatch(env, g, dx, w, dy)) {
+    return nullptr;
+  }
+  if (g.sh != 1 || g.sw != 1 || g.pt >= g.kh || g.pl >= g.kw) {
+    fail(env, "segkit native: conv2dBackpropInput takes stride 1 and pads smaller than the filter");
+    return nullptr;
+  }
+  std::vector<float> turned(w.length);
+  for (long i = 0; i < g.kh; i++) {
+    for (long j = 0; j < g.kw; j++) {
+      const float* from = w.data + (i * g.kw + j) * g.ci * g.co;
+      float* to = turned.data() + ((g.kh - 1 - i) * g.kw + (g.kw - 1 - j)) * g.co * g.ci;
+      for (long c = 0; c < g.ci; c++) {
+        for (long o = 0; o < g.co; o++) to[o * g.ci + c] = from[c * g.co + o];
+      }
+    }
+  }
+  const ConvGeometry t = {g.n, g.ho, g.wo, g.co, g.h, g.w, g.ci, g.kh, g.kw, 1, 1, g.kh - 1 - g.pt, g.kw - 1 - g.pl};
+  convolve(t, dy.data, turned.data(), nullptr, false, dx.data);
+  return nullptr;
+}
+
 // setThreads(n): the OpenMP threads the kernels use.
 napi_value SetThreads(napi_env env, napi_callback_info info) {
   napi_value args[1];
@@ -497,6 +675,8 @@ NAPI_MODULE_INIT() {
       !exportFunction(env, exports, "maxPoolGrad", MaxPoolGrad) ||
       !exportFunction(env, exports, "reluGrad", ReluGrad) ||
       !exportFunction(env, exports, "copyRows", CopyRows) ||
+      !exportFunction(env, exports, "conv2d", Conv2D) ||
+      !exportFunction(env, exports, "conv2dBackpropInput", Conv2DBackpropInput) ||
       !exportFunction(env, exports, "setThreads", SetThreads)) {
     return nullptr;
   }

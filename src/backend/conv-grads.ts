@@ -73,14 +73,19 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: KernelArgs): Info {
  * onnxruntime per layer (scratch measurement, 2026-12-07).
  */
 function nativeBackpropFilter(k: NativeKernels, x: Info, dy: Info, info: Conv2DInfo, b: BackendWasm): Info {
-  const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels } = info;
-  const out = b.makeOutput([info.filterHeight, info.filterWidth, inChannels, outChannels], "float32");
+  const out = b.makeOutput([info.filterHeight, info.filterWidth, info.inChannels, info.outChannels], "float32");
   const view = (t: Info) => b.typedArrayFromHeap(t) as Float32Array; // after makeOutput: the heap may move
-  k.conv2dBackpropFilter(view(x), view(dy), view(out), [
+  k.conv2dBackpropFilter(view(x), view(dy), view(out), convGeometry(info));
+  return out;
+}
+
+/** A convolution's geometry as the native kernels take it (see `NativeKernels.conv2dBackpropFilter`). */
+export function convGeometry(info: Conv2DInfo): number[] {
+  const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels } = info;
+  return [
     ...[batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels],
     ...[info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left],
-  ]);
-  return out;
+  ];
 }
 
 /**
@@ -125,6 +130,14 @@ function conv2DBackpropInput({ inputs, backend, attrs }: KernelArgs): Info {
   const { dy, filter } = inputs as { dy: Info; filter: Info };
   const a = attrs as unknown as ConvAttrs & { inputShape: [number, number, number, number] };
   const info = convInfo(a.inputShape, filter.shape, a, false);
+  const native = activeNativeKernels();
+  const stride1 = info.strideHeight === 1 && info.strideWidth === 1;
+  if (native && stride1 && info.padInfo.top < info.filterHeight && info.padInfo.left < info.filterWidth) {
+    const out = (backend as BackendWasm).makeOutput(a.inputShape, "float32");
+    const view = (t: Info) => (backend as BackendWasm).typedArrayFromHeap(t) as Float32Array; // after makeOutput
+    native.conv2dBackpropInput(view(dy), view(filter), view(out), convGeometry(info));
+    return out;
+  }
   return scoped(backend as BackendWasm, (ops) => {
     const flipped = ops.transpose(ops.reverse(filter, [0, 1]), [0, 1, 3, 2]);
     const { dyd, pads } = fullCorrelationInput(ops, dy, info);

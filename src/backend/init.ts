@@ -10,7 +10,7 @@ import { registerBatchNormGradients } from "./batch-norm-grad.js";
 import { convGradKernels } from "./conv-grads.js";
 import { layoutKernels } from "./layout-kernels.js";
 import { maxPoolGradKernel } from "./max-pool-grad.js";
-import { configureNativeKernels } from "./native.js";
+import { configureNativeKernels, nativeConvKernels } from "./native.js";
 import { configureOnnxConv, onnxConvKernels } from "./onnx-conv.js";
 import { captureStockReduceKernels, reduceKernels } from "./reduce-grads.js";
 import { defaultWasmThreads, useThreadedWasm, wasmThreads } from "./threads.js";
@@ -78,6 +78,8 @@ export function registerWasmKernels(): void {
     tf.registerKernel(config);
   };
   for (const config of [...convGradKernels, maxPoolGradKernel, ...reduceKernels, ...layoutKernels]) register(config);
+  // the forward convolutions by segkit's native kernel while enabled (native.ts), else the stock ones
+  for (const config of nativeConvKernels((name) => tf.getKernel(name, "wasm"))) register(config);
   // wraps the convolutions registered above (stock forward, segkit's gradients) with the onnxruntime dispatch
   for (const config of onnxConvKernels((name) => tf.getKernel(name, "wasm"))) register(config);
   registerBatchNormGradients(); // global gradient overrides, exact on every backend (see batch-norm-grad.ts)

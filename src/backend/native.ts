@@ -19,6 +19,7 @@ import { createRequire } from "node:module";
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD } from "../models/batch-norm.js";
+import { type ConvAttrs, convGeometry, convInfo } from "./conv-grads.js";
 
 type F32 = Float32Array;
 /** The addon's functions; each checks its arrays' lengths and throws on a mismatch. */
@@ -40,6 +41,10 @@ export interface NativeKernels {
    * strideW, padTop, padLeft].
    */
   conv2dBackpropFilter(x: F32, dy: F32, dW: F32, geometry: number[]): void;
+  /** y = act(x (*) w + bias) (NHWC, filter HWIO, dilation 1), `bias` null for none, `relu` the activation. */
+  conv2d(x: F32, w: F32, bias: F32 | null, y: F32, geometry: number[], relu: boolean): void;
+  /** dx of a stride-1 convolution of `geometry` (the forward one's), from dy and the filter w. */
+  conv2dBackpropInput(dy: F32, w: F32, dx: F32, geometry: number[]): void;
   /** dx of a max pooling (NHWC), `geometry` as for the filter gradient with Co = Ci and the window as the filter. */
   maxPoolGrad(x: F32, dy: F32, dx: F32, geometry: number[]): void;
   /** dx = dy * step(x) (tfjs's Relu gradient: 1 for x > 0, NaN for NaN, else 0). */
@@ -187,6 +192,48 @@ function kernelConfigs(k: NativeKernels): tf.KernelConfig[] {
       },
     },
   ];
+}
+
+/**
+ * Conv2D and FusedConv2D (linear or relu, an optional per-channel bias; NHWC, dilation 1, float32) by the native
+ * kernel while it is enabled, else by `current`'s (the stock wasm kernels): wrappers installed once, before
+ * onnx-conv.ts's dispatch, whose tuning then times them against onnxruntime per call signature.
+ */
+export function nativeConvKernels(current: (name: string) => tf.KernelConfig | undefined): tf.KernelConfig[] {
+  return [tf.Conv2D, tf.FusedConv2D].flatMap((name) => {
+    const config = current(name);
+    if (!config) return [];
+    const stock = config.kernelFunc;
+    const kernelFunc: tf.KernelFunc = (args) => {
+      const { x, filter, bias, preluActivationWeights } = args.inputs as Record<string, Info | undefined>;
+      const a = args.attrs as unknown as ConvAttrs & { activation?: string };
+      const b = args.backend as BackendWasm;
+      const activation = a.activation ?? "linear";
+      const plain = [x, filter, bias].every((t) => !t || t.dtype === "float32") && !preluActivationWeights;
+      const info =
+        active && x && filter && plain && (activation === "linear" || activation === "relu")
+          ? nativeGeometry(x.shape, filter.shape, a)
+          : null;
+      if (!active || !x || !filter || !info || (bias && tf.util.sizeFromShape(bias.shape) !== info.outChannels))
+        return stock(args);
+      const out = b.makeOutput(info.outShape, "float32");
+      const [xv, w, y] = heapViews(b, [x, filter, out]) as [F32, F32, F32];
+      const bv = bias ? (heapViews(b, [bias])[0] as F32) : null;
+      active.conv2d(xv, w, bv, y, convGeometry(info), activation === "relu");
+      return out;
+    };
+    return [{ ...config, kernelFunc }];
+  });
+}
+
+/** The geometry of a convolution the native kernel takes (NHWC, dilation 1), else null. */
+function nativeGeometry(xShape: number[], filterShape: number[], a: ConvAttrs): tf.backend_util.Conv2DInfo | null {
+  if (a.dataFormat === "NCHW" || xShape.length !== 4 || filterShape.length !== 4) return null;
+  try {
+    return convInfo(xShape, filterShape, a, false);
+  } catch {
+    return null; // dilation other than 1
+  }
 }
 
 /**
