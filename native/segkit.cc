@@ -1,9 +1,9 @@
-// segkit's native kernels (Node-API, C ABI) for training on the wasm backend: batch norm (memory-bound passes that
-// tfjs-backend-wasm runs as many separate 128-bit SIMD ops), the convolution filter gradient (register tiles),
-// MaxPoolGrad, Relu's gradient and the row copies of Concat / SplitV, with AVX (GCC vector extensions,
-// -march=native) over OpenMP threads. Every function works on typed arrays the caller allocated (views of the wasm
-// heap, shared or not) and checks their lengths. Built by `scripts/build-native.mjs` (node-gyp, at install); loaded
-// by src/backend/native.ts.
+// segkit's native kernels (Node-API, C ABI) for training on the wasm backend: the convolutions (forward, stride-1
+// input gradient, filter gradient; register tiles), batch norm (memory-bound passes that tfjs-backend-wasm runs as
+// many separate 128-bit SIMD ops), MaxPoolGrad, Relu's gradient and the row copies of Concat / SplitV, with AVX (GCC
+// vector extensions, -march=native) over OpenMP threads. Every function works on typed arrays the caller allocated
+// (views of the wasm heap, shared or not) and checks their lengths. Built by `scripts/build-native.mjs` (node-gyp, at
+// install); loaded by src/backend/native.ts.
 #include <node_api.h>
 
 #include <algorithm>

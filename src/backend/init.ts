@@ -37,9 +37,9 @@ export interface InitBackendOptions {
    */
   onnxConv?: boolean;
   /**
-   * wasm only: run batch norm's training passes, the convolution filter gradient, MaxPoolGrad, Relu's gradient and
-   * strided row copies on segkit's native kernels (`native/segkit.cc`, built at install) when they loaded (see
-   * `native.ts`). Default true; without them, the same math on the wasm kernels.
+   * wasm only: run the convolutions (where they beat onnxruntime's), batch norm's training passes, MaxPoolGrad,
+   * Relu's gradient and strided row copies on segkit's native kernels (`native/segkit.cc`, built at install) when
+   * they loaded (see `native.ts`). Default true; without them, the same math on the wasm kernels and onnxruntime.
    */
   native?: boolean;
 }

@@ -4,13 +4,14 @@
  * working straight on the wasm heap, no copies:
  *   - batch norm in training (memory-bound: ~20 full-size reads and writes per layer on the wasm kernels, 9 here):
  *     the bench U-Net's 14 layers (batch 8 at 128x128), forward + backward, ~31 ms vs ~150 ms on the wasm kernels;
- *   - the convolution filter gradient, register-tiled: its 15 layers 34 ms vs 171 ms for the best of XNNPACK and
- *     onnxruntime per layer (conv-grads.ts);
+ *   - the convolutions, register-tiled (filter or dy vectors held in registers): forward (`nativeConvKernels`), the
+ *     stride-1 input gradient and the filter gradient (conv-grads.ts); the U-Net's 15 filter gradients 34 ms vs 171
+ *     for the best of XNNPACK and onnxruntime per layer; onnx-conv.ts's tuning still picks per call signature;
  *   - MaxPoolGrad: ~3 ms vs ~26 for the JS loop (max-pool-grad.ts);
  *   - Relu's gradient in one pass (`reluGradient`) instead of tfjs's Step and Multiply;
  *   - the strided row copies of Concat and SplitV (layout-kernels.ts), a memcpy per row.
  * (scratch measurements, 2 threads, 2026-12-07.) Batch norm and Relu's gradient go through kernels registered for
- * the wasm backend, which the ops only check exist (models/batch-norm.ts, `reluGradient`); the filter gradient,
+ * the wasm backend, which the ops only check exist (models/batch-norm.ts, `reluGradient`); the convolutions,
  * MaxPoolGrad and the row copies are the wasm kernels' own fast path (`activeNativeKernels`). Where the addon did
  * not build (no compiler, SEGKIT_NATIVE=0 at install), does not load, or `initBackend({ native: false })`,
  * everything runs as before on wasm.
