@@ -3,7 +3,8 @@
 // as the package's `install` script. Optional: where it cannot build (no C++ compiler, make or python3; or
 // SEGKIT_NATIVE=0), it prints one warning and exits 0, and segkit runs the same math on the wasm kernels.
 // node-gyp: npm's own copy (npm passes its path as npm_config_node_gyp). Node's headers: npm's `nodedir` setting
-// when set, else those beside this Node (Debian's nodejs ships them in /usr/include/node): never a download.
+// when set, else those beside this Node (Debian's nodejs ships them in /usr/include/node); with neither, node-gyp
+// downloads them (which fails offline: then the warning).
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";

@@ -6,7 +6,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
-import { activeNativeKernels, type NativeKernels } from "./native.js";
+import { activeNativeKernels, type NativeKernels, nativeOutputs } from "./native.js";
 import { type Info, scoped, type WasmOps } from "./wasm-ops.js";
 
 type Conv2DInfo = tf.backend_util.Conv2DInfo;
@@ -73,10 +73,10 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: KernelArgs): Info {
  * onnxruntime per layer (scratch measurement, 2026-12-07).
  */
 function nativeBackpropFilter(k: NativeKernels, x: Info, dy: Info, info: Conv2DInfo, b: BackendWasm): Info {
-  const out = b.makeOutput([info.filterHeight, info.filterWidth, info.inChannels, info.outChannels], "float32");
-  const view = (t: Info) => b.typedArrayFromHeap(t) as Float32Array; // after makeOutput: the heap may move
-  k.conv2dBackpropFilter(view(x), view(dy), view(out), convGeometry(info));
-  return out;
+  const shape = [info.filterHeight, info.filterWidth, info.inChannels, info.outChannels];
+  return nativeOutputs(b, [x, dy], [shape], ([xv, g, dW]) =>
+    k.conv2dBackpropFilter(xv as Float32Array, g as Float32Array, dW as Float32Array, convGeometry(info)),
+  )[0] as Info;
 }
 
 /** A convolution's geometry as the native kernels take it (see `NativeKernels.conv2dBackpropFilter`). */
@@ -133,10 +133,9 @@ function conv2DBackpropInput({ inputs, backend, attrs }: KernelArgs): Info {
   const native = activeNativeKernels();
   const stride1 = info.strideHeight === 1 && info.strideWidth === 1;
   if (native && stride1 && info.padInfo.top < info.filterHeight && info.padInfo.left < info.filterWidth) {
-    const out = (backend as BackendWasm).makeOutput(a.inputShape, "float32");
-    const view = (t: Info) => (backend as BackendWasm).typedArrayFromHeap(t) as Float32Array; // after makeOutput
-    native.conv2dBackpropInput(view(dy), view(filter), view(out), convGeometry(info));
-    return out;
+    return nativeOutputs(backend as BackendWasm, [dy, filter], [a.inputShape], ([g, w, dx]) =>
+      native.conv2dBackpropInput(g as Float32Array, w as Float32Array, dx as Float32Array, convGeometry(info)),
+    )[0] as Info;
   }
   return scoped(backend as BackendWasm, (ops) => {
     const flipped = ops.transpose(ops.reverse(filter, [0, 1]), [0, 1, 3, 2]);

@@ -11,7 +11,7 @@ import { convGradKernels } from "./conv-grads.js";
 import { layoutKernels } from "./layout-kernels.js";
 import { maxPoolGradKernel } from "./max-pool-grad.js";
 import { configureNativeKernels, nativeConvKernels } from "./native.js";
-import { configureOnnxConv, onnxConvKernels } from "./onnx-conv.js";
+import { configureOnnxConv, onnxConvKernels, resetOnnxConv } from "./onnx-conv.js";
 import { captureStockReduceKernels, reduceKernels } from "./reduce-grads.js";
 import { defaultWasmThreads, useThreadedWasm, wasmThreads } from "./threads.js";
 
@@ -106,7 +106,7 @@ async function tryBackend(name: ActiveBackend, threads: number, onnxConv: boolea
   if (name === "wasm") {
     registerWasmKernels();
     configureOnnxConv({ threads, mode: onnxConv ? "auto" : "off" });
-    configureNativeKernels({ enabled: native, threads });
+    if (configureNativeKernels({ enabled: native, threads })) resetOnnxConv();
     // only takes effect before the wasm module first initialises (tf.findBackend would initialise it)
     if (!threadsSet) useThreadedWasm(threads);
     threadsSet = true;
@@ -129,7 +129,8 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Act
     if (tf.getBackend() === name && (name !== "wasm" || wasmKernelsRegistered)) {
       if (name === "wasm") {
         configureOnnxConv({ mode: onnxConv ? "auto" : "off" });
-        configureNativeKernels({ enabled: native, threads: wasmThreads() ?? threads });
+        // the convolutions' engines were timed against the other kernels: time them again
+        if (configureNativeKernels({ enabled: native, threads: wasmThreads() ?? threads })) resetOnnxConv();
       }
       return name;
     }

@@ -64,8 +64,10 @@ const convCases: { x: Shape4; k: [number, number]; co: number; strides: number |
   // output channels in whole vectors of 32 and 16 (native filter gradient's register tiles), and 32 + 3 left over
   { x: [2, 6, 7, 6], k: [3, 3], co: 48, strides: 1, pad: "same" },
   { x: [2, 9, 8, 5], k: [3, 3], co: 35, strides: 2, pad: "same" },
-  // 64 output channels (the native forward's 6 pixels x 64 tiles), and 64 input channels (its input gradient's)
-  { x: [1, 5, 6, 4], k: [3, 3], co: 64, strides: 1, pad: "same" },
+  // 64 output channels (the native forward's 6 pixels x 64 tiles; 35 pixels: 5 left over), and 64 input channels
+  // (its input gradient's); an even kernel at stride 1, "same" (padding unequal on the two sides)
+  { x: [1, 5, 7, 4], k: [3, 3], co: 64, strides: 1, pad: "same" },
+  { x: [2, 7, 6, 4], k: [4, 3], co: 17, strides: 1, pad: "same" },
   { x: [1, 6, 5, 64], k: [3, 3], co: 8, strides: 1, pad: "valid" },
 ];
 

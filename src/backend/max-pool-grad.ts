@@ -10,7 +10,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
-import { activeNativeKernels } from "./native.js";
+import { activeNativeKernels, nativeOutputs } from "./native.js";
 
 type KernelArgs = Parameters<tf.KernelFunc>[0];
 
@@ -28,20 +28,20 @@ function maxPoolGrad({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   );
   const { batchSize, inHeight, inWidth, inChannels: c, outHeight, outWidth, strideHeight, strideWidth } = info;
   const { effectiveFilterHeight: fh, effectiveFilterWidth: fw, dilationHeight: dh, dilationWidth: dw } = info;
+  const native = activeNativeKernels();
+  if (native) {
+    const { padInfo } = info;
+    const geometry = [batchSize, inHeight, inWidth, c, outHeight, outWidth, c, fh, fw];
+    geometry.push(strideHeight, strideWidth, padInfo.top, padInfo.left);
+    return nativeOutputs(b, [input, dy], [input.shape], ([x, g, dx]) =>
+      native.maxPoolGrad(x as Float32Array, g as Float32Array, dx as Float32Array, geometry),
+    )[0] as tf.TensorInfo;
+  }
   const out = b.makeOutput(input.shape, "float32");
   // views after makeOutput: an allocation may grow (and move) the wasm heap
   const x = b.typedArrayFromHeap(input);
   const g = b.typedArrayFromHeap(dy);
   const dx = b.typedArrayFromHeap(out);
-  const native = activeNativeKernels();
-  if (native) {
-    const { padInfo } = info;
-    native.maxPoolGrad(x as Float32Array, g as Float32Array, dx as Float32Array, [
-      ...[batchSize, inHeight, inWidth, c, outHeight, outWidth, c, fh, fw],
-      ...[strideHeight, strideWidth, padInfo.top, padInfo.left],
-    ]);
-    return out;
-  }
   const tiled2x2 =
     fh === 2 &&
     fw === 2 &&

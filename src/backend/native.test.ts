@@ -69,6 +69,36 @@ describe("native kernels", { skip }, () => {
     assert.deepEqual(ours, stock);
   });
 
+  it("FusedConv2D with relu on wasm: a NaN input gives NaN in every channel it reaches (vector and leftover ones)", async () => {
+    await initBackend({ backend: "wasm", native: true, onnxConv: false }); // the native kernel, not onnxruntime's
+    const [h, w, ci, co] = [5, 6, 3, 20]; // 20 output channels: one vector of 16, then 4 one by one
+    const xv = Float32Array.from({ length: h * w * ci }, (_, i) => ((i * 7) % 11) - 5);
+    xv[(2 * w + 3) * ci + 1] = Number.NaN; // pixel (2, 3)
+    const y = tf.tidy(() =>
+      tf.fused
+        .conv2d({
+          x: tf.tensor4d(xv, [1, h, w, ci]),
+          filter: tf.fill([3, 3, ci, co], 0.1) as tf.Tensor4D,
+          bias: tf.fill([co], 0.5),
+          strides: 1,
+          pad: "same",
+          activation: "relu",
+        })
+        .dataSync(),
+    );
+    for (let oy = 0; oy < h; oy++) {
+      for (let ox = 0; ox < w; ox++) {
+        const reached = Math.abs(oy - 2) <= 1 && Math.abs(ox - 3) <= 1;
+        for (let c = 0; c < co; c++) {
+          const v = y[(oy * w + ox) * co + c] as number;
+          assert.equal(Number.isNaN(v), reached, `pixel (${oy}, ${ox}) channel ${c}: ${v}`);
+          if (!reached) assert.ok(v >= 0);
+        }
+      }
+    }
+    await initBackend({ backend: "wasm", native: true });
+  });
+
   it("refuses arrays of the wrong type or length with a clear error", () => {
     const k = nativeKernels();
     assert.ok(k);

@@ -104,8 +104,25 @@ export function activeNativeKernels(): NativeKernels | null {
 type KernelArgs = Parameters<tf.KernelFunc>[0];
 type Info = tf.TensorInfo;
 
-/** Float32 views of the wasm heap: take them after the last `makeOutput` (an allocation may move the heap). */
-const heapViews = (b: BackendWasm, tensors: Info[]): F32[] => tensors.map((t) => b.typedArrayFromHeap(t) as F32);
+/**
+ * Float32 heap tensors of `shapes` filled by `fill`, which gets views of `inputs` then of the new tensors (taken after
+ * the allocations: one may grow and move the heap); the new tensors are freed if `fill` throws.
+ */
+export function nativeOutputs(
+  b: BackendWasm,
+  inputs: Info[],
+  shapes: number[][],
+  fill: (views: F32[]) => void,
+): Info[] {
+  const outs = shapes.map((shape) => b.makeOutput(shape, "float32"));
+  try {
+    fill([...inputs, ...outs].map((t) => b.typedArrayFromHeap(t) as F32));
+  } catch (error) {
+    for (const t of outs) b.disposeData(t.dataId);
+    throw error;
+  }
+  return outs;
+}
 
 function float32Only(kernel: string, tensors: Info[]): void {
   for (const t of tensors) {
@@ -142,11 +159,9 @@ function kernelConfigs(k: NativeKernels): tf.KernelConfig[] {
       kernelFunc: ({ inputs, backend }: KernelArgs) => {
         const { dy, x } = inputs as { dy: Info; x: Info };
         float32Only(RELU_GRAD, [dy, x]);
-        const b = backend as BackendWasm;
-        const out = b.makeOutput(x.shape, "float32");
-        const [g, xv, dx] = heapViews(b, [dy, x, out]) as [F32, F32, F32];
-        k.reluGrad(g, xv, dx);
-        return out;
+        return nativeOutputs(backend as BackendWasm, [dy, x], [x.shape], ([g, xv, dx]) =>
+          k.reluGrad(g as F32, xv as F32, dx as F32),
+        )[0] as Info;
       },
     },
     {
@@ -155,23 +170,17 @@ function kernelConfigs(k: NativeKernels): tf.KernelConfig[] {
       kernelFunc: ({ inputs, backend, attrs }: KernelArgs) => {
         const { x, gamma, beta } = inputs as { x: Info; gamma: Info; beta: Info };
         float32Only(BATCH_NORM_TRAINING, [x, gamma, beta]);
-        const b = backend as BackendWasm;
-        const channels = [gamma.shape[0] as number];
-        const outs = [
-          b.makeOutput(x.shape, "float32"),
-          b.makeOutput(channels, "float32"),
-          b.makeOutput(channels, "float32"),
-        ];
-        const [xv, g, bt, y, mean, variance] = heapViews(b, [x, gamma, beta, ...outs]) as [
-          F32,
-          F32,
-          F32,
-          F32,
-          F32,
-          F32,
-        ];
-        k.batchNormForward(xv, g, bt, (attrs as { epsilon: number }).epsilon, y, mean, variance);
-        return outs;
+        const channels = gamma.shape[0] as number;
+        if (gamma.shape.length !== 1 || x.shape[x.shape.length - 1] !== channels) {
+          throw new Error(
+            `segkit: ${BATCH_NORM_TRAINING}: x [${x.shape}] does not end in gamma's ${channels} channels`,
+          );
+        }
+        const epsilon = (attrs as { epsilon: number }).epsilon;
+        return nativeOutputs(backend as BackendWasm, [x, gamma, beta], [x.shape, [channels], [channels]], (v) => {
+          const [xv, g, bt, y, mean, variance] = v as [F32, F32, F32, F32, F32, F32];
+          k.batchNormForward(xv, g, bt, epsilon, y, mean, variance);
+        });
       },
     },
     {
@@ -180,16 +189,12 @@ function kernelConfigs(k: NativeKernels): tf.KernelConfig[] {
       kernelFunc: ({ inputs, backend, attrs }: KernelArgs) => {
         const { dy, x, mean, variance, gamma } = inputs as Record<"dy" | "x" | "mean" | "variance" | "gamma", Info>;
         float32Only(BATCH_NORM_TRAINING_GRAD, [dy, x, mean, variance, gamma]);
-        const b = backend as BackendWasm;
-        const outs = [
-          b.makeOutput(x.shape, "float32"),
-          b.makeOutput(gamma.shape, "float32"),
-          b.makeOutput(gamma.shape, "float32"),
-        ];
-        const views = heapViews(b, [dy, x, mean, variance, gamma, ...outs]) as [F32, F32, F32, F32, F32, F32, F32, F32];
-        const [dyv, xv, m, v, g, dx, dgamma, dbeta] = views;
-        k.batchNormBackward(dyv, xv, m, v, g, (attrs as { epsilon: number }).epsilon, dx, dgamma, dbeta);
-        return outs;
+        const epsilon = (attrs as { epsilon: number }).epsilon;
+        const shapes = [x.shape, gamma.shape, gamma.shape];
+        return nativeOutputs(backend as BackendWasm, [dy, x, mean, variance, gamma], shapes, (views) => {
+          const [dyv, xv, m, v, g, dx, dgamma, dbeta] = views as [F32, F32, F32, F32, F32, F32, F32, F32];
+          k.batchNormBackward(dyv, xv, m, v, g, epsilon, dx, dgamma, dbeta);
+        });
       },
     },
   ];
@@ -217,11 +222,11 @@ export function nativeConvKernels(current: (name: string) => tf.KernelConfig | u
           : null;
       if (!active || !x || !filter || !info || (bias && tf.util.sizeFromShape(bias.shape) !== info.outChannels))
         return stock(args);
-      const out = b.makeOutput(info.outShape, "float32");
-      const [xv, w, y] = heapViews(b, [x, filter, out]) as [F32, F32, F32];
-      const bv = bias ? (heapViews(b, [bias])[0] as F32) : null;
-      active.conv2d(xv, w, bv, y, convGeometry(info), activation === "relu");
-      return out;
+      const k = active;
+      return nativeOutputs(b, bias ? [x, filter, bias] : [x, filter], [info.outShape], (v) => {
+        const y = v[v.length - 1] as F32;
+        k.conv2d(v[0] as F32, v[1] as F32, bias ? (v[2] as F32) : null, y, convGeometry(info), activation === "relu");
+      })[0] as Info;
     };
     return [{ ...config, kernelFunc }];
   });
@@ -239,16 +244,19 @@ function nativeGeometry(xShape: number[], filterShape: number[], a: ConvAttrs): 
 
 /**
  * Registers the native kernels for the wasm backend when `enabled` and the addon loads, with `threads` threads;
- * unregisters them otherwise. Returns whether they are registered.
+ * unregisters them otherwise. Returns whether that changed which kernels run (then onnx-conv.ts's timings, taken
+ * against the other ones, are stale: `initBackend` resets them).
  */
 export function configureNativeKernels(options: { enabled: boolean; threads: number }): boolean {
   const k = options.enabled ? nativeKernels() : null;
+  const changed = k !== active;
   active = k;
   for (const name of [BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD, RELU_GRAD]) {
     if (tf.getKernel(name, "wasm")) tf.unregisterKernel(name, "wasm");
   }
-  if (!k) return false;
-  k.setThreads(options.threads);
-  for (const config of kernelConfigs(k)) tf.registerKernel(config);
-  return true;
+  if (k) {
+    k.setThreads(options.threads);
+    for (const config of kernelConfigs(k)) tf.registerKernel(config);
+  }
+  return changed;
 }
