@@ -161,7 +161,8 @@ napi_value BatchNormForward(napi_env env, napi_callback_info info) {
     fail(env, "segkit native: x's length is not a positive multiple of the channel count");
     return nullptr;
   }
-  if (!sameLength(env, {&beta, &mean, &variance}, channels, "segkit native: a per-channel array has the wrong length") ||
+  const char* perChannel = "segkit native: a per-channel array has the wrong length";
+  if (!sameLength(env, {&beta, &mean, &variance}, channels, perChannel) ||
       !sameLength(env, {&y}, x.length, "segkit native: y's length differs from x's")) {
     return nullptr;
   }
@@ -312,11 +313,12 @@ void filterGradRow(const ConvGeometry& g, const float* x, const float* dy, long 
 bool getGeometry(napi_env env, napi_value value, ConvGeometry* g) {
   bool isArray = false;
   uint32_t length = 0;
-  if (napi_is_array(env, value, &isArray) != napi_ok || !isArray || napi_get_array_length(env, value, &length) != napi_ok ||
-      length != 13) {
+  if (napi_is_array(env, value, &isArray) != napi_ok || !isArray ||
+      napi_get_array_length(env, value, &length) != napi_ok || length != 13) {
     return fail(env, "segkit native: the convolution geometry is an array of 13 numbers");
   }
-  long* fields[] = {&g->n, &g->h, &g->w, &g->ci, &g->ho, &g->wo, &g->co, &g->kh, &g->kw, &g->sh, &g->sw, &g->pt, &g->pl};
+  long* fields[] = {&g->n,  &g->h,  &g->w,  &g->ci, &g->ho, &g->wo, &g->co,
+                    &g->kh, &g->kw, &g->sh, &g->sw, &g->pt, &g->pl};
   for (uint32_t i = 0; i < length; i++) {
     napi_value element;
     double v;
@@ -330,23 +332,27 @@ bool getGeometry(napi_env env, napi_value value, ConvGeometry* g) {
   }
   // the sizes the kernels compute in long stay far from overflow (each is then checked against an array's length)
   const double limit = 9007199254740992.0;  // 2^53
-  if (static_cast<double>(g->n) * g->h * g->w * g->ci > limit || static_cast<double>(g->n) * g->ho * g->wo * g->co > limit ||
-      static_cast<double>(g->kh) * g->kw * g->ci * g->co > limit) {
+  const double in = static_cast<double>(g->n) * g->h * g->w * g->ci;
+  const double out = static_cast<double>(g->n) * g->ho * g->wo * g->co;
+  if (in > limit || out > limit || static_cast<double>(g->kh) * g->kw * g->ci * g->co > limit) {
     return fail(env, "segkit native: convolution geometry too large");
   }
   return true;
 }
 
+// The arguments (a, b, c, geometry) of the convolution-shaped kernels below: three Float32Arrays and a geometry.
+bool getThreeAndGeometry(napi_env env, napi_callback_info info, F32* a, F32* b, F32* c, ConvGeometry* g) {
+  napi_value args[4];
+  return getArgs(env, info, 4, args) && getF32(env, args[0], a) && getF32(env, args[1], b) &&
+         getF32(env, args[2], c) && getGeometry(env, args[3], g);
+}
+
 // conv2dBackpropFilter(x, dy, dW, geometry): geometry is
 // [N, H, W, Ci, Ho, Wo, Co, kh, kw, strideH, strideW, padTop, padLeft].
 napi_value Conv2DBackpropFilter(napi_env env, napi_callback_info info) {
-  napi_value args[4];
   F32 x, dy, dw;
   ConvGeometry g;
-  if (!getArgs(env, info, 4, args) || !getF32(env, args[0], &x) || !getF32(env, args[1], &dy) ||
-      !getF32(env, args[2], &dw) || !getGeometry(env, args[3], &g)) {
-    return nullptr;
-  }
+  if (!getThreeAndGeometry(env, info, &x, &dy, &dw, &g)) return nullptr;
   if (x.length != static_cast<size_t>(g.n * g.h * g.w * g.ci) ||
       dy.length != static_cast<size_t>(g.n * g.ho * g.wo * g.co) ||
       dw.length != static_cast<size_t>(g.kh * g.kw * g.ci * g.co)) {
@@ -361,7 +367,9 @@ napi_value Conv2DBackpropFilter(napi_env env, napi_callback_info info) {
     const int t = omp_get_thread_num();
     const int nt = omp_get_num_threads();
     float* acc = partial.data() + static_cast<size_t>(t) * dw.length;
-    for (long r = rows * t / nt; r < rows * (t + 1) / nt; r++) filterGradRow(g, x.data, dy.data, r / g.ho, r % g.ho, acc);
+    for (long r = rows * t / nt; r < rows * (t + 1) / nt; r++) {
+      filterGradRow(g, x.data, dy.data, r / g.ho, r % g.ho, acc);
+    }
   }
   for (size_t k = 0; k < dw.length; k++) {
     float sum = 0.0f;
@@ -376,13 +384,9 @@ napi_value Conv2DBackpropFilter(napi_env env, napi_callback_info info) {
 // and padding are never chosen) is at (y, x). Geometry as for convolutions, with Co = Ci = C and the window as the
 // filter. Threads split the batch (windows never cross images).
 napi_value MaxPoolGrad(napi_env env, napi_callback_info info) {
-  napi_value args[4];
   F32 x, dy, dx;
   ConvGeometry g;
-  if (!getArgs(env, info, 4, args) || !getF32(env, args[0], &x) || !getF32(env, args[1], &dy) ||
-      !getF32(env, args[2], &dx) || !getGeometry(env, args[3], &g)) {
-    return nullptr;
-  }
+  if (!getThreeAndGeometry(env, info, &x, &dy, &dx, &g)) return nullptr;
   const size_t inSize = static_cast<size_t>(g.n * g.h * g.w * g.ci);
   if (g.co != g.ci || x.length != inSize || dx.length != inSize ||
       dy.length != static_cast<size_t>(g.n * g.ho * g.wo * g.co)) {
@@ -637,13 +641,9 @@ napi_value Conv2D(napi_env env, napi_callback_info info) {
 // forward convolution: x is dx's shape, Ho x Wo dy's), as the forward convolution of dy with the filter turned
 // 180 degrees and its channels swapped, w'[kh-1-i, kw-1-j, co, ci] = w[i, j, ci, co], padded kh-1-pt, kw-1-pl.
 napi_value Conv2DBackpropInput(napi_env env, napi_callback_info info) {
-  napi_value args[4];
   F32 dy, w, dx;
   ConvGeometry g;
-  if (!getArgs(env, info, 4, args) || !getF32(env, args[0], &dy) || !getF32(env, args[1], &w) ||
-      !getF32(env, args[2], &dx) || !getGeometry(env, args[3], &g) || !convSizesMatch(env, g, dx, w, dy)) {
-    return nullptr;
-  }
+  if (!getThreeAndGeometry(env, info, &dy, &w, &dx, &g) || !convSizesMatch(env, g, dx, w, dy)) return nullptr;
   if (g.sh != 1 || g.sw != 1 || g.pt >= g.kh || g.pl >= g.kw) {
     fail(env, "segkit native: conv2dBackpropInput takes stride 1 and pads smaller than the filter");
     return nullptr;
