@@ -1,5 +1,6 @@
-// segkit's native kernels (native/segkit.cc): built in CI, checked against hand-computed batch norm values and the
-// tfjs path, and their argument checks.
+// segkit's native kernels (native/segkit.cc): built in CI, checked against hand-computed batch norm values, the tfjs
+// path (batch norm, Relu's gradient), NaN through a fused relu, and their argument checks. The convolutions, pooling
+// and row copies are checked against the cpu backend in kernels.test.ts and layout-kernels.test.ts.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs";
