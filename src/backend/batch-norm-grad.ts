@@ -45,8 +45,9 @@ function fusedBatchNormGradient(original: tf.GradConfig): tf.GradConfig {
 
 /**
  * Replaces the gradients of FusedBatchNorm (above), Relu (one native pass where registered: native.ts) and Mean/Sum
- * (a wasm broadcast without `ones(x.shape)`: see reduce-grads.ts) for every backend, once. tfjs's own configs stay available through `stockGradient`.
+ * (a wasm broadcast without `ones(x.shape)`: see reduce-grads.ts) for every backend, once. tfjs's own configs stay
+ * available through `stockGradient`.
  */
-export function registerBatchNormGradients(): void {
+export function registerGradientOverrides(): void {
   overrideGradients({ [tf.FusedBatchNorm]: fusedBatchNormGradient, [tf.Relu]: reluGradient, ...reduceGradients });
 }

@@ -6,7 +6,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { SegkitError } from "../core/errors.js";
-import { registerBatchNormGradients } from "./batch-norm-grad.js";
+import { registerGradientOverrides } from "./batch-norm-grad.js";
 import { convGradKernels } from "./conv-grads.js";
 import { layoutKernels } from "./layout-kernels.js";
 import { maxPoolGradKernel } from "./max-pool-grad.js";
@@ -82,7 +82,7 @@ export function registerWasmKernels(): void {
   for (const config of nativeConvKernels((name) => tf.getKernel(name, "wasm"))) register(config);
   // wraps the convolutions registered above (stock forward, segkit's gradients) with the onnxruntime dispatch
   for (const config of onnxConvKernels((name) => tf.getKernel(name, "wasm"))) register(config);
-  registerBatchNormGradients(); // global gradient overrides, exact on every backend (see batch-norm-grad.ts)
+  registerGradientOverrides(); // global gradient overrides, exact on every backend (see batch-norm-grad.ts)
   wasmKernelsRegistered = true;
 }
 

@@ -25,6 +25,10 @@ import { type ConvAttrs, convGeometry, convInfo } from "./conv-grads.js";
 type F32 = Float32Array;
 /** The addon's functions; each checks its arrays' lengths and throws on a mismatch. */
 export interface NativeKernels {
+  /**
+   * Training-mode batch norm of x [M rows, C] (channels last, flattened) with gamma, beta [C]: writes y [M, C] and
+   * the batch's mean and biased variance [C]. The backward pass writes dx [M, C], dgamma and dbeta [C].
+   */
   batchNormForward(x: F32, gamma: F32, beta: F32, epsilon: number, y: F32, mean: F32, variance: F32): void;
   batchNormBackward(
     dy: F32,
@@ -67,7 +71,7 @@ export interface NativeKernels {
 }
 
 /** Where node-gyp puts the addon, from src/backend or dist/backend alike. */
-export const NATIVE_ADDON_PATH = "../../build/Release/segkit_native.node";
+const NATIVE_ADDON_PATH = "../../build/Release/segkit_native.node";
 
 let addon: NativeKernels | null | undefined;
 let loadError = "";
