@@ -8,13 +8,14 @@
  * - encoder: a [1,3,1024,1024] tensor (`model.encode` / the module's forward), one run per side per pass;
  * - per click, three like-for-like pairs (--decoder-runs clicks per side per pass):
  *   low-res decode: `model.decode` vs the peer's prompt encoding + `predict_masks` (4 channels, 256 x 256);
- *   predictor: `predict` (low-res decode, the 3 multimask channels upscaled in JavaScript straight to the image size,
- *   thresholded and their stability scores counted in the same pass, about half the rows on a worker thread) vs
+ *   predictor: `predict` (low-res decode, the 3 multimask channels upscaled straight to the image size, thresholded
+ *   and their stability scores counted in the same pass: the native addon's kernel where it built, else JavaScript
+ *   with about half the rows on a worker thread) vs
  *   `SamPredictor.predict`'s work (low-res part, `postprocess_masks` on the 3 channels, threshold);
  *   full-size graph: `model.decode` with `fullSize` (the graph's `masks`: 4 channels upscaled in graph) vs the
  *   `SamOnnxModel` forward it was exported from.
  * Also `setImage` on a new image (preprocessing + encoder, segkit only), the single-mask `predict`, and `predict` with
- * the upscaling on the calling thread only (`upscaleWorker: false`, a second predictor on the same model).
+ * the JavaScript upscaling (`nativeUpscale: false`: calling thread + worker, a second predictor on the same model).
  * Medians and the range of the pass medians; the predictor's ratio to each peer per pass too; the load average before
  * and after the passes (the machine may be shared). Targets: per click (`segkit.perClickMs`, the predictor's median)
  * <= 20 ms (issue 16), encoder faster than PyTorch (issue 6). Writes bench/results/sam.json.
@@ -27,7 +28,9 @@ import { loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { nativeKernelsStatus } from "../src/backend/addon.js";
 import type { SamDecodePrompt, SamTensor } from "../src/sam/model.js";
+import { type ClickUpscaler, nativeUpscaler } from "../src/sam/native-upscale.js";
 import { upscaleAndThreshold } from "../src/sam/postprocess.js";
 import { createSamPredictor, encoderInput } from "../src/sam/predictor.js";
 import { machine, writeResults } from "./common.js";
@@ -145,10 +148,9 @@ const setImage = await times(
   Math.max(1, ENCODER_RUNS),
 );
 console.log(`setImage (${WIDTH}x${HEIGHT}): ${median(setImage).toFixed(0)} ms`);
-// the same clicks on the same image with the upscaling on the calling thread only (`upscaleWorker: false`), for the
-// worker's share
-const oneThread = await createSamPredictor(model, { memoryCache: 1, upscaleWorker: false });
-await oneThread.setImage(current);
+// the same clicks on the same image with the JavaScript upscaling (calling thread + worker), for the native kernel's share
+const jsUpscale = await createSamPredictor(model, { memoryCache: 1, nativeUpscale: false });
+await jsUpscale.setImage(current);
 
 // Clicks at different places, one per call, as an interactive session makes them.
 const click = (k: number) => ({
@@ -170,7 +172,7 @@ const prompt = (k: number): SamDecodePrompt => {
 };
 const decodeMs: number[] = [];
 const upscaleMs: number[] = [];
-const oneThreadUpscaleMs: number[] = [];
+const jsUpscaleMs: number[] = [];
 let fullDims: number[] = [];
 const R = DECODER_RUNS;
 const load = { before: loadavg(), after: [] as number[] };
@@ -188,10 +190,10 @@ const clicks = await interleave(
         }, R),
     },
     {
-      name: "segkit.predictorOneThread",
+      name: "segkit.predictorJsUpscale",
       pass: () =>
         times(async (k) => {
-          oneThreadUpscaleMs.push((await oneThread.predict({ points: [click(k)] })).timings.upscaleMs);
+          jsUpscaleMs.push((await jsUpscale.predict({ points: [click(k)] })).timings.upscaleMs);
         }, R),
     },
     {
@@ -224,19 +226,30 @@ const maskLike = Float32Array.from(own, (_, i) => {
   const [c, y, x] = [Math.floor(i / 65536), Math.floor(i / 256) % 256, i % 256];
   return 15 * Math.tanh((20 + 15 * c - Math.hypot(x - 90 - 20 * c, y - 80)) / 6) - 2;
 });
-const upscaleOn = (logits: Float32Array) => () =>
-  times(async () => upscaleAndThreshold(logits, last.maskFrame, { height: HEIGHT, width: WIDTH }), R);
+// JavaScript on the calling thread alone, and the native kernel where it built.
+const native = nativeUpscaler();
+const upscaleOn = (logits: Float32Array, up: ClickUpscaler) => () =>
+  times(async () => up(logits, last.maskFrame, { height: HEIGHT, width: WIDTH }), R);
+const js: ClickUpscaler = (l, frame, size) => upscaleAndThreshold(l, frame, size);
 const upscaling = await interleave(
   [
-    { name: "decoder", pass: upscaleOn(own) },
-    { name: "maskLike", pass: upscaleOn(maskLike) },
+    { name: "decoder", pass: upscaleOn(own, js) },
+    { name: "maskLike", pass: upscaleOn(maskLike, js) },
+    ...(native
+      ? [
+          { name: "nativeDecoder", pass: upscaleOn(own, native) },
+          { name: "nativeMaskLike", pass: upscaleOn(maskLike, native) },
+        ]
+      : []),
   ],
   PASSES,
 );
+const ms = (s: Summary | undefined) => s?.median.toFixed(2) ?? "n/a";
 console.log(
-  `upscaling of 3 masks: this decoder's logits ${upscaling.decoder?.median.toFixed(1)} ms, mask-like logits ${upscaling.maskLike?.median.toFixed(1)} ms`,
+  `upscaling of 3 masks, JavaScript on one thread / native: this decoder's logits ${ms(upscaling.decoder)} / ` +
+    `${ms(upscaling.nativeDecoder)} ms, mask-like logits ${ms(upscaling.maskLike)} / ${ms(upscaling.nativeMaskLike)} ms`,
 );
-await oneThread.dispose();
+await jsUpscale.dispose();
 await predictor.dispose();
 await Promise.all(peers.map((p) => p.close()));
 if (!args.model && !args.keep) await rm(dir, { recursive: true, force: true });
@@ -285,8 +298,8 @@ console.log(
     `${formatSummary(get("segkit", "predictorSingle"))} ms; full-size masks ${fullDims.join("x")}`,
 );
 console.log(
-  `segkit predictor with the upscaling on one thread: ${formatSummary(get("segkit", "predictorOneThread"))} ms ` +
-    `(upscale ${median(oneThreadUpscaleMs).toFixed(1)} ms)`,
+  `segkit predictor with the JavaScript upscaling: ${formatSummary(get("segkit", "predictorJsUpscale"))} ms ` +
+    `(upscale ${median(jsUpscaleMs).toFixed(1)} ms)`,
 );
 console.log(
   `targets: per click <= ${TARGET_CLICK_MS} ms (${segkitClick.median.toFixed(1)}): ${targets.perClickAtMost20ms ? "met" : "NOT met"}; ` +
@@ -308,7 +321,7 @@ await writeResults(args.out, {
     lowres:
       "segkit model.decode (the decoder pruned to low_res_masks and iou_predictions) vs PyTorch prompt encoding + predict_masks",
     predictor:
-      "segkit predict (low-res decode, 3 multimask channels upscaled in JavaScript (upscaleAndThreshold: bilinear to 1024, crop, bilinear to the image composed into one separable kernel per axis), thresholded and stability counted in the same pass, about half the rows on a worker thread) vs PyTorch SamPredictor.predict's work (low-res part, postprocess_masks on the 3 channels, > 0; no stability scores)",
+      "segkit predict (low-res decode, 3 multimask channels upscaled (bilinear to 1024, crop, bilinear to the image composed into one separable kernel per axis), thresholded and stability counted in the same pass: the native addon's upscaleThreshold where it built, else upscaleAndThreshold in JavaScript, about half the rows on a worker thread) vs PyTorch SamPredictor.predict's work (low-res part, postprocess_masks on the 3 channels, > 0; no stability scores)",
     full: "segkit model.decode with fullSize (the exported graph: 4 channels upscaled in graph, onnxruntime) vs the SamOnnxModel forward it was exported from",
   },
   segkit: {
@@ -319,11 +332,18 @@ await writeResults(args.out, {
     predictor: segkitClick,
     predictorDecodeMs: median(decodeMs),
     predictorUpscaleMs: median(upscaleMs),
-    /** The same clicks with `upscaleWorker: false`. */
-    predictorOneThread: get("segkit", "predictorOneThread"),
-    predictorOneThreadUpscaleMs: median(oneThreadUpscaleMs),
-    /** The upscaling alone on this decoder's logits and on mask-like ones (see above). */
-    upscaleMs: { decoder: upscaling.decoder, maskLike: upscaling.maskLike },
+    /** Whether `predictor` upscaled natively. */
+    nativeUpscale: nativeKernelsStatus().loaded,
+    /** The same clicks with `nativeUpscale: false` (JavaScript, calling thread + worker). */
+    predictorJsUpscale: get("segkit", "predictorJsUpscale"),
+    predictorJsUpscaleMs: median(jsUpscaleMs),
+    /** The upscaling alone on this decoder's logits and on mask-like ones (see above), JavaScript and native. */
+    upscaleMs: {
+      decoder: upscaling.decoder,
+      maskLike: upscaling.maskLike,
+      nativeDecoder: upscaling.nativeDecoder ?? null,
+      nativeMaskLike: upscaling.nativeMaskLike ?? null,
+    },
     predictorSingleMask: get("segkit", "predictorSingle"),
     lowres: get("segkit", "lowres"),
     full: get("segkit", "full"),

@@ -663,6 +663,206 @@ napi_value Conv2DBackpropInput(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// upscaleThreshold(lowRes, txIdx, txW, tyIdx, tyW, levels, masks, counts): SAM's mask upscaling for a click (src/sam/
+// postprocess.ts `upscaleAndThreshold`, the same float32 values): each plane of lowRes [P, 256, 256] through the
+// composed taps (3 per output; indices Int32Array, weights Float64Array, [W * 3] and [H * 3]), horizontal then
+// vertical, in doubles, rounded once to float; masks [P, H, W] (zero-filled by the caller) = value > levels[0], counts
+// [2P] = per plane the values > levels[2] (and > levels[1]), then those > levels[1]. No fused multiply-adds
+// (JavaScript has none). As postprocess.ts, only outputs in doubt are computed: an output whose taps all lie above
+// (below) every level, with room for rounding, lies above (below) them too (the weights are >= 0 and sum to 1).
+enum : uint8_t { kDoubt = 0, kAbove = 1, kBelow = 2 };
+
+__attribute__((optimize("fp-contract=off"))) void upscalePlanes(const float* low, long planes, const int* tx,
+                                                               const double* wx, long width, const int* ty,
+                                                               const double* wy, long height, const double* levels,
+                                                               uint8_t* const* masks, double* counts) {
+  const long L = 256;
+  const double threshold = levels[0], lo = levels[1], hi = levels[2];
+  const double top = std::max({threshold, lo, hi}), bottom = std::min({threshold, lo, hi});
+  // scratch kept between calls (a click's size repeats; fresh pages are slow to fault in on some VMs)
+  thread_local std::vector<double> tmp;
+  thread_local std::vector<uint8_t> state, rowState;
+  tmp.resize(static_cast<size_t>(planes) * L * width);
+  state.resize(static_cast<size_t>(planes) * L * L);
+  rowState.resize(static_cast<size_t>(planes) * L);
+  std::fill(counts, counts + 2 * planes, 0.0);
+  // per low-res column j: the first output whose taps all are >= j, the last whose taps all are <= j (taps grow
+  // with the output, as a resize's do)
+  std::vector<long> xFirst(L, width), xLast(L, -1);
+  for (long x = width - 1; x >= 0; x--) {
+    for (long j = 0; j <= std::min({tx[x * 3], tx[x * 3 + 1], tx[x * 3 + 2]}); j++) xFirst[j] = x;
+  }
+  for (long x = 0; x < width; x++) {
+    for (long j = std::max({tx[x * 3], tx[x * 3 + 1], tx[x * 3 + 2]}); j < L; j++) xLast[j] = x;
+  }
+  double* t = tmp.data();
+  uint8_t* st = state.data();
+  uint8_t* rs = rowState.data();
+  // one parallel region (a wake-up of the sleeping threads each) for every plane: the low-res rows' horizontal pass
+  // and states, then the output rows
+#pragma omp parallel
+  {
+    // the runs of outputs along a row whose taps are all above, all below, or in doubt, for the last window of
+    // low-res rows (consecutive output rows mostly share one)
+    std::vector<uint8_t> colState(L);
+    struct Run {
+      long x0, x1;
+      uint8_t s;
+    };
+    std::vector<Run> runs;
+    long window = -1;
+    std::vector<long> above(planes, 0), inside(planes, 0);
+#pragma omp for schedule(static)
+    for (long pr = 0; pr < planes * L; pr++) {
+      const float* row = low + pr * L;
+      uint8_t all = kAbove | kBelow;
+      for (long j = 0; j < L; j++) {
+        const double v = row[j];
+        const double margin = 1e-3 + 1e-5 * std::fabs(v);  // NaN and infinities are in doubt
+        st[pr * L + j] = v > top + margin ? kAbove : v < bottom - margin ? kBelow : kDoubt;
+        all &= st[pr * L + j];
+      }
+      rs[pr] = all;
+      double* out = t + pr * width;
+      for (long i = 0; i < width; i++) {
+        const long k = i * 3;
+        out[i] = static_cast<double>(row[tx[k]]) * wx[k] + static_cast<double>(row[tx[k + 1]]) * wx[k + 1] +
+                 static_cast<double>(row[tx[k + 2]]) * wx[k + 2];
+      }
+    }
+#pragma omp for schedule(static)
+    for (long py = 0; py < planes * height; py++) {
+      const long c = py / height, y = py % height;
+      const long ra = c * L + ty[y * 3], rb = c * L + ty[y * 3 + 1], rd = c * L + ty[y * 3 + 2];
+      const double* a = t + ra * width;
+      const double* b = t + rb * width;
+      const double* d = t + rd * width;
+      const double wa = wy[y * 3], wb = wy[y * 3 + 1], wd = wy[y * 3 + 2];
+      uint8_t* m = masks[c] + y * width;
+      const uint8_t rows = rs[ra] & rs[rb] & rs[rd];
+      if (rows == kBelow) continue;
+      if (rows == kAbove) {
+        std::memset(m, 1, width);
+        above[c] += width;
+        inside[c] += width;
+        continue;
+      }
+      if (const long key = (ra * L + rb) * L + rd; key != window) {
+        // runs of low-res columns of one certain state cover the outputs whose taps all fall inside them
+        window = key;
+        for (long j = 0; j < L; j++) colState[j] = st[ra * L + j] & st[rb * L + j] & st[rd * L + j];
+        runs.clear();
+        long x = 0;
+        for (long j = 0; j < L;) {
+          const uint8_t s = colState[j];
+          long e = j;
+          while (e + 1 < L && colState[e + 1] == s) e++;
+          const long xa = std::max(x, xFirst[j]), xb = xLast[e];
+          if (s != kDoubt && xa <= xb) {
+            if (x < xa) runs.push_back({x, xa, kDoubt});
+            if (s == kAbove) runs.push_back({xa, xb + 1, kAbove});
+            x = xb + 1;
+          }
+          j = e + 1;
+        }
+        if (x < width) runs.push_back({x, width, kDoubt});
+      }
+      long n = 0, k = 0;
+      for (const Run& run : runs) {
+        const long x0 = run.x0, x1 = run.x1;  // (locals: the mask's stores could alias the run's fields)
+        if (run.s == kAbove) {
+          std::memset(m + x0, 1, x1 - x0);
+          n += x1 - x0;
+          k += x1 - x0;
+        } else if (wd == 0.0) {  // as postprocess.ts: two terms (a third 0 * inf would make NaN)
+          for (long x = x0; x < x1; x++) {
+            const double v = static_cast<float>(a[x] * wa + b[x] * wb);
+            k += v > lo;
+            n += (v > lo) & (v > hi);
+            m[x] = v > threshold;
+          }
+        } else {
+          for (long x = x0; x < x1; x++) {
+            const double v = static_cast<float>(a[x] * wa + b[x] * wb + d[x] * wd);
+            k += v > lo;
+            n += (v > lo) & (v > hi);
+            m[x] = v > threshold;
+          }
+        }
+      }
+      above[c] += n;
+      inside[c] += k;
+    }
+    for (long c = 0; c < planes; c++) {
+#pragma omp atomic
+      counts[c] += static_cast<double>(above[c]);
+#pragma omp atomic
+      counts[planes + c] += static_cast<double>(inside[c]);
+    }
+  }
+}
+
+napi_value UpscaleThreshold(napi_env env, napi_callback_info info) {
+  napi_value args[8];
+  F32 low;
+  void *tx, *wx, *ty, *wy, *levels, *counts;
+  size_t ntx, nwx, nty, nwy, nlevels, ncounts;
+  const char* ints = "segkit native: expected an Int32Array";
+  const char* doubles = "segkit native: expected a Float64Array";
+  if (!getArgs(env, info, 8, args) || !getF32(env, args[0], &low) ||
+      !getTyped(env, args[1], napi_int32_array, ints, &tx, &ntx) ||
+      !getTyped(env, args[2], napi_float64_array, doubles, &wx, &nwx) ||
+      !getTyped(env, args[3], napi_int32_array, ints, &ty, &nty) ||
+      !getTyped(env, args[4], napi_float64_array, doubles, &wy, &nwy) ||
+      !getTyped(env, args[5], napi_float64_array, doubles, &levels, &nlevels) ||
+      !getTyped(env, args[7], napi_float64_array, doubles, &counts, &ncounts)) {
+    return nullptr;
+  }
+  const size_t plane = 256 * 256, planes = low.length / plane, width = ntx / 3, height = nty / 3;
+  const char* sizes = "segkit native: upscaleThreshold's arrays do not match in size";
+  if (planes == 0 || low.length % plane != 0 || width == 0 || height == 0 || ntx % 3 != 0 || nty % 3 != 0 ||
+      nwx != ntx || nwy != nty || nlevels != 3 || ncounts != 2 * planes) {
+    fail(env, sizes);
+    return nullptr;
+  }
+  // masks: one Uint8Array [H * W] per plane
+  bool isArray = false;
+  uint32_t count = 0;
+  if (napi_is_array(env, args[6], &isArray) != napi_ok || !isArray ||
+      napi_get_array_length(env, args[6], &count) != napi_ok || count != planes) {
+    fail(env, sizes);
+    return nullptr;
+  }
+  std::vector<uint8_t*> masks(planes);
+  for (uint32_t c = 0; c < count; c++) {
+    napi_value element;
+    size_t n;
+    void* data;
+    if (napi_get_element(env, args[6], c, &element) != napi_ok ||
+        !getTyped(env, element, napi_uint8_array, "segkit native: expected Uint8Arrays", &data, &n)) {
+      return nullptr;
+    }
+    if (static_cast<double>(n) != static_cast<double>(width) * height) {
+      fail(env, sizes);
+      return nullptr;
+    }
+    masks[c] = static_cast<uint8_t*>(data);
+  }
+  for (const auto& [idx, n] : {std::pair{static_cast<const int*>(tx), ntx}, std::pair{static_cast<const int*>(ty), nty}}) {
+    for (size_t k = 0; k < n; k++) {
+      if (idx[k] < 0 || idx[k] >= 256) {
+        fail(env, "segkit native: upscaleThreshold's tap indices must be in [0, 256)");
+        return nullptr;
+      }
+    }
+  }
+  upscalePlanes(low.data, static_cast<long>(planes), static_cast<const int*>(tx), static_cast<const double*>(wx),
+                static_cast<long>(width), static_cast<const int*>(ty), static_cast<const double*>(wy),
+                static_cast<long>(height), static_cast<const double*>(levels), masks.data(),
+                static_cast<double*>(counts));
+  return nullptr;
+}
+
 // setThreads(n): the OpenMP threads the kernels use.
 napi_value SetThreads(napi_env env, napi_callback_info info) {
   napi_value args[1];
@@ -707,6 +907,7 @@ NAPI_MODULE_INIT() {
       !exportFunction(env, exports, "copyRows", CopyRows) ||
       !exportFunction(env, exports, "conv2d", Conv2D) ||
       !exportFunction(env, exports, "conv2dBackpropInput", Conv2DBackpropInput) ||
+      !exportFunction(env, exports, "upscaleThreshold", UpscaleThreshold) ||
       !exportFunction(env, exports, "setThreads", SetThreads)) {
     return nullptr;
   }

@@ -6,7 +6,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
-import { activeNativeKernels, type NativeKernels, nativeOutputs } from "./native.js";
+import type { NativeKernels } from "./addon.js";
+import { activeNativeKernels, nativeOutputs } from "./native.js";
 import { type Info, scoped, type WasmOps } from "./wasm-ops.js";
 
 type Conv2DInfo = tf.backend_util.Conv2DInfo;

@@ -7,8 +7,9 @@ import * as tf from "@tensorflow/tfjs";
 import { relativeError } from "../core/compare.js";
 import { createRng } from "../core/random.js";
 import { BATCH_NORM_TRAINING, batchNormTraining } from "../models/batch-norm.js";
+import { nativeKernels, nativeKernelsStatus } from "./addon.js";
 import { initBackend } from "./init.js";
-import { nativeKernels, nativeKernelsStatus, RELU_GRAD } from "./native.js";
+import { RELU_GRAD } from "./native.js";
 
 const status = nativeKernelsStatus();
 // CI builds the addon at `npm ci`; elsewhere (no compiler) these tests skip and the tfjs path stays in use

@@ -16,87 +16,13 @@
  * not build (no compiler, SEGKIT_NATIVE=0 at install), does not load, or `initBackend({ native: false })`,
  * everything runs as before on wasm.
  */
-import { createRequire } from "node:module";
 import * as tf from "@tensorflow/tfjs";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD } from "../models/batch-norm.js";
+import { type NativeKernels, nativeKernels } from "./addon.js";
 import { type ConvAttrs, convGeometry, convInfo } from "./conv-grads.js";
 
 type F32 = Float32Array;
-/** The addon's functions; each checks its arrays' lengths and throws on a mismatch. */
-export interface NativeKernels {
-  /**
-   * Training-mode batch norm of x [M rows, C] (channels last, flattened) with gamma, beta [C]: writes y [M, C] and
-   * the batch's mean and biased variance [C]. The backward pass writes dx [M, C], dgamma and dbeta [C].
-   */
-  batchNormForward(x: F32, gamma: F32, beta: F32, epsilon: number, y: F32, mean: F32, variance: F32): void;
-  batchNormBackward(
-    dy: F32,
-    x: F32,
-    mean: F32,
-    variance: F32,
-    gamma: F32,
-    epsilon: number,
-    dx: F32,
-    dgamma: F32,
-    dbeta: F32,
-  ): void;
-  /**
-   * dW [kh,kw,Ci,Co] of a convolution (NHWC, dilation 1), `geometry` = [N, H, W, Ci, Ho, Wo, Co, kh, kw, strideH,
-   * strideW, padTop, padLeft].
-   */
-  conv2dBackpropFilter(x: F32, dy: F32, dW: F32, geometry: number[]): void;
-  /** y = act(x (*) w + bias) (NHWC, filter HWIO, dilation 1), `bias` null for none, `relu` the activation. */
-  conv2d(x: F32, w: F32, bias: F32 | null, y: F32, geometry: number[], relu: boolean): void;
-  /** dx of a stride-1 convolution of `geometry` (the forward one's), from dy and the filter w. */
-  conv2dBackpropInput(dy: F32, w: F32, dx: F32, geometry: number[]): void;
-  /** dx of a max pooling (NHWC), `geometry` as for the filter gradient with Co = Ci and the window as the filter. */
-  maxPoolGrad(x: F32, dy: F32, dx: F32, geometry: number[]): void;
-  /** dx = dy * step(x) (tfjs's Relu gradient: 1 for x > 0, NaN for NaN, else 0). */
-  reluGrad(dy: F32, x: F32, dx: F32): void;
-  /**
-   * Copies `count` rows of `width` bytes inside `heap`, row r from byte `from + r * fromStride` to `to + r * toStride`
-   * (source and destination rows must not overlap).
-   */
-  copyRows(
-    heap: Uint8Array,
-    from: number,
-    fromStride: number,
-    to: number,
-    toStride: number,
-    count: number,
-    width: number,
-  ): void;
-  setThreads(threads: number): void;
-}
-
-/** Where node-gyp puts the addon, from src/backend or dist/backend alike. */
-const NATIVE_ADDON_PATH = "../../build/Release/segkit_native.node";
-
-let addon: NativeKernels | null | undefined;
-let loadError = "";
-
-/** The addon, or null where it was not built or cannot load (the reason is kept for `nativeKernelsStatus`). */
-export function nativeKernels(): NativeKernels | null {
-  if (addon === undefined) {
-    // OpenMP's threads sleep as soon as a kernel ends instead of spinning (libgomp reads this when it loads, with
-    // the addon): a spinning thread takes a core from the onnxruntime and wasm kernels that run next. A training step
-    // of the bench U-Net measured 485 ms passive, 556 default, 662 active (one profile each, noisy host).
-    process.env.OMP_WAIT_POLICY ??= "PASSIVE";
-    try {
-      addon = createRequire(import.meta.url)(NATIVE_ADDON_PATH) as NativeKernels;
-    } catch (error) {
-      addon = null;
-      loadError = error instanceof Error ? (error.message.split("\n")[0] ?? "") : String(error);
-    }
-  }
-  return addon;
-}
-
-/** Whether the addon loaded, and why not. */
-export function nativeKernelsStatus(): { loaded: boolean; reason?: string } {
-  return nativeKernels() ? { loaded: true } : { loaded: false, reason: loadError };
-}
 
 let active: NativeKernels | null = null;
 

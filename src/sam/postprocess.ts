@@ -306,6 +306,16 @@ const BELOW = 2;
 const roundingMargin = (v: number) => 1e-3 + 1e-5 * Math.abs(v);
 
 /**
+ * The planes of `lowRes` and the composed taps `upscaleAndThreshold` uses at these sizes (the inputs checked as it
+ * checks them), for a kernel that computes its full pass elsewhere (native-upscale.ts).
+ */
+export function upscaleTaps(lowRes: Float32Array, inputSize: SamMaskFrame, originalSize: SamSize) {
+  const planes = checkInputs(lowRes, inputSize, originalSize);
+  const { tx, ty } = planeGeometry(inputSize, originalSize);
+  return { planes, tx, ty };
+}
+
+/**
  * `upscaleAndThreshold`, computing only the pixels whose value is in doubt unless the logits are asked for (or most
  * of a plane is in doubt: the full pass). Every output is a convex combination of at most 3 x 3 low-res values
  * (bilinear weights are >= 0 and sum to 1), so where all of them are above the threshold and the stability band

@@ -3,6 +3,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { nativeKernelsStatus } from "../backend/addon.js";
 import { createImage, type Mask, type RgbImage } from "../core/image.js";
 import { encodePng } from "../io/write.js";
 import { loadSamModel, type SamModel } from "./model.js";
@@ -194,6 +195,37 @@ describe("SamPredictor: split layout", () => {
       assert.equal(at(two.masks[3], 400, 300), 0);
       assert.equal(at(two.masks[3], 200, 50), 1);
       assert.equal(calls.encode, 2); // the predictor's setImage and the reference encode: predicts never encode
+    });
+  });
+
+  const built = nativeKernelsStatus();
+  test("the native upscaling and the JavaScript one: the same masks and scores", {
+    skip: built.loaded ? false : `native kernels not built: ${built.reason}`,
+  }, async () => {
+    await withPredictor("split", async (native) => {
+      await withPredictor(
+        "split",
+        async (js) => {
+          for (const [w, h, fg] of [
+            [640, 480, { x: 500, y: 375 }],
+            [333, 97, { x: 40, y: 50 }],
+          ] as const) {
+            await native.setImage(pattern(w, h));
+            await js.setImage(pattern(w, h));
+            for (const multimask of [true, false]) {
+              const want = await js.predict({ points: [{ ...fg, label: 1 }], multimask });
+              const got = await native.predict({ points: [{ ...fg, label: 1 }], multimask });
+              assert.deepEqual(got.masks, want.masks);
+              assert.deepEqual(got.stabilityScores, want.stabilityScores);
+              assert.ok(
+                got.masks.some((m) => m.data.includes(1)),
+                "some mask is not empty",
+              );
+            }
+          }
+        },
+        { nativeUpscale: false, upscaleWorker: false },
+      );
     });
   });
 

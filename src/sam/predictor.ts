@@ -34,6 +34,7 @@ import { type ImageSource, readImage } from "../io/image.js";
 import { chooseMaskChannels, samDecodePrompt } from "./decoder-feeds.js";
 import { createEmbeddingCache, createImageHasher } from "./embedding-cache.js";
 import { type LoadSamModelOptions, loadSamModel, type SamEmbeddings, type SamModel, type SamTensor } from "./model.js";
+import { nativeUpscaler } from "./native-upscale.js";
 import { createParallelUpscaler, type ParallelUpscaler } from "./parallel-upscale.js";
 import { type SamMaskFrame, upscaleAndThreshold } from "./postprocess.js";
 import {
@@ -58,10 +59,16 @@ export interface SamPredictorOptions extends LoadSamModelOptions {
   /**
    * Upscale a click's masks on a worker thread as well as the calling one (`createParallelUpscaler`, rows split by
    * the two threads' measured speeds: the 3 masks of a 640 x 480 click in 3.1-4.3 instead of 5.0-5.3 ms in
-   * `npm run bench:sam` on a 2-core VM, 2026-12-07). Default: when the machine has more than one core and
-   * `threads` is not 1.
+   * `npm run bench:sam` on a 2-core VM, 2026-12-07) where the native upscaling does not run (`nativeUpscale`).
+   * Default: when the machine has more than one core and `threads` is not 1.
    */
   upscaleWorker?: boolean;
+  /**
+   * Upscale a click's masks with the native addon's kernel where it loaded (`nativeUpscaler`, OpenMP threads; the
+   * worker is then not started): the same masks and scores; the 3 masks of a 640 x 480 click in 1.0 instead of
+   * 3.6 ms inside clicks (`npm run bench:sam`, 2026-12-07). Default true.
+   */
+  nativeUpscale?: boolean;
 }
 
 export const DEFAULT_SAM_PREDICTOR_OPTIONS: Readonly<{ memoryCache: number }> = { memoryCache: 4 };
@@ -156,7 +163,10 @@ export async function createSamPredictor(
   model: string | SamModel,
   options: SamPredictorOptions = {},
 ): Promise<SamPredictor> {
-  const { cacheDir, memoryCache, upscaleWorker, ...loadOptions } = { ...DEFAULT_SAM_PREDICTOR_OPTIONS, ...options };
+  const { cacheDir, memoryCache, upscaleWorker, nativeUpscale, ...loadOptions } = {
+    ...DEFAULT_SAM_PREDICTOR_OPTIONS,
+    ...options,
+  };
   if (!Number.isInteger(memoryCache) || memoryCache < 1) {
     throw new SegkitError(`memoryCache must be an integer >= 1, got ${memoryCache}`);
   }
@@ -178,7 +188,8 @@ export async function createSamPredictor(
   let current: { info: SamImageInfo; embeddings: SamEmbeddings } | undefined;
   let disposed = false;
   // started by the first setImage; clicks do not wait for it
-  const parallel = upscaleWorker ?? (availableParallelism() > 1 && loadOptions.threads !== 1);
+  const native = nativeUpscale === false ? undefined : nativeUpscaler();
+  const parallel = !native && (upscaleWorker ?? (availableParallelism() > 1 && loadOptions.threads !== 1));
   let upscaler: ParallelUpscaler | undefined;
 
   /**
@@ -293,10 +304,14 @@ export async function createSamPredictor(
       // every returned plane upscaled, thresholded and counted for its stability in one pass (taps kept per size)
       const logits = request.returnLogits === true;
       if (parallel) upscaler ??= createParallelUpscaler();
-      const up =
-        upscaler && !logits
-          ? upscaler.run(d.lowResLogits.data, maskFrame, originalSize)
-          : upscaleAndThreshold(d.lowResLogits.data, maskFrame, originalSize, { logits });
+      const low = d.lowResLogits.data;
+      const up = logits
+        ? upscaleAndThreshold(low, maskFrame, originalSize, { logits })
+        : native
+          ? native(low, maskFrame, originalSize)
+          : upscaler
+            ? upscaler.run(low, maskFrame, originalSize)
+            : upscaleAndThreshold(low, maskFrame, originalSize);
       const masks = up.masks.map((p) => createMask(originalSize.width, originalSize.height, p));
       const timings = { decodeMs: d.timings.decodeMs, upscaleMs: performance.now() - t };
       return { ...d, masks, ...(up.logits ? { logits: up.logits } : {}), stabilityScores: up.stability, timings };
