@@ -663,11 +663,12 @@ napi_value Conv2DBackpropInput(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// upscaleThreshold(lowRes, txIdx, txW, tyIdx, tyW, levels, masks, counts): SAM's mask upscaling for a click (src/sam/
-// postprocess.ts `upscaleAndThreshold`, the same float32 values): each plane of lowRes [P, 256, 256] through the
-// composed taps (3 per output; indices Int32Array, weights Float64Array, [W * 3] and [H * 3]), horizontal then
-// vertical, in doubles, rounded once to float; masks [P, H, W] (zero-filled by the caller) = value > levels[0], counts
-// [2P] = per plane the values > levels[2] (and > levels[1]), then those > levels[1]. No fused multiply-adds
+// upscaleThreshold(lowRes, txIdx, txW, tyIdx, tyW, levels, masks, counts, threads): SAM's mask upscaling for a click
+// (src/sam/postprocess.ts `upscaleAndThreshold`, the same float32 values): each plane of lowRes [P, 256, 256] through
+// the composed taps (3 per output; indices Int32Array, weights Float64Array, [W * 3] and [H * 3]), horizontal then
+// vertical, in doubles, rounded once to float; masks (P Uint8Arrays [H * W], zero-filled by the caller) = value >
+// levels[0], counts [2P] = per plane the values > levels[2] (and > levels[1]), then those > levels[1]; `threads` 0
+// for OpenMP's default. No fused multiply-adds
 // (JavaScript has none). As postprocess.ts, only outputs in doubt are computed: an output whose taps all lie above
 // (below) every level, with room for rounding, lies above (below) them too (the weights are >= 0 and sum to 1).
 enum : uint8_t { kDoubt = 0, kAbove = 1, kBelow = 2 };
@@ -675,7 +676,7 @@ enum : uint8_t { kDoubt = 0, kAbove = 1, kBelow = 2 };
 __attribute__((optimize("fp-contract=off"))) void upscalePlanes(const float* low, long planes, const int* tx,
                                                                const double* wx, long width, const int* ty,
                                                                const double* wy, long height, const double* levels,
-                                                               uint8_t* const* masks, double* counts) {
+                                                               uint8_t* const* masks, double* counts, int threads) {
   const long L = 256;
   const double threshold = levels[0], lo = levels[1], hi = levels[2];
   const double top = std::max({threshold, lo, hi}), bottom = std::min({threshold, lo, hi});
@@ -700,7 +701,7 @@ __attribute__((optimize("fp-contract=off"))) void upscalePlanes(const float* low
   uint8_t* rs = rowState.data();
   // one parallel region (a wake-up of the sleeping threads each) for every plane: the low-res rows' horizontal pass
   // and states, then the output rows
-#pragma omp parallel
+#pragma omp parallel num_threads(threads > 0 ? threads : omp_get_max_threads())
   {
     // the runs of outputs along a row whose taps are all above, all below, or in doubt, for the last window of
     // low-res rows (consecutive output rows mostly share one)
@@ -803,19 +804,24 @@ __attribute__((optimize("fp-contract=off"))) void upscalePlanes(const float* low
 }
 
 napi_value UpscaleThreshold(napi_env env, napi_callback_info info) {
-  napi_value args[8];
+  napi_value args[9];
   F32 low;
   void *tx, *wx, *ty, *wy, *levels, *counts;
   size_t ntx, nwx, nty, nwy, nlevels, ncounts;
   const char* ints = "segkit native: expected an Int32Array";
   const char* doubles = "segkit native: expected a Float64Array";
-  if (!getArgs(env, info, 8, args) || !getF32(env, args[0], &low) ||
+  double threads;
+  if (!getArgs(env, info, 9, args) || !getF32(env, args[0], &low) ||
       !getTyped(env, args[1], napi_int32_array, ints, &tx, &ntx) ||
       !getTyped(env, args[2], napi_float64_array, doubles, &wx, &nwx) ||
       !getTyped(env, args[3], napi_int32_array, ints, &ty, &nty) ||
       !getTyped(env, args[4], napi_float64_array, doubles, &wy, &nwy) ||
       !getTyped(env, args[5], napi_float64_array, doubles, &levels, &nlevels) ||
-      !getTyped(env, args[7], napi_float64_array, doubles, &counts, &ncounts)) {
+      !getTyped(env, args[7], napi_float64_array, doubles, &counts, &ncounts) || !getNumber(env, args[8], &threads)) {
+    return nullptr;
+  }
+  if (!(threads >= 0 && threads <= 256)) {
+    fail(env, "segkit native: threads must be between 0 and 256");
     return nullptr;
   }
   const size_t plane = 256 * 256, planes = low.length / plane, width = ntx / 3, height = nty / 3;
@@ -859,7 +865,7 @@ napi_value UpscaleThreshold(napi_env env, napi_callback_info info) {
   upscalePlanes(low.data, static_cast<long>(planes), static_cast<const int*>(tx), static_cast<const double*>(wx),
                 static_cast<long>(width), static_cast<const int*>(ty), static_cast<const double*>(wy),
                 static_cast<long>(height), static_cast<const double*>(levels), masks.data(),
-                static_cast<double*>(counts));
+                static_cast<double*>(counts), static_cast<int>(threads));
   return nullptr;
 }
 

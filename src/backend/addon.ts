@@ -1,6 +1,7 @@
 /**
  * The native addon (`native/segkit.cc`, built at install by `scripts/build-native.mjs`) and its functions, loaded on
- * first use; no tfjs here, so that onnxruntime-only code (SAM) can use it too. The kernels' uses: native.ts.
+ * first use; no tfjs here, so that onnxruntime-only code can use it too. The kernels' uses: native.ts (training, on
+ * the wasm backend) and sam/native-upscale.ts (a SAM click's masks).
  */
 import { createRequire } from "node:module";
 
@@ -50,10 +51,10 @@ export interface NativeKernels {
     width: number,
   ): void;
   /**
-   * SAM's click upscaling (src/sam/native-upscale.ts): the planes of `lowRes` [P, 256, 256] through composed taps
-   * (3 per output, `[W * 3]` and `[H * 3]`), in doubles, rounded once to float32 as postprocess.ts's full pass;
-   * writes `masks` (P arrays [H, W], zero-filled: value > levels[0]) and `counts` [2P] (per plane, values > levels[2] and > levels[1],
-   * then values > levels[1]).
+   * SAM's click upscaling (sam/native-upscale.ts): the planes of `lowRes` [P, 256, 256] through composed taps (3 per
+   * output, `[W * 3]` and `[H * 3]`), in doubles, rounded once to float32 as postprocess.ts's full pass. Writes
+   * `masks` (P zero-filled arrays [H * W]: 1 where the value > levels[0]) and `counts` [2P] (per plane the values >
+   * levels[2] and > levels[1], then those > levels[1]) on `threads` threads (0: OpenMP's default).
    */
   upscaleThreshold(
     lowRes: F32,
@@ -64,6 +65,7 @@ export interface NativeKernels {
     levels: Float64Array,
     masks: Uint8Array[],
     counts: Float64Array,
+    threads: number,
   ): void;
   setThreads(threads: number): void;
 }

@@ -63,6 +63,8 @@ describe("nativeUpscaler", { skip }, () => {
       const low = planes(k + 1);
       const want = upscaleAndThreshold(low, frame, size, { logits: true }); // the full pass, every output computed
       const got = up(low, frame, size);
+      // one thread: the same (the planes' counts are summed over threads)
+      assert.deepEqual(nativeUpscaler(1)?.(low, frame, size), got);
       assert.equal(got.masks.length, 7);
       for (const [c, mask] of got.masks.entries()) assert.deepEqual(mask, want.masks[c], `plane ${c}: mask`);
       assert.deepEqual([got.intersections, got.unions], [want.intersections, want.unions]);
@@ -83,7 +85,10 @@ describe("nativeUpscaler", { skip }, () => {
     const [ix, wx] = taps(4);
     const [iy, wy] = taps(2);
     const levels = Float64Array.of(0, -1, 1);
-    const call = (masks: unknown, over: { low?: Float32Array; iy?: Int32Array; counts?: Float64Array } = {}) =>
+    const call = (
+      masks: unknown,
+      over: { low?: Float32Array; iy?: Int32Array; counts?: Float64Array; threads?: number } = {},
+    ) =>
       k.upscaleThreshold(
         over.low ?? low,
         ix,
@@ -93,6 +98,7 @@ describe("nativeUpscaler", { skip }, () => {
         levels,
         masks as Uint8Array[],
         over.counts ?? new Float64Array(2),
+        over.threads ?? 0,
       );
     call([new Uint8Array(8)]); // fits
     assert.throws(() => call([new Uint8Array(7)]), /do not match in size/);
@@ -103,5 +109,6 @@ describe("nativeUpscaler", { skip }, () => {
     assert.throws(() => call([new Uint8Array(8)], { counts: new Float64Array(3) }), /do not match in size/);
     assert.throws(() => call([new Uint8Array(8)], { iy: taps(2, 256)[0] }), /tap indices/);
     assert.throws(() => call([new Uint8Array(8)], { iy: taps(2, -1)[0] }), /tap indices/);
+    assert.throws(() => call([new Uint8Array(8)], { threads: -1 }), /threads/);
   });
 });

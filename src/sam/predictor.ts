@@ -64,9 +64,9 @@ export interface SamPredictorOptions extends LoadSamModelOptions {
    */
   upscaleWorker?: boolean;
   /**
-   * Upscale a click's masks with the native addon's kernel where it loaded (`nativeUpscaler`, OpenMP threads; the
-   * worker is then not started): the same masks and scores; the 3 masks of a 640 x 480 click in 1.0 instead of
-   * 3.6 ms inside clicks (`npm run bench:sam`, 2026-12-07). Default true.
+   * Upscale a click's masks with the native addon's kernel where it loaded (`nativeUpscaler`: one thread per core, or
+   * one when `threads` is 1; the worker is then not started): the same masks and scores; the 3 masks of a 640 x 480
+   * click in 1.0 instead of 3.6 ms inside clicks (`npm run bench:sam`, 2026-12-07). Default true.
    */
   nativeUpscale?: boolean;
 }
@@ -188,7 +188,7 @@ export async function createSamPredictor(
   let current: { info: SamImageInfo; embeddings: SamEmbeddings } | undefined;
   let disposed = false;
   // started by the first setImage; clicks do not wait for it
-  const native = nativeUpscale === false ? undefined : nativeUpscaler();
+  const native = nativeUpscale === false ? undefined : nativeUpscaler(loadOptions.threads === 1 ? 1 : 0);
   const parallel = !native && (upscaleWorker ?? (availableParallelism() > 1 && loadOptions.threads !== 1));
   let upscaler: ParallelUpscaler | undefined;
 
