@@ -668,9 +668,9 @@ napi_value Conv2DBackpropInput(napi_env env, napi_callback_info info) {
 // the composed taps (3 per output; indices Int32Array, weights Float64Array, [W * 3] and [H * 3]), horizontal then
 // vertical, in doubles, rounded once to float; masks (P Uint8Arrays [H * W], zero-filled by the caller) = value >
 // levels[0], counts [2P] = per plane the values > levels[2] (and > levels[1]), then those > levels[1]; `threads` 0
-// for OpenMP's default. No fused multiply-adds
-// (JavaScript has none). As postprocess.ts, only outputs in doubt are computed: an output whose taps all lie above
-// (below) every level, with room for rounding, lies above (below) them too (the weights are >= 0 and sum to 1).
+// for OpenMP's default. No fused multiply-adds (JavaScript has none). As postprocess.ts, only outputs in doubt are
+// computed: an output whose taps all lie above (below) every level, with room for rounding, lies above (below) them
+// too (the weights are >= 0 and sum to 1).
 enum : uint8_t { kDoubt = 0, kAbove = 1, kBelow = 2 };
 
 __attribute__((optimize("fp-contract=off"))) void upscalePlanes(const float* low, long planes, const int* tx,
@@ -690,11 +690,11 @@ __attribute__((optimize("fp-contract=off"))) void upscalePlanes(const float* low
   // per low-res column j: the first output whose taps all are >= j, the last whose taps all are <= j (taps grow
   // with the output, as a resize's do)
   std::vector<long> xFirst(L, width), xLast(L, -1);
-  for (long x = width - 1; x >= 0; x--) {
-    for (long j = 0; j <= std::min({tx[x * 3], tx[x * 3 + 1], tx[x * 3 + 2]}); j++) xFirst[j] = x;
+  for (long x = 0, j = 0; x < width; x++) {
+    for (const long first = std::min({tx[x * 3], tx[x * 3 + 1], tx[x * 3 + 2]}); j <= first; j++) xFirst[j] = x;
   }
-  for (long x = 0; x < width; x++) {
-    for (long j = std::max({tx[x * 3], tx[x * 3 + 1], tx[x * 3 + 2]}); j < L; j++) xLast[j] = x;
+  for (long x = width - 1, j = L - 1; x >= 0; x--) {
+    for (const long last = std::max({tx[x * 3], tx[x * 3 + 1], tx[x * 3 + 2]}); j >= last; j--) xLast[j] = x;
   }
   double* t = tmp.data();
   uint8_t* st = state.data();
