@@ -148,7 +148,8 @@ const setImage = await times(
   Math.max(1, ENCODER_RUNS),
 );
 console.log(`setImage (${WIDTH}x${HEIGHT}): ${median(setImage).toFixed(0)} ms`);
-// the same clicks on the same image with the JavaScript upscaling (calling thread + worker), for the native kernel's share
+// the same clicks on the same image with the JavaScript upscaling (calling thread + worker): the native kernel's
+// share
 const jsUpscale = await createSamPredictor(model, { memoryCache: 1, nativeUpscale: false });
 await jsUpscale.setImage(current);
 

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include <omp.h>
@@ -854,7 +855,8 @@ napi_value UpscaleThreshold(napi_env env, napi_callback_info info) {
     }
     masks[c] = static_cast<uint8_t*>(data);
   }
-  for (const auto& [idx, n] : {std::pair{static_cast<const int*>(tx), ntx}, std::pair{static_cast<const int*>(ty), nty}}) {
+  const std::pair<const int*, size_t> taps[] = {{static_cast<const int*>(tx), ntx}, {static_cast<const int*>(ty), nty}};
+  for (const auto& [idx, n] : taps) {
     for (size_t k = 0; k < n; k++) {
       if (idx[k] < 0 || idx[k] >= 256) {
         fail(env, "segkit native: upscaleThreshold's tap indices must be in [0, 256)");
