@@ -15,9 +15,9 @@
  * - isbi: ISBI 2012 membranes, 30 images 512x512: trained on images 0-21, scored on 22-29 (membrane F1 and pixel
  *   accuracy) with the README's recipe and commands (recipes/isbi2012.yaml: random patches at full resolution,
  *   tiled prediction; see `recipeBinary` below); its epochs are the recipe's unless --epochs.
- * - camvid: 11 classes (void ignored), trained on `train` (367), scored on `val` (101) at 240x176 (the 480x360
- *   images resized; masks nearest), with augmentation and median-frequency class weights (as SegNet); reported
- *   next to SegNet's published figures.
+ * - camvid: 11 classes (void ignored), trained on `train` (367) with the README's recipe and commands
+ *   (recipes/camvid.yaml), scored on `test` or, without one, `val` (101) at 480x360; reported next to SegNet's
+ *   published figures, with snapshots for the curve; its epochs are the recipe's unless --epochs.
  * - drive: DRIVE training half (images 21-40): trained on 21-35, scored on 36-40, vessel F1 and accuracy inside
  *   the field of view, with the README's recipe and commands (recipes/drive.yaml: random patches at full
  *   resolution, tiled prediction; see `recipeBinary` below); its epochs are the recipe's unless --epochs.
@@ -119,7 +119,7 @@ const INSTANCE_RECIPE_TEXT =
 const EPOCHS: Record<DatasetName, number> = {
   pet: 15, // the issue's `segkit train <pet dir> --epochs 15`
   isbi: 0, // the recipe's (recipes/isbi2012.yaml)
-  camvid: 15,
+  camvid: 0, // the recipe's (recipes/camvid.yaml)
   drive: 0, // the recipe's (recipes/drive.yaml)
   // instance runs: a few minutes each on an idle 2-core machine (5 synthetic epochs are too few: AP 0.008, see
   // bench/README.md); --epochs N for longer runs
