@@ -697,6 +697,8 @@ __attribute__((optimize("fp-contract=off"))) void upscalePlanes(const float* low
   for (long x = width - 1, j = L - 1; x >= 0; x--) {
     for (const long last = std::max({tx[x * 3], tx[x * 3 + 1], tx[x * 3 + 2]}); j >= last; j--) xLast[j] = x;
   }
+  // the low-res rows the output rows read (SAM's padded frame leaves the rest out)
+  const long r0 = *std::min_element(ty, ty + height * 3), r1 = *std::max_element(ty, ty + height * 3);
   double* t = tmp.data();
   uint8_t* st = state.data();
   uint8_t* rs = rowState.data();
@@ -716,6 +718,7 @@ __attribute__((optimize("fp-contract=off"))) void upscalePlanes(const float* low
     std::vector<long> above(planes, 0), inside(planes, 0);
 #pragma omp for schedule(static)
     for (long pr = 0; pr < planes * L; pr++) {
+      if (pr % L < r0 || pr % L > r1) continue;
       const float* row = low + pr * L;
       uint8_t all = kAbove | kBelow;
       for (long j = 0; j < L; j++) {
